@@ -1,0 +1,20 @@
+import type { InstanceAction } from "../../protocol/instances.js";
+
+/**
+ * The one command vocabulary. HTTP routes, WebSocket messages and the CLI
+ * (through HTTP) translate into these; none of them touch UML directly.
+ */
+export type InstanceCommand =
+  | { kind: "create"; name: string; memoryMiB: number; image?: string; kernel?: string; bootOptions?: string[] }
+  | { kind: "delete"; name: string; force: boolean }
+  | { kind: "action"; name: string; action: InstanceAction; timeoutS?: number; wait: boolean };
+
+/** Default time each action may take before its operation fails with action_timeout. */
+export const DEFAULT_ACTION_TIMEOUT_S: Record<InstanceAction, number> = {
+  start: 60,
+  shutdown: 30,
+  halt: 15,
+  reboot: 60,
+  pause: 10,
+  resume: 10,
+};

@@ -1,0 +1,547 @@
+import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import type { Logger } from "pino";
+import type { InstanceAction, InstanceState, InstanceView } from "../../protocol/instances.js";
+import type { ActionResult, OperationView } from "../../protocol/operations.js";
+import { ConsoleHub, readLogTail, type ConsoleViewer } from "../console/console-hub.js";
+import { UmldError } from "../errors.js";
+import type { EventBus } from "../events/bus.js";
+import { isActive, transition, type LifecycleEvent } from "../lifecycle/transitions.js";
+import type { Operations } from "../operations/operations.js";
+import { instanceFiles, type StatePaths } from "../paths.js";
+import type { Catalog } from "../storage/catalog.js";
+import type { DiskRow, InstanceRow, InstancesRepo, StateChange } from "../store/instances-repo.js";
+import { native } from "../native.js";
+import { buildLaunch, defaultBootOptions } from "../uml/argv.js";
+import { checkCowAgainstBacking, createCow } from "../uml/cow.js";
+import { newId, nowIso } from "../util/ids.js";
+import { Revert } from "../util/revert.js";
+import { DEFAULT_ACTION_TIMEOUT_S, type InstanceCommand } from "./commands.js";
+import type { SupervisorHost, WorkerPool } from "./supervisor-host.js";
+import type { FromWorker, WorkerBootSpec } from "./worker-messages.js";
+
+export interface ManagerOptions {
+  paths: StatePaths;
+  repo: InstancesRepo;
+  catalog: Catalog;
+  operations: Operations;
+  bus: EventBus;
+  pool: WorkerPool;
+  log: Logger;
+  scrollbackBytes?: number;
+  consoleLogMaxBytes?: number;
+}
+
+/** What the main thread knows of a guest while a worker supervises it. */
+interface Runtime {
+  host: SupervisorHost;
+  busy: InstanceAction | null;
+  log: Logger;
+}
+
+type Fact = "booted" | "ready" | "exited" | "spawned" | "fatal";
+
+/**
+ * Owns every instance: runs the command vocabulary, applies the lifecycle
+ * table, persists each transition (one transaction, before it is announced),
+ * and relays worker facts. Never blocks on an instance: all guest I/O is in
+ * the workers.
+ */
+export class InstanceManager {
+  private runtimes = new Map<string, Runtime>();
+  /** ids whose start was accepted but whose worker is not attached yet */
+  private pendingStarts = new Set<string>();
+  private hubs = new Map<string, ConsoleHub>();
+  private factWaiters = new Map<string, Set<(fact: Fact, m?: FromWorker) => void>>();
+  private readonly lpjDefaults = defaultBootOptions();
+  private readonly scrollbackBytes: number;
+  private readonly consoleLogMaxBytes: number;
+
+  constructor(private readonly o: ManagerOptions) {
+    this.scrollbackBytes = o.scrollbackBytes ?? 256 * 1024;
+    this.consoleLogMaxBytes = o.consoleLogMaxBytes ?? 16 * 1024 * 1024;
+  }
+
+  // ---- queries --------------------------------------------------------------
+
+  list(): InstanceView[] {
+    return this.o.repo.all().map((r) => this.view(r));
+  }
+
+  get(name: string): InstanceView {
+    return this.view(this.row(name));
+  }
+
+  counts(): { total: number; running: number } {
+    const c = this.o.repo.counts();
+    return { total: c.total, running: c.active };
+  }
+
+  // ---- commands -------------------------------------------------------------
+
+  async execute(cmd: InstanceCommand): Promise<InstanceView | ActionResult | { deleted: string }> {
+    switch (cmd.kind) {
+      case "create":
+        return this.create(cmd);
+      case "delete":
+        return this.delete(cmd.name, cmd.force);
+      case "action":
+        return this.action(cmd.name, cmd.action, cmd.timeoutS, cmd.wait);
+    }
+  }
+
+  private create(cmd: Extract<InstanceCommand, { kind: "create" }>): InstanceView {
+    if (this.o.repo.byName(cmd.name)) throw new UmldError("instance_exists", `an instance named '${cmd.name}' already exists`, { name: cmd.name });
+    const image = this.o.catalog.image(cmd.image);
+    const kernel = this.o.catalog.kernel(cmd.kernel);
+    const id = newId();
+    const dir = this.o.paths.instanceDir(id);
+    const f = instanceFiles(dir);
+    const revert = new Revert();
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      revert.add(() => rmSync(dir, { recursive: true, force: true }));
+      native.mkfifo(f.consoleIn, 0o600);
+      native.mkfifo(f.consoleOut, 0o600);
+      mkdirSync(`${dir}/hostfs`, { mode: 0o500 }); // hostfs confined to an empty dir
+      const cow = createCow(f.rootCow, image.path);
+      const at = nowIso();
+      const disk: DiskRow = {
+        id: newId(), instance_id: id, slot: "ubda", kind: "cow", path: f.rootCow, backing_path: image.path,
+        backing_size: cow.size, backing_mtime: cow.mtime, size_bytes: cow.size, created_at: at,
+      };
+      this.o.repo.insert(
+        { id, name: cmd.name, memory_mib: cmd.memoryMiB, image_id: image.id, kernel_id: kernel.id,
+          boot_options: JSON.stringify(cmd.bootOptions ?? this.lpjDefaults), created_at: at },
+        [disk],
+      );
+      revert.success();
+      this.o.log.info({ instance: cmd.name, id, memoryMiB: cmd.memoryMiB, image: image.name }, "instance created");
+      this.o.bus.publish({ type: "instance.created", instance: cmd.name, timestamp: at });
+      return this.get(cmd.name);
+    } catch (e) {
+      void revert.fail();
+      if (e instanceof UmldError) throw e;
+      if ((e as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") {
+        throw new UmldError("instance_exists", `an instance named '${cmd.name}' already exists`, { name: cmd.name });
+      }
+      throw new UmldError("host_error", `creating instance files failed: ${(e as Error).message}`, { name: cmd.name });
+    }
+  }
+
+  private async delete(name: string, force: boolean): Promise<{ deleted: string }> {
+    let row = this.row(name);
+    if (isActive(row.state) || this.runtimes.has(row.id)) {
+      if (!force) {
+        throw new UmldError("instance_running", `instance '${name}' is ${row.state}; stop it first or pass force=true`, { state: row.state });
+      }
+      await this.action(name, "halt", undefined, true).catch(() => {});
+      row = this.row(name);
+      if (isActive(row.state) || this.runtimes.has(row.id)) {
+        throw new UmldError("host_error", `instance '${name}' could not be halted`, { state: row.state });
+      }
+    }
+    this.o.repo.delete(row.id);
+    // only the instance's own files: its COW, console log and sockets; never the shared image
+    rmSync(this.o.paths.instanceDir(row.id), { recursive: true, force: true });
+    rmSync(`${this.o.paths.umlRun}/${row.id}`, { recursive: true, force: true });
+    this.hubs.get(row.id)?.closeAll(1000, "instance deleted");
+    this.hubs.delete(row.id);
+    this.o.log.info({ instance: name, id: row.id }, "instance deleted");
+    this.o.bus.publish({ type: "instance.deleted", instance: name, timestamp: nowIso() });
+    return { deleted: name };
+  }
+
+  private async action(name: string, action: InstanceAction, timeoutS: number | undefined, wait: boolean): Promise<ActionResult> {
+    const row = this.row(name);
+    const rt = this.runtimes.get(row.id);
+    // halt may overtake a running action (e.g. a shutdown waiting on a stuck guest)
+    const busy = rt?.busy ?? (this.pendingStarts.has(row.id) ? "start" : null);
+    if (busy && action !== "halt") {
+      throw new UmldError("instance_busy", `'${busy}' is still running on '${name}'`, { busy, action });
+    }
+    transition(row.state, action); // validates: 409 naming both when not allowed
+    if (action === "start") {
+      this.checkDisks(row);
+      this.pendingStarts.add(row.id);
+    }
+    const timeoutMs = (timeoutS ?? DEFAULT_ACTION_TIMEOUT_S[action]) * 1000;
+    const op = this.o.operations.begin(`instance.${action}`, name);
+    const run = this.runAction(row, action, timeoutMs).then(
+      () => this.o.operations.succeed(op.id),
+      (e) => this.o.operations.fail(op.id, e),
+    );
+    if (!wait) return { operation: op, instance: this.get(name) };
+    const done = await run;
+    if (done.status === "failed" && done.error) {
+      throw new UmldError(done.error.code as UmldError["code"], done.error.message, { ...(asObject(done.error.details)), operation: done.id });
+    }
+    return { operation: done, instance: this.get(name) };
+  }
+
+  private async runAction(row: InstanceRow, action: InstanceAction, timeoutMs: number): Promise<void> {
+    if (action === "start") return this.start(row, timeoutMs);
+    const rt = this.runtimes.get(row.id);
+    if (!rt) throw new UmldError("invalid_state", `instance '${row.name}' has no running guest`, { state: row.state, action });
+    const previousBusy = rt.busy;
+    if (action !== "halt" || !rt.busy) rt.busy = action;
+    try {
+      switch (action) {
+        case "shutdown":
+        case "halt": {
+          this.applyEvent(row.id, action, action === "halt" ? "halt requested" : "shutdown requested (ctrl-alt-del)");
+          const exited = this.waitFact(row.id, (f) => f === "exited", timeoutMs + 15_000);
+          await rt.host.action(action, timeoutMs);
+          await exited;
+          return;
+        }
+        case "reboot": {
+          const booted = this.waitFact(row.id, (f) => f === "booted" || f === "exited", timeoutMs);
+          await rt.host.action("reboot", timeoutMs);
+          this.applyEvent(row.id, "reboot", "reboot requested", { ready: false });
+          await this.expectBoot(row, booted, timeoutMs);
+          return;
+        }
+        case "pause":
+          await rt.host.action("pause", timeoutMs);
+          this.applyEvent(row.id, "pause", "paused (mconsole stop)");
+          return;
+        case "resume":
+          await rt.host.action("resume", timeoutMs);
+          this.applyEvent(row.id, "resume", "resumed (mconsole go)");
+          return;
+      }
+    } finally {
+      if (this.runtimes.get(row.id) === rt) rt.busy = action === "halt" ? null : previousBusy;
+    }
+  }
+
+  private checkDisks(row: InstanceRow): void {
+    for (const d of this.o.repo.disks(row.id)) {
+      if (d.kind !== "cow") continue;
+      const c = checkCowAgainstBacking(d.path);
+      if (!c.ok) {
+        throw new UmldError("disk_backing_changed", `disk ${d.slot} cannot be used: ${c.reason}`, { slot: d.slot, cow: d.path, backing: d.backing_path });
+      }
+    }
+  }
+
+  private async start(row: InstanceRow, timeoutMs: number): Promise<void> {
+    const kernel = this.o.catalog.kernelById(row.kernel_id)!;
+    const image = this.o.catalog.imageById(row.image_id)!;
+    const root = this.o.repo.disks(row.id).find((d) => d.slot === "ubda");
+    if (!root) throw new UmldError("host_error", `instance '${row.name}' has no root disk`);
+    const f = instanceFiles(this.o.paths.instanceDir(row.id));
+    const launch = buildLaunch({
+      kernelPath: kernel.path,
+      umid: row.id,
+      umlDir: this.o.paths.umlRun,
+      memoryMiB: row.memory_mib,
+      rootCow: root.path,
+      rootBacking: root.backing_path ?? image.path,
+      notifySocket: f.notifySocket,
+      hostname: row.name,
+      hostfsDir: `${f.dir}/hostfs`,
+      bootOptions: JSON.parse(row.boot_options) as string[],
+    });
+    const spec: WorkerBootSpec = {
+      instanceId: row.id,
+      command: launch.command,
+      args: launch.args,
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: f.dir, TMPDIR: "/dev/shm", LANG: "C" },
+      files: f,
+      expectedMconsole: this.o.paths.mconsoleSocket(row.id),
+      scrollbackBytes: this.scrollbackBytes,
+      consoleLogMaxBytes: this.consoleLogMaxBytes,
+    };
+    let host: SupervisorHost;
+    try {
+      host = await this.o.pool.take();
+    } finally {
+      this.pendingStarts.delete(row.id);
+    }
+    const log = this.o.log.child({ instance: row.name, instanceId: row.id });
+    const rt: Runtime = { host, busy: "start", log };
+    this.runtimes.set(row.id, rt);
+    this.hub(row.id).resetOffsets();
+    host.on("message", (m) => this.onWorker(row.id, rt, m));
+    host.on("gone", (g) => this.onWorkerGone(row.id, rt, g.error));
+    try {
+      const spawned = this.waitFact(row.id, (f) => f === "spawned" || f === "fatal", 10_000);
+      const booted = this.waitFact(row.id, (f) => f === "booted" || f === "exited" || f === "fatal", timeoutMs);
+      host.boot(spec);
+      const first = await spawned;
+      if (first.fact === "fatal") throw fatalError(first.m);
+      await this.expectBoot(row, booted, timeoutMs);
+    } finally {
+      if (this.runtimes.get(row.id) === rt) rt.busy = null;
+    }
+  }
+
+  /** Waits for the kernel to come up and, for images that signal it, for the guest to be ready. */
+  private async expectBoot(row: InstanceRow, booted: Promise<{ fact: Fact; m?: FromWorker }>, timeoutMs: number): Promise<void> {
+    const image = this.o.catalog.imageById(row.image_id);
+    const t0 = Date.now();
+    const ready = this.waitFact(row.id, (f) => f === "ready" || f === "exited", timeoutMs);
+    const b = await booted;
+    if (b.fact === "fatal") throw fatalError(b.m);
+    if (b.fact === "exited") throw bootFailed(row.name, b.m);
+    if (image?.readiness !== "notify") return;
+    if (this.o.repo.byId(row.id)?.ready) return;
+    const r = await ready.catch((e) => {
+      throw new UmldError("action_timeout", `guest '${row.name}' booted but did not signal readiness within ${Math.round((timeoutMs - (Date.now() - t0)) / 1000)} s`, asObject((e as UmldError).details));
+    });
+    if (r.fact === "exited") throw bootFailed(row.name, r.m);
+  }
+
+  // ---- worker facts ------------------------------------------------------------
+
+  private onWorker(id: string, rt: Runtime, m: FromWorker): void {
+    if (this.runtimes.get(id) !== rt) return;
+    switch (m.t) {
+      case "spawned":
+        this.applyEvent(id, "start", "guest process started", {
+          pid: m.pid, startedAt: new Date(m.at).toISOString(), ready: false, bootCountIncrement: true,
+        });
+        rt.log.info({ pid: m.pid }, "UML process spawned");
+        break;
+      case "booted": {
+        const state = this.o.repo.byId(id)?.state;
+        if (state === "starting") this.applyEvent(id, "booted", "kernel up, mconsole ready");
+        else if (state === "running") this.applyEvent(id, "guest_reboot", "guest rebooted itself", { ready: false, bootCountIncrement: true });
+        break;
+      }
+      case "ready": {
+        const row = this.o.repo.byId(id);
+        if (row) {
+          this.o.repo.setReady(id, true, nowIso());
+          rt.log.info({ bootMs: m.bootMs, via: m.via }, "guest ready");
+          this.o.bus.publish({ type: "instance.ready", instance: row.name, bootMs: m.bootMs, timestamp: nowIso() });
+        }
+        break;
+      }
+      case "console":
+        this.hub(id).broadcast(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength), m.offset);
+        return; // not a fact: no waiter cares, keep the hot path short
+      case "panic":
+        rt.log.error({ panic: m.message }, "guest kernel panic");
+        break;
+      case "hang":
+        rt.log.warn("guest watchdog reports a hang");
+        break;
+      case "exited":
+        this.onExited(id, rt, m);
+        break;
+      case "log":
+        rt.log[m.level](m.fields ?? {}, m.msg);
+        return;
+      case "fatal":
+        rt.log.error({ error: m.error }, "supervisor could not run the guest");
+        this.runtimes.delete(id);
+        void rt.host.terminate();
+        break;
+    }
+    const fact = m.t === "fatal" ? "fatal" : m.t;
+    if (fact === "spawned" || fact === "booted" || fact === "ready" || fact === "exited" || fact === "fatal") this.notifyFact(id, fact, m);
+  }
+
+  private onExited(id: string, rt: Runtime, m: Extract<FromWorker, { t: "exited" }>): void {
+    const exit = { code: m.code, signal: m.signal, reason: m.reason };
+    const level = m.requested ? "info" : "error";
+    rt.log[level]({ code: m.code, signal: m.signal, reason: m.reason }, "UML process exited");
+    this.runtimes.delete(id);
+    this.applyEvent(id, m.requested ? "exited" : "crashed", m.reason, { pid: null, ready: false, exit, startedAt: null });
+    setTimeout(() => void rt.host.terminate(), 200).unref();
+  }
+
+  private onWorkerGone(id: string, rt: Runtime, error?: Error): void {
+    if (this.runtimes.get(id) !== rt) return;
+    this.runtimes.delete(id);
+    const row = this.o.repo.byId(id);
+    rt.log.error({ error: error?.message }, "supervisor worker died; killing its guest so it is not left unmanaged");
+    if (row?.pid) {
+      try {
+        process.kill(-row.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    const reason = `supervisor worker died${error ? `: ${error.message}` : ""}`;
+    if (row && isActive(row.state)) {
+      this.applyEvent(id, "crashed", reason, { pid: null, ready: false, exit: { code: null, signal: "SIGKILL", reason }, startedAt: null });
+    }
+    this.notifyFact(id, "exited", { t: "exited", code: null, signal: "SIGKILL", reason, requested: false });
+  }
+
+  /** Validates against the lifecycle table, persists (one transaction), then announces. */
+  private applyEvent(id: string, event: LifecycleEvent, reason: string, extra: Omit<StateChange, "state" | "reason" | "at"> = {}): InstanceState | null {
+    const row = this.o.repo.byId(id);
+    if (!row) return null;
+    let to: InstanceState;
+    try {
+      to = transition(row.state, event);
+    } catch {
+      this.o.log.warn({ instance: row.name, state: row.state, event }, "ignored lifecycle event not valid in this state");
+      return null;
+    }
+    const at = nowIso();
+    this.o.repo.changeState(id, row.state, { state: to, reason, at, ...extra });
+    this.o.log.info({ instance: row.name, instanceId: id, from: row.state, to, reason }, "state change");
+    this.o.bus.publish({ type: "instance.state", instance: row.name, from: row.state, to, reason, timestamp: at });
+    return to;
+  }
+
+  private waitFact(id: string, match: (f: Fact) => boolean, timeoutMs: number): Promise<{ fact: Fact; m?: FromWorker }> {
+    return new Promise((resolve, reject) => {
+      const set = this.factWaiters.get(id) ?? new Set();
+      this.factWaiters.set(id, set);
+      const timer = setTimeout(() => {
+        set.delete(waiter);
+        reject(new UmldError("action_timeout", `timed out after ${Math.round(timeoutMs / 1000)} s`, { timeoutS: timeoutMs / 1000 }));
+      }, timeoutMs);
+      const waiter = (fact: Fact, m?: FromWorker) => {
+        if (!match(fact)) return;
+        clearTimeout(timer);
+        set.delete(waiter);
+        resolve({ fact, m });
+      };
+      set.add(waiter);
+    });
+  }
+
+  private notifyFact(id: string, fact: Fact, m?: FromWorker): void {
+    for (const w of [...(this.factWaiters.get(id) ?? [])]) w(fact, m);
+  }
+
+  // ---- consoles -------------------------------------------------------------------
+
+  /** Attaches a viewer; returns the function that detaches it and the one that types into the console. */
+  attachConsole(name: string, viewer: ConsoleViewer, replay = true): { detach: () => void; input: (data: Buffer) => void } {
+    const row = this.row(name);
+    const rt = this.runtimes.get(row.id);
+    let scrollback: Promise<{ data: Buffer; end: number } | null>;
+    if (!replay) scrollback = Promise.resolve(null);
+    else if (rt) scrollback = rt.host.scrollback().then((s) => ({ data: Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength), end: s.end }));
+    else scrollback = Promise.resolve({ data: readLogTail(instanceFiles(this.o.paths.instanceDir(row.id)).consoleLog, this.scrollbackBytes), end: -1 });
+    const detach = this.hub(row.id).attach(viewer, scrollback);
+    return {
+      detach,
+      input: (data: Buffer) => this.runtimes.get(row.id)?.host.consoleInput(data),
+    };
+  }
+
+  private hub(id: string): ConsoleHub {
+    let h = this.hubs.get(id);
+    if (!h) {
+      h = new ConsoleHub();
+      this.hubs.set(id, h);
+    }
+    return h;
+  }
+
+  // ---- daemon start and stop -------------------------------------------------------
+
+  /**
+   * At daemon start: instances recorded as active whose process is gone are
+   * marked crashed. Live ones are left running untouched (guests outlive the
+   * daemon); they are reported, and re-adopted when re-adoption lands.
+   */
+  reconcileAtStart(): { crashed: string[]; orphaned: string[] } {
+    const crashed: string[] = [];
+    const orphaned: string[] = [];
+    for (const row of this.o.repo.all()) {
+      if (!isActive(row.state)) continue;
+      if (row.pid && processIsGuest(row.pid, row.id)) {
+        orphaned.push(row.name);
+        this.o.log.warn({ instance: row.name, pid: row.pid }, "guest still running from a previous daemon; not yet re-adopted");
+        continue;
+      }
+      const reason = "exited while daemon was down";
+      this.applyEvent(row.id, "crashed", reason, { pid: null, ready: false, startedAt: null, exit: { code: null, signal: null, reason } });
+      crashed.push(row.name);
+    }
+    return { crashed, orphaned };
+  }
+
+  /** Daemon stop: release every guest without stopping it. */
+  async detachAll(): Promise<void> {
+    await Promise.all([...this.runtimes.values()].map(async (rt) => {
+      await rt.host.detach();
+      await rt.host.terminate();
+    }));
+    this.runtimes.clear();
+    for (const h of this.hubs.values()) h.closeAll(1001, "daemon stopping");
+  }
+
+  /** Halts every guest (tests, and the explicit host-shutdown path). */
+  async haltAll(): Promise<void> {
+    await Promise.all(this.o.repo.all().filter((r) => this.runtimes.has(r.id)).map((r) => this.action(r.name, "halt", undefined, true).catch(() => {})));
+  }
+
+  // ---- helpers -----------------------------------------------------------------------
+
+  private row(name: string): InstanceRow {
+    const row = this.o.repo.byName(name);
+    if (!row) throw new UmldError("instance_not_found", `no instance named '${name}'`, { name });
+    return row;
+  }
+
+  private view(r: InstanceRow): InstanceView {
+    const kernel = this.o.catalog.kernelById(r.kernel_id);
+    const image = this.o.catalog.imageById(r.image_id);
+    const rt = this.runtimes.get(r.id);
+    return {
+      name: r.name,
+      id: r.id,
+      state: r.state,
+      ready: r.ready === 1,
+      pid: r.pid,
+      memoryMiB: r.memory_mib,
+      kernel: kernel?.name ?? "?",
+      image: image?.name ?? "?",
+      bootOptions: JSON.parse(r.boot_options) as string[],
+      disks: this.o.repo.disks(r.id).map((d) => ({
+        slot: d.slot, kind: d.kind, path: d.path, backingPath: d.backing_path, backingSizeBytes: d.backing_size,
+        backingMtime: d.backing_mtime, sizeBytes: d.size_bytes, allocatedBytes: allocated(d.path),
+      })),
+      uptimeS: r.started_at && isActive(r.state) ? Math.max(0, (Date.now() - Date.parse(r.started_at)) / 1000) : null,
+      bootCount: r.boot_count,
+      lastExit: r.last_exit_reason && r.last_exit_at
+        ? { code: r.last_exit_code, signal: r.last_exit_signal, reason: r.last_exit_reason, at: r.last_exit_at }
+        : null,
+      createdAt: r.created_at,
+      busy: rt?.busy ?? null,
+    };
+  }
+}
+
+function allocated(path: string): number {
+  try {
+    return statSync(path).blocks * 512;
+  } catch {
+    return 0;
+  }
+}
+
+function asObject(v: unknown): Record<string, unknown> {
+  return v && typeof v === "object" ? (v as Record<string, unknown>) : {};
+}
+
+function fatalError(m?: FromWorker): UmldError {
+  if (m?.t === "fatal") return UmldError.fromPlain(m.error);
+  return new UmldError("host_error", "the supervisor could not start the guest");
+}
+
+function bootFailed(name: string, m?: FromWorker): UmldError {
+  const exit = m?.t === "exited" ? { code: m.code, signal: m.signal, reason: m.reason } : undefined;
+  return new UmldError("boot_failed", `guest '${name}' exited before it was ready${exit ? `: ${exit.reason}` : ""}`, { exit });
+}
+
+/** The pid is alive and is the UML process of this instance (guards against pid reuse). */
+export function processIsGuest(pid: number, umid: string): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    return cmdline.split("\0").includes(`umid=${umid}`);
+  } catch {
+    return false;
+  }
+}

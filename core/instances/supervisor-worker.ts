@@ -1,0 +1,389 @@
+/**
+ * Supervisor worker: one per running instance. Entry point of a worker thread.
+ *
+ * INVARIANTS
+ * - This worker alone drives its UML process: spawn, mconsole, signals. One
+ *   lifecycle action runs at a time (the main thread's operation lock sends
+ *   one; a second is refused here too).
+ * - The guest is stopped only through mconsole, SIGTERM, or a signal to its
+ *   whole process group (UML calls setsid(): pid == pgid). Never SIGKILL the
+ *   main pid alone: guest processes would keep running on the host.
+ * - `halt`/`reboot` are never sent while the guest is paused: `go` first.
+ * - The console is carried on FIFOs that the UML process holds open read-write,
+ *   so it never sees EOF or EPIPE, carries bulk output at pipe speed, and
+ *   survives this worker (and the daemon) going away.
+ * - Nothing here opens SQLite. Facts are posted to the main thread, which
+ *   persists them; errors are posted as plain objects ({code, message}).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, constants, fstatSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { Socket } from "node:net";
+import { parentPort } from "node:worker_threads";
+import { Scrollback } from "../console/scrollback.js";
+import type { PlainError } from "../errors.js";
+import { native, type NativeDgramSocket } from "../native.js";
+import { MconsoleClient, MconsoleError } from "../uml/mconsole/client.js";
+import { decodeNotify, READY_CONSOLE_MARKER, READY_NOTIFY_TEXT } from "../uml/notify.js";
+import type { FromWorker, SupervisedAction, ToWorker, WorkerBootSpec } from "./worker-messages.js";
+
+const port = parentPort!;
+const post = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer ?? []);
+const log = (level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) =>
+  post({ t: "log", level, msg, fields });
+
+let spec: WorkerBootSpec | null = null;
+let child: ChildProcess | null = null;
+let pid = 0;
+let notifySock: NativeDgramSocket | null = null;
+let mconsole: MconsoleClient | null = null;
+let consoleOut: Socket | null = null;
+let consoleIn: Socket | null = null;
+let logFd = -1;
+let logBytes = 0;
+let scrollback = new Scrollback(0);
+let ready = false;
+let paused = false;
+let stopRequested: string | null = null; // the reason, when we asked the guest to stop
+let panicMessage: string | null = null;
+let bootStartedAt = 0;
+let markerTail = "";
+let busy: SupervisedAction | null = null;
+let exitWaiters: Array<() => void> = [];
+let exited = false;
+
+function plain(code: PlainError["code"], message: string, details?: unknown): PlainError {
+  return { code, message, details };
+}
+
+function removeIfExists(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // absent
+  }
+}
+
+function signalGroup(sig: NodeJS.Signals): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(-pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ---- console ------------------------------------------------------------
+
+function openConsoleLog(): void {
+  logFd = openSync(spec!.files.consoleLog, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
+  logBytes = fstatSync(logFd).size;
+}
+
+function appendLog(chunk: Buffer): void {
+  if (logFd < 0) return;
+  try {
+    writeSync(logFd, chunk);
+    logBytes += chunk.length;
+    if (logBytes > spec!.consoleLogMaxBytes) {
+      closeSync(logFd);
+      renameSync(spec!.files.consoleLog, spec!.files.consoleLog + ".1");
+      openConsoleLog();
+    }
+  } catch (e) {
+    log("warn", "console log write failed", { error: (e as Error).message });
+  }
+}
+
+function onConsoleData(chunk: Buffer): void {
+  const offset = scrollback.end;
+  scrollback.push(chunk);
+  appendLog(chunk);
+  const copy = new Uint8Array(chunk.length);
+  copy.set(chunk);
+  post({ t: "console", data: copy, offset }, [copy.buffer as ArrayBuffer]);
+  if (!ready) {
+    // fallback readiness: the image's marker on the console (may straddle chunks)
+    const text = markerTail + chunk.toString("latin1");
+    if (text.includes(READY_CONSOLE_MARKER)) markReady("console");
+    markerTail = text.slice(-READY_CONSOLE_MARKER.length);
+  }
+}
+
+function openConsolePipes(): { stdinFd: number; stdoutFd: number } {
+  // O_RDWR: opening never blocks, and the holder is both reader and writer of
+  // the FIFO, so UML never gets EOF on its input or EPIPE on its output.
+  const stdinFd = openSync(spec!.files.consoleIn, constants.O_RDWR);
+  const stdoutFd = openSync(spec!.files.consoleOut, constants.O_RDWR);
+  return { stdinFd, stdoutFd };
+}
+
+function attachConsoleReaders(): void {
+  const outFd = openSync(spec!.files.consoleOut, constants.O_RDONLY | constants.O_NONBLOCK);
+  consoleOut = new Socket({ fd: outFd, readable: true, writable: false });
+  consoleOut.on("data", onConsoleData);
+  consoleOut.on("error", (e) => log("warn", "console read error", { error: e.message }));
+  const inFd = openSync(spec!.files.consoleIn, constants.O_RDWR | constants.O_NONBLOCK);
+  consoleIn = new Socket({ fd: inFd, readable: false, writable: true });
+  consoleIn.on("error", (e) => log("warn", "console write error", { error: e.message }));
+}
+
+// ---- readiness and notify -------------------------------------------------
+
+function markReady(via: "notify" | "console"): void {
+  if (ready) return;
+  ready = true;
+  markerTail = "";
+  post({ t: "ready", bootMs: Date.now() - bootStartedAt, via });
+}
+
+function onNotify(buf: Buffer): void {
+  const m = decodeNotify(buf);
+  switch (m.type) {
+    case "socket": {
+      if (m.mconsolePath !== spec!.expectedMconsole) {
+        log("warn", "UML chose another mconsole path (umid taken?)", { expected: spec!.expectedMconsole, got: m.mconsolePath });
+      }
+      try {
+        mconsole!.connect(m.mconsolePath);
+      } catch (e) {
+        log("error", "mconsole connect failed", { error: (e as Error).message });
+      }
+      ready = false;
+      paused = false;
+      post({ t: "booted", mconsolePath: m.mconsolePath, at: Date.now() });
+      break;
+    }
+    case "user":
+      if (m.text.startsWith(READY_NOTIFY_TEXT)) markReady("notify");
+      else log("info", "guest notification", { text: m.text.slice(0, 200) });
+      break;
+    case "panic":
+      panicMessage = m.message;
+      post({ t: "panic", message: m.message });
+      break;
+    case "hang":
+      post({ t: "hang" });
+      break;
+    default:
+      log("debug", "unknown notify datagram", { bytes: buf.length });
+  }
+}
+
+// ---- process --------------------------------------------------------------
+
+function classifyExit(code: number | null, signal: string | null): { reason: string; requested: boolean } {
+  if (stopRequested) return { reason: stopRequested, requested: true };
+  if (panicMessage) return { reason: `kernel panic: ${panicMessage}`, requested: false };
+  if (signal) return { reason: `killed by ${signal}`, requested: false };
+  if (code === 0) return { reason: "guest powered off", requested: true };
+  return { reason: `exited with status ${code}`, requested: false };
+}
+
+function onExit(code: number | null, signal: NodeJS.Signals | null): void {
+  if (exited) return;
+  exited = true;
+  // a SIGKILL of the main pid alone leaves guest processes running natively: reap the group
+  signalGroup("SIGKILL");
+  const { reason, requested } = classifyExit(code, signal);
+  mconsole?.close();
+  post({ t: "exited", code, signal, reason, requested });
+  for (const w of exitWaiters) w();
+  exitWaiters = [];
+  // give the main thread the last console bytes, then go away
+  setTimeout(teardown, 50);
+}
+
+function waitExit(ms: number): Promise<boolean> {
+  if (exited) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      exitWaiters = exitWaiters.filter((w) => w !== done);
+      resolve(false);
+    }, ms);
+    const done = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    exitWaiters.push(done);
+  });
+}
+
+function boot(s: WorkerBootSpec): void {
+  spec = s;
+  scrollback = new Scrollback(s.scrollbackBytes);
+  removeIfExists(s.files.notifySocket);
+  notifySock = new native.Socket(onNotify);
+  notifySock.bind(s.files.notifySocket);
+  mconsole = new MconsoleClient(s.files.mconsoleClient);
+  openConsoleLog();
+  const { stdinFd, stdoutFd } = openConsolePipes();
+  const errFd = openSync(s.files.stderrLog, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
+  attachConsoleReaders();
+  bootStartedAt = Date.now();
+  try {
+    child = spawn(s.command, s.args, {
+      cwd: s.files.dir,
+      env: s.env,
+      stdio: [stdinFd, stdoutFd, errFd],
+      detached: true, // its own session: a signal to the daemon's group never reaches the guest
+    });
+  } finally {
+    closeSync(stdinFd);
+    closeSync(stdoutFd);
+    closeSync(errFd);
+  }
+  child.on("error", (e) => {
+    post({ t: "fatal", error: plain("host_error", `cannot start UML: ${e.message}`, { command: s.command }) });
+    exited = true;
+    setTimeout(teardown, 10);
+  });
+  child.on("exit", onExit);
+  child.unref();
+  if (child.pid) {
+    pid = child.pid;
+    post({ t: "spawned", pid, at: bootStartedAt });
+  }
+}
+
+// ---- actions -----------------------------------------------------------------
+
+async function mc(command: string, timeoutMs = 3000): Promise<string> {
+  if (!mconsole?.connected) throw new MconsoleError("transport", "mconsole not connected yet", command);
+  return mconsole.request(command, timeoutMs);
+}
+
+async function ensureRunningForStop(): Promise<void> {
+  if (paused) {
+    await mc("go");
+    paused = false;
+  }
+}
+
+/** Hard stop, escalating: mconsole halt, SIGTERM, then SIGKILL to the whole group. */
+async function hardStop(reason: string, budgetMs: number): Promise<void> {
+  stopRequested ??= reason;
+  try {
+    await ensureRunningForStop();
+    await mc("halt", Math.min(1000, budgetMs));
+    if (await waitExit(Math.min(2000, budgetMs))) return;
+  } catch {
+    // mconsole not there or not answering: signals next
+  }
+  if (signalGroup("SIGTERM") && (await waitExit(Math.min(2000, budgetMs)))) return;
+  signalGroup("SIGKILL");
+  await waitExit(2000);
+}
+
+async function runAction(action: SupervisedAction, timeoutMs: number): Promise<unknown> {
+  switch (action) {
+    case "shutdown": {
+      stopRequested = "shut down";
+      let graceful = false;
+      try {
+        await ensureRunningForStop();
+        await mc("cad");
+        graceful = await waitExit(timeoutMs);
+      } catch (e) {
+        log("warn", "graceful shutdown not possible, halting", { error: (e as Error).message });
+      }
+      if (!graceful) {
+        stopRequested = "shut down (halted after timeout)";
+        await hardStop(stopRequested, 5000);
+      }
+      return { graceful };
+    }
+    case "halt":
+      await hardStop("halted", 5000);
+      return {};
+    case "reboot":
+      await ensureRunningForStop();
+      ready = false;
+      bootStartedAt = Date.now();
+      await mc("reboot");
+      return {};
+    case "pause":
+      await mc("stop");
+      paused = true;
+      return {};
+    case "resume":
+      await mc("go");
+      paused = false;
+      return {};
+  }
+}
+
+function toPlain(e: unknown): PlainError {
+  if (e instanceof MconsoleError) {
+    return plain(e.kind === "timeout" ? "action_timeout" : "host_error", e.message, { command: e.command.split(" ")[0], err: e.err });
+  }
+  const err = e as { code?: string; message?: string };
+  return plain("host_error", err.message ?? String(e), err.code ? { errno: err.code } : undefined);
+}
+
+// ---- teardown ------------------------------------------------------------------
+
+function teardown(): void {
+  consoleOut?.destroy();
+  consoleIn?.destroy();
+  consoleOut = consoleIn = null;
+  mconsole?.close();
+  notifySock?.close();
+  notifySock = null;
+  if (logFd >= 0) {
+    closeSync(logFd);
+    logFd = -1;
+  }
+  port.close();
+}
+
+// ---- message loop ------------------------------------------------------------
+
+port.on("message", (m: ToWorker) => {
+  switch (m.t) {
+    case "boot":
+      try {
+        boot(m.spec);
+      } catch (e) {
+        post({ t: "fatal", error: toPlain(e) });
+        setTimeout(teardown, 10);
+      }
+      break;
+    case "action":
+      if (busy) {
+        post({ t: "reply", id: m.id, ok: false, error: plain("instance_busy", `'${busy}' is still running`, { busy }) });
+        break;
+      }
+      busy = m.action;
+      runAction(m.action, m.timeoutMs).then(
+        (value) => post({ t: "reply", id: m.id, ok: true, value }),
+        (e) => post({ t: "reply", id: m.id, ok: false, error: toPlain(e) }),
+      ).finally(() => {
+        busy = null;
+      });
+      break;
+    case "mconsole":
+      mc(m.command, m.timeoutMs).then(
+        (value) => post({ t: "reply", id: m.id, ok: true, value }),
+        (e) => post({ t: "reply", id: m.id, ok: false, error: toPlain(e) }),
+      );
+      break;
+    case "console-in":
+      consoleIn?.write(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+      break;
+    case "scrollback": {
+      const snap = scrollback.snapshot();
+      const copy = new Uint8Array(snap.data.length);
+      copy.set(snap.data);
+      post({ t: "reply", id: m.id, ok: true, value: { data: copy, end: snap.end } }, [copy.buffer as ArrayBuffer]);
+      break;
+    }
+    case "detach":
+      // daemon going away: leave the guest running, release our ends
+      post({ t: "reply", id: m.id, ok: true });
+      setTimeout(teardown, 10);
+      break;
+  }
+});
+
+post({ t: "idle" });

@@ -1,0 +1,45 @@
+import type { PlainError } from "../errors.js";
+
+/** Everything the worker needs to run one guest; paths were built and checked on the main thread. */
+export interface WorkerBootSpec {
+  instanceId: string;
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  files: {
+    dir: string;
+    notifySocket: string;
+    mconsoleClient: string;
+    consoleIn: string;
+    consoleOut: string;
+    consoleLog: string;
+    stderrLog: string;
+  };
+  expectedMconsole: string;
+  scrollbackBytes: number;
+  consoleLogMaxBytes: number;
+}
+
+export type SupervisedAction = "shutdown" | "halt" | "reboot" | "pause" | "resume";
+
+export type ToWorker =
+  | { t: "boot"; spec: WorkerBootSpec }
+  | { t: "action"; id: number; action: SupervisedAction; timeoutMs: number }
+  | { t: "mconsole"; id: number; command: string; timeoutMs: number }
+  | { t: "console-in"; data: Uint8Array }
+  | { t: "scrollback"; id: number }
+  | { t: "detach"; id: number };
+
+export type FromWorker =
+  | { t: "idle" }
+  | { t: "spawned"; pid: number; at: number }
+  | { t: "booted"; mconsolePath: string; at: number }
+  | { t: "ready"; bootMs: number; via: "notify" | "console" }
+  | { t: "panic"; message: string }
+  | { t: "hang" }
+  | { t: "console"; data: Uint8Array; offset: number }
+  | { t: "exited"; code: number | null; signal: string | null; reason: string; requested: boolean }
+  | { t: "reply"; id: number; ok: true; value?: unknown }
+  | { t: "reply"; id: number; ok: false; error: PlainError }
+  | { t: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields?: Record<string, unknown> }
+  | { t: "fatal"; error: PlainError };

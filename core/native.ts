@@ -1,0 +1,17 @@
+import { createRequire } from "node:module";
+
+/** The project's own addon (native/uds_dgram.c): connected unix datagram sockets and mkfifo. */
+export interface NativeDgramSocket {
+  bind(path: string): void;
+  connect(path: string): void;
+  send(buf: Buffer): number;
+  close(): void;
+}
+interface NativeModule {
+  Socket: new (onMessage: (buf: Buffer) => void) => NativeDgramSocket;
+  mkfifo(path: string, mode: number): void;
+}
+
+const require = createRequire(import.meta.url);
+// dist/core/native.js -> <repo>/native/build/Release
+export const native: NativeModule = require("../../native/build/Release/uds_dgram.node") as NativeModule;

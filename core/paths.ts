@@ -1,0 +1,45 @@
+import { join, resolve } from "node:path";
+import { UmldError } from "./errors.js";
+
+/** Linux sun_path is 108 bytes including the NUL. */
+export const MAX_SOCKET_PATH = 107;
+
+/** Where everything of one daemon lives. Instance files are keyed by id, never by a user-given name. */
+export class StatePaths {
+  readonly root: string;
+  constructor(root: string) {
+    this.root = resolve(root);
+    // the longest socket: <root>/run/<16 hex>/mconsole
+    const longest = join(this.root, "run", "x".repeat(16), "mconsole");
+    if (Buffer.byteLength(longest) > MAX_SOCKET_PATH) {
+      throw new UmldError("host_error", `state dir path too long for unix sockets (${longest.length} > ${MAX_SOCKET_PATH} bytes)`, {
+        stateDir: this.root,
+      });
+    }
+  }
+  get db(): string { return join(this.root, "umld.db"); }
+  get socket(): string { return join(this.root, "umld.sock"); }
+  get adminToken(): string { return join(this.root, "admin.token"); }
+  get images(): string { return join(this.root, "images"); }
+  get instances(): string { return join(this.root, "instances"); }
+  /** uml_dir: UML writes <run>/<umid>/{pid,mconsole} here. */
+  get umlRun(): string { return join(this.root, "run"); }
+  instanceDir(id: string): string { return join(this.instances, id); }
+  mconsoleSocket(id: string): string { return join(this.umlRun, id, "mconsole"); }
+  umlPidFile(id: string): string { return join(this.umlRun, id, "pid"); }
+}
+
+/** Files of one instance directory. */
+export function instanceFiles(dir: string) {
+  return {
+    dir,
+    notifySocket: join(dir, "notify.sock"),
+    mconsoleClient: join(dir, "mconsole-client.sock"),
+    consoleIn: join(dir, "console.in"),
+    consoleOut: join(dir, "console.out"),
+    consoleLog: join(dir, "console.log"),
+    stderrLog: join(dir, "uml.stderr.log"),
+    rootCow: join(dir, "disk0.cow"),
+  };
+}
+export type InstanceFiles = ReturnType<typeof instanceFiles>;

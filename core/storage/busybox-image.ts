@@ -1,0 +1,89 @@
+import { execFile } from "node:child_process";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { READY_CONSOLE_MARKER, READY_NOTIFY_TEXT } from "../uml/notify.js";
+
+const run = promisify(execFile);
+
+export const BUSYBOX_BINARY = "/bin/busybox";
+
+/**
+ * The init script of the default image: mounts, hostname from the kernel
+ * command line (umld.hostname=), then the readiness signal on the console and
+ * through /proc/mconsole (which reaches the daemon's notify socket).
+ */
+export const RC_SCRIPT = `#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+grep -q " /dev " /proc/mounts || mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs tmpfs /run
+for w in $(cat /proc/cmdline); do
+  case "$w" in umld.hostname=*) hostname "\${w#umld.hostname=}" ;; esac
+done
+ip link set lo up 2>/dev/null
+echo "${READY_CONSOLE_MARKER}: $(hostname)"
+[ -w /proc/mconsole ] && printf '${READY_NOTIFY_TEXT}' > /proc/mconsole
+exit 0
+`;
+
+export const INITTAB = `::sysinit:/etc/init.d/rcS
+tty0::respawn:-/bin/sh
+::ctrlaltdel:/sbin/poweroff
+::shutdown:/bin/sync
+::shutdown:/bin/umount -a -r
+`;
+
+const PROFILE = `export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+export PS1='\\h:\\w# '
+`;
+
+export interface BuiltImage {
+  path: string;
+  sizeBytes: number;
+}
+
+/**
+ * Lays busybox-static out in a directory and turns it into an ext4 image with
+ * `mkfs.ext4 -d` (no loop mount, no root needed for the build itself).
+ * Written to a temp file and renamed into place; the result is sealed read-only.
+ */
+export async function buildBusyboxImage(outPath: string, sizeMiB = 64): Promise<BuiltImage> {
+  const work = mkdtempSync(join(dirname(outPath), ".build-"));
+  try {
+    const root = join(work, "root");
+    for (const d of ["bin", "sbin", "usr/bin", "usr/sbin", "etc/init.d", "proc", "sys", "dev", "tmp", "run", "root", "var/log", "mnt"]) {
+      mkdirSync(join(root, d), { recursive: true });
+    }
+    copyFileSync(BUSYBOX_BINARY, join(root, "bin/busybox"));
+    chmodSync(join(root, "bin/busybox"), 0o755);
+    const { stdout } = await run(BUSYBOX_BINARY, ["--list-full"]);
+    for (const rel of stdout.split("\n").map((l) => l.trim()).filter(Boolean)) {
+      if (rel === "bin/busybox" || rel.includes("..") || rel.startsWith("/")) continue;
+      const target = join(root, rel);
+      mkdirSync(dirname(target), { recursive: true });
+      const depth = rel.split("/").length - 1;
+      try {
+        symlinkSync("../".repeat(depth) + "bin/busybox", target);
+      } catch {
+        // duplicate applet path
+      }
+    }
+    writeFileSync(join(root, "etc/init.d/rcS"), RC_SCRIPT, { mode: 0o755 });
+    writeFileSync(join(root, "etc/inittab"), INITTAB);
+    writeFileSync(join(root, "etc/profile"), PROFILE);
+    writeFileSync(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+    writeFileSync(join(root, "etc/group"), "root:x:0:\n");
+    writeFileSync(join(root, "etc/hostname"), "umld-guest\n");
+    const tmp = join(work, "image.ext4");
+    await run("mkfs.ext4", ["-q", "-F", "-L", "umld-busybox", "-E", "root_owner=0:0", "-d", root, tmp, `${sizeMiB}M`]);
+    chmodSync(tmp, 0o444);
+    renameSync(tmp, outPath);
+    return { path: outPath, sizeBytes: sizeMiB * 1024 * 1024 };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}

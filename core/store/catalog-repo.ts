@@ -1,0 +1,64 @@
+import type { Db } from "./db.js";
+
+export interface ImageRow {
+  id: string;
+  name: string;
+  path: string;
+  size_bytes: number;
+  sha256: string;
+  readiness: "notify" | "none";
+  is_default: number;
+  created_at: string;
+}
+
+export interface KernelRow {
+  id: string;
+  name: string;
+  path: string;
+  version: string;
+  sha256: string;
+  size_bytes: number;
+  mtime_ms: number;
+  is_default: number;
+  created_at: string;
+}
+
+/** Images and kernels: what instances are made from. */
+export class CatalogRepo {
+  private readonly q;
+
+  constructor(db: Db) {
+    this.q = {
+      images: db.prepare("SELECT * FROM images ORDER BY name"),
+      imageByName: db.prepare("SELECT * FROM images WHERE name = ?"),
+      imageById: db.prepare("SELECT * FROM images WHERE id = ?"),
+      defaultImage: db.prepare("SELECT * FROM images WHERE is_default = 1 LIMIT 1"),
+      insertImage: db.prepare(
+        `INSERT INTO images (id, name, path, size_bytes, sha256, readiness, is_default, created_at)
+         VALUES (@id, @name, @path, @size_bytes, @sha256, @readiness, @is_default, @created_at)`,
+      ),
+      kernels: db.prepare("SELECT * FROM kernels ORDER BY name"),
+      kernelByName: db.prepare("SELECT * FROM kernels WHERE name = ?"),
+      kernelById: db.prepare("SELECT * FROM kernels WHERE id = ?"),
+      defaultKernel: db.prepare("SELECT * FROM kernels WHERE is_default = 1 LIMIT 1"),
+      insertKernel: db.prepare(
+        `INSERT INTO kernels (id, name, path, version, sha256, size_bytes, mtime_ms, is_default, created_at)
+         VALUES (@id, @name, @path, @version, @sha256, @size_bytes, @mtime_ms, @is_default, @created_at)`,
+      ),
+      updateKernel: db.prepare("UPDATE kernels SET version = @version, sha256 = @sha256, size_bytes = @size_bytes, mtime_ms = @mtime_ms WHERE id = @id"),
+    };
+  }
+
+  images(): ImageRow[] { return this.q.images.all() as ImageRow[]; }
+  imageByName(name: string): ImageRow | undefined { return this.q.imageByName.get(name) as ImageRow | undefined; }
+  imageById(id: string): ImageRow | undefined { return this.q.imageById.get(id) as ImageRow | undefined; }
+  defaultImage(): ImageRow | undefined { return this.q.defaultImage.get() as ImageRow | undefined; }
+  insertImage(row: ImageRow): void { this.q.insertImage.run(row); }
+
+  kernels(): KernelRow[] { return this.q.kernels.all() as KernelRow[]; }
+  kernelByName(name: string): KernelRow | undefined { return this.q.kernelByName.get(name) as KernelRow | undefined; }
+  kernelById(id: string): KernelRow | undefined { return this.q.kernelById.get(id) as KernelRow | undefined; }
+  defaultKernel(): KernelRow | undefined { return this.q.defaultKernel.get() as KernelRow | undefined; }
+  insertKernel(row: KernelRow): void { this.q.insertKernel.run(row); }
+  updateKernel(row: Pick<KernelRow, "id" | "version" | "sha256" | "size_bytes" | "mtime_ms">): void { this.q.updateKernel.run(row); }
+}

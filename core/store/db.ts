@@ -1,0 +1,41 @@
+import Database from "better-sqlite3";
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+export type Db = Database.Database;
+
+/** <repo>/migrations, from dist/core/store/db.js */
+export const MIGRATIONS_DIR = fileURLToPath(new URL("../../../migrations/", import.meta.url));
+
+/** Opens the database with umld's pragmas (one place) and applies pending migrations. */
+export function openDb(path: string, migrationsDir = MIGRATIONS_DIR): Db {
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  db.pragma("foreign_keys = ON");
+  db.pragma("busy_timeout = 5000");
+  migrate(db, migrationsDir);
+  return db;
+}
+
+/** Numbered, append-only files `NNNN_name.sql`, each applied once, all pending ones in one transaction. */
+export function migrate(db: Db, dir: string): number[] {
+  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
+  const done = new Set(
+    (db.prepare("SELECT version FROM schema_migrations").all() as Array<{ version: number }>).map((r) => r.version),
+  );
+  const files = readdirSync(dir)
+    .map((f) => /^(\d{4})_([\w-]+)\.sql$/.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ version: Number(m[1]), file: m[0] }))
+    .sort((a, b) => a.version - b.version);
+  const pending = files.filter((f) => !done.has(f.version));
+  const apply = db.transaction(() => {
+    for (const f of pending) {
+      db.exec(readFileSync(`${dir}/${f.file}`, "utf8"));
+      db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(f.version, f.file, new Date().toISOString());
+    }
+  });
+  apply();
+  return pending.map((f) => f.version);
+}

@@ -1,0 +1,141 @@
+import type { InstanceState } from "../../protocol/instances.js";
+import type { Db } from "./db.js";
+
+export interface InstanceRow {
+  id: string;
+  name: string;
+  state: InstanceState;
+  ready: number;
+  memory_mib: number;
+  image_id: string;
+  kernel_id: string;
+  boot_options: string;
+  pid: number | null;
+  started_at: string | null;
+  boot_count: number;
+  last_exit_code: number | null;
+  last_exit_signal: string | null;
+  last_exit_reason: string | null;
+  last_exit_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DiskRow {
+  id: string;
+  instance_id: string;
+  slot: string;
+  kind: "cow" | "raw";
+  path: string;
+  backing_path: string | null;
+  backing_size: number | null;
+  backing_mtime: number | null;
+  size_bytes: number;
+  created_at: string;
+}
+
+export interface StateChange {
+  state: InstanceState;
+  reason: string;
+  at: string;
+  ready?: boolean;
+  pid?: number | null;
+  startedAt?: string | null;
+  bootCountIncrement?: boolean;
+  exit?: { code: number | null; signal: string | null; reason: string } | null;
+}
+
+/** Instances and their disks. Statements are prepared once. */
+export class InstancesRepo {
+  private readonly q;
+
+  constructor(private readonly db: Db) {
+    this.q = {
+      all: db.prepare("SELECT * FROM instances ORDER BY name"),
+      byName: db.prepare("SELECT * FROM instances WHERE name = ?"),
+      byId: db.prepare("SELECT * FROM instances WHERE id = ?"),
+      insert: db.prepare(
+        `INSERT INTO instances (id, name, state, ready, memory_mib, image_id, kernel_id, boot_options, created_at, updated_at)
+         VALUES (@id, @name, 'stopped', 0, @memory_mib, @image_id, @kernel_id, @boot_options, @created_at, @created_at)`,
+      ),
+      insertDisk: db.prepare(
+        `INSERT INTO disks (id, instance_id, slot, kind, path, backing_path, backing_size, backing_mtime, size_bytes, created_at)
+         VALUES (@id, @instance_id, @slot, @kind, @path, @backing_path, @backing_size, @backing_mtime, @size_bytes, @created_at)`,
+      ),
+      disks: db.prepare("SELECT * FROM disks WHERE instance_id = ? ORDER BY slot"),
+      delete: db.prepare("DELETE FROM instances WHERE id = ?"),
+      history: db.prepare("INSERT INTO state_history (instance_id, from_state, to_state, reason, at) VALUES (?, ?, ?, ?, ?)"),
+      setState: db.prepare(
+        `UPDATE instances SET state = @state, updated_at = @at,
+           ready = COALESCE(@ready, ready),
+           pid = CASE WHEN @setPid THEN @pid ELSE pid END,
+           started_at = CASE WHEN @setStarted THEN @startedAt ELSE started_at END,
+           boot_count = boot_count + @bootInc,
+           last_exit_code = CASE WHEN @setExit THEN @exitCode ELSE last_exit_code END,
+           last_exit_signal = CASE WHEN @setExit THEN @exitSignal ELSE last_exit_signal END,
+           last_exit_reason = CASE WHEN @setExit THEN @exitReason ELSE last_exit_reason END,
+           last_exit_at = CASE WHEN @setExit THEN @at ELSE last_exit_at END
+         WHERE id = @id`,
+      ),
+      setReady: db.prepare("UPDATE instances SET ready = ?, updated_at = ? WHERE id = ?"),
+      counts: db.prepare(
+        "SELECT COUNT(*) AS total, SUM(CASE WHEN state IN ('starting','running','paused','stopping') THEN 1 ELSE 0 END) AS active FROM instances",
+      ),
+    };
+  }
+
+  all(): InstanceRow[] {
+    return this.q.all.all() as InstanceRow[];
+  }
+  byName(name: string): InstanceRow | undefined {
+    return this.q.byName.get(name) as InstanceRow | undefined;
+  }
+  byId(id: string): InstanceRow | undefined {
+    return this.q.byId.get(id) as InstanceRow | undefined;
+  }
+  disks(instanceId: string): DiskRow[] {
+    return this.q.disks.all(instanceId) as DiskRow[];
+  }
+  counts(): { total: number; active: number } {
+    const r = this.q.counts.get() as { total: number; active: number | null };
+    return { total: r.total, active: r.active ?? 0 };
+  }
+
+  /** The instance and its disks in one transaction. */
+  insert(row: Pick<InstanceRow, "id" | "name" | "memory_mib" | "image_id" | "kernel_id" | "boot_options" | "created_at">, disks: DiskRow[]): void {
+    this.db.transaction(() => {
+      this.q.insert.run(row);
+      for (const d of disks) this.q.insertDisk.run(d);
+    })();
+  }
+
+  delete(id: string): void {
+    this.q.delete.run(id);
+  }
+
+  /** One transaction: the new state (and what comes with it) plus a history row. */
+  changeState(id: string, from: InstanceState, c: StateChange): void {
+    this.db.transaction(() => {
+      this.q.setState.run({
+        id,
+        state: c.state,
+        at: c.at,
+        ready: c.ready === undefined ? null : c.ready ? 1 : 0,
+        setPid: c.pid !== undefined ? 1 : 0,
+        pid: c.pid ?? null,
+        setStarted: c.startedAt !== undefined ? 1 : 0,
+        startedAt: c.startedAt ?? null,
+        bootInc: c.bootCountIncrement ? 1 : 0,
+        setExit: c.exit ? 1 : 0,
+        exitCode: c.exit?.code ?? null,
+        exitSignal: c.exit?.signal ?? null,
+        exitReason: c.exit?.reason ?? null,
+      });
+      this.q.history.run(id, from, c.state, c.reason, c.at);
+    })();
+  }
+
+  setReady(id: string, ready: boolean, at: string): void {
+    this.q.setReady.run(ready ? 1 : 0, at, id);
+  }
+}

@@ -1,0 +1,50 @@
+import { parseArgs } from "node:util";
+
+export interface DaemonConfig {
+  stateDir: string;
+  listen: { host: string; port: number } | null;
+  logLevel: string;
+  kernelPath: string;
+}
+
+export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [--log-level LEVEL] [--kernel PATH]
+
+  --state-dir DIR     where umld keeps its database, images, instances and sockets (default /var/lib/umld)
+  --listen HOST:PORT  TCP listener for the JSON API; requests must carry the admin token (default 127.0.0.1:7070)
+                      'none' serves only the unix socket DIR/umld.sock
+  --log-level LEVEL   pino level: fatal, error, warn, info, debug, trace (default info)
+  --kernel PATH       the default UML kernel binary (default /usr/bin/linux.uml)
+
+Environment: UMLD_STATE_DIR, UMLD_LISTEN, UMLD_LOG_LEVEL override the defaults.`;
+
+export function parseListen(v: string): { host: string; port: number } | null {
+  if (v === "none") return null;
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):(\d{1,5})$/.exec(v);
+  if (!m) throw new Error(`--listen must be HOST:PORT or none, got '${v}'`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new Error(`--listen port out of range: ${port}`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonConfig | "help" {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      "state-dir": { type: "string" },
+      listen: { type: "string" },
+      "log-level": { type: "string" },
+      kernel: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) return "help";
+  const level = values["log-level"] ?? env.UMLD_LOG_LEVEL ?? "info";
+  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(level)) throw new Error(`unknown log level '${level}'`);
+  return {
+    stateDir: values["state-dir"] ?? env.UMLD_STATE_DIR ?? "/var/lib/umld",
+    listen: parseListen(values.listen ?? env.UMLD_LISTEN ?? "127.0.0.1:7070"),
+    logLevel: level,
+    kernelPath: values.kernel ?? "/usr/bin/linux.uml",
+  };
+}

@@ -1,0 +1,101 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import pino, { type Logger } from "pino";
+import { EventBus } from "../core/events/bus.js";
+import { InstanceManager } from "../core/instances/manager.js";
+import { WorkerPool } from "../core/instances/supervisor-host.js";
+import { Operations } from "../core/operations/operations.js";
+import { StatePaths } from "../core/paths.js";
+import { Catalog } from "../core/storage/catalog.js";
+import { CatalogRepo } from "../core/store/catalog-repo.js";
+import { openDb } from "../core/store/db.js";
+import { InstancesRepo } from "../core/store/instances-repo.js";
+import { OperationsRepo } from "../core/store/operations-repo.js";
+import { nowIso } from "../core/util/ids.js";
+import { buildApp, isAuthenticated, localRequests } from "./app.js";
+import { ensureAdminToken } from "./auth/token.js";
+import type { DaemonConfig } from "./config.js";
+import type { Services } from "./services.js";
+import { WebSockets } from "./ws/websockets.js";
+
+export interface RunningDaemon {
+  services: Services;
+  tcp: { host: string; port: number } | null;
+  socketPath: string;
+  /** Stops listening and releases every guest without stopping it. */
+  close(): Promise<void>;
+}
+
+export function daemonVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    return pkg.version;
+  } catch {
+    return "0.0.0";
+  }
+}
+
+export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level: cfg.logLevel })): Promise<RunningDaemon> {
+  const paths = new StatePaths(cfg.stateDir);
+  for (const d of [paths.root, paths.images, paths.instances, paths.umlRun]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  const db = openDb(paths.db);
+  const bus = new EventBus();
+  const operations = new Operations(new OperationsRepo(db), bus);
+  const interrupted = new OperationsRepo(db).failInterrupted(nowIso());
+  const catalog = new Catalog(new CatalogRepo(db), paths.images);
+  const kernel = await catalog.ensureDefaultKernel(cfg.kernelPath);
+  const image = await catalog.ensureDefaultImage();
+  log.info({ kernel: kernel.version, kernelSha256: kernel.sha256, image: image.name, imageSha256: image.sha256 }, "catalog ready");
+  const pool = new WorkerPool();
+  pool.warm();
+  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), catalog, operations, bus, pool, log });
+  const reconciled = manager.reconcileAtStart();
+  if (interrupted || reconciled.crashed.length || reconciled.orphaned.length) log.warn({ interruptedOperations: interrupted, ...reconciled }, "reconciled state from a previous run");
+
+  const adminToken = ensureAdminToken(paths.adminToken);
+  const services: Services = { manager, operations, catalog, bus, log, daemonVersion: daemonVersion(), adminToken };
+  const app = buildApp(services);
+  const sockets = new WebSockets(services);
+  await app.ready();
+
+  // the unix socket: same routes, no token (the file is mode 0600)
+  if (existsSync(paths.socket)) unlinkSync(paths.socket);
+  const unixServer: Server = createServer((req, res) => {
+    localRequests.add(req);
+    app.routing(req, res);
+  });
+  unixServer.on("upgrade", (req, socket, head) => {
+    localRequests.add(req);
+    sockets.handleUpgrade(req, socket, head, true);
+  });
+  await new Promise<void>((resolve, reject) => unixServer.once("error", reject).listen(paths.socket, () => resolve()));
+  chmodSync(paths.socket, 0o600);
+
+  let tcp: RunningDaemon["tcp"] = null;
+  if (cfg.listen) {
+    app.server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head, isAuthenticated(req, adminToken)));
+    await app.listen({ host: cfg.listen.host, port: cfg.listen.port });
+    const a = app.server.address() as AddressInfo;
+    tcp = { host: a.address, port: a.port };
+  }
+  log.info({ tcp: tcp ? `${tcp.host}:${tcp.port}` : null, socket: paths.socket, stateDir: paths.root }, "umld listening");
+
+  let closed = false;
+  return {
+    services,
+    tcp,
+    socketPath: paths.socket,
+    async close() {
+      if (closed) return;
+      closed = true;
+      sockets.close();
+      await new Promise<void>((r) => unixServer.close(() => r()));
+      await app.close();
+      await manager.detachAll();
+      await pool.close();
+      db.close();
+      log.info("umld stopped; guests left running");
+    },
+  };
+}

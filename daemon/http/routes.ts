@@ -1,0 +1,65 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { API_PREFIX, CAPABILITIES, PROTOCOL_VERSION } from "../../protocol/version.js";
+import { routes, type RouteDef, type RouteName } from "../../protocol/routes.js";
+import { CreateInstanceRequest, StateActionRequest } from "../../protocol/instances.js";
+import type { z } from "zod";
+import type { Services } from "../services.js";
+import { validationError } from "./errors.js";
+
+interface Parsed {
+  params: Record<string, string>;
+  query: Record<string, string>;
+  body: unknown;
+}
+type Handler = (p: Parsed, reply: FastifyReply) => Promise<unknown> | unknown;
+
+/** Route handlers: each translates a request into the core command vocabulary or a query. */
+function handlers(s: Services): Record<RouteName, Handler> {
+  return {
+    health: () => ({ status: "ok", uptimeS: process.uptime(), instances: s.manager.counts() }),
+    version: () => ({ protocolVersion: PROTOCOL_VERSION, daemonVersion: s.daemonVersion, capabilities: [...CAPABILITIES] }),
+    listInstances: () => ({ instances: s.manager.list() }),
+    createInstance: (p) => {
+      const b = p.body as z.output<typeof CreateInstanceRequest>;
+      return s.manager.execute({ kind: "create", name: b.name, memoryMiB: b.memoryMiB, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions });
+    },
+    getInstance: (p) => s.manager.get(p.params.name!),
+    deleteInstance: (p) => s.manager.execute({ kind: "delete", name: p.params.name!, force: p.query.force === "true" }),
+    changeState: async (p, reply) => {
+      const b = p.body as z.output<typeof StateActionRequest>;
+      const result = await s.manager.execute({ kind: "action", name: p.params.name!, action: b.action, timeoutS: b.timeoutS, wait: b.wait });
+      if (!b.wait) reply.code(202);
+      return result;
+    },
+    getOperation: (p) => s.operations.get(p.params.id!),
+    listImages: () => ({ images: s.catalog.listImages() }),
+    listKernels: () => ({ kernels: s.catalog.listKernels() }),
+  };
+}
+
+function parsePart(schema: z.ZodType | undefined, value: unknown, where: "body" | "params" | "query"): unknown {
+  if (!schema) return value;
+  const r = schema.safeParse(value ?? (where === "body" ? undefined : {}));
+  if (!r.success) throw validationError(where, r.error);
+  return r.data;
+}
+
+/** Registers every route of the protocol table under /v1, validating params, query and body with its zod schemas. */
+export function registerRoutes(app: FastifyInstance, s: Services): void {
+  const h = handlers(s);
+  for (const [name, def] of Object.entries(routes) as Array<[RouteName, RouteDef]>) {
+    app.route({
+      method: def.method,
+      url: API_PREFIX + def.path,
+      handler: async (req: FastifyRequest, reply: FastifyReply) => {
+        const parsed: Parsed = {
+          params: parsePart(def.params, req.params, "params") as Record<string, string>,
+          query: parsePart(def.query, def.query ? req.query : {}, "query") as Record<string, string>,
+          body: parsePart(def.body, req.body, "body"),
+        };
+        reply.code(def.status);
+        return h[name](parsed, reply);
+      },
+    });
+  }
+}

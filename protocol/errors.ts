@@ -1,0 +1,42 @@
+import { z } from "zod";
+
+/**
+ * The one registry of error codes. A code is stable once published: clients
+ * match on it. Every error body is `{ error: { code, message, details? } }`.
+ */
+export const ERRORS = {
+  invalid_request: { status: 400, doc: "The body, query or path failed validation; details lists the issues." },
+  unauthorized: { status: 401, doc: "No valid bearer token on a TCP request or WebSocket upgrade." },
+  route_not_found: { status: 404, doc: "No such endpoint in this protocol version." },
+  instance_not_found: { status: 404, doc: "No instance has that name." },
+  image_not_found: { status: 404, doc: "No image has that name." },
+  kernel_not_found: { status: 404, doc: "No kernel has that name." },
+  operation_not_found: { status: 404, doc: "No operation has that id." },
+  instance_exists: { status: 409, doc: "An instance with that name already exists." },
+  invalid_state: { status: 409, doc: "The action is not valid in the instance's current state; details names both." },
+  instance_busy: { status: 409, doc: "Another action is still running on the instance; details names it." },
+  instance_running: { status: 409, doc: "Delete refused because the instance is not stopped; use force=true." },
+  disk_backing_changed: { status: 409, doc: "A copy-on-write layer no longer matches its backing file (size or mtime); the guest is not started." },
+  payload_too_large: { status: 413, doc: "The request body is larger than the daemon accepts." },
+  unsupported_media_type: { status: 415, doc: "The request body is not JSON." },
+  boot_failed: { status: 500, doc: "The guest process exited or failed before it became ready; details carry the exit." },
+  action_timeout: { status: 504, doc: "The action did not finish within its timeout; the operation says what happened." },
+  host_error: { status: 500, doc: "A host-side step failed (file, process or socket); details name it." },
+  internal: { status: 500, doc: "An unexpected error inside the daemon; the log has the details." },
+} as const satisfies Record<string, { status: number; doc: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
+
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.enum(ERROR_CODES as [ErrorCode, ...ErrorCode[]]),
+    message: z.string(),
+    details: z.unknown().optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+export function statusOf(code: ErrorCode): number {
+  return ERRORS[code].status;
+}

@@ -1,0 +1,83 @@
+import { z } from "zod";
+import { BootOption, Name } from "./names.js";
+
+export const INSTANCE_STATES = ["stopped", "starting", "running", "paused", "stopping", "crashed"] as const;
+export const InstanceState = z.enum(INSTANCE_STATES);
+export type InstanceState = z.infer<typeof InstanceState>;
+
+export const INSTANCE_ACTIONS = ["start", "shutdown", "halt", "reboot", "pause", "resume"] as const;
+export const InstanceAction = z.enum(INSTANCE_ACTIONS);
+export type InstanceAction = z.infer<typeof InstanceAction>;
+
+/** Guest memory in MiB: below 32 UML panics or deadlocks; 64 GiB is a sanity cap. */
+export const MemoryMiB = z.number().int().min(32).max(65536);
+
+export const CreateInstanceRequest = z
+  .object({
+    name: Name.describe("instance name, also the guest hostname; e.g. web-1"),
+    memoryMiB: MemoryMiB.default(64).describe("guest RAM in MiB (32-65536)"),
+    image: Name.optional().describe("image name; the default image when absent"),
+    kernel: Name.optional().describe("kernel name; the default kernel when absent"),
+    bootOptions: z
+      .array(BootOption)
+      .max(32)
+      .optional()
+      .describe("replaces umld's default fast-boot options (pty.legacy_count=0 initcall_blacklist=raid6_select_algo lpj=...)"),
+  })
+  .strict();
+export type CreateInstanceRequest = z.input<typeof CreateInstanceRequest>;
+
+export const StateActionRequest = z
+  .object({
+    action: InstanceAction,
+    timeoutS: z.number().positive().max(3600).optional().describe("seconds to wait for the action (default per action)"),
+    wait: z.boolean().default(true).describe("false: answer 202 with the operation at once"),
+  })
+  .strict();
+export type StateActionRequest = z.input<typeof StateActionRequest>;
+
+export const InstanceNameParams = z.object({ name: Name }).strict();
+export const DeleteInstanceQuery = z
+  .object({ force: z.enum(["true", "false"]).optional() })
+  .strict();
+
+export const ExitInfo = z.object({
+  code: z.number().int().nullable().describe("process exit status, null when killed by a signal"),
+  signal: z.string().nullable().describe("signal that ended the process, e.g. SIGKILL"),
+  reason: z.string().describe("why the guest stopped, e.g. 'halted', 'kernel panic: ...', 'killed by SIGKILL'"),
+  at: z.string().describe("ISO 8601 time"),
+});
+export type ExitInfo = z.infer<typeof ExitInfo>;
+
+export const DiskView = z.object({
+  slot: z.string().describe("guest device, e.g. ubda"),
+  kind: z.enum(["cow", "raw"]),
+  path: z.string(),
+  backingPath: z.string().nullable(),
+  backingSizeBytes: z.number().int().nullable(),
+  backingMtime: z.number().int().nullable().describe("backing file mtime in whole seconds, as written in the COW header"),
+  sizeBytes: z.number().int().describe("virtual size seen by the guest"),
+  allocatedBytes: z.number().int().describe("host bytes actually used by this file"),
+});
+export type DiskView = z.infer<typeof DiskView>;
+
+export const InstanceView = z.object({
+  name: Name,
+  id: z.string(),
+  state: InstanceState,
+  ready: z.boolean().describe("the guest signalled readiness since its last boot"),
+  pid: z.number().int().nullable(),
+  memoryMiB: z.number().int(),
+  kernel: z.string(),
+  image: z.string(),
+  bootOptions: z.array(z.string()),
+  disks: z.array(DiskView),
+  uptimeS: z.number().nullable().describe("seconds since the guest process started, null when not running"),
+  bootCount: z.number().int(),
+  lastExit: ExitInfo.nullable(),
+  createdAt: z.string(),
+  busy: z.string().nullable().describe("the action in progress, if any"),
+});
+export type InstanceView = z.infer<typeof InstanceView>;
+
+export const InstanceList = z.object({ instances: z.array(InstanceView) });

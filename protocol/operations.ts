@@ -1,0 +1,17 @@
+import { z } from "zod";
+import { InstanceView } from "./instances.js";
+
+export const OperationStatus = z.enum(["running", "succeeded", "failed"]);
+export const OperationView = z.object({
+  id: z.string(),
+  kind: z.string().describe("e.g. instance.start"),
+  target: z.string().describe("the instance name"),
+  status: OperationStatus,
+  error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }).nullable(),
+  createdAt: z.string(),
+  finishedAt: z.string().nullable(),
+});
+export type OperationView = z.infer<typeof OperationView>;
+
+export const ActionResult = z.object({ operation: OperationView, instance: InstanceView });
+export type ActionResult = z.infer<typeof ActionResult>;
