@@ -10,6 +10,8 @@ export interface NativeDgramSocket {
 interface NativeModule {
   Socket: new (onMessage: (buf: Buffer) => void) => NativeDgramSocket;
   mkfifo(path: string, mode: number): void;
+  /** open(2) outside Node's fs, for descriptors libuv will own and close (see uds_dgram.c). */
+  openFd(path: string, flags: number): number;
 }
 
 const require = createRequire(import.meta.url);

@@ -246,6 +246,31 @@ static napi_value js_mkfifo(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * openFd(path, flags) -> fd. For fds handed to libuv (net.Socket): Node closes
+ * fds opened through its fs module again when a worker thread exits, which
+ * double-closes a descriptor libuv already closed and hits whatever reused it.
+ */
+static napi_value js_open_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[4096];
+  size_t len = 0;
+  int32_t flags = 0;
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok || len == 0 ||
+      len >= sizeof path - 1 || napi_get_value_int32(env, argv[1], &flags) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "openFd(path, flags) needs a path and flags");
+    return NULL;
+  }
+  int fd;
+  do fd = open(path, flags | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) return throw_errno(env, errno, "open");
+  napi_create_int32(env, fd, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"bind", NULL, js_bind, NULL, NULL, NULL, napi_default, NULL},
@@ -259,5 +284,8 @@ NAPI_MODULE_INIT() {
   napi_value mk;
   napi_create_function(env, "mkfifo", NAPI_AUTO_LENGTH, js_mkfifo, NULL, &mk);
   napi_set_named_property(env, exports, "mkfifo", mk);
+  napi_value of;
+  napi_create_function(env, "openFd", NAPI_AUTO_LENGTH, js_open_fd, NULL, &of);
+  napi_set_named_property(env, exports, "openFd", of);
   return exports;
 }

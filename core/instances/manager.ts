@@ -197,7 +197,7 @@ export class InstanceManager {
         case "reboot": {
           const booted = this.waitFact(row.id, (f) => f === "booted" || f === "exited", timeoutMs);
           await rt.host.action("reboot", timeoutMs);
-          this.applyEvent(row.id, "reboot", "reboot requested", { ready: false });
+          this.applyEvent(row.id, "reboot", "reboot requested", { ready: false, bootCountIncrement: true });
           await this.expectBoot(row, booted, timeoutMs);
           return;
         }

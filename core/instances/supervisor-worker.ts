@@ -119,11 +119,12 @@ function openConsolePipes(): { stdinFd: number; stdoutFd: number } {
 }
 
 function attachConsoleReaders(): void {
-  const outFd = openSync(spec!.files.consoleOut, constants.O_RDONLY | constants.O_NONBLOCK);
+  // native.openFd, not fs.openSync: Node would close these again when this worker exits
+  const outFd = native.openFd(spec!.files.consoleOut, constants.O_RDONLY | constants.O_NONBLOCK);
   consoleOut = new Socket({ fd: outFd, readable: true, writable: false });
   consoleOut.on("data", onConsoleData);
   consoleOut.on("error", (e) => log("warn", "console read error", { error: e.message }));
-  const inFd = openSync(spec!.files.consoleIn, constants.O_RDWR | constants.O_NONBLOCK);
+  const inFd = native.openFd(spec!.files.consoleIn, constants.O_RDWR | constants.O_NONBLOCK);
   consoleIn = new Socket({ fd: inFd, readable: false, writable: true });
   consoleIn.on("error", (e) => log("warn", "console write error", { error: e.message }));
 }

@@ -1,0 +1,273 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import WebSocket from "ws";
+import type { Event } from "../../protocol/events.js";
+import type { InstanceView } from "../../protocol/instances.js";
+
+export const REPO = fileURLToPath(new URL("../../../", import.meta.url));
+const MAIN = `${REPO}dist/daemon/main.js`;
+
+export interface ApiResult<T = any> {
+  status: number;
+  body: T;
+}
+
+/** A real umld process on a temp state dir, with plain helpers so scenarios read as steps. */
+export class TestDaemon {
+  readonly events: Event[] = [];
+  private eventWaiters: Array<() => void> = [];
+  private eventsWs: WebSocket | null = null;
+  logLines: string[] = [];
+  stopping = false;
+
+  private constructor(
+    readonly stateDir: string,
+    readonly proc: ChildProcess,
+    readonly url: string,
+    readonly token: string,
+  ) {}
+
+  static async start(opts: { stateDir?: string } = {}): Promise<TestDaemon> {
+    const stateDir = opts.stateDir ?? mkdtempSync("/tmp/umld-t-");
+    const proc = spawn(process.execPath, [MAIN, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", "debug"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const lines: string[] = [];
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`umld did not start:\n${lines.join("\n")}`)), 60_000);
+      proc.on("exit", (code) => reject(new Error(`umld exited with ${code}:\n${lines.join("\n")}`)));
+      proc.stderr!.on("data", (d) => lines.push(String(d)));
+      createInterface({ input: proc.stdout! }).on("line", (line) => {
+        lines.push(line);
+        if (line.includes('"umld listening"')) {
+          clearTimeout(timer);
+          resolve(`http://${(JSON.parse(line) as { tcp: string }).tcp}`);
+        }
+      });
+    });
+    const token = readFileSync(`${stateDir}/admin.token`, "utf8").trim();
+    const d = new TestDaemon(stateDir, proc, url, token);
+    d.logLines = lines;
+    proc.on("exit", (code, signal) => {
+      if (!d.stopping) process.stderr.write(`# umld exited unexpectedly (${code ?? signal}); last log lines:\n${lines.slice(-15).join("\n")}\n`);
+    });
+    await d.subscribeEvents();
+    return d;
+  }
+
+  async api<T = any>(method: string, path: string, body?: unknown, opts: { token?: string | null; raw?: string; contentType?: string } = {}): Promise<ApiResult<T>> {
+    const headers: Record<string, string> = {};
+    const token = opts.token === undefined ? this.token : opts.token;
+    if (token) headers.authorization = `Bearer ${token}`;
+    let payload: string | undefined;
+    if (opts.raw !== undefined) payload = opts.raw;
+    else if (body !== undefined) payload = JSON.stringify(body);
+    if (payload !== undefined) headers["content-type"] = opts.contentType ?? "application/json";
+    const res = await fetch(this.url + path, { method, headers, body: payload });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  }
+
+  async create(name: string, memoryMiB = 64): Promise<InstanceView> {
+    const r = await this.api("POST", "/v1/instances", { name, memoryMiB });
+    if (r.status !== 201) throw new Error(`create ${name}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  }
+
+  async act(name: string, action: string, extra: Record<string, unknown> = {}): Promise<ApiResult> {
+    return this.api("PUT", `/v1/instances/${name}/state`, { action, ...extra });
+  }
+
+  async mustAct(name: string, action: string): Promise<InstanceView> {
+    const r = await this.act(name, action);
+    if (r.status !== 200) throw new Error(`${action} ${name}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body.instance;
+  }
+
+  async get(name: string): Promise<InstanceView> {
+    return (await this.api("GET", `/v1/instances/${name}`)).body;
+  }
+
+  ws(path: string, token: string | null = this.token): WebSocket {
+    return new WebSocket(this.url.replace(/^http/, "ws") + path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  }
+
+  async console(name: string, scrollback = true): Promise<ConsoleClient> {
+    const ws = this.ws(`/v1/instances/${name}/console${scrollback ? "" : "?scrollback=0"}`);
+    const client = new ConsoleClient(ws); // listen before 'open': the scrollback may arrive with the upgrade
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    return client;
+  }
+
+  /** A console on which the guest's shell prompt has appeared (input typed earlier is flushed by the tty). */
+  async shell(name: string): Promise<ConsoleClient> {
+    const con = await this.console(name, true);
+    await con.waitFor(`${name}:/# `, 20_000);
+    return con;
+  }
+
+  private async subscribeEvents(): Promise<void> {
+    const ws = this.ws("/v1/events");
+    ws.on("message", (d) => {
+      this.events.push(JSON.parse(String(d)) as Event);
+      for (const w of this.eventWaiters) w();
+    });
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    this.eventsWs = ws;
+  }
+
+  /** Waits for an event matching `pred` (also one already received after index `from`). */
+  waitEvent(pred: (e: Event) => boolean, timeoutMs = 30_000, from = 0): Promise<Event> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const e = this.events.slice(from).find(pred);
+        if (e) {
+          clearTimeout(timer);
+          this.eventWaiters = this.eventWaiters.filter((w) => w !== check);
+          resolve(e);
+        }
+      };
+      const timer = setTimeout(() => {
+        this.eventWaiters = this.eventWaiters.filter((w) => w !== check);
+        reject(new Error(`no matching event in ${timeoutMs} ms; got ${JSON.stringify(this.events.slice(from).slice(-10))}`));
+      }, timeoutMs);
+      this.eventWaiters.push(check);
+      check();
+    });
+  }
+
+  statesOf(name: string, from = 0): string[] {
+    return this.events.slice(from).filter((e) => e.type === "instance.state" && e.instance === name).map((e) => (e as { to: string }).to);
+  }
+
+  /** Stops the daemon (guests keep running), then halts every guest it left so tests leave nothing behind. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.eventsWs?.terminate();
+    if (this.proc.exitCode === null) {
+      try {
+        const list = await this.api("GET", "/v1/instances");
+        await Promise.all((list.body?.instances ?? []).filter((i: InstanceView) => i.pid).map((i: InstanceView) => this.act(i.name, "halt")));
+      } catch {
+        // daemon not answering: the kill below and the sweep handle it
+      }
+      this.proc.kill("SIGTERM");
+      await new Promise((r) => this.proc.once("exit", r));
+    }
+    killGuestsUnder(this.stateDir);
+    rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+/** SIGKILL to the process group of every UML process whose command line names this state dir. */
+export function killGuestsUnder(stateDir: string): void {
+  for (const pid of guestPids(stateDir)) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+}
+
+/** Live UML processes started from this state dir (optionally: of one instance id). */
+export function guestPids(stateDir: string, umid?: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSafe("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (cmd.includes(`uml_dir=${stateDir}/run/`) && (!umid || cmd.split("\0").includes(`umid=${umid}`))) out.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+function readdirSafe(p: string): string[] {
+  try {
+    return readdirSync(p);
+  } catch {
+    return [];
+  }
+}
+
+/** A console WebSocket with a byte buffer and waits on its text. */
+export class ConsoleClient {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private waiters: Array<() => void> = [];
+  closed: { code: number; reason: string } | null = null;
+
+  constructor(readonly ws: WebSocket) {
+    ws.on("message", (d: Buffer) => {
+      this.chunks.push(d);
+      this.size += d.length;
+      for (const w of this.waiters) w();
+    });
+    ws.on("close", (code, reason) => {
+      this.closed = { code, reason: String(reason) };
+      for (const w of this.waiters) w();
+    });
+  }
+
+  get bytes(): number {
+    return this.size;
+  }
+
+  buffer(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0] ?? Buffer.alloc(0);
+  }
+
+  text(): string {
+    return this.buffer().toString("latin1");
+  }
+
+  type(s: string): void {
+    this.ws.send(Buffer.from(s));
+  }
+
+  /** Waits until the output after byte `from` contains `needle`; returns the offset just past it. */
+  waitFor(needle: string | RegExp, timeoutMs = 20_000, from = 0): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const t = this.buffer().toString("latin1", from);
+        const m = typeof needle === "string" ? (t.includes(needle) ? { index: t.indexOf(needle), len: needle.length } : null) : (() => {
+          const r = needle.exec(t);
+          return r ? { index: r.index, len: r[0].length } : null;
+        })();
+        if (m) {
+          done();
+          resolve(from + m.index + m.len);
+        } else if (this.closed) {
+          done();
+          reject(new Error(`console closed (${this.closed.code} ${this.closed.reason}) before ${needle}`));
+        }
+      };
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== check);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`console did not show ${needle} within ${timeoutMs} ms; tail: ${JSON.stringify(this.text().slice(-400))}`));
+      }, timeoutMs);
+      this.waiters.push(check);
+      check();
+    });
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}

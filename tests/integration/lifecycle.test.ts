@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { guestPids, TestDaemon } from "../harness/daemon.js";
+
+describe("instance lifecycle with a real UML guest", { timeout: 240_000 }, () => {
+  let d: TestDaemon;
+  before(async () => {
+    d = await TestDaemon.start();
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  it("create → start → ready → console command → reboot → ready → pause/resume → shutdown → stopped", async () => {
+    const created = await d.create("life-1");
+    assert.equal(created.state, "stopped");
+    assert.equal(created.disks[0]?.kind, "cow");
+    assert.ok(existsSync(created.disks[0]!.path), "the instance's COW file exists");
+
+    const ev0 = d.events.length;
+    const started = await d.mustAct("life-1", "start");
+    assert.equal(started.state, "running");
+    assert.equal(started.ready, true);
+    assert.ok(started.pid && started.pid > 1);
+    await d.waitEvent((e) => e.type === "instance.ready" && e.instance === "life-1", 5000, ev0);
+    assert.deepEqual(d.statesOf("life-1", ev0), ["starting", "running"]);
+
+    // a command typed into the console runs in the guest; its output (not an echo of it) comes back
+    const con = await d.console("life-1");
+    await con.waitFor("umld: guest ready: life-1", 10_000); // scrollback replayed on attach
+    await con.waitFor("life-1:/# ", 10_000);
+    const mark = con.bytes;
+    con.type("echo out-$((6*7)); hostname\n");
+    await con.waitFor(/out-42\r?\nlife-1/, 10_000, mark);
+
+    const ev1 = d.events.length;
+    const beforeReboot = con.bytes;
+    const rebooted = await d.mustAct("life-1", "reboot");
+    assert.equal(rebooted.state, "running");
+    assert.equal(rebooted.ready, true);
+    assert.equal(rebooted.bootCount, 2);
+    assert.equal(rebooted.pid, started.pid, "a UML reboot re-execs in the same process");
+    assert.deepEqual(d.statesOf("life-1", ev1), ["starting", "running"]);
+    // the console viewer stays attached across the reboot and sees the new boot
+    await con.waitFor("life-1:/# ", 20_000, await con.waitFor("umld: guest ready: life-1", 20_000, beforeReboot));
+    const mark2 = con.bytes;
+    con.type("echo again-$((7*7))\n");
+    await con.waitFor("again-49", 10_000, mark2);
+
+    const paused = await d.mustAct("life-1", "pause");
+    assert.equal(paused.state, "paused");
+    // a paused guest does not run: typed input produces no output until resume
+    const mark3 = con.bytes;
+    con.type("echo resumed-$((8*8))\n");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(!con.text().slice(mark3).includes("resumed-64"), "no output while paused");
+    const resumed = await d.mustAct("life-1", "resume");
+    assert.equal(resumed.state, "running");
+    await con.waitFor("resumed-64", 10_000, mark3);
+
+    const ev2 = d.events.length;
+    const stopped = await d.mustAct("life-1", "shutdown");
+    assert.equal(stopped.state, "stopped");
+    assert.equal(stopped.pid, null);
+    assert.equal(stopped.lastExit?.code, 0);
+    assert.equal(stopped.lastExit?.reason, "shut down");
+    assert.deepEqual(d.statesOf("life-1", ev2), ["stopping", "stopped"]);
+    assert.deepEqual(guestPids(d.stateDir, created.id), [], "no UML process left");
+    con.close();
+  });
+
+  it("kill -9 of the UML host process → crashed with the reason, an event, nothing left, daemon healthy", async () => {
+    const created = await d.create("crash-1");
+    const vm = await d.mustAct("crash-1", "start");
+    const ev = d.events.length;
+    process.kill(vm.pid!, "SIGKILL");
+    const e = await d.waitEvent((x) => x.type === "instance.state" && x.instance === "crash-1" && x.to === "crashed", 10_000, ev);
+    assert.equal((e as { reason: string }).reason, "killed by SIGKILL");
+    const after = await d.get("crash-1");
+    assert.equal(after.state, "crashed");
+    assert.equal(after.lastExit?.signal, "SIGKILL");
+    assert.equal(after.pid, null);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(guestPids(d.stateDir, created.id), [], "guest processes of a killed kernel are reaped, not left on the host");
+    const health = await d.api("GET", "/v1/health");
+    assert.equal(health.status, 200);
+    assert.equal(health.body.status, "ok");
+    // and it can be started again
+    const again = await d.mustAct("crash-1", "start");
+    assert.equal(again.state, "running");
+    assert.equal(again.ready, true);
+    await d.mustAct("crash-1", "halt");
+  });
+
+  it("a guest that powers itself off is stopped, not crashed", async () => {
+    await d.create("self-off");
+    await d.mustAct("self-off", "start");
+    const con = await d.shell("self-off");
+    const ev = d.events.length;
+    con.type("poweroff\n");
+    const e = await d.waitEvent((x) => x.type === "instance.state" && x.instance === "self-off" && (x.to === "stopped" || x.to === "crashed"), 20_000, ev);
+    assert.equal((e as { to: string }).to, "stopped");
+    assert.equal((await d.get("self-off")).lastExit?.reason, "guest powered off");
+    con.close();
+  });
+
+  it("delete removes the instance and its COW, never the shared image", async () => {
+    const vm = await d.create("del-1");
+    const cow = vm.disks[0]!.path;
+    const image = vm.disks[0]!.backingPath!;
+    await d.mustAct("del-1", "start");
+    const refused = await d.api("DELETE", "/v1/instances/del-1");
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.error.code, "instance_running");
+    assert.equal((await d.get("del-1")).state, "running", "a refused delete changes nothing");
+    const forced = await d.api("DELETE", "/v1/instances/del-1?force=true");
+    assert.equal(forced.status, 200);
+    assert.equal((await d.api("GET", "/v1/instances/del-1")).status, 404);
+    assert.ok(!existsSync(cow), "COW deleted");
+    assert.ok(existsSync(image), "shared image kept");
+    assert.deepEqual(guestPids(d.stateDir, vm.id), []);
+  });
+});
