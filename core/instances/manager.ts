@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import type { Logger } from "pino";
 import type { InstanceAction, InstanceState, InstanceView } from "../../protocol/instances.js";
 import type { ActionResult, OperationView } from "../../protocol/operations.js";
@@ -18,6 +18,9 @@ import { Revert } from "../util/revert.js";
 import { DEFAULT_ACTION_TIMEOUT_S, type InstanceCommand } from "./commands.js";
 import type { SupervisorHost, WorkerPool } from "./supervisor-host.js";
 import type { FromWorker, WorkerBootSpec } from "./worker-messages.js";
+
+/** Where UML puts each guest's RAM file (unlinked, sparse): tmpfs when there is one. */
+const GUEST_MEMORY_DIR = existsSync("/dev/shm") ? "/dev/shm" : "/tmp";
 
 export interface ManagerOptions {
   paths: StatePaths;
@@ -247,7 +250,7 @@ export class InstanceManager {
       instanceId: row.id,
       command: launch.command,
       args: launch.args,
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: f.dir, TMPDIR: "/dev/shm", LANG: "C" },
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: f.dir, TMPDIR: GUEST_MEMORY_DIR, LANG: "C" },
       files: f,
       expectedMconsole: this.o.paths.mconsoleSocket(row.id),
       scrollbackBytes: this.scrollbackBytes,
