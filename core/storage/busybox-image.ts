@@ -14,20 +14,29 @@ export const BUSYBOX_BINARY = "/bin/busybox";
  * through /proc/mconsole (which reaches the daemon's notify socket).
  */
 export const RC_SCRIPT = `#!/bin/sh
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-grep -q " /dev " /proc/mounts || mount -t devtmpfs devtmpfs /dev
+# Every exec in a UML guest is a host process (milliseconds each): one mount -a
+# for all file systems, shell builtins for the rest, anything else after ready.
 mkdir -p /dev/pts /dev/shm
-mount -t devpts devpts /dev/pts
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-mount -t tmpfs tmpfs /run
-for w in $(cat /proc/cmdline); do
-  case "$w" in umld.hostname=*) hostname "\${w#umld.hostname=}" ;; esac
+mount -a
+read -r cmdline < /proc/cmdline
+name=umld-guest
+for w in $cmdline; do
+  case "$w" in umld.hostname=*) name="\${w#umld.hostname=}" ;; esac
 done
-ip link set lo up 2>/dev/null
-echo "${READY_CONSOLE_MARKER}: $(hostname)"
+echo "$name" > /proc/sys/kernel/hostname
+echo "${READY_CONSOLE_MARKER}: $name"
 [ -w /proc/mconsole ] && printf '${READY_NOTIFY_TEXT}' > /proc/mconsole
+ip link set lo up 2>/dev/null
 exit 0
+`;
+
+/** devtmpfs is mounted on /dev by the kernel (CONFIG_DEVTMPFS_MOUNT). */
+export const FSTAB = `proc /proc proc defaults 0 0
+sysfs /sys sysfs defaults 0 0
+devpts /dev/pts devpts defaults 0 0
+tmpfs /dev/shm tmpfs defaults 0 0
+tmpfs /tmp tmpfs mode=1777 0 0
+tmpfs /run tmpfs defaults 0 0
 `;
 
 export const INITTAB = `::sysinit:/etc/init.d/rcS
@@ -74,6 +83,7 @@ export async function buildBusyboxImage(outPath: string, sizeMiB = 64): Promise<
     }
     writeFileSync(join(root, "etc/init.d/rcS"), RC_SCRIPT, { mode: 0o755 });
     writeFileSync(join(root, "etc/inittab"), INITTAB);
+    writeFileSync(join(root, "etc/fstab"), FSTAB);
     writeFileSync(join(root, "etc/profile"), PROFILE);
     writeFileSync(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
     writeFileSync(join(root, "etc/group"), "root:x:0:\n");

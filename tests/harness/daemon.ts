@@ -29,9 +29,9 @@ export class TestDaemon {
     readonly token: string,
   ) {}
 
-  static async start(opts: { stateDir?: string } = {}): Promise<TestDaemon> {
+  static async start(opts: { stateDir?: string; logLevel?: string } = {}): Promise<TestDaemon> {
     const stateDir = opts.stateDir ?? mkdtempSync("/tmp/umld-t-");
-    const proc = spawn(process.execPath, [MAIN, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", "debug"], {
+    const proc = spawn(process.execPath, [MAIN, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", opts.logLevel ?? "debug"], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const lines: string[] = [];
