@@ -50,8 +50,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const pool = new WorkerPool();
   pool.warm();
   const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), catalog, operations, bus, pool, log });
-  const reconciled = manager.reconcileAtStart();
-  if (interrupted || reconciled.crashed.length || reconciled.orphaned.length) log.warn({ interruptedOperations: interrupted, ...reconciled }, "reconciled state from a previous run");
+  const reconciled = await manager.reconcileAtStart();
+  if (interrupted || reconciled.crashed.length || reconciled.adopted.length) log.warn({ interruptedOperations: interrupted, ...reconciled }, "reconciled state from a previous run");
 
   const adminToken = ensureAdminToken(paths.adminToken);
   const services: Services = { manager, operations, catalog, bus, log, daemonVersion: daemonVersion(), adminToken };

@@ -228,7 +228,7 @@ export class InstanceManager {
     }
   }
 
-  private async start(row: InstanceRow, timeoutMs: number): Promise<void> {
+  private bootSpec(row: InstanceRow): WorkerBootSpec {
     const kernel = this.o.catalog.kernelById(row.kernel_id)!;
     const image = this.o.catalog.imageById(row.image_id)!;
     const root = this.o.repo.disks(row.id).find((d) => d.slot === "ubda");
@@ -246,7 +246,7 @@ export class InstanceManager {
       hostfsDir: `${f.dir}/hostfs`,
       bootOptions: JSON.parse(row.boot_options) as string[],
     });
-    const spec: WorkerBootSpec = {
+    return {
       instanceId: row.id,
       command: launch.command,
       args: launch.args,
@@ -256,18 +256,34 @@ export class InstanceManager {
       scrollbackBytes: this.scrollbackBytes,
       consoleLogMaxBytes: this.consoleLogMaxBytes,
     };
+  }
+
+  /** A worker attached to this instance, its messages routed to the manager. */
+  private attachRuntime(row: InstanceRow, host: SupervisorHost, busy: InstanceAction | null): Runtime {
+    const log = this.o.log.child({ instance: row.name, instanceId: row.id });
+    const rt: Runtime = { host, busy, log };
+    this.runtimes.set(row.id, rt);
+    this.hub(row.id).resetOffsets();
+    host.on("message", (m) => this.onWorker(row.id, rt, m));
+    host.on("gone", (g) => this.onWorkerGone(row.id, rt, g.error));
+    return rt;
+  }
+
+  private async start(row: InstanceRow, timeoutMs: number): Promise<void> {
+    let spec: WorkerBootSpec;
+    try {
+      spec = this.bootSpec(row);
+    } catch (e) {
+      this.pendingStarts.delete(row.id);
+      throw e;
+    }
     let host: SupervisorHost;
     try {
       host = await this.o.pool.take();
     } finally {
       this.pendingStarts.delete(row.id);
     }
-    const log = this.o.log.child({ instance: row.name, instanceId: row.id });
-    const rt: Runtime = { host, busy: "start", log };
-    this.runtimes.set(row.id, rt);
-    this.hub(row.id).resetOffsets();
-    host.on("message", (m) => this.onWorker(row.id, rt, m));
-    host.on("gone", (g) => this.onWorkerGone(row.id, rt, g.error));
+    const rt = this.attachRuntime(row, host, "start");
     try {
       const spawned = this.waitFact(row.id, (f) => f === "spawned" || f === "fatal", 10_000);
       const booted = this.waitFact(row.id, (f) => f === "booted" || f === "exited" || f === "fatal", timeoutMs);
@@ -307,6 +323,13 @@ export class InstanceManager {
         });
         rt.log.info({ pid: m.pid }, "UML process spawned");
         break;
+      case "adopted": {
+        rt.log.info({ pid: m.pid, mconsole: m.mconsole }, "guest re-adopted after a daemon restart");
+        const state = this.o.repo.byId(id)?.state;
+        if (state === "starting" && m.mconsole) this.applyEvent(id, "booted", "re-adopted: kernel up, mconsole answers");
+        if (state === "stopping") void this.action(this.o.repo.byId(id)!.name, "halt", undefined, true).catch(() => {});
+        break;
+      }
       case "booted": {
         const state = this.o.repo.byId(id)?.state;
         if (state === "starting") this.applyEvent(id, "booted", "kernel up, mconsole ready");
@@ -415,6 +438,14 @@ export class InstanceManager {
     for (const w of [...(this.factWaiters.get(id) ?? [])]) w(fact, m);
   }
 
+  /** A raw mconsole command to a running guest, answered by its kernel (multi-part replies joined). */
+  async mconsole(name: string, command: string, timeoutMs = 5000): Promise<string> {
+    const row = this.row(name);
+    const rt = this.runtimes.get(row.id);
+    if (!rt) throw new UmldError("invalid_state", `instance '${name}' is ${row.state}: no guest to ask`, { state: row.state, action: "mconsole" });
+    return rt.host.mconsole(command, timeoutMs);
+  }
+
   // ---- consoles -------------------------------------------------------------------
 
   /** Attaches a viewer; returns the function that detaches it and the one that types into the console. */
@@ -445,33 +476,42 @@ export class InstanceManager {
 
   /**
    * At daemon start: instances recorded as active whose process is gone are
-   * marked crashed. Live ones are left running untouched (guests outlive the
-   * daemon); they are reported, and re-adopted when re-adoption lands.
+   * marked crashed ("exited while daemon was down"); live ones are adopted by
+   * a new worker (same FIFOs, sockets and pid), so guests outlive the daemon.
    */
-  reconcileAtStart(): { crashed: string[]; orphaned: string[] } {
+  async reconcileAtStart(): Promise<{ crashed: string[]; adopted: string[] }> {
     const crashed: string[] = [];
-    const orphaned: string[] = [];
+    const adopted: string[] = [];
     for (const row of this.o.repo.all()) {
       if (!isActive(row.state)) continue;
       if (row.pid && processIsGuest(row.pid, row.id)) {
-        orphaned.push(row.name);
-        this.o.log.warn({ instance: row.name, pid: row.pid }, "guest still running from a previous daemon; not yet re-adopted");
-        continue;
+        try {
+          const spec = { ...this.bootSpec(row), adopt: { pid: row.pid, paused: row.state === "paused" } };
+          const rt = this.attachRuntime(row, await this.o.pool.take(), null);
+          rt.host.boot(spec);
+          adopted.push(row.name);
+          continue;
+        } catch (e) {
+          this.o.log.error({ instance: row.name, err: e }, "could not adopt a running guest");
+          continue;
+        }
       }
       const reason = "exited while daemon was down";
       this.applyEvent(row.id, "crashed", reason, { pid: null, ready: false, startedAt: null, exit: { code: null, signal: null, reason } });
       crashed.push(row.name);
     }
-    return { crashed, orphaned };
+    return { crashed, adopted };
   }
 
   /** Daemon stop: release every guest without stopping it. */
   async detachAll(): Promise<void> {
-    await Promise.all([...this.runtimes.values()].map(async (rt) => {
+    // forget them first: a worker that ends now is released, not "died" (which would kill its guest)
+    const released = [...this.runtimes.values()];
+    this.runtimes.clear();
+    await Promise.all(released.map(async (rt) => {
       await rt.host.detach();
       await rt.host.terminate();
     }));
-    this.runtimes.clear();
     for (const h of this.hubs.values()) h.closeAll(1001, "daemon stopping");
   }
 

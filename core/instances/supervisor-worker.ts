@@ -16,7 +16,7 @@
  *   persists them; errors are posted as plain objects ({code, message}).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, constants, fstatSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { Socket } from "node:net";
 import { parentPort } from "node:worker_threads";
 import { Scrollback } from "../console/scrollback.js";
@@ -182,11 +182,16 @@ function classifyExit(code: number | null, signal: string | null): { reason: str
 }
 
 function onExit(code: number | null, signal: NodeJS.Signals | null): void {
+  const { reason, requested } = classifyExit(code, signal);
+  finishExit(code, signal, reason, requested);
+}
+
+function finishExit(code: number | null, signal: string | null, reason: string, requested: boolean, adopted = false): void {
   if (exited) return;
   exited = true;
-  // a SIGKILL of the main pid alone leaves guest processes running natively: reap the group
-  signalGroup("SIGKILL");
-  const { reason, requested } = classifyExit(code, signal);
+  // a SIGKILL of the main pid alone leaves guest processes running natively: reap them
+  if (adopted) killStragglers();
+  else signalGroup("SIGKILL");
   mconsole?.close();
   post({ t: "exited", code, signal, reason, requested });
   for (const w of exitWaiters) w();
@@ -210,7 +215,59 @@ function waitExit(ms: number): Promise<boolean> {
   });
 }
 
+/** The pid is alive and still this instance's UML (guards against pid reuse). */
+function guestAlive(): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0").includes(`umid=${spec!.instanceId}`);
+  } catch {
+    return false;
+  }
+}
+
+/** Processes still carrying this guest's umid. For an adopted guest the pid may be reused: never signal the group blindly. */
+function killStragglers(): void {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, "latin1").split("\0").includes(`umid=${spec!.instanceId}`)) process.kill(Number(entry), "SIGKILL");
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+/** Supervise a UML process left running by a previous daemon: same FIFOs, sockets and pid. */
+function adopt(s: WorkerBootSpec, a: { pid: number; paused: boolean }): void {
+  spec = s;
+  pid = a.pid;
+  paused = a.paused;
+  ready = true;
+  scrollback = new Scrollback(s.scrollbackBytes);
+  removeIfExists(s.files.notifySocket);
+  notifySock = new native.Socket(onNotify);
+  notifySock.bind(s.files.notifySocket);
+  mconsole = new MconsoleClient(s.files.mconsoleClient);
+  openConsoleLog();
+  attachConsoleReaders();
+  let connected = false;
+  try {
+    mconsole.connect(s.expectedMconsole);
+    connected = true;
+  } catch (e) {
+    log("warn", "adopted guest's mconsole not reachable", { error: (e as Error).message });
+  }
+  // not our child: no exit event, so watch the pid
+  const timer = setInterval(() => {
+    if (guestAlive()) return;
+    clearInterval(timer);
+    const reason = stopRequested ?? (panicMessage ? `kernel panic: ${panicMessage}` : "process ended (exit status unknown: adopted after a daemon restart)");
+    finishExit(null, null, reason, stopRequested !== null, true);
+  }, 250);
+  post({ t: "adopted", pid, mconsole: connected });
+}
+
 function boot(s: WorkerBootSpec): void {
+  if (s.adopt) return adopt(s, s.adopt);
   spec = s;
   scrollback = new Scrollback(s.scrollbackBytes);
   removeIfExists(s.files.notifySocket);

@@ -16,6 +16,8 @@ export interface WorkerBootSpec {
     stderrLog: string;
   };
   expectedMconsole: string;
+  /** Supervise an already running UML process (after a daemon restart) instead of spawning one. */
+  adopt?: { pid: number; paused: boolean };
   scrollbackBytes: number;
   consoleLogMaxBytes: number;
 }
@@ -33,6 +35,7 @@ export type ToWorker =
 export type FromWorker =
   | { t: "idle" }
   | { t: "spawned"; pid: number; at: number }
+  | { t: "adopted"; pid: number; mconsole: boolean }
   | { t: "booted"; mconsolePath: string; at: number }
   | { t: "ready"; bootMs: number; via: "notify" | "console" }
   | { t: "panic"; message: string }

@@ -148,6 +148,14 @@ export class TestDaemon {
     return this.events.slice(from).filter((e) => e.type === "instance.state" && e.instance === name).map((e) => (e as { to: string }).to);
   }
 
+  /** Ends the daemon process only (SIGTERM or SIGKILL); its guests are left as they are. */
+  async kill(signal: NodeJS.Signals): Promise<void> {
+    this.stopping = true;
+    this.eventsWs?.terminate();
+    this.proc.kill(signal);
+    if (this.proc.exitCode === null && this.proc.signalCode === null) await new Promise((r) => this.proc.once("exit", r));
+  }
+
   /** Stops the daemon (guests keep running), then halts every guest it left so tests leave nothing behind. */
   async stop(): Promise<void> {
     this.stopping = true;

@@ -93,6 +93,22 @@ describe("instance lifecycle with a real UML guest", { timeout: 240_000 }, () =>
     await d.mustAct("crash-1", "halt");
   });
 
+  it("a kernel panic in the guest → crashed with the panic message as the reason", async () => {
+    const vm = await d.create("panic-1");
+    await d.mustAct("panic-1", "start");
+    const con = await d.shell("panic-1");
+    const ev = d.events.length;
+    con.type("echo c > /proc/sysrq-trigger\n");
+    const e = await d.waitEvent((x) => x.type === "instance.state" && x.instance === "panic-1" && x.to === "crashed", 20_000, ev);
+    assert.match((e as { reason: string }).reason, /^kernel panic: /);
+    const after = await d.get("panic-1");
+    assert.match(after.lastExit!.reason, /^kernel panic: /);
+    assert.equal(after.lastExit!.signal, "SIGABRT");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(guestPids(d.stateDir, vm.id), []);
+    con.close();
+  });
+
   it("a guest that powers itself off is stopped, not crashed", async () => {
     await d.create("self-off");
     await d.mustAct("self-off", "start");
