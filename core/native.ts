@@ -12,6 +12,8 @@ interface NativeModule {
   mkfifo(path: string, mode: number): void;
   /** open(2) outside Node's fs, for descriptors libuv will own and close (see uds_dgram.c). */
   openFd(path: string, flags: number): number;
+  /** fcntl(F_SETPIPE_SZ): returns the size the kernel granted. */
+  setPipeSize(fd: number, bytes: number): number;
 }
 
 const require = createRequire(import.meta.url);

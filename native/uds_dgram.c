@@ -11,6 +11,7 @@
  *   s.bind(path); s.connect(path); s.send(buf) -> bytes; s.close()
  * Errors are thrown as Error with .code = "ENOENT"/"ECONNREFUSED"/... and .syscall.
  */
+#define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <uv.h>
@@ -271,6 +272,22 @@ static napi_value js_open_fd(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* setPipeSize(fd, bytes) -> new size: F_SETPIPE_SZ. A full console pipe makes UML wait a timer tick. */
+static napi_value js_set_pipe_size(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  int32_t fd = -1, size = 0;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &size) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "setPipeSize(fd, bytes) needs two integers");
+    return NULL;
+  }
+  int r = fcntl(fd, F_SETPIPE_SZ, size);
+  if (r < 0) return throw_errno(env, errno, "fcntl(F_SETPIPE_SZ)");
+  napi_create_int32(env, r, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"bind", NULL, js_bind, NULL, NULL, NULL, napi_default, NULL},
@@ -287,5 +304,8 @@ NAPI_MODULE_INIT() {
   napi_value of;
   napi_create_function(env, "openFd", NAPI_AUTO_LENGTH, js_open_fd, NULL, &of);
   napi_set_named_property(env, exports, "openFd", of);
+  napi_value sp;
+  napi_create_function(env, "setPipeSize", NAPI_AUTO_LENGTH, js_set_pipe_size, NULL, &sp);
+  napi_set_named_property(env, exports, "setPipeSize", sp);
   return exports;
 }

@@ -27,6 +27,7 @@ import { decodeNotify, READY_CONSOLE_MARKER, READY_NOTIFY_TEXT } from "../uml/no
 import type { FromWorker, SupervisedAction, ToWorker, WorkerBootSpec } from "./worker-messages.js";
 
 const port = parentPort!;
+const CONSOLE_PIPE_BYTES = 1024 * 1024;
 const post = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer ?? []);
 const log = (level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) =>
   post({ t: "log", level, msg, fields });
@@ -121,6 +122,13 @@ function openConsolePipes(): { stdinFd: number; stdoutFd: number } {
 function attachConsoleReaders(): void {
   // native.openFd, not fs.openSync: Node would close these again when this worker exits
   const outFd = native.openFd(spec!.files.consoleOut, constants.O_RDONLY | constants.O_NONBLOCK);
+  // a full pipe makes UML wait for the next timer tick (10 ms): 1 MiB keeps bulk output flowing,
+  // and holds that much console output while no daemon reads
+  try {
+    native.setPipeSize(outFd, CONSOLE_PIPE_BYTES);
+  } catch (e) {
+    log("debug", "console pipe size unchanged", { error: (e as Error).message });
+  }
   consoleOut = new Socket({ fd: outFd, readable: true, writable: false });
   consoleOut.on("data", onConsoleData);
   consoleOut.on("error", (e) => log("warn", "console read error", { error: e.message }));

@@ -213,18 +213,18 @@ function readdirSafe(p: string): string[] {
 export class ConsoleClient {
   private chunks: Buffer[] = [];
   private size = 0;
-  private waiters: Array<() => void> = [];
+  private waiters: Array<(chunk: Buffer | null) => void> = [];
   closed: { code: number; reason: string } | null = null;
 
   constructor(readonly ws: WebSocket) {
     ws.on("message", (d: Buffer) => {
       this.chunks.push(d);
       this.size += d.length;
-      for (const w of this.waiters) w();
+      for (const w of [...this.waiters]) w(d);
     });
     ws.on("close", (code, reason) => {
       this.closed = { code, reason: String(reason) };
-      for (const w of this.waiters) w();
+      for (const w of [...this.waiters]) w(null);
     });
   }
 
@@ -233,7 +233,7 @@ export class ConsoleClient {
   }
 
   buffer(): Buffer {
-    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.size)];
     return this.chunks[0] ?? Buffer.alloc(0);
   }
 
@@ -245,33 +245,55 @@ export class ConsoleClient {
     this.ws.send(Buffer.from(s));
   }
 
-  /** Waits until the output after byte `from` contains `needle`; returns the offset just past it. */
+  /**
+   * Waits until the output after byte `from` contains `needle`; returns the offset just past it.
+   * Each frame is searched once (with an overlap for matches across frames): re-reading a
+   * 20 MB console on every frame would make the test client the bottleneck.
+   */
   waitFor(needle: string | RegExp, timeoutMs = 20_000, from = 0): Promise<number> {
+    const overlap = 4096;
+    const find = (t: string) => {
+      if (typeof needle === "string") {
+        const i = t.indexOf(needle);
+        return i >= 0 ? i + needle.length : -1;
+      }
+      const r = needle.exec(t);
+      return r ? r.index + r[0].length : -1;
+    };
     return new Promise((resolve, reject) => {
-      const check = () => {
-        const t = this.buffer().toString("latin1", from);
-        const m = typeof needle === "string" ? (t.includes(needle) ? { index: t.indexOf(needle), len: needle.length } : null) : (() => {
-          const r = needle.exec(t);
-          return r ? { index: r.index, len: r[0].length } : null;
-        })();
-        if (m) {
-          done();
-          resolve(from + m.index + m.len);
-        } else if (this.closed) {
-          done();
-          reject(new Error(`console closed (${this.closed.code} ${this.closed.reason}) before ${needle}`));
-        }
-      };
+      let base = from; // absolute offset of carry[0]
+      let carry = this.buffer().toString("latin1", from);
+      const first = find(carry);
+      if (first >= 0) return resolve(base + first);
+      if (carry.length > overlap) {
+        base += carry.length - overlap;
+        carry = carry.slice(-overlap);
+      }
       const done = () => {
         clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w !== check);
+        this.waiters = this.waiters.filter((w) => w !== onChunk);
+      };
+      const onChunk = (chunk: Buffer | null) => {
+        if (chunk === null) {
+          done();
+          return reject(new Error(`console closed (${this.closed?.code} ${this.closed?.reason}) before ${needle}`));
+        }
+        carry += chunk.toString("latin1");
+        const at = find(carry);
+        if (at >= 0) {
+          done();
+          return resolve(base + at);
+        }
+        if (carry.length > overlap) {
+          base += carry.length - overlap;
+          carry = carry.slice(-overlap);
+        }
       };
       const timer = setTimeout(() => {
         done();
         reject(new Error(`console did not show ${needle} within ${timeoutMs} ms; tail: ${JSON.stringify(this.text().slice(-400))}`));
       }, timeoutMs);
-      this.waiters.push(check);
-      check();
+      this.waiters.push(onChunk);
     });
   }
 
