@@ -244,22 +244,27 @@ function killStragglers(): void {
   }
 }
 
-/** Supervise a UML process left running by a previous daemon: same FIFOs, sockets and pid. */
-function adopt(s: WorkerBootSpec, a: { pid: number; paused: boolean }): void {
+/** What spawning and adopting share: the notify socket, an mconsole client, the console log. */
+function openSupervision(s: WorkerBootSpec): void {
   spec = s;
-  pid = a.pid;
-  paused = a.paused;
-  ready = true;
   scrollback = new Scrollback(s.scrollbackBytes);
   removeIfExists(s.files.notifySocket);
   notifySock = new native.Socket(onNotify);
   notifySock.bind(s.files.notifySocket);
   mconsole = new MconsoleClient(s.files.mconsoleClient);
   openConsoleLog();
+}
+
+/** Supervise a UML process left running by a previous daemon: same FIFOs, sockets and pid. */
+function adopt(s: WorkerBootSpec, a: { pid: number; paused: boolean }): void {
+  openSupervision(s);
+  pid = a.pid;
+  paused = a.paused;
+  ready = true;
   attachConsoleReaders();
   let connected = false;
   try {
-    mconsole.connect(s.expectedMconsole);
+    mconsole!.connect(s.expectedMconsole);
     connected = true;
   } catch (e) {
     log("warn", "adopted guest's mconsole not reachable", { error: (e as Error).message });
@@ -276,13 +281,7 @@ function adopt(s: WorkerBootSpec, a: { pid: number; paused: boolean }): void {
 
 function boot(s: WorkerBootSpec): void {
   if (s.adopt) return adopt(s, s.adopt);
-  spec = s;
-  scrollback = new Scrollback(s.scrollbackBytes);
-  removeIfExists(s.files.notifySocket);
-  notifySock = new native.Socket(onNotify);
-  notifySock.bind(s.files.notifySocket);
-  mconsole = new MconsoleClient(s.files.mconsoleClient);
-  openConsoleLog();
+  openSupervision(s);
   const { stdinFd, stdoutFd } = openConsolePipes();
   const errFd = openSync(s.files.stderrLog, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
   attachConsoleReaders();

@@ -94,6 +94,19 @@ export class TestDaemon {
     return new WebSocket(this.url.replace(/^http/, "ws") + path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
   }
 
+  /** The HTTP status a WebSocket upgrade gets (101 when it opens). */
+  upgradeStatus(path: string, token: string | null = this.token): Promise<number> {
+    return new Promise((resolve) => {
+      const ws = this.ws(path, token);
+      ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on("open", () => {
+        ws.close();
+        resolve(101);
+      });
+      ws.on("error", () => {});
+    });
+  }
+
   async console(name: string, scrollback = true): Promise<ConsoleClient> {
     const ws = this.ws(`/v1/instances/${name}/console${scrollback ? "" : "?scrollback=0"}`);
     const client = new ConsoleClient(ws); // listen before 'open': the scrollback may arrive with the upgrade

@@ -27,13 +27,9 @@ describe("API errors: documented codes, and nothing changes", { timeout: 120_000
     expectError(await d.api("POST", "/v1/instances", { name: "x" }, { token: "umld_wrong" }), 401, "unauthorized");
     expectError(await d.api("PUT", "/v1/instances/keep/state", { action: "start" }, { token: null }), 401, "unauthorized");
     expectError(await d.api("DELETE", "/v1/instances/keep", undefined, { token: null }), 401, "unauthorized");
-    const status = await new Promise<number>((resolve) => {
-      const ws = d.ws("/v1/events", null);
-      ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
-      ws.on("open", () => resolve(101));
-      ws.on("error", () => {});
-    });
-    assert.equal(status, 401);
+    assert.equal(await d.upgradeStatus("/v1/events", null), 401);
+    assert.equal(await d.upgradeStatus("/v1/instances/keep/console", "umld_wrong"), 401);
+    assert.equal(await d.upgradeStatus("/v1/events"), 101);
     assert.equal(await snapshot(), before);
   });
 
@@ -76,13 +72,8 @@ describe("API errors: documented codes, and nothing changes", { timeout: 120_000
     expectError(await d.api("POST", "/v1/instances", { name: "krn-x", kernel: "no-such-kernel" }), 404, "kernel_not_found");
     expectError(await d.api("GET", "/v1/operations/op-0000000000000000"), 404, "operation_not_found");
     expectError(await d.api("GET", "/v1/nothing-here"), 404, "route_not_found");
-    const ws404 = await new Promise<number>((resolve) => {
-      const ws = d.ws("/v1/instances/nope/console");
-      ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
-      ws.on("open", () => resolve(101));
-      ws.on("error", () => {});
-    });
-    assert.equal(ws404, 404);
+    assert.equal(await d.upgradeStatus("/v1/instances/nope/console"), 404);
+    assert.equal(await d.upgradeStatus("/v1/instances/Bad_Name/console"), 400);
     assert.equal(await snapshot(), before);
   });
 
