@@ -45,7 +45,7 @@ function table(list: InstanceView[]): string {
   for (const i of list) {
     rows.push([
       i.name, i.state, i.ready ? "yes" : "no", `${i.memoryMiB}M`, i.pid ? String(i.pid) : "-",
-      i.uptimeS === null ? "-" : `${Math.round(i.uptimeS)}s`, i.image, i.lastExit ? i.lastExit.reason : "-",
+      i.uptime === null ? "-" : `${Math.round(i.uptime)}s`, i.image, i.lastExit ? i.lastExit.reason : "-",
     ]);
   }
   const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));

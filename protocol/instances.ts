@@ -72,7 +72,7 @@ export const InstanceView = z.object({
   image: z.string(),
   bootOptions: z.array(z.string()),
   disks: z.array(DiskView),
-  uptimeS: z.number().nullable().describe("seconds since the guest process started, null when not running"),
+  uptime: z.number().nullable().describe("seconds since the guest process started, null when not running"),
   bootCount: z.number().int(),
   lastExit: ExitInfo.nullable(),
   createdAt: z.string(),

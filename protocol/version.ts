@@ -24,7 +24,7 @@ export type VersionView = z.infer<typeof VersionView>;
 
 export const HealthView = z.object({
   status: z.literal("ok"),
-  uptimeS: z.number(),
+  uptime: z.number(),
   instances: z.object({ total: z.number().int(), running: z.number().int() }),
 });
 export type HealthView = z.infer<typeof HealthView>;

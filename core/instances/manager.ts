@@ -546,7 +546,7 @@ export class InstanceManager {
         slot: d.slot, kind: d.kind, path: d.path, backingPath: d.backing_path, backingSizeBytes: d.backing_size,
         backingMtime: d.backing_mtime, sizeBytes: d.size_bytes, allocatedBytes: allocated(d.path),
       })),
-      uptimeS: r.started_at && isActive(r.state) ? Math.max(0, (Date.now() - Date.parse(r.started_at)) / 1000) : null,
+      uptime: r.started_at && isActive(r.state) ? Math.max(0, (Date.now() - Date.parse(r.started_at)) / 1000) : null,
       bootCount: r.boot_count,
       lastExit: r.last_exit_reason && r.last_exit_at
         ? { code: r.last_exit_code, signal: r.last_exit_signal, reason: r.last_exit_reason, at: r.last_exit_at }

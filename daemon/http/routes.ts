@@ -16,7 +16,7 @@ type Handler = (p: Parsed, reply: FastifyReply) => Promise<unknown> | unknown;
 /** Route handlers: each translates a request into the core command vocabulary or a query. */
 function handlers(s: Services): Record<RouteName, Handler> {
   return {
-    health: () => ({ status: "ok", uptimeS: process.uptime(), instances: s.manager.counts() }),
+    health: () => ({ status: "ok", uptime: process.uptime(), instances: s.manager.counts() }),
     version: () => ({ protocolVersion: PROTOCOL_VERSION, daemonVersion: s.daemonVersion, capabilities: [...CAPABILITIES] }),
     listInstances: () => ({ instances: s.manager.list() }),
     createInstance: (p) => {

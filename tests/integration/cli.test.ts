@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
+import { REPO, TestDaemon } from "../harness/daemon.js";
+
+const run = promisify(execFile);
+const UMLCTL = `${REPO}dist/cli/umlctl.js`;
+
+describe("umlctl", { timeout: 120_000 }, () => {
+  let d: TestDaemon;
+  before(async () => {
+    d = await TestDaemon.start();
+  });
+  after(async () => {
+    await d?.stop();
+  });
+  const ctl = (...args: string[]) => run(process.execPath, [UMLCTL, "--state-dir", d.stateDir, ...args], { timeout: 60_000 });
+  const ctlFails = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
+    try {
+      await run(process.execPath, [UMLCTL, ...args], { env: { ...process.env, ...env }, timeout: 30_000 });
+    } catch (e) {
+      return e as { code: number; stderr: string };
+    }
+    assert.fail(`umlctl ${args.join(" ")} succeeded`);
+  };
+
+  it("creates, starts, lists, types into the console, halts and removes over the unix socket", async () => {
+    assert.match((await ctl("create", "cli-1", "--memory", "96")).stdout, /created cli-1 \(96M/);
+    assert.match((await ctl("start", "cli-1")).stdout, /cli-1: running \(ready\)/);
+    const ls = (await ctl("ls")).stdout;
+    assert.match(ls, /^NAME\s+STATE/m);
+    assert.match(ls, /^cli-1\s+running\s+yes\s+96M/m);
+    const shown = JSON.parse((await ctl("show", "cli-1")).stdout);
+    assert.equal(shown.state, "running");
+    // console with stdin from a pipe: the typed line runs in the guest, the CLI exits at EOF
+    const child = execFile(process.execPath, [UMLCTL, "--state-dir", d.stateDir, "console", "cli-1", "--no-scrollback"]);
+    let out = "";
+    child.stdout!.on("data", (x) => (out += x));
+    setTimeout(() => child.stdin!.write("echo from-cli-$((6*6))\n"), 500);
+    await new Promise<void>((resolve, reject) => {
+      const t = setInterval(() => {
+        if (out.includes("from-cli-36")) {
+          clearInterval(t);
+          child.stdin!.end();
+          resolve();
+        }
+      }, 50);
+      setTimeout(() => reject(new Error(`no output: ${out}`)), 15_000);
+    });
+    await new Promise((r) => child.once("exit", r));
+    assert.match((await ctl("halt", "cli-1")).stdout, /cli-1: stopped — halted/);
+    assert.match((await ctl("rm", "cli-1")).stdout, /deleted cli-1/);
+    assert.equal((await d.api("GET", "/v1/instances/cli-1")).status, 404);
+  });
+
+  it("uses TCP with a token, and reports API errors with their code and exit status 1", async () => {
+    const ok = await run(process.execPath, [UMLCTL, "--url", d.url, "--token", d.token, "version"]);
+    assert.equal(JSON.parse(ok.stdout).protocolVersion, 1);
+    const denied = await ctlFails(["--url", d.url, "--token", "umld_wrong", "ls"]);
+    assert.equal(denied.code, 1);
+    assert.match(denied.stderr, /unauthorized/);
+    const bad = await ctlFails(["--state-dir", d.stateDir, "create", "Not_OK"]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /invalid_request: .*body\.name/);
+    const wrongState = await ctlFails(["--state-dir", d.stateDir, "pause", "nope"]);
+    assert.match(wrongState.stderr, /instance_not_found/);
+    const noDaemon = await ctlFails(["--state-dir", "/tmp/umld-no-such-dir", "ls"]);
+    assert.match(noDaemon.stderr, /cannot reach umld/);
+  });
+});
