@@ -22,6 +22,8 @@ export class StatePaths {
   get adminToken(): string { return join(this.root, "admin.token"); }
   get images(): string { return join(this.root, "images"); }
   get instances(): string { return join(this.root, "instances"); }
+  get disks(): string { return join(this.root, "disks"); }
+  get kernels(): string { return join(this.root, "kernels"); }
   /** uml_dir: UML writes <run>/<umid>/{pid,mconsole} here. */
   get umlRun(): string { return join(this.root, "run"); }
   instanceDir(id: string): string { return join(this.instances, id); }

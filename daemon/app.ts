@@ -16,6 +16,17 @@ export function isAuthenticated(req: IncomingMessage, token: string): boolean {
 /** The HTTP app without listening: used by the daemon and by tests through inject(). */
 export function buildApp(s: Services): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024, return503OnClosing: true });
+  // an empty body with a JSON content type (e.g. a DELETE from some clients) is no body, not an error
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (e) {
+      done(new UmldError("invalid_request", `malformed JSON: ${(e as Error).message}`), undefined);
+    }
+  });
   app.addHook("onRequest", async (req) => {
     if (!isAuthenticated(req.raw, s.adminToken)) throw new UmldError("unauthorized", "missing or invalid bearer token");
   });

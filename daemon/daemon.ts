@@ -11,6 +11,7 @@ import { Catalog } from "../core/storage/catalog.js";
 import { CatalogRepo } from "../core/store/catalog-repo.js";
 import { openDb } from "../core/store/db.js";
 import { InstancesRepo } from "../core/store/instances-repo.js";
+import { DataDisksRepo } from "../core/store/data-disks-repo.js";
 import { OperationsRepo } from "../core/store/operations-repo.js";
 import { nowIso } from "../core/util/ids.js";
 import { buildApp, isAuthenticated, localRequests } from "./app.js";
@@ -38,18 +39,18 @@ export function daemonVersion(): string {
 
 export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level: cfg.logLevel })): Promise<RunningDaemon> {
   const paths = new StatePaths(cfg.stateDir);
-  for (const d of [paths.root, paths.images, paths.instances, paths.umlRun]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [paths.root, paths.images, paths.instances, paths.umlRun, paths.disks, paths.kernels]) mkdirSync(d, { recursive: true, mode: 0o700 });
   const db = openDb(paths.db);
   const bus = new EventBus();
   const operations = new Operations(new OperationsRepo(db), bus);
   const interrupted = new OperationsRepo(db).failInterrupted(nowIso());
-  const catalog = new Catalog(new CatalogRepo(db), paths.images);
+  const catalog = new Catalog(new CatalogRepo(db), paths.images, paths.kernels);
   const kernel = await catalog.ensureDefaultKernel(cfg.kernelPath);
   const image = await catalog.ensureDefaultImage();
   log.info({ kernel: kernel.version, kernelSha256: kernel.sha256, image: image.name, imageSha256: image.sha256 }, "catalog ready");
   const pool = new WorkerPool();
   pool.warm();
-  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), catalog, operations, bus, pool, log });
+  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), catalog, operations, bus, pool, log });
   const reconciled = await manager.reconcileAtStart();
   if (interrupted || reconciled.crashed.length || reconciled.adopted.length) log.warn({ interruptedOperations: interrupted, ...reconciled }, "reconciled state from a previous run");
 

@@ -26,6 +26,35 @@ export const InstanceDeletedEvent = z.object({
   instance: z.string(),
   timestamp: z.string(),
 });
+export const InstanceMemoryEvent = z.object({
+  type: z.literal("instance.memory"),
+  instance: z.string(),
+  requestedMiB: z.number().int(),
+  memoryMiB: z.number().int(),
+  maxMemoryMiB: z.number().int(),
+  unpluggedMiB: z.number().int(),
+  limitedBy: z.string().nullable(),
+  timestamp: z.string(),
+});
+export const InstanceDiskEvent = z.object({
+  type: z.literal("instance.disk"),
+  instance: z.string(),
+  change: z.enum(["attached", "detached"]),
+  slot: z.string(),
+  disk: z.string(),
+  readOnly: z.boolean(),
+  live: z.boolean(),
+  timestamp: z.string(),
+});
+export const InstanceUpgradeEvent = z.object({
+  type: z.literal("instance.upgrade"),
+  instance: z.string(),
+  from: z.string(),
+  to: z.string(),
+  status: z.enum(["staged", "succeeded", "rolled-back"]),
+  reason: z.string().nullable(),
+  timestamp: z.string(),
+});
 export const OperationEvent = z.object({
   type: z.literal("operation"),
   operation: OperationView,
@@ -37,6 +66,9 @@ export const Event = z.discriminatedUnion("type", [
   InstanceReadyEvent,
   InstanceCreatedEvent,
   InstanceDeletedEvent,
+  InstanceMemoryEvent,
+  InstanceDiskEvent,
+  InstanceUpgradeEvent,
   OperationEvent,
 ]);
 export type Event = z.infer<typeof Event>;

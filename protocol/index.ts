@@ -6,3 +6,6 @@ export * from "./operations.js";
 export * from "./images.js";
 export * from "./events.js";
 export * from "./routes.js";
+export * from "./disks.js";
+export * from "./kernels.js";
+export * from "./guest.js";

@@ -5,7 +5,7 @@ export const INSTANCE_STATES = ["stopped", "starting", "running", "paused", "sto
 export const InstanceState = z.enum(INSTANCE_STATES);
 export type InstanceState = z.infer<typeof InstanceState>;
 
-export const INSTANCE_ACTIONS = ["start", "shutdown", "halt", "reboot", "pause", "resume"] as const;
+export const INSTANCE_ACTIONS = ["start", "shutdown", "halt", "reboot", "pause", "resume", "upgrade"] as const;
 export const InstanceAction = z.enum(INSTANCE_ACTIONS);
 export type InstanceAction = z.infer<typeof InstanceAction>;
 
@@ -15,7 +15,8 @@ export const MemoryMiB = z.number().int().min(32).max(65536);
 export const CreateInstanceRequest = z
   .object({
     name: Name.describe("instance name, also the guest hostname; e.g. web-1"),
-    memoryMiB: MemoryMiB.default(64).describe("guest RAM in MiB (32-65536)"),
+    memoryMiB: MemoryMiB.default(64).describe("guest RAM in MiB (32-65536): the live target"),
+    maxMemoryMiB: MemoryMiB.optional().describe("boot size in MiB, at least memoryMiB (default: memoryMiB); memory can be raised live up to it"),
     image: Name.optional().describe("image name; the default image when absent"),
     kernel: Name.optional().describe("kernel name; the default kernel when absent"),
     bootOptions: z
@@ -24,7 +25,8 @@ export const CreateInstanceRequest = z
       .optional()
       .describe("replaces umld's default fast-boot options (pty.legacy_count=0 initcall_blacklist=raid6_select_algo lpj=...)"),
   })
-  .strict();
+  .strict()
+  .refine((r) => r.maxMemoryMiB === undefined || r.maxMemoryMiB >= r.memoryMiB, { message: "maxMemoryMiB must be at least memoryMiB", path: ["maxMemoryMiB"] });
 export type CreateInstanceRequest = z.input<typeof CreateInstanceRequest>;
 
 export const StateActionRequest = z
@@ -32,8 +34,46 @@ export const StateActionRequest = z
     action: InstanceAction,
     timeoutS: z.number().positive().max(3600).optional().describe("seconds to wait for the action (default per action)"),
     wait: z.boolean().default(true).describe("false: answer 202 with the operation at once"),
+    kernel: Name.optional().describe("upgrade only: the kernel to boot (staged, then the guest is restarted on it)"),
+    deadlineS: z.number().positive().max(600).optional().describe("upgrade only: seconds the new kernel has to boot before it is rolled back (default 30)"),
   })
-  .strict();
+  .strict()
+  .refine((r) => r.action !== "upgrade" || r.kernel !== undefined, { message: "upgrade needs a kernel", path: ["kernel"] })
+  .refine((r) => r.action === "upgrade" || (r.kernel === undefined && r.deadlineS === undefined), {
+    message: "kernel and deadlineS go only with action upgrade",
+    path: ["kernel"],
+  });
+
+/** Live changes: memory on a running guest (plug/unplug), the boot size and kernel for the next start. */
+export const PatchInstanceRequest = z
+  .object({
+    memoryMiB: MemoryMiB.optional().describe("live memory target; never above maxMemoryMiB"),
+    maxMemoryMiB: MemoryMiB.optional().describe("boot size; only while the instance is stopped or crashed"),
+    kernel: Name.nullable().optional().describe("stage this kernel for the next start (null: unstage)"),
+  })
+  .strict()
+  .refine((r) => Object.keys(r).length > 0, { message: "nothing to change" });
+export type PatchInstanceRequest = z.input<typeof PatchInstanceRequest>;
+
+export const MemoryView = z.object({
+  targetMiB: z.number().int().describe("the live target (= memoryMiB)"),
+  maxMiB: z.number().int().describe("the boot size (= maxMemoryMiB)"),
+  unpluggedMiB: z.number().int().describe("memory the daemon has taken back from the running guest"),
+  safetyFloorMiB: z.number().int().describe("free memory the daemon always leaves the guest when unplugging"),
+  guestMemTotalKiB: z.number().int().nullable(),
+  guestMemFreeKiB: z.number().int().nullable(),
+  hostAllocatedBytes: z.number().int().nullable().describe("bytes of the guest's RAM file actually backed on the host"),
+});
+export type MemoryView = z.infer<typeof MemoryView>;
+
+export const MemoryChangeResult = z.object({
+  requestedMiB: z.number().int(),
+  memoryMiB: z.number().int().describe("the target reached: maxMemoryMiB - unpluggedMiB"),
+  unpluggedMiB: z.number().int(),
+  limitedBy: z.enum(["safety-floor", "guest"]).nullable().describe("why less was unplugged than asked, or null"),
+  memory: MemoryView,
+});
+export type MemoryChangeResult = z.infer<typeof MemoryChangeResult>;
 export type StateActionRequest = z.input<typeof StateActionRequest>;
 
 export const InstanceNameParams = z.object({ name: Name }).strict();
@@ -67,11 +107,16 @@ export const InstanceView = z.object({
   state: InstanceState,
   ready: z.boolean().describe("the guest signalled readiness since its last boot"),
   pid: z.number().int().nullable(),
-  memoryMiB: z.number().int(),
-  kernel: z.string(),
+  memoryMiB: z.number().int().describe("live memory target in MiB"),
+  maxMemoryMiB: z.number().int().describe("boot size in MiB"),
+  unpluggedMiB: z.number().int().describe("memory taken back from the running guest"),
+  kernel: z.string().describe("the kernel the next start boots"),
+  bootedKernel: z.string().nullable().describe("the kernel the running guest booted, null when not running"),
+  stagedKernel: z.string().nullable().describe("kernel staged for the next start"),
   image: z.string(),
   bootOptions: z.array(z.string()),
   disks: z.array(DiskView),
+  attachments: z.array(z.object({ slot: z.string(), disk: z.string(), readOnly: z.boolean() })).describe("data disks (ubdb..ubdp)"),
   uptime: z.number().nullable().describe("seconds since the guest process started, null when not running"),
   bootCount: z.number().int(),
   lastExit: ExitInfo.nullable(),

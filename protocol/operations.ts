@@ -8,6 +8,7 @@ export const OperationView = z.object({
   target: z.string().describe("the instance name"),
   status: OperationStatus,
   error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }).nullable(),
+  result: z.unknown().nullable().describe("what a finished operation produced, e.g. a rollout's outcome"),
   createdAt: z.string(),
   finishedAt: z.string().nullable(),
 });

@@ -10,13 +10,17 @@ import {
 } from "./instances.js";
 import { ActionResult, OperationView } from "./operations.js";
 import { ImageView, KernelView } from "./images.js";
+import { MemoryChangeResult, MemoryView, PatchInstanceRequest } from "./instances.js";
+import { AttachDiskRequest, AttachmentView, DataDiskView, DiskSlotParams } from "./disks.js";
+import { KernelNameParams, RegisterKernelRequest, RolloutRequest, RolloutResult } from "./kernels.js";
+import { GuestFacts, MconsoleRequest, MconsoleResponse } from "./guest.js";
 
 /**
  * Every HTTP endpoint, once, as data: the daemon registers routes from this
  * table and the CLI client is typed from it. Paths are relative to /v1.
  */
 export interface RouteDef {
-  method: "GET" | "POST" | "PUT" | "DELETE";
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   path: string;
   summary: string;
   params?: z.ZodType;
@@ -48,6 +52,35 @@ export const routes = {
   getOperation: { method: "GET", path: "/operations/:id", summary: "One operation", params: OperationIdParams, response: OperationView, status: 200 },
   listImages: { method: "GET", path: "/images", summary: "Registered images", response: z.object({ images: z.array(ImageView) }), status: 200 },
   listKernels: { method: "GET", path: "/kernels", summary: "Registered kernels", response: z.object({ kernels: z.array(KernelView) }), status: 200 },
+  patchInstance: {
+    method: "PATCH", path: "/instances/:name", summary: "Live memory target (plug/unplug), boot size, staged kernel",
+    params: InstanceNameParams, body: PatchInstanceRequest,
+    response: z.object({ instance: InstanceView, memory: MemoryChangeResult.nullable() }), status: 200,
+  },
+  getMemory: { method: "GET", path: "/instances/:name/memory", summary: "Memory target, guest view and host use, measured now", params: InstanceNameParams, response: MemoryView, status: 200 },
+  mconsole: {
+    method: "POST", path: "/instances/:name/mconsole", summary: "An mconsole command answered by the guest kernel (admin passthrough)",
+    params: InstanceNameParams, body: MconsoleRequest, response: MconsoleResponse, status: 200,
+  },
+  guestFacts: { method: "GET", path: "/instances/:name/guest", summary: "Uptime, load and memory from the guest's /proc, no agent", params: InstanceNameParams, response: GuestFacts, status: 200 },
+  listDisks: { method: "GET", path: "/disks", summary: "Data disks and where they are attached", response: z.object({ disks: z.array(DataDiskView) }), status: 200 },
+  attachDisk: {
+    method: "POST", path: "/instances/:name/disks", summary: "Attach a data disk (existing, new sparse, or new COW over an image) as the next free ubdX, live if running",
+    params: InstanceNameParams, body: AttachDiskRequest, response: AttachmentView, status: 201,
+  },
+  detachDisk: {
+    method: "DELETE", path: "/instances/:name/disks/:slot", summary: "Detach a data disk (refused while the guest has it open); the disk itself is kept",
+    params: DiskSlotParams, response: z.object({ detached: z.string(), disk: z.string() }), status: 200,
+  },
+  registerKernel: {
+    method: "POST", path: "/kernels", summary: "Copy a UML kernel binary into the store and register it",
+    body: RegisterKernelRequest, response: KernelView, status: 201,
+  },
+  deleteKernel: { method: "DELETE", path: "/kernels/:name", summary: "Delete a kernel no instance uses", params: KernelNameParams, response: z.object({ deleted: z.string() }), status: 200 },
+  rollout: {
+    method: "POST", path: "/kernels/:name/rollout", summary: "Upgrade the selected instances to this kernel in batches; stops at the first failed batch",
+    params: KernelNameParams, body: RolloutRequest, response: z.object({ operation: OperationView, result: RolloutResult.nullable() }), status: 200,
+  },
 } as const satisfies Record<string, RouteDef>;
 
 export type Routes = typeof routes;

@@ -13,6 +13,11 @@ export const CAPABILITIES = [
   "operations",
   "images",
   "kernels",
+  "live-memory",
+  "live-disks",
+  "mconsole-passthrough",
+  "guest-facts",
+  "kernel-upgrade",
 ] as const;
 
 export const VersionView = z.object({

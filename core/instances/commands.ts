@@ -5,9 +5,9 @@ import type { InstanceAction } from "../../protocol/instances.js";
  * (through HTTP) translate into these; none of them touch UML directly.
  */
 export type InstanceCommand =
-  | { kind: "create"; name: string; memoryMiB: number; image?: string; kernel?: string; bootOptions?: string[] }
+  | { kind: "create"; name: string; memoryMiB: number; maxMemoryMiB?: number; image?: string; kernel?: string; bootOptions?: string[] }
   | { kind: "delete"; name: string; force: boolean }
-  | { kind: "action"; name: string; action: InstanceAction; timeoutS?: number; wait: boolean };
+  | { kind: "action"; name: string; action: InstanceAction; timeoutS?: number; wait: boolean; kernel?: string; deadlineS?: number };
 
 /** Default time each action may take before its operation fails with action_timeout. */
 export const DEFAULT_ACTION_TIMEOUT_S: Record<InstanceAction, number> = {
@@ -17,4 +17,8 @@ export const DEFAULT_ACTION_TIMEOUT_S: Record<InstanceAction, number> = {
   reboot: 60,
   pause: 10,
   resume: 10,
+  upgrade: 120,
 };
+
+/** Seconds a new kernel has to bring the guest up before it is rolled back. */
+export const DEFAULT_UPGRADE_DEADLINE_S = 30;

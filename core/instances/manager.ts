@@ -15,7 +15,14 @@ import { buildLaunch, defaultBootOptions } from "../uml/argv.js";
 import { checkCowAgainstBacking, createCow } from "../uml/cow.js";
 import { newId, nowIso } from "../util/ids.js";
 import { Revert } from "../util/revert.js";
-import { DEFAULT_ACTION_TIMEOUT_S, type InstanceCommand } from "./commands.js";
+import { DEFAULT_ACTION_TIMEOUT_S, DEFAULT_UPGRADE_DEADLINE_S, type InstanceCommand } from "./commands.js";
+import { LiveDisks } from "./live-disks.js";
+import { LiveMemory } from "./live-memory.js";
+import type { DataDisksRepo } from "../store/data-disks-repo.js";
+import type { GuestFacts, MconsoleRequest } from "../../protocol/guest.js";
+import type { RolloutResult } from "../../protocol/kernels.js";
+import { parseLoadavg, parseMeminfo, parseUptime } from "../guest/proc-parse.js";
+import type { z } from "zod";
 import type { SupervisorHost, WorkerPool } from "./supervisor-host.js";
 import type { FromWorker, WorkerBootSpec } from "./worker-messages.js";
 
@@ -25,6 +32,7 @@ const GUEST_MEMORY_DIR = existsSync("/dev/shm") ? "/dev/shm" : "/tmp";
 export interface ManagerOptions {
   paths: StatePaths;
   repo: InstancesRepo;
+  disksRepo: DataDisksRepo;
   catalog: Catalog;
   operations: Operations;
   bus: EventBus;
@@ -58,10 +66,20 @@ export class InstanceManager {
   private readonly lpjDefaults = defaultBootOptions();
   private readonly scrollbackBytes: number;
   private readonly consoleLogMaxBytes: number;
+  /** ids in the middle of an upgrade (shutdown, start on the new kernel, maybe rollback) */
+  private upgrading = new Set<string>();
+  readonly memory: LiveMemory;
+  readonly disks: LiveDisks;
 
   constructor(private readonly o: ManagerOptions) {
     this.scrollbackBytes = o.scrollbackBytes ?? 256 * 1024;
     this.consoleLogMaxBytes = o.consoleLogMaxBytes ?? 16 * 1024 * 1024;
+    this.memory = new LiveMemory(this, o.repo, o.bus, o.log, GUEST_MEMORY_DIR);
+    this.disks = new LiveDisks(this, o.disksRepo, o.repo, o.catalog, o.bus, o.log, o.paths.disks);
+  }
+
+  hasGuest(id: string): boolean {
+    return this.runtimes.has(id);
   }
 
   // ---- queries --------------------------------------------------------------
@@ -88,6 +106,7 @@ export class InstanceManager {
       case "delete":
         return this.delete(cmd.name, cmd.force);
       case "action":
+        if (cmd.action === "upgrade") return this.upgradeAction(cmd.name, cmd.kernel!, cmd.deadlineS, cmd.timeoutS, cmd.wait);
         return this.action(cmd.name, cmd.action, cmd.timeoutS, cmd.wait);
     }
   }
@@ -113,7 +132,7 @@ export class InstanceManager {
         backing_size: cow.size, backing_mtime: cow.mtime, size_bytes: cow.size, created_at: at,
       };
       this.o.repo.insert(
-        { id, name: cmd.name, memory_mib: cmd.memoryMiB, image_id: image.id, kernel_id: kernel.id,
+        { id, name: cmd.name, memory_mib: cmd.memoryMiB, max_memory_mib: cmd.maxMemoryMiB ?? cmd.memoryMiB, image_id: image.id, kernel_id: kernel.id,
           boot_options: JSON.stringify(cmd.bootOptions ?? this.lpjDefaults), created_at: at },
         [disk],
       );
@@ -154,23 +173,31 @@ export class InstanceManager {
     return { deleted: name };
   }
 
-  private async action(name: string, action: InstanceAction, timeoutS: number | undefined, wait: boolean): Promise<ActionResult> {
+  private async action(name: string, action: Exclude<InstanceAction, "upgrade">, timeoutS: number | undefined, wait: boolean): Promise<ActionResult> {
     const row = this.row(name);
-    const rt = this.runtimes.get(row.id);
     // halt may overtake a running action (e.g. a shutdown waiting on a stuck guest)
-    const busy = rt?.busy ?? (this.pendingStarts.has(row.id) ? "start" : null);
+    const busy = this.busyWith(row);
     if (busy && action !== "halt") {
       throw new UmldError("instance_busy", `'${busy}' is still running on '${name}'`, { busy, action });
     }
     transition(row.state, action); // validates: 409 naming both when not allowed
+    if (action === "start" && row.staged_kernel_id) {
+      // a staged kernel boots with the upgrade's safety net: rolled back if it fails
+      return this.upgradeAction(name, this.o.catalog.kernelById(row.staged_kernel_id)!.name, undefined, timeoutS, wait);
+    }
     if (action === "start") {
       this.checkDisks(row);
       this.pendingStarts.add(row.id);
     }
     const timeoutMs = (timeoutS ?? DEFAULT_ACTION_TIMEOUT_S[action]) * 1000;
-    const op = this.o.operations.begin(`instance.${action}`, name);
-    const run = this.runAction(row, action, timeoutMs).then(
-      () => this.o.operations.succeed(op.id),
+    return this.operation(`instance.${action}`, name, wait, () => this.runAction(row, action, timeoutMs));
+  }
+
+  /** Runs `work` as an operation; waits for it (failures become the operation's error) unless wait is false. */
+  private async operation(kind: string, name: string, wait: boolean, work: () => Promise<unknown>): Promise<ActionResult> {
+    const op = this.o.operations.begin(kind, name);
+    const run = work().then(
+      (result) => this.o.operations.succeed(op.id, result ?? null),
       (e) => this.o.operations.fail(op.id, e),
     );
     if (!wait) return { operation: op, instance: this.get(name) };
@@ -181,7 +208,200 @@ export class InstanceManager {
     return { operation: done, instance: this.get(name) };
   }
 
-  private async runAction(row: InstanceRow, action: InstanceAction, timeoutMs: number): Promise<void> {
+  private busyWith(row: InstanceRow): string | null {
+    return this.runtimes.get(row.id)?.busy ?? (this.upgrading.has(row.id) ? "upgrade" : this.pendingStarts.has(row.id) ? "start" : null);
+  }
+
+  // ---- kernels: staged upgrades with automatic rollback ----------------------------
+
+  /** `upgrade`: boot `kernelName` now (shutdown first if running); roll back to the previous kernel if it fails. */
+  private async upgradeAction(name: string, kernelName: string, deadlineS: number | undefined, timeoutS: number | undefined, wait: boolean): Promise<ActionResult> {
+    const row = this.row(name);
+    const kernel = this.o.catalog.kernel(kernelName);
+    const busy = this.busyWith(row);
+    if (busy) throw new UmldError("instance_busy", `'${busy}' is still running on '${name}'`, { busy, action: "upgrade" });
+    if (!["running", "paused", "stopped", "crashed"].includes(row.state)) {
+      throw new UmldError("invalid_state", `cannot upgrade an instance that is ${row.state}`, { state: row.state, action: "upgrade" });
+    }
+    this.checkDisks(row);
+    this.upgrading.add(row.id);
+    const deadlineMs = (deadlineS ?? DEFAULT_UPGRADE_DEADLINE_S) * 1000;
+    const timeoutMs = (timeoutS ?? DEFAULT_ACTION_TIMEOUT_S.shutdown) * 1000;
+    return this.operation("instance.upgrade", name, wait, () =>
+      this.switchKernel(name, kernel.id, deadlineMs, timeoutMs).finally(() => this.upgrading.delete(row.id)),
+    );
+  }
+
+  private async switchKernel(name: string, kernelId: string, deadlineMs: number, timeoutMs: number): Promise<unknown> {
+    let row = this.row(name);
+    const previous = row.booted_kernel_id ?? row.kernel_id;
+    const kname = (id: string) => this.o.catalog.kernelById(id)?.name ?? id;
+    const from = kname(previous);
+    const to = kname(kernelId);
+    this.o.repo.update(row.id, { kernel_id: kernelId, previous_kernel_id: previous, staged_kernel_id: null });
+    this.o.bus.publish({ type: "instance.upgrade", instance: name, from, to, status: "staged", reason: null, timestamp: nowIso() });
+    if (this.runtimes.has(row.id)) await this.runAction(row, "shutdown", timeoutMs);
+    row = this.row(name);
+    try {
+      this.pendingStarts.add(row.id);
+      await this.runAction(row, "start", deadlineMs);
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      this.o.log.error({ instance: name, from, to, reason }, "kernel upgrade failed; rolling back");
+      if (this.runtimes.has(row.id)) await this.runAction(this.row(name), "halt", 15_000).catch(() => {});
+      this.o.repo.update(row.id, { kernel_id: previous, previous_kernel_id: kernelId });
+      this.o.bus.publish({ type: "instance.upgrade", instance: name, from: to, to: from, status: "rolled-back", reason, timestamp: nowIso() });
+      this.pendingStarts.add(row.id);
+      await this.runAction(this.row(name), "start", DEFAULT_ACTION_TIMEOUT_S.start * 1000);
+      throw new UmldError("upgrade_rolled_back", `kernel '${to}' failed (${reason}); '${name}' runs '${from}' again`, { from, to, reason });
+    }
+    this.o.log.info({ instance: name, from, to }, "kernel upgraded");
+    this.o.bus.publish({ type: "instance.upgrade", instance: name, from, to, status: "succeeded", reason: null, timestamp: nowIso() });
+    return { from, to };
+  }
+
+  /** Upgrades the selected instances in batches; stops at the first batch with a failure. */
+  async rollout(
+    kernelName: string,
+    sel: { instances?: string[]; kernel?: string; image?: string },
+    batchSize: number,
+    deadlineS: number | undefined,
+    wait: boolean,
+  ): Promise<{ operation: OperationView; result: RolloutResult | null }> {
+    const kernel = this.o.catalog.kernel(kernelName);
+    for (const n of sel.instances ?? []) this.row(n); // 404 for an unknown name, before anything happens
+    const byKernel = sel.kernel !== undefined ? this.o.catalog.kernel(sel.kernel).id : undefined;
+    const byImage = sel.image !== undefined ? this.o.catalog.image(sel.image).id : undefined;
+    const selected = this.o.repo.all().filter((r) =>
+      (sel.instances === undefined || sel.instances.includes(r.name)) &&
+      (byKernel === undefined || r.kernel_id === byKernel) &&
+      (byImage === undefined || r.image_id === byImage),
+    ).map((r) => r.name);
+    const op = this.o.operations.begin("kernel.rollout", kernelName);
+    const run = (async () => {
+      const result: RolloutResult = { kernel: kernel.name, upgraded: [], failed: [], skipped: [] };
+      for (let i = 0; i < selected.length; i += batchSize) {
+        const batch = selected.slice(i, i + batchSize);
+        const settled = await Promise.allSettled(batch.map((n) => this.upgradeAction(n, kernel.name, deadlineS, undefined, true)));
+        settled.forEach((s, k) => {
+          if (s.status === "fulfilled") result.upgraded.push(batch[k]!);
+          else result.failed.push({ instance: batch[k]!, reason: (s.reason as Error).message });
+        });
+        if (result.failed.length) {
+          result.skipped = selected.slice(i + batchSize);
+          throw new UmldError("upgrade_rolled_back", `rollout of '${kernel.name}' stopped: ${result.failed.length} instance(s) failed in batch ${i / batchSize + 1}`, result);
+        }
+      }
+      return result;
+    })();
+    const finished = run.then(
+      (result) => ({ op: this.o.operations.succeed(op.id, result), result }),
+      (e) => ({ op: this.o.operations.fail(op.id, e), result: (e as UmldError).details as RolloutResult }),
+    );
+    if (!wait) return { operation: op, result: null };
+    const done = await finished;
+    if (done.op.status === "failed" && done.op.error) {
+      throw new UmldError(done.op.error.code as UmldError["code"], done.op.error.message, { ...asObject(done.op.error.details), operation: done.op.id });
+    }
+    return { operation: done.op, result: done.result };
+  }
+
+  /** Instances that boot, run or have staged this kernel. */
+  kernelUsers(kernelId: string): string[] {
+    return this.o.repo.all()
+      .filter((r) => r.kernel_id === kernelId || r.staged_kernel_id === kernelId || r.booted_kernel_id === kernelId)
+      .map((r) => r.name);
+  }
+
+  // ---- live changes ------------------------------------------------------------------
+
+  /** PATCH: validates everything first, then stages the boot size or kernel, then changes memory live. */
+  async patch(name: string, req: { memoryMiB?: number; maxMemoryMiB?: number; kernel?: string | null }) {
+    const row = this.row(name);
+    const stopped = row.state === "stopped" || row.state === "crashed";
+    if (req.maxMemoryMiB !== undefined && !stopped) {
+      throw new UmldError("invalid_state", `maxMemoryMiB (the boot size) changes only while the instance is stopped; it is ${row.state}`, { state: row.state, action: "set-max-memory" });
+    }
+    const max = req.maxMemoryMiB ?? row.max_memory_mib;
+    const target = req.memoryMiB ?? Math.min(row.memory_mib, max);
+    if (target > max) {
+      throw new UmldError("memory_above_max", `memoryMiB ${target} is above maxMemoryMiB ${max} (the boot size)`, { memoryMiB: target, maxMemoryMiB: max });
+    }
+    const kernel = req.kernel ? this.o.catalog.kernel(req.kernel) : null;
+    if (req.memoryMiB !== undefined && !stopped && row.state !== "running") {
+      throw new UmldError("invalid_state", `cannot change the memory of an instance that is ${row.state}`, { state: row.state, action: "set-memory" });
+    }
+    if (req.maxMemoryMiB !== undefined) this.o.repo.update(row.id, { max_memory_mib: max, memory_mib: target });
+    if (req.kernel !== undefined) {
+      this.o.repo.update(row.id, { staged_kernel_id: kernel?.id ?? null });
+      if (kernel) {
+        const from = this.o.catalog.kernelById(row.booted_kernel_id ?? row.kernel_id)?.name ?? "?";
+        this.o.bus.publish({ type: "instance.upgrade", instance: name, from, to: kernel.name, status: "staged", reason: null, timestamp: nowIso() });
+      }
+    }
+    const memory = req.memoryMiB !== undefined ? await this.memory.set(name, req.memoryMiB) : null;
+    return { instance: this.get(name), memory };
+  }
+
+  /** Admin mconsole passthrough: only what cannot bypass umld's bookkeeping or (knowingly) crash the guest. */
+  async passthrough(name: string, req: z.output<typeof MconsoleRequest>): Promise<{ command: string; reply: string }> {
+    const refuse = (message: string, use?: string) => {
+      throw new UmldError("mconsole_refused", message, { command: req.command, args: req.args, ...(use ? { use } : {}) });
+    };
+    const a = req.args.trim();
+    switch (req.command) {
+      case "config":
+        if (a.includes("=")) refuse("config with '=' changes devices behind umld's back", "PATCH memoryMiB, the disks API or the consoles API");
+        if (!/^[a-z]+\d*$/.test(a)) refuse("config takes a device name such as ubd1, mem or ssl0");
+        break;
+      case "sysrq":
+        if (!/^[0-9a-zA-Z]$/.test(a)) refuse("sysrq takes one key, e.g. 'm' or 's'");
+        if (!req.force && (a === "t" || a === "c")) {
+          refuse(a === "t" ? "sysrq t panics the Debian 6.1 UML guest kernel; pass force=true to do it anyway" : "sysrq c crashes the guest on purpose; pass force=true");
+        }
+        break;
+      case "proc":
+        if (!/^[A-Za-z0-9_][A-Za-z0-9_./-]*$/.test(a) || a.split("/").includes("..")) refuse("proc takes a path relative to the guest's /proc, e.g. meminfo");
+        break;
+      case "stack":
+        if (!/^\d+$/.test(a)) refuse("stack takes a guest pid");
+        break;
+      case "log":
+        if (!a) refuse("log takes the text to write into the guest kernel log");
+        break;
+      default:
+        if (a) refuse(`${req.command} takes no arguments`);
+    }
+    const command = a ? `${req.command} ${req.command === "log" ? req.args : a}` : req.command;
+    const reply = await this.mconsole(name, command, 15_000);
+    this.o.log.info({ instance: name, command: req.command, args: a.slice(0, 80) }, "mconsole passthrough");
+    return { command, reply };
+  }
+
+  /** Uptime, load and memory read from the guest kernel's /proc through mconsole: no agent in the guest. */
+  async guestFacts(name: string): Promise<GuestFacts> {
+    const [version, hostname, uptime, loadavg, meminfo] = [
+      await this.mconsole(name, "proc version"),
+      await this.mconsole(name, "proc sys/kernel/hostname"),
+      await this.mconsole(name, "proc uptime"),
+      await this.mconsole(name, "proc loadavg"),
+      await this.mconsole(name, "proc meminfo"),
+    ];
+    const m = parseMeminfo(meminfo);
+    const u = parseUptime(uptime);
+    return {
+      kernelVersion: version.trim(),
+      hostname: hostname.trim(),
+      uptimeS: u.uptimeS,
+      idleS: u.idleS,
+      load: parseLoadavg(loadavg),
+      memTotalKiB: m.MemTotal ?? 0,
+      memFreeKiB: m.MemFree ?? 0,
+      memAvailableKiB: m.MemAvailable ?? null,
+    };
+  }
+
+  private async runAction(row: InstanceRow, action: Exclude<InstanceAction, "upgrade">, timeoutMs: number): Promise<void> {
     if (action === "start") return this.start(row, timeoutMs);
     const rt = this.runtimes.get(row.id);
     if (!rt) throw new UmldError("invalid_state", `instance '${row.name}' has no running guest`, { state: row.state, action });
@@ -238,13 +458,14 @@ export class InstanceManager {
       kernelPath: kernel.path,
       umid: row.id,
       umlDir: this.o.paths.umlRun,
-      memoryMiB: row.memory_mib,
+      memoryMiB: row.max_memory_mib,
       rootCow: root.path,
       rootBacking: root.backing_path ?? image.path,
       notifySocket: f.notifySocket,
       hostname: row.name,
       hostfsDir: `${f.dir}/hostfs`,
       bootOptions: JSON.parse(row.boot_options) as string[],
+      devices: this.disks.bootArgs(row.id),
     });
     return {
       instanceId: row.id,
@@ -321,6 +542,7 @@ export class InstanceManager {
         this.applyEvent(id, "start", "guest process started", {
           pid: m.pid, startedAt: new Date(m.at).toISOString(), ready: false, bootCountIncrement: true,
         });
+        this.o.repo.update(id, { booted_kernel_id: this.o.repo.byId(id)!.kernel_id, unplugged_mib: 0 });
         rt.log.info({ pid: m.pid }, "UML process spawned");
         break;
       case "adopted": {
@@ -342,6 +564,10 @@ export class InstanceManager {
           this.o.repo.setReady(id, true, nowIso());
           rt.log.info({ bootMs: m.bootMs, via: m.via }, "guest ready");
           this.o.bus.publish({ type: "instance.ready", instance: row.name, bootMs: m.bootMs, timestamp: nowIso() });
+          // a reboot restarts the kernel with its original command line and all its memory
+          void this.disks.afterBoot(row.name).then(() => this.memory.afterBoot(row.name)).catch((e) =>
+            rt.log.warn({ err: (e as Error).message }, "re-applying disks and memory after boot failed"),
+          );
         }
         break;
       }
@@ -375,6 +601,7 @@ export class InstanceManager {
     const level = m.requested ? "info" : "error";
     rt.log[level]({ code: m.code, signal: m.signal, reason: m.reason }, "UML process exited");
     this.runtimes.delete(id);
+    this.o.repo.update(id, { booted_kernel_id: null, unplugged_mib: 0 });
     this.applyEvent(id, m.requested ? "exited" : "crashed", m.reason, { pid: null, ready: false, exit, startedAt: null });
     setTimeout(() => void rt.host.terminate(), 200).unref();
   }
@@ -522,7 +749,7 @@ export class InstanceManager {
 
   // ---- helpers -----------------------------------------------------------------------
 
-  private row(name: string): InstanceRow {
+  row(name: string): InstanceRow {
     const row = this.o.repo.byName(name);
     if (!row) throw new UmldError("instance_not_found", `no instance named '${name}'`, { name });
     return row;
@@ -539,13 +766,18 @@ export class InstanceManager {
       ready: r.ready === 1,
       pid: r.pid,
       memoryMiB: r.memory_mib,
+      maxMemoryMiB: r.max_memory_mib,
+      unpluggedMiB: r.unplugged_mib,
       kernel: kernel?.name ?? "?",
+      bootedKernel: r.booted_kernel_id ? (this.o.catalog.kernelById(r.booted_kernel_id)?.name ?? "?") : null,
+      stagedKernel: r.staged_kernel_id ? (this.o.catalog.kernelById(r.staged_kernel_id)?.name ?? "?") : null,
       image: image?.name ?? "?",
       bootOptions: JSON.parse(r.boot_options) as string[],
       disks: this.o.repo.disks(r.id).map((d) => ({
         slot: d.slot, kind: d.kind, path: d.path, backingPath: d.backing_path, backingSizeBytes: d.backing_size,
         backingMtime: d.backing_mtime, sizeBytes: d.size_bytes, allocatedBytes: allocated(d.path),
       })),
+      attachments: this.disks.attachmentsOf(r.id),
       uptime: r.started_at && isActive(r.state) ? Math.max(0, (Date.now() - Date.parse(r.started_at)) / 1000) : null,
       bootCount: r.boot_count,
       lastExit: r.last_exit_reason && r.last_exit_at

@@ -380,7 +380,8 @@ async function runAction(action: SupervisedAction, timeoutMs: number): Promise<u
 
 function toPlain(e: unknown): PlainError {
   if (e instanceof MconsoleError) {
-    return plain(e.kind === "timeout" ? "action_timeout" : "host_error", e.message, { command: e.command.split(" ")[0], err: e.err });
+    const code = e.kind === "timeout" ? "action_timeout" : e.kind === "error" ? "mconsole_error" : "host_error";
+    return plain(code, e.message, { command: e.command.split(" ")[0], err: e.err });
   }
   const err = e as { code?: string; message?: string };
   return plain("host_error", err.message ?? String(e), err.code ? { errno: err.code } : undefined);

@@ -14,15 +14,15 @@ export class Operations {
   ) {}
 
   begin(kind: string, target: string): OperationView {
-    const row: OperationRow = { id: newId("op-"), kind, target, status: "running", error: null, created_at: nowIso(), finished_at: null };
+    const row: OperationRow = { id: newId("op-"), kind, target, status: "running", error: null, result: null, created_at: nowIso(), finished_at: null };
     this.repo.insert(row);
     const op = toView(row);
     this.bus.publish({ type: "operation", operation: op, timestamp: row.created_at });
     return op;
   }
 
-  succeed(id: string): OperationView {
-    return this.finish(id, null);
+  succeed(id: string, result: unknown = null): OperationView {
+    return this.finish(id, null, result);
   }
 
   fail(id: string, e: unknown): OperationView {
@@ -47,9 +47,9 @@ export class Operations {
     });
   }
 
-  private finish(id: string, error: PlainError | null): OperationView {
+  private finish(id: string, error: PlainError | null, result: unknown = null): OperationView {
     const finished_at = nowIso();
-    this.repo.finish({ id, status: error ? "failed" : "succeeded", error: error ? JSON.stringify(error) : null, finished_at });
+    this.repo.finish({ id, status: error ? "failed" : "succeeded", error: error ? JSON.stringify(error) : null, result: result === null ? null : JSON.stringify(result), finished_at });
     const op = this.get(id);
     this.bus.publish({ type: "operation", operation: op, timestamp: finished_at });
     for (const w of this.waiters.get(id) ?? []) w(op);
@@ -65,6 +65,7 @@ function toView(r: OperationRow): OperationView {
     target: r.target,
     status: r.status,
     error: r.error ? (JSON.parse(r.error) as OperationView["error"]) : null,
+    result: r.result ? (JSON.parse(r.result) as unknown) : null,
     createdAt: r.created_at,
     finishedAt: r.finished_at,
   };

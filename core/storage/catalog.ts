@@ -1,4 +1,6 @@
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import type { ImageView, KernelView } from "../../protocol/images.js";
 import { UmldError } from "../errors.js";
@@ -8,6 +10,8 @@ import { DEFAULT_KERNEL_PATH, readKernelVersion } from "../uml/kernel-info.js";
 import { buildBusyboxImage } from "./busybox-image.js";
 import { sha256File } from "./hash.js";
 
+const run = promisify(execFile);
+
 export const DEFAULT_IMAGE_NAME = "busybox";
 export const DEFAULT_KERNEL_NAME = "default";
 
@@ -16,7 +20,62 @@ export class Catalog {
   constructor(
     private readonly repo: CatalogRepo,
     private readonly imagesDir: string,
+    private readonly kernelsDir: string,
   ) {}
+
+  /**
+   * Copies a kernel binary into the store (so later changes to the source file
+   * do not change what guests boot) and registers it: version as the binary
+   * reports it, sha256, size. A file that does not answer --version and --help
+   * like UML is refused.
+   */
+  async registerKernel(name: string, sourcePath: string, makeDefault: boolean): Promise<KernelView> {
+    if (this.repo.kernelByName(name)) throw new UmldError("kernel_exists", `a kernel named '${name}' already exists`, { kernel: name });
+    let st;
+    try {
+      st = statSync(sourcePath);
+    } catch {
+      throw new UmldError("not_a_uml_kernel", `no file at ${sourcePath}`, { path: sourcePath });
+    }
+    if (!st.isFile()) throw new UmldError("not_a_uml_kernel", `not a regular file: ${sourcePath}`, { path: sourcePath });
+    const id = newId();
+    const dir = join(this.kernelsDir, id);
+    const path = join(dir, "linux");
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    try {
+      copyFileSync(sourcePath, path);
+      chmodSync(path, 0o555);
+      let version: string;
+      try {
+        version = await readKernelVersion(path);
+        const help = await run(path, ["--help"], { timeout: 10_000 });
+        if (!/^User Mode Linux/.test(help.stdout)) throw new Error("--help does not start with 'User Mode Linux'");
+      } catch (e) {
+        throw new UmldError("not_a_uml_kernel", `${sourcePath} is not a UML kernel: ${(e as Error).message.split("\n")[0]}`, { path: sourcePath });
+      }
+      const copied = statSync(path);
+      const row: KernelRow = {
+        id, name, path, version, sha256: await sha256File(path), size_bytes: copied.size,
+        mtime_ms: Math.floor(copied.mtimeMs), is_default: 0, created_at: nowIso(),
+      };
+      this.repo.insertKernel(row);
+      if (makeDefault) this.repo.setDefaultKernel(id);
+      return this.listKernels().find((k) => k.name === name)!;
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** Deletes a kernel no instance uses; the store copy goes too (never a file outside the store). */
+  deleteKernel(name: string, usedBy: (kernelId: string) => string[]): void {
+    const k = this.kernel(name);
+    if (k.is_default) throw new UmldError("kernel_in_use", `'${name}' is the default kernel`, { kernel: name, default: true });
+    const users = usedBy(k.id);
+    if (users.length) throw new UmldError("kernel_in_use", `kernel '${name}' is used by ${users.join(", ")}`, { kernel: name, instances: users });
+    this.repo.deleteKernel(k.id);
+    if (k.path.startsWith(this.kernelsDir + "/")) rmSync(join(this.kernelsDir, k.id), { recursive: true, force: true });
+  }
 
   /** Registers the installed linux.uml as the default kernel; re-reads version and sha256 only when the file changed. */
   async ensureDefaultKernel(path = DEFAULT_KERNEL_PATH): Promise<KernelRow> {

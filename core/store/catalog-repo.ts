@@ -27,7 +27,7 @@ export interface KernelRow {
 export class CatalogRepo {
   private readonly q;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.q = {
       images: db.prepare("SELECT * FROM images ORDER BY name"),
       imageByName: db.prepare("SELECT * FROM images WHERE name = ?"),
@@ -45,6 +45,9 @@ export class CatalogRepo {
         `INSERT INTO kernels (id, name, path, version, sha256, size_bytes, mtime_ms, is_default, created_at)
          VALUES (@id, @name, @path, @version, @sha256, @size_bytes, @mtime_ms, @is_default, @created_at)`,
       ),
+      deleteKernel: db.prepare("DELETE FROM kernels WHERE id = ?"),
+      clearDefaultKernel: db.prepare("UPDATE kernels SET is_default = 0"),
+      makeDefaultKernel: db.prepare("UPDATE kernels SET is_default = 1 WHERE id = ?"),
       updateKernel: db.prepare("UPDATE kernels SET version = @version, sha256 = @sha256, size_bytes = @size_bytes, mtime_ms = @mtime_ms WHERE id = @id"),
     };
   }
@@ -60,5 +63,12 @@ export class CatalogRepo {
   kernelById(id: string): KernelRow | undefined { return this.q.kernelById.get(id) as KernelRow | undefined; }
   defaultKernel(): KernelRow | undefined { return this.q.defaultKernel.get() as KernelRow | undefined; }
   insertKernel(row: KernelRow): void { this.q.insertKernel.run(row); }
+  deleteKernel(id: string): void { this.q.deleteKernel.run(id); }
+  setDefaultKernel(id: string): void {
+    this.db.transaction(() => {
+      this.q.clearDefaultKernel.run();
+      this.q.makeDefaultKernel.run(id);
+    })();
+  }
   updateKernel(row: Pick<KernelRow, "id" | "version" | "sha256" | "size_bytes" | "mtime_ms">): void { this.q.updateKernel.run(row); }
 }

@@ -19,7 +19,16 @@ export interface InstanceRow {
   last_exit_at: string | null;
   created_at: string;
   updated_at: string;
+  max_memory_mib: number;
+  unplugged_mib: number;
+  staged_kernel_id: string | null;
+  previous_kernel_id: string | null;
+  booted_kernel_id: string | null;
 }
+
+/** Columns that may change after creation outside a state transition. */
+const UPDATABLE = ["memory_mib", "max_memory_mib", "unplugged_mib", "kernel_id", "staged_kernel_id", "previous_kernel_id", "booted_kernel_id"] as const;
+export type InstanceUpdate = Partial<Pick<InstanceRow, (typeof UPDATABLE)[number]>>;
 
 export interface DiskRow {
   id: string;
@@ -55,8 +64,8 @@ export class InstancesRepo {
       byName: db.prepare("SELECT * FROM instances WHERE name = ?"),
       byId: db.prepare("SELECT * FROM instances WHERE id = ?"),
       insert: db.prepare(
-        `INSERT INTO instances (id, name, state, ready, memory_mib, image_id, kernel_id, boot_options, created_at, updated_at)
-         VALUES (@id, @name, 'stopped', 0, @memory_mib, @image_id, @kernel_id, @boot_options, @created_at, @created_at)`,
+        `INSERT INTO instances (id, name, state, ready, memory_mib, max_memory_mib, image_id, kernel_id, boot_options, created_at, updated_at)
+         VALUES (@id, @name, 'stopped', 0, @memory_mib, @max_memory_mib, @image_id, @kernel_id, @boot_options, @created_at, @created_at)`,
       ),
       insertDisk: db.prepare(
         `INSERT INTO disks (id, instance_id, slot, kind, path, backing_path, backing_size, backing_mtime, size_bytes, created_at)
@@ -102,7 +111,7 @@ export class InstancesRepo {
   }
 
   /** The instance and its disks in one transaction. */
-  insert(row: Pick<InstanceRow, "id" | "name" | "memory_mib" | "image_id" | "kernel_id" | "boot_options" | "created_at">, disks: DiskRow[]): void {
+  insert(row: Pick<InstanceRow, "id" | "name" | "memory_mib" | "max_memory_mib" | "image_id" | "kernel_id" | "boot_options" | "created_at">, disks: DiskRow[]): void {
     this.db.transaction(() => {
       this.q.insert.run(row);
       for (const d of disks) this.q.insertDisk.run(d);
@@ -133,6 +142,21 @@ export class InstancesRepo {
       });
       this.q.history.run(id, from, c.state, c.reason, c.at);
     })();
+  }
+
+  private updates = new Map<string, ReturnType<Db["prepare"]>>();
+
+  /** Updates whitelisted columns (statement prepared once per column set). */
+  update(id: string, fields: InstanceUpdate): void {
+    const cols = Object.keys(fields).filter((c) => (UPDATABLE as readonly string[]).includes(c)).sort();
+    if (cols.length === 0) return;
+    const key = cols.join(",");
+    let st = this.updates.get(key);
+    if (!st) {
+      st = this.db.prepare(`UPDATE instances SET ${cols.map((c) => `${c} = @${c}`).join(", ")}, updated_at = @updated_at WHERE id = @id`);
+      this.updates.set(key, st);
+    }
+    st.run({ ...fields, id, updated_at: new Date().toISOString() });
   }
 
   setReady(id: string, ready: boolean, at: string): void {

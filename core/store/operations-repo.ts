@@ -6,6 +6,7 @@ export interface OperationRow {
   target: string;
   status: "running" | "succeeded" | "failed";
   error: string | null;
+  result: string | null;
   created_at: string;
   finished_at: string | null;
 }
@@ -14,14 +15,14 @@ export class OperationsRepo {
   private readonly q;
   constructor(db: Db) {
     this.q = {
-      insert: db.prepare("INSERT INTO operations (id, kind, target, status, error, created_at, finished_at) VALUES (@id, @kind, @target, @status, @error, @created_at, @finished_at)"),
-      finish: db.prepare("UPDATE operations SET status = @status, error = @error, finished_at = @finished_at WHERE id = @id"),
+      insert: db.prepare("INSERT INTO operations (id, kind, target, status, error, result, created_at, finished_at) VALUES (@id, @kind, @target, @status, @error, @result, @created_at, @finished_at)"),
+      finish: db.prepare("UPDATE operations SET status = @status, error = @error, result = @result, finished_at = @finished_at WHERE id = @id"),
       byId: db.prepare("SELECT * FROM operations WHERE id = ?"),
       failRunning: db.prepare("UPDATE operations SET status = 'failed', error = ?, finished_at = ? WHERE status = 'running'"),
     };
   }
   insert(row: OperationRow): void { this.q.insert.run(row); }
-  finish(row: Pick<OperationRow, "id" | "status" | "error" | "finished_at">): void { this.q.finish.run(row); }
+  finish(row: Pick<OperationRow, "id" | "status" | "error" | "result" | "finished_at">): void { this.q.finish.run(row); }
   byId(id: string): OperationRow | undefined { return this.q.byId.get(id) as OperationRow | undefined; }
   /** At start: operations left running by a previous daemon process can never finish. */
   failInterrupted(at: string): number {

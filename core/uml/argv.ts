@@ -31,6 +31,8 @@ export interface LaunchSpec {
   hostname: string;
   hostfsDir: string;
   bootOptions: readonly string[];
+  /** extra device options built by the daemon, e.g. ubd1=/path (data disks) */
+  devices?: readonly string[];
 }
 
 export interface Launch {
@@ -61,6 +63,7 @@ export function buildLaunch(s: LaunchSpec): Launch {
     `uml_dir=${s.umlDir.endsWith("/") ? s.umlDir : s.umlDir + "/"}`,
     `mem=${s.memoryMiB}M`,
     `ubd0=${s.rootCow},${s.rootBacking}`,
+    ...(s.devices ?? []),
     "root=/dev/ubda",
     "rw",
     "con=null",

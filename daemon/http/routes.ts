@@ -1,7 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { API_PREFIX, CAPABILITIES, PROTOCOL_VERSION } from "../../protocol/version.js";
 import { routes, type RouteDef, type RouteName } from "../../protocol/routes.js";
-import { CreateInstanceRequest, StateActionRequest } from "../../protocol/instances.js";
+import { CreateInstanceRequest, PatchInstanceRequest, StateActionRequest } from "../../protocol/instances.js";
+import { AttachDiskRequest } from "../../protocol/disks.js";
+import { RegisterKernelRequest, RolloutRequest } from "../../protocol/kernels.js";
+import { MconsoleRequest } from "../../protocol/guest.js";
 import type { z } from "zod";
 import type { Services } from "../services.js";
 import { validationError } from "./errors.js";
@@ -21,19 +24,42 @@ function handlers(s: Services): Record<RouteName, Handler> {
     listInstances: () => ({ instances: s.manager.list() }),
     createInstance: (p) => {
       const b = p.body as z.output<typeof CreateInstanceRequest>;
-      return s.manager.execute({ kind: "create", name: b.name, memoryMiB: b.memoryMiB, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions });
+      return s.manager.execute({ kind: "create", name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions });
     },
     getInstance: (p) => s.manager.get(p.params.name!),
     deleteInstance: (p) => s.manager.execute({ kind: "delete", name: p.params.name!, force: p.query.force === "true" }),
     changeState: async (p, reply) => {
       const b = p.body as z.output<typeof StateActionRequest>;
-      const result = await s.manager.execute({ kind: "action", name: p.params.name!, action: b.action, timeoutS: b.timeoutS, wait: b.wait });
+      const result = await s.manager.execute({
+        kind: "action", name: p.params.name!, action: b.action, timeoutS: b.timeoutS, wait: b.wait, kernel: b.kernel, deadlineS: b.deadlineS,
+      });
       if (!b.wait) reply.code(202);
       return result;
     },
     getOperation: (p) => s.operations.get(p.params.id!),
     listImages: () => ({ images: s.catalog.listImages() }),
     listKernels: () => ({ kernels: s.catalog.listKernels() }),
+    patchInstance: (p) => s.manager.patch(p.params.name!, p.body as z.output<typeof PatchInstanceRequest>),
+    getMemory: (p) => s.manager.memory.view(p.params.name!),
+    mconsole: (p) => s.manager.passthrough(p.params.name!, p.body as z.output<typeof MconsoleRequest>),
+    guestFacts: (p) => s.manager.guestFacts(p.params.name!),
+    listDisks: () => ({ disks: s.manager.disks.list() }),
+    attachDisk: (p) => s.manager.disks.attach(p.params.name!, p.body as z.output<typeof AttachDiskRequest>),
+    detachDisk: (p) => s.manager.disks.detach(p.params.name!, p.params.slot!),
+    registerKernel: (p) => {
+      const b = p.body as z.output<typeof RegisterKernelRequest>;
+      return s.catalog.registerKernel(b.name, b.path, b.makeDefault);
+    },
+    deleteKernel: (p) => {
+      s.catalog.deleteKernel(p.params.name!, (id) => s.manager.kernelUsers(id));
+      return { deleted: p.params.name! };
+    },
+    rollout: async (p, reply) => {
+      const b = p.body as z.output<typeof RolloutRequest>;
+      const r = await s.manager.rollout(p.params.name!, b.selector, b.batchSize, b.deadlineS, b.wait);
+      if (!b.wait) reply.code(202);
+      return r;
+    },
   };
 }
 

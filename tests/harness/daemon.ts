@@ -310,6 +310,20 @@ export class ConsoleClient {
     });
   }
 
+  private runs = 0;
+
+  /** Runs one shell command in the guest and returns what it printed (the shell must be at its prompt). */
+  async run(cmd: string, timeoutMs = 20_000): Promise<string> {
+    const n = ++this.runs;
+    const from = this.bytes;
+    // the marker is computed by the guest, so the echoed command line never matches it
+    this.type(`${cmd}; echo "<<done-$((${n}*1000+7))>>"\n`);
+    const end = await this.waitFor(`<<done-${n * 1000 + 7}>>`, timeoutMs, from);
+    const text = this.buffer().toString("latin1", from, end - `<<done-${n * 1000 + 7}>>`.length).replace(/\r/g, "");
+    const lines = text.split("\n");
+    return lines.slice(1).join("\n"); // drop the echoed command line
+  }
+
   close(): void {
     this.ws.close();
   }

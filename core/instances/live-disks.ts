@@ -1,0 +1,188 @@
+import { closeSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync, constants } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { AttachmentView, DataDiskView } from "../../protocol/disks.js";
+import { UmldError } from "../errors.js";
+import type { EventBus } from "../events/bus.js";
+import type { Catalog } from "../storage/catalog.js";
+import type { DataDiskRow, DataDisksRepo } from "../store/data-disks-repo.js";
+import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
+import { checkCowAgainstBacking, createCow } from "../uml/cow.js";
+import { newId, nowIso } from "../util/ids.js";
+import type { z } from "zod";
+import type { AttachDiskRequest as AttachSchema } from "../../protocol/disks.js";
+
+export interface DiskHost {
+  row(name: string): InstanceRow;
+  hasGuest(id: string): boolean;
+  mconsole(name: string, command: string, timeoutMs?: number): Promise<string>;
+}
+
+/** ubdb..ubdp: unit 1..15 (ubda, unit 0, is the root disk). */
+export const DATA_SLOTS = Array.from({ length: 15 }, (_, i) => `ubd${String.fromCharCode(98 + i)}`);
+const unitOf = (slot: string) => slot.charCodeAt(3) - 97;
+
+/** The UML device string: ubdN[r]=file[,backing]. Paths are daemon-made, never from a request. */
+export function ubdSpec(slot: string, disk: Pick<DataDiskRow, "path" | "backing_path">, readOnly: boolean): string {
+  for (const p of [disk.path, disk.backing_path ?? ""]) if (/[,:\s=]/.test(p)) throw new RangeError(`path not usable in a ubd option: ${p}`);
+  return `ubd${unitOf(slot)}${readOnly ? "r" : ""}=${disk.path}${disk.backing_path ? `,${disk.backing_path}` : ""}`;
+}
+
+/**
+ * Data disks on running guests: hot-plug through mconsole `config ubdN=…`
+ * (verified in the guest's /proc/partitions: UML answers OK even for unusable
+ * devices), hot-unplug with `remove ubdN` (refused while the guest has it
+ * open), recorded in SQLite and re-plugged after every boot.
+ */
+export class LiveDisks {
+  constructor(
+    private readonly host: DiskHost,
+    private readonly repo: DataDisksRepo,
+    private readonly instances: InstancesRepo,
+    private readonly catalog: Catalog,
+    private readonly bus: EventBus,
+    private readonly log: Logger,
+    private readonly disksDir: string,
+  ) {}
+
+  list(): DataDiskView[] {
+    return this.repo.all().map((d) => ({
+      name: d.name, kind: d.kind, path: d.path, backingPath: d.backing_path, sizeBytes: d.size_bytes,
+      allocatedBytes: allocated(d.path), createdAt: d.created_at,
+      attachments: this.repo.ofDisk(d.id).map((a) => ({ instance: this.instances.byId(a.instance_id)?.name ?? "?", slot: a.slot, readOnly: a.read_only === 1 })),
+    }));
+  }
+
+  attachmentsOf(instanceId: string): Array<{ slot: string; disk: string; readOnly: boolean }> {
+    return this.repo.ofInstance(instanceId).map((a) => ({ slot: a.slot, disk: this.repo.byId(a.disk_id)?.name ?? "?", readOnly: a.read_only === 1 }));
+  }
+
+  /** Boot options for every attached disk (start of a new process). */
+  bootArgs(instanceId: string): string[] {
+    return this.repo.ofInstance(instanceId).map((a) => ubdSpec(a.slot, this.repo.byId(a.disk_id)!, a.read_only === 1));
+  }
+
+  async attach(name: string, req: z.output<typeof AttachSchema>): Promise<AttachmentView> {
+    const row = this.host.row(name);
+    const live = row.state === "running" && this.host.hasGuest(row.id);
+    if (!live && row.state !== "stopped" && row.state !== "crashed") {
+      throw new UmldError("invalid_state", `cannot attach a disk to an instance that is ${row.state}`, { state: row.state, action: "attach-disk" });
+    }
+    const creating = req.sizeMiB !== undefined || req.image !== undefined;
+    const existing = this.repo.byName(req.disk);
+    if (existing && creating) throw new UmldError("disk_exists", `a disk named '${req.disk}' already exists; attach it without sizeMiB/image`, { disk: req.disk });
+    if (!existing && !creating) throw new UmldError("disk_not_found", `no disk named '${req.disk}'; give sizeMiB or image to create it`, { disk: req.disk });
+    if (existing) this.checkSharing(existing, row, req.readOnly);
+    const taken = new Set(this.repo.ofInstance(row.id).map((a) => a.slot));
+    const slot = DATA_SLOTS.find((s) => !taken.has(s));
+    if (!slot) throw new UmldError("no_free_slot", `instance '${name}' has no free disk slot (ubdb..ubdp all taken)`, { slots: DATA_SLOTS.length });
+
+    const disk = existing ?? this.createDisk(req);
+    if (disk.kind === "cow") {
+      const c = checkCowAgainstBacking(disk.path);
+      if (!c.ok) throw new UmldError("disk_backing_changed", `disk '${disk.name}' cannot be used: ${c.reason}`, { disk: disk.name });
+    }
+    try {
+      if (live) await this.plug(name, slot, disk, req.readOnly);
+      this.repo.attach({ disk_id: disk.id, instance_id: row.id, slot, read_only: req.readOnly ? 1 : 0, attached_at: nowIso() }, existing ? undefined : disk);
+    } catch (e) {
+      if (!existing) rmSync(disk.path, { force: true });
+      throw e;
+    }
+    this.log.info({ instance: name, slot, disk: disk.name, readOnly: req.readOnly, live }, "disk attached");
+    this.bus.publish({ type: "instance.disk", instance: name, change: "attached", slot, disk: disk.name, readOnly: req.readOnly, live, timestamp: nowIso() });
+    return { slot, disk: disk.name, readOnly: req.readOnly, live };
+  }
+
+  async detach(name: string, slot: string): Promise<{ detached: string; disk: string }> {
+    const row = this.host.row(name);
+    const att = this.repo.ofInstance(row.id).find((a) => a.slot === slot);
+    if (!att) throw new UmldError("disk_not_found", `instance '${name}' has no disk in ${slot}`, { slot });
+    const disk = this.repo.byId(att.disk_id)!;
+    const live = row.state === "running" && this.host.hasGuest(row.id);
+    if (!live && row.state !== "stopped" && row.state !== "crashed") {
+      throw new UmldError("invalid_state", `cannot detach a disk from an instance that is ${row.state}`, { state: row.state, action: "detach-disk" });
+    }
+    if (live) {
+      try {
+        await this.host.mconsole(name, `remove ubd${unitOf(slot)}`);
+      } catch (e) {
+        const text = (e as Error).message;
+        if (/currently open|busy/i.test(text)) {
+          throw new UmldError("disk_busy", `the guest still has /dev/${slot} open (mounted?); unmount it first`, { slot, guest: text });
+        }
+        if (!/doesn't exist/i.test(text)) throw e; // not plugged (e.g. failed at boot): just forget it
+      }
+    }
+    this.repo.detach(row.id, slot);
+    this.log.info({ instance: name, slot, disk: disk.name, live }, "disk detached");
+    this.bus.publish({ type: "instance.disk", instance: name, change: "detached", slot, disk: disk.name, readOnly: att.read_only === 1, live, timestamp: nowIso() });
+    return { detached: slot, disk: disk.name };
+  }
+
+  /** After a reboot the kernel restarts with its original command line: plug what was hot-added since. */
+  async afterBoot(name: string): Promise<void> {
+    const row = this.host.row(name);
+    for (const a of this.repo.ofInstance(row.id)) {
+      const current = await this.host.mconsole(name, `config ubd${unitOf(a.slot)}`).catch(() => "");
+      if (current.trim() !== "") continue;
+      try {
+        await this.plug(name, a.slot, this.repo.byId(a.disk_id)!, a.read_only === 1);
+      } catch (e) {
+        this.log.error({ instance: name, slot: a.slot, err: (e as Error).message }, "could not re-plug a disk after boot");
+      }
+    }
+  }
+
+  private async plug(name: string, slot: string, disk: DataDiskRow, readOnly: boolean): Promise<void> {
+    await this.host.mconsole(name, `config ${ubdSpec(slot, disk, readOnly)}`);
+    // UML answers OK even for a device it cannot use: the guest must show it
+    const parts = await this.host.mconsole(name, "proc partitions");
+    if (!new RegExp(`\\s${slot}$`, "m").test(parts)) {
+      await this.host.mconsole(name, `remove ubd${unitOf(slot)}`).catch(() => {});
+      throw new UmldError("device_failed", `the guest did not get /dev/${slot}`, { slot, partitions: parts.trim() });
+    }
+  }
+
+  private checkSharing(disk: DataDiskRow, row: InstanceRow, readOnly: boolean): void {
+    const others = this.repo.ofDisk(disk.id);
+    if (others.some((a) => a.instance_id === row.id)) {
+      throw new UmldError("disk_in_use", `disk '${disk.name}' is already attached to '${row.name}'`, { disk: disk.name });
+    }
+    const names = (rows: typeof others) => rows.map((a) => this.instances.byId(a.instance_id)?.name ?? "?");
+    const writers = others.filter((a) => a.read_only === 0);
+    if (writers.length > 0 || (!readOnly && others.length > 0)) {
+      throw new UmldError("disk_in_use", `disk '${disk.name}' is attached ${writers.length ? "read-write" : "read-only"} to ${names(others).join(", ")}; a disk is shared only read-only`, {
+        disk: disk.name, attachedTo: names(others),
+      });
+    }
+  }
+
+  private createDisk(req: z.output<typeof AttachSchema>): DataDiskRow {
+    mkdirSync(this.disksDir, { recursive: true, mode: 0o700 });
+    const id = newId();
+    if (req.image !== undefined) {
+      const image = this.catalog.image(req.image);
+      const path = join(this.disksDir, `${id}.cow`);
+      const h = createCow(path, image.path);
+      return { id, name: req.disk, kind: "cow", path, backing_path: image.path, size_bytes: h.size, created_at: nowIso() };
+    }
+    const path = join(this.disksDir, `${id}.img`);
+    const size = req.sizeMiB! * 1024 * 1024;
+    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      ftruncateSync(fd, size); // sparse
+    } finally {
+      closeSync(fd);
+    }
+    return { id, name: req.disk, kind: "raw", path, backing_path: null, size_bytes: size, created_at: nowIso() };
+  }
+}
+
+function allocated(path: string): number {
+  try {
+    return statSync(path).blocks * 512;
+  } catch {
+    return 0;
+  }
+}
