@@ -57,8 +57,10 @@ describe("lifecycle transition table", () => {
     assert.equal(allowed, Object.keys(EXPECTED).length);
   });
 
-  it("every API action is a lifecycle event and every table target is a state", () => {
-    for (const a of INSTANCE_ACTIONS) assert.ok((LIFECYCLE_EVENTS as readonly string[]).includes(a));
+  it("every API action but the composite upgrade is a lifecycle event, and every table target is a state", () => {
+    // upgrade is carried out as shutdown (when running) + start on the new kernel, each through the table
+    for (const a of INSTANCE_ACTIONS.filter((x) => x !== "upgrade")) assert.ok((LIFECYCLE_EVENTS as readonly string[]).includes(a));
+    assert.ok(!(LIFECYCLE_EVENTS as readonly string[]).includes("upgrade"));
     for (const row of Object.values(TRANSITIONS)) for (const to of Object.values(row)) assert.ok(INSTANCE_STATES.includes(to!));
   });
 
