@@ -15,6 +15,16 @@ commands:
   start|shutdown|halt|reboot|pause|resume NAME [--timeout S] [--no-wait]
   rm NAME [--force]                   delete (refused while running unless --force)
   console NAME [--no-scrollback]      attach the console; detach with Ctrl-]
+  mem NAME MIB                        set the live memory target (plug/unplug now if running)
+  disk ls
+  disk attach NAME DISK [--size MIB | --image IMG] [--ro]   attach (creating the disk if --size/--image)
+  disk detach NAME SLOT               e.g. ubdb
+  kernel ls | add NAME PATH [--default] | rm NAME
+  kernel upgrade INSTANCE KERNEL [--deadline S]   boot it now, rolled back if it fails
+  kernel stage INSTANCE KERNEL|none   boot it at the next start
+  kernel rollout KERNEL [--instances a,b] [--image IMG] [--from-kernel K] [--batch N] [--deadline S]
+  mconsole NAME COMMAND [ARGS...] [--force]   e.g. mconsole web-1 proc meminfo
+  guest NAME                          uptime, load, memory from the guest's /proc
   events                              print every event as one JSON line
   images | kernels | version | health
 
@@ -60,9 +70,11 @@ async function main(): Promise<void> {
       "state-dir": { type: "string" }, url: { type: "string" }, token: { type: "string" }, json: { type: "boolean" },
       memory: { type: "string" }, image: { type: "string" }, kernel: { type: "string" }, timeout: { type: "string" },
       "no-wait": { type: "boolean" }, force: { type: "boolean" }, "no-scrollback": { type: "boolean" }, help: { type: "boolean", short: "h" },
+      size: { type: "string" }, ro: { type: "boolean" }, default: { type: "boolean" }, deadline: { type: "string" },
+      instances: { type: "string" }, "from-kernel": { type: "string" }, batch: { type: "string" },
     },
   });
-  const [cmd, name] = positionals;
+  const [cmd, name, ...rest] = positionals;
   if (values.help || !cmd) {
     process.stdout.write(USAGE + "\n");
     return;
@@ -74,6 +86,10 @@ async function main(): Promise<void> {
   if ((INSTANCE_ACTIONS as readonly string[]).includes(cmd)) {
     const body: Record<string, unknown> = { action: cmd, wait: !values["no-wait"] };
     if (values.timeout) body.timeoutS = Number(values.timeout);
+    if (cmd === "upgrade") {
+      body.kernel = values.kernel ?? fail("upgrade needs --kernel K");
+      if (values.deadline) body.deadlineS = Number(values.deadline);
+    }
     const r = await c.call("changeState", { params: { name: need() }, body });
     const i = r.instance;
     return out(r, values["no-wait"] ? `${cmd}: operation ${r.operation.id} started` : `${i.name}: ${i.state}${i.ready ? " (ready)" : ""}${i.state === "stopped" || i.state === "crashed" ? ` — ${i.lastExit?.reason ?? ""}` : ""}`);
@@ -106,6 +122,83 @@ async function main(): Promise<void> {
       ws.on("error", (e) => fail(`events: ${e.message}`, 1));
       await new Promise(() => {});
       return;
+    }
+    case "mem": {
+      const mib = rest[0] ?? fail("mem needs NAME MIB");
+      const r = await c.call("patchInstance", { params: { name: need() }, body: { memoryMiB: Number(mib) } });
+      const m = r.memory;
+      return out(r, m
+        ? `${name}: ${m.memoryMiB} MiB of ${r.instance.maxMemoryMiB} (requested ${m.requestedMiB}${m.limitedBy ? `; limited by ${m.limitedBy}` : ""}; guest MemFree ${Math.round((m.memory.guestMemFreeKiB ?? 0) / 1024)} MiB)`
+        : `${name}: target ${r.instance.memoryMiB} MiB stored (applies when running)`);
+    }
+    case "disk": {
+      const sub = name;
+      if (sub === "ls") {
+        const r = await c.call("listDisks");
+        return out(r, r.disks.map((x) => `${x.name}\t${x.kind}\t${Math.round(x.sizeBytes / 1048576)}M\t${x.attachments.map((a) => `${a.instance}:${a.slot}${a.readOnly ? "(ro)" : ""}`).join(",") || "-"}`).join("\n") || "no disks");
+      }
+      const [inst, arg] = rest;
+      if (sub === "attach") {
+        const body: Record<string, unknown> = { disk: arg ?? fail("disk attach NAME DISK"), readOnly: Boolean(values.ro) };
+        if (values.size) body.sizeMiB = Number(values.size);
+        if (values.image) body.image = values.image;
+        const r = await c.call("attachDisk", { params: { name: inst ?? fail("disk attach NAME DISK") }, body });
+        return out(r, `${r.disk} attached to ${inst} as /dev/${r.slot}${r.readOnly ? " (read-only)" : ""}${r.live ? " (live)" : ""}`);
+      }
+      if (sub === "detach") {
+        const r = await c.call("detachDisk", { params: { name: inst ?? fail("disk detach NAME SLOT"), slot: arg ?? fail("disk detach NAME SLOT") } });
+        return out(r, `${r.disk} detached from ${inst} (${r.detached})`);
+      }
+      return fail("disk ls | attach | detach");
+    }
+    case "kernel": {
+      const sub = name;
+      const [a1, a2] = rest;
+      switch (sub) {
+        case "ls": {
+          const r = await c.call("listKernels");
+          return out(r, r.kernels.map((k) => `${k.name}\t${k.version}\t${k.sha256.slice(0, 12)}${k.isDefault ? "\tdefault" : ""}`).join("\n"));
+        }
+        case "add": {
+          const r = await c.call("registerKernel", { body: { name: a1 ?? fail("kernel add NAME PATH"), path: a2 ?? fail("kernel add NAME PATH"), makeDefault: Boolean(values.default) } });
+          return out(r, `registered ${r.name} (${r.version}, sha256 ${r.sha256.slice(0, 12)})`);
+        }
+        case "rm":
+          return out(await c.call("deleteKernel", { params: { name: a1 ?? fail("kernel rm NAME") } }), `deleted ${a1}`);
+        case "upgrade": {
+          const body: Record<string, unknown> = { action: "upgrade", kernel: a2 ?? fail("kernel upgrade INSTANCE KERNEL") };
+          if (values.deadline) body.deadlineS = Number(values.deadline);
+          const r = await c.call("changeState", { params: { name: a1 ?? fail("kernel upgrade INSTANCE KERNEL") }, body });
+          return out(r, `${a1}: running ${r.instance.bootedKernel}`);
+        }
+        case "stage": {
+          const k = a2 ?? fail("kernel stage INSTANCE KERNEL|none");
+          const r = await c.call("patchInstance", { params: { name: a1 ?? fail("kernel stage INSTANCE KERNEL|none") }, body: { kernel: k === "none" ? null : k } });
+          return out(r, `${a1}: next start boots ${r.instance.stagedKernel ?? r.instance.kernel}`);
+        }
+        case "rollout": {
+          const selector: Record<string, unknown> = {};
+          if (values.instances) selector.instances = values.instances.split(",");
+          if (values.image) selector.image = values.image;
+          if (values["from-kernel"]) selector.kernel = values["from-kernel"];
+          const body: Record<string, unknown> = { selector, batchSize: Number(values.batch ?? 1) };
+          if (values.deadline) body.deadlineS = Number(values.deadline);
+          const r = await c.call("rollout", { params: { name: a1 ?? fail("kernel rollout KERNEL ...") }, body });
+          const res = r.result;
+          return out(r, res ? `upgraded: ${res.upgraded.join(", ") || "-"}` : `operation ${r.operation.id}`);
+        }
+        default:
+          return fail("kernel ls | add | rm | upgrade | stage | rollout");
+      }
+    }
+    case "mconsole": {
+      const [command, ...args] = rest;
+      const r = await c.call("mconsole", { params: { name: need() }, body: { command: command ?? fail("mconsole NAME COMMAND [ARGS]"), args: args.join(" "), force: Boolean(values.force) } });
+      return out(r, r.reply.replace(/^\n/, ""));
+    }
+    case "guest": {
+      const g = await c.call("guestFacts", { params: { name: need() } });
+      return out(g, `${g.hostname}: up ${Math.round(g.uptimeS)} s, load ${g.load.join(" ")}, memory ${Math.round(g.memFreeKiB / 1024)} of ${Math.round(g.memTotalKiB / 1024)} MiB free\n${g.kernelVersion}`);
     }
     case "images":
       return out(await c.call("listImages"));

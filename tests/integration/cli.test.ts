@@ -54,6 +54,21 @@ describe("umlctl", { timeout: 120_000 }, () => {
     assert.equal((await d.api("GET", "/v1/instances/cli-1")).status, 404);
   });
 
+  it("changes memory, disks and reads the guest live; lists kernels; passes mconsole commands", async () => {
+    await ctl("create", "cli-2", "--memory", "128");
+    await ctl("start", "cli-2");
+    assert.match((await ctl("mem", "cli-2", "80")).stdout, /cli-2: 80 MiB of 128 \(requested 80; guest MemFree \d+ MiB\)/);
+    assert.match((await ctl("disk", "attach", "cli-2", "vol1", "--size", "16")).stdout, /vol1 attached to cli-2 as \/dev\/ubdb \(live\)/);
+    assert.match((await ctl("disk", "ls")).stdout, /^vol1\traw\t16M\tcli-2:ubdb$/m);
+    assert.match((await ctl("mconsole", "cli-2", "proc", "partitions")).stdout, /ubdb/);
+    assert.match((await ctl("disk", "detach", "cli-2", "ubdb")).stdout, /vol1 detached from cli-2 \(ubdb\)/);
+    assert.match((await ctl("guest", "cli-2")).stdout, /^cli-2: up \d+ s, load [\d.]+ [\d.]+ [\d.]+, memory \d+ of \d+ MiB free$/m);
+    assert.match((await ctl("kernel", "ls")).stdout, /^default\t6\.1\.\d+\t[0-9a-f]{12}\tdefault$/m);
+    const refused = await ctlFails(["--state-dir", d.stateDir, "mconsole", "cli-2", "sysrq", "t"]);
+    assert.match(refused.stderr, /mconsole_refused/);
+    await ctl("halt", "cli-2");
+  });
+
   it("uses TCP with a token, and reports API errors with their code and exit status 1", async () => {
     const ok = await run(process.execPath, [UMLCTL, "--url", d.url, "--token", d.token, "version"]);
     assert.equal(JSON.parse(ok.stdout).protocolVersion, 1);
