@@ -4,9 +4,13 @@ import type { UmldClient } from "./client.js";
 export const DETACH_KEY = 0x1d;
 
 /** Raw terminal attach: keystrokes go to the guest as they are typed; Ctrl-] detaches. */
-export function attachConsole(c: UmldClient, name: string, scrollback: boolean): Promise<void> {
+export function attachConsole(c: UmldClient, name: string, scrollback: boolean, channel?: string): Promise<void> {
   return new Promise((resolve) => {
-    const ws = c.websocket(`/instances/${encodeURIComponent(name)}/console${scrollback ? "" : "?scrollback=0"}`);
+    const q = new URLSearchParams();
+    if (!scrollback) q.set("scrollback", "0");
+    if (channel) q.set("channel", channel);
+    const qs = q.toString();
+    const ws = c.websocket(`/instances/${encodeURIComponent(name)}/console${qs ? `?${qs}` : ""}`);
     const stdin = process.stdin;
     const restore = () => {
       if (stdin.isTTY) stdin.setRawMode(false);

@@ -14,7 +14,8 @@ commands:
   create NAME [--memory MIB] [--image IMG] [--kernel K]
   start|shutdown|halt|reboot|pause|resume NAME [--timeout S] [--no-wait]
   rm NAME [--force]                   delete (refused while running unless --force)
-  console NAME [--no-scrollback]      attach the console; detach with Ctrl-]
+  console NAME [--no-scrollback] [--channel ssl0]   attach the console (or a channel); detach with Ctrl-]
+  channel ls NAME | add NAME CH | rm NAME CH        extra consoles (con1..15) and serial lines (ssl0..63)
   mem NAME MIB                        set the live memory target (plug/unplug now if running)
   disk ls
   disk attach NAME DISK [--size MIB | --image IMG] [--ro]   attach (creating the disk if --size/--image)
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
       memory: { type: "string" }, image: { type: "string" }, kernel: { type: "string" }, timeout: { type: "string" },
       "no-wait": { type: "boolean" }, force: { type: "boolean" }, "no-scrollback": { type: "boolean" }, help: { type: "boolean", short: "h" },
       size: { type: "string" }, ro: { type: "boolean" }, default: { type: "boolean" }, deadline: { type: "string" },
-      instances: { type: "string" }, "from-kernel": { type: "string" }, batch: { type: "string" },
+      instances: { type: "string" }, channel: { type: "string" }, "from-kernel": { type: "string" }, batch: { type: "string" },
     },
   });
   const [cmd, name, ...rest] = positionals;
@@ -114,7 +115,7 @@ async function main(): Promise<void> {
       return out(r, `deleted ${r.deleted}`);
     }
     case "console":
-      return attachConsole(c, need(), !values["no-scrollback"]);
+      return attachConsole(c, need(), !values["no-scrollback"], values.channel);
     case "events": {
       const ws = c.websocket("/events");
       ws.on("message", (d) => process.stdout.write(String(d) + "\n"));
@@ -190,6 +191,22 @@ async function main(): Promise<void> {
         default:
           return fail("kernel ls | add | rm | upgrade | stage | rollout");
       }
+    }
+    case "channel": {
+      const [inst, ch] = rest;
+      if (name === "ls") {
+        const r = await c.call("listChannels", { params: { name: inst ?? fail("channel ls NAME") } });
+        return out(r, r.channels.map((x) => `${x.channel}\t${x.guestDevice}\t${x.hostPty ?? "-"}`).join("\n") || "no channels");
+      }
+      if (name === "add") {
+        const r = await c.call("addChannel", { params: { name: inst ?? fail("channel add NAME CH") }, body: { channel: ch ?? fail("channel add NAME CH") } });
+        return out(r, `${inst}: ${r.channel} added (guest ${r.guestDevice}); attach with: umlctl console ${inst} --channel ${r.channel}`);
+      }
+      if (name === "rm") {
+        const r = await c.call("removeChannel", { params: { name: inst ?? fail("channel rm NAME CH"), channel: ch ?? fail("channel rm NAME CH") } });
+        return out(r, `${inst}: ${r.removed} removed`);
+      }
+      return fail("channel ls | add | rm");
     }
     case "mconsole": {
       const [command, ...args] = rest;

@@ -14,6 +14,8 @@ interface NativeModule {
   openFd(path: string, flags: number): number;
   /** fcntl(F_SETPIPE_SZ): returns the size the kernel granted. */
   setPipeSize(fd: number, bytes: number): number;
+  /** A pty pair: umld keeps the master; UML gets the slave as a tty: channel. */
+  openpty(): { master: number; slave: string };
 }
 
 const require = createRequire(import.meta.url);

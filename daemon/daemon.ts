@@ -12,6 +12,7 @@ import { CatalogRepo } from "../core/store/catalog-repo.js";
 import { openDb } from "../core/store/db.js";
 import { InstancesRepo } from "../core/store/instances-repo.js";
 import { DataDisksRepo } from "../core/store/data-disks-repo.js";
+import { ChannelsRepo } from "../core/store/channels-repo.js";
 import { OperationsRepo } from "../core/store/operations-repo.js";
 import { nowIso } from "../core/util/ids.js";
 import { buildApp, isAuthenticated, localRequests } from "./app.js";
@@ -50,7 +51,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   log.info({ kernel: kernel.version, kernelSha256: kernel.sha256, image: image.name, imageSha256: image.sha256 }, "catalog ready");
   const pool = new WorkerPool();
   pool.warm();
-  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), catalog, operations, bus, pool, log });
+  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), catalog, operations, bus, pool, log });
   const reconciled = await manager.reconcileAtStart();
   if (interrupted || reconciled.crashed.length || reconciled.adopted.length) log.warn({ interruptedOperations: interrupted, ...reconciled }, "reconciled state from a previous run");
 

@@ -17,6 +17,7 @@
 #include <uv.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -288,6 +289,30 @@ static napi_value js_set_pipe_size(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * openpty() -> { master: fd, slave: "/dev/pts/N" }: a pty pair whose master umld
+ * keeps, so a UML console channel (tty:/dev/pts/N) exists before the guest
+ * opens the line and survives guest reboots.
+ */
+static napi_value js_openpty(napi_env env, napi_callback_info info) {
+  (void)info;
+  int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (m < 0) return throw_errno(env, errno, "posix_openpt");
+  char name[128];
+  if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof name) != 0) {
+    int e = errno;
+    close(m);
+    return throw_errno(env, e, "openpty");
+  }
+  napi_value out, fd, slave;
+  napi_create_object(env, &out);
+  napi_create_int32(env, m, &fd);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &slave);
+  napi_set_named_property(env, out, "master", fd);
+  napi_set_named_property(env, out, "slave", slave);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"bind", NULL, js_bind, NULL, NULL, NULL, napi_default, NULL},
@@ -307,5 +332,8 @@ NAPI_MODULE_INIT() {
   napi_value sp;
   napi_create_function(env, "setPipeSize", NAPI_AUTO_LENGTH, js_set_pipe_size, NULL, &sp);
   napi_set_named_property(env, exports, "setPipeSize", sp);
+  napi_value op;
+  napi_create_function(env, "openpty", NAPI_AUTO_LENGTH, js_openpty, NULL, &op);
+  napi_set_named_property(env, exports, "openpty", op);
   return exports;
 }

@@ -30,6 +30,7 @@ export const ERRORS = {
   upgrade_rolled_back: { status: 500, doc: "The new kernel panicked or did not boot in time; the instance was started again on its previous kernel." },
   mconsole_refused: { status: 400, doc: "That mconsole command is not allowed through the passthrough (it would bypass umld or crash the guest); details say what to use." },
   mconsole_error: { status: 502, doc: "The guest kernel answered the mconsole command with an error; its text is the message." },
+  channel_not_found: { status: 404, doc: "The instance has no such extra console or serial line." },
   channel_busy: { status: 409, doc: "The console channel is already configured, or still open in the guest when removing it." },
   payload_too_large: { status: 413, doc: "The request body is larger than the daemon accepts." },
   unsupported_media_type: { status: 415, doc: "The request body is not JSON." },

@@ -13,7 +13,7 @@ import { ImageView, KernelView } from "./images.js";
 import { MemoryChangeResult, MemoryView, PatchInstanceRequest } from "./instances.js";
 import { AttachDiskRequest, AttachmentView, DataDiskView, DiskSlotParams } from "./disks.js";
 import { KernelNameParams, RegisterKernelRequest, RolloutRequest, RolloutResult } from "./kernels.js";
-import { GuestFacts, MconsoleRequest, MconsoleResponse } from "./guest.js";
+import { AddChannelRequest, ChannelParams, ChannelView, GuestFacts, MconsoleRequest, MconsoleResponse } from "./guest.js";
 
 /**
  * Every HTTP endpoint, once, as data: the daemon registers routes from this
@@ -81,6 +81,15 @@ export const routes = {
     method: "POST", path: "/kernels/:name/rollout", summary: "Upgrade the selected instances to this kernel in batches; stops at the first failed batch",
     params: KernelNameParams, body: RolloutRequest, response: z.object({ operation: OperationView, result: RolloutResult.nullable() }), status: 200,
   },
+  listChannels: { method: "GET", path: "/instances/:name/consoles", summary: "Extra consoles and serial lines", params: InstanceNameParams, response: z.object({ channels: z.array(ChannelView) }), status: 200 },
+  addChannel: {
+    method: "POST", path: "/instances/:name/consoles", summary: "Add a console (con1..15) or serial line (ssl0..63), live if running",
+    params: InstanceNameParams, body: AddChannelRequest, response: ChannelView, status: 201,
+  },
+  removeChannel: {
+    method: "DELETE", path: "/instances/:name/consoles/:channel", summary: "Remove a console or serial line (refused while the guest has it open)",
+    params: ChannelParams, response: z.object({ removed: z.string() }), status: 200,
+  },
 } as const satisfies Record<string, RouteDef>;
 
 export type Routes = typeof routes;
@@ -90,7 +99,7 @@ export type RouteName = keyof Routes;
 export const websockets = {
   console: {
     path: "/instances/:name/console",
-    summary: "Bidirectional console bytes (binary frames); the scrollback is replayed first. Query: scrollback=0 to skip it.",
+    summary: "Bidirectional console bytes (binary frames); the scrollback is replayed first. Query: scrollback=0 to skip it; channel=ssl0 (or con1…) for an extra console or serial line.",
   },
   events: { path: "/events", summary: "Every event as one JSON text frame (see Event)" },
 } as const;

@@ -15,6 +15,7 @@ export const CAPABILITIES = [
   "kernels",
   "live-memory",
   "live-disks",
+  "console-channels",
   "mconsole-passthrough",
   "guest-facts",
   "kernel-upgrade",

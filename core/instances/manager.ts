@@ -19,6 +19,8 @@ import { DEFAULT_ACTION_TIMEOUT_S, DEFAULT_UPGRADE_DEADLINE_S, type InstanceComm
 import { LiveDisks } from "./live-disks.js";
 import { LiveMemory } from "./live-memory.js";
 import type { DataDisksRepo } from "../store/data-disks-repo.js";
+import type { ChannelsRepo } from "../store/channels-repo.js";
+import type { ChannelView } from "../../protocol/guest.js";
 import type { GuestFacts, MconsoleRequest } from "../../protocol/guest.js";
 import type { RolloutResult } from "../../protocol/kernels.js";
 import { parseLoadavg, parseMeminfo, parseUptime } from "../guest/proc-parse.js";
@@ -33,6 +35,7 @@ export interface ManagerOptions {
   paths: StatePaths;
   repo: InstancesRepo;
   disksRepo: DataDisksRepo;
+  channelsRepo: ChannelsRepo;
   catalog: Catalog;
   operations: Operations;
   bus: EventBus;
@@ -61,6 +64,8 @@ export class InstanceManager {
   private runtimes = new Map<string, Runtime>();
   /** ids whose start was accepted but whose worker is not attached yet */
   private pendingStarts = new Set<string>();
+  /** "<id>:<channel>" → the host pty a running guest's channel is on */
+  private channelPtys = new Map<string, string>();
   private hubs = new Map<string, ConsoleHub>();
   private factWaiters = new Map<string, Set<(fact: Fact, m?: FromWorker) => void>>();
   private readonly lpjDefaults = defaultBootOptions();
@@ -547,13 +552,23 @@ export class InstanceManager {
         break;
       case "adopted": {
         rt.log.info({ pid: m.pid, mconsole: m.mconsole }, "guest re-adopted after a daemon restart");
+        if (m.mconsole) void this.configureChannels(id, rt);
         const state = this.o.repo.byId(id)?.state;
         if (state === "starting" && m.mconsole) this.applyEvent(id, "booted", "re-adopted: kernel up, mconsole answers");
         if (state === "stopping") void this.action(this.o.repo.byId(id)!.name, "halt", undefined, true).catch(() => {});
         break;
       }
       case "booted": {
-        const state = this.o.repo.byId(id)?.state;
+        const booted = this.o.repo.byId(id);
+        if (booted && this.o.catalog.imageById(booted.image_id)?.readiness !== "notify") {
+          // no readiness signal will come: give the drivers a moment, then channels and disks
+          setTimeout(() => {
+            if (this.runtimes.get(id) !== rt) return;
+            void this.configureChannels(id, rt);
+            void this.disks.afterBoot(booted.name).catch(() => {});
+          }, 2000).unref();
+        }
+        const state = booted?.state;
         if (state === "starting") this.applyEvent(id, "booted", "kernel up, mconsole ready");
         else if (state === "running") this.applyEvent(id, "guest_reboot", "guest rebooted itself", { ready: false, bootCountIncrement: true });
         break;
@@ -564,7 +579,10 @@ export class InstanceManager {
           this.o.repo.setReady(id, true, nowIso());
           rt.log.info({ bootMs: m.bootMs, via: m.via }, "guest ready");
           this.o.bus.publish({ type: "instance.ready", instance: row.name, bootMs: m.bootMs, timestamp: nowIso() });
-          // a reboot restarts the kernel with its original command line and all its memory
+          // channels once the kernel's drivers are up (at the SOCKET notification the serial
+          // driver may not have applied its command line yet); a reboot restarts the kernel
+          // with its original command line and all its memory
+          void this.configureChannels(id, rt);
           void this.disks.afterBoot(row.name).then(() => this.memory.afterBoot(row.name)).catch((e) =>
             rt.log.warn({ err: (e as Error).message }, "re-applying disks and memory after boot failed"),
           );
@@ -574,6 +592,9 @@ export class InstanceManager {
       case "console":
         this.hub(id).broadcast(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength), m.offset);
         return; // not a fact: no waiter cares, keep the hot path short
+      case "channel-data":
+        this.hub(id, m.channel).broadcast(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength), m.offset);
+        return;
       case "panic":
         rt.log.error({ panic: m.message }, "guest kernel panic");
         break;
@@ -675,26 +696,94 @@ export class InstanceManager {
 
   // ---- consoles -------------------------------------------------------------------
 
-  /** Attaches a viewer; returns the function that detaches it and the one that types into the console. */
-  attachConsole(name: string, viewer: ConsoleViewer, replay = true): { detach: () => void; input: (data: Buffer) => void } {
+  /**
+   * Attaches a viewer to the main console or to an extra channel (ssl0, con1…);
+   * returns the function that detaches it and the one that types into it.
+   */
+  attachConsole(name: string, viewer: ConsoleViewer, replay = true, channel?: string): { detach: () => void; input: (data: Buffer) => void } {
     const row = this.row(name);
+    if (channel !== undefined && !this.o.channelsRepo.of(row.id).includes(channel)) {
+      throw new UmldError("channel_not_found", `instance '${name}' has no channel ${channel}`, { channel });
+    }
     const rt = this.runtimes.get(row.id);
+    const toBuf = (s: { data: Uint8Array; end: number }) => ({ data: Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength), end: s.end });
     let scrollback: Promise<{ data: Buffer; end: number } | null>;
     if (!replay) scrollback = Promise.resolve(null);
-    else if (rt) scrollback = rt.host.scrollback().then((s) => ({ data: Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength), end: s.end }));
+    else if (rt && channel) scrollback = rt.host.channelScrollback(channel).then(toBuf);
+    else if (rt) scrollback = rt.host.scrollback().then(toBuf);
+    else if (channel) scrollback = Promise.resolve(null);
     else scrollback = Promise.resolve({ data: readLogTail(instanceFiles(this.o.paths.instanceDir(row.id)).consoleLog, this.scrollbackBytes), end: -1 });
-    const detach = this.hub(row.id).attach(viewer, scrollback);
+    const detach = this.hub(row.id, channel).attach(viewer, scrollback);
     return {
       detach,
-      input: (data: Buffer) => this.runtimes.get(row.id)?.host.consoleInput(data),
+      input: (data: Buffer) => {
+        const host = this.runtimes.get(row.id)?.host;
+        if (channel) host?.channelInput(channel, data);
+        else host?.consoleInput(data);
+      },
     };
   }
 
-  private hub(id: string): ConsoleHub {
-    let h = this.hubs.get(id);
+  listChannels(name: string): ChannelView[] {
+    const row = this.row(name);
+    return this.o.channelsRepo.of(row.id).map((c) => ({ channel: c, hostPty: this.channelPtys.get(`${row.id}:${c}`) ?? null, guestDevice: guestDevice(c) }));
+  }
+
+  /** Adds a console or serial line: live on a running guest, recorded for the next boot otherwise. */
+  async addChannel(name: string, channel: string): Promise<ChannelView> {
+    const row = this.row(name);
+    if (this.o.channelsRepo.of(row.id).includes(channel)) throw new UmldError("channel_busy", `${channel} is already configured on '${name}'`, { channel });
+    const rt = this.runtimes.get(row.id);
+    if (!rt && isActive(row.state)) throw new UmldError("invalid_state", `cannot add a channel to an instance that is ${row.state}`, { state: row.state, action: "add-channel" });
+    let pty: string | null = null;
+    if (rt) {
+      pty = await rt.host.openChannel(channel);
+      this.channelPtys.set(`${row.id}:${channel}`, pty);
+    }
+    this.o.channelsRepo.add(row.id, channel, nowIso());
+    this.o.log.info({ instance: name, channel, pty }, "console channel added");
+    return { channel, hostPty: pty, guestDevice: guestDevice(channel) };
+  }
+
+  async removeChannel(name: string, channel: string): Promise<{ removed: string }> {
+    const row = this.row(name);
+    if (!this.o.channelsRepo.of(row.id).includes(channel)) throw new UmldError("channel_not_found", `instance '${name}' has no channel ${channel}`, { channel });
+    const rt = this.runtimes.get(row.id);
+    if (rt) {
+      try {
+        await rt.host.closeChannel(channel);
+      } catch (e) {
+        const text = (e as Error).message;
+        if (/already open|busy/i.test(text)) {
+          throw new UmldError("channel_busy", `the guest still has ${guestDevice(channel)} open; close it in the guest first`, { channel, guest: text });
+        }
+        throw e;
+      }
+    }
+    this.channelPtys.delete(`${row.id}:${channel}`);
+    this.o.channelsRepo.remove(row.id, channel);
+    this.hubs.get(`${row.id}:${channel}`)?.closeAll(1000, "channel removed");
+    this.hubs.delete(`${row.id}:${channel}`);
+    return { removed: channel };
+  }
+
+  /** After every boot (and adoption) the guest kernel gets its channels again. */
+  private async configureChannels(id: string, rt: Runtime): Promise<void> {
+    for (const c of this.o.channelsRepo.of(id)) {
+      try {
+        this.channelPtys.set(`${id}:${c}`, await rt.host.openChannel(c));
+      } catch (e) {
+        rt.log.error({ channel: c, err: (e as Error).message }, "could not configure a console channel");
+      }
+    }
+  }
+
+  private hub(id: string, channel?: string): ConsoleHub {
+    const key = channel ? `${id}:${channel}` : id;
+    let h = this.hubs.get(key);
     if (!h) {
       h = new ConsoleHub();
-      this.hubs.set(id, h);
+      this.hubs.set(key, h);
     }
     return h;
   }
@@ -809,6 +898,11 @@ function fatalError(m?: FromWorker): UmldError {
 function bootFailed(name: string, m?: FromWorker): UmldError {
   const exit = m?.t === "exited" ? { code: m.code, signal: m.signal, reason: m.reason } : undefined;
   return new UmldError("boot_failed", `guest '${name}' exited before it was ready${exit ? `: ${exit.reason}` : ""}`, { exit });
+}
+
+/** The guest's device for a channel: ssl0 → /dev/ttyS0, con1 → /dev/tty1. */
+export function guestDevice(channel: string): string {
+  return channel.startsWith("ssl") ? `/dev/ttyS${channel.slice(3)}` : `/dev/tty${channel.slice(3)}`;
 }
 
 /** The pid is alive and is the UML process of this instance (guards against pid reuse). */

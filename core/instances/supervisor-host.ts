@@ -64,6 +64,24 @@ export class SupervisorHost extends EventEmitter<SupervisorEvents> {
     return this.call((id) => ({ t: "scrollback", id })) as Promise<{ data: Uint8Array; end: number }>;
   }
 
+  openChannel(channel: string): Promise<string> {
+    return this.call((id) => ({ t: "channel-open", id, channel })) as Promise<string>;
+  }
+
+  closeChannel(channel: string): Promise<void> {
+    return this.call((id) => ({ t: "channel-close", id, channel })) as Promise<void>;
+  }
+
+  channelScrollback(channel: string): Promise<{ data: Uint8Array; end: number }> {
+    return this.call((id) => ({ t: "channel-scrollback", id, channel })) as Promise<{ data: Uint8Array; end: number }>;
+  }
+
+  channelInput(channel: string, data: Buffer): void {
+    const copy = new Uint8Array(data.length);
+    copy.set(data);
+    this.send({ t: "channel-in", channel, data: copy }, [copy.buffer as ArrayBuffer]);
+  }
+
   consoleInput(data: Buffer): void {
     const copy = new Uint8Array(data.length);
     copy.set(data);

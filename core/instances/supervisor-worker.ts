@@ -18,6 +18,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { Socket } from "node:net";
+import { ReadStream as TtyReadStream } from "node:tty";
 import { parentPort } from "node:worker_threads";
 import { Scrollback } from "../console/scrollback.js";
 import type { PlainError } from "../errors.js";
@@ -135,6 +136,74 @@ function attachConsoleReaders(): void {
   const inFd = native.openFd(spec!.files.consoleIn, constants.O_RDWR | constants.O_NONBLOCK);
   consoleIn = new Socket({ fd: inFd, readable: false, writable: true });
   consoleIn.on("error", (e) => log("warn", "console write error", { error: e.message }));
+}
+
+// ---- extra consoles and serial lines (con1..15, ssl0..63) -------------------
+
+interface Channel {
+  master: number;
+  slave: string;
+  slaveFd: number;
+  reader: TtyReadStream;
+  scrollback: Scrollback;
+}
+const channels = new Map<string, Channel>();
+
+/**
+ * A pty pair per channel: UML gets the slave (`sslN=tty:/dev/pts/M`), this
+ * worker reads and writes the master. The worker also keeps the slave open so
+ * the master never sees a hang-up when the guest closes the line.
+ */
+function openChannel(name: string): Channel {
+  const existing = channels.get(name);
+  if (existing) return existing;
+  const { master, slave } = native.openpty();
+  const slaveFd = native.openFd(slave, constants.O_RDWR | constants.O_NOCTTY);
+  const reader = new TtyReadStream(master);
+  const ch: Channel = { master, slave, slaveFd, reader, scrollback: new Scrollback(64 * 1024) };
+  reader.on("data", (chunk: Buffer) => {
+    const offset = ch.scrollback.end;
+    ch.scrollback.push(chunk);
+    const copy = new Uint8Array(chunk.length);
+    copy.set(chunk);
+    post({ t: "channel-data", channel: name, data: copy, offset }, [copy.buffer as ArrayBuffer]);
+  });
+  reader.on("error", (e) => log("warn", "channel read error", { channel: name, error: e.message }));
+  channels.set(name, ch);
+  return ch;
+}
+
+/** (Re)configures the channel in the guest kernel; checked by querying it back. */
+async function configureChannel(name: string): Promise<string> {
+  const ch = openChannel(name);
+  await mc(`remove ${name}`).catch(() => {});
+  await mc(`config ${name}=tty:${ch.slave}`);
+  const now = (await mc(`config ${name}`)).trim();
+  if (!now.includes(ch.slave)) throw new MconsoleError("error", `${name} is '${now}', not the daemon's pty`, `config ${name}`);
+  return ch.slave;
+}
+
+async function closeChannel(name: string): Promise<void> {
+  const ch = channels.get(name);
+  if (mconsole?.connected) await mc(`remove ${name}`); // refused while the guest has the line open
+  if (!ch) return;
+  channels.delete(name);
+  ch.reader.destroy(); // libuv closes the master
+  try {
+    closeSync(ch.slaveFd);
+  } catch {
+    // already closed
+  }
+}
+
+function channelInput(name: string, data: Uint8Array): void {
+  const ch = channels.get(name);
+  if (!ch) return;
+  try {
+    writeSync(ch.master, data);
+  } catch (e) {
+    log("warn", "channel input dropped", { channel: name, error: (e as Error).message });
+  }
 }
 
 // ---- readiness and notify -------------------------------------------------
@@ -390,6 +459,15 @@ function toPlain(e: unknown): PlainError {
 // ---- teardown ------------------------------------------------------------------
 
 function teardown(): void {
+  for (const ch of channels.values()) {
+    ch.reader.destroy();
+    try {
+      closeSync(ch.slaveFd);
+    } catch {
+      // already closed
+    }
+  }
+  channels.clear();
   consoleOut?.destroy();
   consoleIn?.destroy();
   consoleOut = consoleIn = null;
@@ -439,6 +517,29 @@ port.on("message", (m: ToWorker) => {
       break;
     case "scrollback": {
       const snap = scrollback.snapshot();
+      const copy = new Uint8Array(snap.data.length);
+      copy.set(snap.data);
+      post({ t: "reply", id: m.id, ok: true, value: { data: copy, end: snap.end } }, [copy.buffer as ArrayBuffer]);
+      break;
+    }
+    case "channel-open":
+      (mconsole?.connected ? configureChannel(m.channel) : Promise.resolve(openChannel(m.channel).slave)).then(
+        (value) => post({ t: "reply", id: m.id, ok: true, value }),
+        (e) => post({ t: "reply", id: m.id, ok: false, error: toPlain(e) }),
+      );
+      break;
+    case "channel-close":
+      closeChannel(m.channel).then(
+        () => post({ t: "reply", id: m.id, ok: true }),
+        (e) => post({ t: "reply", id: m.id, ok: false, error: toPlain(e) }),
+      );
+      break;
+    case "channel-in":
+      channelInput(m.channel, m.data);
+      break;
+    case "channel-scrollback": {
+      const ch = channels.get(m.channel);
+      const snap = ch ? ch.scrollback.snapshot() : { data: Buffer.alloc(0), end: 0 };
       const copy = new Uint8Array(snap.data.length);
       copy.set(snap.data);
       post({ t: "reply", id: m.id, ok: true, value: { data: copy, end: snap.end } }, [copy.buffer as ArrayBuffer]);

@@ -30,7 +30,11 @@ export type ToWorker =
   | { t: "mconsole"; id: number; command: string; timeoutMs: number }
   | { t: "console-in"; data: Uint8Array }
   | { t: "scrollback"; id: number }
-  | { t: "detach"; id: number };
+  | { t: "detach"; id: number }
+  | { t: "channel-open"; id: number; channel: string }
+  | { t: "channel-close"; id: number; channel: string }
+  | { t: "channel-in"; channel: string; data: Uint8Array }
+  | { t: "channel-scrollback"; id: number; channel: string };
 
 export type FromWorker =
   | { t: "idle" }
@@ -41,6 +45,7 @@ export type FromWorker =
   | { t: "panic"; message: string }
   | { t: "hang" }
   | { t: "console"; data: Uint8Array; offset: number }
+  | { t: "channel-data"; channel: string; data: Uint8Array; offset: number }
   | { t: "exited"; code: number | null; signal: string | null; reason: string; requested: boolean }
   | { t: "reply"; id: number; ok: true; value?: unknown }
   | { t: "reply"; id: number; ok: false; error: PlainError }

@@ -4,7 +4,7 @@ import { routes, type RouteDef, type RouteName } from "../../protocol/routes.js"
 import { CreateInstanceRequest, PatchInstanceRequest, StateActionRequest } from "../../protocol/instances.js";
 import { AttachDiskRequest } from "../../protocol/disks.js";
 import { RegisterKernelRequest, RolloutRequest } from "../../protocol/kernels.js";
-import { MconsoleRequest } from "../../protocol/guest.js";
+import { AddChannelRequest, MconsoleRequest } from "../../protocol/guest.js";
 import type { z } from "zod";
 import type { Services } from "../services.js";
 import { validationError } from "./errors.js";
@@ -54,6 +54,9 @@ function handlers(s: Services): Record<RouteName, Handler> {
       s.catalog.deleteKernel(p.params.name!, (id) => s.manager.kernelUsers(id));
       return { deleted: p.params.name! };
     },
+    listChannels: (p) => ({ channels: s.manager.listChannels(p.params.name!) }),
+    addChannel: (p) => s.manager.addChannel(p.params.name!, (p.body as z.output<typeof AddChannelRequest>).channel),
+    removeChannel: (p) => s.manager.removeChannel(p.params.name!, p.params.channel!),
     rollout: async (p, reply) => {
       const b = p.body as z.output<typeof RolloutRequest>;
       const r = await s.manager.rollout(p.params.name!, b.selector, b.batchSize, b.deadlineS, b.wait);

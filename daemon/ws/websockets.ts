@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { Name } from "../../protocol/names.js";
+import { ConsoleChannel } from "../../protocol/guest.js";
 import { API_PREFIX } from "../../protocol/version.js";
 import { UmldError } from "../../core/errors.js";
 import type { Services } from "../services.js";
@@ -34,7 +35,17 @@ export class WebSockets {
         if (!name.success) throw new UmldError("invalid_request", "invalid instance name", { name: m[1] });
         this.s.manager.get(name.data); // 404 before the upgrade
         const replay = url.searchParams.get("scrollback") !== "0";
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.console(ws, name.data, replay));
+        const ch = url.searchParams.get("channel");
+        let channel: string | undefined;
+        if (ch !== null) {
+          const parsed = ConsoleChannel.safeParse(ch);
+          if (!parsed.success) throw new UmldError("invalid_request", "channel must be con1..con15 or ssl0..ssl63", { channel: ch });
+          if (!this.s.manager.listChannels(name.data).some((c) => c.channel === parsed.data)) {
+            throw new UmldError("channel_not_found", `instance '${name.data}' has no channel ${parsed.data}`, { channel: parsed.data });
+          }
+          channel = parsed.data;
+        }
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.console(ws, name.data, replay, channel));
         return;
       }
       throw new UmldError("route_not_found", `no WebSocket endpoint at ${url.pathname}`);
@@ -56,19 +67,19 @@ export class WebSockets {
     ws.on("error", () => ws.terminate());
   }
 
-  private console(ws: WebSocket, name: string, replay: boolean): void {
+  private console(ws: WebSocket, name: string, replay: boolean, channel?: string): void {
     let attached: ReturnType<Services["manager"]["attachConsole"]>;
     try {
       attached = this.s.manager.attachConsole(name, {
         send: (data) => ws.send(data, { binary: true }),
         backlog: () => ws.bufferedAmount,
         close: (code, reason) => ws.close(code, reason),
-      }, replay);
+      }, replay, channel);
     } catch (e) {
       ws.close(1011, toErrorResponse(e).body.error.message.slice(0, 120));
       return;
     }
-    this.s.log.info({ instance: name }, "console attached");
+    this.s.log.info({ instance: name, channel: channel ?? "con0" }, "console attached");
     ws.on("message", (data: Buffer | ArrayBuffer | Buffer[]) => {
       const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
       attached.input(buf);

@@ -63,6 +63,9 @@ describe("umlctl", { timeout: 120_000 }, () => {
     assert.match((await ctl("mconsole", "cli-2", "proc", "partitions")).stdout, /ubdb/);
     assert.match((await ctl("disk", "detach", "cli-2", "ubdb")).stdout, /vol1 detached from cli-2 \(ubdb\)/);
     assert.match((await ctl("guest", "cli-2")).stdout, /^cli-2: up \d+ s, load [\d.]+ [\d.]+ [\d.]+, memory \d+ of \d+ MiB free$/m);
+    assert.match((await ctl("channel", "add", "cli-2", "ssl3")).stdout, /cli-2: ssl3 added \(guest \/dev\/ttyS3\)/);
+    assert.match((await ctl("channel", "ls", "cli-2")).stdout, /^ssl3\t\/dev\/ttyS3\t\/dev\/pts\/\d+$/m);
+    assert.match((await ctl("channel", "rm", "cli-2", "ssl3")).stdout, /cli-2: ssl3 removed/);
     assert.match((await ctl("kernel", "ls")).stdout, /^default\t6\.1\.\d+\t[0-9a-f]{12}\tdefault$/m);
     const refused = await ctlFails(["--state-dir", d.stateDir, "mconsole", "cli-2", "sysrq", "t"]);
     assert.match(refused.stderr, /mconsole_refused/);
