@@ -15,7 +15,8 @@ export const KernelView = z.object({
   path: z.string(),
   version: z.string(),
   sha256: z.string(),
+  sizeBytes: z.number().int(),
   isDefault: z.boolean(),
-  createdAt: z.string(),
+  createdAt: z.string().describe("when it was added"),
 });
 export type KernelView = z.infer<typeof KernelView>;

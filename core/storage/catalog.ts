@@ -137,7 +137,7 @@ export class Catalog {
 
   listKernels(): KernelView[] {
     return this.repo.kernels().map((r) => ({
-      name: r.name, path: r.path, version: r.version, sha256: r.sha256, isDefault: r.is_default === 1, createdAt: r.created_at,
+      name: r.name, path: r.path, version: r.version, sha256: r.sha256, sizeBytes: r.size_bytes, isDefault: r.is_default === 1, createdAt: r.created_at,
     }));
   }
 }

@@ -37,6 +37,7 @@ describe("kernel catalogue, upgrades and automatic rollback", { timeout: 300_000
     const r = await d.api("POST", "/v1/kernels", { name: "good", path: k.good });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     assert.equal(r.body.version, "6.1.176");
+    assert.equal(r.body.sizeBytes, (await import("node:fs")).statSync(k.good).size);
     const list = (await d.api("GET", "/v1/kernels")).body.kernels;
     const def = list.find((x: any) => x.name === "default");
     assert.notEqual(r.body.sha256, def.sha256, "a different binary");
