@@ -23,6 +23,8 @@ async function main(): Promise<void> {
     log.fatal({ err: e }, "umld failed to start");
     process.exit(1);
   }
+  // a stray rejection is a bug to log, never a reason to take every guest's supervisor down
+  process.on("unhandledRejection", (reason) => log.error({ err: reason }, "unhandled rejection (bug): logged, daemon continues"));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -664,7 +664,18 @@ export class InstanceManager {
     return to;
   }
 
+  /**
+   * Waits for a worker fact. Callers often start several waits and give up on
+   * the rest when one fails, so a wait never raises an unhandled rejection:
+   * only whoever awaits it sees its timeout.
+   */
   private waitFact(id: string, match: (f: Fact) => boolean, timeoutMs: number): Promise<{ fact: Fact; m?: FromWorker }> {
+    const p = this.newFactWait(id, match, timeoutMs);
+    p.catch(() => {});
+    return p;
+  }
+
+  private newFactWait(id: string, match: (f: Fact) => boolean, timeoutMs: number): Promise<{ fact: Fact; m?: FromWorker }> {
     return new Promise((resolve, reject) => {
       const set = this.factWaiters.get(id) ?? new Set();
       this.factWaiters.set(id, set);

@@ -185,6 +185,8 @@ export class TestDaemon {
     }
     killGuestsUnder(this.stateDir);
     rmSync(this.stateDir, { recursive: true, force: true });
+    const bug = this.logLines.find((l) => l.includes("unhandled rejection"));
+    if (bug) throw new Error(`umld logged an unhandled rejection: ${bug.slice(0, 500)}`);
   }
 }
 
