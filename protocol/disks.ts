@@ -6,13 +6,17 @@ export const DataSlot = z.string().regex(/^ubd[b-p]$/, "ubdb .. ubdp");
 
 export const AttachDiskRequest = z
   .object({
-    disk: Name.describe("the data disk's name: an existing one, or the name of the new one"),
+    disk: Name.optional().describe("the data disk's name: an existing one, or the name of the new one (default for a new one: <instance>-<slot>)"),
     sizeMiB: z.number().int().min(1).max(1024 * 1024).optional().describe("create a new sparse raw disk of this size"),
     image: Name.optional().describe("create a new COW disk over this registered image"),
     readOnly: z.boolean().default(false),
   })
   .strict()
-  .refine((r) => !(r.sizeMiB !== undefined && r.image !== undefined), { message: "give sizeMiB or image, not both", path: ["image"] });
+  .refine((r) => !(r.sizeMiB !== undefined && r.image !== undefined), { message: "give sizeMiB or image, not both", path: ["image"] })
+  .refine((r) => r.disk !== undefined || r.sizeMiB !== undefined || r.image !== undefined, {
+    message: "name an existing disk, or give sizeMiB or image for a new one",
+    path: ["disk"],
+  });
 export type AttachDiskRequest = z.input<typeof AttachDiskRequest>;
 
 export const DiskSlotParams = z.object({ name: Name, slot: DataSlot }).strict();

@@ -7,7 +7,11 @@ export const MCONSOLE_PASSTHROUGH = ["version", "help", "proc", "sysrq", "stack"
 export const MconsoleRequest = z
   .object({
     command: z.enum(MCONSOLE_PASSTHROUGH),
-    args: z.string().max(400).regex(/^[\x20-\x7e]*$/, "printable ASCII, no newlines").default(""),
+    args: z
+      .union([z.string(), z.array(z.string()).max(32).transform((a) => a.join(" "))])
+      .pipe(z.string().max(400).regex(/^[\x20-\x7e]*$/, "printable ASCII, no newlines"))
+      .default("")
+      .describe("the command's arguments, as one string or a list"),
     force: z.boolean().default(false).describe("allow a sysrq that is known to crash or stop the guest"),
   })
   .strict();

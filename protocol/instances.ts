@@ -71,6 +71,7 @@ export const MemoryChangeResult = z.object({
   memoryMiB: z.number().int().describe("the target reached: maxMemoryMiB - unpluggedMiB"),
   unpluggedMiB: z.number().int(),
   limitedBy: z.enum(["safety-floor", "guest"]).nullable().describe("why less was unplugged than asked, or null"),
+  hostFreedBytes: z.number().int().nullable().describe("host memory the guest's RAM file gave back with this change (negative: grew)"),
   memory: MemoryView,
 });
 export type MemoryChangeResult = z.infer<typeof MemoryChangeResult>;

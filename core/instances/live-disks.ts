@@ -69,7 +69,7 @@ export class LiveDisks {
       throw new UmldError("invalid_state", `cannot attach a disk to an instance that is ${row.state}`, { state: row.state, action: "attach-disk" });
     }
     const creating = req.sizeMiB !== undefined || req.image !== undefined;
-    const existing = this.repo.byName(req.disk);
+    const existing = req.disk !== undefined ? this.repo.byName(req.disk) : undefined;
     if (existing && creating) throw new UmldError("disk_exists", `a disk named '${req.disk}' already exists; attach it without sizeMiB/image`, { disk: req.disk });
     if (!existing && !creating) throw new UmldError("disk_not_found", `no disk named '${req.disk}'; give sizeMiB or image to create it`, { disk: req.disk });
     if (existing) this.checkSharing(existing, row, req.readOnly);
@@ -77,7 +77,7 @@ export class LiveDisks {
     const slot = DATA_SLOTS.find((s) => !taken.has(s));
     if (!slot) throw new UmldError("no_free_slot", `instance '${name}' has no free disk slot (ubdb..ubdp all taken)`, { slots: DATA_SLOTS.length });
 
-    const disk = existing ?? this.createDisk(req);
+    const disk = existing ?? this.createDisk(req, req.disk ?? this.freeName(`${name}-${slot}`));
     if (disk.kind === "cow") {
       const c = checkCowAgainstBacking(disk.path);
       if (!c.ok) throw new UmldError("disk_backing_changed", `disk '${disk.name}' cannot be used: ${c.reason}`, { disk: disk.name });
@@ -158,14 +158,19 @@ export class LiveDisks {
     }
   }
 
-  private createDisk(req: z.output<typeof AttachSchema>): DataDiskRow {
+  private freeName(base: string): string {
+    if (!this.repo.byName(base)) return base;
+    for (let i = 2; ; i++) if (!this.repo.byName(`${base}-${i}`)) return `${base}-${i}`;
+  }
+
+  private createDisk(req: z.output<typeof AttachSchema>, diskName: string): DataDiskRow {
     mkdirSync(this.disksDir, { recursive: true, mode: 0o700 });
     const id = newId();
     if (req.image !== undefined) {
       const image = this.catalog.image(req.image);
       const path = join(this.disksDir, `${id}.cow`);
       const h = createCow(path, image.path);
-      return { id, name: req.disk, kind: "cow", path, backing_path: image.path, size_bytes: h.size, created_at: nowIso() };
+      return { id, name: diskName, kind: "cow", path, backing_path: image.path, size_bytes: h.size, created_at: nowIso() };
     }
     const path = join(this.disksDir, `${id}.img`);
     const size = req.sizeMiB! * 1024 * 1024;
@@ -175,7 +180,7 @@ export class LiveDisks {
     } finally {
       closeSync(fd);
     }
-    return { id, name: req.disk, kind: "raw", path, backing_path: null, size_bytes: size, created_at: nowIso() };
+    return { id, name: diskName, kind: "raw", path, backing_path: null, size_bytes: size, created_at: nowIso() };
   }
 }
 

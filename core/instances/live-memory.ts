@@ -84,6 +84,7 @@ export class LiveMemory {
 
   private async apply(name: string, targetMiB: number): Promise<MemoryChangeResult> {
     const row = this.host.row(name);
+    const hostBefore = row.pid ? hostMemoryBytes(row.pid, this.ramDir) : null;
     const before = parseMeminfo(await this.host.mconsole(name, "proc meminfo"));
     const freeBefore = before.MemFree ?? 0;
     const plan = planMemoryChange({ maxMiB: row.max_memory_mib, unpluggedMiB: row.unplugged_mib, targetMiB, memFreeMiB: freeBefore / 1024 });
@@ -100,12 +101,14 @@ export class LiveMemory {
     }
     const reached = row.max_memory_mib - unplugged;
     this.repo.update(row.id, { unplugged_mib: unplugged, memory_mib: reached });
+    const memory = await this.view(name);
     const result: MemoryChangeResult = {
       requestedMiB: targetMiB,
       memoryMiB: reached,
       unpluggedMiB: unplugged,
       limitedBy: reached === targetMiB ? null : limitedBy,
-      memory: await this.view(name),
+      hostFreedBytes: hostBefore !== null && memory.hostAllocatedBytes !== null ? hostBefore - memory.hostAllocatedBytes : null,
+      memory,
     };
     this.log.info({ instance: name, requestedMiB: targetMiB, memoryMiB: reached, unpluggedMiB: unplugged, limitedBy: result.limitedBy }, "memory changed");
     this.bus.publish({

@@ -29,8 +29,9 @@ export class Catalog {
    * reports it, sha256, size. A file that does not answer --version and --help
    * like UML is refused.
    */
-  async registerKernel(name: string, sourcePath: string, makeDefault: boolean): Promise<KernelView> {
-    if (this.repo.kernelByName(name)) throw new UmldError("kernel_exists", `a kernel named '${name}' already exists`, { kernel: name });
+  async registerKernel(requestedName: string | undefined, sourcePath: string, makeDefault: boolean): Promise<KernelView> {
+    let name = requestedName ?? "";
+    if (requestedName !== undefined && this.repo.kernelByName(requestedName)) throw new UmldError("kernel_exists", `a kernel named '${name}' already exists`, { kernel: name });
     let st;
     try {
       st = statSync(sourcePath);
@@ -54,8 +55,13 @@ export class Catalog {
         throw new UmldError("not_a_uml_kernel", `${sourcePath} is not a UML kernel: ${(e as Error).message.split("\n")[0]}`, { path: sourcePath });
       }
       const copied = statSync(path);
+      const sha256 = await sha256File(path);
+      if (requestedName === undefined) {
+        name = `k-${version.toLowerCase().replace(/[^a-z0-9]+/g, "-")}-${sha256.slice(0, 8)}`.slice(0, 63).replace(/-+$/, "");
+        if (this.repo.kernelByName(name)) throw new UmldError("kernel_exists", `this binary is registered already as '${name}'`, { kernel: name });
+      }
       const row: KernelRow = {
-        id, name, path, version, sha256: await sha256File(path), size_bytes: copied.size,
+        id, name, path, version, sha256, size_bytes: copied.size,
         mtime_ms: Math.floor(copied.mtimeMs), is_default: 0, created_at: nowIso(),
       };
       this.repo.insertKernel(row);

@@ -52,6 +52,12 @@ describe("kernel catalogue, upgrades and automatic rollback", { timeout: 300_000
     assert.equal((await d.api("POST", "/v1/kernels", { name: "rel", path: "relative/x" })).body.error.code, "invalid_request");
     assert.equal((await d.api("POST", "/v1/kernels", { name: "good", path: k.good })).body.error.code, "kernel_exists");
     assert.equal((await d.api("GET", "/v1/kernels")).body.kernels.length, 4, "refusals register nothing");
+    // no name: one is derived from the version and the sha; the same binary again is refused
+    const unnamed = await d.api("POST", "/v1/kernels", { path: "/usr/bin/linux.uml" });
+    assert.equal(unnamed.status, 201, JSON.stringify(unnamed.body));
+    assert.equal(unnamed.body.name, `k-6-1-176-${def.sha256.slice(0, 8)}`);
+    assert.equal((await d.api("POST", "/v1/kernels", { path: "/usr/bin/linux.uml" })).body.error.code, "kernel_exists");
+    assert.equal((await d.api("DELETE", `/v1/kernels/${unnamed.body.name}`)).status, 200, "unused kernels can be deleted");
   });
 
   it("upgrades a running guest to a new kernel: it runs the new binary", async () => {
@@ -150,6 +156,8 @@ describe("mconsole passthrough and guest facts", { timeout: 120_000 }, () => {
     assert.match(m.body.reply, /Mem-Info|free/i);
     const p = await d.api("POST", "/v1/instances/mc-1/mconsole", { command: "proc", args: "meminfo" });
     assert.match(p.body.reply, /MemTotal/);
+    const list = await d.api("POST", "/v1/instances/mc-1/mconsole", { command: "proc", args: ["loadavg"] });
+    assert.match(list.body.reply, /^\s*[\d.]+ [\d.]+ [\d.]+ /);
     const cfg = await d.api("POST", "/v1/instances/mc-1/mconsole", { command: "config", args: "ubd0" });
     assert.match(cfg.body.reply, /disk0\.cow/);
     const missing = await d.api("POST", "/v1/instances/mc-1/mconsole", { command: "proc", args: "no-such-file" });

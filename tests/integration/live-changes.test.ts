@@ -66,7 +66,11 @@ describe("live memory on a real guest", { timeout: 180_000 }, () => {
     const free = memFreeKiB(await con.run("cat /proc/meminfo"));
     assert.ok(free / 1024 >= r.body.memory.memory.safetyFloorMiB - 4, `guest kept ${free / 1024} MiB free`);
     assert.match(await con.run("echo alive-$((2*21))"), /alive-42/);
+    // once the guest lets go of the memory it touched, unplugging it gives it back to the host
     await con.run("rm /tmp/fill");
+    const freed = await d.api("PATCH", "/v1/instances/mem-1", { memoryMiB: 40 });
+    assert.ok(freed.body.memory.memoryMiB < r.body.memory.memoryMiB, JSON.stringify(freed.body.memory));
+    assert.ok(freed.body.memory.hostFreedBytes > 64 * 1024 * 1024, `host got back ${freed.body.memory.hostFreedBytes} bytes`);
   });
 });
 
@@ -136,6 +140,10 @@ describe("live disks on a real guest", { timeout: 180_000 }, () => {
     assert.equal(exists.body.error.code, "disk_exists");
     const missing = await d.api("POST", "/v1/instances/disk-2/disks", { disk: "nope" });
     assert.equal(missing.body.error.code, "disk_not_found");
+    assert.equal((await d.api("POST", "/v1/instances/disk-2/disks", {})).body.error.code, "invalid_request");
+    const unnamed = await d.api("POST", "/v1/instances/disk-2/disks", { sizeMiB: 8 });
+    assert.equal(unnamed.status, 201);
+    assert.equal(unnamed.body.disk, "disk-2-ubdb", "a new disk without a name is named after where it is attached");
     const cow = await d.api("POST", "/v1/instances/disk-1/disks", { disk: "base-ro", image: "busybox", readOnly: true });
     assert.equal(cow.status, 201, JSON.stringify(cow.body));
     assert.equal(cow.body.slot, "ubdc");
@@ -145,6 +153,7 @@ describe("live disks on a real guest", { timeout: 180_000 }, () => {
     // read-only sharing: the same disk read-only on a stopped instance is recorded for its next start
     const shared = await d.api("POST", "/v1/instances/disk-2/disks", { disk: "base-ro", readOnly: true });
     assert.equal(shared.status, 201);
+    assert.equal(shared.body.slot, "ubdc");
     assert.equal(shared.body.live, false);
     const list = await d.api("GET", "/v1/disks");
     const baseRo = list.body.disks.find((x: any) => x.name === "base-ro");
