@@ -74,6 +74,35 @@ describe("live memory on a real guest", { timeout: 180_000 }, () => {
   });
 });
 
+describe("memory of a stopped instance", { timeout: 120_000 }, () => {
+  let d: TestDaemon;
+  before(async () => {
+    d = await TestDaemon.start();
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  it("stores both values while stopped; the next boot uses the boot size and then applies the target", async () => {
+    await d.create("mem-2");
+    const r = await d.api("PATCH", "/v1/instances/mem-2", { maxMemoryMiB: 160, memoryMiB: 64 });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.memory, null, "nothing to plug on a stopped guest");
+    assert.equal(r.body.instance.maxMemoryMiB, 160);
+    assert.equal(r.body.instance.memoryMiB, 64);
+    await d.mustAct("mem-2", "start");
+    let view: any;
+    for (let i = 0; i < 50; i++) {
+      view = (await d.api("GET", "/v1/instances/mem-2/memory")).body;
+      if (view.unpluggedMiB === 96) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(view.unpluggedMiB, 96, JSON.stringify(view));
+    assert.ok(view.guestMemTotalKiB > 140 * 1024, "the guest booted with the boot size");
+    await d.mustAct("mem-2", "halt");
+  });
+});
+
 describe("live disks on a real guest", { timeout: 180_000 }, () => {
   let d: TestDaemon;
   let con: ConsoleClient;
