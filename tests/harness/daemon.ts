@@ -107,8 +107,11 @@ export class TestDaemon {
     });
   }
 
-  async console(name: string, scrollback = true): Promise<ConsoleClient> {
-    const ws = this.ws(`/v1/instances/${name}/console${scrollback ? "" : "?scrollback=0"}`);
+  async console(name: string, scrollback = true, channel?: string): Promise<ConsoleClient> {
+    const q = new URLSearchParams();
+    if (!scrollback) q.set("scrollback", "0");
+    if (channel) q.set("channel", channel);
+    const ws = this.ws(`/v1/instances/${name}/console${q.size ? `?${q}` : ""}`);
     const client = new ConsoleClient(ws); // listen before 'open': the scrollback may arrive with the upgrade
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());

@@ -21,10 +21,7 @@ describe("extra consoles and serial lines", { timeout: 180_000 }, () => {
     assert.equal(r.status, 201, JSON.stringify(r.body));
     assert.equal(r.body.guestDevice, "/dev/ttyS0");
     assert.match(r.body.hostPty, /^\/dev\/pts\/\d+$/);
-    const ws = d.ws("/v1/instances/ch-1/console?channel=ssl0");
-    const { ConsoleClient: CC } = await import("../harness/daemon.js");
-    const ssl = new CC(ws);
-    await new Promise((res) => ws.once("open", res));
+    const ssl = await d.console("ch-1", true, "ssl0");
     await con.run("echo serial-out-$((3*14)) > /dev/ttyS0");
     await ssl.waitFor("serial-out-42", 10_000);
     assert.doesNotMatch(con.text().split("serial-out-$((3*14))").pop() ?? "", /serial-out-42/, "not on the main console");
@@ -51,10 +48,7 @@ describe("extra consoles and serial lines", { timeout: 180_000 }, () => {
     await d.mustAct("ch-1", "reboot");
     con.close();
     con = await d.shell("ch-1");
-    const ws = d.ws("/v1/instances/ch-1/console?channel=ssl1");
-    const { ConsoleClient: CC } = await import("../harness/daemon.js");
-    const ssl = new CC(ws);
-    await new Promise((res) => ws.once("open", res));
+    const ssl = await d.console("ch-1", true, "ssl1");
     await con.run("echo after-reboot-$((5*5)) > /dev/ttyS1");
     await ssl.waitFor("after-reboot-25", 10_000);
     ssl.close();
@@ -66,9 +60,7 @@ describe("extra consoles and serial lines", { timeout: 180_000 }, () => {
     await d.mustAct("ch-1", "start");
     con.close();
     con = await d.shell("ch-1");
-    const ws2 = d.ws("/v1/instances/ch-1/console?channel=con2");
-    const c2 = new CC(ws2);
-    await new Promise((res) => ws2.once("open", res));
+    const c2 = await d.console("ch-1", true, "con2");
     await con.run("echo on-tty2-$((6*6)) > /dev/tty2");
     await c2.waitFor("on-tty2-36", 10_000);
     c2.close();
