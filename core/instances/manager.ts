@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import type { Logger } from "pino";
 import type { InstanceAction, InstanceState, InstanceView } from "../../protocol/instances.js";
-import type { ActionResult, OperationView } from "../../protocol/operations.js";
+import type { ActionResult } from "../../protocol/operations.js";
 import { ConsoleHub, readLogTail, type ConsoleViewer } from "../console/console-hub.js";
 import { UmldError } from "../errors.js";
 import type { EventBus } from "../events/bus.js";
@@ -15,15 +15,15 @@ import { buildLaunch, defaultBootOptions } from "../uml/argv.js";
 import { checkCowAgainstBacking, createCow } from "../uml/cow.js";
 import { newId, nowIso } from "../util/ids.js";
 import { Revert } from "../util/revert.js";
-import { DEFAULT_ACTION_TIMEOUT_S, DEFAULT_UPGRADE_DEADLINE_S, type InstanceCommand } from "./commands.js";
+import { DEFAULT_ACTION_TIMEOUT_S, type InstanceCommand } from "./commands.js";
 import { LiveDisks } from "./live-disks.js";
 import { LiveMemory } from "./live-memory.js";
+import { ConsoleChannels } from "./console-channels.js";
+import { KernelUpgrades } from "./kernel-upgrades.js";
 import type { DataDisksRepo } from "../store/data-disks-repo.js";
 import type { ChannelsRepo } from "../store/channels-repo.js";
-import type { ChannelView } from "../../protocol/guest.js";
-import type { GuestFacts, MconsoleRequest } from "../../protocol/guest.js";
-import type { RolloutResult } from "../../protocol/kernels.js";
-import { parseLoadavg, parseMeminfo, parseUptime } from "../guest/proc-parse.js";
+import type { ChannelView, GuestFacts, MconsoleRequest } from "../../protocol/guest.js";
+import { guestFacts, passthrough } from "./guest-access.js";
 import type { z } from "zod";
 import type { SupervisorHost, WorkerPool } from "./supervisor-host.js";
 import type { FromWorker, WorkerBootSpec } from "./worker-messages.js";
@@ -64,8 +64,6 @@ export class InstanceManager {
   private runtimes = new Map<string, Runtime>();
   /** ids whose start was accepted but whose worker is not attached yet */
   private pendingStarts = new Set<string>();
-  /** "<id>:<channel>" → the host pty a running guest's channel is on */
-  private channelPtys = new Map<string, string>();
   private hubs = new Map<string, ConsoleHub>();
   private factWaiters = new Map<string, Set<(fact: Fact, m?: FromWorker) => void>>();
   private readonly lpjDefaults = defaultBootOptions();
@@ -75,11 +73,15 @@ export class InstanceManager {
   private upgrading = new Set<string>();
   readonly memory: LiveMemory;
   readonly disks: LiveDisks;
+  private readonly channels: ConsoleChannels;
+  private readonly upgrades: KernelUpgrades;
 
   constructor(private readonly o: ManagerOptions) {
     this.scrollbackBytes = o.scrollbackBytes ?? 256 * 1024;
     this.consoleLogMaxBytes = o.consoleLogMaxBytes ?? 16 * 1024 * 1024;
     this.memory = new LiveMemory(this, o.repo, o.bus, o.log, GUEST_MEMORY_DIR);
+    this.channels = new ConsoleChannels(o.channelsRepo, o.log);
+    this.upgrades = new KernelUpgrades(this, o.repo, o.catalog, o.operations, o.bus, o.log);
     this.disks = new LiveDisks(this, o.disksRepo, o.repo, o.catalog, o.bus, o.log, o.paths.disks);
   }
 
@@ -217,98 +219,38 @@ export class InstanceManager {
     return this.runtimes.get(row.id)?.busy ?? (this.upgrading.has(row.id) ? "upgrade" : this.pendingStarts.has(row.id) ? "start" : null);
   }
 
-  // ---- kernels: staged upgrades with automatic rollback ----------------------------
+  // ---- steps the kernel upgrades are made of (kernel-upgrades.ts) ---------------------
 
-  /** `upgrade`: boot `kernelName` now (shutdown first if running); roll back to the previous kernel if it fails. */
-  private async upgradeAction(name: string, kernelName: string, deadlineS: number | undefined, timeoutS: number | undefined, wait: boolean): Promise<ActionResult> {
+  /** @internal */ busyWithName(name: string): string | null {
+    return this.busyWith(this.row(name));
+  }
+  /** @internal */ checkDisksOf(name: string): void {
+    this.checkDisks(this.row(name));
+  }
+  /** @internal */ markUpgrading(name: string, on: boolean): void {
+    const id = this.row(name).id;
+    if (on) this.upgrading.add(id);
+    else this.upgrading.delete(id);
+  }
+  /** @internal */ runOperation(kind: string, name: string, wait: boolean, work: () => Promise<unknown>): Promise<ActionResult> {
+    return this.operation(kind, name, wait, work);
+  }
+  /** @internal */ async stopGuest(name: string, how: "shutdown" | "halt", timeoutMs: number): Promise<void> {
     const row = this.row(name);
-    const kernel = this.o.catalog.kernel(kernelName);
-    const busy = this.busyWith(row);
-    if (busy) throw new UmldError("instance_busy", `'${busy}' is still running on '${name}'`, { busy, action: "upgrade" });
-    if (!["running", "paused", "stopped", "crashed"].includes(row.state)) {
-      throw new UmldError("invalid_state", `cannot upgrade an instance that is ${row.state}`, { state: row.state, action: "upgrade" });
-    }
-    this.checkDisks(row);
-    this.upgrading.add(row.id);
-    const deadlineMs = (deadlineS ?? DEFAULT_UPGRADE_DEADLINE_S) * 1000;
-    const timeoutMs = (timeoutS ?? DEFAULT_ACTION_TIMEOUT_S.shutdown) * 1000;
-    return this.operation("instance.upgrade", name, wait, () =>
-      this.switchKernel(name, kernel.id, deadlineMs, timeoutMs).finally(() => this.upgrading.delete(row.id)),
-    );
+    if (this.runtimes.has(row.id)) await this.runAction(row, how, timeoutMs);
+  }
+  /** @internal */ async startGuest(name: string, timeoutMs: number): Promise<void> {
+    const row = this.row(name);
+    this.pendingStarts.add(row.id);
+    await this.runAction(row, "start", timeoutMs);
   }
 
-  private async switchKernel(name: string, kernelId: string, deadlineMs: number, timeoutMs: number): Promise<unknown> {
-    let row = this.row(name);
-    const previous = row.booted_kernel_id ?? row.kernel_id;
-    const kname = (id: string) => this.o.catalog.kernelById(id)?.name ?? id;
-    const from = kname(previous);
-    const to = kname(kernelId);
-    this.o.repo.update(row.id, { kernel_id: kernelId, previous_kernel_id: previous, staged_kernel_id: null });
-    this.o.bus.publish({ type: "instance.upgrade", instance: name, from, to, status: "staged", reason: null, timestamp: nowIso() });
-    if (this.runtimes.has(row.id)) await this.runAction(row, "shutdown", timeoutMs);
-    row = this.row(name);
-    try {
-      this.pendingStarts.add(row.id);
-      await this.runAction(row, "start", deadlineMs);
-    } catch (e) {
-      const reason = e instanceof Error ? e.message : String(e);
-      this.o.log.error({ instance: name, from, to, reason }, "kernel upgrade failed; rolling back");
-      if (this.runtimes.has(row.id)) await this.runAction(this.row(name), "halt", 15_000).catch(() => {});
-      this.o.repo.update(row.id, { kernel_id: previous, previous_kernel_id: kernelId });
-      this.o.bus.publish({ type: "instance.upgrade", instance: name, from: to, to: from, status: "rolled-back", reason, timestamp: nowIso() });
-      this.pendingStarts.add(row.id);
-      await this.runAction(this.row(name), "start", DEFAULT_ACTION_TIMEOUT_S.start * 1000);
-      throw new UmldError("upgrade_rolled_back", `kernel '${to}' failed (${reason}); '${name}' runs '${from}' again`, { from, to, reason });
-    }
-    this.o.log.info({ instance: name, from, to }, "kernel upgraded");
-    this.o.bus.publish({ type: "instance.upgrade", instance: name, from, to, status: "succeeded", reason: null, timestamp: nowIso() });
-    return { from, to };
+  private upgradeAction(name: string, kernelName: string, deadlineS: number | undefined, timeoutS: number | undefined, wait: boolean): Promise<ActionResult> {
+    return this.upgrades.upgrade(name, kernelName, deadlineS, timeoutS, wait);
   }
 
-  /** Upgrades the selected instances in batches; stops at the first batch with a failure. */
-  async rollout(
-    kernelName: string,
-    sel: { instances?: string[]; kernel?: string; image?: string },
-    batchSize: number,
-    deadlineS: number | undefined,
-    wait: boolean,
-  ): Promise<{ operation: OperationView; result: RolloutResult | null }> {
-    const kernel = this.o.catalog.kernel(kernelName);
-    for (const n of sel.instances ?? []) this.row(n); // 404 for an unknown name, before anything happens
-    const byKernel = sel.kernel !== undefined ? this.o.catalog.kernel(sel.kernel).id : undefined;
-    const byImage = sel.image !== undefined ? this.o.catalog.image(sel.image).id : undefined;
-    const selected = this.o.repo.all().filter((r) =>
-      (sel.instances === undefined || sel.instances.includes(r.name)) &&
-      (byKernel === undefined || r.kernel_id === byKernel) &&
-      (byImage === undefined || r.image_id === byImage),
-    ).map((r) => r.name);
-    const op = this.o.operations.begin("kernel.rollout", kernelName);
-    const run = (async () => {
-      const result: RolloutResult = { kernel: kernel.name, upgraded: [], failed: [], skipped: [] };
-      for (let i = 0; i < selected.length; i += batchSize) {
-        const batch = selected.slice(i, i + batchSize);
-        const settled = await Promise.allSettled(batch.map((n) => this.upgradeAction(n, kernel.name, deadlineS, undefined, true)));
-        settled.forEach((s, k) => {
-          if (s.status === "fulfilled") result.upgraded.push(batch[k]!);
-          else result.failed.push({ instance: batch[k]!, reason: (s.reason as Error).message });
-        });
-        if (result.failed.length) {
-          result.skipped = selected.slice(i + batchSize);
-          throw new UmldError("upgrade_rolled_back", `rollout of '${kernel.name}' stopped: ${result.failed.length} instance(s) failed in batch ${i / batchSize + 1}`, result);
-        }
-      }
-      return result;
-    })();
-    const finished = run.then(
-      (result) => ({ op: this.o.operations.succeed(op.id, result), result }),
-      (e) => ({ op: this.o.operations.fail(op.id, e), result: (e as UmldError).details as RolloutResult }),
-    );
-    if (!wait) return { operation: op, result: null };
-    const done = await finished;
-    if (done.op.status === "failed" && done.op.error) {
-      throw new UmldError(done.op.error.code as UmldError["code"], done.op.error.message, { ...asObject(done.op.error.details), operation: done.op.id });
-    }
-    return { operation: done.op, result: done.result };
+  rollout(kernelName: string, sel: { instances?: string[]; kernel?: string; image?: string }, batchSize: number, deadlineS: number | undefined, wait: boolean) {
+    return this.upgrades.rollout(kernelName, sel, batchSize, deadlineS, wait);
   }
 
   /** Instances that boot, run or have staged this kernel. */
@@ -348,62 +290,14 @@ export class InstanceManager {
     return { instance: this.get(name), memory };
   }
 
-  /** Admin mconsole passthrough: only what cannot bypass umld's bookkeeping or (knowingly) crash the guest. */
-  async passthrough(name: string, req: z.output<typeof MconsoleRequest>): Promise<{ command: string; reply: string }> {
-    const refuse = (message: string, use?: string) => {
-      throw new UmldError("mconsole_refused", message, { command: req.command, args: req.args, ...(use ? { use } : {}) });
-    };
-    const a = req.args.trim();
-    switch (req.command) {
-      case "config":
-        if (a.includes("=")) refuse("config with '=' changes devices behind umld's back", "PATCH memoryMiB, the disks API or the consoles API");
-        if (!/^[a-z]+\d*$/.test(a)) refuse("config takes a device name such as ubd1, mem or ssl0");
-        break;
-      case "sysrq":
-        if (!/^[0-9a-zA-Z]$/.test(a)) refuse("sysrq takes one key, e.g. 'm' or 's'");
-        if (!req.force && (a === "t" || a === "c")) {
-          refuse(a === "t" ? "sysrq t panics the Debian 6.1 UML guest kernel; pass force=true to do it anyway" : "sysrq c crashes the guest on purpose; pass force=true");
-        }
-        break;
-      case "proc":
-        if (!/^[A-Za-z0-9_][A-Za-z0-9_./-]*$/.test(a) || a.split("/").includes("..")) refuse("proc takes a path relative to the guest's /proc, e.g. meminfo");
-        break;
-      case "stack":
-        if (!/^\d+$/.test(a)) refuse("stack takes a guest pid");
-        break;
-      case "log":
-        if (!a) refuse("log takes the text to write into the guest kernel log");
-        break;
-      default:
-        if (a) refuse(`${req.command} takes no arguments`);
-    }
-    const command = a ? `${req.command} ${req.command === "log" ? req.args : a}` : req.command;
-    const reply = await this.mconsole(name, command, 15_000);
-    this.o.log.info({ instance: name, command: req.command, args: a.slice(0, 80) }, "mconsole passthrough");
-    return { command, reply };
+  /** Admin mconsole passthrough (see guest-access.ts). */
+  passthrough(name: string, req: z.output<typeof MconsoleRequest>): Promise<{ command: string; reply: string }> {
+    return passthrough((cmd, t) => this.mconsole(name, cmd, t), req, this.o.log.child({ instance: name }));
   }
 
-  /** Uptime, load and memory read from the guest kernel's /proc through mconsole: no agent in the guest. */
-  async guestFacts(name: string): Promise<GuestFacts> {
-    const [version, hostname, uptime, loadavg, meminfo] = [
-      await this.mconsole(name, "proc version"),
-      await this.mconsole(name, "proc sys/kernel/hostname"),
-      await this.mconsole(name, "proc uptime"),
-      await this.mconsole(name, "proc loadavg"),
-      await this.mconsole(name, "proc meminfo"),
-    ];
-    const m = parseMeminfo(meminfo);
-    const u = parseUptime(uptime);
-    return {
-      kernelVersion: version.trim(),
-      hostname: hostname.trim(),
-      uptimeS: u.uptimeS,
-      idleS: u.idleS,
-      load: parseLoadavg(loadavg),
-      memTotalKiB: m.MemTotal ?? 0,
-      memFreeKiB: m.MemFree ?? 0,
-      memAvailableKiB: m.MemAvailable ?? null,
-    };
+  /** Agentless guest facts (see guest-access.ts). */
+  guestFacts(name: string): Promise<GuestFacts> {
+    return guestFacts((cmd) => this.mconsole(name, cmd));
   }
 
   private async runAction(row: InstanceRow, action: Exclude<InstanceAction, "upgrade">, timeoutMs: number): Promise<void> {
@@ -552,7 +446,7 @@ export class InstanceManager {
         break;
       case "adopted": {
         rt.log.info({ pid: m.pid, mconsole: m.mconsole }, "guest re-adopted after a daemon restart");
-        if (m.mconsole) void this.configureChannels(id, rt);
+        if (m.mconsole) void this.channels.configureAll(id, rt.host, rt.log);
         const state = this.o.repo.byId(id)?.state;
         if (state === "starting" && m.mconsole) this.applyEvent(id, "booted", "re-adopted: kernel up, mconsole answers");
         if (state === "stopping") void this.action(this.o.repo.byId(id)!.name, "halt", undefined, true).catch(() => {});
@@ -564,7 +458,7 @@ export class InstanceManager {
           // no readiness signal will come: give the drivers a moment, then channels and disks
           setTimeout(() => {
             if (this.runtimes.get(id) !== rt) return;
-            void this.configureChannels(id, rt);
+            void this.channels.configureAll(id, rt.host, rt.log);
             void this.disks.afterBoot(booted.name).catch(() => {});
           }, 2000).unref();
         }
@@ -582,7 +476,7 @@ export class InstanceManager {
           // channels once the kernel's drivers are up (at the SOCKET notification the serial
           // driver may not have applied its command line yet); a reboot restarts the kernel
           // with its original command line and all its memory
-          void this.configureChannels(id, rt);
+          void this.channels.configureAll(id, rt.host, rt.log);
           void this.disks.afterBoot(row.name).then(() => this.memory.afterBoot(row.name)).catch((e) =>
             rt.log.warn({ err: (e as Error).message }, "re-applying disks and memory after boot failed"),
           );
@@ -713,9 +607,7 @@ export class InstanceManager {
    */
   attachConsole(name: string, viewer: ConsoleViewer, replay = true, channel?: string): { detach: () => void; input: (data: Buffer) => void } {
     const row = this.row(name);
-    if (channel !== undefined && !this.o.channelsRepo.of(row.id).includes(channel)) {
-      throw new UmldError("channel_not_found", `instance '${name}' has no channel ${channel}`, { channel });
-    }
+    if (channel !== undefined) this.channels.mustHave(row, channel);
     const rt = this.runtimes.get(row.id);
     const toBuf = (s: { data: Uint8Array; end: number }) => ({ data: Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength), end: s.end });
     let scrollback: Promise<{ data: Buffer; end: number } | null>;
@@ -736,57 +628,20 @@ export class InstanceManager {
   }
 
   listChannels(name: string): ChannelView[] {
-    const row = this.row(name);
-    return this.o.channelsRepo.of(row.id).map((c) => ({ channel: c, hostPty: this.channelPtys.get(`${row.id}:${c}`) ?? null, guestDevice: guestDevice(c) }));
+    return this.channels.list(this.row(name));
   }
 
-  /** Adds a console or serial line: live on a running guest, recorded for the next boot otherwise. */
-  async addChannel(name: string, channel: string): Promise<ChannelView> {
+  addChannel(name: string, channel: string): Promise<ChannelView> {
     const row = this.row(name);
-    if (this.o.channelsRepo.of(row.id).includes(channel)) throw new UmldError("channel_busy", `${channel} is already configured on '${name}'`, { channel });
-    const rt = this.runtimes.get(row.id);
-    if (!rt && isActive(row.state)) throw new UmldError("invalid_state", `cannot add a channel to an instance that is ${row.state}`, { state: row.state, action: "add-channel" });
-    let pty: string | null = null;
-    if (rt) {
-      pty = await rt.host.openChannel(channel);
-      this.channelPtys.set(`${row.id}:${channel}`, pty);
-    }
-    this.o.channelsRepo.add(row.id, channel, nowIso());
-    this.o.log.info({ instance: name, channel, pty }, "console channel added");
-    return { channel, hostPty: pty, guestDevice: guestDevice(channel) };
+    return this.channels.add(row, channel, this.runtimes.get(row.id)?.host);
   }
 
   async removeChannel(name: string, channel: string): Promise<{ removed: string }> {
     const row = this.row(name);
-    if (!this.o.channelsRepo.of(row.id).includes(channel)) throw new UmldError("channel_not_found", `instance '${name}' has no channel ${channel}`, { channel });
-    const rt = this.runtimes.get(row.id);
-    if (rt) {
-      try {
-        await rt.host.closeChannel(channel);
-      } catch (e) {
-        const text = (e as Error).message;
-        if (/already open|busy/i.test(text)) {
-          throw new UmldError("channel_busy", `the guest still has ${guestDevice(channel)} open; close it in the guest first`, { channel, guest: text });
-        }
-        throw e;
-      }
-    }
-    this.channelPtys.delete(`${row.id}:${channel}`);
-    this.o.channelsRepo.remove(row.id, channel);
+    await this.channels.remove(row, channel, this.runtimes.get(row.id)?.host);
     this.hubs.get(`${row.id}:${channel}`)?.closeAll(1000, "channel removed");
     this.hubs.delete(`${row.id}:${channel}`);
     return { removed: channel };
-  }
-
-  /** After every boot (and adoption) the guest kernel gets its channels again. */
-  private async configureChannels(id: string, rt: Runtime): Promise<void> {
-    for (const c of this.o.channelsRepo.of(id)) {
-      try {
-        this.channelPtys.set(`${id}:${c}`, await rt.host.openChannel(c));
-      } catch (e) {
-        rt.log.error({ channel: c, err: (e as Error).message }, "could not configure a console channel");
-      }
-    }
   }
 
   private hub(id: string, channel?: string): ConsoleHub {
@@ -909,11 +764,6 @@ function fatalError(m?: FromWorker): UmldError {
 function bootFailed(name: string, m?: FromWorker): UmldError {
   const exit = m?.t === "exited" ? { code: m.code, signal: m.signal, reason: m.reason } : undefined;
   return new UmldError("boot_failed", `guest '${name}' exited before it was ready${exit ? `: ${exit.reason}` : ""}`, { exit });
-}
-
-/** The guest's device for a channel: ssl0 → /dev/ttyS0, con1 → /dev/tty1. */
-export function guestDevice(channel: string): string {
-  return channel.startsWith("ssl") ? `/dev/ttyS${channel.slice(3)}` : `/dev/tty${channel.slice(3)}`;
 }
 
 /** The pid is alive and is the UML process of this instance (guards against pid reuse). */
