@@ -8,6 +8,7 @@ import { WorkerPool } from "../core/instances/supervisor-host.js";
 import { Operations } from "../core/operations/operations.js";
 import { StatePaths } from "../core/paths.js";
 import { Catalog } from "../core/storage/catalog.js";
+import { ImageOperations } from "../core/storage/image-operations.js";
 import { CatalogRepo } from "../core/store/catalog-repo.js";
 import { openDb } from "../core/store/db.js";
 import { InstancesRepo } from "../core/store/instances-repo.js";
@@ -56,7 +57,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   if (interrupted || reconciled.crashed.length || reconciled.adopted.length) log.warn({ interruptedOperations: interrupted, ...reconciled }, "reconciled state from a previous run");
 
   const adminToken = ensureAdminToken(paths.adminToken);
-  const services: Services = { manager, operations, catalog, bus, log, daemonVersion: daemonVersion(), adminToken };
+  const images = new ImageOperations(catalog, operations, (path) => manager.layersOn(path));
+  const services: Services = { manager, operations, catalog, images, bus, log, daemonVersion: daemonVersion(), adminToken };
   const app = buildApp(services);
   const sockets = new WebSockets(services);
   await app.ready();

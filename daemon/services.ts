@@ -3,12 +3,14 @@ import type { EventBus } from "../core/events/bus.js";
 import type { InstanceManager } from "../core/instances/manager.js";
 import type { Operations } from "../core/operations/operations.js";
 import type { Catalog } from "../core/storage/catalog.js";
+import type { ImageOperations } from "../core/storage/image-operations.js";
 
 /** What the HTTP and WebSocket front ends may use: core's API, nothing of UML. */
 export interface Services {
   manager: InstanceManager;
   operations: Operations;
   catalog: Catalog;
+  images: ImageOperations;
   bus: EventBus;
   log: Logger;
   daemonVersion: string;

@@ -1,13 +1,35 @@
 import { z } from "zod";
+import { Name } from "./names.js";
 
 export const ImageView = z.object({
   name: z.string(),
   path: z.string(),
-  sizeBytes: z.number().int(),
+  sizeBytes: z.number().int().describe("virtual size"),
+  allocatedBytes: z.number().int().describe("host bytes used"),
   sha256: z.string(),
   readiness: z.enum(["notify", "none"]).describe("notify: the image's init signals readiness through /proc/mconsole"),
+  kind: z.enum(["built-in", "imported", "snapshot", "merged"]),
+  source: z.string().nullable(),
+  dependants: z.array(z.string()).describe("instances and disks layered on this image"),
   createdAt: z.string(),
 });
+
+export const ImportImageRequest = z
+  .object({
+    name: Name,
+    source: z
+      .object({
+        type: z.enum(["raw", "dir", "tar"]).describe("raw: an ext2/3/4 image file; dir: a directory; tar: a tar archive (plain or compressed)"),
+        path: z.string().min(1).max(4095).regex(/^\/[^\0]*$/, "an absolute host path"),
+      })
+      .strict(),
+    readiness: z.enum(["notify", "none"]).default("none").describe("notify if the image's init writes umld:ready to /proc/mconsole"),
+    sizeMiB: z.number().int().min(8).max(1024 * 1024).optional().describe("file system size for dir/tar (default: content + 30% + 32 MiB)"),
+    wait: z.boolean().default(true),
+  })
+  .strict();
+export type ImportImageRequest = z.input<typeof ImportImageRequest>;
+export const ImageNameParams = z.object({ name: Name }).strict();
 export type ImageView = z.infer<typeof ImageView>;
 
 export const KernelView = z.object({

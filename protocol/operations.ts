@@ -9,6 +9,10 @@ export const OperationView = z.object({
   status: OperationStatus,
   error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }).nullable(),
   result: z.unknown().nullable().describe("what a finished operation produced, e.g. a rollout's outcome"),
+  progress: z
+    .object({ done: z.number(), total: z.number().nullable(), unit: z.enum(["bytes", "steps"]), step: z.string().nullable() })
+    .nullable()
+    .describe("how far a running operation got (bytes copied, steps done)"),
   createdAt: z.string(),
   finishedAt: z.string().nullable(),
 });

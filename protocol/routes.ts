@@ -9,7 +9,7 @@ import {
   StateActionRequest,
 } from "./instances.js";
 import { ActionResult, OperationView } from "./operations.js";
-import { ImageView, KernelView } from "./images.js";
+import { ImageNameParams, ImageView, ImportImageRequest, KernelView } from "./images.js";
 import { MemoryChangeResult, MemoryView, PatchInstanceRequest } from "./instances.js";
 import { AttachDiskRequest, AttachmentView, DataDiskView, DiskSlotParams } from "./disks.js";
 import { KernelNameParams, RegisterKernelRequest, RolloutRequest, RolloutResult } from "./kernels.js";
@@ -51,6 +51,11 @@ export const routes = {
   },
   getOperation: { method: "GET", path: "/operations/:id", summary: "One operation", params: OperationIdParams, response: OperationView, status: 200 },
   listImages: { method: "GET", path: "/images", summary: "Registered images", response: z.object({ images: z.array(ImageView) }), status: 200 },
+  importImage: {
+    method: "POST", path: "/images", summary: "Import an image from a raw ext* file, a directory or a tar archive (an operation with progress)",
+    body: ImportImageRequest, response: z.object({ operation: OperationView, image: ImageView.nullable() }), status: 201,
+  },
+  deleteImage: { method: "DELETE", path: "/images/:name", summary: "Delete an image nothing is layered on", params: ImageNameParams, response: z.object({ deleted: z.string() }), status: 200 },
   listKernels: { method: "GET", path: "/kernels", summary: "Registered kernels", response: z.object({ kernels: z.array(KernelView) }), status: 200 },
   patchInstance: {
     method: "PATCH", path: "/instances/:name", summary: "Live memory target (plug/unplug), boot size, staged kernel",

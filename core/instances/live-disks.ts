@@ -53,6 +53,11 @@ export class LiveDisks {
     }));
   }
 
+  /** Names of data disks layered on a file. */
+  onBacking(path: string): string[] {
+    return this.repo.all().filter((d) => d.backing_path === path).map((d) => d.name);
+  }
+
   attachmentsOf(instanceId: string): Array<{ slot: string; disk: string; readOnly: boolean }> {
     return this.repo.ofInstance(instanceId).map((a) => ({ slot: a.slot, disk: this.repo.byId(a.disk_id)?.name ?? "?", readOnly: a.read_only === 1 }));
   }

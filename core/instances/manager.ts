@@ -253,6 +253,12 @@ export class InstanceManager {
     return this.upgrades.rollout(kernelName, sel, batchSize, deadlineS, wait);
   }
 
+  /** What is layered on a file: instances whose root COW sits on it, and data disks (as disk:<name>). */
+  layersOn(path: string): string[] {
+    const instances = this.o.repo.all().filter((r) => this.o.repo.disks(r.id).some((d) => d.backing_path === path)).map((r) => r.name);
+    return [...instances, ...this.disks.onBacking(path).map((n) => `disk:${n}`)];
+  }
+
   /** Instances that boot, run or have staged this kernel. */
   kernelUsers(kernelId: string): string[] {
     return this.o.repo.all()

@@ -5,8 +5,14 @@ import type { OperationsRepo, OperationRow } from "../store/operations-repo.js";
 import { newId, nowIso } from "../util/ids.js";
 
 /** Long actions get an id, are persisted, announce their end as an event, and can be awaited. */
+type Progress = NonNullable<OperationView["progress"]>;
+
+/** Progress events of one operation are sent at most this often. */
+const PROGRESS_EVERY_MS = 200;
+
 export class Operations {
   private waiters = new Map<string, Array<(op: OperationView) => void>>();
+  private progressOf = new Map<string, { p: Progress; sentAt: number }>();
 
   constructor(
     private readonly repo: OperationsRepo,
@@ -34,7 +40,16 @@ export class Operations {
   get(id: string): OperationView {
     const row = this.repo.byId(id);
     if (!row) throw new UmldError("operation_not_found", `no operation '${id}'`, { id });
-    return toView(row);
+    return { ...toView(row), progress: this.progressOf.get(id)?.p ?? null };
+  }
+
+  /** Records progress; announces it as an operation event, throttled (the last one always goes out with the end). */
+  progress(id: string, p: Progress): void {
+    const prev = this.progressOf.get(id);
+    const now = Date.now();
+    const send = !prev || now - prev.sentAt >= PROGRESS_EVERY_MS || (p.total !== null && p.done >= p.total);
+    this.progressOf.set(id, { p, sentAt: send ? now : (prev?.sentAt ?? now) });
+    if (send) this.bus.publish({ type: "operation", operation: this.get(id), timestamp: new Date(now).toISOString() });
   }
 
   wait(id: string): Promise<OperationView> {
@@ -54,6 +69,7 @@ export class Operations {
     this.bus.publish({ type: "operation", operation: op, timestamp: finished_at });
     for (const w of this.waiters.get(id) ?? []) w(op);
     this.waiters.delete(id);
+    this.progressOf.delete(id);
     return op;
   }
 }
@@ -66,6 +82,7 @@ function toView(r: OperationRow): OperationView {
     status: r.status,
     error: r.error ? (JSON.parse(r.error) as OperationView["error"]) : null,
     result: r.result ? (JSON.parse(r.result) as unknown) : null,
+    progress: null,
     createdAt: r.created_at,
     finishedAt: r.finished_at,
   };

@@ -60,34 +60,39 @@ export interface BuiltImage {
  * `mkfs.ext4 -d` (no loop mount, no root needed for the build itself).
  * Written to a temp file and renamed into place; the result is sealed read-only.
  */
+/** Lays out the default image's root file system (busybox-static, init, fstab) in `root`. */
+export async function layoutBusyboxRoot(root: string): Promise<void> {
+  for (const d of ["bin", "sbin", "usr/bin", "usr/sbin", "etc/init.d", "proc", "sys", "dev", "tmp", "run", "root", "var/log", "mnt"]) {
+    mkdirSync(join(root, d), { recursive: true });
+  }
+  copyFileSync(BUSYBOX_BINARY, join(root, "bin/busybox"));
+  chmodSync(join(root, "bin/busybox"), 0o755);
+  const { stdout } = await run(BUSYBOX_BINARY, ["--list-full"]);
+  for (const rel of stdout.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    if (rel === "bin/busybox" || rel.includes("..") || rel.startsWith("/")) continue;
+    const target = join(root, rel);
+    mkdirSync(dirname(target), { recursive: true });
+    const depth = rel.split("/").length - 1;
+    try {
+      symlinkSync("../".repeat(depth) + "bin/busybox", target);
+    } catch {
+      // duplicate applet path
+    }
+  }
+  writeFileSync(join(root, "etc/init.d/rcS"), RC_SCRIPT, { mode: 0o755 });
+  writeFileSync(join(root, "etc/inittab"), INITTAB);
+  writeFileSync(join(root, "etc/fstab"), FSTAB);
+  writeFileSync(join(root, "etc/profile"), PROFILE);
+  writeFileSync(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+  writeFileSync(join(root, "etc/group"), "root:x:0:\n");
+  writeFileSync(join(root, "etc/hostname"), "umld-guest\n");
+}
+
 export async function buildBusyboxImage(outPath: string, sizeMiB = 64): Promise<BuiltImage> {
   const work = mkdtempSync(join(dirname(outPath), ".build-"));
   try {
     const root = join(work, "root");
-    for (const d of ["bin", "sbin", "usr/bin", "usr/sbin", "etc/init.d", "proc", "sys", "dev", "tmp", "run", "root", "var/log", "mnt"]) {
-      mkdirSync(join(root, d), { recursive: true });
-    }
-    copyFileSync(BUSYBOX_BINARY, join(root, "bin/busybox"));
-    chmodSync(join(root, "bin/busybox"), 0o755);
-    const { stdout } = await run(BUSYBOX_BINARY, ["--list-full"]);
-    for (const rel of stdout.split("\n").map((l) => l.trim()).filter(Boolean)) {
-      if (rel === "bin/busybox" || rel.includes("..") || rel.startsWith("/")) continue;
-      const target = join(root, rel);
-      mkdirSync(dirname(target), { recursive: true });
-      const depth = rel.split("/").length - 1;
-      try {
-        symlinkSync("../".repeat(depth) + "bin/busybox", target);
-      } catch {
-        // duplicate applet path
-      }
-    }
-    writeFileSync(join(root, "etc/init.d/rcS"), RC_SCRIPT, { mode: 0o755 });
-    writeFileSync(join(root, "etc/inittab"), INITTAB);
-    writeFileSync(join(root, "etc/fstab"), FSTAB);
-    writeFileSync(join(root, "etc/profile"), PROFILE);
-    writeFileSync(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
-    writeFileSync(join(root, "etc/group"), "root:x:0:\n");
-    writeFileSync(join(root, "etc/hostname"), "umld-guest\n");
+    await layoutBusyboxRoot(root);
     const tmp = join(work, "image.ext4");
     await run("mkfs.ext4", ["-q", "-F", "-L", "umld-busybox", "-E", "root_owner=0:0", "-d", root, tmp, `${sizeMiB}M`]);
     chmodSync(tmp, 0o444);

@@ -9,6 +9,15 @@ import { newId, nowIso } from "../util/ids.js";
 import { DEFAULT_KERNEL_PATH, readKernelVersion } from "../uml/kernel-info.js";
 import { buildBusyboxImage } from "./busybox-image.js";
 import { sha256File } from "./hash.js";
+import { importImage, type ImportProgress, type ImportSource } from "./image-import.js";
+
+function allocatedBytes(path: string): number {
+  try {
+    return statSync(path).blocks * 512;
+  } catch {
+    return 0;
+  }
+}
 
 const run = promisify(execFile);
 
@@ -114,7 +123,7 @@ export class Catalog {
     const built = await buildBusyboxImage(path);
     const row: ImageRow = {
       id: newId(), name: DEFAULT_IMAGE_NAME, path: built.path, size_bytes: built.sizeBytes,
-      sha256: await sha256File(built.path), readiness: "notify", is_default: 1, created_at: nowIso(),
+      sha256: await sha256File(built.path), readiness: "notify", is_default: 1, created_at: nowIso(), kind: "built-in", source: "busybox-static",
     };
     this.repo.insertImage(row);
     return row;
@@ -135,10 +144,56 @@ export class Catalog {
   imageById(id: string): ImageRow | undefined { return this.repo.imageById(id); }
   kernelById(id: string): KernelRow | undefined { return this.repo.kernelById(id); }
 
-  listImages(): ImageView[] {
+  /** Images with what is layered on them (`dependants(path)` names the instances and disks using the file). */
+  listImages(dependants: (path: string) => string[] = () => []): ImageView[] {
     return this.repo.images().map((r) => ({
-      name: r.name, path: r.path, sizeBytes: r.size_bytes, sha256: r.sha256, readiness: r.readiness, createdAt: r.created_at,
+      name: r.name, path: r.path, sizeBytes: r.size_bytes, allocatedBytes: allocatedBytes(r.path), sha256: r.sha256,
+      readiness: r.readiness, kind: r.kind, source: r.source, dependants: dependants(r.path), createdAt: r.created_at,
     }));
+  }
+
+  /** Imports an image (raw ext* file, directory or tar archive) and registers it sealed. */
+  async importImage(name: string, source: ImportSource, readiness: "notify" | "none", sizeMiB: number | undefined, progress: ImportProgress): Promise<ImageView> {
+    if (this.repo.imageByName(name)) throw new UmldError("image_exists", `an image named '${name}' already exists`, { image: name });
+    mkdirSync(this.imagesDir, { recursive: true, mode: 0o700 });
+    const id = newId();
+    const path = join(this.imagesDir, `${id}.ext4`);
+    const built = await importImage(source, path, name, sizeMiB, progress);
+    try {
+      this.repo.insertImage({
+        id, name, path, size_bytes: built.sizeBytes, sha256: await sha256File(path), readiness, is_default: 0,
+        created_at: nowIso(), kind: "imported", source: `${source.type}:${source.path}`,
+      });
+    } catch (e) {
+      rmSync(path, { force: true });
+      if ((e as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") throw new UmldError("image_exists", `an image named '${name}' already exists`, { image: name });
+      throw e;
+    }
+    return this.listImages().find((i) => i.name === name)!;
+  }
+
+  /** Registers an image file umld made itself (a snapshot or a merge), already sealed. */
+  async registerImageFile(name: string, path: string, kind: "snapshot" | "merged", readiness: "notify" | "none", source: string): Promise<ImageRow> {
+    const row: ImageRow = {
+      id: newId(), name, path, size_bytes: statSync(path).size, sha256: await sha256File(path), readiness, is_default: 0,
+      created_at: nowIso(), kind, source,
+    };
+    this.repo.insertImage(row);
+    return row;
+  }
+
+  /** Deletes an image nothing is layered on; never the default. */
+  deleteImage(name: string, dependants: (path: string) => string[]): void {
+    const img = this.image(name);
+    if (img.is_default) throw new UmldError("image_in_use", `'${name}' is the default image`, { image: name, default: true });
+    const users = dependants(img.path);
+    if (users.length) throw new UmldError("image_in_use", `image '${name}' has layers on it: ${users.join(", ")}`, { image: name, dependants: users });
+    this.repo.deleteImage(img.id);
+    if (img.path.startsWith(this.imagesDir + "/")) rmSync(img.path, { force: true });
+  }
+
+  imagesDirectory(): string {
+    return this.imagesDir;
   }
 
   listKernels(): KernelView[] {

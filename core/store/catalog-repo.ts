@@ -9,6 +9,8 @@ export interface ImageRow {
   readiness: "notify" | "none";
   is_default: number;
   created_at: string;
+  kind: "built-in" | "imported" | "snapshot" | "merged";
+  source: string | null;
 }
 
 export interface KernelRow {
@@ -34,9 +36,10 @@ export class CatalogRepo {
       imageById: db.prepare("SELECT * FROM images WHERE id = ?"),
       defaultImage: db.prepare("SELECT * FROM images WHERE is_default = 1 LIMIT 1"),
       insertImage: db.prepare(
-        `INSERT INTO images (id, name, path, size_bytes, sha256, readiness, is_default, created_at)
-         VALUES (@id, @name, @path, @size_bytes, @sha256, @readiness, @is_default, @created_at)`,
+        `INSERT INTO images (id, name, path, size_bytes, sha256, readiness, is_default, created_at, kind, source)
+         VALUES (@id, @name, @path, @size_bytes, @sha256, @readiness, @is_default, @created_at, @kind, @source)`,
       ),
+      deleteImage: db.prepare("DELETE FROM images WHERE id = ?"),
       kernels: db.prepare("SELECT * FROM kernels ORDER BY name"),
       kernelByName: db.prepare("SELECT * FROM kernels WHERE name = ?"),
       kernelById: db.prepare("SELECT * FROM kernels WHERE id = ?"),
@@ -57,6 +60,7 @@ export class CatalogRepo {
   imageById(id: string): ImageRow | undefined { return this.q.imageById.get(id) as ImageRow | undefined; }
   defaultImage(): ImageRow | undefined { return this.q.defaultImage.get() as ImageRow | undefined; }
   insertImage(row: ImageRow): void { this.q.insertImage.run(row); }
+  deleteImage(id: string): void { this.q.deleteImage.run(id); }
 
   kernels(): KernelRow[] { return this.q.kernels.all() as KernelRow[]; }
   kernelByName(name: string): KernelRow | undefined { return this.q.kernelByName.get(name) as KernelRow | undefined; }

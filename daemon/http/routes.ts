@@ -3,6 +3,7 @@ import { API_PREFIX, CAPABILITIES, PROTOCOL_VERSION } from "../../protocol/versi
 import { routes, type RouteDef, type RouteName } from "../../protocol/routes.js";
 import { CreateInstanceRequest, PatchInstanceRequest, StateActionRequest } from "../../protocol/instances.js";
 import { AttachDiskRequest } from "../../protocol/disks.js";
+import { ImportImageRequest } from "../../protocol/images.js";
 import { RegisterKernelRequest, RolloutRequest } from "../../protocol/kernels.js";
 import { AddChannelRequest, MconsoleRequest } from "../../protocol/guest.js";
 import type { z } from "zod";
@@ -37,7 +38,14 @@ function handlers(s: Services): Record<RouteName, Handler> {
       return result;
     },
     getOperation: (p) => s.operations.get(p.params.id!),
-    listImages: () => ({ images: s.catalog.listImages() }),
+    listImages: () => ({ images: s.images.list() }),
+    importImage: async (p, reply) => {
+      const b = p.body as z.output<typeof ImportImageRequest>;
+      const r = await s.images.import(b);
+      if (!b.wait) reply.code(202);
+      return r;
+    },
+    deleteImage: (p) => s.images.delete(p.params.name!),
     listKernels: () => ({ kernels: s.catalog.listKernels() }),
     patchInstance: (p) => s.manager.patch(p.params.name!, p.body as z.output<typeof PatchInstanceRequest>),
     getMemory: (p) => s.manager.memory.view(p.params.name!),

@@ -1,0 +1,49 @@
+import type { ImageView } from "../../protocol/images.js";
+import type { OperationView } from "../../protocol/operations.js";
+import { UmldError } from "../errors.js";
+import type { Operations } from "../operations/operations.js";
+import type { Catalog } from "./catalog.js";
+import type { ImportSource } from "./image-import.js";
+
+/** Image imports as operations: progress streamed as events, the result waited on or not. */
+export class ImageOperations {
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly operations: Operations,
+    private readonly dependants: (path: string) => string[],
+  ) {}
+
+  async import(req: { name: string; source: ImportSource; readiness: "notify" | "none"; sizeMiB?: number; wait: boolean }): Promise<{ operation: OperationView; image: ImageView | null }> {
+    if (this.catalog.listImages().some((i) => i.name === req.name)) {
+      throw new UmldError("image_exists", `an image named '${req.name}' already exists`, { image: req.name });
+    }
+    const op = this.operations.begin("image.import", req.name);
+    const work = this.catalog
+      .importImage(req.name, req.source, req.readiness, req.sizeMiB, (p) => this.operations.progress(op.id, p))
+      .then(
+        (image) => {
+          this.operations.succeed(op.id, { image: image.name, sha256: image.sha256 });
+          return image;
+        },
+        (e) => {
+          this.operations.fail(op.id, e);
+          throw e;
+        },
+      );
+    if (!req.wait) {
+      work.catch(() => {}); // the outcome is on the operation
+      return { operation: op, image: null };
+    }
+    const image = await work;
+    return { operation: this.operations.get(op.id), image: { ...image, dependants: this.dependants(image.path) } };
+  }
+
+  list(): ImageView[] {
+    return this.catalog.listImages(this.dependants);
+  }
+
+  delete(name: string): { deleted: string } {
+    this.catalog.deleteImage(name, this.dependants);
+    return { deleted: name };
+  }
+}
