@@ -14,6 +14,7 @@ import { openDb } from "../core/store/db.js";
 import { InstancesRepo } from "../core/store/instances-repo.js";
 import { DataDisksRepo } from "../core/store/data-disks-repo.js";
 import { ChannelsRepo } from "../core/store/channels-repo.js";
+import { SnapshotsRepo } from "../core/store/snapshots-repo.js";
 import { OperationsRepo } from "../core/store/operations-repo.js";
 import { nowIso } from "../core/util/ids.js";
 import { buildApp, isAuthenticated, localRequests } from "./app.js";
@@ -52,7 +53,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   log.info({ kernel: kernel.version, kernelSha256: kernel.sha256, image: image.name, imageSha256: image.sha256 }, "catalog ready");
   const pool = new WorkerPool();
   pool.warm();
-  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), catalog, operations, bus, pool, log });
+  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), catalog, operations, bus, pool, log });
   const reconciled = await manager.reconcileAtStart();
   if (interrupted || reconciled.crashed.length || reconciled.adopted.length) log.warn({ interruptedOperations: interrupted, ...reconciled }, "reconciled state from a previous run");
 

@@ -9,3 +9,4 @@ export * from "./routes.js";
 export * from "./disks.js";
 export * from "./kernels.js";
 export * from "./guest.js";
+export * from "./snapshots.js";

@@ -13,6 +13,7 @@ import { ImageNameParams, ImageView, ImportImageRequest, KernelView } from "./im
 import { MemoryChangeResult, MemoryView, PatchInstanceRequest } from "./instances.js";
 import { AttachDiskRequest, AttachmentView, DataDiskView, DiskSlotParams } from "./disks.js";
 import { KernelNameParams, RegisterKernelRequest, RolloutRequest, RolloutResult } from "./kernels.js";
+import { CloneRequest, CreateSnapshotRequest, MergeRequest, SnapshotParams, SnapshotView } from "./snapshots.js";
 import { AddChannelRequest, ChannelParams, ChannelView, GuestFacts, MconsoleRequest, MconsoleResponse } from "./guest.js";
 
 /**
@@ -94,6 +95,24 @@ export const routes = {
   removeChannel: {
     method: "DELETE", path: "/instances/:name/consoles/:channel", summary: "Remove a console or serial line (refused while the guest has it open)",
     params: ChannelParams, response: z.object({ removed: z.string() }), status: 200,
+  },
+  listSnapshots: { method: "GET", path: "/instances/:name/snapshots", summary: "The instance's snapshots", params: InstanceNameParams, response: z.object({ snapshots: z.array(SnapshotView) }), status: 200 },
+  createSnapshot: {
+    method: "POST", path: "/instances/:name/snapshots", summary: "Snapshot the root disk into a sealed image (a running guest is synced and paused meanwhile)",
+    params: InstanceNameParams, body: CreateSnapshotRequest, response: z.object({ operation: OperationView, result: SnapshotView.nullable() }), status: 201,
+  },
+  restoreSnapshot: {
+    method: "POST", path: "/instances/:name/snapshots/:snapshot/restore", summary: "Put a stopped instance back on a snapshot (a fresh COW over it)",
+    params: SnapshotParams, response: InstanceView, status: 200,
+  },
+  deleteSnapshot: { method: "DELETE", path: "/instances/:name/snapshots/:snapshot", summary: "Delete a snapshot nothing is layered on", params: SnapshotParams, response: z.object({ deleted: z.string() }), status: 200 },
+  cloneInstance: {
+    method: "POST", path: "/instances/:name/clone", summary: "A new instance from a snapshot (O(1)) or from a full copy of the current disk",
+    params: InstanceNameParams, body: CloneRequest, response: z.object({ operation: OperationView, result: InstanceView.nullable() }), status: 201,
+  },
+  mergeDisk: {
+    method: "POST", path: "/instances/:name/merge", summary: "Flatten the root disk into a new standalone image, then (switch) move the instance onto it",
+    params: InstanceNameParams, body: MergeRequest, response: z.object({ operation: OperationView, result: z.object({ image: z.string(), switched: z.boolean() }).nullable() }), status: 201,
   },
 } as const satisfies Record<string, RouteDef>;
 

@@ -22,6 +22,8 @@ import { ConsoleChannels } from "./console-channels.js";
 import { KernelUpgrades } from "./kernel-upgrades.js";
 import type { DataDisksRepo } from "../store/data-disks-repo.js";
 import type { ChannelsRepo } from "../store/channels-repo.js";
+import type { SnapshotsRepo } from "../store/snapshots-repo.js";
+import { Snapshots } from "./snapshots.js";
 import type { ChannelView, GuestFacts, MconsoleRequest } from "../../protocol/guest.js";
 import { guestFacts, passthrough } from "./guest-access.js";
 import type { z } from "zod";
@@ -36,6 +38,7 @@ export interface ManagerOptions {
   repo: InstancesRepo;
   disksRepo: DataDisksRepo;
   channelsRepo: ChannelsRepo;
+  snapshotsRepo: SnapshotsRepo;
   catalog: Catalog;
   operations: Operations;
   bus: EventBus;
@@ -75,6 +78,7 @@ export class InstanceManager {
   readonly disks: LiveDisks;
   private readonly channels: ConsoleChannels;
   private readonly upgrades: KernelUpgrades;
+  readonly snapshots: Snapshots;
 
   constructor(private readonly o: ManagerOptions) {
     this.scrollbackBytes = o.scrollbackBytes ?? 256 * 1024;
@@ -82,6 +86,7 @@ export class InstanceManager {
     this.memory = new LiveMemory(this, o.repo, o.bus, o.log, GUEST_MEMORY_DIR);
     this.channels = new ConsoleChannels(o.channelsRepo, o.log);
     this.upgrades = new KernelUpgrades(this, o.repo, o.catalog, o.operations, o.bus, o.log);
+    this.snapshots = new Snapshots(this, o.repo, o.snapshotsRepo, o.catalog, o.operations, o.log);
     this.disks = new LiveDisks(this, o.disksRepo, o.repo, o.catalog, o.bus, o.log, o.paths.disks);
   }
 

@@ -72,6 +72,7 @@ export class InstancesRepo {
          VALUES (@id, @instance_id, @slot, @kind, @path, @backing_path, @backing_size, @backing_mtime, @size_bytes, @created_at)`,
       ),
       disks: db.prepare("SELECT * FROM disks WHERE instance_id = ? ORDER BY slot"),
+      rebaseDisk: db.prepare("UPDATE disks SET backing_path = @backing_path, backing_size = @backing_size, backing_mtime = @backing_mtime, size_bytes = @size_bytes WHERE instance_id = @instance_id AND slot = @slot"),
       delete: db.prepare("DELETE FROM instances WHERE id = ?"),
       history: db.prepare("INSERT INTO state_history (instance_id, from_state, to_state, reason, at) VALUES (?, ?, ?, ?, ?)"),
       setState: db.prepare(
@@ -116,6 +117,11 @@ export class InstancesRepo {
       this.q.insert.run(row);
       for (const d of disks) this.q.insertDisk.run(d);
     })();
+  }
+
+  /** A disk now sits on another backing (restore, merge). */
+  rebaseDisk(instanceId: string, slot: string, b: { backing_path: string; backing_size: number; backing_mtime: number }): void {
+    this.q.rebaseDisk.run({ instance_id: instanceId, slot, ...b, size_bytes: b.backing_size });
   }
 
   delete(id: string): void {

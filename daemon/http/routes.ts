@@ -4,6 +4,7 @@ import { routes, type RouteDef, type RouteName } from "../../protocol/routes.js"
 import { CreateInstanceRequest, PatchInstanceRequest, StateActionRequest } from "../../protocol/instances.js";
 import { AttachDiskRequest } from "../../protocol/disks.js";
 import { ImportImageRequest } from "../../protocol/images.js";
+import { CloneRequest, CreateSnapshotRequest, MergeRequest } from "../../protocol/snapshots.js";
 import { RegisterKernelRequest, RolloutRequest } from "../../protocol/kernels.js";
 import { AddChannelRequest, MconsoleRequest } from "../../protocol/guest.js";
 import type { z } from "zod";
@@ -65,6 +66,27 @@ function handlers(s: Services): Record<RouteName, Handler> {
     listChannels: (p) => ({ channels: s.manager.listChannels(p.params.name!) }),
     addChannel: (p) => s.manager.addChannel(p.params.name!, (p.body as z.output<typeof AddChannelRequest>).channel),
     removeChannel: (p) => s.manager.removeChannel(p.params.name!, p.params.channel!),
+    listSnapshots: (p) => ({ snapshots: s.manager.snapshots.list(p.params.name!) }),
+    createSnapshot: async (p, reply) => {
+      const b = p.body as z.output<typeof CreateSnapshotRequest>;
+      const r = await s.manager.snapshots.snapshot(p.params.name!, b.name, b.wait);
+      if (!b.wait) reply.code(202);
+      return r;
+    },
+    restoreSnapshot: (p) => s.manager.snapshots.restore(p.params.name!, p.params.snapshot!),
+    deleteSnapshot: (p) => s.manager.snapshots.deleteSnapshot(p.params.name!, p.params.snapshot!),
+    cloneInstance: async (p, reply) => {
+      const b = p.body as z.output<typeof CloneRequest>;
+      const r = await s.manager.snapshots.clone(p.params.name!, b);
+      if (!b.wait) reply.code(202);
+      return r;
+    },
+    mergeDisk: async (p, reply) => {
+      const b = p.body as z.output<typeof MergeRequest>;
+      const r = await s.manager.snapshots.merge(p.params.name!, b);
+      if (!b.wait) reply.code(202);
+      return r;
+    },
     rollout: async (p, reply) => {
       const b = p.body as z.output<typeof RolloutRequest>;
       const r = await s.manager.rollout(p.params.name!, b.selector, b.batchSize, b.deadlineS, b.wait);

@@ -1,0 +1,33 @@
+import { z } from "zod";
+import { MemoryMiB } from "./instances.js";
+import { Name } from "./names.js";
+
+export const CreateSnapshotRequest = z.object({ name: Name, wait: z.boolean().default(true) }).strict();
+export const SnapshotParams = z.object({ name: Name, snapshot: Name }).strict();
+
+export const SnapshotView = z.object({
+  name: z.string(),
+  image: z.string().describe("the sealed image holding the snapshot; clone from it or restore to it"),
+  sizeBytes: z.number().int(),
+  allocatedBytes: z.number().int(),
+  dependants: z.array(z.string()).describe("instances and disks layered on it"),
+  createdAt: z.string(),
+});
+export type SnapshotView = z.infer<typeof SnapshotView>;
+
+export const CloneRequest = z
+  .object({
+    name: Name.describe("the new instance"),
+    snapshot: Name.optional().describe("clone this snapshot in O(1) (a new COW over it); without it: a full independent copy of the current disk"),
+    memoryMiB: MemoryMiB.optional(),
+    wait: z.boolean().default(true),
+  })
+  .strict();
+
+export const MergeRequest = z
+  .object({
+    image: Name.describe("name of the new standalone image"),
+    switch: z.boolean().default(true).describe("put the instance on a fresh COW over the new image once it is written"),
+    wait: z.boolean().default(true),
+  })
+  .strict();
