@@ -5,6 +5,7 @@ import type { InstanceView } from "../protocol/instances.js";
 import { INSTANCE_ACTIONS } from "../protocol/instances.js";
 import { ApiError, UmldClient, type Target } from "./client.js";
 import { attachConsole } from "./console.js";
+import { withProgress } from "./progress.js";
 
 const USAGE = `usage: umlctl [global options] COMMAND [args]
 
@@ -27,6 +28,10 @@ commands:
   mconsole NAME COMMAND [ARGS...] [--force]   e.g. mconsole web-1 proc meminfo
   guest NAME                          uptime, load, memory from the guest's /proc
   events                              print every event as one JSON line
+  image ls | import NAME (--tar P | --dir P | --raw P) [--size MIB] [--notify] | rm NAME
+  snapshot ls NAME | create NAME SNAP | restore NAME SNAP | rm NAME SNAP
+  clone SOURCE NEW [--snapshot SNAP]          O(1) from a snapshot, else a full copy (with progress)
+  disk merge NAME IMAGE [--no-switch]         flatten the root disk into a standalone image
   images | kernels | version | health
 
 global options (or environment):
@@ -72,7 +77,9 @@ async function main(): Promise<void> {
       memory: { type: "string" }, image: { type: "string" }, kernel: { type: "string" }, timeout: { type: "string" },
       "no-wait": { type: "boolean" }, force: { type: "boolean" }, "no-scrollback": { type: "boolean" }, help: { type: "boolean", short: "h" },
       size: { type: "string" }, ro: { type: "boolean" }, default: { type: "boolean" }, deadline: { type: "string" },
-      instances: { type: "string" }, channel: { type: "string" }, "from-kernel": { type: "string" }, batch: { type: "string" },
+      instances: { type: "string" }, channel: { type: "string" },
+      tar: { type: "string" }, dir: { type: "string" }, raw: { type: "string" }, notify: { type: "boolean" },
+      snapshot: { type: "string" }, "no-switch": { type: "boolean" }, "from-kernel": { type: "string" }, batch: { type: "string" },
     },
   });
   const [cmd, name, ...rest] = positionals;
@@ -146,6 +153,12 @@ async function main(): Promise<void> {
         const r = await c.call("attachDisk", { params: { name: inst ?? fail("disk attach NAME DISK") }, body });
         return out(r, `${r.disk} attached to ${inst} as /dev/${r.slot}${r.readOnly ? " (read-only)" : ""}${r.live ? " (live)" : ""}`);
       }
+      if (sub === "merge") {
+        const body = { image: arg ?? fail("disk merge NAME IMAGE"), switch: !values["no-switch"], wait: false };
+        const r = await withProgress(c, () => c.call("mergeDisk", { params: { name: inst ?? fail("disk merge NAME IMAGE") }, body }));
+        if (r.error) fail(`${r.error.code}: ${r.error.message}`, 1);
+        return out(r, `${inst}: merged into image ${arg}${values["no-switch"] ? "" : ` (now on a fresh COW over it)`}`);
+      }
       if (sub === "detach") {
         const r = await c.call("detachDisk", { params: { name: inst ?? fail("disk detach NAME SLOT"), slot: arg ?? fail("disk detach NAME SLOT") } });
         return out(r, `${r.disk} detached from ${inst} (${r.detached})`);
@@ -207,6 +220,51 @@ async function main(): Promise<void> {
         return out(r, `${inst}: ${r.removed} removed`);
       }
       return fail("channel ls | add | rm");
+    }
+    case "image": {
+      const [a1] = rest;
+      if (name === "ls") {
+        const r = await c.call("listImages");
+        return out(r, r.images.map((i) => `${i.name}\t${i.kind}\t${Math.round(i.sizeBytes / 1048576)}M\t${Math.round(i.allocatedBytes / 1048576)}M used\t${i.dependants.length} dependants`).join("\n"));
+      }
+      if (name === "import") {
+        const type = values.tar ? "tar" : values.dir ? "dir" : values.raw ? "raw" : fail("image import NAME --tar P | --dir P | --raw P");
+        const body: Record<string, unknown> = { name: a1 ?? fail("image import NAME ..."), source: { type, path: values.tar ?? values.dir ?? values.raw }, wait: false };
+        if (values.size) body.sizeMiB = Number(values.size);
+        if (values.notify) body.readiness = "notify";
+        const r = await withProgress(c, () => c.call("importImage", { body }));
+        if (r.error) fail(`${r.error.code}: ${r.error.message}`, 1);
+        return out(r, `imported ${a1}`);
+      }
+      if (name === "rm") return out(await c.call("deleteImage", { params: { name: a1 ?? fail("image rm NAME") } }), `deleted ${a1}`);
+      return fail("image ls | import | rm");
+    }
+    case "snapshot": {
+      const [inst, snap] = rest;
+      const need2 = (what: string) => fail(`snapshot ${name} ${what}`);
+      if (name === "ls") {
+        const r = await c.call("listSnapshots", { params: { name: inst ?? need2("NAME") } });
+        return out(r, r.snapshots.map((x) => `${x.name}\t${x.createdAt}\t${Math.round(x.allocatedBytes / 1048576)}M\t${x.dependants.join(",") || "-"}`).join("\n") || "no snapshots");
+      }
+      if (name === "create") {
+        const r = await withProgress(c, () => c.call("createSnapshot", { params: { name: inst ?? need2("NAME SNAP") }, body: { name: snap ?? need2("NAME SNAP"), wait: false } }));
+        if (r.error) fail(`${r.error.code}: ${r.error.message}`, 1);
+        return out(r, `${inst}: snapshot ${snap} taken`);
+      }
+      if (name === "restore") {
+        const r = await c.call("restoreSnapshot", { params: { name: inst ?? need2("NAME SNAP"), snapshot: snap ?? need2("NAME SNAP") } });
+        return out(r, `${inst}: restored to ${snap}`);
+      }
+      if (name === "rm") return out(await c.call("deleteSnapshot", { params: { name: inst ?? need2("NAME SNAP"), snapshot: snap ?? need2("NAME SNAP") } }), `${inst}: snapshot ${snap} deleted`);
+      return fail("snapshot ls | create | restore | rm");
+    }
+    case "clone": {
+      const target = rest[0] ?? fail("clone SOURCE NEW [--snapshot SNAP]");
+      const body: Record<string, unknown> = { name: target, wait: false };
+      if (values.snapshot) body.snapshot = values.snapshot;
+      const r = await withProgress(c, () => c.call("cloneInstance", { params: { name: need() }, body }));
+      if (r.error) fail(`${r.error.code}: ${r.error.message}`, 1);
+      return out(r, `cloned ${name} into ${target}${values.snapshot ? ` from snapshot ${values.snapshot}` : " (full copy)"}`);
     }
     case "mconsole": {
       const [command, ...args] = rest;

@@ -10,3 +10,6 @@ CREATE TABLE snapshots (
   created_at   TEXT NOT NULL,
   UNIQUE (instance_id, name)
 );
+
+-- Per-instance disk quota: the most the instance's writable layers may grow (virtual MiB), NULL = none.
+ALTER TABLE instances ADD COLUMN disk_quota_mib INTEGER;

@@ -23,6 +23,7 @@ export const DiskSlotParams = z.object({ name: Name, slot: DataSlot }).strict();
 
 export const DataDiskView = z.object({
   name: z.string(),
+  role: z.enum(["root", "data"]).describe("root: an instance's own COW (ubda), named <instance>-root"),
   kind: z.enum(["raw", "cow"]),
   path: z.string(),
   backingPath: z.string().nullable(),

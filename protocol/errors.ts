@@ -30,6 +30,7 @@ export const ERRORS = {
   snapshot_not_found: { status: 404, doc: "The instance has no snapshot of that name." },
   snapshot_exists: { status: 409, doc: "The instance already has a snapshot of that name." },
   snapshot_in_use: { status: 409, doc: "Instances or disks are layered on the snapshot (named in details); it is not deleted." },
+  disk_quota_exceeded: { status: 409, doc: "The instance's writable disks would exceed its disk quota; details give the quota, the usage and the request." },
   kernel_exists: { status: 409, doc: "A kernel with that name already exists." },
   kernel_in_use: { status: 409, doc: "The kernel is used (booted, configured or staged) by instances named in details, or is the default." },
   not_a_uml_kernel: { status: 400, doc: "The file is not a User Mode Linux kernel (it does not answer --version and --help as one)." },

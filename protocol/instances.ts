@@ -17,6 +17,7 @@ export const CreateInstanceRequest = z
     name: Name.describe("instance name, also the guest hostname; e.g. web-1"),
     memoryMiB: MemoryMiB.default(64).describe("guest RAM in MiB (32-65536): the live target"),
     maxMemoryMiB: MemoryMiB.optional().describe("boot size in MiB, at least memoryMiB (default: memoryMiB); memory can be raised live up to it"),
+    diskQuotaMiB: z.number().int().min(1).max(64 * 1024 * 1024).optional().describe("the most the instance's writable disks may grow (their virtual sizes), in MiB"),
     image: Name.optional().describe("image name; the default image when absent"),
     kernel: Name.optional().describe("kernel name; the default kernel when absent"),
     bootOptions: z
@@ -50,6 +51,7 @@ export const PatchInstanceRequest = z
     memoryMiB: MemoryMiB.optional().describe("live memory target; never above maxMemoryMiB"),
     maxMemoryMiB: MemoryMiB.optional().describe("boot size; only while the instance is stopped or crashed"),
     kernel: Name.nullable().optional().describe("stage this kernel for the next start (null: unstage)"),
+    diskQuotaMiB: z.number().int().min(1).max(64 * 1024 * 1024).nullable().optional().describe("disk quota in MiB (null: none)"),
   })
   .strict()
   .refine((r) => Object.keys(r).length > 0, { message: "nothing to change" });
@@ -117,6 +119,12 @@ export const InstanceView = z.object({
   image: z.string(),
   bootOptions: z.array(z.string()),
   disks: z.array(DiskView),
+  diskUsage: z.object({
+    quotaBytes: z.number().int().nullable(),
+    virtualBytes: z.number().int().describe("what the writable disks may grow to"),
+    allocatedBytes: z.number().int().describe("what they use on the host now"),
+    exceeded: z.boolean(),
+  }),
   attachments: z.array(z.object({ slot: z.string(), disk: z.string(), readOnly: z.boolean() })).describe("data disks (ubdb..ubdp)"),
   uptime: z.number().nullable().describe("seconds since the guest process started, null when not running"),
   bootCount: z.number().int(),

@@ -5,7 +5,7 @@ import type { InstanceAction } from "../../protocol/instances.js";
  * (through HTTP) translate into these; none of them touch UML directly.
  */
 export type InstanceCommand =
-  | { kind: "create"; name: string; memoryMiB: number; maxMemoryMiB?: number; image?: string; kernel?: string; bootOptions?: string[] }
+  | { kind: "create"; name: string; memoryMiB: number; maxMemoryMiB?: number; diskQuotaMiB?: number; image?: string; kernel?: string; bootOptions?: string[] }
   | { kind: "delete"; name: string; force: boolean }
   | { kind: "action"; name: string; action: InstanceAction; timeoutS?: number; wait: boolean; kernel?: string; deadlineS?: number };
 

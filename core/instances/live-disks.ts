@@ -45,12 +45,22 @@ export class LiveDisks {
     private readonly disksDir: string,
   ) {}
 
+  /** Every disk: instances' root COWs and the data disks, with virtual and allocated sizes and users. */
   list(): DataDiskView[] {
-    return this.repo.all().map((d) => ({
-      name: d.name, kind: d.kind, path: d.path, backingPath: d.backing_path, sizeBytes: d.size_bytes,
+    const roots: DataDiskView[] = this.instances.all().flatMap((r) => this.instances.disks(r.id).map((d) => ({
+      name: `${r.name}-root`, role: "root" as const, kind: d.kind, path: d.path, backingPath: d.backing_path, sizeBytes: d.size_bytes,
+      allocatedBytes: allocated(d.path), createdAt: d.created_at, attachments: [{ instance: r.name, slot: d.slot, readOnly: false }],
+    })));
+    return [...roots, ...this.repo.all().map((d) => ({
+      name: d.name, role: "data" as const, kind: d.kind, path: d.path, backingPath: d.backing_path, sizeBytes: d.size_bytes,
       allocatedBytes: allocated(d.path), createdAt: d.created_at,
       attachments: this.repo.ofDisk(d.id).map((a) => ({ instance: this.instances.byId(a.instance_id)?.name ?? "?", slot: a.slot, readOnly: a.read_only === 1 })),
-    }));
+    }))];
+  }
+
+  /** Read-write data disks of an instance. */
+  writableOf(instanceId: string): DataDiskRow[] {
+    return this.repo.ofInstance(instanceId).filter((a) => a.read_only === 0).map((a) => this.repo.byId(a.disk_id)!);
   }
 
   /** Names of data disks layered on a file. */
@@ -82,6 +92,7 @@ export class LiveDisks {
     const slot = DATA_SLOTS.find((s) => !taken.has(s));
     if (!slot) throw new UmldError("no_free_slot", `instance '${name}' has no free disk slot (ubdb..ubdp all taken)`, { slots: DATA_SLOTS.length });
 
+    this.checkQuota(row, req, existing);
     const disk = existing ?? this.createDisk(req, req.disk ?? this.freeName(`${name}-${slot}`));
     if (disk.kind === "cow") {
       const c = checkCowAgainstBacking(disk.path);
@@ -146,6 +157,19 @@ export class LiveDisks {
     if (!new RegExp(`\\s${slot}$`, "m").test(parts)) {
       await this.host.mconsole(name, `remove ubd${unitOf(slot)}`).catch(() => {});
       throw new UmldError("device_failed", `the guest did not get /dev/${slot}`, { slot, partitions: parts.trim() });
+    }
+  }
+
+  /** A read-write disk counts its virtual size against the instance's quota (the most a COW or raw file can grow). */
+  private checkQuota(row: InstanceRow, req: z.output<typeof AttachSchema>, existing: DataDiskRow | undefined): void {
+    if (row.disk_quota_mib === null || req.readOnly) return;
+    const requestBytes = existing ? existing.size_bytes : req.image !== undefined ? this.catalog.image(req.image).size_bytes : req.sizeMiB! * 1048576;
+    const usageBytes = this.instances.disks(row.id).reduce((n, d) => n + d.size_bytes, 0) + this.writableOf(row.id).reduce((n, d) => n + d.size_bytes, 0);
+    const quotaBytes = row.disk_quota_mib * 1048576;
+    if (usageBytes + requestBytes > quotaBytes) {
+      throw new UmldError("disk_quota_exceeded", `attaching ${Math.ceil(requestBytes / 1048576)} MiB read-write would exceed '${row.name}''s disk quota of ${row.disk_quota_mib} MiB (${Math.ceil(usageBytes / 1048576)} MiB used)`, {
+        quotaBytes, usageBytes, requestBytes,
+      });
     }
   }
 

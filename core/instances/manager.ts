@@ -127,6 +127,11 @@ export class InstanceManager {
     if (this.o.repo.byName(cmd.name)) throw new UmldError("instance_exists", `an instance named '${cmd.name}' already exists`, { name: cmd.name });
     const image = this.o.catalog.image(cmd.image);
     const kernel = this.o.catalog.kernel(cmd.kernel);
+    if (cmd.diskQuotaMiB !== undefined && image.size_bytes > cmd.diskQuotaMiB * 1048576) {
+      throw new UmldError("disk_quota_exceeded", `the root disk (${Math.ceil(image.size_bytes / 1048576)} MiB) is larger than diskQuotaMiB ${cmd.diskQuotaMiB}`, {
+        quotaBytes: cmd.diskQuotaMiB * 1048576, usageBytes: 0, requestBytes: image.size_bytes,
+      });
+    }
     const id = newId();
     const dir = this.o.paths.instanceDir(id);
     const f = instanceFiles(dir);
@@ -144,7 +149,7 @@ export class InstanceManager {
         backing_size: cow.size, backing_mtime: cow.mtime, size_bytes: cow.size, created_at: at,
       };
       this.o.repo.insert(
-        { id, name: cmd.name, memory_mib: cmd.memoryMiB, max_memory_mib: cmd.maxMemoryMiB ?? cmd.memoryMiB, image_id: image.id, kernel_id: kernel.id,
+        { id, name: cmd.name, memory_mib: cmd.memoryMiB, max_memory_mib: cmd.maxMemoryMiB ?? cmd.memoryMiB, disk_quota_mib: cmd.diskQuotaMiB ?? null, image_id: image.id, kernel_id: kernel.id,
           boot_options: JSON.stringify(cmd.bootOptions ?? this.lpjDefaults), created_at: at },
         [disk],
       );
@@ -258,6 +263,16 @@ export class InstanceManager {
     return this.upgrades.rollout(kernelName, sel, batchSize, deadlineS, wait);
   }
 
+  /** The instance's writable layers (root COW, read-write data disks): what they may grow to and use now. */
+  diskUsage(r: InstanceRow): InstanceView["diskUsage"] {
+    const root = this.o.repo.disks(r.id);
+    const data = this.disks.writableOf(r.id);
+    const virtualBytes = root.reduce((n, d) => n + d.size_bytes, 0) + data.reduce((n, d) => n + d.size_bytes, 0);
+    const allocatedBytes = root.reduce((n, d) => n + allocated(d.path), 0) + data.reduce((n, d) => n + allocated(d.path), 0);
+    const quotaBytes = r.disk_quota_mib === null ? null : r.disk_quota_mib * 1048576;
+    return { quotaBytes, virtualBytes, allocatedBytes, exceeded: quotaBytes !== null && allocatedBytes > quotaBytes };
+  }
+
   /** What is layered on a file: instances whose root COW sits on it, and data disks (as disk:<name>). */
   layersOn(path: string): string[] {
     const instances = this.o.repo.all().filter((r) => this.o.repo.disks(r.id).some((d) => d.backing_path === path)).map((r) => r.name);
@@ -274,7 +289,7 @@ export class InstanceManager {
   // ---- live changes ------------------------------------------------------------------
 
   /** PATCH: validates everything first, then stages the boot size or kernel, then changes memory live. */
-  async patch(name: string, req: { memoryMiB?: number; maxMemoryMiB?: number; kernel?: string | null }) {
+  async patch(name: string, req: { memoryMiB?: number; maxMemoryMiB?: number; kernel?: string | null; diskQuotaMiB?: number | null }) {
     const row = this.row(name);
     const stopped = row.state === "stopped" || row.state === "crashed";
     if (req.maxMemoryMiB !== undefined && !stopped) {
@@ -290,6 +305,7 @@ export class InstanceManager {
       throw new UmldError("invalid_state", `cannot change the memory of an instance that is ${row.state}`, { state: row.state, action: "set-memory" });
     }
     if (req.maxMemoryMiB !== undefined) this.o.repo.update(row.id, { max_memory_mib: max, memory_mib: target });
+    if (req.diskQuotaMiB !== undefined) this.o.repo.update(row.id, { disk_quota_mib: req.diskQuotaMiB });
     if (req.kernel !== undefined) {
       this.o.repo.update(row.id, { staged_kernel_id: kernel?.id ?? null });
       if (kernel) {
@@ -744,6 +760,7 @@ export class InstanceManager {
         backingMtime: d.backing_mtime, sizeBytes: d.size_bytes, allocatedBytes: allocated(d.path),
       })),
       attachments: this.disks.attachmentsOf(r.id),
+      diskUsage: this.diskUsage(r),
       uptime: r.started_at && isActive(r.state) ? Math.max(0, (Date.now() - Date.parse(r.started_at)) / 1000) : null,
       bootCount: r.boot_count,
       lastExit: r.last_exit_reason && r.last_exit_at

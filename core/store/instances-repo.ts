@@ -24,10 +24,11 @@ export interface InstanceRow {
   staged_kernel_id: string | null;
   previous_kernel_id: string | null;
   booted_kernel_id: string | null;
+  disk_quota_mib: number | null;
 }
 
 /** Columns that may change after creation outside a state transition. */
-const UPDATABLE = ["memory_mib", "max_memory_mib", "unplugged_mib", "kernel_id", "staged_kernel_id", "previous_kernel_id", "booted_kernel_id"] as const;
+const UPDATABLE = ["disk_quota_mib", "memory_mib", "max_memory_mib", "unplugged_mib", "kernel_id", "staged_kernel_id", "previous_kernel_id", "booted_kernel_id"] as const;
 export type InstanceUpdate = Partial<Pick<InstanceRow, (typeof UPDATABLE)[number]>>;
 
 export interface DiskRow {
@@ -64,8 +65,8 @@ export class InstancesRepo {
       byName: db.prepare("SELECT * FROM instances WHERE name = ?"),
       byId: db.prepare("SELECT * FROM instances WHERE id = ?"),
       insert: db.prepare(
-        `INSERT INTO instances (id, name, state, ready, memory_mib, max_memory_mib, image_id, kernel_id, boot_options, created_at, updated_at)
-         VALUES (@id, @name, 'stopped', 0, @memory_mib, @max_memory_mib, @image_id, @kernel_id, @boot_options, @created_at, @created_at)`,
+        `INSERT INTO instances (id, name, state, ready, memory_mib, max_memory_mib, disk_quota_mib, image_id, kernel_id, boot_options, created_at, updated_at)
+         VALUES (@id, @name, 'stopped', 0, @memory_mib, @max_memory_mib, @disk_quota_mib, @image_id, @kernel_id, @boot_options, @created_at, @created_at)`,
       ),
       insertDisk: db.prepare(
         `INSERT INTO disks (id, instance_id, slot, kind, path, backing_path, backing_size, backing_mtime, size_bytes, created_at)
@@ -112,7 +113,7 @@ export class InstancesRepo {
   }
 
   /** The instance and its disks in one transaction. */
-  insert(row: Pick<InstanceRow, "id" | "name" | "memory_mib" | "max_memory_mib" | "image_id" | "kernel_id" | "boot_options" | "created_at">, disks: DiskRow[]): void {
+  insert(row: Pick<InstanceRow, "id" | "name" | "memory_mib" | "max_memory_mib" | "disk_quota_mib" | "image_id" | "kernel_id" | "boot_options" | "created_at">, disks: DiskRow[]): void {
     this.db.transaction(() => {
       this.q.insert.run(row);
       for (const d of disks) this.q.insertDisk.run(d);

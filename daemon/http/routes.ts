@@ -26,7 +26,7 @@ function handlers(s: Services): Record<RouteName, Handler> {
     listInstances: () => ({ instances: s.manager.list() }),
     createInstance: (p) => {
       const b = p.body as z.output<typeof CreateInstanceRequest>;
-      return s.manager.execute({ kind: "create", name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions });
+      return s.manager.execute({ kind: "create", name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions });
     },
     getInstance: (p) => s.manager.get(p.params.name!),
     deleteInstance: (p) => s.manager.execute({ kind: "delete", name: p.params.name!, force: p.query.force === "true" }),

@@ -72,6 +72,21 @@ describe("umlctl", { timeout: 120_000 }, () => {
     await ctl("halt", "cli-2");
   });
 
+  it("takes snapshots, clones, merges and lists images, showing progress", async () => {
+    await ctl("create", "cli-3");
+    const snap = await ctl("snapshot", "create", "cli-3", "first");
+    assert.match(snap.stdout, /cli-3: snapshot first taken/);
+    assert.match(snap.stderr, /\[#+-*\] \d+% [\d.]+\/64\.0 MiB flatten/, "a progress bar");
+    assert.match((await ctl("snapshot", "ls", "cli-3")).stdout, /^first\t/m);
+    assert.match((await ctl("clone", "cli-3", "cli-3b", "--snapshot", "first")).stdout, /cloned cli-3 into cli-3b from snapshot first/);
+    assert.match((await ctl("disk", "merge", "cli-3b", "cli-3b-flat")).stdout, /cli-3b: merged into image cli-3b-flat/);
+    const images = (await ctl("image", "ls")).stdout;
+    assert.match(images, /^busybox\tbuilt-in\t64M/m);
+    assert.match(images, /^cli-3b-flat\tmerged\t64M\t\d+M used\t1 dependants$/m);
+    const refused = await ctlFails(["--state-dir", d.stateDir, "snapshot", "rm", "cli-3", "nope"]);
+    assert.match(refused.stderr, /snapshot_not_found/);
+  });
+
   it("uses TCP with a token, and reports API errors with their code and exit status 1", async () => {
     const ok = await run(process.execPath, [UMLCTL, "--url", d.url, "--token", d.token, "version"]);
     assert.equal(JSON.parse(ok.stdout).protocolVersion, 1);

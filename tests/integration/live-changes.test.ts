@@ -103,6 +103,41 @@ describe("memory of a stopped instance", { timeout: 120_000 }, () => {
   });
 });
 
+describe("disk quota", { timeout: 60_000 }, () => {
+  let d: TestDaemon;
+  before(async () => {
+    d = await TestDaemon.start();
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  it("is enforced at create and attach, and reported when usage is above it", async () => {
+    const tooSmall = await d.api("POST", "/v1/instances", { name: "q-0", diskQuotaMiB: 32 });
+    assert.equal(tooSmall.status, 409);
+    assert.equal(tooSmall.body.error.code, "disk_quota_exceeded");
+    assert.equal((await d.api("GET", "/v1/instances/q-0")).status, 404, "nothing created");
+    const vm = await d.api("POST", "/v1/instances", { name: "q-1", diskQuotaMiB: 100 });
+    assert.equal(vm.status, 201);
+    assert.deepEqual({ ...vm.body.diskUsage, allocatedBytes: 0 }, { quotaBytes: 100 * 1048576, virtualBytes: 64 * 1048576, allocatedBytes: 0, exceeded: false });
+    const over = await d.api("POST", "/v1/instances/q-1/disks", { disk: "q-big", sizeMiB: 64 });
+    assert.equal(over.status, 409);
+    assert.equal(over.body.error.code, "disk_quota_exceeded");
+    assert.deepEqual(over.body.error.details, { quotaBytes: 100 * 1048576, usageBytes: 64 * 1048576, requestBytes: 64 * 1048576 });
+    assert.equal((await d.api("GET", "/v1/disks")).body.disks.filter((x: any) => x.role === "data").length, 0, "nothing created");
+    assert.equal((await d.api("POST", "/v1/instances/q-1/disks", { disk: "q-small", sizeMiB: 32 })).status, 201);
+    assert.equal((await d.api("POST", "/v1/instances/q-1/disks", { disk: "q-ro", image: "busybox", readOnly: true })).status, 201, "read-only disks do not count");
+    await d.mustAct("q-1", "start");
+    const con = await d.shell("q-1");
+    await con.run("dd if=/dev/urandom of=/root/blob bs=1M count=3 2>/dev/null; sync");
+    con.close();
+    const lowered = await d.api("PATCH", "/v1/instances/q-1", { diskQuotaMiB: 2 });
+    assert.equal(lowered.status, 200);
+    assert.equal(lowered.body.instance.diskUsage.exceeded, true, "usage above a lowered quota is reported");
+    await d.mustAct("q-1", "halt");
+  });
+});
+
 describe("live disks on a real guest", { timeout: 180_000 }, () => {
   let d: TestDaemon;
   let con: ConsoleClient;
@@ -185,6 +220,9 @@ describe("live disks on a real guest", { timeout: 180_000 }, () => {
     assert.equal(shared.body.slot, "ubdc");
     assert.equal(shared.body.live, false);
     const list = await d.api("GET", "/v1/disks");
+    const root = list.body.disks.find((x: any) => x.name === "disk-1-root");
+    assert.equal(root.role, "root");
+    assert.ok(root.allocatedBytes > 0 && root.sizeBytes === 64 * 1024 * 1024);
     const baseRo = list.body.disks.find((x: any) => x.name === "base-ro");
     assert.equal(baseRo.kind, "cow");
     assert.equal(baseRo.attachments.length, 2);
