@@ -27,6 +27,8 @@ export const DataDiskView = z.object({
   kind: z.enum(["raw", "cow"]),
   path: z.string(),
   backingPath: z.string().nullable(),
+  backingSizeBytes: z.number().int().nullable().describe("the backing's size as written in the COW header"),
+  backingMtime: z.number().int().nullable().describe("the backing's mtime (s) as written in the COW header"),
   sizeBytes: z.number().int(),
   allocatedBytes: z.number().int(),
   attachments: z.array(z.object({ instance: z.string(), slot: z.string(), readOnly: z.boolean() })),

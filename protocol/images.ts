@@ -30,6 +30,14 @@ export const ImportImageRequest = z
   .strict();
 export type ImportImageRequest = z.input<typeof ImportImageRequest>;
 export const ImageNameParams = z.object({ name: Name }).strict();
+
+export const VerifyResult = z.object({
+  image: z.string(),
+  ok: z.boolean(),
+  expectedSha256: z.string(),
+  actualSha256: z.string(),
+  layers: z.array(z.object({ disk: z.string(), ok: z.boolean(), reason: z.string().nullable() })).describe("every COW over the image, checked against it (size, mtime)"),
+});
 export type ImageView = z.infer<typeof ImageView>;
 
 export const KernelView = z.object({

@@ -7,7 +7,7 @@ import type { EventBus } from "../events/bus.js";
 import type { Catalog } from "../storage/catalog.js";
 import type { DataDiskRow, DataDisksRepo } from "../store/data-disks-repo.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
-import { checkCowAgainstBacking, createCow } from "../uml/cow.js";
+import { checkCowAgainstBacking, createCow, readCowHeader } from "../uml/cow.js";
 import { newId, nowIso } from "../util/ids.js";
 import type { z } from "zod";
 import type { AttachDiskRequest as AttachSchema } from "../../protocol/disks.js";
@@ -48,11 +48,11 @@ export class LiveDisks {
   /** Every disk: instances' root COWs and the data disks, with virtual and allocated sizes and users. */
   list(): DataDiskView[] {
     const roots: DataDiskView[] = this.instances.all().flatMap((r) => this.instances.disks(r.id).map((d) => ({
-      name: `${r.name}-root`, role: "root" as const, kind: d.kind, path: d.path, backingPath: d.backing_path, sizeBytes: d.size_bytes,
+      name: `${r.name}-root`, role: "root" as const, kind: d.kind, path: d.path, backingPath: d.backing_path, ...headerFacts(d.path, d.kind), sizeBytes: d.size_bytes,
       allocatedBytes: allocated(d.path), createdAt: d.created_at, attachments: [{ instance: r.name, slot: d.slot, readOnly: false }],
     })));
     return [...roots, ...this.repo.all().map((d) => ({
-      name: d.name, role: "data" as const, kind: d.kind, path: d.path, backingPath: d.backing_path, sizeBytes: d.size_bytes,
+      name: d.name, role: "data" as const, kind: d.kind, path: d.path, backingPath: d.backing_path, ...headerFacts(d.path, d.kind), sizeBytes: d.size_bytes,
       allocatedBytes: allocated(d.path), createdAt: d.created_at,
       attachments: this.repo.ofDisk(d.id).map((a) => ({ instance: this.instances.byId(a.instance_id)?.name ?? "?", slot: a.slot, readOnly: a.read_only === 1 })),
     }))];
@@ -210,6 +210,17 @@ export class LiveDisks {
       closeSync(fd);
     }
     return { id, name: diskName, kind: "raw", path, backing_path: null, size_bytes: size, created_at: nowIso() };
+  }
+}
+
+/** What the COW header itself says about its backing (read natively). */
+function headerFacts(path: string, kind: "raw" | "cow"): { backingSizeBytes: number | null; backingMtime: number | null } {
+  if (kind !== "cow") return { backingSizeBytes: null, backingMtime: null };
+  try {
+    const h = readCowHeader(path);
+    return { backingSizeBytes: h?.size ?? null, backingMtime: h?.mtime ?? null };
+  } catch {
+    return { backingSizeBytes: null, backingMtime: null };
   }
 }
 

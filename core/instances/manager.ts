@@ -273,6 +273,11 @@ export class InstanceManager {
     return { quotaBytes, virtualBytes, allocatedBytes, exceeded: quotaBytes !== null && allocatedBytes > quotaBytes };
   }
 
+  /** Every COW whose backing is this file: root disks and data disks. */
+  cowsOn(path: string): Array<{ disk: string; path: string }> {
+    return this.disks.list().filter((d) => d.kind === "cow" && d.backingPath === path).map((d) => ({ disk: d.name, path: d.path }));
+  }
+
   /** What is layered on a file: instances whose root COW sits on it, and data disks (as disk:<name>). */
   layersOn(path: string): string[] {
     const instances = this.o.repo.all().filter((r) => this.o.repo.disks(r.id).some((d) => d.backing_path === path)).map((r) => r.name);

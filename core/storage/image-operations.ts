@@ -4,6 +4,10 @@ import { UmldError } from "../errors.js";
 import type { Operations } from "../operations/operations.js";
 import type { Catalog } from "./catalog.js";
 import type { ImportSource } from "./image-import.js";
+import { sha256File } from "./hash.js";
+import { checkCowAgainstBacking } from "../uml/cow.js";
+import type { VerifyResult } from "../../protocol/images.js";
+import type { z } from "zod";
 
 /** Image imports as operations: progress streamed as events, the result waited on or not. */
 export class ImageOperations {
@@ -40,6 +44,18 @@ export class ImageOperations {
 
   list(): ImageView[] {
     return this.catalog.listImages(this.dependants);
+  }
+
+  /** Recomputes the sha256 (streamed, off the event loop's critical path) and checks every COW over the image. */
+  async verify(name: string, cowsOn: (path: string) => Array<{ disk: string; path: string }>): Promise<z.infer<typeof VerifyResult>> {
+    const img = this.catalog.listImages().find((i) => i.name === name);
+    if (!img) throw new UmldError("image_not_found", `no image named '${name}'`, { image: name });
+    const actual = await sha256File(img.path);
+    const layers = cowsOn(img.path).map((c) => {
+      const r = checkCowAgainstBacking(c.path);
+      return { disk: c.disk, ok: r.ok, reason: r.ok ? null : r.reason };
+    });
+    return { image: name, ok: actual === img.sha256 && layers.every((l) => l.ok), expectedSha256: img.sha256, actualSha256: actual, layers };
   }
 
   delete(name: string): { deleted: string } {

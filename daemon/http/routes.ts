@@ -47,6 +47,7 @@ function handlers(s: Services): Record<RouteName, Handler> {
       return r;
     },
     deleteImage: (p) => s.images.delete(p.params.name!),
+    verifyImage: (p) => s.images.verify(p.params.name!, (path) => s.manager.cowsOn(path)),
     listKernels: () => ({ kernels: s.catalog.listKernels() }),
     patchInstance: (p) => s.manager.patch(p.params.name!, p.body as z.output<typeof PatchInstanceRequest>),
     getMemory: (p) => s.manager.memory.view(p.params.name!),

@@ -108,5 +108,19 @@ describe("copy-on-write layers on real guests", { timeout: 400_000 }, () => {
     assert.equal((await d.get("from-merge")).state, "stopped");
     const inUse = await d.api("DELETE", "/v1/images/clone-1-flat");
     assert.equal(inUse.body.error.code, "image_in_use");
+    // verification on demand: the content (sha256) is intact, but the layers over it no longer match
+    const v = await d.api("POST", "/v1/images/clone-1-flat/verify");
+    assert.equal(v.status, 200, JSON.stringify(v.body));
+    assert.equal(v.body.actualSha256, v.body.expectedSha256);
+    assert.equal(v.body.ok, false);
+    const layer = v.body.layers.find((l: any) => l.disk === "from-merge-root");
+    assert.equal(layer.ok, false);
+    assert.match(layer.reason, /mtime/);
+    const good = await d.api("POST", "/v1/images/busybox/verify");
+    assert.equal(good.body.ok, true);
+    const disks = (await d.api("GET", "/v1/disks")).body.disks;
+    const copyRoot = disks.find((x: any) => x.name === "copy-1-root");
+    assert.equal(copyRoot.backingSizeBytes, 64 * 1024 * 1024, "the COW header's record of its backing");
+    assert.ok(copyRoot.backingMtime > 1_700_000_000);
   });
 });
