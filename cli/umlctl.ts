@@ -28,7 +28,8 @@ commands:
   mconsole NAME COMMAND [ARGS...] [--force]   e.g. mconsole web-1 proc meminfo
   guest NAME                          uptime, load, memory from the guest's /proc
   events                              print every event as one JSON line
-  image ls | import NAME (--tar P | --dir P | --raw P) [--size MIB] [--notify] | rm NAME
+  image ls | import NAME (--tar P | --dir P | --raw P) [--size MIB] [--notify] | rm NAME | verify NAME
+  image build NAME --recipe busybox|debian [--size MIB]   (debian: debootstrap, minutes)
   snapshot ls NAME | create NAME SNAP | restore NAME SNAP | rm NAME SNAP
   clone SOURCE NEW [--snapshot SNAP]          O(1) from a snapshot, else a full copy (with progress)
   disk merge NAME IMAGE [--no-switch]         flatten the root disk into a standalone image
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
       "no-wait": { type: "boolean" }, force: { type: "boolean" }, "no-scrollback": { type: "boolean" }, help: { type: "boolean", short: "h" },
       size: { type: "string" }, ro: { type: "boolean" }, default: { type: "boolean" }, deadline: { type: "string" },
       instances: { type: "string" }, channel: { type: "string" },
-      tar: { type: "string" }, dir: { type: "string" }, raw: { type: "string" }, notify: { type: "boolean" },
+      tar: { type: "string" }, recipe: { type: "string" }, dir: { type: "string" }, raw: { type: "string" }, notify: { type: "boolean" },
       snapshot: { type: "string" }, "no-switch": { type: "boolean" }, "from-kernel": { type: "string" }, batch: { type: "string" },
     },
   });
@@ -235,6 +236,17 @@ async function main(): Promise<void> {
         const r = await withProgress(c, () => c.call("importImage", { body }));
         if (r.error) fail(`${r.error.code}: ${r.error.message}`, 1);
         return out(r, `imported ${a1}`);
+      }
+      if (name === "build") {
+        const body: Record<string, unknown> = { name: a1 ?? fail("image build NAME --recipe busybox|debian"), recipe: values.recipe ?? fail("image build needs --recipe busybox|debian"), wait: false };
+        if (values.size) body.sizeMiB = Number(values.size);
+        const r = await withProgress(c, () => c.call("buildImage", { body }));
+        if (r.error) fail(`${r.error.code}: ${r.error.message}`, 1);
+        return out(r, `built ${a1}`);
+      }
+      if (name === "verify") {
+        const v = await c.call("verifyImage", { params: { name: a1 ?? fail("image verify NAME") } });
+        return out(v, `${a1}: ${v.ok ? "ok" : "NOT OK"} (sha256 ${v.actualSha256 === v.expectedSha256 ? "matches" : "differs"}; ${v.layers.filter((l) => !l.ok).length} of ${v.layers.length} layers invalid)`);
       }
       if (name === "rm") return out(await c.call("deleteImage", { params: { name: a1 ?? fail("image rm NAME") } }), `deleted ${a1}`);
       return fail("image ls | import | rm");

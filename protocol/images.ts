@@ -31,6 +31,15 @@ export const ImportImageRequest = z
 export type ImportImageRequest = z.input<typeof ImportImageRequest>;
 export const ImageNameParams = z.object({ name: Name }).strict();
 
+export const BuildImageRequest = z
+  .object({
+    name: Name,
+    recipe: z.enum(["busybox", "debian"]).describe("busybox: busybox-static (seconds); debian: a minimal Debian (bookworm) made with debootstrap from Debian's packages, login on the console (minutes)"),
+    sizeMiB: z.number().int().min(32).max(1024 * 1024).optional(),
+    wait: z.boolean().default(true),
+  })
+  .strict();
+
 export const VerifyResult = z.object({
   image: z.string(),
   ok: z.boolean(),

@@ -9,7 +9,7 @@ import {
   StateActionRequest,
 } from "./instances.js";
 import { ActionResult, OperationView } from "./operations.js";
-import { ImageNameParams, ImageView, ImportImageRequest, KernelView, VerifyResult } from "./images.js";
+import { BuildImageRequest, ImageNameParams, ImageView, ImportImageRequest, KernelView, VerifyResult } from "./images.js";
 import { MemoryChangeResult, MemoryView, PatchInstanceRequest } from "./instances.js";
 import { AttachDiskRequest, AttachmentView, DataDiskView, DiskSlotParams } from "./disks.js";
 import { KernelNameParams, RegisterKernelRequest, RolloutRequest, RolloutResult } from "./kernels.js";
@@ -55,6 +55,10 @@ export const routes = {
   importImage: {
     method: "POST", path: "/images", summary: "Import an image from a raw ext* file, a directory or a tar archive (an operation with progress)",
     body: ImportImageRequest, response: z.object({ operation: OperationView, image: ImageView.nullable() }), status: 201,
+  },
+  buildImage: {
+    method: "POST", path: "/images/build", summary: "Build a built-in image (busybox, or Debian with debootstrap) as an operation with progress",
+    body: BuildImageRequest, response: z.object({ operation: OperationView, image: ImageView.nullable() }), status: 201,
   },
   verifyImage: {
     method: "POST", path: "/images/:name/verify", summary: "Recompute the image's sha256 and check every COW layered on it",

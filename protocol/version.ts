@@ -19,6 +19,9 @@ export const CAPABILITIES = [
   "mconsole-passthrough",
   "guest-facts",
   "kernel-upgrade",
+  "images-import",
+  "snapshots",
+  "clones",
 ] as const;
 
 export const VersionView = z.object({

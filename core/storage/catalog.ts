@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import type { ImageView, KernelView } from "../../protocol/images.js";
@@ -10,6 +10,7 @@ import { DEFAULT_KERNEL_PATH, readKernelVersion } from "../uml/kernel-info.js";
 import { buildBusyboxImage } from "./busybox-image.js";
 import { sha256File } from "./hash.js";
 import { importImage, type ImportProgress, type ImportSource } from "./image-import.js";
+import { configureDebianRoot, debootstrap, DEBIAN_SUITE } from "./debian-image.js";
 
 function allocatedBytes(path: string): number {
   try {
@@ -167,6 +168,38 @@ export class Catalog {
     } catch (e) {
       rmSync(path, { force: true });
       if ((e as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") throw new UmldError("image_exists", `an image named '${name}' already exists`, { image: name });
+      throw e;
+    }
+    return this.listImages().find((i) => i.name === name)!;
+  }
+
+  /** Builds a built-in image under a new name: busybox, or a minimal Debian made with debootstrap. */
+  async buildImage(name: string, recipe: "busybox" | "debian", sizeMiB: number | undefined, progress: ImportProgress): Promise<ImageView> {
+    if (this.repo.imageByName(name)) throw new UmldError("image_exists", `an image named '${name}' already exists`, { image: name });
+    mkdirSync(this.imagesDir, { recursive: true, mode: 0o700 });
+    const path = join(this.imagesDir, `${newId()}.ext4`);
+    if (recipe === "busybox") {
+      progress({ done: 0, total: 1, unit: "steps", step: "busybox" });
+      await buildBusyboxImage(path, sizeMiB ?? 64);
+      progress({ done: 1, total: 1, unit: "steps", step: "done" });
+    } else {
+      const work = mkdtempSync(join(this.imagesDir, ".debian-"));
+      try {
+        let steps = 0;
+        await debootstrap(join(work, "root"), (line) => progress({ done: ++steps, total: null, unit: "steps", step: line.slice(0, 60) }));
+        configureDebianRoot(join(work, "root"));
+        await importImage({ type: "dir", path: join(work, "root") }, path, name, sizeMiB, (p) => progress({ ...p, done: steps + p.done, total: null }));
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
+    }
+    try {
+      this.repo.insertImage({
+        id: newId(), name, path, size_bytes: statSync(path).size, sha256: await sha256File(path), readiness: "notify",
+        is_default: 0, created_at: nowIso(), kind: "built-in", source: recipe === "debian" ? `debian ${DEBIAN_SUITE} (debootstrap minbase)` : "busybox-static",
+      });
+    } catch (e) {
+      rmSync(path, { force: true });
       throw e;
     }
     return this.listImages().find((i) => i.name === name)!;

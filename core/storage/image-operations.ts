@@ -17,13 +17,23 @@ export class ImageOperations {
     private readonly dependants: (path: string) => string[],
   ) {}
 
+  /** Builds a built-in image (busybox, debian) as an operation with progress. */
+  build(req: { name: string; recipe: "busybox" | "debian"; sizeMiB?: number; wait: boolean }): Promise<{ operation: OperationView; image: ImageView | null }> {
+    return this.asOperation("image.build", req.name, req.wait, (opId) => this.catalog.buildImage(req.name, req.recipe, req.sizeMiB, (p) => this.operations.progress(opId, p)));
+  }
+
   async import(req: { name: string; source: ImportSource; readiness: "notify" | "none"; sizeMiB?: number; wait: boolean }): Promise<{ operation: OperationView; image: ImageView | null }> {
-    if (this.catalog.listImages().some((i) => i.name === req.name)) {
-      throw new UmldError("image_exists", `an image named '${req.name}' already exists`, { image: req.name });
+    return this.asOperation("image.import", req.name, req.wait, (opId) =>
+      this.catalog.importImage(req.name, req.source, req.readiness, req.sizeMiB, (p) => this.operations.progress(opId, p)),
+    );
+  }
+
+  private async asOperation(kind: string, name: string, wait: boolean, make: (opId: string) => Promise<ImageView>): Promise<{ operation: OperationView; image: ImageView | null }> {
+    if (this.catalog.listImages().some((i) => i.name === name)) {
+      throw new UmldError("image_exists", `an image named '${name}' already exists`, { image: name });
     }
-    const op = this.operations.begin("image.import", req.name);
-    const work = this.catalog
-      .importImage(req.name, req.source, req.readiness, req.sizeMiB, (p) => this.operations.progress(op.id, p))
+    const op = this.operations.begin(kind, name);
+    const work = make(op.id)
       .then(
         (image) => {
           this.operations.succeed(op.id, { image: image.name, sha256: image.sha256 });
@@ -34,7 +44,7 @@ export class ImageOperations {
           throw e;
         },
       );
-    if (!req.wait) {
+    if (!wait) {
       work.catch(() => {}); // the outcome is on the operation
       return { operation: op, image: null };
     }

@@ -3,7 +3,7 @@ import { API_PREFIX, CAPABILITIES, PROTOCOL_VERSION } from "../../protocol/versi
 import { routes, type RouteDef, type RouteName } from "../../protocol/routes.js";
 import { CreateInstanceRequest, PatchInstanceRequest, StateActionRequest } from "../../protocol/instances.js";
 import { AttachDiskRequest } from "../../protocol/disks.js";
-import { ImportImageRequest } from "../../protocol/images.js";
+import { BuildImageRequest, ImportImageRequest } from "../../protocol/images.js";
 import { CloneRequest, CreateSnapshotRequest, MergeRequest } from "../../protocol/snapshots.js";
 import { RegisterKernelRequest, RolloutRequest } from "../../protocol/kernels.js";
 import { AddChannelRequest, MconsoleRequest } from "../../protocol/guest.js";
@@ -47,6 +47,12 @@ function handlers(s: Services): Record<RouteName, Handler> {
       return r;
     },
     deleteImage: (p) => s.images.delete(p.params.name!),
+    buildImage: async (p, reply) => {
+      const b = p.body as z.output<typeof BuildImageRequest>;
+      const r = await s.images.build(b);
+      if (!b.wait) reply.code(202);
+      return r;
+    },
     verifyImage: (p) => s.images.verify(p.params.name!, (path) => s.manager.cowsOn(path)),
     listKernels: () => ({ kernels: s.catalog.listKernels() }),
     patchInstance: (p) => s.manager.patch(p.params.name!, p.body as z.output<typeof PatchInstanceRequest>),
