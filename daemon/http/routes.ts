@@ -18,6 +18,16 @@ interface Parsed {
 }
 type Handler = (p: Parsed, reply: FastifyReply) => Promise<unknown> | unknown;
 
+/** A handler for a long action: waits for it unless the body says wait=false, then answers 202 at once. */
+function waitable<B extends { wait: boolean }>(run: (p: Parsed, body: B) => Promise<unknown>): Handler {
+  return async (p, reply) => {
+    const body = p.body as B;
+    const result = await run(p, body);
+    if (!body.wait) reply.code(202);
+    return result;
+  };
+}
+
 /** Route handlers: each translates a request into the core command vocabulary or a query. */
 function handlers(s: Services): Record<RouteName, Handler> {
   return {
@@ -30,29 +40,14 @@ function handlers(s: Services): Record<RouteName, Handler> {
     },
     getInstance: (p) => s.manager.get(p.params.name!),
     deleteInstance: (p) => s.manager.execute({ kind: "delete", name: p.params.name!, force: p.query.force === "true" }),
-    changeState: async (p, reply) => {
-      const b = p.body as z.output<typeof StateActionRequest>;
-      const result = await s.manager.execute({
-        kind: "action", name: p.params.name!, action: b.action, timeoutS: b.timeoutS, wait: b.wait, kernel: b.kernel, deadlineS: b.deadlineS,
-      });
-      if (!b.wait) reply.code(202);
-      return result;
-    },
+    changeState: waitable<z.output<typeof StateActionRequest>>((p, b) =>
+      s.manager.execute({ kind: "action", name: p.params.name!, action: b.action, timeoutS: b.timeoutS, wait: b.wait, kernel: b.kernel, deadlineS: b.deadlineS }),
+    ),
     getOperation: (p) => s.operations.get(p.params.id!),
     listImages: () => ({ images: s.images.list() }),
-    importImage: async (p, reply) => {
-      const b = p.body as z.output<typeof ImportImageRequest>;
-      const r = await s.images.import(b);
-      if (!b.wait) reply.code(202);
-      return r;
-    },
+    importImage: waitable<z.output<typeof ImportImageRequest>>((_p, b) => s.images.import(b)),
     deleteImage: (p) => s.images.delete(p.params.name!),
-    buildImage: async (p, reply) => {
-      const b = p.body as z.output<typeof BuildImageRequest>;
-      const r = await s.images.build(b);
-      if (!b.wait) reply.code(202);
-      return r;
-    },
+    buildImage: waitable<z.output<typeof BuildImageRequest>>((_p, b) => s.images.build(b)),
     verifyImage: (p) => s.images.verify(p.params.name!, (path) => s.manager.cowsOn(path)),
     listKernels: () => ({ kernels: s.catalog.listKernels() }),
     patchInstance: (p) => s.manager.patch(p.params.name!, p.body as z.output<typeof PatchInstanceRequest>),
@@ -74,32 +69,12 @@ function handlers(s: Services): Record<RouteName, Handler> {
     addChannel: (p) => s.manager.addChannel(p.params.name!, (p.body as z.output<typeof AddChannelRequest>).channel),
     removeChannel: (p) => s.manager.removeChannel(p.params.name!, p.params.channel!),
     listSnapshots: (p) => ({ snapshots: s.manager.snapshots.list(p.params.name!) }),
-    createSnapshot: async (p, reply) => {
-      const b = p.body as z.output<typeof CreateSnapshotRequest>;
-      const r = await s.manager.snapshots.snapshot(p.params.name!, b.name, b.wait);
-      if (!b.wait) reply.code(202);
-      return r;
-    },
+    createSnapshot: waitable<z.output<typeof CreateSnapshotRequest>>((p, b) => s.manager.snapshots.snapshot(p.params.name!, b.name, b.wait)),
     restoreSnapshot: (p) => s.manager.snapshots.restore(p.params.name!, p.params.snapshot!),
     deleteSnapshot: (p) => s.manager.snapshots.deleteSnapshot(p.params.name!, p.params.snapshot!),
-    cloneInstance: async (p, reply) => {
-      const b = p.body as z.output<typeof CloneRequest>;
-      const r = await s.manager.snapshots.clone(p.params.name!, b);
-      if (!b.wait) reply.code(202);
-      return r;
-    },
-    mergeDisk: async (p, reply) => {
-      const b = p.body as z.output<typeof MergeRequest>;
-      const r = await s.manager.snapshots.merge(p.params.name!, b);
-      if (!b.wait) reply.code(202);
-      return r;
-    },
-    rollout: async (p, reply) => {
-      const b = p.body as z.output<typeof RolloutRequest>;
-      const r = await s.manager.rollout(p.params.name!, b.selector, b.batchSize, b.deadlineS, b.wait);
-      if (!b.wait) reply.code(202);
-      return r;
-    },
+    cloneInstance: waitable<z.output<typeof CloneRequest>>((p, b) => s.manager.snapshots.clone(p.params.name!, b)),
+    mergeDisk: waitable<z.output<typeof MergeRequest>>((p, b) => s.manager.snapshots.merge(p.params.name!, b)),
+    rollout: waitable<z.output<typeof RolloutRequest>>((p, b) => s.manager.rollout(p.params.name!, b.selector, b.batchSize, b.deadlineS, b.wait)),
   };
 }
 
