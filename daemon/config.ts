@@ -5,15 +5,22 @@ export interface DaemonConfig {
   listen: { host: string; port: number } | null;
   logLevel: string;
   kernelPath: string;
+  /** on SIGTERM/SIGINT: shut every guest down (halt after the deadline) instead of leaving them running */
+  shutdownGuests: boolean;
+  shutdownDeadlineS: number;
 }
 
 export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [--log-level LEVEL] [--kernel PATH]
+            [--shutdown-guests [--shutdown-deadline S]]
 
   --state-dir DIR     where umld keeps its database, images, instances and sockets (default /var/lib/umld)
   --listen HOST:PORT  TCP listener for the JSON API; requests must carry the admin token (default 127.0.0.1:7070)
                       'none' serves only the unix socket DIR/umld.sock
   --log-level LEVEL   pino level: fatal, error, warn, info, debug, trace (default info)
   --kernel PATH       the default UML kernel binary (default /usr/bin/linux.uml)
+  --shutdown-guests   host-shutdown mode: on SIGTERM/SIGINT shut every guest down gracefully, halting
+                      those still up after --shutdown-deadline seconds (default 60); without it guests
+                      keep running when umld stops
 
 Environment: UMLD_STATE_DIR, UMLD_LISTEN, UMLD_LOG_LEVEL override the defaults.`;
 
@@ -26,6 +33,13 @@ export function parseListen(v: string): { host: string; port: number } | null {
   return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
 }
 
+function deadline(v: string | undefined): number {
+  if (v === undefined) return 60;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new Error(`--shutdown-deadline must be 1-3600 seconds, got '${v}'`);
+  return n;
+}
+
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonConfig | "help" {
   const { values } = parseArgs({
     args: argv,
@@ -34,6 +48,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       listen: { type: "string" },
       "log-level": { type: "string" },
       kernel: { type: "string" },
+      "shutdown-guests": { type: "boolean" },
+      "shutdown-deadline": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -46,5 +62,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     listen: parseListen(values.listen ?? env.UMLD_LISTEN ?? "127.0.0.1:7070"),
     logLevel: level,
     kernelPath: values.kernel ?? "/usr/bin/linux.uml",
+    shutdownGuests: values["shutdown-guests"] === true,
+    shutdownDeadlineS: deadline(values["shutdown-deadline"]),
   };
 }

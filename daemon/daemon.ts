@@ -29,6 +29,8 @@ export interface RunningDaemon {
   socketPath: string;
   /** Stops listening and releases every guest without stopping it. */
   close(): Promise<void>;
+  /** Host-shutdown mode: every guest shut down (halted after the deadline), then close. */
+  shutdownGuests(deadlineS: number): Promise<{ shutDown: string[]; halted: string[] }>;
 }
 
 export function daemonVersion(): string {
@@ -55,6 +57,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   pool.warm();
   const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), catalog, operations, bus, pool, log });
   const reconciled = await manager.reconcileAtStart();
+  const autostarted = manager.autostart();
+  if (autostarted.length) log.info({ instances: autostarted }, "autostart");
   if (interrupted || reconciled.crashed.length || reconciled.adopted.length) log.warn({ interruptedOperations: interrupted, ...reconciled }, "reconciled state from a previous run");
 
   const adminToken = ensureAdminToken(paths.adminToken);
@@ -91,6 +95,11 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
     services,
     tcp,
     socketPath: paths.socket,
+    async shutdownGuests(deadlineS: number) {
+      const r = await manager.shutdownGuests(deadlineS);
+      log.info(r, "guests shut down for a host shutdown");
+      return r;
+    },
     async close() {
       if (closed) return;
       closed = true;

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "stopping");
-    daemon.close().then(
+    (cfg.shutdownGuests ? daemon.shutdownGuests(cfg.shutdownDeadlineS).then(() => daemon.close()) : daemon.close()).then(
       () => process.exit(0),
       (e) => {
         log.error({ err: e }, "error while stopping");

@@ -55,6 +55,31 @@ export const InstanceUpgradeEvent = z.object({
   reason: z.string().nullable(),
   timestamp: z.string(),
 });
+export const InstanceHangEvent = z.object({
+  type: z.literal("instance.hang"),
+  instance: z.string(),
+  evidence: z.object({
+    sinceS: z.number().describe("seconds without progress"),
+    probe: z.string().describe("what showed it: the guest's uptime did not advance, or mconsole did not answer"),
+    source: z.enum(["probe", "watchdog"]),
+  }),
+  action: z.enum(["reported", "reset"]),
+  timestamp: z.string(),
+});
+export const InstanceRestartEvent = z.object({
+  type: z.literal("instance.restart"),
+  instance: z.string(),
+  attempt: z.number().int(),
+  delayS: z.number(),
+  reason: z.string(),
+  timestamp: z.string(),
+});
+export const InstanceFlaggedEvent = z.object({
+  type: z.literal("instance.flagged"),
+  instance: z.string(),
+  flag: z.string(),
+  timestamp: z.string(),
+});
 export const OperationEvent = z.object({
   type: z.literal("operation"),
   operation: OperationView,
@@ -69,6 +94,9 @@ export const Event = z.discriminatedUnion("type", [
   InstanceMemoryEvent,
   InstanceDiskEvent,
   InstanceUpgradeEvent,
+  InstanceHangEvent,
+  InstanceRestartEvent,
+  InstanceFlaggedEvent,
   OperationEvent,
 ]);
 export type Event = z.infer<typeof Event>;

@@ -9,6 +9,19 @@ export const INSTANCE_ACTIONS = ["start", "shutdown", "halt", "reboot", "pause",
 export const InstanceAction = z.enum(INSTANCE_ACTIONS);
 export type InstanceAction = z.infer<typeof InstanceAction>;
 
+export const RestartPolicy = z.enum(["never", "on-failure", "always"]);
+export const OnHang = z.enum(["report", "reset"]);
+
+/** Policies: what umld does without being asked. */
+export const PolicyFields = {
+  autostart: z.boolean().optional().describe("start when umld starts"),
+  autostartOrder: z.number().int().min(0).max(10000).optional().describe("lower starts first"),
+  autostartDelayS: z.number().min(0).max(3600).optional().describe("wait this long before starting it"),
+  restartPolicy: RestartPolicy.optional().describe("never | on-failure (crash, panic, signal) | always (also when the guest powers itself off)"),
+  hangTimeoutS: z.number().int().min(0).max(3600).optional().describe("report (or reset) a guest whose kernel makes no progress this long; 0: off"),
+  onHang: OnHang.optional().describe("report: an instance.hang event; reset: also halt and start it"),
+};
+
 /** Guest memory in MiB: below 32 UML panics or deadlocks; 64 GiB is a sanity cap. */
 export const MemoryMiB = z.number().int().min(32).max(65536);
 
@@ -18,6 +31,7 @@ export const CreateInstanceRequest = z
     memoryMiB: MemoryMiB.default(64).describe("guest RAM in MiB (32-65536): the live target"),
     maxMemoryMiB: MemoryMiB.optional().describe("boot size in MiB, at least memoryMiB (default: memoryMiB); memory can be raised live up to it"),
     diskQuotaMiB: z.number().int().min(1).max(64 * 1024 * 1024).optional().describe("the most the instance's writable disks may grow (their virtual sizes), in MiB"),
+    ...PolicyFields,
     image: Name.optional().describe("image name; the default image when absent"),
     kernel: Name.optional().describe("kernel name; the default kernel when absent"),
     bootOptions: z
@@ -52,6 +66,7 @@ export const PatchInstanceRequest = z
     maxMemoryMiB: MemoryMiB.optional().describe("boot size; only while the instance is stopped or crashed"),
     kernel: Name.nullable().optional().describe("stage this kernel for the next start (null: unstage)"),
     diskQuotaMiB: z.number().int().min(1).max(64 * 1024 * 1024).nullable().optional().describe("disk quota in MiB (null: none)"),
+    ...PolicyFields,
   })
   .strict()
   .refine((r) => Object.keys(r).length > 0, { message: "nothing to change" });
@@ -131,6 +146,17 @@ export const InstanceView = z.object({
   lastExit: ExitInfo.nullable(),
   createdAt: z.string(),
   busy: z.string().nullable().describe("the action in progress, if any"),
+  policy: z.object({
+    autostart: z.boolean(),
+    autostartOrder: z.number().int(),
+    autostartDelayS: z.number(),
+    restartPolicy: RestartPolicy,
+    hangTimeoutS: z.number().int(),
+    onHang: OnHang,
+  }),
+  crashStreak: z.number().int().describe("crashes in a row, each within a minute of its start"),
+  flag: z.string().nullable().describe("why umld stopped acting on its own (e.g. crash-loop); cleared by a start"),
+  problems: z.array(z.string()).describe("what is wrong with the instance's files right now (missing COW, changed backing)"),
 });
 export type InstanceView = z.infer<typeof InstanceView>;
 

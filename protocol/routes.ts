@@ -104,6 +104,11 @@ export const routes = {
     method: "DELETE", path: "/instances/:name/consoles/:channel", summary: "Remove a console or serial line (refused while the guest has it open)",
     params: ChannelParams, response: z.object({ removed: z.string() }), status: 200,
   },
+  shutdownGuests: {
+    method: "POST", path: "/host/shutdown-guests", summary: "Host shutdown: shut every guest down gracefully, halting those still up after deadlineS",
+    body: z.object({ deadlineS: z.number().positive().max(3600).default(60) }).strict(),
+    response: z.object({ shutDown: z.array(z.string()), halted: z.array(z.string()) }), status: 200,
+  },
   listSnapshots: { method: "GET", path: "/instances/:name/snapshots", summary: "The instance's snapshots", params: InstanceNameParams, response: z.object({ snapshots: z.array(SnapshotView) }), status: 200 },
   createSnapshot: {
     method: "POST", path: "/instances/:name/snapshots", summary: "Snapshot the root disk into a sealed image (a running guest is synced and paused meanwhile)",

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import type { Logger } from "pino";
 import type { InstanceAction, InstanceState, InstanceView } from "../../protocol/instances.js";
 import type { ActionResult } from "../../protocol/operations.js";
@@ -24,6 +24,8 @@ import type { DataDisksRepo } from "../store/data-disks-repo.js";
 import type { ChannelsRepo } from "../store/channels-repo.js";
 import type { SnapshotsRepo } from "../store/snapshots-repo.js";
 import { Snapshots } from "./snapshots.js";
+import { CRASH_WINDOW_S, Policies } from "./policies.js";
+import type { PolicyInput } from "./commands.js";
 import type { ChannelView, GuestFacts, MconsoleRequest } from "../../protocol/guest.js";
 import { guestFacts, passthrough } from "./guest-access.js";
 import type { z } from "zod";
@@ -79,6 +81,7 @@ export class InstanceManager {
   private readonly channels: ConsoleChannels;
   private readonly upgrades: KernelUpgrades;
   readonly snapshots: Snapshots;
+  readonly policies: Policies;
 
   constructor(private readonly o: ManagerOptions) {
     this.scrollbackBytes = o.scrollbackBytes ?? 256 * 1024;
@@ -87,6 +90,7 @@ export class InstanceManager {
     this.channels = new ConsoleChannels(o.channelsRepo, o.log);
     this.upgrades = new KernelUpgrades(this, o.repo, o.catalog, o.operations, o.bus, o.log);
     this.snapshots = new Snapshots(this, o.repo, o.snapshotsRepo, o.catalog, o.operations, o.log);
+    this.policies = new Policies(this, o.repo, o.bus, o.log);
     this.disks = new LiveDisks(this, o.disksRepo, o.repo, o.catalog, o.bus, o.log, o.paths.disks);
   }
 
@@ -119,7 +123,7 @@ export class InstanceManager {
         return this.delete(cmd.name, cmd.force);
       case "action":
         if (cmd.action === "upgrade") return this.upgradeAction(cmd.name, cmd.kernel!, cmd.deadlineS, cmd.timeoutS, cmd.wait);
-        return this.action(cmd.name, cmd.action, cmd.timeoutS, cmd.wait);
+        return this.action(cmd.name, cmd.action, cmd.timeoutS, cmd.wait, cmd.restart === true);
     }
   }
 
@@ -153,6 +157,7 @@ export class InstanceManager {
           boot_options: JSON.stringify(cmd.bootOptions ?? this.lpjDefaults), created_at: at },
         [disk],
       );
+      if (cmd.policy) this.o.repo.update(id, policyColumns(cmd.policy));
       revert.success();
       this.o.log.info({ instance: cmd.name, id, memoryMiB: cmd.memoryMiB, image: image.name }, "instance created");
       this.o.bus.publish({ type: "instance.created", instance: cmd.name, timestamp: at });
@@ -190,7 +195,7 @@ export class InstanceManager {
     return { deleted: name };
   }
 
-  private async action(name: string, action: Exclude<InstanceAction, "upgrade">, timeoutS: number | undefined, wait: boolean): Promise<ActionResult> {
+  private async action(name: string, action: Exclude<InstanceAction, "upgrade">, timeoutS: number | undefined, wait: boolean, byPolicy = false): Promise<ActionResult> {
     const row = this.row(name);
     // halt may overtake a running action (e.g. a shutdown waiting on a stuck guest)
     const busy = this.busyWith(row);
@@ -198,6 +203,8 @@ export class InstanceManager {
       throw new UmldError("instance_busy", `'${busy}' is still running on '${name}'`, { busy, action });
     }
     transition(row.state, action); // validates: 409 naming both when not allowed
+    if (action === "start" && !byPolicy && (row.flag || row.crash_streak)) this.o.repo.update(row.id, { flag: null, crash_streak: 0 });
+    if (action === "start") this.o.repo.update(row.id, { stopped_by_host: 0 });
     if (action === "start" && row.staged_kernel_id) {
       // a staged kernel boots with the upgrade's safety net: rolled back if it fails
       return this.upgradeAction(name, this.o.catalog.kernelById(row.staged_kernel_id)!.name, undefined, timeoutS, wait);
@@ -263,6 +270,19 @@ export class InstanceManager {
     return this.upgrades.rollout(kernelName, sel, batchSize, deadlineS, wait);
   }
 
+  /** What is wrong with the instance's files now: a record never points at a missing file without saying so. */
+  problems(r: InstanceRow): string[] {
+    const out: string[] = [];
+    for (const d of this.o.repo.disks(r.id)) {
+      if (!existsSync(d.path)) out.push(`disk ${d.slot}: ${d.path} is missing`);
+      else if (d.kind === "cow") {
+        const c = checkCowAgainstBacking(d.path);
+        if (!c.ok) out.push(`disk ${d.slot}: ${c.reason}`);
+      }
+    }
+    return out;
+  }
+
   /** The instance's writable layers (root COW, read-write data disks): what they may grow to and use now. */
   diskUsage(r: InstanceRow): InstanceView["diskUsage"] {
     const root = this.o.repo.disks(r.id);
@@ -294,7 +314,7 @@ export class InstanceManager {
   // ---- live changes ------------------------------------------------------------------
 
   /** PATCH: validates everything first, then stages the boot size or kernel, then changes memory live. */
-  async patch(name: string, req: { memoryMiB?: number; maxMemoryMiB?: number; kernel?: string | null; diskQuotaMiB?: number | null }) {
+  async patch(name: string, req: { memoryMiB?: number; maxMemoryMiB?: number; kernel?: string | null; diskQuotaMiB?: number | null } & PolicyInput) {
     const row = this.row(name);
     const stopped = row.state === "stopped" || row.state === "crashed";
     if (req.maxMemoryMiB !== undefined && !stopped) {
@@ -311,6 +331,8 @@ export class InstanceManager {
     }
     if (req.maxMemoryMiB !== undefined) this.o.repo.update(row.id, { max_memory_mib: max, memory_mib: target });
     if (req.diskQuotaMiB !== undefined) this.o.repo.update(row.id, { disk_quota_mib: req.diskQuotaMiB });
+    this.o.repo.update(row.id, policyColumns(req));
+    if (req.hangTimeoutS !== undefined) this.runtimes.get(row.id)?.host.setWatchdog(req.hangTimeoutS * 1000);
     if (req.kernel !== undefined) {
       this.o.repo.update(row.id, { staged_kernel_id: kernel?.id ?? null });
       if (kernel) {
@@ -405,6 +427,7 @@ export class InstanceManager {
       env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: f.dir, TMPDIR: GUEST_MEMORY_DIR, LANG: "C" },
       files: f,
       expectedMconsole: this.o.paths.mconsoleSocket(row.id),
+      hangTimeoutMs: row.hang_timeout_s * 1000,
       scrollbackBytes: this.scrollbackBytes,
       consoleLogMaxBytes: this.consoleLogMaxBytes,
     };
@@ -525,7 +548,7 @@ export class InstanceManager {
         rt.log.error({ panic: m.message }, "guest kernel panic");
         break;
       case "hang":
-        rt.log.warn("guest watchdog reports a hang");
+        this.policies.onHang(id, { sinceS: m.sinceS, probe: m.probe, source: m.source });
         break;
       case "exited":
         this.onExited(id, rt, m);
@@ -545,12 +568,15 @@ export class InstanceManager {
 
   private onExited(id: string, rt: Runtime, m: Extract<FromWorker, { t: "exited" }>): void {
     const exit = { code: m.code, signal: m.signal, reason: m.reason };
+    const startedAt = this.o.repo.byId(id)?.started_at;
+    const upS = startedAt ? (Date.now() - Date.parse(startedAt)) / 1000 : 0;
     const level = m.requested ? "info" : "error";
     rt.log[level]({ code: m.code, signal: m.signal, reason: m.reason }, "UML process exited");
     this.runtimes.delete(id);
     this.o.repo.update(id, { booted_kernel_id: null, unplugged_mib: 0 });
     this.applyEvent(id, m.requested ? "exited" : "crashed", m.reason, { pid: null, ready: false, exit, startedAt: null });
     setTimeout(() => void rt.host.terminate(), 200).unref();
+    this.policies.afterExit(id, m.requested, m.reason, upS);
   }
 
   private onWorkerGone(id: string, rt: Runtime, error?: Error): void {
@@ -693,11 +719,23 @@ export class InstanceManager {
    * marked crashed ("exited while daemon was down"); live ones are adopted by
    * a new worker (same FIFOs, sockets and pid), so guests outlive the daemon.
    */
-  async reconcileAtStart(): Promise<{ crashed: string[]; adopted: string[] }> {
+  async reconcileAtStart(): Promise<{ crashed: string[]; adopted: string[]; removed: string[]; orphans: number[] }> {
     const crashed: string[] = [];
     const adopted: string[] = [];
+    const removed = this.sweepFiles();
+    const orphans = this.orphanProcesses();
+    if (orphans.length) this.o.log.warn({ pids: orphans }, "UML processes from this state dir that no instance owns: reported, not killed");
+    const live = this.liveGuests();
     for (const row of this.o.repo.all()) {
-      if (!isActive(row.state)) continue;
+      if (!isActive(row.state)) {
+        // spawned, but the daemon died before it recorded that: ours, adopt it (never start it twice)
+        const pid = live.get(row.id);
+        if (pid === undefined) continue;
+        this.applyEvent(row.id, "start", "found running after a daemon crash", { pid, startedAt: nowIso(), ready: false, bootCountIncrement: true });
+        this.applyEvent(row.id, "booted", "found running after a daemon crash");
+        row.pid = pid;
+        row.state = "running";
+      }
       if (row.pid && processIsGuest(row.pid, row.id)) {
         try {
           const spec = { ...this.bootSpec(row), adopt: { pid: row.pid, paused: row.state === "paused" } };
@@ -713,8 +751,65 @@ export class InstanceManager {
       const reason = "exited while daemon was down";
       this.applyEvent(row.id, "crashed", reason, { pid: null, ready: false, startedAt: null, exit: { code: null, signal: null, reason } });
       crashed.push(row.name);
+      this.policies.afterExit(row.id, false, reason, CRASH_WINDOW_S);
     }
-    return { crashed, adopted };
+    return { crashed, adopted, removed, orphans };
+  }
+
+  /**
+   * Files a killed daemon can leave: an instance directory whose create never
+   * committed, temp files of merges and restores, image files never registered.
+   * All are umld's own and safe to remove; everything else is reported.
+   */
+  private sweepFiles(): string[] {
+    const removed: string[] = [];
+    const known = new Set(this.o.repo.all().map((r) => r.id));
+    const rm = (p: string) => {
+      rmSync(p, { recursive: true, force: true });
+      removed.push(p);
+    };
+    for (const id of readdirSafe(this.o.paths.instances)) {
+      const dir = this.o.paths.instanceDir(id);
+      if (!known.has(id)) rm(dir);
+      else for (const f of readdirSafe(dir)) if (f.endsWith(".new") || f.endsWith(".partial")) rm(`${dir}/${f}`);
+    }
+    const images = new Set(this.o.catalog.listImages().map((i) => i.path));
+    for (const f of readdirSafe(this.o.paths.images)) {
+      const p = `${this.o.paths.images}/${f}`;
+      if (f.endsWith(".partial") || f.startsWith(".build-") || f.startsWith(".extract-") || f.startsWith(".debian-")) rm(p);
+      else if (/^[0-9a-f]{16}\.ext4$/.test(f) && !images.has(p)) rm(p);
+    }
+    const disks = new Set(this.disks.list().map((d) => d.path));
+    for (const f of readdirSafe(this.o.paths.disks)) {
+      const p = `${this.o.paths.disks}/${f}`;
+      if (/^[0-9a-f]{16}\.(img|cow)$/.test(f) && !disks.has(p)) rm(p);
+    }
+    if (removed.length) this.o.log.warn({ removed }, "removed what an interrupted daemon left behind");
+    return removed;
+  }
+
+  /** Main pids (process group leaders) of live UML processes started from this state dir, by umid. */
+  private liveGuests(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const entry of readdirSafe("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const argv = readFileSync(`/proc/${entry}/cmdline`, "latin1").split("\0");
+        if (!argv.includes(`uml_dir=${this.o.paths.umlRun}/`)) continue;
+        const umid = argv.find((a) => a.startsWith("umid="))?.slice(5);
+        const pgrp = Number(readFileSync(`/proc/${entry}/stat`, "latin1").split(") ")[1]?.split(" ")[2]);
+        if (umid && pgrp === Number(entry)) out.set(umid, Number(entry));
+      } catch {
+        // gone
+      }
+    }
+    return out;
+  }
+
+  /** Live UML processes started from this state dir whose umid no instance has. */
+  private orphanProcesses(): number[] {
+    const known = new Set(this.o.repo.all().map((r) => r.id));
+    return [...this.liveGuests()].filter(([umid]) => !known.has(umid)).map(([, pid]) => pid);
   }
 
   /** Daemon stop: release every guest without stopping it. */
@@ -727,6 +822,16 @@ export class InstanceManager {
       await rt.host.terminate();
     }));
     for (const h of this.hubs.values()) h.closeAll(1001, "daemon stopping");
+  }
+
+  /** Starts the instances marked autostart (after reconcileAtStart). */
+  autostart(): string[] {
+    return this.policies.autostartAll(this.o.repo.all());
+  }
+
+  /** Host shutdown: graceful shutdown of every guest within the deadline, then halt. */
+  shutdownGuests(deadlineS: number): Promise<{ shutDown: string[]; halted: string[] }> {
+    return this.policies.shutdownAll(this.o.repo.all(), deadlineS);
   }
 
   /** Halts every guest (tests, and the explicit host-shutdown path). */
@@ -773,6 +878,13 @@ export class InstanceManager {
         : null,
       createdAt: r.created_at,
       busy: rt?.busy ?? null,
+      policy: {
+        autostart: r.autostart === 1, autostartOrder: r.autostart_order, autostartDelayS: r.autostart_delay_s,
+        restartPolicy: r.restart_policy, hangTimeoutS: r.hang_timeout_s, onHang: r.on_hang,
+      },
+      crashStreak: r.crash_streak,
+      flag: r.flag,
+      problems: this.problems(r),
     };
   }
 }
@@ -797,6 +909,26 @@ function fatalError(m?: FromWorker): UmldError {
 function bootFailed(name: string, m?: FromWorker): UmldError {
   const exit = m?.t === "exited" ? { code: m.code, signal: m.signal, reason: m.reason } : undefined;
   return new UmldError("boot_failed", `guest '${name}' exited before it was ready${exit ? `: ${exit.reason}` : ""}`, { exit });
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Policy fields (protocol names) to columns. */
+function policyColumns(p: PolicyInput) {
+  const c: Partial<Pick<InstanceRow, "autostart" | "autostart_order" | "autostart_delay_s" | "restart_policy" | "hang_timeout_s" | "on_hang">> = {};
+  if (p.autostart !== undefined) c.autostart = p.autostart ? 1 : 0;
+  if (p.autostartOrder !== undefined) c.autostart_order = p.autostartOrder;
+  if (p.autostartDelayS !== undefined) c.autostart_delay_s = p.autostartDelayS;
+  if (p.restartPolicy !== undefined) c.restart_policy = p.restartPolicy;
+  if (p.hangTimeoutS !== undefined) c.hang_timeout_s = p.hangTimeoutS;
+  if (p.onHang !== undefined) c.on_hang = p.onHang;
+  return c;
 }
 
 /** The pid is alive and is the UML process of this instance (guards against pid reuse). */

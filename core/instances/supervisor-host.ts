@@ -82,6 +82,10 @@ export class SupervisorHost extends EventEmitter<SupervisorEvents> {
     this.send({ t: "channel-in", channel, data: copy }, [copy.buffer as ArrayBuffer]);
   }
 
+  setWatchdog(hangTimeoutMs: number): void {
+    this.send({ t: "watchdog", hangTimeoutMs });
+  }
+
   consoleInput(data: Buffer): void {
     const copy = new Uint8Array(data.length);
     copy.set(data);

@@ -21,6 +21,7 @@ import { Socket } from "node:net";
 import { ReadStream as TtyReadStream } from "node:tty";
 import { parentPort } from "node:worker_threads";
 import { Scrollback } from "../console/scrollback.js";
+import { readLogTail } from "../console/console-hub.js";
 import type { PlainError } from "../errors.js";
 import { native, type NativeDgramSocket } from "../native.js";
 import { MconsoleClient, MconsoleError } from "../uml/mconsole/client.js";
@@ -206,6 +207,64 @@ function channelInput(name: string, data: Uint8Array): void {
   }
 }
 
+// ---- hang watchdog ---------------------------------------------------------
+
+let hangTimeoutMs = 0;
+let probeTimer: NodeJS.Timeout | null = null;
+let lastProgressAt = 0;
+let lastUptime = -1;
+let hangReported = false;
+let probing = false;
+
+/**
+ * A guest is making progress while its kernel's CPU tick counters advance
+ * (the `cpu` line of /proc/stat: they move only when the guest takes timer
+ * interrupts; /proc/uptime would not do, UML's clock reads the host's). mconsole
+ * answers even a guest frozen with `stop` (UML runs commands itself then), so
+ * the probe compares counters instead of trusting an answer; a kernel too
+ * stuck to answer at all times out.
+ */
+function startWatchdog(): void {
+  if (probeTimer) clearInterval(probeTimer);
+  probeTimer = null;
+  lastProgressAt = Date.now();
+  lastUptime = -1;
+  hangReported = false;
+  if (hangTimeoutMs <= 0) return;
+  probeTimer = setInterval(() => void probe(), Math.max(500, Math.min(5000, Math.floor(hangTimeoutMs / 3))));
+}
+
+async function probe(): Promise<void> {
+  if (probing || exited) return;
+  if (!mconsole?.connected || paused || busy) {
+    lastProgressAt = Date.now(); // asked-for pauses and running actions are not hangs
+    return;
+  }
+  probing = true;
+  let how: string;
+  try {
+    const stat = await mc("proc stat", Math.min(5000, hangTimeoutMs));
+    const cpu = /^cpu\s+([\d\s]+)$/m.exec(stat)?.[1] ?? "";
+    const ticks = cpu.trim().split(/\s+/).reduce((n, x) => n + Number(x), 0);
+    if (ticks > lastUptime) {
+      lastUptime = ticks;
+      lastProgressAt = Date.now();
+      hangReported = false;
+      return;
+    }
+    how = `the guest's CPU tick counters stayed at ${ticks} (no timer interrupts)`;
+  } catch (e) {
+    how = `mconsole did not answer: ${(e as Error).message}`;
+  } finally {
+    probing = false;
+  }
+  const since = Date.now() - lastProgressAt;
+  if (since >= hangTimeoutMs && !hangReported) {
+    hangReported = true;
+    post({ t: "hang", sinceS: Math.round(since / 100) / 10, probe: how, source: "probe" });
+  }
+}
+
 // ---- readiness and notify -------------------------------------------------
 
 function markReady(via: "notify" | "console"): void {
@@ -229,6 +288,7 @@ function onNotify(buf: Buffer): void {
       }
       ready = false;
       paused = false;
+      startWatchdog();
       post({ t: "booted", mconsolePath: m.mconsolePath, at: Date.now() });
       break;
     }
@@ -241,7 +301,7 @@ function onNotify(buf: Buffer): void {
       post({ t: "panic", message: m.message });
       break;
     case "hang":
-      post({ t: "hang" });
+      post({ t: "hang", sinceS: 60, probe: "the guest's /dev/watchdog was not fed for 60 s (uml_watchdog)", source: "watchdog" });
       break;
     default:
       log("debug", "unknown notify datagram", { bytes: buf.length });
@@ -330,6 +390,9 @@ function adopt(s: WorkerBootSpec, a: { pid: number; paused: boolean }): void {
   pid = a.pid;
   paused = a.paused;
   ready = true;
+  // console continuity: a viewer that reconnects gets what the log holds (output written
+  // while no daemon was reading waits in the FIFO and follows)
+  scrollback.push(readLogTail(s.files.consoleLog, s.scrollbackBytes));
   attachConsoleReaders();
   let connected = false;
   try {
@@ -349,7 +412,12 @@ function adopt(s: WorkerBootSpec, a: { pid: number; paused: boolean }): void {
 }
 
 function boot(s: WorkerBootSpec): void {
-  if (s.adopt) return adopt(s, s.adopt);
+  hangTimeoutMs = s.hangTimeoutMs;
+  if (s.adopt) {
+    adopt(s, s.adopt);
+    startWatchdog();
+    return;
+  }
   openSupervision(s);
   const { stdinFd, stdoutFd } = openConsolePipes();
   const errFd = openSync(s.files.stderrLog, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
@@ -459,6 +527,8 @@ function toPlain(e: unknown): PlainError {
 // ---- teardown ------------------------------------------------------------------
 
 function teardown(): void {
+  if (probeTimer) clearInterval(probeTimer);
+  probeTimer = null;
   for (const ch of channels.values()) {
     ch.reader.destroy();
     try {
@@ -545,6 +615,10 @@ port.on("message", (m: ToWorker) => {
       post({ t: "reply", id: m.id, ok: true, value: { data: copy, end: snap.end } }, [copy.buffer as ArrayBuffer]);
       break;
     }
+    case "watchdog":
+      hangTimeoutMs = m.hangTimeoutMs;
+      if (mconsole?.connected) startWatchdog();
+      break;
     case "detach":
       // daemon going away: leave the guest running, release our ends
       post({ t: "reply", id: m.id, ok: true });

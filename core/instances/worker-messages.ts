@@ -16,6 +16,8 @@ export interface WorkerBootSpec {
     stderrLog: string;
   };
   expectedMconsole: string;
+  /** hang watchdog: report when the guest kernel makes no progress this long (0: off) */
+  hangTimeoutMs: number;
   /** Supervise an already running UML process (after a daemon restart) instead of spawning one. */
   adopt?: { pid: number; paused: boolean };
   scrollbackBytes: number;
@@ -31,6 +33,7 @@ export type ToWorker =
   | { t: "console-in"; data: Uint8Array }
   | { t: "scrollback"; id: number }
   | { t: "detach"; id: number }
+  | { t: "watchdog"; hangTimeoutMs: number }
   | { t: "channel-open"; id: number; channel: string }
   | { t: "channel-close"; id: number; channel: string }
   | { t: "channel-in"; channel: string; data: Uint8Array }
@@ -43,7 +46,7 @@ export type FromWorker =
   | { t: "booted"; mconsolePath: string; at: number }
   | { t: "ready"; bootMs: number; via: "notify" | "console" }
   | { t: "panic"; message: string }
-  | { t: "hang" }
+  | { t: "hang"; sinceS: number; probe: string; source: "probe" | "watchdog" }
   | { t: "console"; data: Uint8Array; offset: number }
   | { t: "channel-data"; channel: string; data: Uint8Array; offset: number }
   | { t: "exited"; code: number | null; signal: string | null; reason: string; requested: boolean }

@@ -36,7 +36,7 @@ function handlers(s: Services): Record<RouteName, Handler> {
     listInstances: () => ({ instances: s.manager.list() }),
     createInstance: (p) => {
       const b = p.body as z.output<typeof CreateInstanceRequest>;
-      return s.manager.execute({ kind: "create", name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions });
+      return s.manager.execute({ kind: "create", name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, policy: b, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions });
     },
     getInstance: (p) => s.manager.get(p.params.name!),
     deleteInstance: (p) => s.manager.execute({ kind: "delete", name: p.params.name!, force: p.query.force === "true" }),
@@ -68,6 +68,7 @@ function handlers(s: Services): Record<RouteName, Handler> {
     listChannels: (p) => ({ channels: s.manager.listChannels(p.params.name!) }),
     addChannel: (p) => s.manager.addChannel(p.params.name!, (p.body as z.output<typeof AddChannelRequest>).channel),
     removeChannel: (p) => s.manager.removeChannel(p.params.name!, p.params.channel!),
+    shutdownGuests: (p) => s.manager.shutdownGuests((p.body as { deadlineS: number }).deadlineS),
     listSnapshots: (p) => ({ snapshots: s.manager.snapshots.list(p.params.name!) }),
     createSnapshot: waitable<z.output<typeof CreateSnapshotRequest>>((p, b) => s.manager.snapshots.snapshot(p.params.name!, b.name, b.wait)),
     restoreSnapshot: (p) => s.manager.snapshots.restore(p.params.name!, p.params.snapshot!),

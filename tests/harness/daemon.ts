@@ -29,14 +29,18 @@ export class TestDaemon {
     readonly token: string,
   ) {}
 
-  static async start(opts: { stateDir?: string; logLevel?: string } = {}): Promise<TestDaemon> {
+  static async start(opts: { stateDir?: string; logLevel?: "trace" | "debug" | "info" } = {}): Promise<TestDaemon> {
     const stateDir = opts.stateDir ?? mkdtempSync("/tmp/umld-t-");
     const proc = spawn(process.execPath, [MAIN, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", opts.logLevel ?? "debug"], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const lines: string[] = [];
+    // "umld listening" is an info line: the daemon must log at info or lower for the harness to see it
     const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`umld did not start:\n${lines.join("\n")}`)), 60_000);
+      const timer = setTimeout(() => {
+        proc.kill("SIGKILL"); // never leave a daemon behind a failed start
+        reject(new Error(`umld did not start:\n${lines.join("\n")}`));
+      }, 60_000);
       proc.on("exit", (code) => reject(new Error(`umld exited with ${code}:\n${lines.join("\n")}`)));
       proc.stderr!.on("data", (d) => lines.push(String(d)));
       createInterface({ input: proc.stdout! }).on("line", (line) => {
