@@ -12,7 +12,9 @@ const USAGE = `usage: umlctl [global options] COMMAND [args]
 commands:
   ls                                  list instances
   show NAME                           one instance (JSON)
-  create NAME [--memory MIB] [--image IMG] [--kernel K]
+  create NAME [--memory MIB] [--image IMG] [--kernel K] [policy flags]
+  set NAME [policy flags]             change policies; policy flags: --restart never|on-failure|always,
+                                      --autostart / --no-autostart, --order N, --delay S, --hang-timeout S, --on-hang report|reset
   start|shutdown|halt|reboot|pause|resume NAME [--timeout S] [--no-wait]
   rm NAME [--force]                   delete (refused while running unless --force)
   console NAME [--no-scrollback] [--channel ssl0]   attach the console (or a channel); detach with Ctrl-]
@@ -57,6 +59,18 @@ function target(v: { "state-dir"?: string; url?: string; token?: string }): Targ
   return { socketPath: `${stateDir}/umld.sock` };
 }
 
+function policyFlags(v: Record<string, unknown>): Record<string, unknown> {
+  const p: Record<string, unknown> = {};
+  if (v.restart) p.restartPolicy = v.restart;
+  if (v.autostart) p.autostart = true;
+  if (v["no-autostart"]) p.autostart = false;
+  if (v.order) p.autostartOrder = Number(v.order);
+  if (v.delay) p.autostartDelayS = Number(v.delay);
+  if (v["hang-timeout"]) p.hangTimeoutS = Number(v["hang-timeout"]);
+  if (v["on-hang"]) p.onHang = v["on-hang"];
+  return p;
+}
+
 function table(list: InstanceView[]): string {
   const rows = [["NAME", "STATE", "READY", "MEMORY", "PID", "UPTIME", "IMAGE", "LAST EXIT"]];
   for (const i of list) {
@@ -80,7 +94,9 @@ async function main(): Promise<void> {
       size: { type: "string" }, ro: { type: "boolean" }, default: { type: "boolean" }, deadline: { type: "string" },
       instances: { type: "string" }, channel: { type: "string" },
       tar: { type: "string" }, recipe: { type: "string" }, dir: { type: "string" }, raw: { type: "string" }, notify: { type: "boolean" },
-      snapshot: { type: "string" }, "no-switch": { type: "boolean" }, "from-kernel": { type: "string" }, batch: { type: "string" },
+      snapshot: { type: "string" }, "no-switch": { type: "boolean" },
+      restart: { type: "string" }, autostart: { type: "boolean" }, "no-autostart": { type: "boolean" }, order: { type: "string" },
+      delay: { type: "string" }, "hang-timeout": { type: "string" }, "on-hang": { type: "string" }, "from-kernel": { type: "string" }, batch: { type: "string" },
     },
   });
   const [cmd, name, ...rest] = positionals;
@@ -115,6 +131,7 @@ async function main(): Promise<void> {
       if (values.memory) body.memoryMiB = Number(values.memory);
       if (values.image) body.image = values.image;
       if (values.kernel) body.kernel = values.kernel;
+      Object.assign(body, policyFlags(values));
       const i = await c.call("createInstance", { body });
       return out(i, `created ${i.name} (${i.memoryMiB}M, image ${i.image}, kernel ${i.kernel})`);
     }
@@ -131,6 +148,12 @@ async function main(): Promise<void> {
       ws.on("error", (e) => fail(`events: ${e.message}`, 1));
       await new Promise(() => {});
       return;
+    }
+    case "set": {
+      const body = policyFlags(values);
+      if (Object.keys(body).length === 0) fail("set NAME needs a policy flag (see --help)");
+      const r = await c.call("patchInstance", { params: { name: need() }, body });
+      return out(r, `${name}: ${JSON.stringify(r.instance.policy)}`);
     }
     case "mem": {
       const mib = rest[0] ?? fail("mem needs NAME MIB");

@@ -83,6 +83,8 @@ describe("umlctl", { timeout: 120_000 }, () => {
     const images = (await ctl("image", "ls")).stdout;
     assert.match(images, /^busybox\tbuilt-in\t64M/m);
     assert.match(images, /^cli-3b-flat\tmerged\t64M\t\d+M used\t1 dependants$/m);
+    assert.match((await ctl("set", "cli-3", "--restart", "on-failure", "--autostart", "--hang-timeout", "10", "--on-hang", "reset")).stdout,
+      /"autostart":true.*"restartPolicy":"on-failure","hangTimeoutS":10,"onHang":"reset"/);
     const refused = await ctlFails(["--state-dir", d.stateDir, "snapshot", "rm", "cli-3", "nope"]);
     assert.match(refused.stderr, /snapshot_not_found/);
   });

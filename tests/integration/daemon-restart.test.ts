@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { after, describe, it } from "node:test";
 import { guestPids, TestDaemon } from "../harness/daemon.js";
 
@@ -18,46 +19,60 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
       await d?.stop();
     });
 
-    it("keeps guests running, reports one killed meanwhile as crashed, and adopts the others", async () => {
+    it("keeps 5 guests running and responsive, reports one killed meanwhile as crashed, and adopts the others", async () => {
       const first = await TestDaemon.start();
       d = first;
-      await first.create("keep-a");
-      const gone = await first.create("gone-b");
-      const a = await first.mustAct("keep-a", "start");
-      await first.mustAct("gone-b", "start");
-      const b = await first.get("gone-b");
+      const names = ["keep-a", "keep-b", "keep-c", "keep-d", "keep-e"];
+      const vms = [];
+      for (const n of names) {
+        await first.create(n);
+        vms.push(await first.mustAct(n, "start"));
+      }
+      const gone = await first.create("gone-f");
+      const b = await first.mustAct("gone-f", "start");
       const con0 = await first.shell("keep-a");
+      // output the guest writes while no daemon is reading must reach a viewer later
+      con0.type("(sleep 1; echo written-while-down-$((7*7))) &\n");
+      await new Promise((r) => setTimeout(r, 200));
       con0.close();
 
       await first.kill(signal);
-      assert.ok(alive(a.pid!) && alive(b.pid!), "guests keep running without the daemon");
+      for (const vm of vms) {
+        assert.ok(alive(vm.pid!), `${vm.name} keeps running without the daemon`);
+        const v = execFileSync("uml_mconsole", [`${first.stateDir}/run/${vm.id}/mconsole`, "version"], { stdio: ["ignore", "pipe", "ignore"] }).toString();
+        assert.match(v, new RegExp(`OK Linux ${vm.name} `), `${vm.name} answers while umld is down`);
+      }
       process.kill(-b.pid!, "SIGKILL"); // one guest dies while nobody watches
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 1500));
       assert.deepEqual(guestPids(first.stateDir, gone.id), []);
 
       d = await TestDaemon.start({ stateDir: first.stateDir });
-      const aa = await d.get("keep-a");
-      assert.equal(aa.state, "running");
-      assert.equal(aa.pid, a.pid, "the same process, not a new boot");
-      assert.equal(aa.bootCount, 1);
-      const bb = await d.get("gone-b");
+      for (const vm of vms) {
+        const now = await d.get(vm.name);
+        assert.equal(now.state, "running", vm.name);
+        assert.equal(now.pid, vm.pid, "the same process, not a new boot");
+        assert.equal(now.bootCount, 1);
+      }
+      const bb = await d.get("gone-f");
       assert.equal(bb.state, "crashed");
       assert.equal(bb.lastExit?.reason, "exited while daemon was down");
 
-      // the adopted guest's console works again, and it answers
-      const con = await d.console("keep-a", false);
-      con.type("echo adopted-$((11*11))\n");
-      await con.waitFor("adopted-121", 10_000);
-      con.close();
-      // and it can be paused, resumed and halted through the new daemon
+      // every adopted guest's console works again, and a command typed into each returns output
+      for (const [i, n] of names.entries()) {
+        const con = await d.console(n, n === "keep-a");
+        if (n === "keep-a") await con.waitFor("written-while-down-49", 10_000);
+        con.type(`echo adopted-${i}-$((11*11))\n`);
+        await con.waitFor(`adopted-${i}-121`, 10_000);
+        con.close();
+      }
+      // and they can be paused, resumed and halted through the new daemon
       assert.equal((await d.mustAct("keep-a", "pause")).state, "paused");
       assert.equal((await d.mustAct("keep-a", "resume")).state, "running");
-      const halted = await d.mustAct("keep-a", "halt");
-      assert.equal(halted.state, "stopped");
+      for (const n of names) assert.equal((await d.mustAct(n, "halt")).state, "stopped");
       assert.deepEqual(guestPids(d.stateDir), [], "nothing left running");
       // the crashed one starts again
-      assert.equal((await d.mustAct("gone-b", "start")).ready, true);
-      await d.mustAct("gone-b", "halt");
+      assert.equal((await d.mustAct("gone-f", "start")).ready, true);
+      await d.mustAct("gone-f", "halt");
     });
   });
 }
