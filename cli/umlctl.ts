@@ -35,6 +35,8 @@ commands:
   snapshot ls NAME | create NAME SNAP | restore NAME SNAP | rm NAME SNAP
   clone SOURCE NEW [--snapshot SNAP]          O(1) from a snapshot, else a full copy (with progress)
   disk merge NAME IMAGE [--no-switch]         flatten the root disk into a standalone image
+  net ls | create NAME SUBNET | rm NAME     switch networks (e.g. net create lan 10.77.0.0/24)
+  nic add NAME NETWORK | rm NAME SLOT       NICs (live if running; rm needs the interface down in the guest)
   images | kernels | version | health
 
 global options (or environment):
@@ -300,6 +302,28 @@ async function main(): Promise<void> {
       const r = await withProgress(c, () => c.call("cloneInstance", { params: { name: need() }, body }));
       if (r.error) fail(`${r.error.code}: ${r.error.message}`, 1);
       return out(r, `cloned ${name} into ${target}${values.snapshot ? ` from snapshot ${values.snapshot}` : " (full copy)"}`);
+    }
+    case "net": {
+      const [a1, a2] = rest;
+      if (name === "ls") {
+        const r = await c.call("listNetworks");
+        return out(r, r.networks.map((n) => `${n.name}\t${n.kind}\t${n.subnet}\t${n.nics.map((x) => `${x.instance}:${x.slot}=${x.ip}`).join(",") || "-"}`).join("\n") || "no networks");
+      }
+      if (name === "create") {
+        const r = await c.call("createNetwork", { body: { name: a1 ?? fail("net create NAME SUBNET"), subnet: a2 ?? fail("net create NAME SUBNET") } });
+        return out(r, `created network ${r.name} (${r.kind}, ${r.subnet})`);
+      }
+      if (name === "rm") return out(await c.call("deleteNetwork", { params: { name: a1 ?? fail("net rm NAME") } }), `deleted network ${a1}`);
+      return fail("net ls | create | rm");
+    }
+    case "nic": {
+      const [inst, arg] = rest;
+      if (name === "add") {
+        const r = await c.call("attachNic", { params: { name: inst ?? fail("nic add NAME NETWORK") }, body: { network: arg ?? fail("nic add NAME NETWORK") } });
+        return out(r, `${inst}: ${r.slot} on ${r.network}, ${r.ip} (${r.mac})${r.live ? " (live)" : ""}`);
+      }
+      if (name === "rm") return out(await c.call("detachNic", { params: { name: inst ?? fail("nic rm NAME SLOT"), slot: arg ?? fail("nic rm NAME SLOT") } }), `${inst}: ${arg} removed`);
+      return fail("nic add | rm");
     }
     case "mconsole": {
       const [command, ...args] = rest;

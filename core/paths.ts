@@ -24,6 +24,7 @@ export class StatePaths {
   get instances(): string { return join(this.root, "instances"); }
   get disks(): string { return join(this.root, "disks"); }
   get kernels(): string { return join(this.root, "kernels"); }
+  get networks(): string { return join(this.root, "net"); }
   /** uml_dir: UML writes <run>/<umid>/{pid,mconsole} here. */
   get umlRun(): string { return join(this.root, "run"); }
   instanceDir(id: string): string { return join(this.instances, id); }

@@ -15,6 +15,8 @@ import { InstancesRepo } from "../core/store/instances-repo.js";
 import { DataDisksRepo } from "../core/store/data-disks-repo.js";
 import { ChannelsRepo } from "../core/store/channels-repo.js";
 import { SnapshotsRepo } from "../core/store/snapshots-repo.js";
+import { NetworksRepo } from "../core/store/networks-repo.js";
+import { SwitchSupervisor } from "../core/network/switches.js";
 import { OperationsRepo } from "../core/store/operations-repo.js";
 import { nowIso } from "../core/util/ids.js";
 import { buildApp, isAuthenticated, localRequests } from "./app.js";
@@ -44,7 +46,7 @@ export function daemonVersion(): string {
 
 export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level: cfg.logLevel })): Promise<RunningDaemon> {
   const paths = new StatePaths(cfg.stateDir);
-  for (const d of [paths.root, paths.images, paths.instances, paths.umlRun, paths.disks, paths.kernels]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [paths.root, paths.images, paths.instances, paths.umlRun, paths.disks, paths.kernels, paths.networks]) mkdirSync(d, { recursive: true, mode: 0o700 });
   const db = openDb(paths.db);
   const bus = new EventBus();
   const operations = new Operations(new OperationsRepo(db), bus);
@@ -53,9 +55,11 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const kernel = await catalog.ensureDefaultKernel(cfg.kernelPath);
   const image = await catalog.ensureDefaultImage();
   log.info({ kernel: kernel.version, kernelSha256: kernel.sha256, image: image.name, imageSha256: image.sha256 }, "catalog ready");
+  const switches = new SwitchSupervisor(paths.networks, log);
   const pool = new WorkerPool();
   pool.warm();
-  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), catalog, operations, bus, pool, log });
+  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo: new NetworksRepo(db), switches, catalog, operations, bus, pool, log });
+  manager.networks.start(); // switches first: adopted guests are plugged into them
   const reconciled = await manager.reconcileAtStart();
   const autostarted = manager.autostart();
   if (autostarted.length) log.info({ instances: autostarted }, "autostart");
@@ -107,6 +111,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
       await new Promise<void>((r) => unixServer.close(() => r()));
       await app.close();
       await manager.detachAll();
+      switches.close(); // switches keep running with the guests
       await pool.close();
       db.close();
       log.info("umld stopped; guests left running");

@@ -10,3 +10,4 @@ export * from "./disks.js";
 export * from "./kernels.js";
 export * from "./guest.js";
 export * from "./snapshots.js";
+export * from "./networks.js";

@@ -140,6 +140,7 @@ export const InstanceView = z.object({
     allocatedBytes: z.number().int().describe("what they use on the host now"),
     exceeded: z.boolean(),
   }),
+  nics: z.array(z.object({ slot: z.string(), network: z.string(), mac: z.string(), ip: z.string() })),
   attachments: z.array(z.object({ slot: z.string(), disk: z.string(), readOnly: z.boolean() })).describe("data disks (ubdb..ubdp)"),
   uptime: z.number().nullable().describe("seconds since the guest process started, null when not running"),
   bootCount: z.number().int(),

@@ -13,6 +13,7 @@ import { BuildImageRequest, ImageNameParams, ImageView, ImportImageRequest, Kern
 import { MemoryChangeResult, MemoryView, PatchInstanceRequest } from "./instances.js";
 import { AttachDiskRequest, AttachmentView, DataDiskView, DiskSlotParams } from "./disks.js";
 import { KernelNameParams, RegisterKernelRequest, RolloutRequest, RolloutResult } from "./kernels.js";
+import { AttachNicRequest, CreateNetworkRequest, NetworkNameParams, NetworkView, NicSlotParams, NicView } from "./networks.js";
 import { CloneRequest, CreateSnapshotRequest, MergeRequest, SnapshotParams, SnapshotView } from "./snapshots.js";
 import { AddChannelRequest, ChannelParams, ChannelView, GuestFacts, MconsoleRequest, MconsoleResponse } from "./guest.js";
 
@@ -103,6 +104,17 @@ export const routes = {
   removeChannel: {
     method: "DELETE", path: "/instances/:name/consoles/:channel", summary: "Remove a console or serial line (refused while the guest has it open)",
     params: ChannelParams, response: z.object({ removed: z.string() }), status: 200,
+  },
+  listNetworks: { method: "GET", path: "/networks", summary: "Networks and the NICs on them", response: z.object({ networks: z.array(NetworkView) }), status: 200 },
+  createNetwork: { method: "POST", path: "/networks", summary: "Create a network (its switch is started at once)", body: CreateNetworkRequest, response: NetworkView, status: 201 },
+  deleteNetwork: { method: "DELETE", path: "/networks/:name", summary: "Delete a network no NIC is on (its switch is stopped)", params: NetworkNameParams, response: z.object({ deleted: z.string() }), status: 200 },
+  attachNic: {
+    method: "POST", path: "/instances/:name/nics", summary: "Add a NIC on a network (live if running); MAC and address allocated",
+    params: InstanceNameParams, body: AttachNicRequest, response: NicView.extend({ live: z.boolean() }), status: 201,
+  },
+  detachNic: {
+    method: "DELETE", path: "/instances/:name/nics/:slot", summary: "Remove a NIC (live: refused while the guest has it up)",
+    params: NicSlotParams, response: z.object({ detached: z.string() }), status: 200,
   },
   shutdownGuests: {
     method: "POST", path: "/host/shutdown-guests", summary: "Host shutdown: shut every guest down gracefully, halting those still up after deadlineS",

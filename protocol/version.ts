@@ -22,6 +22,7 @@ export const CAPABILITIES = [
   "images-import",
   "snapshots",
   "clones",
+  "networks",
 ] as const;
 
 export const VersionView = z.object({

@@ -24,6 +24,9 @@ import type { DataDisksRepo } from "../store/data-disks-repo.js";
 import type { ChannelsRepo } from "../store/channels-repo.js";
 import type { SnapshotsRepo } from "../store/snapshots-repo.js";
 import { Snapshots } from "./snapshots.js";
+import { Networks } from "../network/networks.js";
+import type { SwitchSupervisor } from "../network/switches.js";
+import type { NetworksRepo } from "../store/networks-repo.js";
 import { CRASH_WINDOW_S, Policies } from "./policies.js";
 import type { PolicyInput } from "./commands.js";
 import type { ChannelView, GuestFacts, MconsoleRequest } from "../../protocol/guest.js";
@@ -41,6 +44,8 @@ export interface ManagerOptions {
   disksRepo: DataDisksRepo;
   channelsRepo: ChannelsRepo;
   snapshotsRepo: SnapshotsRepo;
+  networksRepo: NetworksRepo;
+  switches: SwitchSupervisor;
   catalog: Catalog;
   operations: Operations;
   bus: EventBus;
@@ -82,6 +87,7 @@ export class InstanceManager {
   private readonly upgrades: KernelUpgrades;
   readonly snapshots: Snapshots;
   readonly policies: Policies;
+  readonly networks: Networks;
 
   constructor(private readonly o: ManagerOptions) {
     this.scrollbackBytes = o.scrollbackBytes ?? 256 * 1024;
@@ -91,6 +97,7 @@ export class InstanceManager {
     this.upgrades = new KernelUpgrades(this, o.repo, o.catalog, o.operations, o.bus, o.log);
     this.snapshots = new Snapshots(this, o.repo, o.snapshotsRepo, o.catalog, o.operations, o.log);
     this.policies = new Policies(this, o.repo, o.bus, o.log);
+    this.networks = new Networks(this, o.networksRepo, o.repo, o.switches, o.log);
     this.disks = new LiveDisks(this, o.disksRepo, o.repo, o.catalog, o.bus, o.log, o.paths.disks);
   }
 
@@ -374,7 +381,16 @@ export class InstanceManager {
           const booted = this.waitFact(row.id, (f) => f === "booted" || f === "exited", timeoutMs);
           await rt.host.action("reboot", timeoutMs);
           this.applyEvent(row.id, "reboot", "reboot requested", { ready: false, bootCountIncrement: true });
-          await this.expectBoot(row, booted, timeoutMs);
+          try {
+            await this.expectBoot(row, booted, timeoutMs);
+          } catch (e) {
+            if (!isRebootLockPanic(e)) throw e;
+            // UML re-execs itself to reboot; now and then a process of the old kernel still holds the
+            // root COW's lock and the new kernel cannot open it. Everything old is gone now: start fresh.
+            rt.log.warn("rebooted kernel could not lock its root disk; starting a fresh process");
+            this.pendingStarts.add(row.id);
+            await this.start(this.row(row.name), timeoutMs);
+          }
           return;
         }
         case "pause":
@@ -418,7 +434,7 @@ export class InstanceManager {
       hostname: row.name,
       hostfsDir: `${f.dir}/hostfs`,
       bootOptions: JSON.parse(row.boot_options) as string[],
-      devices: this.disks.bootArgs(row.id),
+      devices: [...this.disks.bootArgs(row.id), ...this.networks.bootArgs(row.id)],
     });
     return {
       instanceId: row.id,
@@ -532,7 +548,7 @@ export class InstanceManager {
           // driver may not have applied its command line yet); a reboot restarts the kernel
           // with its original command line and all its memory
           void this.channels.configureAll(id, rt.host, rt.log);
-          void this.disks.afterBoot(row.name).then(() => this.memory.afterBoot(row.name)).catch((e) =>
+          void this.disks.afterBoot(row.name).then(() => this.networks.afterBoot(row.name)).then(() => this.memory.afterBoot(row.name)).catch((e) =>
             rt.log.warn({ err: (e as Error).message }, "re-applying disks and memory after boot failed"),
           );
         }
@@ -576,6 +592,13 @@ export class InstanceManager {
     this.o.repo.update(id, { booted_kernel_id: null, unplugged_mib: 0 });
     this.applyEvent(id, m.requested ? "exited" : "crashed", m.reason, { pid: null, ready: false, exit, startedAt: null });
     setTimeout(() => void rt.host.terminate(), 200).unref();
+    if (!m.requested && rt.busy !== "reboot" && ROOT_LOCK_PANIC.test(m.reason) && upS < 60) {
+      // a reboot from inside the guest hit the same re-exec race (see runAction reboot): start fresh once
+      rt.log.warn("kernel could not lock its root disk after a reboot; starting a fresh process");
+      const row = this.o.repo.byId(id);
+      if (row) void this.action(row.name, "start", undefined, true, true).catch(() => {});
+      return;
+    }
     this.policies.afterExit(id, m.requested, m.reason, upS);
   }
 
@@ -870,6 +893,7 @@ export class InstanceManager {
         backingMtime: d.backing_mtime, sizeBytes: d.size_bytes, allocatedBytes: allocated(d.path),
       })),
       attachments: this.disks.attachmentsOf(r.id),
+      nics: this.networks.nicsOf(r.id),
       diskUsage: this.diskUsage(r),
       uptime: r.started_at && isActive(r.state) ? Math.max(0, (Date.now() - Date.parse(r.started_at)) / 1000) : null,
       bootCount: r.boot_count,
@@ -895,6 +919,14 @@ function allocated(path: string): number {
   } catch {
     return 0;
   }
+}
+
+/** The panic of a kernel that could not open its root disk (after a reboot: the old kernel's lock). */
+const ROOT_LOCK_PANIC = /Unable to mount root fs/;
+
+function isRebootLockPanic(e: unknown): boolean {
+  const exit = (e as UmldError)?.details as { exit?: { reason?: string } } | undefined;
+  return (e as UmldError)?.code === "boot_failed" && ROOT_LOCK_PANIC.test(exit?.exit?.reason ?? "");
 }
 
 function asObject(v: unknown): Record<string, unknown> {

@@ -24,11 +24,30 @@ for w in $cmdline; do
   case "$w" in umld.hostname=*) name="\${w#umld.hostname=}" ;; esac
 done
 echo "$name" > /proc/sys/kernel/hostname
+for n in /sys/class/net/eth*; do [ -e "$n" ] && /etc/umld-net "\${n##*/}"; done
 echo "${READY_CONSOLE_MARKER}: $name"
 [ -w /proc/mconsole ] && printf '${READY_NOTIFY_TEXT}' > /proc/mconsole
 ip link set lo up 2>/dev/null
+# No hotplug helper or uevent listener: processes they start while a UML reboot tears devices down
+# share UML's file table and keep the root COW's lock into the next boot (seen: F_SETLK failed).
 exit 0
 `;
+
+/**
+ * umld's NICs carry their address in their MAC: fe:<prefix>:<a>:<b>:<c>:<d>
+ * (locally administered), so a guest addresses itself with no agent and no
+ * kernel command line per NIC, at boot and when a NIC is hot-added.
+ */
+export const NET_SCRIPT = `#!/bin/sh
+i="$1"
+mac=$(cat /sys/class/net/$i/address)
+case "$mac" in fe:*) ;; *) exit 0 ;; esac
+set -- $(echo "$mac" | tr ':' ' ')
+ip addr add $((0x$3)).$((0x$4)).$((0x$5)).$((0x$6))/$((0x$2)) dev "$i"
+ip link set "$i" up
+`;
+
+
 
 /** devtmpfs is mounted on /dev by the kernel (CONFIG_DEVTMPFS_MOUNT). */
 export const FSTAB = `proc /proc proc defaults 0 0
@@ -82,6 +101,7 @@ export async function layoutBusyboxRoot(root: string): Promise<void> {
   writeFileSync(join(root, "etc/init.d/rcS"), RC_SCRIPT, { mode: 0o755 });
   writeFileSync(join(root, "etc/inittab"), INITTAB);
   writeFileSync(join(root, "etc/fstab"), FSTAB);
+  writeFileSync(join(root, "etc/umld-net"), NET_SCRIPT, { mode: 0o755 });
   writeFileSync(join(root, "etc/profile"), PROFILE);
   writeFileSync(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
   writeFileSync(join(root, "etc/group"), "root:x:0:\n");

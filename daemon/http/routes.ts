@@ -5,6 +5,7 @@ import { CreateInstanceRequest, PatchInstanceRequest, StateActionRequest } from 
 import { AttachDiskRequest } from "../../protocol/disks.js";
 import { BuildImageRequest, ImportImageRequest } from "../../protocol/images.js";
 import { CloneRequest, CreateSnapshotRequest, MergeRequest } from "../../protocol/snapshots.js";
+import { CreateNetworkRequest } from "../../protocol/networks.js";
 import { RegisterKernelRequest, RolloutRequest } from "../../protocol/kernels.js";
 import { AddChannelRequest, MconsoleRequest } from "../../protocol/guest.js";
 import type { z } from "zod";
@@ -68,6 +69,14 @@ function handlers(s: Services): Record<RouteName, Handler> {
     listChannels: (p) => ({ channels: s.manager.listChannels(p.params.name!) }),
     addChannel: (p) => s.manager.addChannel(p.params.name!, (p.body as z.output<typeof AddChannelRequest>).channel),
     removeChannel: (p) => s.manager.removeChannel(p.params.name!, p.params.channel!),
+    listNetworks: () => ({ networks: s.manager.networks.list() }),
+    createNetwork: (p) => {
+      const b = p.body as z.output<typeof CreateNetworkRequest>;
+      return s.manager.networks.create(b.name, b.kind, b.subnet);
+    },
+    deleteNetwork: (p) => s.manager.networks.delete(p.params.name!),
+    attachNic: (p) => s.manager.networks.attach(p.params.name!, (p.body as { network: string }).network),
+    detachNic: (p) => s.manager.networks.detach(p.params.name!, p.params.slot!),
     shutdownGuests: (p) => s.manager.shutdownGuests((p.body as { deadlineS: number }).deadlineS),
     listSnapshots: (p) => ({ snapshots: s.manager.snapshots.list(p.params.name!) }),
     createSnapshot: waitable<z.output<typeof CreateSnapshotRequest>>((p, b) => s.manager.snapshots.snapshot(p.params.name!, b.name, b.wait)),

@@ -109,6 +109,18 @@ describe("instance lifecycle with a real UML guest", { timeout: 240_000 }, () =>
     con.close();
   });
 
+  it("30 reboots in a row all come back ready (UML's re-exec can leave the root disk locked: umld starts fresh then)", async () => {
+    await d.create("reboots");
+    await d.mustAct("reboots", "start");
+    for (let i = 0; i < 30; i++) {
+      const r = await d.act("reboots", "reboot");
+      assert.equal(r.status, 200, `reboot ${i}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.instance.state, "running");
+      assert.equal(r.body.instance.ready, true);
+    }
+    await d.mustAct("reboots", "halt");
+  });
+
   it("a guest that powers itself off is stopped, not crashed", async () => {
     await d.create("self-off");
     await d.mustAct("self-off", "start");

@@ -1,0 +1,30 @@
+import type { Db } from "./db.js";
+
+export interface NetworkRow { id: string; name: string; kind: "switch"; subnet: string; created_at: string }
+export interface NicRow { id: string; instance_id: string; network_id: string; slot: string; mac: string; ip: string; created_at: string }
+
+export class NetworksRepo {
+  private readonly q;
+  constructor(db: Db) {
+    this.q = {
+      all: db.prepare("SELECT * FROM networks ORDER BY name"),
+      byName: db.prepare("SELECT * FROM networks WHERE name = ?"),
+      byId: db.prepare("SELECT * FROM networks WHERE id = ?"),
+      insert: db.prepare("INSERT INTO networks (id, name, kind, subnet, created_at) VALUES (@id, @name, @kind, @subnet, @created_at)"),
+      delete: db.prepare("DELETE FROM networks WHERE id = ?"),
+      nicsOf: db.prepare("SELECT * FROM nics WHERE instance_id = ? ORDER BY slot"),
+      nicsOn: db.prepare("SELECT * FROM nics WHERE network_id = ?"),
+      insertNic: db.prepare("INSERT INTO nics (id, instance_id, network_id, slot, mac, ip, created_at) VALUES (@id, @instance_id, @network_id, @slot, @mac, @ip, @created_at)"),
+      deleteNic: db.prepare("DELETE FROM nics WHERE instance_id = ? AND slot = ?"),
+    };
+  }
+  all(): NetworkRow[] { return this.q.all.all() as NetworkRow[]; }
+  byName(name: string): NetworkRow | undefined { return this.q.byName.get(name) as NetworkRow | undefined; }
+  byId(id: string): NetworkRow | undefined { return this.q.byId.get(id) as NetworkRow | undefined; }
+  insert(r: NetworkRow): void { this.q.insert.run(r); }
+  delete(id: string): void { this.q.delete.run(id); }
+  nicsOf(instanceId: string): NicRow[] { return this.q.nicsOf.all(instanceId) as NicRow[]; }
+  nicsOn(networkId: string): NicRow[] { return this.q.nicsOn.all(networkId) as NicRow[]; }
+  insertNic(r: NicRow): void { this.q.insertNic.run(r); }
+  deleteNic(instanceId: string, slot: string): void { this.q.deleteNic.run(instanceId, slot); }
+}
