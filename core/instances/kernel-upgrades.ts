@@ -8,6 +8,7 @@ import type { Catalog } from "../storage/catalog.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import { nowIso } from "../util/ids.js";
 import { DEFAULT_ACTION_TIMEOUT_S, DEFAULT_UPGRADE_DEADLINE_S } from "./commands.js";
+import { asObject } from "../util/fs.js";
 
 /** The lifecycle steps an upgrade is made of, provided by the instance manager. */
 export interface UpgradeSteps {
@@ -20,9 +21,6 @@ export interface UpgradeSteps {
   startGuest(name: string, timeoutMs: number): Promise<void>;
 }
 
-function asObject(v: unknown): Record<string, unknown> {
-  return v && typeof v === "object" ? (v as Record<string, unknown>) : {};
-}
 
 /**
  * Kernel upgrades: a new kernel needs a new process (a UML reboot re-executes

@@ -11,6 +11,7 @@ import { checkCowAgainstBacking, createCow, readCowHeader } from "../uml/cow.js"
 import { newId, nowIso } from "../util/ids.js";
 import type { z } from "zod";
 import type { AttachDiskRequest as AttachSchema } from "../../protocol/disks.js";
+import { allocatedBytes } from "../util/fs.js";
 
 export interface DiskHost {
   row(name: string): InstanceRow;
@@ -49,11 +50,11 @@ export class LiveDisks {
   list(): DataDiskView[] {
     const roots: DataDiskView[] = this.instances.all().flatMap((r) => this.instances.disks(r.id).map((d) => ({
       name: `${r.name}-root`, role: "root" as const, kind: d.kind, path: d.path, backingPath: d.backing_path, ...headerFacts(d.path, d.kind), sizeBytes: d.size_bytes,
-      allocatedBytes: allocated(d.path), createdAt: d.created_at, attachments: [{ instance: r.name, slot: d.slot, readOnly: false }],
+      allocatedBytes: allocatedBytes(d.path), createdAt: d.created_at, attachments: [{ instance: r.name, slot: d.slot, readOnly: false }],
     })));
     return [...roots, ...this.repo.all().map((d) => ({
       name: d.name, role: "data" as const, kind: d.kind, path: d.path, backingPath: d.backing_path, ...headerFacts(d.path, d.kind), sizeBytes: d.size_bytes,
-      allocatedBytes: allocated(d.path), createdAt: d.created_at,
+      allocatedBytes: allocatedBytes(d.path), createdAt: d.created_at,
       attachments: this.repo.ofDisk(d.id).map((a) => ({ instance: this.instances.byId(a.instance_id)?.name ?? "?", slot: a.slot, readOnly: a.read_only === 1 })),
     }))];
   }
@@ -224,10 +225,3 @@ function headerFacts(path: string, kind: "raw" | "cow"): { backingSizeBytes: num
   }
 }
 
-function allocated(path: string): number {
-  try {
-    return statSync(path).blocks * 512;
-  } catch {
-    return 0;
-  }
-}

@@ -34,6 +34,7 @@ import { guestFacts, passthrough } from "./guest-access.js";
 import type { z } from "zod";
 import type { SupervisorHost, WorkerPool } from "./supervisor-host.js";
 import type { FromWorker, WorkerBootSpec } from "./worker-messages.js";
+import { allocatedBytes, asObject, readdirSafe } from "../util/fs.js";
 
 /** Where UML puts each guest's RAM file (unlinked, sparse): tmpfs when there is one. */
 const GUEST_MEMORY_DIR = existsSync("/dev/shm") ? "/dev/shm" : "/tmp";
@@ -295,9 +296,9 @@ export class InstanceManager {
     const root = this.o.repo.disks(r.id);
     const data = this.disks.writableOf(r.id);
     const virtualBytes = root.reduce((n, d) => n + d.size_bytes, 0) + data.reduce((n, d) => n + d.size_bytes, 0);
-    const allocatedBytes = root.reduce((n, d) => n + allocated(d.path), 0) + data.reduce((n, d) => n + allocated(d.path), 0);
+    const used = root.reduce((n, d) => n + allocatedBytes(d.path), 0) + data.reduce((n, d) => n + allocatedBytes(d.path), 0);
     const quotaBytes = r.disk_quota_mib === null ? null : r.disk_quota_mib * 1048576;
-    return { quotaBytes, virtualBytes, allocatedBytes, exceeded: quotaBytes !== null && allocatedBytes > quotaBytes };
+    return { quotaBytes, virtualBytes, allocatedBytes: used, exceeded: quotaBytes !== null && used > quotaBytes };
   }
 
   /** Every COW whose backing is this file: root disks and data disks. */
@@ -890,7 +891,7 @@ export class InstanceManager {
       bootOptions: JSON.parse(r.boot_options) as string[],
       disks: this.o.repo.disks(r.id).map((d) => ({
         slot: d.slot, kind: d.kind, path: d.path, backingPath: d.backing_path, backingSizeBytes: d.backing_size,
-        backingMtime: d.backing_mtime, sizeBytes: d.size_bytes, allocatedBytes: allocated(d.path),
+        backingMtime: d.backing_mtime, sizeBytes: d.size_bytes, allocatedBytes: allocatedBytes(d.path),
       })),
       attachments: this.disks.attachmentsOf(r.id),
       nics: this.networks.nicsOf(r.id),
@@ -913,13 +914,6 @@ export class InstanceManager {
   }
 }
 
-function allocated(path: string): number {
-  try {
-    return statSync(path).blocks * 512;
-  } catch {
-    return 0;
-  }
-}
 
 /** The panic of a kernel that could not open its root disk (after a reboot: the old kernel's lock). */
 const ROOT_LOCK_PANIC = /Unable to mount root fs/;
@@ -929,9 +923,6 @@ function isRebootLockPanic(e: unknown): boolean {
   return (e as UmldError)?.code === "boot_failed" && ROOT_LOCK_PANIC.test(exit?.exit?.reason ?? "");
 }
 
-function asObject(v: unknown): Record<string, unknown> {
-  return v && typeof v === "object" ? (v as Record<string, unknown>) : {};
-}
 
 function fatalError(m?: FromWorker): UmldError {
   if (m?.t === "fatal") return UmldError.fromPlain(m.error);
@@ -943,13 +934,6 @@ function bootFailed(name: string, m?: FromWorker): UmldError {
   return new UmldError("boot_failed", `guest '${name}' exited before it was ready${exit ? `: ${exit.reason}` : ""}`, { exit });
 }
 
-function readdirSafe(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
 
 /** Policy fields (protocol names) to columns. */
 function policyColumns(p: PolicyInput) {

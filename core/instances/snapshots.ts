@@ -14,6 +14,7 @@ import { mergeCowOffThread } from "../uml/cow-merge.js";
 import { createCow } from "../uml/cow.js";
 import { newId, nowIso } from "../util/ids.js";
 import type { InstanceCommand } from "./commands.js";
+import { allocatedBytes } from "../util/fs.js";
 
 /** What snapshots, clones and merges need from the instance manager. */
 export interface LayerHost {
@@ -47,7 +48,7 @@ export class Snapshots {
     const row = this.m.row(name);
     return this.repo.of(row.id).map((s) => {
       const img = this.catalog.imageById(s.image_id)!;
-      return { name: s.name, image: img.name, sizeBytes: img.size_bytes, allocatedBytes: allocated(img.path), dependants: this.m.layersOn(img.path), createdAt: s.created_at };
+      return { name: s.name, image: img.name, sizeBytes: img.size_bytes, allocatedBytes: allocatedBytes(img.path), dependants: this.m.layersOn(img.path), createdAt: s.created_at };
     });
   }
 
@@ -195,10 +196,3 @@ export class Snapshots {
   }
 }
 
-function allocated(path: string): number {
-  try {
-    return statSync(path).blocks * 512;
-  } catch {
-    return 0;
-  }
-}

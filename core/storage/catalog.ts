@@ -11,14 +11,8 @@ import { buildBusyboxImage } from "./busybox-image.js";
 import { sha256File } from "./hash.js";
 import { importImage, type ImportProgress, type ImportSource } from "./image-import.js";
 import { configureDebianRoot, debootstrap, DEBIAN_SUITE } from "./debian-image.js";
+import { allocatedBytes } from "../util/fs.js";
 
-function allocatedBytes(path: string): number {
-  try {
-    return statSync(path).blocks * 512;
-  } catch {
-    return 0;
-  }
-}
 
 const run = promisify(execFile);
 
