@@ -38,6 +38,8 @@ export const ERRORS = {
   nic_busy: { status: 409, doc: "The guest still has the interface up; bring it down in the guest first (the kernel's answer is in details)." },
   no_free_nic: { status: 409, doc: "The instance has 16 NICs already." },
   subnet_full: { status: 409, doc: "The network's subnet has no free address." },
+  subnet_conflict: { status: 409, doc: "A host network's subnet overlaps another host network or an address on a host interface (named in details); it would break the host's routing." },
+  unsupported: { status: 501, doc: "This host lacks what the request needs (details say what to install)." },
   kernel_exists: { status: 409, doc: "A kernel with that name already exists." },
   kernel_in_use: { status: 409, doc: "The kernel is used (booted, configured or staged) by instances named in details, or is the default." },
   not_a_uml_kernel: { status: 400, doc: "The file is not a User Mode Linux kernel (it does not answer --version and --help as one)." },

@@ -1,18 +1,30 @@
 import { z } from "zod";
 import { Name } from "./names.js";
 
+export const NetworkKind = z
+  .enum(["switch", "host", "user"])
+  .describe("switch: an isolated L2 segment between guests (uml_switch); host: guests bridged to a host bridge through TAPs, optionally NATed; user: one private slirp NAT per NIC, no privileges");
+export type NetworkKind = z.infer<typeof NetworkKind>;
+
+/** The fixed network slirp gives every guest. */
+export const USER_SUBNET = "10.0.2.0/24";
+
 export const CreateNetworkRequest = z
   .object({
     name: Name,
-    kind: z.enum(["switch"]).default("switch").describe("switch: an isolated L2 segment between guests on this host (uml_switch)"),
-    subnet: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "an IPv4 CIDR such as 10.77.0.0/24"),
+    kind: NetworkKind.default("switch"),
+    subnet: z.string().max(18).regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "an IPv4 CIDR such as 10.77.0.0/24").optional().describe(`required for switch and host; user networks are always ${USER_SUBNET}`),
+    nat: z.boolean().default(false).describe("host only: masquerade the guests' traffic to the host's other interfaces"),
   })
   .strict();
 
 export const NetworkView = z.object({
   name: z.string(),
-  kind: z.enum(["switch"]),
+  kind: NetworkKind,
   subnet: z.string(),
+  nat: z.boolean(),
+  gateway: z.string().nullable().describe("host: the bridge's address, the guests' way to the host; user: slirp's alias for the host's loopback"),
+  bridge: z.string().nullable().describe("host: the host bridge umld created"),
   switchPid: z.number().int().nullable(),
   nics: z.array(z.object({ instance: z.string(), slot: z.string(), ip: z.string(), mac: z.string() })),
   createdAt: z.string(),
@@ -24,6 +36,7 @@ export const NicView = z.object({
   network: z.string(),
   mac: z.string().describe("fe:<prefix>:<address>: the guest reads its address from it"),
   ip: z.string(),
+  hostInterface: z.string().nullable().describe("host networks: the TAP on the host side"),
 });
 export type NicView = z.infer<typeof NicView>;
 

@@ -106,8 +106,8 @@ export const routes = {
     params: ChannelParams, response: z.object({ removed: z.string() }), status: 200,
   },
   listNetworks: { method: "GET", path: "/networks", summary: "Networks and the NICs on them", response: z.object({ networks: z.array(NetworkView) }), status: 200 },
-  createNetwork: { method: "POST", path: "/networks", summary: "Create a network (its switch is started at once)", body: CreateNetworkRequest, response: NetworkView, status: 201 },
-  deleteNetwork: { method: "DELETE", path: "/networks/:name", summary: "Delete a network no NIC is on (its switch is stopped)", params: NetworkNameParams, response: z.object({ deleted: z.string() }), status: 200 },
+  createNetwork: { method: "POST", path: "/networks", summary: "Create a network (its switch, or its bridge and firewall table, set up at once)", body: CreateNetworkRequest, response: NetworkView, status: 201 },
+  deleteNetwork: { method: "DELETE", path: "/networks/:name", summary: "Delete a network no NIC is on (its switch, bridge and table removed)", params: NetworkNameParams, response: z.object({ deleted: z.string() }), status: 200 },
   attachNic: {
     method: "POST", path: "/instances/:name/nics", summary: "Add a NIC on a network (live if running); MAC and address allocated",
     params: InstanceNameParams, body: AttachNicRequest, response: NicView.extend({ live: z.boolean() }), status: 201,

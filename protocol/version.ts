@@ -23,6 +23,8 @@ export const CAPABILITIES = [
   "snapshots",
   "clones",
   "networks",
+  "host-networks",
+  "user-networks",
 ] as const;
 
 export const VersionView = z.object({

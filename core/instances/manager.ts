@@ -26,6 +26,7 @@ import type { SnapshotsRepo } from "../store/snapshots-repo.js";
 import { Snapshots } from "./snapshots.js";
 import { Networks } from "../network/networks.js";
 import type { SwitchSupervisor } from "../network/switches.js";
+import type { HostLinks } from "../network/host-links.js";
 import type { NetworksRepo } from "../store/networks-repo.js";
 import { CRASH_WINDOW_S, Policies } from "./policies.js";
 import type { PolicyInput } from "./commands.js";
@@ -47,6 +48,7 @@ export interface ManagerOptions {
   snapshotsRepo: SnapshotsRepo;
   networksRepo: NetworksRepo;
   switches: SwitchSupervisor;
+  hostLinks: HostLinks;
   catalog: Catalog;
   operations: Operations;
   bus: EventBus;
@@ -98,7 +100,7 @@ export class InstanceManager {
     this.upgrades = new KernelUpgrades(this, o.repo, o.catalog, o.operations, o.bus, o.log);
     this.snapshots = new Snapshots(this, o.repo, o.snapshotsRepo, o.catalog, o.operations, o.log);
     this.policies = new Policies(this, o.repo, o.bus, o.log);
-    this.networks = new Networks(this, o.networksRepo, o.repo, o.switches, o.log);
+    this.networks = new Networks(this, o.networksRepo, o.repo, o.switches, o.hostLinks, o.log);
     this.disks = new LiveDisks(this, o.disksRepo, o.repo, o.catalog, o.bus, o.log, o.paths.disks);
   }
 
@@ -192,6 +194,7 @@ export class InstanceManager {
         throw new UmldError("host_error", `instance '${name}' could not be halted`, { state: row.state });
       }
     }
+    this.networks.forgetInstance(row.id);
     this.o.repo.delete(row.id);
     // only the instance's own files: its COW, console log and sockets; never the shared image
     rmSync(this.o.paths.instanceDir(row.id), { recursive: true, force: true });

@@ -39,8 +39,26 @@ export function allocateIp(s: Subnet, taken: Set<string>): string | null {
   return null;
 }
 
-/** fe:<prefix>:<a>:<b>:<c>:<d>: locally administered, unicast, and the guest reads its address from it. */
-export function macFor(ip: string, prefix: number): string {
+/** The subnet's first host address: the host side of a `host` network (its bridge). */
+export function gatewayOf(s: Subnet): string {
+  return numberToIp(s.base + 1);
+}
+
+/**
+ * fe:<prefix>:<a>:<b>:<c>:<d>: locally administered, unicast, and the guest reads its address from it.
+ * fa:… says the same and also "route everything through the subnet's first address" (a NATed host network).
+ */
+export function macFor(ip: string, prefix: number, defaultRoute = false): string {
   const n = ipToNumber(ip)!;
-  return ["fe", prefix, n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].map((x) => (typeof x === "number" ? x.toString(16).padStart(2, "0") : x)).join(":");
+  return [defaultRoute ? "fa" : "fe", prefix, n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].map((x) => (typeof x === "number" ? x.toString(16).padStart(2, "0") : x)).join(":");
+}
+
+/** Do two IPv4 networks share an address? `cidr` may be an interface address ("192.0.2.2/24"). */
+export function overlaps(s: Subnet, cidr: string): boolean {
+  const m = /^([\d.]+)\/(\d{1,2})$/.exec(cidr);
+  const ip = m ? ipToNumber(m[1]!) : null;
+  if (!m || ip === null) return false;
+  const prefix = Math.min(s.prefix, Number(m[2]));
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return ((s.base & mask) >>> 0) === ((ip & mask) >>> 0);
 }

@@ -1,10 +1,12 @@
+import { existsSync } from "node:fs";
 import type { Logger } from "pino";
-import type { NetworkView, NicView } from "../../protocol/networks.js";
+import { USER_SUBNET, type NetworkKind, type NetworkView, type NicView } from "../../protocol/networks.js";
 import { UmldError } from "../errors.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import type { NetworkRow, NetworksRepo, NicRow } from "../store/networks-repo.js";
 import { newId, nowIso } from "../util/ids.js";
-import { allocateIp, macFor, parseSubnet } from "./address.js";
+import { allocateIp, gatewayOf, macFor, overlaps, parseSubnet } from "./address.js";
+import { bridgeName, tableName, tapName, type HostLinks } from "./host-links.js";
 import type { SwitchSupervisor } from "./switches.js";
 
 export interface NetHost {
@@ -15,10 +17,18 @@ export interface NetHost {
 
 const SLOTS = Array.from({ length: 16 }, (_, i) => `eth${i}`);
 
+/** Debian's `slirp` package: the plain binary emulates a 115200-baud line and answered nothing here; fullbolt works. */
+export const SLIRP = "/usr/bin/slirp-fullbolt";
+const USER_GUEST_IP = "10.0.2.15";
+
 /**
- * Switch networks (an isolated L2 segment per network, one uml_switch each)
- * and the NICs on them: MAC and address allocated per network and stable,
- * on the command line at every start, hot-plugged with `config ethN=daemon,…`.
+ * Networks and the NICs on them:
+ * - switch: an isolated L2 segment per network, one uml_switch each (`ethN=daemon,…`);
+ * - host: a host bridge with the network's first address, a TAP per NIC (`ethN=tuntap,…`),
+ *   an nftables table per network (isolation, masquerade when NATed);
+ * - user: slirp per NIC (`ethN=slirp,…`), unprivileged NAT with the host's loopback at 10.0.2.2.
+ * MAC and address are allocated per network and stable, on the command line
+ * at every start, and hot-plugged with `config ethN=…`.
  */
 export class Networks {
   constructor(
@@ -26,27 +36,52 @@ export class Networks {
     private readonly repo: NetworksRepo,
     private readonly instances: InstancesRepo,
     private readonly switches: SwitchSupervisor,
+    private readonly links: HostLinks,
     private readonly log: Logger,
+    /** The uid guests run under (TAPs are made theirs); undefined: root. */
+    private readonly guestUid?: number,
   ) {}
 
-  /** At daemon start: every network's switch adopted or started, then watched. */
+  /** At daemon start: every switch adopted or started, every bridge, TAP and table made sure of (re-adoption). */
   start(): void {
-    for (const n of this.repo.all()) this.switches.ensure(n.id);
+    for (const n of this.repo.all()) {
+      try {
+        this.ensureHostSide(n);
+      } catch (e) {
+        this.log.error({ network: n.name, err: (e as Error).message }, "cannot restore the network's host side");
+      }
+    }
     this.switches.watch();
   }
 
-  create(name: string, kind: "switch", subnet: string): NetworkView {
+  create(name: string, kind: NetworkKind, subnet: string | undefined, nat: boolean): NetworkView {
     if (this.repo.byName(name)) throw new UmldError("network_exists", `a network named '${name}' already exists`, { network: name });
-    if (!parseSubnet(subnet)) throw new UmldError("invalid_request", `subnet must be an IPv4 network address with a /8../30 prefix, e.g. 10.77.0.0/24`, { subnet });
-    const row: NetworkRow = { id: newId(), name, kind, subnet, created_at: nowIso() };
+    if (kind === "user") {
+      if (subnet !== undefined && subnet !== USER_SUBNET) throw new UmldError("invalid_request", `user networks are always ${USER_SUBNET} (slirp's own)`, { subnet });
+      subnet = USER_SUBNET;
+    } else if (subnet === undefined) {
+      throw new UmldError("invalid_request", `a ${kind} network needs a subnet, e.g. 10.77.0.0/24`, { kind });
+    }
+    if (nat && kind !== "host") throw new UmldError("invalid_request", `nat is for host networks (user networks are always NATed, switch networks never)`, { kind });
+    const parsed = parseSubnet(subnet);
+    if (!parsed) throw new UmldError("invalid_request", `subnet must be an IPv4 network address with a /8../30 prefix, e.g. 10.77.0.0/24`, { subnet });
+    if (kind === "host") {
+      const clash = [...this.repo.all().filter((n) => n.kind === "host").map((n) => ({ what: `network '${n.name}'`, cidr: n.subnet })), ...this.links.hostAddresses().map((a) => ({ what: `host interface ${a.ifname}`, cidr: a.cidr }))]
+        .find((o) => overlaps(parsed, o.cidr));
+      if (clash) throw new UmldError("subnet_conflict", `${subnet} overlaps ${clash.cidr} of ${clash.what}: a host network's subnet is routed on the host`, { subnet, conflict: clash.cidr });
+    }
+    if (kind === "user" && !existsSync(SLIRP)) throw new UmldError("unsupported", `user networks need ${SLIRP} (Debian package slirp)`, { kind });
+    const id = newId();
+    const row: NetworkRow = { id, name, kind, subnet, nat: nat ? 1 : 0, host_if: kind === "host" ? bridgeName(id) : null, created_at: nowIso() };
     this.repo.insert(row);
     try {
-      this.switches.ensure(row.id);
+      this.ensureHostSide(row);
     } catch (e) {
+      this.removeHostSide(row);
       this.repo.delete(row.id);
-      throw new UmldError("host_error", `cannot start the switch: ${(e as Error).message}`);
+      throw new UmldError("host_error", `cannot set up the network on the host: ${(e as Error).message}`);
     }
-    this.log.info({ network: name, subnet }, "network created");
+    this.log.info({ network: name, kind, subnet, nat }, "network created");
     return this.view(row);
   }
 
@@ -58,14 +93,23 @@ export class Networks {
     const net = this.net(name);
     const users = this.repo.nicsOn(net.id).map((n) => this.instances.byId(n.instance_id)?.name ?? "?");
     if (users.length) throw new UmldError("network_in_use", `network '${name}' has NICs of ${users.join(", ")}`, { network: name, instances: users });
-    this.switches.stop(net.id);
+    this.removeHostSide(net);
     this.repo.delete(net.id);
+    if (!this.repo.all().some((n) => n.kind === "host" && n.nat)) this.links.releaseForwarding();
     this.log.info({ network: name }, "network deleted");
     return { deleted: name };
   }
 
   nicsOf(instanceId: string): NicView[] {
-    return this.repo.nicsOf(instanceId).map((n) => ({ slot: n.slot, network: this.repo.byId(n.network_id)?.name ?? "?", mac: n.mac, ip: n.ip }));
+    return this.repo.nicsOf(instanceId).map((n) => ({ slot: n.slot, network: this.repo.byId(n.network_id)?.name ?? "?", mac: n.mac, ip: n.ip, hostInterface: n.host_if }));
+  }
+
+  /** Before an instance is deleted: its NICs and their TAPs go. */
+  forgetInstance(instanceId: string): void {
+    for (const n of this.repo.nicsOf(instanceId)) {
+      this.repo.deleteNic(instanceId, n.slot);
+      if (n.host_if) this.removeTap(n.host_if);
+    }
   }
 
   /** Command-line options for every NIC (a new process); their switches are made sure to run. */
@@ -80,17 +124,32 @@ export class Networks {
     if (!live && row.state !== "stopped" && row.state !== "crashed") {
       throw new UmldError("invalid_state", `cannot add a NIC to an instance that is ${row.state}`, { state: row.state, action: "attach-nic" });
     }
-    const taken = new Set(this.repo.nicsOf(row.id).map((n) => n.slot));
-    const slot = SLOTS.find((s) => !taken.has(s));
+    const usedSlots = new Set(this.repo.nicsOf(row.id).map((n) => n.slot));
+    const slot = SLOTS.find((s) => !usedSlots.has(s));
     if (!slot) throw new UmldError("no_free_nic", `instance '${instanceName}' has 16 NICs already`, {});
     const subnet = parseSubnet(net.subnet)!;
-    const ip = allocateIp(subnet, new Set(this.repo.nicsOn(net.id).map((n) => n.ip)));
+    const taken = new Set(this.repo.nicsOn(net.id).map((n) => n.ip));
+    if (net.kind === "host") taken.add(gatewayOf(subnet));
+    const ip = net.kind === "user" ? USER_GUEST_IP : allocateIp(subnet, taken);
     if (!ip) throw new UmldError("subnet_full", `network '${network}' has no free address in ${net.subnet}`, { network });
-    const nic: NicRow = { id: newId(), instance_id: row.id, network_id: net.id, slot, mac: macFor(ip, subnet.prefix), ip, created_at: nowIso() };
-    if (live) await this.plug(instanceName, nic);
-    this.repo.insertNic(nic);
+    const id = newId();
+    const nic: NicRow = {
+      id, instance_id: row.id, network_id: net.id, slot, ip, created_at: nowIso(),
+      mac: macFor(ip, subnet.prefix, net.kind === "host" && net.nat === 1),
+      shared_ip: net.kind === "user" ? 1 : 0,
+      host_if: net.kind === "host" ? tapName(id) : null,
+    };
+    this.repo.insertNic(nic); // first: the unique indexes make two concurrent attaches take different addresses
+    try {
+      if (nic.host_if) this.links.ensureTap(nic.host_if, net.host_if!, this.guestUid);
+      if (live) await this.plug(instanceName, nic);
+    } catch (e) {
+      this.repo.deleteNic(row.id, slot);
+      if (nic.host_if) this.removeTap(nic.host_if);
+      throw e instanceof UmldError ? e : new UmldError("host_error", `cannot add the NIC: ${(e as Error).message}`, { slot });
+    }
     this.log.info({ instance: instanceName, network, slot, ip, live }, "NIC attached");
-    return { slot, network, mac: nic.mac, ip, live };
+    return { slot, network, mac: nic.mac, ip, hostInterface: nic.host_if, live };
   }
 
   async detach(instanceName: string, slot: string): Promise<{ detached: string }> {
@@ -111,6 +170,7 @@ export class Networks {
       throw new UmldError("invalid_state", `cannot remove a NIC from an instance that is ${row.state}`, { state: row.state, action: "detach-nic" });
     }
     this.repo.deleteNic(row.id, slot);
+    if (nic.host_if) this.removeTap(nic.host_if);
     this.log.info({ instance: instanceName, slot }, "NIC detached");
     return { detached: slot };
   }
@@ -133,9 +193,42 @@ export class Networks {
   }
 
   private spec(n: NicRow): string {
-    const ctl = this.switches.ctlPath(n.network_id);
-    this.switches.ensure(n.network_id);
-    return `${n.slot}=daemon,${n.mac},unix,${ctl}`;
+    const net = this.repo.byId(n.network_id)!;
+    switch (net.kind) {
+      case "switch":
+        this.switches.ensure(n.network_id);
+        return `${n.slot}=daemon,${n.mac},unix,${this.switches.ctlPath(n.network_id)}`;
+      case "host":
+        this.links.ensureTap(n.host_if!, net.host_if!, this.guestUid);
+        return `${n.slot}=tuntap,${n.host_if},${n.mac}`;
+      case "user":
+        return `${n.slot}=slirp,,${SLIRP}`;
+    }
+  }
+
+  /** Idempotent: creates what is missing, adopts what is there. */
+  private ensureHostSide(n: NetworkRow): void {
+    if (n.kind === "switch") this.switches.ensure(n.id);
+    if (n.kind !== "host") return;
+    const subnet = parseSubnet(n.subnet)!;
+    this.links.ensureBridge(n.host_if!, `${gatewayOf(subnet)}/${subnet.prefix}`);
+    this.links.ensureFirewall({ table: tableName(n.id), bridge: n.host_if!, subnet: n.subnet, nat: n.nat === 1 });
+    for (const nic of this.repo.nicsOn(n.id)) this.links.ensureTap(nic.host_if!, n.host_if!, this.guestUid);
+  }
+
+  private removeHostSide(n: NetworkRow): void {
+    if (n.kind === "switch") this.switches.stop(n.id);
+    if (n.kind !== "host") return;
+    this.links.removeFirewall(tableName(n.id));
+    this.links.removeLink(n.host_if!); // its TAPs are gone already: a network is deleted without NICs
+  }
+
+  private removeTap(tap: string): void {
+    try {
+      this.links.removeLink(tap);
+    } catch (e) {
+      this.log.error({ tap, err: (e as Error).message }, "cannot remove a TAP");
+    }
   }
 
   private net(name: string): NetworkRow {
@@ -147,7 +240,10 @@ export class Networks {
   private view(r: NetworkRow): NetworkView {
     return {
       name: r.name, kind: r.kind, subnet: r.subnet, createdAt: r.created_at,
-      switchPid: this.switches.livePid(r.id),
+      nat: r.kind === "user" || r.nat === 1,
+      gateway: r.kind === "host" ? gatewayOf(parseSubnet(r.subnet)!) : r.kind === "user" ? "10.0.2.2" : null,
+      bridge: r.host_if,
+      switchPid: r.kind === "switch" ? this.switches.livePid(r.id) : null,
       nics: this.repo.nicsOn(r.id).map((n) => ({ instance: this.instances.byId(n.instance_id)?.name ?? "?", slot: n.slot, ip: n.ip, mac: n.mac })),
     };
   }

@@ -36,15 +36,29 @@ exit 0
 /**
  * umld's NICs carry their address in their MAC: fe:<prefix>:<a>:<b>:<c>:<d>
  * (locally administered), so a guest addresses itself with no agent and no
- * kernel command line per NIC, at boot and when a NIC is hot-added.
+ * kernel command line per NIC, at boot and when a NIC is hot-added. `fa:`
+ * adds a default route through the subnet's first address (a NATed host
+ * network). A slirp NIC (user network) has no MAC: it is a SLIP link (type
+ * 256) and slirp's network is always 10.0.2.15/24.
  */
 export const NET_SCRIPT = `#!/bin/sh
 i="$1"
+if [ "$(cat /sys/class/net/$i/type)" = 256 ]; then
+  ip addr add 10.0.2.15/24 dev "$i"
+  ip link set "$i" up
+  ip route add default dev "$i" 2>/dev/null
+  exit 0
+fi
 mac=$(cat /sys/class/net/$i/address)
-case "$mac" in fe:*) ;; *) exit 0 ;; esac
+case "$mac" in fe:*|fa:*) ;; *) exit 0 ;; esac
 set -- $(echo "$mac" | tr ':' ' ')
 ip addr add $((0x$3)).$((0x$4)).$((0x$5)).$((0x$6))/$((0x$2)) dev "$i"
 ip link set "$i" up
+if [ "$1" = fa ]; then
+  g=$(( ((0x$3 << 24) + (0x$4 << 16) + (0x$5 << 8) + 0x$6) & ((0xffffffff << (32 - 0x$2)) & 0xffffffff) ))
+  g=$((g + 1))
+  ip route add default via $((g >> 24 & 255)).$((g >> 16 & 255)).$((g >> 8 & 255)).$((g & 255)) dev "$i" 2>/dev/null
+fi
 `;
 
 

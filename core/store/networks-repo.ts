@@ -1,7 +1,9 @@
 import type { Db } from "./db.js";
 
-export interface NetworkRow { id: string; name: string; kind: "switch"; subnet: string; created_at: string }
-export interface NicRow { id: string; instance_id: string; network_id: string; slot: string; mac: string; ip: string; created_at: string }
+import type { NetworkKind } from "../../protocol/networks.js";
+
+export interface NetworkRow { id: string; name: string; kind: NetworkKind; subnet: string; nat: number; host_if: string | null; created_at: string }
+export interface NicRow { id: string; instance_id: string; network_id: string; slot: string; mac: string; ip: string; shared_ip: number; host_if: string | null; created_at: string }
 
 export class NetworksRepo {
   private readonly q;
@@ -10,11 +12,12 @@ export class NetworksRepo {
       all: db.prepare("SELECT * FROM networks ORDER BY name"),
       byName: db.prepare("SELECT * FROM networks WHERE name = ?"),
       byId: db.prepare("SELECT * FROM networks WHERE id = ?"),
-      insert: db.prepare("INSERT INTO networks (id, name, kind, subnet, created_at) VALUES (@id, @name, @kind, @subnet, @created_at)"),
+      insert: db.prepare("INSERT INTO networks (id, name, kind, subnet, nat, host_if, created_at) VALUES (@id, @name, @kind, @subnet, @nat, @host_if, @created_at)"),
       delete: db.prepare("DELETE FROM networks WHERE id = ?"),
       nicsOf: db.prepare("SELECT * FROM nics WHERE instance_id = ? ORDER BY slot"),
       nicsOn: db.prepare("SELECT * FROM nics WHERE network_id = ?"),
-      insertNic: db.prepare("INSERT INTO nics (id, instance_id, network_id, slot, mac, ip, created_at) VALUES (@id, @instance_id, @network_id, @slot, @mac, @ip, @created_at)"),
+      insertNic: db.prepare("INSERT INTO nics (id, instance_id, network_id, slot, mac, ip, shared_ip, host_if, created_at) VALUES (@id, @instance_id, @network_id, @slot, @mac, @ip, @shared_ip, @host_if, @created_at)"),
+      allNics: db.prepare("SELECT * FROM nics"),
       deleteNic: db.prepare("DELETE FROM nics WHERE instance_id = ? AND slot = ?"),
     };
   }
@@ -26,5 +29,6 @@ export class NetworksRepo {
   nicsOf(instanceId: string): NicRow[] { return this.q.nicsOf.all(instanceId) as NicRow[]; }
   nicsOn(networkId: string): NicRow[] { return this.q.nicsOn.all(networkId) as NicRow[]; }
   insertNic(r: NicRow): void { this.q.insertNic.run(r); }
+  allNics(): NicRow[] { return this.q.allNics.all() as NicRow[]; }
   deleteNic(instanceId: string, slot: string): void { this.q.deleteNic.run(instanceId, slot); }
 }

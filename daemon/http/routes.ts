@@ -72,7 +72,7 @@ function handlers(s: Services): Record<RouteName, Handler> {
     listNetworks: () => ({ networks: s.manager.networks.list() }),
     createNetwork: (p) => {
       const b = p.body as z.output<typeof CreateNetworkRequest>;
-      return s.manager.networks.create(b.name, b.kind, b.subnet);
+      return s.manager.networks.create(b.name, b.kind, b.subnet, b.nat);
     },
     deleteNetwork: (p) => s.manager.networks.delete(p.params.name!),
     attachNic: (p) => s.manager.networks.attach(p.params.name!, (p.body as { network: string }).network),

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import type { Event } from "../../protocol/events.js";
 import type { InstanceView } from "../../protocol/instances.js";
+import { sweepHostNetworking } from "./host-net.js";
 
 export const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const MAIN = `${REPO}dist/daemon/main.js`;
@@ -191,6 +192,7 @@ export class TestDaemon {
       await new Promise((r) => this.proc.once("exit", r));
     }
     killGuestsUnder(this.stateDir);
+    sweepHostNetworking(this.stateDir);
     rmSync(this.stateDir, { recursive: true, force: true });
     const bug = this.logLines.find((l) => l.includes("unhandled rejection"));
     if (bug) throw new Error(`umld logged an unhandled rejection: ${bug.slice(0, 500)}`);

@@ -1,0 +1,166 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { Logger } from "pino";
+
+/**
+ * The host side of `host` networks: a Linux bridge with the network's first
+ * address, one persistent TAP per NIC enslaved to it, and one nftables table
+ * per network (isolation from other networks, masquerade when NATed).
+ * Everything here is idempotent: `ensure*` is safe to call at every start
+ * (re-adoption after a daemon restart), `remove*` on what is already gone.
+ *
+ * Names are derived from umld's random ids, so two umld state dirs on one
+ * host never touch each other's interfaces.
+ */
+export const BRIDGE_PREFIX = "umlbr-";
+export const TAP_PREFIX = "umlt-";
+export const TABLE_PREFIX = "umld_";
+
+export function bridgeName(networkId: string): string {
+  return BRIDGE_PREFIX + networkId.slice(0, 8); // 14 chars: IFNAMSIZ is 16 with the NUL
+}
+
+export function tapName(nicId: string): string {
+  return TAP_PREFIX + nicId.slice(0, 10);
+}
+
+export function tableName(networkId: string): string {
+  return TABLE_PREFIX + networkId;
+}
+
+/** A name we made ourselves, checked again before it reaches a command line. */
+function safeIf(name: string): string {
+  if (!/^uml(br|t)-[0-9a-f]{8,10}$/.test(name)) throw new Error(`refusing interface name '${name}'`);
+  return name;
+}
+
+function run(cmd: string, args: string[], input?: string): string {
+  try {
+    return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"], timeout: 10_000 });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`${cmd} ${args.join(" ")}: ${(err.stderr || err.message).trim()}`);
+  }
+}
+
+export interface FirewallSpec {
+  table: string;
+  bridge: string;
+  subnet: string;
+  nat: boolean;
+}
+
+/** The nftables ruleset of one host network: one table, replaced atomically by `nft -f`. */
+export function firewallRules(f: FirewallSpec): string {
+  const fwd = f.nat
+    ? [
+        `    iifname "${f.bridge}" oifname "${BRIDGE_PREFIX}*" drop`,
+        `    iifname "${f.bridge}" ip saddr ${f.subnet} accept`,
+        `    iifname "${f.bridge}" drop`,
+        `    oifname "${f.bridge}" ct state established,related accept`,
+        `    oifname "${f.bridge}" drop`,
+      ]
+    : [`    iifname "${f.bridge}" drop`, `    oifname "${f.bridge}" drop`];
+  const lines = [
+    `table ip ${f.table} {`,
+    `  chain forward {`,
+    `    type filter hook forward priority filter; policy accept;`,
+    // guest to guest on the same bridge: seen here too when br_netfilter is loaded (Docker loads it)
+    `    iifname "${f.bridge}" oifname "${f.bridge}" accept`,
+    ...fwd,
+    `  }`,
+  ];
+  if (f.nat) {
+    lines.push(
+      `  chain postrouting {`,
+      `    type nat hook postrouting priority srcnat; policy accept;`,
+      `    ip saddr ${f.subnet} oifname != "${f.bridge}" masquerade`,
+      `  }`,
+    );
+  }
+  lines.push(`}`);
+  return lines.join("\n") + "\n";
+}
+
+export class HostLinks {
+  constructor(
+    /** STATE/net/ip_forward.umld: present when umld turned IPv4 forwarding on and should turn it off again. */
+    private readonly forwardMarker: string,
+    private readonly log: Logger,
+  ) {}
+
+  exists(ifname: string): boolean {
+    return existsSync(`/sys/class/net/${safeIf(ifname)}`);
+  }
+
+  /** The bridge, up, with the network's gateway address on it. */
+  ensureBridge(bridge: string, gatewayCidr: string): void {
+    safeIf(bridge);
+    if (!this.exists(bridge)) {
+      run("ip", ["link", "add", bridge, "type", "bridge"]);
+      this.log.info({ bridge }, "bridge created");
+    }
+    const addrs = run("ip", ["-o", "-4", "addr", "show", "dev", bridge]);
+    if (!addrs.includes(` ${gatewayCidr} `)) run("ip", ["addr", "add", gatewayCidr, "dev", bridge]);
+    run("ip", ["link", "set", bridge, "up"]);
+  }
+
+  removeLink(ifname: string): void {
+    if (!this.exists(ifname)) return;
+    run("ip", ["link", "del", safeIf(ifname)]);
+    this.log.info({ ifname }, "host interface removed");
+  }
+
+  /** A persistent TAP enslaved to the bridge; owned by `uid` so an unprivileged guest process can open it. */
+  ensureTap(tap: string, bridge: string, uid?: number): void {
+    safeIf(tap);
+    safeIf(bridge);
+    if (!this.exists(tap)) {
+      run("ip", ["tuntap", "add", "dev", tap, "mode", "tap", ...(uid !== undefined ? ["user", String(uid)] : [])]);
+      this.log.info({ tap, bridge }, "TAP created");
+    }
+    run("ip", ["link", "set", tap, "master", bridge]);
+    run("ip", ["link", "set", tap, "up"]);
+  }
+
+  ensureFirewall(f: FirewallSpec): void {
+    // `add` then `delete` makes the replacement work whether or not the table exists
+    run("nft", ["-f", "-"], `table ip ${f.table}\ndelete table ip ${f.table}\n${firewallRules(f)}`);
+    if (f.nat) this.enableForwarding();
+  }
+
+  removeFirewall(table: string): void {
+    if (!/^umld_[0-9a-f]{16}$/.test(table)) throw new Error(`refusing table name '${table}'`);
+    run("nft", ["-f", "-"], `table ip ${table}\ndelete table ip ${table}\n`);
+  }
+
+  /** IPv4 addresses on the host's interfaces, as "addr/prefix". */
+  hostAddresses(): Array<{ ifname: string; cidr: string }> {
+    return run("ip", ["-o", "-4", "addr", "show"])
+      .split("\n")
+      .map((l) => /^\d+:\s+(\S+)\s+inet\s+(\S+)/.exec(l))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => ({ ifname: m[1]!, cidr: m[2]! }));
+  }
+
+  tables(): string[] {
+    return run("nft", ["list", "tables"]).split("\n").map((l) => /^table ip (umld_[0-9a-f]+)$/.exec(l.trim())?.[1]).filter((t): t is string => !!t);
+  }
+
+  /** NAT needs IPv4 forwarding. umld notes when it turned it on, to turn it off after its last NAT network. */
+  private enableForwarding(): void {
+    const path = "/proc/sys/net/ipv4/ip_forward";
+    if (readFileSync(path, "utf8").trim() === "1") return;
+    writeFileSync(path, "1\n");
+    writeFileSync(this.forwardMarker, "umld turned net.ipv4.ip_forward on\n");
+    this.log.warn("net.ipv4.ip_forward turned on for a NAT network");
+  }
+
+  /** Called when no NAT network is left. */
+  releaseForwarding(): void {
+    if (!existsSync(this.forwardMarker)) return;
+    writeFileSync("/proc/sys/net/ipv4/ip_forward", "0\n");
+    rmSync(this.forwardMarker, { force: true });
+    this.log.info("net.ipv4.ip_forward turned off again (umld had turned it on)");
+  }
+}

@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer, type AddressInfo, type Server } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { TestDaemon, type ConsoleClient } from "../harness/daemon.js";
+import { ipForward, recordedHostPieces, sh, TestNamespace, umldTables, umlLinks } from "../harness/host-net.js";
+
+/**
+ * host and user networks with real guests. All traffic stays on this machine:
+ * guest to the bridge's own address, to servers in network namespaces the
+ * test creates, and (user) to the host's loopback through slirp.
+ */
+
+/** A TCP server that records "<peer address> <first line>" for each connection. */
+function recorder(): { server: Server; got: string[]; ready: Promise<number> } {
+  const got: string[] = [];
+  const server = createServer((s) => {
+    let data = "";
+    s.on("data", (b) => (data += b.toString()));
+    s.on("end", () => {
+      got.push(`${s.remoteAddress} ${data.trim()}`);
+      s.end();
+    });
+  });
+  return { server, got, ready: new Promise((r) => server.listen(0, "127.0.0.1", () => r((server.address() as AddressInfo).port))) };
+}
+
+/** The same inside a namespace: a node process there, printing one line per connection. */
+function nsRecorder(ns: TestNamespace, port: number): { proc: ChildProcess; lines: () => string[] } {
+  const code = `require("net").createServer((s) => { let d = ""; s.on("data", (b) => d += b); s.on("end", () => { console.log(s.remoteAddress + " " + d.trim()); s.end(); }); }).listen(${port}, "0.0.0.0", () => console.log("listening"));`;
+  const proc = spawn("ip", ["netns", "exec", ns.name, process.execPath, "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  proc.stdout!.on("data", (b) => (out += b.toString()));
+  return { proc, lines: () => out.split("\n").filter((l) => l && l !== "listening") };
+}
+
+async function until<T>(what: string, f: () => T | undefined, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("host and user networks with real guests", { timeout: 300_000 }, () => {
+  let d: TestDaemon;
+  const con: Record<string, ConsoleClient> = {};
+  const namespaces: TestNamespace[] = [];
+  const servers: ChildProcess[] = [];
+  let uplink: ReturnType<typeof nsRecorder>;
+  const forwardBefore = ipForward();
+  before(async () => {
+    d = await TestDaemon.start({ logLevel: "info" });
+  });
+  after(async () => {
+    for (const c of Object.values(con)) c.close();
+    for (const p of servers) p.kill();
+    for (const ns of namespaces) ns.destroy();
+    await d?.stop();
+  });
+
+  it("a host network guest reaches the bridge's address and a server in a namespace on the bridge", async () => {
+    const net = await d.api("POST", "/v1/networks", { name: "hnet", kind: "host", subnet: "10.231.0.0/24" });
+    assert.equal(net.status, 201, JSON.stringify(net.body));
+    assert.equal(net.body.gateway, "10.231.0.1");
+    assert.match(sh("ip", ["-o", "-4", "addr", "show", "dev", net.body.bridge]), /inet 10\.231\.0\.1\/24/, "the host side is addressed");
+    await d.create("h1");
+    const nic = await d.api("POST", "/v1/instances/h1/nics", { network: "hnet" });
+    assert.equal(nic.status, 201, JSON.stringify(nic.body));
+    assert.equal(nic.body.ip, "10.231.0.2", "the first address is the host's");
+    assert.match(sh("ip", ["-o", "link", "show", "dev", nic.body.hostInterface]), new RegExp(`master ${net.body.bridge}`), "the TAP is in the bridge");
+    await d.mustAct("h1", "start");
+    con.h1 = await d.shell("h1");
+    assert.match(await con.h1.run("ping -c 2 -W 3 10.231.0.1"), / 0% packet loss/, "guest to host over the bridge");
+
+    const ns = TestNamespace.create("umldtest-lan", { hostEnd: "umldtest-v0", nsAddr: "10.231.0.200/24", bridge: net.body.bridge });
+    namespaces.push(ns);
+    const srv = nsRecorder(ns, 7000);
+    servers.push(srv.proc);
+    await new Promise((r) => setTimeout(r, 700));
+    await con.h1.run("echo hello-bridge | nc -w 3 10.231.0.200 7000");
+    const line = await until("the namespace server to get a connection", () => srv.lines()[0]);
+    assert.equal(line, "10.231.0.2 hello-bridge", "the server saw the guest's own address");
+  });
+
+  it("a NATed host network takes the guest to a namespace that has no route back, masqueraded as the host", async () => {
+    const net = await d.api("POST", "/v1/networks", { name: "nnet", kind: "host", subnet: "10.232.0.0/24", nat: true });
+    assert.equal(net.status, 201, JSON.stringify(net.body));
+    assert.equal(ipForward(), "1", "NAT needs forwarding");
+    // an "uplink" the test owns: 198.18.77.0/30 between the host and a namespace, nothing else
+    const up = TestNamespace.create("umldtest-up", { hostEnd: "umldtest-u0", hostAddr: "198.18.77.1/30", nsAddr: "198.18.77.2/30" });
+    namespaces.push(up);
+    const srv = nsRecorder(up, 7001);
+    uplink = srv;
+    servers.push(srv.proc);
+    await d.create("n1");
+    const nic = await d.api("POST", "/v1/instances/n1/nics", { network: "nnet" });
+    assert.match(nic.body.mac, /^fa:/, "the MAC tells the guest to route through the host");
+    await d.mustAct("n1", "start");
+    con.n1 = await d.shell("n1");
+    assert.match(await con.n1.run("ip route"), /default via 10\.232\.0\.1/);
+    await con.n1.run("echo hello-nat | nc -w 3 198.18.77.2 7001");
+    const line = await until("the uplink server to get a connection", () => srv.lines()[0]);
+    assert.equal(line, "198.18.77.1 hello-nat", "masqueraded to the host's uplink address");
+    // the non-NATed network does not forward: h1 has no way out, even with routes both ways
+    up.exec("ip", ["route", "add", "10.231.0.0/24", "via", "198.18.77.1"]);
+    await con.h1!.run("ip route add 198.18.77.0/30 via 10.231.0.1");
+    await con.h1!.run("echo not-routed | nc -w 2 198.18.77.2 7001");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(srv.lines().length, 1, "a host network without NAT does not reach beyond the host");
+  });
+
+  it("a user network (slirp) reaches the host's loopback at 10.0.2.2 with no privileges on the host side", async () => {
+    const net = await d.api("POST", "/v1/networks", { name: "unet", kind: "user" });
+    assert.equal(net.status, 201, JSON.stringify(net.body));
+    assert.deepEqual([net.body.subnet, net.body.gateway, net.body.nat], ["10.0.2.0/24", "10.0.2.2", true]);
+    const rec = recorder();
+    const port = await rec.ready;
+    try {
+      const nic = await d.api("POST", "/v1/instances/h1/nics", { network: "unet" });
+      assert.equal(nic.status, 201, JSON.stringify(nic.body));
+      assert.deepEqual([nic.body.slot, nic.body.ip, nic.body.live], ["eth1", "10.0.2.15", true]);
+      await con.h1!.run("/etc/umld-net eth1");
+      await con.h1!.run(`echo hello-slirp | nc -w 3 10.0.2.2 ${port}`);
+      const line = await until("the host server to get a connection", () => rec.got[0]);
+      assert.equal(line, "127.0.0.1 hello-slirp");
+      await con.h1!.run("ip link set eth1 down");
+      assert.equal((await d.api("DELETE", "/v1/instances/h1/nics/eth1")).status, 200);
+    } finally {
+      rec.server.close();
+    }
+  });
+
+  it("a host NIC hot-added to a running guest works; hot-removed, its TAP is gone", async () => {
+    const add = await d.api("POST", "/v1/instances/n1/nics", { network: "hnet" });
+    assert.equal(add.status, 201, JSON.stringify(add.body));
+    assert.deepEqual([add.body.slot, add.body.live, add.body.ip], ["eth1", true, "10.231.0.3"]);
+    await con.n1!.run("/etc/umld-net eth1");
+    assert.match(await con.n1!.run("ping -c 2 -W 3 10.231.0.2"), / 0% packet loss/, "n1 reaches h1 over the hot-added NIC");
+    await con.n1!.run("ip link set eth1 down");
+    assert.equal((await d.api("DELETE", "/v1/instances/n1/nics/eth1")).status, 200);
+    assert.ok(!umlLinks().includes(add.body.hostInterface), "TAP removed");
+  });
+
+  it("bad requests change nothing", async () => {
+    const overlap = await d.api("POST", "/v1/networks", { name: "clash", kind: "host", subnet: "10.231.0.0/16" });
+    assert.equal(overlap.status, 409);
+    assert.equal(overlap.body.error.code, "subnet_conflict");
+    const natSwitch = await d.api("POST", "/v1/networks", { name: "x", kind: "switch", subnet: "10.9.0.0/24", nat: true });
+    assert.equal(natSwitch.body.error.code, "invalid_request");
+    const userSubnet = await d.api("POST", "/v1/networks", { name: "x", kind: "user", subnet: "10.9.0.0/24" });
+    assert.equal(userSubnet.body.error.code, "invalid_request");
+    const noSubnet = await d.api("POST", "/v1/networks", { name: "x", kind: "host" });
+    assert.equal(noSubnet.body.error.code, "invalid_request");
+    assert.deepEqual((await d.api("GET", "/v1/networks")).body.networks.map((n: { name: string }) => n.name), ["hnet", "nnet", "unet"]);
+  });
+
+  it("after a daemon restart the networks still work and nothing is duplicated; after deleting everything nothing is left", async () => {
+    const links = umlLinks().sort();
+    const tables = umldTables().sort();
+    const mine = recordedHostPieces(d.stateDir);
+    assert.deepEqual(mine.tables.sort(), tables.filter((t) => mine.tables.includes(t)), "one table per host network");
+    for (const c of Object.values(con)) c.close();
+    await d.kill("SIGKILL");
+    d = await TestDaemon.start({ stateDir: d.stateDir, logLevel: "info" });
+    assert.deepEqual(umlLinks().sort(), links, "the same bridges and TAPs, none added");
+    assert.deepEqual(umldTables().sort(), tables, "the same tables, none added");
+    con.n1 = await d.console("n1", false);
+    await con.n1.run("echo after-restart | nc -w 3 198.18.77.2 7001");
+    assert.equal(await until("NAT after the restart", () => uplink.lines()[1]), "198.18.77.1 after-restart");
+    con.h1 = await d.console("h1", false);
+    assert.match(await con.h1.run("ping -c 2 -W 3 10.231.0.1"), / 0% packet loss/);
+    for (const c of Object.values(con)) c.close();
+
+    const inUse = await d.api("DELETE", "/v1/networks/hnet");
+    assert.equal(inUse.body.error.code, "network_in_use");
+    for (const n of ["h1", "n1"]) assert.equal((await d.api("DELETE", `/v1/instances/${n}?force=true`)).status, 200);
+    for (const n of ["hnet", "nnet", "unet"]) assert.equal((await d.api("DELETE", `/v1/networks/${n}`)).status, 200);
+    for (const ns of namespaces) ns.destroy();
+    const left = umlLinks().filter((l) => mine.links.includes(l));
+    assert.deepEqual(left, [], "no bridge or TAP left");
+    assert.deepEqual(umldTables().filter((t) => mine.tables.includes(t)), [], "no nftables table left");
+    assert.equal(ipForward(), forwardBefore, "forwarding as it was before umld turned it on");
+  });
+});
