@@ -28,9 +28,18 @@ for n in /sys/class/net/eth*; do [ -e "$n" ] && /etc/umld-net "\${n##*/}"; done
 echo "${READY_CONSOLE_MARKER}: $name"
 [ -w /proc/mconsole ] && printf '${READY_NOTIFY_TEXT}' > /proc/mconsole
 ip link set lo up 2>/dev/null
-# No hotplug helper or uevent listener: processes they start while a UML reboot tears devices down
-# share UML's file table and keep the root COW's lock into the next boot (seen: F_SETLK failed).
+# NICs hot-added later: mdev listens on netlink and runs /etc/umld-net for new eth* only.
+# Never a kernel hotplug helper (/proc/sys/kernel/hotplug): the kernel starts one per uevent,
+# also while a UML reboot tears devices down, and those share UML's file table and keep
+# the root COW's lock into the next boot (seen: F_SETLK failed). mdev is an ordinary
+# process, killed with the others before the teardown, and forks only for an added NIC.
+mdev -d
 exit 0
+`;
+
+/** mdev (netlink daemon) handles added NICs and nothing else: devtmpfs owns /dev. */
+export const MDEV_CONF = `SUBSYSTEM=net;eth[0-9]+ 0:0 600 ! @/etc/umld-net $MDEV
+.* 0:0 600 !
 `;
 
 /**
@@ -116,6 +125,7 @@ export async function layoutBusyboxRoot(root: string): Promise<void> {
   writeFileSync(join(root, "etc/inittab"), INITTAB);
   writeFileSync(join(root, "etc/fstab"), FSTAB);
   writeFileSync(join(root, "etc/umld-net"), NET_SCRIPT, { mode: 0o755 });
+  writeFileSync(join(root, "etc/mdev.conf"), MDEV_CONF);
   writeFileSync(join(root, "etc/profile"), PROFILE);
   writeFileSync(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
   writeFileSync(join(root, "etc/group"), "root:x:0:\n");

@@ -333,6 +333,17 @@ export class ConsoleClient {
   private runs = 0;
 
   /** Runs one shell command in the guest and returns what it printed (the shell must be at its prompt). */
+  /** Runs `cmd` until its output matches (things the guest does by itself, e.g. configuring a hot-added NIC). */
+  async runUntil(cmd: string, re: RegExp, timeoutMs = 10_000): Promise<string> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const out = await this.run(cmd);
+      if (re.test(out)) return out;
+      if (Date.now() > end) throw new Error(`'${cmd}' never matched ${re}: ${out}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   async run(cmd: string, timeoutMs = 20_000): Promise<string> {
     const n = ++this.runs;
     const from = this.bytes;
