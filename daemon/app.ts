@@ -1,21 +1,43 @@
-import Fastify, { type FastifyInstance } from "fastify";
-import type { IncomingMessage } from "node:http";
+import rateLimit from "@fastify/rate-limit";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { UmldError } from "../core/errors.js";
-import { bearerMatches } from "./auth/token.js";
+import { resolvePrincipal, localRequests } from "./auth/principals.js";
+import { Scope } from "./auth/scope.js";
 import { toErrorResponse } from "./http/errors.js";
 import { registerRoutes } from "./http/routes.js";
 import type { Services } from "./services.js";
 
-/** Requests that arrived on the local unix socket (mode 0600: root only) need no token. */
-export const localRequests = new WeakSet<IncomingMessage>();
+export { localRequests };
 
-export function isAuthenticated(req: IncomingMessage, token: string): boolean {
-  return localRequests.has(req) || bearerMatches(req.headers.authorization, token);
+declare module "fastify" {
+  interface FastifyRequest {
+    scope: Scope | null;
+    routeName: string | null;
+    auditObject: string | null;
+    errorCode: string | null;
+  }
+}
+
+export interface Limits {
+  /** Requests per token (or per address without one) per minute; the local socket is not limited. */
+  ratePerMinute: number;
+  bodyLimitBytes: number;
+}
+export const DEFAULT_LIMITS: Limits = { ratePerMinute: 1200, bodyLimitBytes: 64 * 1024 };
+
+/** The scope of a request that got through authentication. */
+export function scopeOf(req: FastifyRequest): Scope {
+  if (!req.scope) throw new UmldError("unauthorized", "missing, invalid, revoked or expired bearer token");
+  return req.scope;
 }
 
 /** The HTTP app without listening: used by the daemon and by tests through inject(). */
-export function buildApp(s: Services): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024, return503OnClosing: true });
+export async function buildApp(s: Services, limits: Limits = DEFAULT_LIMITS): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: limits.bodyLimitBytes, return503OnClosing: true, trustProxy: false });
+  app.decorateRequest("scope", null);
+  app.decorateRequest("routeName", null);
+  app.decorateRequest("auditObject", null);
+  app.decorateRequest("errorCode", null);
   // an empty body with a JSON content type (e.g. a DELETE from some clients) is no body, not an error
   app.removeContentTypeParser("application/json");
   app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
@@ -28,20 +50,40 @@ export function buildApp(s: Services): FastifyInstance {
     }
   });
   app.addHook("onRequest", async (req) => {
-    if (!isAuthenticated(req.raw, s.adminToken)) throw new UmldError("unauthorized", "missing or invalid bearer token");
+    req.scope = new Scope(resolvePrincipal(req.raw, s.adminToken, s.tenants));
+  });
+  await app.register(rateLimit, {
+    global: true,
+    hook: "preHandler",
+    max: limits.ratePerMinute,
+    timeWindow: 60_000,
+    allowList: (req) => localRequests.has(req.raw),
+    keyGenerator: (req) => req.scope?.principal.tokenId ?? (req.scope?.principal.kind === "admin" ? "admin" : req.ip),
+    errorResponseBuilder: (_req, ctx) => new UmldError("rate_limited", `too many requests: at most ${ctx.max} per minute`, { retryAfterS: Math.ceil(ctx.ttl / 1000), limit: ctx.max }),
   });
   app.addHook("onResponse", async (req, reply) => {
-    if (req.method !== "GET") {
-      s.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "api request");
-    }
+    if (req.method === "GET" || req.method === "HEAD") return;
+    s.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime), principal: req.scope?.principal.label ?? "anonymous" }, "api request");
+    s.tenants.audit({
+      principal: req.scope?.principal.label ?? "anonymous",
+      tenant: req.scope?.principal.tenant ?? null,
+      action: req.routeName ?? `${req.method} ${req.url.split("?")[0]!.slice(0, 200)}`,
+      object: req.auditObject,
+      status: reply.statusCode,
+      outcome: reply.statusCode < 400 ? "ok" : (req.errorCode ?? "error"),
+      remote: localRequests.has(req.raw) ? "local" : req.ip,
+    });
   });
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toErrorResponse(err);
+    req.errorCode = body.error.code;
     if (status >= 500) s.log.error({ err, url: req.url }, "request failed");
-    void reply.code(status).type("application/json").send(body);
+    if (status === 429) void reply.header("retry-after", String((body.error.details as { retryAfterS?: number } | undefined)?.retryAfterS ?? 60));
+    void reply.code(status).type("application/json").send(req.scope ? req.scope.present(body) : body);
   });
   app.setNotFoundHandler((req, reply) => {
-    const { status, body } = toErrorResponse(new UmldError("route_not_found", `no endpoint ${req.method} ${req.url.split("?")[0]}`));
+    const { status, body } = toErrorResponse(new UmldError("route_not_found", `no endpoint ${req.method} ${req.url.split("?")[0]!.slice(0, 200)}`));
+    req.errorCode = body.error.code;
     void reply.code(status).send(body);
   });
   registerRoutes(app, s);

@@ -8,10 +8,11 @@ export interface DaemonConfig {
   /** on SIGTERM/SIGINT: shut every guest down (halt after the deadline) instead of leaving them running */
   shutdownGuests: boolean;
   shutdownDeadlineS: number;
+  limits: { ratePerMinute: number; bodyLimitBytes: number };
 }
 
 export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [--log-level LEVEL] [--kernel PATH]
-            [--shutdown-guests [--shutdown-deadline S]]
+            [--shutdown-guests [--shutdown-deadline S]] [--rate-limit N]
 
   --state-dir DIR     where umld keeps its database, images, instances and sockets (default /var/lib/umld)
   --listen HOST:PORT  TCP listener for the JSON API; requests must carry the admin token (default 127.0.0.1:7070)
@@ -21,6 +22,8 @@ export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [-
   --shutdown-guests   host-shutdown mode: on SIGTERM/SIGINT shut every guest down gracefully, halting
                       those still up after --shutdown-deadline seconds (default 60); without it guests
                       keep running when umld stops
+
+  --rate-limit N      requests per minute per token over TCP (default 1200); the unix socket is not limited
 
 Environment: UMLD_STATE_DIR, UMLD_LISTEN, UMLD_LOG_LEVEL override the defaults.`;
 
@@ -40,6 +43,13 @@ function deadline(v: string | undefined): number {
   return n;
 }
 
+function rate(v: string | undefined): number {
+  if (v === undefined) return 1200;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new Error(`--rate-limit must be 1-1000000 requests per minute, got '${v}'`);
+  return n;
+}
+
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonConfig | "help" {
   const { values } = parseArgs({
     args: argv,
@@ -50,6 +60,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       kernel: { type: "string" },
       "shutdown-guests": { type: "boolean" },
       "shutdown-deadline": { type: "string" },
+      "rate-limit": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -64,5 +75,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     kernelPath: values.kernel ?? "/usr/bin/linux.uml",
     shutdownGuests: values["shutdown-guests"] === true,
     shutdownDeadlineS: deadline(values["shutdown-deadline"]),
+    limits: { ratePerMinute: rate(values["rate-limit"] ?? env.UMLD_RATE_LIMIT), bodyLimitBytes: 64 * 1024 },
   };
 }

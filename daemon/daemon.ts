@@ -21,7 +21,9 @@ import { SwitchSupervisor } from "../core/network/switches.js";
 import { HostLinks } from "../core/network/host-links.js";
 import { OperationsRepo } from "../core/store/operations-repo.js";
 import { nowIso } from "../core/util/ids.js";
-import { buildApp, isAuthenticated, localRequests } from "./app.js";
+import { buildApp, localRequests } from "./app.js";
+import { TenantsRepo } from "../core/store/tenants-repo.js";
+import { Tenants } from "../core/tenants/tenants.js";
 import { ensureAdminToken } from "./auth/token.js";
 import type { DaemonConfig } from "./config.js";
 import type { Services } from "./services.js";
@@ -69,8 +71,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
 
   const adminToken = ensureAdminToken(paths.adminToken);
   const images = new ImageOperations(catalog, operations, (path) => manager.layersOn(path));
-  const services: Services = { manager, operations, catalog, images, bus, log, daemonVersion: daemonVersion(), adminToken };
-  const app = buildApp(services);
+  const services: Services = { manager, operations, catalog, images, bus, log, daemonVersion: daemonVersion(), adminToken, tenants: new Tenants(new TenantsRepo(db), log) };
+  const app = await buildApp(services, cfg.limits);
   const sockets = new WebSockets(services);
   await app.ready();
 
@@ -82,14 +84,14 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   });
   unixServer.on("upgrade", (req, socket, head) => {
     localRequests.add(req);
-    sockets.handleUpgrade(req, socket, head, true);
+    sockets.handleUpgrade(req, socket, head);
   });
   await new Promise<void>((resolve, reject) => unixServer.once("error", reject).listen(paths.socket, () => resolve()));
   chmodSync(paths.socket, 0o600);
 
   let tcp: RunningDaemon["tcp"] = null;
   if (cfg.listen) {
-    app.server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head, isAuthenticated(req, adminToken)));
+    app.server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
     await app.listen({ host: cfg.listen.host, port: cfg.listen.port });
     const a = app.server.address() as AddressInfo;
     tcp = { host: a.address, port: a.port };

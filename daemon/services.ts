@@ -4,6 +4,7 @@ import type { InstanceManager } from "../core/instances/manager.js";
 import type { Operations } from "../core/operations/operations.js";
 import type { Catalog } from "../core/storage/catalog.js";
 import type { ImageOperations } from "../core/storage/image-operations.js";
+import type { Tenants } from "../core/tenants/tenants.js";
 
 /** What the HTTP and WebSocket front ends may use: core's API, nothing of UML. */
 export interface Services {
@@ -15,4 +16,5 @@ export interface Services {
   log: Logger;
   daemonVersion: string;
   adminToken: string;
+  tenants: Tenants;
 }

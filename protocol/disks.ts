@@ -1,12 +1,12 @@
 import { z } from "zod";
-import { Name } from "./names.js";
+import { Name, OwnedName } from "./names.js";
 
 /** Data disk slots: ubda is the root disk; ubdb..ubdp (1-15) are for data disks. */
 export const DataSlot = z.string().regex(/^ubd[b-p]$/, "ubdb .. ubdp");
 
 export const AttachDiskRequest = z
   .object({
-    disk: Name.optional().describe("the data disk's name: an existing one, or the name of the new one (default for a new one: <instance>-<slot>)"),
+    disk: OwnedName.optional().describe("the data disk's name: an existing one, or the name of the new one (default for a new one: <instance>-<slot>)"),
     sizeMiB: z.number().int().min(1).max(1024 * 1024).optional().describe("create a new sparse raw disk of this size"),
     image: Name.optional().describe("create a new COW disk over this registered image"),
     readOnly: z.boolean().default(false),
@@ -19,7 +19,7 @@ export const AttachDiskRequest = z
   });
 export type AttachDiskRequest = z.input<typeof AttachDiskRequest>;
 
-export const DiskSlotParams = z.object({ name: Name, slot: DataSlot }).strict();
+export const DiskSlotParams = z.object({ name: OwnedName, slot: DataSlot }).strict();
 
 export const DataDiskView = z.object({
   name: z.string(),

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Name } from "./names.js";
+import { Name, OwnedName } from "./names.js";
 
 /** What the mconsole passthrough accepts; halt/reboot/stop/go go through the lifecycle API instead. */
 export const MCONSOLE_PASSTHROUGH = ["version", "help", "proc", "sysrq", "stack", "log", "cad", "config"] as const;
@@ -34,7 +34,7 @@ export type GuestFacts = z.infer<typeof GuestFacts>;
 /** Extra consoles (con1..con15) and serial lines (ssl0..ssl63); con0 is the main console. */
 export const ConsoleChannel = z.string().regex(/^(con([1-9]|1[0-5])|ssl([0-9]|[1-5][0-9]|6[0-3]))$/, "con1..con15 or ssl0..ssl63");
 export const AddChannelRequest = z.object({ channel: ConsoleChannel }).strict();
-export const ChannelParams = z.object({ name: Name, channel: ConsoleChannel }).strict();
+export const ChannelParams = z.object({ name: OwnedName, channel: ConsoleChannel }).strict();
 export const ChannelView = z.object({
   channel: z.string(),
   hostPty: z.string().nullable().describe("the host pty UML allocated, once the guest opened the line"),

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BootOption, Name } from "./names.js";
+import { BootOption, Name, OwnedName } from "./names.js";
 
 export const INSTANCE_STATES = ["stopped", "starting", "running", "paused", "stopping", "crashed"] as const;
 export const InstanceState = z.enum(INSTANCE_STATES);
@@ -94,7 +94,7 @@ export const MemoryChangeResult = z.object({
 export type MemoryChangeResult = z.infer<typeof MemoryChangeResult>;
 export type StateActionRequest = z.input<typeof StateActionRequest>;
 
-export const InstanceNameParams = z.object({ name: Name }).strict();
+export const InstanceNameParams = z.object({ name: OwnedName }).strict();
 export const DeleteInstanceQuery = z
   .object({ force: z.enum(["true", "false"]).optional() })
   .strict();

@@ -11,6 +11,17 @@ export const Name = z
   .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, "lowercase letters, digits and inner hyphens, 1-63 characters");
 
 /**
+ * A name in a path that may be a tenant's object as admins see it:
+ * `<tenant>.<name>`. Tenants send plain names (the prefix is theirs, added by
+ * umld); the dot cannot appear in a Name, so no tenant can name another's.
+ */
+export const OwnedName = z
+  .string()
+  .min(1)
+  .max(127)
+  .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, "a name, or <tenant>.<name>");
+
+/**
  * One extra kernel boot option: `key` or `key=value`, printable ASCII with no
  * spaces, quotes or commas, so it stays one option on the UML command line.
  * Options that would take over what the daemon controls are refused.

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Name } from "./names.js";
+import { Name, OwnedName } from "./names.js";
 
 export const NetworkKind = z
   .enum(["switch", "host", "user"])
@@ -40,6 +40,6 @@ export const NicView = z.object({
 });
 export type NicView = z.infer<typeof NicView>;
 
-export const AttachNicRequest = z.object({ network: Name }).strict();
-export const NetworkNameParams = z.object({ name: Name }).strict();
-export const NicSlotParams = z.object({ name: Name, slot: z.string().regex(/^eth([0-9]|1[0-5])$/, "eth0..eth15") }).strict();
+export const AttachNicRequest = z.object({ network: OwnedName }).strict();
+export const NetworkNameParams = z.object({ name: OwnedName }).strict();
+export const NicSlotParams = z.object({ name: OwnedName, slot: z.string().regex(/^eth([0-9]|1[0-5])$/, "eth0..eth15") }).strict();

@@ -16,6 +16,10 @@ import { KernelNameParams, RegisterKernelRequest, RolloutRequest, RolloutResult 
 import { AttachNicRequest, CreateNetworkRequest, NetworkNameParams, NetworkView, NicSlotParams, NicView } from "./networks.js";
 import { CloneRequest, CreateSnapshotRequest, MergeRequest, SnapshotParams, SnapshotView } from "./snapshots.js";
 import { AddChannelRequest, ChannelParams, ChannelView, GuestFacts, MconsoleRequest, MconsoleResponse } from "./guest.js";
+import {
+  AuditEntry, AuditQuery, CreatedToken, CreateTenantRequest, CreateTokenRequest, PatchTenantRequest, TenantParams, TenantView, TokenParams, TokenView,
+  type Access,
+} from "./tenants.js";
 
 /**
  * Every HTTP endpoint, once, as data: the daemon registers routes from this
@@ -139,10 +143,83 @@ export const routes = {
     method: "POST", path: "/instances/:name/merge", summary: "Flatten the root disk into a new standalone image, then (switch) move the instance onto it",
     params: InstanceNameParams, body: MergeRequest, response: z.object({ operation: OperationView, result: z.object({ image: z.string(), switched: z.boolean() }).nullable() }), status: 201,
   },
+  listTenants: { method: "GET", path: "/tenants", summary: "Tenants with their quotas and usage (admin)", response: z.object({ tenants: z.array(TenantView) }), status: 200 },
+  createTenant: { method: "POST", path: "/tenants", summary: "Create a tenant (admin)", body: CreateTenantRequest, response: TenantView, status: 201 },
+  getTenant: { method: "GET", path: "/tenants/:tenant", summary: "One tenant (admin; a tenant token: its own)", params: TenantParams, response: TenantView, status: 200 },
+  patchTenant: { method: "PATCH", path: "/tenants/:tenant", summary: "Change a tenant's quotas (admin)", params: TenantParams, body: PatchTenantRequest, response: TenantView, status: 200 },
+  deleteTenant: { method: "DELETE", path: "/tenants/:tenant", summary: "Delete a tenant that owns nothing; its tokens stop working (admin)", params: TenantParams, response: z.object({ deleted: z.string() }), status: 200 },
+  listTokens: { method: "GET", path: "/tenants/:tenant/tokens", summary: "A tenant's tokens, never their secrets (admin)", params: TenantParams, response: z.object({ tokens: z.array(TokenView) }), status: 200 },
+  createToken: { method: "POST", path: "/tenants/:tenant/tokens", summary: "Create a token for a tenant; the secret is in this answer only (admin)", params: TenantParams, body: CreateTokenRequest, response: CreatedToken, status: 201 },
+  revokeToken: { method: "DELETE", path: "/tenants/:tenant/tokens/:token", summary: "Revoke a token at once (admin)", params: TokenParams, response: TokenView, status: 200 },
+  listAudit: { method: "GET", path: "/audit", summary: "The audit log, newest first: every mutating call and console attach (admin)", query: AuditQuery, response: z.object({ entries: z.array(AuditEntry) }), status: 200 },
 } as const satisfies Record<string, RouteDef>;
 
 export type Routes = typeof routes;
 export type RouteName = keyof Routes;
+
+/**
+ * Who may call each route, and which of its names are a tenant's own: for a
+ * tenant (or an admin acting for one) `params`/`body` fields listed in
+ * `owned` are the tenant's names, and `list` names the array a list answer
+ * is filtered on. Everything else about tenants follows from this table.
+ */
+export interface RouteScope {
+  access: Access;
+  owned?: { params?: string[]; body?: string[] };
+  list?: string;
+}
+
+const own = { params: ["name"] };
+export const routeScopes: Record<RouteName, RouteScope> = {
+  health: { access: "any" },
+  version: { access: "any" },
+  listInstances: { access: "read", list: "instances" },
+  createInstance: { access: "create", owned: { body: ["name"] } },
+  getInstance: { access: "read", owned: own },
+  deleteInstance: { access: "delete", owned: own },
+  changeState: { access: "power", owned: own },
+  getOperation: { access: "read" },
+  listImages: { access: "read", list: "images" },
+  importImage: { access: "admin" },
+  buildImage: { access: "admin" },
+  verifyImage: { access: "admin" },
+  deleteImage: { access: "admin" },
+  listKernels: { access: "read" },
+  patchInstance: { access: "configure", owned: own },
+  getMemory: { access: "read", owned: own },
+  mconsole: { access: "admin", owned: own },
+  guestFacts: { access: "read", owned: own },
+  listDisks: { access: "read", list: "disks" },
+  attachDisk: { access: "configure", owned: { params: ["name"], body: ["disk"] } },
+  detachDisk: { access: "configure", owned: own },
+  registerKernel: { access: "admin" },
+  deleteKernel: { access: "admin" },
+  rollout: { access: "admin" },
+  listChannels: { access: "read", owned: own },
+  addChannel: { access: "configure", owned: own },
+  removeChannel: { access: "configure", owned: own },
+  listNetworks: { access: "read", list: "networks" },
+  createNetwork: { access: "network", owned: { body: ["name"] } },
+  deleteNetwork: { access: "network", owned: own },
+  attachNic: { access: "network", owned: { params: ["name"], body: ["network"] } },
+  detachNic: { access: "network", owned: own },
+  shutdownGuests: { access: "admin" },
+  listSnapshots: { access: "read", owned: own },
+  createSnapshot: { access: "snapshot", owned: own },
+  restoreSnapshot: { access: "snapshot", owned: own },
+  deleteSnapshot: { access: "snapshot", owned: own },
+  cloneInstance: { access: "create", owned: { params: ["name"], body: ["name"] } },
+  mergeDisk: { access: "admin", owned: own },
+  listTenants: { access: "admin" },
+  createTenant: { access: "admin" },
+  getTenant: { access: "read" },
+  patchTenant: { access: "admin" },
+  deleteTenant: { access: "admin" },
+  listTokens: { access: "admin" },
+  createToken: { access: "admin" },
+  revokeToken: { access: "admin" },
+  listAudit: { access: "admin" },
+};
 
 /** WebSocket endpoints (paths relative to /v1). */
 export const websockets = {

@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { MemoryMiB } from "./instances.js";
-import { Name } from "./names.js";
+import { Name, OwnedName } from "./names.js";
 
 export const CreateSnapshotRequest = z.object({ name: Name, wait: z.boolean().default(true) }).strict();
-export const SnapshotParams = z.object({ name: Name, snapshot: Name }).strict();
+export const SnapshotParams = z.object({ name: OwnedName, snapshot: Name }).strict();
 
 export const SnapshotView = z.object({
   name: z.string(),

@@ -25,6 +25,8 @@ export const CAPABILITIES = [
   "networks",
   "host-networks",
   "user-networks",
+  "tenants",
+  "audit",
 ] as const;
 
 export const VersionView = z.object({

@@ -435,7 +435,7 @@ export class InstanceManager {
       rootCow: root.path,
       rootBacking: root.backing_path ?? image.path,
       notifySocket: f.notifySocket,
-      hostname: row.name,
+      hostname: row.name.slice(row.name.indexOf(".") + 1), // a tenant's guest is called by its name in the tenant, not the stored "<tenant>.<name>"
       hostfsDir: `${f.dir}/hostfs`,
       bootOptions: JSON.parse(row.boot_options) as string[],
       devices: [...this.disks.bootArgs(row.id), ...this.networks.bootArgs(row.id)],

@@ -1,6 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { API_PREFIX, CAPABILITIES, PROTOCOL_VERSION } from "../../protocol/version.js";
-import { routes, type RouteDef, type RouteName } from "../../protocol/routes.js";
+import { routes, routeScopes, type RouteDef, type RouteName } from "../../protocol/routes.js";
+import type { Usage } from "../../core/store/tenants-repo.js";
+import { CreateTenantRequest, CreateTokenRequest, PatchTenantRequest, type AuditQuery } from "../../protocol/tenants.js";
+import { UmldError } from "../../core/errors.js";
+import { scopeOf } from "../app.js";
+import type { Scope } from "../auth/scope.js";
 import { CreateInstanceRequest, PatchInstanceRequest, StateActionRequest } from "../../protocol/instances.js";
 import { AttachDiskRequest } from "../../protocol/disks.js";
 import { BuildImageRequest, ImportImageRequest } from "../../protocol/images.js";
@@ -16,6 +21,7 @@ interface Parsed {
   params: Record<string, string>;
   query: Record<string, string>;
   body: unknown;
+  scope: Scope;
 }
 type Handler = (p: Parsed, reply: FastifyReply) => Promise<unknown> | unknown;
 
@@ -85,7 +91,89 @@ function handlers(s: Services): Record<RouteName, Handler> {
     cloneInstance: waitable<z.output<typeof CloneRequest>>((p, b) => s.manager.snapshots.clone(p.params.name!, b)),
     mergeDisk: waitable<z.output<typeof MergeRequest>>((p, b) => s.manager.snapshots.merge(p.params.name!, b)),
     rollout: waitable<z.output<typeof RolloutRequest>>((p, b) => s.manager.rollout(p.params.name!, b.selector, b.batchSize, b.deadlineS, b.wait)),
+    listTenants: () => ({ tenants: s.tenants.list() }),
+    createTenant: (p) => {
+      const b = p.body as z.output<typeof CreateTenantRequest>;
+      return s.tenants.create(b.name, b.quotas);
+    },
+    getTenant: (p) => {
+      const t = p.params.tenant!;
+      if (p.scope.principal.kind === "tenant" && p.scope.principal.tenant !== t) throw new UmldError("tenant_not_found", `no tenant named '${t}'`, { tenant: t });
+      return s.tenants.get(t);
+    },
+    patchTenant: (p) => s.tenants.setQuotas(p.params.tenant!, (p.body as z.output<typeof PatchTenantRequest>).quotas),
+    deleteTenant: (p) => s.tenants.delete(p.params.tenant!),
+    listTokens: (p) => ({ tokens: s.tenants.listTokens(p.params.tenant!) }),
+    createToken: (p) => {
+      const b = p.body as z.output<typeof CreateTokenRequest>;
+      return s.tenants.createToken(p.params.tenant!, b.name, b.actions, b.expiresInS);
+    },
+    revokeToken: (p) => s.tenants.revokeToken(p.params.tenant!, p.params.token!),
+    listAudit: (p) => {
+      const q = p.query as unknown as z.output<typeof AuditQuery>;
+      return { entries: s.tenants.auditLog(q.limit, q.tenant, q.before) };
+    },
   };
+}
+
+const MiB = 1024 * 1024;
+
+/** What a request would add to its tenant's usage (checked and reserved before it runs). */
+function quotaDelta(s: Services, name: RouteName, p: Parsed): Partial<Usage> | null {
+  switch (name) {
+    case "createInstance": {
+      const b = p.body as z.output<typeof CreateInstanceRequest>;
+      return { instances: 1, memoryMiB: b.maxMemoryMiB ?? b.memoryMiB, diskMiB: b.diskQuotaMiB ?? Math.ceil(s.catalog.image(b.image).size_bytes / MiB) };
+    }
+    case "cloneInstance": {
+      const src = s.manager.row(p.params.name!);
+      return { instances: 1, memoryMiB: src.max_memory_mib, diskMiB: src.disk_quota_mib ?? Math.ceil(s.catalog.imageById(src.image_id)!.size_bytes / MiB) };
+    }
+    case "patchInstance": {
+      const b = p.body as z.output<typeof PatchInstanceRequest>;
+      const row = s.manager.row(p.params.name!);
+      const mem = b.maxMemoryMiB !== undefined ? Math.max(0, b.maxMemoryMiB - row.max_memory_mib) : 0;
+      const disk = b.diskQuotaMiB !== undefined ? Math.max(0, (b.diskQuotaMiB ?? Infinity) - (row.disk_quota_mib ?? Math.ceil(s.catalog.imageById(row.image_id)!.size_bytes / MiB))) : 0;
+      return mem || disk ? { memoryMiB: mem, diskMiB: disk } : null;
+    }
+    case "createSnapshot":
+      return { snapshots: 1 };
+    default:
+      return null;
+  }
+}
+
+function releaseWhenDone(s: Services, opId: string, release: () => void): boolean {
+  const onEvent = (e: { type: string; operation?: { id: string; status: string } }) => {
+    if (e.type === "operation" && e.operation?.id === opId && e.operation.status !== "running") {
+      s.bus.off("event", onEvent);
+      release();
+    }
+  };
+  s.bus.on("event", onEvent);
+  if (s.operations.get(opId).status !== "running") {
+    s.bus.off("event", onEvent);
+    return false;
+  }
+  return true;
+}
+
+/** A list answer holds only what the principal may see. */
+function filterList(scope: Scope, name: RouteName, result: unknown): unknown {
+  const key = routeScopes[name].list;
+  if (!key || scope.prefix === null) return result;
+  const r = result as Record<string, Array<{ name: string }>>;
+  const keep = name === "listImages" ? (n: string) => scope.seesShared(n) : (n: string) => scope.sees(n);
+  return { ...r, [key]: r[key]!.filter((x) => keep(x.name)) };
+}
+
+/** Tenants name only their own things: owned params and body fields get the tenant's prefix. */
+function qualify(scope: Scope, name: RouteName, p: Parsed): void {
+  const owned = routeScopes[name].owned;
+  if (!owned || scope.prefix === null) return;
+  for (const k of owned.params ?? []) if (typeof p.params[k] === "string") p.params[k] = scope.qualify(p.params[k]!);
+  const body = p.body as Record<string, unknown> | undefined;
+  for (const k of owned.body ?? []) if (body && typeof body[k] === "string") body[k] = scope.qualify(body[k] as string);
 }
 
 function parsePart(schema: z.ZodType | undefined, value: unknown, where: "body" | "params" | "query"): unknown {
@@ -103,13 +191,35 @@ export function registerRoutes(app: FastifyInstance, s: Services): void {
       method: def.method,
       url: API_PREFIX + def.path,
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
+        const scope = scopeOf(req);
+        req.routeName = name;
+        const rawName = (req.params as Record<string, unknown> | undefined)?.name;
+        req.auditObject = typeof rawName === "string" ? `${def.path.split("/")[1]}/${scope.qualify(rawName).slice(0, 130)}` : null;
         const parsed: Parsed = {
           params: parsePart(def.params, req.params, "params") as Record<string, string>,
           query: parsePart(def.query, def.query ? req.query : {}, "query") as Record<string, string>,
           body: parsePart(def.body, req.body, "body"),
+          scope,
         };
-        reply.code(def.status);
-        return h[name](parsed, reply);
+        scope.authorize(routeScopes[name], name === "changeState" ? (parsed.body as { action: string }).action : undefined);
+        qualify(scope, name, parsed);
+        if (name === "getOperation" && scope.prefix !== null) {
+          const op = s.operations.get(parsed.params.id!);
+          if (!scope.sees(op.target)) throw new UmldError("operation_not_found", `no operation ${parsed.params.id}`, { id: parsed.params.id });
+        }
+        const delta = scope.principal.tenant ? quotaDelta(s, name, parsed) : null;
+        const release = delta ? s.tenants.reserve(scope.principal.tenant!, delta) : () => {};
+        let later = false;
+        try {
+          reply.code(def.status);
+          const result = await h[name](parsed, reply);
+          // an operation still running (wait=false) keeps its reservation until it ends
+          const op = (result as { operation?: { id: string; status: string } } | null)?.operation;
+          if (delta && op && op.status === "running") later = releaseWhenDone(s, op.id, release);
+          return scope.present(filterList(scope, name, result));
+        } finally {
+          if (!later) release();
+        }
       },
     });
   }

@@ -1,15 +1,20 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
-import { Name } from "../../protocol/names.js";
+import { OwnedName } from "../../protocol/names.js";
+import { resolvePrincipal, localRequests } from "../auth/principals.js";
+import { Scope } from "../auth/scope.js";
 import { ConsoleChannel } from "../../protocol/guest.js";
 import { API_PREFIX } from "../../protocol/version.js";
 import { UmldError } from "../../core/errors.js";
 import type { Services } from "../services.js";
 import { toErrorResponse } from "../http/errors.js";
 
-const MAX_MESSAGE_BYTES = 1024 * 1024;
+const MAX_MESSAGE_BYTES = 64 * 1024;
 const MAX_EVENT_BACKLOG = 8 * 1024 * 1024;
+/** A console nobody typed into or read from for this long is closed (1001); pings keep a quiet one open. */
+const IDLE_TIMEOUT_MS = 30 * 60_000;
+const PING_EVERY_MS = 30_000;
 
 /**
  * WebSocket endpoints: /v1/events (JSON text frames) and
@@ -21,18 +26,26 @@ export class WebSockets {
 
   constructor(private readonly s: Services) {}
 
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, authenticated: boolean): void {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    let scope: Scope | null = null;
+    let object: string | null = null;
     try {
-      if (!authenticated) throw new UmldError("unauthorized", "missing or invalid bearer token");
+      scope = new Scope(resolvePrincipal(req, this.s.adminToken, this.s.tenants));
       const url = new URL(req.url ?? "/", "http://umld");
       if (url.pathname === `${API_PREFIX}/events`) {
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.events(ws));
+        scope.authorize({ access: "read" });
+        const sc = scope;
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.events(ws, sc));
         return;
       }
       const m = new RegExp(`^${API_PREFIX}/instances/([^/]+)/console$`).exec(url.pathname);
       if (m) {
-        const name = Name.safeParse(decodeURIComponent(m[1]!));
-        if (!name.success) throw new UmldError("invalid_request", "invalid instance name", { name: m[1] });
+        const raw = decodeURIComponent(m[1]!);
+        const parsed = OwnedName.safeParse(raw);
+        if (!parsed.success) throw new UmldError("invalid_request", "invalid instance name", { name: m[1] });
+        scope.authorize({ access: "console" });
+        const name = { data: scope.qualify(parsed.data) };
+        object = `instances/${name.data}`;
         this.s.manager.get(name.data); // 404 before the upgrade
         const replay = url.searchParams.get("scrollback") !== "0";
         const ch = url.searchParams.get("channel");
@@ -45,22 +58,35 @@ export class WebSockets {
           }
           channel = parsed.data;
         }
+        this.audit(req, scope, object, 101, "ok");
         this.wss.handleUpgrade(req, socket, head, (ws) => this.console(ws, name.data, replay, channel));
         return;
       }
       throw new UmldError("route_not_found", `no WebSocket endpoint at ${url.pathname}`);
     } catch (e) {
-      rejectUpgrade(socket, e);
+      const { status, body } = toErrorResponse(e);
+      if (object || status === 401 || status === 403) this.audit(req, scope, object, status, body.error.code);
+      rejectUpgrade(socket, e, scope);
     }
   }
 
-  private events(ws: WebSocket): void {
+  private audit(req: IncomingMessage, scope: Scope | null, object: string | null, status: number, outcome: string): void {
+    this.s.tenants.audit({
+      principal: scope?.principal.label ?? "anonymous", tenant: scope?.principal.tenant ?? null, action: "console.attach",
+      object, status, outcome, remote: localRequests.has(req) ? "local" : (req.socket.remoteAddress ?? null),
+    });
+  }
+
+  private events(ws: WebSocket, scope: Scope): void {
+    keepAlive(ws);
     const onEvent = (e: unknown) => {
+      const visible = scope.event(e as Record<string, unknown>);
+      if (!visible) return;
       if (ws.bufferedAmount > MAX_EVENT_BACKLOG) {
         ws.close(1013, "event consumer too slow");
         return;
       }
-      ws.send(JSON.stringify(e));
+      ws.send(JSON.stringify(visible));
     };
     this.s.bus.on("event", onEvent);
     ws.on("close", () => this.s.bus.off("event", onEvent));
@@ -69,9 +95,13 @@ export class WebSockets {
 
   private console(ws: WebSocket, name: string, replay: boolean, channel?: string): void {
     let attached: ReturnType<Services["manager"]["attachConsole"]>;
+    const idle = keepAlive(ws);
     try {
       attached = this.s.manager.attachConsole(name, {
-        send: (data) => ws.send(data, { binary: true }),
+        send: (data) => {
+          idle.touch();
+          ws.send(data, { binary: true });
+        },
         backlog: () => ws.bufferedAmount,
         close: (code, reason) => ws.close(code, reason),
       }, replay, channel);
@@ -81,6 +111,7 @@ export class WebSockets {
     }
     this.s.log.info({ instance: name, channel: channel ?? "con0" }, "console attached");
     ws.on("message", (data: Buffer | ArrayBuffer | Buffer[]) => {
+      idle.touch();
       const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
       attached.input(buf);
     });
@@ -97,11 +128,29 @@ export class WebSockets {
   }
 }
 
-function rejectUpgrade(socket: Duplex, e: unknown): void {
-  const { status, body } = toErrorResponse(e);
+/** Pings every 30 s (a dead peer is terminated) and closes a connection idle for IDLE_TIMEOUT_MS. */
+function keepAlive(ws: WebSocket): { touch(): void } {
+  let alive = true;
+  let last = Date.now();
+  ws.on("pong", () => (alive = true));
+  const timer = setInterval(() => {
+    if (!alive) return ws.terminate();
+    if (Date.now() - last > IDLE_TIMEOUT_MS) return ws.close(1001, "idle");
+    alive = false;
+    ws.ping();
+  }, PING_EVERY_MS);
+  timer.unref();
+  ws.on("close", () => clearInterval(timer));
+  return { touch: () => (last = Date.now()) };
+}
+
+function rejectUpgrade(socket: Duplex, e: unknown, scope: Scope | null): void {
+  const r = toErrorResponse(e);
+  const status = r.status;
+  const body = scope ? scope.present(r.body) : r.body;
   const json = JSON.stringify(body);
   socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : status === 404 ? "Not Found" : "Error"}\r\n` +
+    `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : status === 404 ? "Not Found" : "Error"}\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
   );
 }

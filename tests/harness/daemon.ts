@@ -30,9 +30,9 @@ export class TestDaemon {
     readonly token: string,
   ) {}
 
-  static async start(opts: { stateDir?: string; logLevel?: "trace" | "debug" | "info" } = {}): Promise<TestDaemon> {
+  static async start(opts: { stateDir?: string; logLevel?: "trace" | "debug" | "info"; args?: string[] } = {}): Promise<TestDaemon> {
     const stateDir = opts.stateDir ?? mkdtempSync("/tmp/umld-t-");
-    const proc = spawn(process.execPath, [MAIN, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", opts.logLevel ?? "debug"], {
+    const proc = spawn(process.execPath, [MAIN, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", opts.logLevel ?? "debug", ...(opts.args ?? [])], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const lines: string[] = [];
@@ -112,11 +112,11 @@ export class TestDaemon {
     });
   }
 
-  async console(name: string, scrollback = true, channel?: string): Promise<ConsoleClient> {
+  async console(name: string, scrollback = true, channel?: string, token: string | null = this.token): Promise<ConsoleClient> {
     const q = new URLSearchParams();
     if (!scrollback) q.set("scrollback", "0");
     if (channel) q.set("channel", channel);
-    const ws = this.ws(`/v1/instances/${name}/console${q.size ? `?${q}` : ""}`);
+    const ws = this.ws(`/v1/instances/${name}/console${q.size ? `?${q}` : ""}`, token);
     const client = new ConsoleClient(ws); // listen before 'open': the scrollback may arrive with the upgrade
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());

@@ -1,0 +1,64 @@
+import type { Db } from "./db.js";
+
+export interface TenantRow {
+  id: string; name: string; created_at: string;
+  max_instances: number | null; max_memory_mib: number | null; max_disk_mib: number | null; max_snapshots: number | null;
+}
+export interface TokenRow {
+  id: string; tenant_id: string | null; name: string; secret_hash: string; actions: string;
+  expires_at: string | null; revoked_at: string | null; created_at: string; last_used_at: string | null;
+}
+export interface AuditRow {
+  seq?: number; at: string; principal: string; tenant: string | null; action: string; object: string | null; status: number; outcome: string; remote: string | null;
+}
+export interface Usage { instances: number; memoryMiB: number; diskMiB: number; snapshots: number }
+
+/** Tenants, their tokens, what they use, and the audit log. Ownership is the name prefix `<tenant>.`. */
+export class TenantsRepo {
+  private readonly q;
+  constructor(db: Db) {
+    const owned = "substr(i.name, 1, length(@prefix)) = @prefix";
+    this.q = {
+      all: db.prepare("SELECT * FROM tenants ORDER BY name"),
+      byName: db.prepare("SELECT * FROM tenants WHERE name = ?"),
+      byId: db.prepare("SELECT * FROM tenants WHERE id = ?"),
+      insert: db.prepare("INSERT INTO tenants (id, name, max_instances, max_memory_mib, max_disk_mib, max_snapshots, created_at) VALUES (@id, @name, @max_instances, @max_memory_mib, @max_disk_mib, @max_snapshots, @created_at)"),
+      setQuotas: db.prepare("UPDATE tenants SET max_instances = @max_instances, max_memory_mib = @max_memory_mib, max_disk_mib = @max_disk_mib, max_snapshots = @max_snapshots WHERE id = @id"),
+      delete: db.prepare("DELETE FROM tenants WHERE id = ?"),
+      usage: db.prepare(
+        `SELECT COUNT(*) AS instances, COALESCE(SUM(i.max_memory_mib), 0) AS memoryMiB,
+                COALESCE(SUM(COALESCE(i.disk_quota_mib, (img.size_bytes + 1048575) / 1048576)), 0) AS diskMiB
+           FROM instances i JOIN images img ON img.id = i.image_id WHERE ${owned}`,
+      ),
+      snapshots: db.prepare(`SELECT COUNT(*) AS n FROM snapshots s JOIN instances i ON i.id = s.instance_id WHERE ${owned}`),
+      ownsNetworks: db.prepare("SELECT COUNT(*) AS n FROM networks WHERE substr(name, 1, length(@prefix)) = @prefix"),
+      tokensOf: db.prepare("SELECT * FROM tokens WHERE tenant_id IS ? ORDER BY created_at"),
+      token: db.prepare("SELECT * FROM tokens WHERE id = ?"),
+      insertToken: db.prepare("INSERT INTO tokens (id, tenant_id, name, secret_hash, actions, expires_at, revoked_at, created_at, last_used_at) VALUES (@id, @tenant_id, @name, @secret_hash, @actions, @expires_at, NULL, @created_at, NULL)"),
+      revoke: db.prepare("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"),
+      used: db.prepare("UPDATE tokens SET last_used_at = ? WHERE id = ?"),
+      audit: db.prepare("INSERT INTO audit (at, principal, tenant, action, object, status, outcome, remote) VALUES (@at, @principal, @tenant, @action, @object, @status, @outcome, @remote)"),
+      auditPage: db.prepare("SELECT * FROM audit WHERE (@tenant IS NULL OR tenant = @tenant) AND (@before IS NULL OR seq < @before) ORDER BY seq DESC LIMIT @limit"),
+    };
+  }
+  all(): TenantRow[] { return this.q.all.all() as TenantRow[]; }
+  byName(name: string): TenantRow | undefined { return this.q.byName.get(name) as TenantRow | undefined; }
+  byId(id: string): TenantRow | undefined { return this.q.byId.get(id) as TenantRow | undefined; }
+  insert(r: TenantRow): void { this.q.insert.run(r); }
+  setQuotas(r: TenantRow): void { this.q.setQuotas.run(r); }
+  delete(id: string): void { this.q.delete.run(id); }
+  usage(prefix: string): Usage {
+    const u = this.q.usage.get({ prefix }) as Omit<Usage, "snapshots">;
+    return { ...u, snapshots: (this.q.snapshots.get({ prefix }) as { n: number }).n };
+  }
+  ownsNetworks(prefix: string): number { return (this.q.ownsNetworks.get({ prefix }) as { n: number }).n; }
+  tokensOf(tenantId: string | null): TokenRow[] { return this.q.tokensOf.all(tenantId) as TokenRow[]; }
+  token(id: string): TokenRow | undefined { return this.q.token.get(id) as TokenRow | undefined; }
+  insertToken(r: Omit<TokenRow, "revoked_at" | "last_used_at">): void { this.q.insertToken.run(r); }
+  revoke(id: string, at: string): void { this.q.revoke.run(at, id); }
+  used(id: string, at: string): void { this.q.used.run(at, id); }
+  audit(r: AuditRow): void { this.q.audit.run(r); }
+  auditPage(limit: number, tenant?: string, before?: number): AuditRow[] {
+    return this.q.auditPage.all({ limit, tenant: tenant ?? null, before: before ?? null }) as AuditRow[];
+  }
+}

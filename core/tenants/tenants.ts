@@ -1,0 +1,199 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { Logger } from "pino";
+import type { AuditEntry, Permission, Quotas, TenantView, TokenView } from "../../protocol/tenants.js";
+import { PERMISSIONS } from "../../protocol/tenants.js";
+import { UmldError } from "../errors.js";
+import type { AuditRow, TenantRow, TenantsRepo, TokenRow, Usage } from "../store/tenants-repo.js";
+import { newId, nowIso } from "../util/ids.js";
+import { prefixOf, type Principal } from "./principal.js";
+
+const TOKEN_RE = /^umld_([a-f0-9]{16})_([a-f0-9]{64})$/;
+
+function hashSecret(secret: string): string {
+  return createHash("sha256").update(secret).digest("hex");
+}
+
+type QuotaKey = keyof Usage;
+const QUOTA_OF: Record<QuotaKey, keyof TenantRow> = { instances: "max_instances", memoryMiB: "max_memory_mib", diskMiB: "max_disk_mib", snapshots: "max_snapshots" };
+
+/**
+ * Tenants, their tokens (stored as sha256 of a 256-bit secret, shown once),
+ * quotas checked and reserved in one synchronous step, and the audit log.
+ */
+export class Tenants {
+  /** Reservations of requests still running, per tenant: usage the database does not show yet. */
+  private inflight = new Map<string, Usage>();
+
+  constructor(
+    private readonly repo: TenantsRepo,
+    private readonly log: Logger,
+  ) {}
+
+  // ---- tenants
+
+  create(name: string, quotas: Quotas): TenantView {
+    if (this.repo.byName(name)) throw new UmldError("tenant_exists", `a tenant named '${name}' already exists`, { tenant: name });
+    const row: TenantRow = { id: newId(), name, created_at: nowIso(), max_instances: null, max_memory_mib: null, max_disk_mib: null, max_snapshots: null };
+    applyQuotas(row, quotas);
+    this.repo.insert(row);
+    this.log.info({ tenant: name, quotas }, "tenant created");
+    return this.view(row);
+  }
+
+  list(): TenantView[] {
+    return this.repo.all().map((r) => this.view(r));
+  }
+
+  get(name: string): TenantView {
+    return this.view(this.row(name));
+  }
+
+  setQuotas(name: string, quotas: Quotas): TenantView {
+    const row = this.row(name);
+    applyQuotas(row, quotas);
+    this.repo.setQuotas(row);
+    this.log.info({ tenant: name, quotas }, "tenant quotas changed");
+    return this.view(row);
+  }
+
+  delete(name: string): { deleted: string } {
+    const row = this.row(name);
+    const u = this.repo.usage(prefixOf(name));
+    const nets = this.repo.ownsNetworks(prefixOf(name));
+    if (u.instances > 0 || nets > 0) {
+      throw new UmldError("tenant_in_use", `tenant '${name}' still owns ${u.instances} instances and ${nets} networks`, { instances: u.instances, networks: nets });
+    }
+    this.repo.delete(row.id); // its tokens go with it (ON DELETE CASCADE)
+    this.log.info({ tenant: name }, "tenant deleted");
+    return { deleted: name };
+  }
+
+  exists(name: string): boolean {
+    return this.repo.byName(name) !== undefined;
+  }
+
+  private row(name: string): TenantRow {
+    const r = this.repo.byName(name);
+    if (!r) throw new UmldError("tenant_not_found", `no tenant named '${name}'`, { tenant: name });
+    return r;
+  }
+
+  private view(r: TenantRow): TenantView {
+    return {
+      name: r.name,
+      quotas: { maxInstances: r.max_instances, maxMemoryMiB: r.max_memory_mib, maxDiskMiB: r.max_disk_mib, maxSnapshots: r.max_snapshots },
+      usage: this.repo.usage(prefixOf(r.name)),
+      createdAt: r.created_at,
+    };
+  }
+
+  // ---- tokens
+
+  createToken(tenant: string, name: string, actions: Permission[], expiresInS?: number): TokenView & { token: string } {
+    const t = this.row(tenant);
+    if (this.repo.tokensOf(t.id).some((k) => k.name === name)) throw new UmldError("token_exists", `tenant '${tenant}' already has a token named '${name}'`, { token: name });
+    const id = randomBytes(8).toString("hex");
+    const secret = randomBytes(32).toString("hex");
+    const row = {
+      id, tenant_id: t.id, name, secret_hash: hashSecret(secret), actions: JSON.stringify([...new Set(actions)]),
+      expires_at: expiresInS ? new Date(Date.now() + expiresInS * 1000).toISOString() : null, created_at: nowIso(),
+    };
+    this.repo.insertToken(row);
+    this.log.info({ tenant, token: name, id, actions, expiresAt: row.expires_at }, "token created");
+    return { ...this.tokenView({ ...row, revoked_at: null, last_used_at: null }), token: `umld_${id}_${secret}` };
+  }
+
+  listTokens(tenant: string): TokenView[] {
+    return this.repo.tokensOf(this.row(tenant).id).map((r) => this.tokenView(r));
+  }
+
+  revokeToken(tenant: string, id: string): TokenView {
+    const t = this.row(tenant);
+    const tok = this.repo.token(id);
+    if (!tok || tok.tenant_id !== t.id) throw new UmldError("token_not_found", `tenant '${tenant}' has no token ${id}`, { token: id });
+    this.repo.revoke(id, nowIso());
+    this.log.info({ tenant, token: tok.name, id }, "token revoked");
+    return this.tokenView(this.repo.token(id)!);
+  }
+
+  /** A bearer token to a principal, or null (unknown, wrong secret, revoked, expired, tenant gone). */
+  authenticate(bearer: string): Principal | null {
+    const m = TOKEN_RE.exec(bearer);
+    if (!m) return null;
+    const tok = this.repo.token(m[1]!);
+    if (!tok) return null;
+    const a = Buffer.from(hashSecret(m[2]!), "hex");
+    const b = Buffer.from(tok.secret_hash, "hex");
+    if (a.length !== b.length || !timingSafeEqual(a, b)) return null;
+    if (tok.revoked_at) return null;
+    if (tok.expires_at && Date.parse(tok.expires_at) <= Date.now()) return null;
+    const tenant = tok.tenant_id ? this.repo.byId(tok.tenant_id) : undefined;
+    if (tok.tenant_id && !tenant) return null;
+    this.repo.used(tok.id, nowIso());
+    if (!tenant) return { kind: "admin", label: `admin:${tok.name}`, tokenId: tok.id, tenant: null, actions: null };
+    const actions = new Set((JSON.parse(tok.actions) as string[]).filter((x): x is Permission => (PERMISSIONS as readonly string[]).includes(x)));
+    return { kind: "tenant", label: `${tenant.name}:${tok.name}`, tokenId: tok.id, tenant: tenant.name, actions };
+  }
+
+  private tokenView(r: TokenRow): TokenView {
+    return {
+      id: r.id, name: r.name, tenant: r.tenant_id ? (this.repo.byId(r.tenant_id)?.name ?? null) : null,
+      actions: JSON.parse(r.actions) as Permission[], expiresAt: r.expires_at, revokedAt: r.revoked_at, createdAt: r.created_at, lastUsedAt: r.last_used_at,
+    };
+  }
+
+  // ---- quotas
+
+  /**
+   * Checks `delta` against the tenant's quotas with what it uses now plus
+   * what its running requests reserved, and reserves it; all in one
+   * synchronous step, so concurrent creates cannot both squeeze under a
+   * limit. The returned function releases the reservation (call it when the
+   * request is done: by then the database shows what it made).
+   */
+  reserve(tenant: string, delta: Partial<Usage>): () => void {
+    const t = this.row(tenant);
+    const used = this.repo.usage(prefixOf(tenant));
+    const pending = this.inflight.get(tenant) ?? { instances: 0, memoryMiB: 0, diskMiB: 0, snapshots: 0 };
+    for (const key of Object.keys(QUOTA_OF) as QuotaKey[]) {
+      const want = delta[key] ?? 0;
+      const limit = t[QUOTA_OF[key]] as number | null;
+      if (!want || limit === null) continue;
+      const usage = used[key] + pending[key];
+      if (usage + want > limit) {
+        throw new UmldError("quota_exceeded", `tenant '${tenant}' would exceed its ${key} quota: ${usage} used or reserved + ${want} requested > ${limit}`, {
+          quota: key, limit, usage, requested: want,
+        });
+      }
+    }
+    const next = { ...pending };
+    for (const key of Object.keys(QUOTA_OF) as QuotaKey[]) next[key] += delta[key] ?? 0;
+    this.inflight.set(tenant, next);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const cur = this.inflight.get(tenant)!;
+      for (const key of Object.keys(QUOTA_OF) as QuotaKey[]) cur[key] -= delta[key] ?? 0;
+    };
+  }
+
+  // ---- audit
+
+  audit(entry: Omit<AuditRow, "at" | "seq">): void {
+    const row = { ...entry, at: nowIso() };
+    this.repo.audit(row);
+    this.log.info({ audit: true, ...row }, "audit");
+  }
+
+  auditLog(limit: number, tenant?: string, before?: number): AuditEntry[] {
+    return this.repo.auditPage(limit, tenant, before).map((r) => ({ ...r, seq: r.seq! }));
+  }
+}
+
+function applyQuotas(row: TenantRow, q: Quotas): void {
+  if (q.maxInstances !== undefined) row.max_instances = q.maxInstances;
+  if (q.maxMemoryMiB !== undefined) row.max_memory_mib = q.maxMemoryMiB;
+  if (q.maxDiskMiB !== undefined) row.max_disk_mib = q.maxDiskMiB;
+  if (q.maxSnapshots !== undefined) row.max_snapshots = q.maxSnapshots;
+}
