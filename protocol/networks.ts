@@ -40,6 +40,16 @@ export const NicView = z.object({
 });
 export type NicView = z.infer<typeof NicView>;
 
-export const AttachNicRequest = z.object({ network: OwnedName }).strict();
+export const AttachNicRequest = z
+  .object({
+    network: OwnedName,
+    mac: z
+      .string()
+      .regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, "a MAC such as 02:00:00:00:00:01 (lowercase)")
+      .refine((m) => (parseInt(m.slice(0, 2), 16) & 0b11) === 0b10, "a locally administered unicast MAC (first byte x2, x6, xa or xe)")
+      .optional()
+      .describe("default: allocated, carrying the NIC's address (fe:/fa:) so the default image configures itself; a MAC of your own means configuring the address in the guest"),
+  })
+  .strict();
 export const NetworkNameParams = z.object({ name: OwnedName }).strict();
 export const NicSlotParams = z.object({ name: OwnedName, slot: z.string().regex(/^eth([0-9]|1[0-5])$/, "eth0..eth15") }).strict();

@@ -117,7 +117,7 @@ export class Networks {
     return this.repo.nicsOf(instanceId).map((n) => this.spec(n));
   }
 
-  async attach(instanceName: string, network: string): Promise<NicView & { live: boolean }> {
+  async attach(instanceName: string, network: string, mac?: string): Promise<NicView & { live: boolean }> {
     const row = this.m.row(instanceName);
     const net = this.net(network);
     const live = row.state === "running" && this.m.hasGuest(row.id);
@@ -132,10 +132,13 @@ export class Networks {
     if (net.kind === "host") taken.add(gatewayOf(subnet));
     const ip = net.kind === "user" ? USER_GUEST_IP : allocateIp(subnet, taken);
     if (!ip) throw new UmldError("subnet_full", `network '${network}' has no free address in ${net.subnet}`, { network });
+    if (mac && net.kind !== "user" && this.repo.nicsOn(net.id).some((n) => n.mac === mac)) {
+      throw new UmldError("mac_in_use", `another NIC on '${network}' has the MAC ${mac}`, { mac, network });
+    }
     const id = newId();
     const nic: NicRow = {
       id, instance_id: row.id, network_id: net.id, slot, ip, created_at: nowIso(),
-      mac: macFor(ip, subnet.prefix, net.kind === "host" && net.nat === 1),
+      mac: mac ?? macFor(ip, subnet.prefix, net.kind === "host" && net.nat === 1),
       shared_ip: net.kind === "user" ? 1 : 0,
       host_if: net.kind === "host" ? tapName(id) : null,
     };

@@ -81,7 +81,10 @@ function handlers(s: Services): Record<RouteName, Handler> {
       return s.manager.networks.create(b.name, b.kind, b.subnet, b.nat);
     },
     deleteNetwork: (p) => s.manager.networks.delete(p.params.name!),
-    attachNic: (p) => s.manager.networks.attach(p.params.name!, (p.body as { network: string }).network),
+    attachNic: (p) => {
+      const b = p.body as { network: string; mac?: string };
+      return s.manager.networks.attach(p.params.name!, b.network, b.mac);
+    },
     detachNic: (p) => s.manager.networks.detach(p.params.name!, p.params.slot!),
     shutdownGuests: (p) => s.manager.shutdownGuests((p.body as { deadlineS: number }).deadlineS),
     listSnapshots: (p) => ({ snapshots: s.manager.snapshots.list(p.params.name!) }),

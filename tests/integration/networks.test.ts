@@ -62,6 +62,15 @@ describe("switch networks between real guests", { timeout: 240_000 }, () => {
     await con.g3!.runUntil("ip -4 addr show eth1", /inet 10\.77\.0\.3\/24/); // the guest configures it by itself (mdev runs /etc/umld-net)
     // g3 has the same subnet on eth0 (the other network): ping out of the new interface
     assert.match(await con.g3!.run("ping -I eth1 -c 2 -W 3 10.77.0.2"), / 0% packet loss/);
+    const mine = await d.api("POST", "/v1/instances/g1/nics", { network: "other", mac: "02:00:00:00:00:2a" });
+    assert.equal(mine.status, 201, JSON.stringify(mine.body));
+    assert.equal(mine.body.mac, "02:00:00:00:00:2a", "a MAC of the admin's choosing");
+    assert.match(await con.g1!.run("cat /sys/class/net/eth1/address"), /02:00:00:00:00:2a/);
+    const again = await d.api("POST", "/v1/instances/g2/nics", { network: "other", mac: "02:00:00:00:00:2a" });
+    assert.equal(again.body.error.code, "mac_in_use");
+    const multicast = await d.api("POST", "/v1/instances/g2/nics", { network: "other", mac: "03:00:00:00:00:01" });
+    assert.equal(multicast.body.error.code, "invalid_request");
+    assert.equal((await d.api("DELETE", "/v1/instances/g1/nics/eth1")).status, 200);
     const busy = await d.api("DELETE", "/v1/instances/g3/nics/eth1");
     assert.equal(busy.status, 409);
     assert.equal(busy.body.error.code, "nic_busy");
