@@ -16,6 +16,8 @@ interface NativeModule {
   setPipeSize(fd: number, bytes: number): number;
   /** A pty pair: umld keeps the master; UML gets the slave as a tty: channel. */
   openpty(): { master: number; slave: string };
+  /** SO_PEERCRED: the uid of the peer of a connected unix socket. */
+  peerUid(fd: number): number;
 }
 
 const require = createRequire(import.meta.url);

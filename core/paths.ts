@@ -9,8 +9,8 @@ export class StatePaths {
   readonly root: string;
   constructor(root: string) {
     this.root = resolve(root);
-    // the longest socket: <root>/run/<16 hex>/mconsole
-    const longest = join(this.root, "run", "x".repeat(16), "mconsole");
+    // the longest socket: <root>/instances/<16 hex>/<16 hex>/mconsole (UML's uml_dir/umid/mconsole)
+    const longest = join(this.root, "instances", "x".repeat(16), "x".repeat(16), "mconsole");
     if (Buffer.byteLength(longest) > MAX_SOCKET_PATH) {
       throw new UmldError("host_error", `state dir path too long for unix sockets (${longest.length} > ${MAX_SOCKET_PATH} bytes)`, {
         stateDir: this.root,
@@ -25,11 +25,16 @@ export class StatePaths {
   get disks(): string { return join(this.root, "disks"); }
   get kernels(): string { return join(this.root, "kernels"); }
   get networks(): string { return join(this.root, "net"); }
-  /** uml_dir: UML writes <run>/<umid>/{pid,mconsole} here. */
+  /** The uml_dir of guests started before they ran unprivileged (adopted ones may still use it). */
   get umlRun(): string { return join(this.root, "run"); }
   instanceDir(id: string): string { return join(this.instances, id); }
-  mconsoleSocket(id: string): string { return join(this.umlRun, id, "mconsole"); }
-  umlPidFile(id: string): string { return join(this.umlRun, id, "pid"); }
+  /**
+   * uml_dir: the instance's own directory, so an unprivileged guest creates
+   * <dir>/<umid>/{pid,mconsole} where it may write, and nowhere else.
+   */
+  umlDir(id: string): string { return join(this.instances, id); }
+  mconsoleSocket(id: string): string { return join(this.umlDir(id), id, "mconsole"); }
+  legacyMconsoleSocket(id: string): string { return join(this.umlRun, id, "mconsole"); }
 }
 
 /** Files of one instance directory. */

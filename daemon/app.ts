@@ -18,6 +18,12 @@ declare module "fastify" {
   }
 }
 
+/** A certificate and key (PEM) for the TCP listener. */
+export interface Tls {
+  cert: Buffer;
+  key: Buffer;
+}
+
 export interface Limits {
   /** Requests per token (or per address without one) per minute; the local socket is not limited. */
   ratePerMinute: number;
@@ -32,8 +38,9 @@ export function scopeOf(req: FastifyRequest): Scope {
 }
 
 /** The HTTP app without listening: used by the daemon and by tests through inject(). */
-export async function buildApp(s: Services, limits: Limits = DEFAULT_LIMITS): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: limits.bodyLimitBytes, return503OnClosing: true, trustProxy: false });
+export async function buildApp(s: Services, limits: Limits = DEFAULT_LIMITS, tls?: Tls): Promise<FastifyInstance> {
+  const options = { logger: false, bodyLimit: limits.bodyLimitBytes, return503OnClosing: true, trustProxy: false } as const;
+  const app = (tls ? Fastify({ ...options, https: { cert: tls.cert, key: tls.key, minVersion: "TLSv1.2" } }) : Fastify(options)) as unknown as FastifyInstance;
   app.decorateRequest("scope", null);
   app.decorateRequest("routeName", null);
   app.decorateRequest("auditObject", null);

@@ -9,10 +9,15 @@ export interface DaemonConfig {
   shutdownGuests: boolean;
   shutdownDeadlineS: number;
   limits: { ratePerMinute: number; bodyLimitBytes: number };
+  /** the host user guests run as (created as a system user if missing); "root" keeps them root */
+  guestUser: string;
+  /** TLS on the TCP listener */
+  tls?: { certPath: string; keyPath: string };
 }
 
 export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [--log-level LEVEL] [--kernel PATH]
             [--shutdown-guests [--shutdown-deadline S]] [--rate-limit N]
+            [--guest-user NAME] [--tls-cert PEM --tls-key PEM]
 
   --state-dir DIR     where umld keeps its database, images, instances and sockets (default /var/lib/umld)
   --listen HOST:PORT  TCP listener for the JSON API; requests must carry the admin token (default 127.0.0.1:7070)
@@ -23,6 +28,10 @@ export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [-
                       those still up after --shutdown-deadline seconds (default 60); without it guests
                       keep running when umld stops
 
+  --guest-user NAME   the unprivileged host user guests run as (default umld-guest, created if missing;
+                      a tenant may have its own uid/gid); 'root' keeps guests root (unsafe)
+  --tls-cert PEM      serve the TCP listener over TLS with this certificate (and --tls-key); the
+  --tls-key PEM       unix socket stays plain (local, root only)
   --rate-limit N      requests per minute per token over TCP (default 1200); the unix socket is not limited
 
 Environment: UMLD_STATE_DIR, UMLD_LISTEN, UMLD_LOG_LEVEL override the defaults.`;
@@ -43,6 +52,12 @@ function deadline(v: string | undefined): number {
   return n;
 }
 
+function tlsFiles(cert: string | undefined, key: string | undefined): DaemonConfig["tls"] {
+  if (cert === undefined && key === undefined) return undefined;
+  if (!cert || !key) throw new Error("--tls-cert and --tls-key go together");
+  return { certPath: cert, keyPath: key };
+}
+
 function rate(v: string | undefined): number {
   if (v === undefined) return 1200;
   const n = Number(v);
@@ -61,6 +76,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       "shutdown-guests": { type: "boolean" },
       "shutdown-deadline": { type: "string" },
       "rate-limit": { type: "string" },
+      "guest-user": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -76,5 +94,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     shutdownGuests: values["shutdown-guests"] === true,
     shutdownDeadlineS: deadline(values["shutdown-deadline"]),
     limits: { ratePerMinute: rate(values["rate-limit"] ?? env.UMLD_RATE_LIMIT), bodyLimitBytes: 64 * 1024 },
+    guestUser: values["guest-user"] ?? env.UMLD_GUEST_USER ?? "umld-guest",
+    tls: tlsFiles(values["tls-cert"], values["tls-key"]),
   };
 }

@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync } from "node:fs";
+import { native } from "../core/native.js";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino, { type Logger } from "pino";
@@ -24,6 +25,8 @@ import { nowIso } from "../core/util/ids.js";
 import { buildApp, localRequests } from "./app.js";
 import { TenantsRepo } from "../core/store/tenants-repo.js";
 import { Tenants } from "../core/tenants/tenants.js";
+import { ensureGuestUser } from "../core/guest/identity.js";
+import { traverseOnly } from "../core/instances/guest-files.js";
 import { ensureAdminToken } from "./auth/token.js";
 import type { DaemonConfig } from "./config.js";
 import type { Services } from "./services.js";
@@ -48,9 +51,25 @@ export function daemonVersion(): string {
   }
 }
 
+/** The local socket is admin for root only: the peer's uid from SO_PEERCRED (the socket is also 0600). */
+function rootPeer(socket: unknown): boolean {
+  const fd = (socket as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== "number" || fd < 0) return false;
+  try {
+    return native.peerUid(fd) === 0;
+  } catch {
+    return false;
+  }
+}
+
 export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level: cfg.logLevel })): Promise<RunningDaemon> {
   const paths = new StatePaths(cfg.stateDir);
   for (const d of [paths.root, paths.images, paths.instances, paths.umlRun, paths.disks, paths.kernels, paths.networks]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  // unprivileged guests pass through these to their own files: traverse, never list
+  traverseOnly([paths.root, paths.images, paths.instances, paths.umlRun, paths.disks, paths.kernels, paths.networks]);
+  traverseOnly(readdirSync(paths.kernels).map((k) => join(paths.kernels, k))); // kernels stored before guests ran unprivileged
+  const guestUser = ensureGuestUser(cfg.guestUser);
+  if (guestUser.uid === 0) log.warn("guests run as root (--guest-user root)");
   const db = openDb(paths.db);
   const bus = new EventBus();
   const operations = new Operations(new OperationsRepo(db), bus);
@@ -60,9 +79,14 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const image = await catalog.ensureDefaultImage();
   log.info({ kernel: kernel.version, kernelSha256: kernel.sha256, image: image.name, imageSha256: image.sha256 }, "catalog ready");
   const switches = new SwitchSupervisor(paths.networks, log);
+  const tenants = new Tenants(new TenantsRepo(db), log);
+  const identityOf = (instanceName: string) => {
+    const dot = instanceName.indexOf(".");
+    return (dot > 0 ? tenants.guestUserOf(instanceName.slice(0, dot)) : null) ?? guestUser;
+  };
   const pool = new WorkerPool();
   pool.warm();
-  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo: new NetworksRepo(db), switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), catalog, operations, bus, pool, log });
+  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo: new NetworksRepo(db), switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), identityOf, catalog, operations, bus, pool, log });
   manager.networks.start(); // switches first: adopted guests are plugged into them
   const reconciled = await manager.reconcileAtStart();
   const autostarted = manager.autostart();
@@ -71,19 +95,20 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
 
   const adminToken = ensureAdminToken(paths.adminToken);
   const images = new ImageOperations(catalog, operations, (path) => manager.layersOn(path));
-  const services: Services = { manager, operations, catalog, images, bus, log, daemonVersion: daemonVersion(), adminToken, tenants: new Tenants(new TenantsRepo(db), log) };
-  const app = await buildApp(services, cfg.limits);
+  const services: Services = { manager, operations, catalog, images, bus, log, daemonVersion: daemonVersion(), adminToken, tenants };
+  const tls = cfg.tls ? { cert: readFileSync(cfg.tls.certPath), key: readFileSync(cfg.tls.keyPath) } : undefined;
+  const app = await buildApp(services, cfg.limits, tls);
   const sockets = new WebSockets(services);
   await app.ready();
 
   // the unix socket: same routes, no token (the file is mode 0600)
   if (existsSync(paths.socket)) unlinkSync(paths.socket);
   const unixServer: Server = createServer((req, res) => {
-    localRequests.add(req);
+    if (rootPeer(req.socket)) localRequests.add(req);
     app.routing(req, res);
   });
   unixServer.on("upgrade", (req, socket, head) => {
-    localRequests.add(req);
+    if (rootPeer(socket)) localRequests.add(req);
     sockets.handleUpgrade(req, socket, head);
   });
   await new Promise<void>((resolve, reject) => unixServer.once("error", reject).listen(paths.socket, () => resolve()));
@@ -96,7 +121,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
     const a = app.server.address() as AddressInfo;
     tcp = { host: a.address, port: a.port };
   }
-  log.info({ tcp: tcp ? `${tcp.host}:${tcp.port}` : null, socket: paths.socket, stateDir: paths.root }, "umld listening");
+  log.info({ tcp: tcp ? `${tcp.host}:${tcp.port}` : null, tls: Boolean(tls), socket: paths.socket, stateDir: paths.root }, "umld listening");
 
   let closed = false;
   return {

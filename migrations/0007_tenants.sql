@@ -6,6 +6,8 @@ CREATE TABLE tenants (
   max_memory_mib    INTEGER,                 -- sum of the instances' maxMemoryMiB
   max_disk_mib      INTEGER,                 -- sum of the instances' disk quotas (or root image sizes)
   max_snapshots     INTEGER,
+  guest_uid         INTEGER,                 -- the host uid/gid its guests run as; NULL: the daemon's guest user
+  guest_gid         INTEGER,
   created_at        TEXT NOT NULL
 );
 

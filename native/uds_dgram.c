@@ -290,6 +290,26 @@ static napi_value js_set_pipe_size(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * peerUid(fd) -> the uid of the process at the other end of a connected unix
+ * stream socket (SO_PEERCRED), or -1: umld's local socket is admin for root only.
+ */
+static napi_value js_peer_uid(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  int32_t fd = -1;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "peerUid(fd) needs an integer");
+    return NULL;
+  }
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return throw_errno(env, errno, "getsockopt(SO_PEERCRED)");
+  napi_create_int64(env, (int64_t)cred.uid, &out);
+  return out;
+}
+
+/*
  * openpty() -> { master: fd, slave: "/dev/pts/N" }: a pty pair whose master umld
  * keeps, so a UML console channel (tty:/dev/pts/N) exists before the guest
  * opens the line and survives guest reboots.
@@ -335,5 +355,8 @@ NAPI_MODULE_INIT() {
   napi_value op;
   napi_create_function(env, "openpty", NAPI_AUTO_LENGTH, js_openpty, NULL, &op);
   napi_set_named_property(env, exports, "openpty", op);
+  napi_value pu;
+  napi_create_function(env, "peerUid", NAPI_AUTO_LENGTH, js_peer_uid, NULL, &pu);
+  napi_set_named_property(env, exports, "peerUid", pu);
   return exports;
 }

@@ -12,9 +12,12 @@ import { newId, nowIso } from "../util/ids.js";
 import type { z } from "zod";
 import type { AttachDiskRequest as AttachSchema } from "../../protocol/disks.js";
 import { allocatedBytes } from "../util/fs.js";
+import type { GuestIdentity } from "../guest/identity.js";
+import { grantDisk } from "./guest-files.js";
 
 export interface DiskHost {
   row(name: string): InstanceRow;
+  identityOf(instanceName: string): GuestIdentity;
   hasGuest(id: string): boolean;
   mconsole(name: string, command: string, timeoutMs?: number): Promise<string>;
 }
@@ -73,6 +76,11 @@ export class LiveDisks {
     return this.repo.ofInstance(instanceId).map((a) => ({ slot: a.slot, disk: this.repo.byId(a.disk_id)?.name ?? "?", readOnly: a.read_only === 1 }));
   }
 
+  /** Before a start: every attached disk made usable by the guest's uid (rw: its own; ro: its group's). */
+  grantAll(instanceId: string, id: GuestIdentity): void {
+    for (const a of this.repo.ofInstance(instanceId)) grantDisk(this.repo.byId(a.disk_id)!.path, id, a.read_only === 1);
+  }
+
   /** Boot options for every attached disk (start of a new process). */
   bootArgs(instanceId: string): string[] {
     return this.repo.ofInstance(instanceId).map((a) => ubdSpec(a.slot, this.repo.byId(a.disk_id)!, a.read_only === 1));
@@ -100,6 +108,7 @@ export class LiveDisks {
       if (!c.ok) throw new UmldError("disk_backing_changed", `disk '${disk.name}' cannot be used: ${c.reason}`, { disk: disk.name });
     }
     try {
+      grantDisk(disk.path, this.host.identityOf(name), req.readOnly);
       if (live) await this.plug(name, slot, disk, req.readOnly);
       this.repo.attach({ disk_id: disk.id, instance_id: row.id, slot, read_only: req.readOnly ? 1 : 0, attached_at: nowIso() }, existing ? undefined : disk);
     } catch (e) {

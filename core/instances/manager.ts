@@ -27,6 +27,8 @@ import { Snapshots } from "./snapshots.js";
 import { Networks } from "../network/networks.js";
 import type { SwitchSupervisor } from "../network/switches.js";
 import type { HostLinks } from "../network/host-links.js";
+import { jailed, ROOT, type GuestIdentity } from "../guest/identity.js";
+import { grantGuestFiles } from "./guest-files.js";
 import type { NetworksRepo } from "../store/networks-repo.js";
 import { CRASH_WINDOW_S, Policies } from "./policies.js";
 import type { PolicyInput } from "./commands.js";
@@ -56,6 +58,8 @@ export interface ManagerOptions {
   log: Logger;
   scrollbackBytes?: number;
   consoleLogMaxBytes?: number;
+  /** The host uid/gid an instance's UML processes run as (by stored name: a tenant's may differ); root when absent. */
+  identityOf?: (instanceName: string) => GuestIdentity;
 }
 
 /** What the main thread knows of a guest while a worker supervises it. */
@@ -199,6 +203,7 @@ export class InstanceManager {
     // only the instance's own files: its COW, console log and sockets; never the shared image
     rmSync(this.o.paths.instanceDir(row.id), { recursive: true, force: true });
     rmSync(`${this.o.paths.umlRun}/${row.id}`, { recursive: true, force: true });
+    rmSync(this.memoryDir(row.id), { recursive: true, force: true });
     this.hubs.get(row.id)?.closeAll(1000, "instance deleted");
     this.hubs.delete(row.id);
     this.o.log.info({ instance: name, id: row.id }, "instance deleted");
@@ -427,10 +432,11 @@ export class InstanceManager {
     const root = this.o.repo.disks(row.id).find((d) => d.slot === "ubda");
     if (!root) throw new UmldError("host_error", `instance '${row.name}' has no root disk`);
     const f = instanceFiles(this.o.paths.instanceDir(row.id));
+    const guest = this.identityOf(row.name);
     const launch = buildLaunch({
       kernelPath: kernel.path,
       umid: row.id,
-      umlDir: this.o.paths.umlRun,
+      umlDir: this.o.paths.umlDir(row.id),
       memoryMiB: row.max_memory_mib,
       rootCow: root.path,
       rootBacking: root.backing_path ?? image.path,
@@ -440,13 +446,16 @@ export class InstanceManager {
       bootOptions: JSON.parse(row.boot_options) as string[],
       devices: [...this.disks.bootArgs(row.id), ...this.networks.bootArgs(row.id)],
     });
+    const run = jailed(guest, launch.command, launch.args);
     return {
       instanceId: row.id,
-      command: launch.command,
-      args: launch.args,
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: f.dir, TMPDIR: GUEST_MEMORY_DIR, LANG: "C" },
+      command: run.command,
+      args: run.args,
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: f.dir, TMPDIR: this.memoryDir(row.id), LANG: "C" },
+      guest,
       files: f,
-      expectedMconsole: this.o.paths.mconsoleSocket(row.id),
+      // an adopted guest started by an older umld may have its socket in the shared run/ dir
+      expectedMconsole: !existsSync(this.o.paths.mconsoleSocket(row.id)) && existsSync(this.o.paths.legacyMconsoleSocket(row.id)) ? this.o.paths.legacyMconsoleSocket(row.id) : this.o.paths.mconsoleSocket(row.id),
       hangTimeoutMs: row.hang_timeout_s * 1000,
       scrollbackBytes: this.scrollbackBytes,
       consoleLogMaxBytes: this.consoleLogMaxBytes,
@@ -464,10 +473,23 @@ export class InstanceManager {
     return rt;
   }
 
+  identityOf(instanceName: string): GuestIdentity {
+    return this.o.identityOf ? this.o.identityOf(instanceName) : ROOT;
+  }
+
+  /** A private TMPDIR per instance on tmpfs: UML's RAM file lives there (unlinked), reachable by no other guest. */
+  private memoryDir(id: string): string {
+    return `${GUEST_MEMORY_DIR}/umld-${id}`;
+  }
+
   private async start(row: InstanceRow, timeoutMs: number): Promise<void> {
     let spec: WorkerBootSpec;
     try {
       spec = this.bootSpec(row);
+      const f = instanceFiles(this.o.paths.instanceDir(row.id));
+      const root = this.o.repo.disks(row.id).find((d) => d.slot === "ubda")!;
+      grantGuestFiles({ instanceDir: f.dir, rootCow: root.path, hostfsJail: `${f.dir}/hostfs`, umidDir: `${this.o.paths.umlDir(row.id)}/${row.id}`, memoryDir: this.memoryDir(row.id) }, spec.guest);
+      this.disks.grantAll(row.id, spec.guest);
     } catch (e) {
       this.pendingStarts.delete(row.id);
       throw e;
@@ -822,8 +844,8 @@ export class InstanceManager {
       if (!/^\d+$/.test(entry)) continue;
       try {
         const argv = readFileSync(`/proc/${entry}/cmdline`, "latin1").split("\0");
-        if (!argv.includes(`uml_dir=${this.o.paths.umlRun}/`)) continue;
         const umid = argv.find((a) => a.startsWith("umid="))?.slice(5);
+        if (!umid || !(argv.includes(`uml_dir=${this.o.paths.umlDir(umid)}/`) || argv.includes(`uml_dir=${this.o.paths.umlRun}/`))) continue;
         const pgrp = Number(readFileSync(`/proc/${entry}/stat`, "latin1").split(") ")[1]?.split(" ")[2]);
         if (umid && pgrp === Number(entry)) out.set(umid, Number(entry));
       } catch {

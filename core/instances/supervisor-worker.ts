@@ -16,7 +16,7 @@
  *   persists them; errors are posted as plain objects ({code, message}).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { chownSync, closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { Socket } from "node:net";
 import { ReadStream as TtyReadStream } from "node:tty";
 import { parentPort } from "node:worker_threads";
@@ -159,6 +159,7 @@ function openChannel(name: string): Channel {
   const existing = channels.get(name);
   if (existing) return existing;
   const { master, slave } = native.openpty();
+  chownSync(slave, spec!.guest.uid, spec!.guest.gid); // UML opens the slave by path, as the guest user
   const slaveFd = native.openFd(slave, constants.O_RDWR | constants.O_NOCTTY);
   const reader = new TtyReadStream(master);
   const ch: Channel = { master, slave, slaveFd, reader, scrollback: new Scrollback(64 * 1024) };
@@ -380,7 +381,9 @@ function openSupervision(s: WorkerBootSpec): void {
   removeIfExists(s.files.notifySocket);
   notifySock = new native.Socket(onNotify);
   notifySock.bind(s.files.notifySocket);
-  mconsole = new MconsoleClient(s.files.mconsoleClient);
+  // an unprivileged guest sends to both sockets: they are its own, in its 0700 directory
+  chownSync(s.files.notifySocket, s.guest.uid, s.guest.gid);
+  mconsole = new MconsoleClient(s.files.mconsoleClient, s.guest);
   openConsoleLog();
 }
 

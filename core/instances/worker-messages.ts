@@ -22,6 +22,8 @@ export interface WorkerBootSpec {
   adopt?: { pid: number; paused: boolean };
   scrollbackBytes: number;
   consoleLogMaxBytes: number;
+  /** The uid/gid the guest runs as: the sockets UML writes to and its channel ptys are made theirs. */
+  guest: { uid: number; gid: number };
 }
 
 export type SupervisedAction = "shutdown" | "halt" | "reboot" | "pause" | "resume";

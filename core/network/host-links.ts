@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import type { Logger } from "pino";
 
 /**
@@ -111,16 +111,44 @@ export class HostLinks {
     this.log.info({ ifname }, "host interface removed");
   }
 
-  /** A persistent TAP enslaved to the bridge; owned by `uid` so an unprivileged guest process can open it. */
-  ensureTap(tap: string, bridge: string, uid?: number): void {
+  /**
+   * A persistent TAP enslaved to the bridge, owned by `uid` so the guest's
+   * unprivileged UML process can open it. `reown`: a TAP of another owner is
+   * deleted and made again (only when no guest has it open).
+   */
+  ensureTap(tap: string, bridge: string, uid: number, reown = false): void {
     safeIf(tap);
     safeIf(bridge);
+    if (uid !== 0) this.tunOpenable();
+    if (reown && this.exists(tap) && this.tapOwner(tap) !== uid) this.removeLink(tap);
     if (!this.exists(tap)) {
-      run("ip", ["tuntap", "add", "dev", tap, "mode", "tap", ...(uid !== undefined ? ["user", String(uid)] : [])]);
+      run("ip", ["tuntap", "add", "dev", tap, "mode", "tap", ...(uid !== 0 ? ["user", String(uid)] : [])]);
       this.log.info({ tap, bridge }, "TAP created");
     }
     run("ip", ["link", "set", tap, "master", bridge]);
     run("ip", ["link", "set", tap, "up"]);
+  }
+
+  /**
+   * An unprivileged UML opens /dev/net/tun itself to attach to its TAP (the
+   * kernel then checks the TAP's owner). Debian makes the node 0666; some
+   * hosts (containers) have 0600, which keeps every non-root guest off its TAP.
+   */
+  private tunOpenable(): void {
+    const st = statSync("/dev/net/tun");
+    if ((st.mode & 0o006) === 0o006) return;
+    chmodSync("/dev/net/tun", 0o666);
+    this.log.warn("/dev/net/tun was not usable by unprivileged guests; made it 0666 (the Debian default)");
+  }
+
+  /** The TAP's owner uid (0 when none is set: only root may open it). */
+  tapOwner(tap: string): number {
+    try {
+      const v = Number(readFileSync(`/sys/class/net/${safeIf(tap)}/owner`, "utf8").trim());
+      return v < 0 ? 0 : v;
+    } catch {
+      return 0;
+    }
   }
 
   ensureFirewall(f: FirewallSpec): void {

@@ -11,6 +11,7 @@ import type { SwitchSupervisor } from "./switches.js";
 
 export interface NetHost {
   row(name: string): InstanceRow;
+  identityOf(instanceName: string): { uid: number; gid: number };
   hasGuest(id: string): boolean;
   mconsole(name: string, command: string, timeoutMs?: number): Promise<string>;
 }
@@ -38,9 +39,13 @@ export class Networks {
     private readonly switches: SwitchSupervisor,
     private readonly links: HostLinks,
     private readonly log: Logger,
-    /** The uid guests run under (TAPs are made theirs); undefined: root. */
-    private readonly guestUid?: number,
   ) {}
+
+  /** A TAP is opened by the guest's UML process: it belongs to the instance's uid. */
+  private tapOwner(instanceId: string): number {
+    const name = this.instances.byId(instanceId)?.name;
+    return name ? this.m.identityOf(name).uid : 0;
+  }
 
   /** At daemon start: every switch adopted or started, every bridge, TAP and table made sure of (re-adoption). */
   start(): void {
@@ -144,7 +149,7 @@ export class Networks {
     };
     this.repo.insertNic(nic); // first: the unique indexes make two concurrent attaches take different addresses
     try {
-      if (nic.host_if) this.links.ensureTap(nic.host_if, net.host_if!, this.guestUid);
+      if (nic.host_if) this.links.ensureTap(nic.host_if, net.host_if!, this.m.identityOf(row.name).uid);
       if (live) await this.plug(instanceName, nic);
     } catch (e) {
       this.repo.deleteNic(row.id, slot);
@@ -202,7 +207,7 @@ export class Networks {
         this.switches.ensure(n.network_id);
         return `${n.slot}=daemon,${n.mac},unix,${this.switches.ctlPath(n.network_id)}`;
       case "host":
-        this.links.ensureTap(n.host_if!, net.host_if!, this.guestUid);
+        this.links.ensureTap(n.host_if!, net.host_if!, this.tapOwner(n.instance_id), true); // not running: a TAP of another owner is made again
         return `${n.slot}=tuntap,${n.host_if},${n.mac}`;
       case "user":
         return `${n.slot}=slirp,,${SLIRP}`;
@@ -216,7 +221,7 @@ export class Networks {
     const subnet = parseSubnet(n.subnet)!;
     this.links.ensureBridge(n.host_if!, `${gatewayOf(subnet)}/${subnet.prefix}`);
     this.links.ensureFirewall({ table: tableName(n.id), bridge: n.host_if!, subnet: n.subnet, nat: n.nat === 1 });
-    for (const nic of this.repo.nicsOn(n.id)) this.links.ensureTap(nic.host_if!, n.host_if!, this.guestUid);
+    for (const nic of this.repo.nicsOn(n.id)) this.links.ensureTap(nic.host_if!, n.host_if!, this.tapOwner(nic.instance_id));
   }
 
   private removeHostSide(n: NetworkRow): void {

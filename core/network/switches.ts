@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, constants } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, constants } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 
@@ -25,9 +25,13 @@ export class SwitchSupervisor {
   ensure(id: string): number {
     this.wanted.add(id);
     const pid = this.livePid(id);
-    if (pid) return pid;
+    if (pid) {
+      this.openToGuests(id);
+      return pid;
+    }
     const d = join(this.dir, id);
-    mkdirSync(d, { recursive: true, mode: 0o700 });
+    mkdirSync(d, { recursive: true, mode: 0o711 });
+    chmodSync(d, 0o711);
     rmSync(this.ctlPath(id), { force: true });
     const out = openSync(join(d, "switch.log"), constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
     try {
@@ -35,9 +39,26 @@ export class SwitchSupervisor {
       p.unref();
       writeFileSync(join(d, "switch.pid"), `${p.pid}\n`);
       this.log.info({ network: id, pid: p.pid }, "switch started");
+      this.openToGuests(id);
       return p.pid!;
     } finally {
       closeSync(out);
+    }
+  }
+
+  /**
+   * Guests run unprivileged: they must connect to the control socket (their
+   * data sockets are abstract, with no permissions). The directory is 0711:
+   * a guest reaches a socket it is told the path of, and lists nothing.
+   */
+  private openToGuests(id: string): void {
+    const ctl = this.ctlPath(id);
+    const until = Date.now() + 2000;
+    while (!existsSync(ctl) && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    try {
+      chmodSync(ctl, 0o666);
+    } catch (e) {
+      this.log.warn({ network: id, err: (e as Error).message }, "switch control socket not there yet");
     }
   }
 

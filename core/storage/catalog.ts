@@ -46,7 +46,8 @@ export class Catalog {
     const id = newId();
     const dir = join(this.kernelsDir, id);
     const path = join(dir, "linux");
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
+    chmodSync(dir, 0o711); // unprivileged guests exec the kernel: traverse, no listing
     try {
       copyFileSync(sourcePath, path);
       chmodSync(path, 0o555);

@@ -31,9 +31,12 @@ export class Tenants {
 
   // ---- tenants
 
-  create(name: string, quotas: Quotas): TenantView {
+  create(name: string, quotas: Quotas, guestUser?: { uid: number; gid: number }): TenantView {
     if (this.repo.byName(name)) throw new UmldError("tenant_exists", `a tenant named '${name}' already exists`, { tenant: name });
-    const row: TenantRow = { id: newId(), name, created_at: nowIso(), max_instances: null, max_memory_mib: null, max_disk_mib: null, max_snapshots: null };
+    const row: TenantRow = {
+      id: newId(), name, created_at: nowIso(), max_instances: null, max_memory_mib: null, max_disk_mib: null, max_snapshots: null,
+      guest_uid: guestUser?.uid ?? null, guest_gid: guestUser?.gid ?? null,
+    };
     applyQuotas(row, quotas);
     this.repo.insert(row);
     this.log.info({ tenant: name, quotas }, "tenant created");
@@ -48,12 +51,22 @@ export class Tenants {
     return this.view(this.row(name));
   }
 
-  setQuotas(name: string, quotas: Quotas): TenantView {
+  update(name: string, quotas: Quotas | undefined, guestUser: { uid: number; gid: number } | null | undefined): TenantView {
     const row = this.row(name);
-    applyQuotas(row, quotas);
+    if (quotas) applyQuotas(row, quotas);
+    if (guestUser !== undefined) {
+      row.guest_uid = guestUser?.uid ?? null;
+      row.guest_gid = guestUser?.gid ?? null;
+    }
     this.repo.setQuotas(row);
-    this.log.info({ tenant: name, quotas }, "tenant quotas changed");
+    this.log.info({ tenant: name, quotas, guestUser }, "tenant changed");
     return this.view(row);
+  }
+
+  /** The uid/gid configured for a tenant's guests, if any. */
+  guestUserOf(name: string): { uid: number; gid: number } | null {
+    const r = this.repo.byName(name);
+    return r && r.guest_uid !== null && r.guest_gid !== null ? { uid: r.guest_uid, gid: r.guest_gid } : null;
   }
 
   delete(name: string): { deleted: string } {
@@ -83,6 +96,7 @@ export class Tenants {
       name: r.name,
       quotas: { maxInstances: r.max_instances, maxMemoryMiB: r.max_memory_mib, maxDiskMiB: r.max_disk_mib, maxSnapshots: r.max_snapshots },
       usage: this.repo.usage(prefixOf(r.name)),
+      guestUser: r.guest_uid !== null && r.guest_gid !== null ? { uid: r.guest_uid, gid: r.guest_gid } : null,
       createdAt: r.created_at,
     };
   }

@@ -97,14 +97,17 @@ function handlers(s: Services): Record<RouteName, Handler> {
     listTenants: () => ({ tenants: s.tenants.list() }),
     createTenant: (p) => {
       const b = p.body as z.output<typeof CreateTenantRequest>;
-      return s.tenants.create(b.name, b.quotas);
+      return s.tenants.create(b.name, b.quotas, b.guestUser);
     },
     getTenant: (p) => {
       const t = p.params.tenant!;
       if (p.scope.principal.kind === "tenant" && p.scope.principal.tenant !== t) throw new UmldError("tenant_not_found", `no tenant named '${t}'`, { tenant: t });
       return s.tenants.get(t);
     },
-    patchTenant: (p) => s.tenants.setQuotas(p.params.tenant!, (p.body as z.output<typeof PatchTenantRequest>).quotas),
+    patchTenant: (p) => {
+      const b = p.body as z.output<typeof PatchTenantRequest>;
+      return s.tenants.update(p.params.tenant!, b.quotas, b.guestUser);
+    },
     deleteTenant: (p) => s.tenants.delete(p.params.tenant!),
     listTokens: (p) => ({ tokens: s.tenants.listTokens(p.params.tenant!) }),
     createToken: (p) => {
@@ -205,6 +208,10 @@ export function registerRoutes(app: FastifyInstance, s: Services): void {
           scope,
         };
         scope.authorize(routeScopes[name], name === "changeState" ? (parsed.body as { action: string }).action : undefined);
+        if (name === "createNetwork" && scope.principal.kind === "tenant" && (parsed.body as { kind: string }).kind === "host") {
+          // a bridge, firewall rules and forwarding change the host itself: an admin makes them (acting for the tenant)
+          throw new UmldError("forbidden", "host networks are created by admins; tenants create switch and user networks", { needs: "admin", kind: "host" });
+        }
         qualify(scope, name, parsed);
         if (name === "getOperation" && scope.prefix !== null) {
           const op = s.operations.get(parsed.params.id!);

@@ -9,8 +9,8 @@ export function liveGuests(stateDir: string): Map<string, number> {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, "latin1").split("\0");
-      if (!argv.includes(`uml_dir=${stateDir}/run/`)) continue;
       const umid = argv.find((a) => a.startsWith("umid="))?.slice(5);
+      if (!umid || !argv.includes(`uml_dir=${stateDir}/instances/${umid}/`)) continue;
       const pgrp = Number(readFileSync(`/proc/${entry}/stat`, "latin1").split(") ")[1]?.split(" ")[2]);
       if (umid && pgrp === Number(entry)) out.set(umid, Number(entry));
     } catch {

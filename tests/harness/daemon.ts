@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
@@ -28,9 +29,11 @@ export class TestDaemon {
     readonly proc: ChildProcess,
     readonly url: string,
     readonly token: string,
+    /** the CA that signed the daemon's TLS certificate (https URLs) */
+    readonly ca?: Buffer,
   ) {}
 
-  static async start(opts: { stateDir?: string; logLevel?: "trace" | "debug" | "info"; args?: string[] } = {}): Promise<TestDaemon> {
+  static async start(opts: { stateDir?: string; logLevel?: "trace" | "debug" | "info"; args?: string[]; ca?: Buffer } = {}): Promise<TestDaemon> {
     const stateDir = opts.stateDir ?? mkdtempSync("/tmp/umld-t-");
     const proc = spawn(process.execPath, [MAIN, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", opts.logLevel ?? "debug", ...(opts.args ?? [])], {
       stdio: ["ignore", "pipe", "pipe"],
@@ -48,12 +51,13 @@ export class TestDaemon {
         lines.push(line);
         if (line.includes('"umld listening"')) {
           clearTimeout(timer);
-          resolve(`http://${(JSON.parse(line) as { tcp: string }).tcp}`);
+          const l = JSON.parse(line) as { tcp: string; tls?: boolean };
+          resolve(`${l.tls ? "https" : "http"}://${l.tcp}`);
         }
       });
     });
     const token = readFileSync(`${stateDir}/admin.token`, "utf8").trim();
-    const d = new TestDaemon(stateDir, proc, url, token);
+    const d = new TestDaemon(stateDir, proc, url, token, opts.ca);
     d.logLines = lines;
     proc.on("exit", (code, signal) => {
       if (!d.stopping) process.stderr.write(`# umld exited unexpectedly (${code ?? signal}); last log lines:\n${lines.slice(-15).join("\n")}\n`);
@@ -70,6 +74,7 @@ export class TestDaemon {
     if (opts.raw !== undefined) payload = opts.raw;
     else if (body !== undefined) payload = JSON.stringify(body);
     if (payload !== undefined) headers["content-type"] = opts.contentType ?? "application/json";
+    if (this.ca) return httpsJson(this.url + path, method, headers, payload, this.ca);
     const res = await fetch(this.url + path, { method, headers, body: payload });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : null };
@@ -96,7 +101,7 @@ export class TestDaemon {
   }
 
   ws(path: string, token: string | null = this.token): WebSocket {
-    return new WebSocket(this.url.replace(/^http/, "ws") + path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    return new WebSocket(this.url.replace(/^http/, "ws") + path, { headers: token ? { authorization: `Bearer ${token}` } : {}, ...(this.ca ? { ca: this.ca } : {}) });
   }
 
   /** The HTTP status a WebSocket upgrade gets (101 when it opens). */
@@ -199,6 +204,22 @@ export class TestDaemon {
   }
 }
 
+/** fetch() cannot be given a CA: the same request through node:https, trusting `ca` only. */
+export function httpsJson(url: string, method: string, headers: Record<string, string>, payload: string | undefined, ca: Buffer): Promise<ApiResult> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method, headers, ca }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString();
+        resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null });
+      });
+    });
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
 /** SIGKILL to every UML process group and uml_switch process started from this state dir. */
 export function killGuestsUnder(stateDir: string): void {
   for (const pid of guestPids(stateDir)) {
@@ -226,7 +247,7 @@ export function guestPids(stateDir: string, umid?: string): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      if (cmd.includes(`uml_dir=${stateDir}/run/`) && (!umid || cmd.split("\0").includes(`umid=${umid}`))) out.push(Number(entry));
+      if (cmd.includes(`uml_dir=${stateDir}/instances/`) && (!umid || cmd.split("\0").includes(`umid=${umid}`))) out.push(Number(entry));
     } catch {
       // exited meanwhile
     }

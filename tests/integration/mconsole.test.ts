@@ -11,7 +11,7 @@ describe("mconsole through a supervisor worker", { timeout: 120_000 }, () => {
   let dir: string;
   before(async () => {
     dir = mkdtempSync("/tmp/umld-t-");
-    d = await startDaemon({ stateDir: dir, listen: null, logLevel: "silent", kernelPath: "/usr/bin/linux.uml", shutdownGuests: false, shutdownDeadlineS: 60, limits: { ratePerMinute: 1200, bodyLimitBytes: 65536 } }, pino({ level: "silent" }));
+    d = await startDaemon({ stateDir: dir, listen: null, logLevel: "silent", kernelPath: "/usr/bin/linux.uml", shutdownGuests: false, shutdownDeadlineS: 60, limits: { ratePerMinute: 1200, bodyLimitBytes: 65536 }, guestUser: "umld-guest" }, pino({ level: "silent" }));
     await d.services.manager.execute({ kind: "create", name: "mc", memoryMiB: 64 });
     await d.services.manager.execute({ kind: "action", name: "mc", action: "start", wait: true });
   });

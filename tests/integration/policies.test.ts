@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { TestDaemon } from "../harness/daemon.js";
 
 const mconsoleCli = (stateDir: string, id: string, cmd: string) =>
-  execFileSync("uml_mconsole", [`${stateDir}/run/${id}/mconsole`, cmd], { stdio: ["ignore", "pipe", "ignore"] }).toString();
+  execFileSync("uml_mconsole", [`${stateDir}/instances/${id}/${id}/mconsole`, cmd], { stdio: ["ignore", "pipe", "ignore"] }).toString();
 
 describe("restart policies, crash loops, hangs, autostart, host shutdown", { timeout: 300_000 }, () => {
   let d: TestDaemon;

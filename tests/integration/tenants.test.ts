@@ -88,6 +88,19 @@ describe("tenants, tokens and scoping", { timeout: 240_000 }, () => {
     assert.equal(await d.upgradeStatus("/v1/instances/web/console", ops), 101);
   });
 
+  it("tenants make their own switch networks, never host ones; an admin can make one for them", async () => {
+    const sw = await d.api("POST", "/v1/networks", { name: "lan", subnet: "10.94.0.0/24" }, { token: tok.acme });
+    assert.equal(sw.status, 201, JSON.stringify(sw.body));
+    assert.equal(sw.body.name, "lan");
+    const host = await d.api("POST", "/v1/networks", { name: "pub", kind: "host", subnet: "10.95.0.0/24" }, { token: tok.acme });
+    assert.equal(host.status, 403);
+    assert.equal(host.body.error.code, "forbidden");
+    assert.deepEqual((await d.api("GET", "/v1/networks", undefined, { token: tok.bobco })).body.networks, [], "bobco sees none of acme's");
+    const nic = await d.api("POST", "/v1/instances/web/nics", { network: "lan" }, { token: tok.bobco });
+    assert.equal(nic.status, 404, "bobco has no 'web' and no 'lan'");
+    assert.equal((await d.api("DELETE", "/v1/networks/acme.lan")).status, 200, "the admin, by stored name");
+  });
+
   it("N concurrent creates never exceed the quota", async () => {
     // acme has 1 instance and a quota of 3
     const results = await Promise.all(Array.from({ length: 8 }, (_, i) => d.api("POST", "/v1/instances", { name: `q${i}`, memoryMiB: 32 }, { token: tok.acme })));

@@ -33,8 +33,8 @@ export class MconsoleClient {
   private current: (Pending & { timer: NodeJS.Timeout }) | null = null;
   private serverPath: string | null = null;
 
-  constructor(clientSocketPath: string) {
-    this.transport = new MconsoleTransport(clientSocketPath, (buf) => this.onPacket(buf));
+  constructor(clientSocketPath: string, owner?: { uid: number; gid: number }) {
+    this.transport = new MconsoleTransport(clientSocketPath, (buf) => this.onPacket(buf), owner);
   }
 
   /** (Re)connect to a mconsole socket, e.g. after every boot's SOCKET notification. */

@@ -1,4 +1,4 @@
-import { unlinkSync } from "node:fs";
+import { chownSync, unlinkSync } from "node:fs";
 import { native, type NativeDgramSocket } from "../../native.js";
 
 /**
@@ -13,6 +13,8 @@ export class MconsoleTransport {
   constructor(
     private readonly clientPath: string,
     private readonly onPacket: (buf: Buffer) => void,
+    /** an unprivileged UML sends its replies here: the socket is made its own */
+    private readonly owner?: { uid: number; gid: number },
   ) {}
 
   open(serverPath: string): void {
@@ -21,6 +23,7 @@ export class MconsoleTransport {
     const s = new native.Socket((buf) => this.onPacket(buf));
     try {
       s.bind(this.clientPath);
+      if (this.owner) chownSync(this.clientPath, this.owner.uid, this.owner.gid);
       s.connect(serverPath);
     } catch (e) {
       s.close();
