@@ -38,7 +38,11 @@ function waitable<B extends { wait: boolean }>(run: (p: Parsed, body: B) => Prom
 /** Route handlers: each translates a request into the core command vocabulary or a query. */
 function handlers(s: Services): Record<RouteName, Handler> {
   return {
-    health: () => ({ status: "ok", uptime: process.uptime(), instances: s.manager.counts() }),
+    health: (p) => {
+      if (p.scope.prefix === null) return { status: "ok", uptime: process.uptime(), instances: s.manager.counts() };
+      const own = s.manager.list().filter((i) => p.scope.sees(i.name)); // a tenant counts its own guests only
+      return { status: "ok", uptime: process.uptime(), instances: { total: own.length, running: own.filter((i) => i.pid !== null).length } };
+    },
     version: () => ({ protocolVersion: PROTOCOL_VERSION, daemonVersion: s.daemonVersion, capabilities: [...CAPABILITIES] }),
     listInstances: () => ({ instances: s.manager.list() }),
     createInstance: (p) => {
@@ -168,9 +172,13 @@ function releaseWhenDone(s: Services, opId: string, release: () => void): boolea
 function filterList(scope: Scope, name: RouteName, result: unknown): unknown {
   const key = routeScopes[name].list;
   if (!key || scope.prefix === null) return result;
-  const r = result as Record<string, Array<{ name: string }>>;
-  const keep = name === "listImages" ? (n: string) => scope.seesShared(n) : (n: string) => scope.sees(n);
-  return { ...r, [key]: r[key]!.filter((x) => keep(x.name)) };
+  const r = result as Record<string, Array<{ name: string; dependants?: string[] }>>;
+  if (name === "listImages") {
+    // a shared image lists what is layered on it: only the tenant's own instances and disks
+    const own = (d: string) => scope.sees(d.replace(/^disk:/, ""));
+    return { ...r, images: r.images!.filter((x) => scope.seesShared(x.name)).map((x) => ({ ...x, dependants: (x.dependants ?? []).filter(own) })) };
+  }
+  return { ...r, [key]: r[key]!.filter((x) => scope.sees(x.name)) };
 }
 
 /** Tenants name only their own things: owned params and body fields get the tenant's prefix. */

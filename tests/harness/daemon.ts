@@ -222,9 +222,25 @@ export function httpsJson(url: string, method: string, headers: Record<string, s
 
 /** SIGKILL to every UML process group and uml_switch process started from this state dir. */
 export function killGuestsUnder(stateDir: string): void {
+  // by process group: a helper whose group leader is gone is not a leader itself
+  const groups = new Set<number>();
   for (const pid of guestPids(stateDir)) {
     try {
-      process.kill(-pid, "SIGKILL");
+      groups.add(Number(readFileSync(`/proc/${pid}/stat`, "latin1").split(") ")[1]?.split(" ")[2]));
+    } catch {
+      // gone
+    }
+  }
+  for (const g of groups) {
+    try {
+      process.kill(-g, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+  for (const pid of guestPids(stateDir)) {
+    try {
+      process.kill(pid, "SIGKILL");
     } catch {
       // gone
     }

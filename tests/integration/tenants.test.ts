@@ -52,6 +52,10 @@ describe("tenants, tokens and scoping", { timeout: 240_000 }, () => {
     assert.ok(events.acme!.some((e) => e.type === "instance.state" && e.instance === "web"), "acme got its own events, under its names");
     assert.ok(!events.bobco!.some((e) => e.type === "instance.state" && (e as { state?: string }).state === "running"), "bobco saw nothing of acme's start");
     assert.ok(events.acme!.every((e) => !JSON.stringify(e).includes("bobco")) && events.bobco!.every((e) => !JSON.stringify(e).includes("acme")));
+    // the shared image both are layered on names only the asker's own instance
+    const images = (await d.api("GET", "/v1/images", undefined, { token: tok.bobco })).body.images;
+    assert.deepEqual(images.find((i: { name: string }) => i.name === "busybox").dependants, ["web"]);
+    assert.ok(!JSON.stringify(images).includes("acme"), "nothing of acme's in bobco's image list");
   });
 
   it("another tenant's object answers exactly like one that does not exist, on every route", async () => {
@@ -134,5 +138,49 @@ describe("tenants, tokens and scoping", { timeout: 240_000 }, () => {
     assert.ok(log.some((e) => e.action === "createInstance" && e.outcome === "quota_exceeded"));
     assert.ok(log.some((e) => e.principal === "anonymous" && e.outcome === "unauthorized"));
     await d.api("DELETE", "/v1/instances/acme.web?force=true");
+  });
+});
+
+describe("request limits", { timeout: 60_000 }, () => {
+  let d: TestDaemon;
+  before(async () => {
+    d = await TestDaemon.start({ logLevel: "info", args: ["--rate-limit", "5"] });
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  it("a token past its rate gets 429 with Retry-After; another token and the local socket are not held back", async () => {
+    await d.api("POST", "/v1/tenants", { name: "busy" });
+    const a = (await d.api("POST", "/v1/tenants/busy/tokens", { name: "a" })).body.token;
+    const b = (await d.api("POST", "/v1/tenants/busy/tokens", { name: "b" })).body.token;
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) statuses.push((await d.api("GET", "/v1/instances", undefined, { token: a })).status);
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429]);
+    const limited = await fetch(`${d.url}/v1/instances`, { headers: { authorization: `Bearer ${a}` } });
+    assert.equal(limited.status, 429);
+    assert.ok(Number(limited.headers.get("retry-after")) > 0);
+    assert.equal(((await limited.json()) as { error: { code: string } }).error.code, "rate_limited");
+    assert.equal((await d.api("GET", "/v1/instances", undefined, { token: b })).status, 200, "limits are per token");
+    const local = await new Promise<number>((resolve) => {
+      import("node:http").then(({ get }) => get({ socketPath: `${d.stateDir}/umld.sock`, path: "/v1/instances" }, (r) => resolve(r.statusCode ?? 0)));
+    });
+    assert.equal(local, 200);
+  });
+
+  it("a WebSocket message over 64 KiB closes the connection (1009) and reaches no guest", async () => {
+    const local = await new Promise<number>((resolve) => {
+      import("node:http").then(({ request }) => {
+        const req = request({ socketPath: `${d.stateDir}/umld.sock`, path: "/v1/instances", method: "POST", headers: { "content-type": "application/json" } }, (r) => resolve(r.statusCode ?? 0));
+        req.end(JSON.stringify({ name: "ws" }));
+      });
+    });
+    assert.equal(local, 201);
+    const { default: WebSocket } = await import("ws");
+    const ws = new WebSocket(`${d.url.replace(/^http/, "ws")}/v1/instances/ws/console`, { headers: { authorization: `Bearer ${d.token}` } });
+    await new Promise((r) => ws.once("open", r));
+    const closed = new Promise<number>((r) => ws.once("close", (code) => r(code)));
+    ws.send(Buffer.alloc(70 * 1024, 0x61));
+    assert.equal(await closed, 1009);
   });
 });
