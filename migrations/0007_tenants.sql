@@ -37,3 +37,6 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_at ON audit (at);
 
+-- hostfs: NULL confines it to an empty directory; an admin may grant one host directory.
+ALTER TABLE instances ADD COLUMN hostfs_dir TEXT;
+

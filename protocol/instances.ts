@@ -60,12 +60,20 @@ export const StateActionRequest = z
   });
 
 /** Live changes: memory on a running guest (plug/unplug), the boot size and kernel for the next start. */
+/** An absolute host path an admin grants: no . or .. segments, nothing that splits a UML option. */
+export const HostDir = z
+  .string()
+  .max(200)
+  .regex(/^\/[A-Za-z0-9._\/-]*$/, "an absolute path of [A-Za-z0-9._/-]")
+  .refine((p) => !p.split("/").some((seg) => seg === "." || seg === ".."), "no . or .. segments");
+
 export const PatchInstanceRequest = z
   .object({
     memoryMiB: MemoryMiB.optional().describe("live memory target; never above maxMemoryMiB"),
     maxMemoryMiB: MemoryMiB.optional().describe("boot size; only while the instance is stopped or crashed"),
     kernel: Name.nullable().optional().describe("stage this kernel for the next start (null: unstage)"),
     diskQuotaMiB: z.number().int().min(1).max(64 * 1024 * 1024).nullable().optional().describe("disk quota in MiB (null: none)"),
+    hostfsDir: HostDir.nullable().optional().describe("admins only: the one host directory the guest may mount with hostfs (as the guest user), from its next start; null: none"),
     ...PolicyFields,
   })
   .strict()
@@ -125,6 +133,7 @@ export const InstanceView = z.object({
   state: InstanceState,
   ready: z.boolean().describe("the guest signalled readiness since its last boot"),
   pid: z.number().int().nullable(),
+  hostfsDir: z.string().nullable().describe("the host directory granted to the guest's hostfs; null: none"),
   memoryMiB: z.number().int().describe("live memory target in MiB"),
   maxMemoryMiB: z.number().int().describe("boot size in MiB"),
   unpluggedMiB: z.number().int().describe("memory taken back from the running guest"),

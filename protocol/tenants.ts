@@ -17,7 +17,7 @@ export const Quotas = z
   .object({
     maxInstances: z.number().int().min(0).max(100_000).nullable().optional(),
     maxMemoryMiB: z.number().int().min(0).max(16 * 1024 * 1024).nullable().optional().describe("sum of the instances' maxMemoryMiB"),
-    maxDiskMiB: z.number().int().min(0).max(1024 * 1024 * 1024).nullable().optional().describe("sum of the instances' disk quotas (an instance without one counts its root disk's size)"),
+    maxDiskMiB: z.number().int().min(0).max(1024 * 1024 * 1024).nullable().optional().describe("sum of the instances' disk quotas (an instance without one counts its root image's size) and the tenant's data disks"),
     maxSnapshots: z.number().int().min(0).max(1_000_000).nullable().optional(),
   })
   .strict();

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import type { Logger } from "pino";
 import type { InstanceAction, InstanceState, InstanceView } from "../../protocol/instances.js";
 import type { ActionResult } from "../../protocol/operations.js";
@@ -299,6 +299,23 @@ export class InstanceManager {
     return out;
   }
 
+  /** A host directory an admin may give a guest's hostfs: an existing directory, never umld's own state. */
+  private grantableDir(dir: string): string {
+    let real: string;
+    try {
+      real = realpathSync(dir);
+    } catch {
+      throw new UmldError("invalid_request", `hostfsDir ${dir} does not exist`, { hostfsDir: dir });
+    }
+    if (!statSync(real).isDirectory()) throw new UmldError("invalid_request", `hostfsDir ${dir} is not a directory`, { hostfsDir: dir });
+    const state = realpathSync(this.o.paths.root);
+    if (real === "/" || real === state || real.startsWith(state + "/") || state.startsWith(real + "/")) {
+      throw new UmldError("invalid_request", `hostfsDir may not be / nor hold or be inside umld's state directory`, { hostfsDir: dir });
+    }
+    if (/[,:\s=]/.test(real)) throw new UmldError("invalid_request", `hostfsDir resolves to a path UML cannot take: ${real}`, { hostfsDir: dir });
+    return real;
+  }
+
   /** The instance's writable layers (root COW, read-write data disks): what they may grow to and use now. */
   diskUsage(r: InstanceRow): InstanceView["diskUsage"] {
     const root = this.o.repo.disks(r.id);
@@ -330,7 +347,7 @@ export class InstanceManager {
   // ---- live changes ------------------------------------------------------------------
 
   /** PATCH: validates everything first, then stages the boot size or kernel, then changes memory live. */
-  async patch(name: string, req: { memoryMiB?: number; maxMemoryMiB?: number; kernel?: string | null; diskQuotaMiB?: number | null } & PolicyInput) {
+  async patch(name: string, req: { memoryMiB?: number; maxMemoryMiB?: number; kernel?: string | null; diskQuotaMiB?: number | null; hostfsDir?: string | null } & PolicyInput) {
     const row = this.row(name);
     const stopped = row.state === "stopped" || row.state === "crashed";
     if (req.maxMemoryMiB !== undefined && !stopped) {
@@ -347,6 +364,7 @@ export class InstanceManager {
     }
     if (req.maxMemoryMiB !== undefined) this.o.repo.update(row.id, { max_memory_mib: max, memory_mib: target });
     if (req.diskQuotaMiB !== undefined) this.o.repo.update(row.id, { disk_quota_mib: req.diskQuotaMiB });
+    if (req.hostfsDir !== undefined) this.o.repo.update(row.id, { hostfs_dir: req.hostfsDir === null ? null : this.grantableDir(req.hostfsDir) });
     this.o.repo.update(row.id, policyColumns(req));
     if (req.hangTimeoutS !== undefined) this.runtimes.get(row.id)?.host.setWatchdog(req.hangTimeoutS * 1000);
     if (req.kernel !== undefined) {
@@ -442,7 +460,7 @@ export class InstanceManager {
       rootBacking: root.backing_path ?? image.path,
       notifySocket: f.notifySocket,
       hostname: row.name.slice(row.name.indexOf(".") + 1), // a tenant's guest is called by its name in the tenant, not the stored "<tenant>.<name>"
-      hostfsDir: `${f.dir}/hostfs`,
+      hostfsDir: row.hostfs_dir ?? `${f.dir}/hostfs`, // an empty, root-owned jail unless an admin granted a directory
       bootOptions: JSON.parse(row.boot_options) as string[],
       devices: [...this.disks.bootArgs(row.id), ...this.networks.bootArgs(row.id)],
     });
@@ -906,6 +924,7 @@ export class InstanceManager {
       state: r.state,
       ready: r.ready === 1,
       pid: r.pid,
+      hostfsDir: r.hostfs_dir,
       memoryMiB: r.memory_mib,
       maxMemoryMiB: r.max_memory_mib,
       unpluggedMiB: r.unplugged_mib,

@@ -25,6 +25,8 @@ export interface InstanceRow {
   previous_kernel_id: string | null;
   booted_kernel_id: string | null;
   disk_quota_mib: number | null;
+  /** a host directory an admin granted to the guest's hostfs; null: none (an empty jail) */
+  hostfs_dir: string | null;
   autostart: number;
   autostart_order: number;
   autostart_delay_s: number;
@@ -37,7 +39,7 @@ export interface InstanceRow {
 }
 
 /** Columns that may change after creation outside a state transition. */
-const UPDATABLE = ["autostart", "autostart_order", "autostart_delay_s", "restart_policy", "crash_streak", "flag", "hang_timeout_s", "on_hang", "stopped_by_host", "disk_quota_mib", "memory_mib", "max_memory_mib", "unplugged_mib", "kernel_id", "staged_kernel_id", "previous_kernel_id", "booted_kernel_id"] as const;
+const UPDATABLE = ["autostart", "autostart_order", "autostart_delay_s", "restart_policy", "crash_streak", "flag", "hang_timeout_s", "on_hang", "stopped_by_host", "disk_quota_mib", "hostfs_dir", "memory_mib", "max_memory_mib", "unplugged_mib", "kernel_id", "staged_kernel_id", "previous_kernel_id", "booted_kernel_id"] as const;
 export type InstanceUpdate = Partial<Pick<InstanceRow, (typeof UPDATABLE)[number]>>;
 
 export interface DiskRow {

@@ -32,6 +32,7 @@ export class TenantsRepo {
            FROM instances i JOIN images img ON img.id = i.image_id WHERE ${owned}`,
       ),
       snapshots: db.prepare(`SELECT COUNT(*) AS n FROM snapshots s JOIN instances i ON i.id = s.instance_id WHERE ${owned}`),
+      dataDisks: db.prepare("SELECT COALESCE(SUM((size_bytes + 1048575) / 1048576), 0) AS mib FROM data_disks WHERE substr(name, 1, length(@prefix)) = @prefix"),
       ownsNetworks: db.prepare("SELECT COUNT(*) AS n FROM networks WHERE substr(name, 1, length(@prefix)) = @prefix"),
       tokensOf: db.prepare("SELECT * FROM tokens WHERE tenant_id IS ? ORDER BY created_at"),
       token: db.prepare("SELECT * FROM tokens WHERE id = ?"),
@@ -50,7 +51,8 @@ export class TenantsRepo {
   delete(id: string): void { this.q.delete.run(id); }
   usage(prefix: string): Usage {
     const u = this.q.usage.get({ prefix }) as Omit<Usage, "snapshots">;
-    return { ...u, snapshots: (this.q.snapshots.get({ prefix }) as { n: number }).n };
+    const data = (this.q.dataDisks.get({ prefix }) as { mib: number }).mib; // its data disks count too
+    return { ...u, diskMiB: u.diskMiB + data, snapshots: (this.q.snapshots.get({ prefix }) as { n: number }).n };
   }
   ownsNetworks(prefix: string): number { return (this.q.ownsNetworks.get({ prefix }) as { n: number }).n; }
   tokensOf(tenantId: string | null): TokenRow[] { return this.q.tokensOf.all(tenantId) as TokenRow[]; }

@@ -148,6 +148,12 @@ function quotaDelta(s: Services, name: RouteName, p: Parsed): Partial<Usage> | n
     }
     case "createSnapshot":
       return { snapshots: 1 };
+    case "attachDisk": {
+      const b = p.body as z.output<typeof AttachDiskRequest>;
+      if (b.sizeMiB !== undefined) return { diskMiB: b.sizeMiB };
+      if (b.image !== undefined) return { diskMiB: Math.ceil(s.catalog.image(b.image).size_bytes / MiB) };
+      return null; // an existing disk of its own: counted already
+    }
     default:
       return null;
   }
@@ -216,6 +222,9 @@ export function registerRoutes(app: FastifyInstance, s: Services): void {
           scope,
         };
         scope.authorize(routeScopes[name], name === "changeState" ? (parsed.body as { action: string }).action : undefined);
+        if (name === "patchInstance" && scope.principal.kind === "tenant" && (parsed.body as { hostfsDir?: unknown }).hostfsDir !== undefined) {
+          throw new UmldError("forbidden", "host directories are granted by admins", { needs: "admin", field: "hostfsDir" });
+        }
         if (name === "createNetwork" && scope.principal.kind === "tenant" && (parsed.body as { kind: string }).kind === "host") {
           // a bridge, firewall rules and forwarding change the host itself: an admin makes them (acting for the tenant)
           throw new UmldError("forbidden", "host networks are created by admins; tenants create switch and user networks", { needs: "admin", kind: "host" });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { lookupUser } from "../../core/guest/identity.js";
 import { guestPids, TestDaemon } from "../harness/daemon.js";
@@ -110,5 +110,33 @@ describe("guest isolation on the host", { timeout: 240_000 }, () => {
     const root = await d.api("POST", "/v1/tenants", { name: "bad", guestUser: { uid: 0, gid: 0 } });
     assert.equal(root.status, 400, "never root");
     await d.api("PUT", "/v1/instances/acme.web/state", { action: "halt" });
+  });
+
+  it("an admin can grant one host directory to a guest's hostfs; tenants cannot", async () => {
+    const shared = mkdtempSync("/tmp/umld-granted-");
+    try {
+      chmodSync(shared, 0o755);
+      writeFileSync(`${shared}/hello.txt`, "granted by the admin\n", { mode: 0o644 });
+      const tenant = await d.api("PATCH", "/v1/instances/web", { hostfsDir: shared }, { token: tenantToken });
+      assert.equal(tenant.status, 403);
+      for (const bad of ["/tmp/../etc", "relative/dir", "/tmp/x,y", d.stateDir, "/", "/nonexistent-umld-dir"]) {
+        const r = await d.api("PATCH", "/v1/instances/acme.web", { hostfsDir: bad });
+        assert.equal(r.status, 400, `${bad}: ${JSON.stringify(r.body)}`);
+      }
+      const ok = await d.api("PATCH", "/v1/instances/acme.web", { hostfsDir: shared });
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      assert.equal(ok.body.instance.hostfsDir, shared);
+      assert.equal((await d.api("PUT", "/v1/instances/acme.web/state", { action: "start" })).status, 200);
+      const con = await d.console("acme.web");
+      await con.waitFor("web:/# ", 20_000);
+      const out = await con.run("mkdir -p /mnt/g; mount -t hostfs none /mnt/g && cat /mnt/g/hello.txt; touch /mnt/g/new 2>&1; echo touched=$?");
+      assert.match(out, /granted by the admin/);
+      assert.match(out, /touched=1/, "as the guest user: the directory is not its to write");
+      con.close();
+      assert.equal((await d.api("PUT", "/v1/instances/acme.web/state", { action: "halt" })).status, 200);
+      assert.equal((await d.api("PATCH", "/v1/instances/acme.web", { hostfsDir: null })).body.instance.hostfsDir, null);
+    } finally {
+      rmSync(shared, { recursive: true, force: true });
+    }
   });
 });

@@ -115,6 +115,14 @@ describe("tenants, tokens and scoping", { timeout: 240_000 }, () => {
     assert.deepEqual([refused.body.error.details.quota, refused.body.error.details.limit], ["instances", 3]);
     const t = await d.api("GET", "/v1/tenants/acme", undefined, { token: tok.acme });
     assert.equal(t.body.usage.instances, 3);
+    // disk: data disks count against the tenant's disk quota too
+    assert.equal((await d.api("PATCH", "/v1/tenants/acme", { quotas: { maxDiskMiB: t.body.usage.diskMiB + 100 } })).status, 200);
+    const made = results.map((r, i) => (r.status === 201 ? `q${i}` : null)).filter((n): n is string => n !== null);
+    const fits = await d.api("POST", `/v1/instances/${made[0]}/disks`, { sizeMiB: 80 }, { token: tok.acme });
+    assert.equal(fits.status, 201, JSON.stringify(fits.body));
+    const over = await d.api("POST", `/v1/instances/${made[1]}/disks`, { sizeMiB: 40 }, { token: tok.acme });
+    assert.equal(over.body.error.code, "quota_exceeded");
+    assert.deepEqual([over.body.error.details.quota, over.body.error.details.requested], ["diskMiB", 40]);
     assert.equal((await d.api("GET", "/v1/tenants/bobco", undefined, { token: tok.acme })).status, 404);
   });
 
