@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import type { Logger } from "pino";
 import type { InstanceAction, InstanceState, InstanceView } from "../../protocol/instances.js";
 import type { ActionResult } from "../../protocol/operations.js";
@@ -29,6 +29,7 @@ import type { SwitchSupervisor } from "../network/switches.js";
 import type { HostLinks } from "../network/host-links.js";
 import { jailed, ROOT, type GuestIdentity } from "../guest/identity.js";
 import { grantGuestFiles } from "./guest-files.js";
+import { liveGuestProcesses, sweepStateFiles } from "./reconcile.js";
 import type { NetworksRepo } from "../store/networks-repo.js";
 import { CRASH_WINDOW_S, Policies } from "./policies.js";
 import type { PolicyInput } from "./commands.js";
@@ -37,7 +38,7 @@ import { guestFacts, passthrough } from "./guest-access.js";
 import type { z } from "zod";
 import type { SupervisorHost, WorkerPool } from "./supervisor-host.js";
 import type { FromWorker, WorkerBootSpec } from "./worker-messages.js";
-import { allocatedBytes, asObject, readdirSafe } from "../util/fs.js";
+import { allocatedBytes, asObject } from "../util/fs.js";
 
 /** Where UML puts each guest's RAM file (unlinked, sparse): tmpfs when there is one. */
 const GUEST_MEMORY_DIR = existsSync("/dev/shm") ? "/dev/shm" : "/tmp";
@@ -823,54 +824,19 @@ export class InstanceManager {
     return { crashed, adopted, removed, orphans };
   }
 
-  /**
-   * Files a killed daemon can leave: an instance directory whose create never
-   * committed, temp files of merges and restores, image files never registered.
-   * All are umld's own and safe to remove; everything else is reported.
-   */
+  /** What an interrupted daemon left in the state dir, removed (see reconcile.ts). */
   private sweepFiles(): string[] {
-    const removed: string[] = [];
-    const known = new Set(this.o.repo.all().map((r) => r.id));
-    const rm = (p: string) => {
-      rmSync(p, { recursive: true, force: true });
-      removed.push(p);
-    };
-    for (const id of readdirSafe(this.o.paths.instances)) {
-      const dir = this.o.paths.instanceDir(id);
-      if (!known.has(id)) rm(dir);
-      else for (const f of readdirSafe(dir)) if (f.endsWith(".new") || f.endsWith(".partial")) rm(`${dir}/${f}`);
-    }
-    const images = new Set(this.o.catalog.listImages().map((i) => i.path));
-    for (const f of readdirSafe(this.o.paths.images)) {
-      const p = `${this.o.paths.images}/${f}`;
-      if (f.endsWith(".partial") || f.startsWith(".build-") || f.startsWith(".extract-") || f.startsWith(".debian-")) rm(p);
-      else if (/^[0-9a-f]{16}\.ext4$/.test(f) && !images.has(p)) rm(p);
-    }
-    const disks = new Set(this.disks.list().map((d) => d.path));
-    for (const f of readdirSafe(this.o.paths.disks)) {
-      const p = `${this.o.paths.disks}/${f}`;
-      if (/^[0-9a-f]{16}\.(img|cow)$/.test(f) && !disks.has(p)) rm(p);
-    }
+    const removed = sweepStateFiles(this.o.paths, {
+      instances: new Set(this.o.repo.all().map((r) => r.id)),
+      images: new Set(this.o.catalog.listImages().map((i) => i.path)),
+      disks: new Set(this.disks.list().map((d) => d.path)),
+    });
     if (removed.length) this.o.log.warn({ removed }, "removed what an interrupted daemon left behind");
     return removed;
   }
 
-  /** Main pids (process group leaders) of live UML processes started from this state dir, by umid. */
   private liveGuests(): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const entry of readdirSafe("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const argv = readFileSync(`/proc/${entry}/cmdline`, "latin1").split("\0");
-        const umid = argv.find((a) => a.startsWith("umid="))?.slice(5);
-        if (!umid || !(argv.includes(`uml_dir=${this.o.paths.umlDir(umid)}/`) || argv.includes(`uml_dir=${this.o.paths.umlRun}/`))) continue;
-        const pgrp = Number(readFileSync(`/proc/${entry}/stat`, "latin1").split(") ")[1]?.split(" ")[2]);
-        if (umid && pgrp === Number(entry)) out.set(umid, Number(entry));
-      } catch {
-        // gone
-      }
-    }
-    return out;
+    return liveGuestProcesses(this.o.paths);
   }
 
   /** Live UML processes started from this state dir whose umid no instance has. */

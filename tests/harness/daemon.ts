@@ -66,8 +66,8 @@ export class TestDaemon {
     return d;
   }
 
-  async api<T = any>(method: string, path: string, body?: unknown, opts: { token?: string | null; raw?: string; contentType?: string } = {}): Promise<ApiResult<T>> {
-    const headers: Record<string, string> = {};
+  async api<T = any>(method: string, path: string, body?: unknown, opts: { token?: string | null; raw?: string; contentType?: string; headers?: Record<string, string> } = {}): Promise<ApiResult<T>> {
+    const headers: Record<string, string> = { ...opts.headers };
     const token = opts.token === undefined ? this.token : opts.token;
     if (token) headers.authorization = `Bearer ${token}`;
     let payload: string | undefined;

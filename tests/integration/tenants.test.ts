@@ -80,6 +80,18 @@ describe("tenants, tokens and scoping", { timeout: 240_000 }, () => {
     assert.ok(acting.body.instances.length >= 1);
   });
 
+  it("an admin acts for a tenant with Umld-Tenant: the tenant's names, its quota", async () => {
+    const as = { headers: { "umld-tenant": "acme" } };
+    const made = await d.api("POST", "/v1/networks", { name: "adm", kind: "host", subnet: "10.96.0.0/24" }, as);
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    assert.equal(made.body.name, "adm", "answered in the tenant's names");
+    assert.ok((await d.api("GET", "/v1/networks", undefined, { token: tok.acme })).body.networks.some((n: { name: string }) => n.name === "adm"), "the tenant owns it");
+    assert.equal((await d.api("GET", "/v1/instances", undefined, as)).body.instances.map((i: { name: string }) => i.name).join(), "web");
+    assert.equal((await d.api("GET", "/v1/instances", undefined, { headers: { "umld-tenant": "nobody" } })).body.error.code, "tenant_not_found");
+    assert.equal((await d.api("GET", "/v1/instances", undefined, { token: tok.acme, headers: { "umld-tenant": "bobco" } })).status, 403, "a tenant acts for itself only");
+    assert.equal((await d.api("DELETE", "/v1/networks/adm", undefined, as)).status, 200);
+  });
+
   it("a console-and-reboot token reboots and attaches, and cannot create, delete or stop", async () => {
     const r = await d.api("POST", "/v1/tenants/acme/tokens", { name: "ops", actions: ["read", "console", "reboot"] });
     const ops = r.body.token as string;
@@ -102,6 +114,9 @@ describe("tenants, tokens and scoping", { timeout: 240_000 }, () => {
     assert.deepEqual((await d.api("GET", "/v1/networks", undefined, { token: tok.bobco })).body.networks, [], "bobco sees none of acme's");
     const nic = await d.api("POST", "/v1/instances/web/nics", { network: "lan" }, { token: tok.bobco });
     assert.equal(nic.status, 404, "bobco has no 'web' and no 'lan'");
+    const other = await d.api("DELETE", "/v1/networks/lan", undefined, { token: tok.bobco });
+    const none = await d.api("DELETE", "/v1/networks/never-made", undefined, { token: tok.bobco });
+    assert.deepEqual([other.status, other.body.error.code], [none.status, none.body.error.code], "another tenant's network is as absent as a missing one");
     assert.equal((await d.api("DELETE", "/v1/networks/acme.lan")).status, 200, "the admin, by stored name");
   });
 
