@@ -110,7 +110,7 @@ export const routes = {
     params: ChannelParams, response: z.object({ removed: z.string() }), status: 200,
   },
   listNetworks: { method: "GET", path: "/networks", summary: "Networks and the NICs on them", response: z.object({ networks: z.array(NetworkView) }), status: 200 },
-  createNetwork: { method: "POST", path: "/networks", summary: "Create a network (its switch, or its bridge and firewall table, set up at once)", body: CreateNetworkRequest, response: NetworkView, status: 201 },
+  createNetwork: { method: "POST", path: "/networks", summary: "Create a network (a host network's bridge and table at once; a switch starts with its first NIC)", body: CreateNetworkRequest, response: NetworkView, status: 201 },
   deleteNetwork: { method: "DELETE", path: "/networks/:name", summary: "Delete a network no NIC is on (its switch, bridge and table removed)", params: NetworkNameParams, response: z.object({ deleted: z.string() }), status: 200 },
   attachNic: {
     method: "POST", path: "/instances/:name/nics", summary: "Add a NIC on a network (live if running); MAC and address allocated",

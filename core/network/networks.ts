@@ -109,11 +109,21 @@ export class Networks {
     return this.repo.nicsOf(instanceId).map((n) => ({ slot: n.slot, network: this.repo.byId(n.network_id)?.name ?? "?", mac: n.mac, ip: n.ip, hostInterface: n.host_if }));
   }
 
-  /** Before an instance is deleted: its NICs and their TAPs go. */
+  /** Before an instance is deleted: its NICs and their TAPs go (and switches nobody uses any more). */
   forgetInstance(instanceId: string): void {
     for (const n of this.repo.nicsOf(instanceId)) {
       this.repo.deleteNic(instanceId, n.slot);
       if (n.host_if) this.removeTap(n.host_if);
+      this.releaseIfUnused(n.network_id);
+    }
+  }
+
+  /** The last NIC of a switch network went: its switch stops (a new one starts with the next NIC). */
+  private releaseIfUnused(networkId: string): void {
+    const net = this.repo.byId(networkId);
+    if (net?.kind === "switch" && this.repo.nicsOn(networkId).length === 0) {
+      this.switches.stop(networkId);
+      this.log.info({ network: net.name }, "switch stopped: no NIC on the network any more");
     }
   }
 
@@ -154,6 +164,7 @@ export class Networks {
     } catch (e) {
       this.repo.deleteNic(row.id, slot);
       if (nic.host_if) this.removeTap(nic.host_if);
+      this.releaseIfUnused(net.id);
       throw e instanceof UmldError ? e : new UmldError("host_error", `cannot add the NIC: ${(e as Error).message}`, { slot });
     }
     this.log.info({ instance: instanceName, network, slot, ip, live }, "NIC attached");
@@ -179,6 +190,7 @@ export class Networks {
     }
     this.repo.deleteNic(row.id, slot);
     if (nic.host_if) this.removeTap(nic.host_if);
+    this.releaseIfUnused(nic.network_id);
     this.log.info({ instance: instanceName, slot }, "NIC detached");
     return { detached: slot };
   }
@@ -214,9 +226,17 @@ export class Networks {
     }
   }
 
-  /** Idempotent: creates what is missing, adopts what is there. */
+  /**
+   * Idempotent: creates what is missing, adopts what is there. A switch runs
+   * only while NICs are on its network (started on demand by the first boot
+   * or hot-plug, stopped when the last NIC goes); a host network's bridge and
+   * table live as long as the network, so its host side is there to connect to.
+   */
   private ensureHostSide(n: NetworkRow): void {
-    if (n.kind === "switch") this.switches.ensure(n.id);
+    if (n.kind === "switch") {
+      if (this.repo.nicsOn(n.id).length) this.switches.ensure(n.id);
+      else this.switches.stop(n.id); // e.g. left running by a daemon that died before stopping it
+    }
     if (n.kind !== "host") return;
     const subnet = parseSubnet(n.subnet)!;
     this.links.ensureBridge(n.host_if!, `${gatewayOf(subnet)}/${subnet.prefix}`);

@@ -62,7 +62,7 @@ export class SwitchSupervisor {
     }
   }
 
-  /** Stops the switch of a deleted network and removes its files. */
+  /** Stops a network's switch (deleted, or no NIC left on it) and removes its files. */
   stop(id: string): void {
     this.wanted.delete(id);
     const pid = this.livePid(id);

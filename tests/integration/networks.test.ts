@@ -80,6 +80,25 @@ describe("switch networks between real guests", { timeout: 240_000 }, () => {
     assert.deepEqual((await d.get("g3")).nics.map((n) => n.slot), ["eth0"]);
   });
 
+  it("a switch runs only while NICs are on its network: started by the first boot, stopped when the last NIC goes", async () => {
+    assert.equal((await d.api("POST", "/v1/networks", { name: "lazy", subnet: "10.78.0.0/24" })).status, 201);
+    const pidOf = async () => (await d.api("GET", "/v1/networks")).body.networks.find((n: { name: string }) => n.name === "lazy").switchPid;
+    assert.equal(await pidOf(), null, "no NIC, no switch");
+    await d.create("lz");
+    assert.equal((await d.api("POST", "/v1/instances/lz/nics", { network: "lazy" })).status, 201);
+    assert.equal(await pidOf(), null, "a NIC of a stopped guest needs no switch yet");
+    await d.mustAct("lz", "start");
+    const pid = await pidOf();
+    assert.ok(typeof pid === "number" && switchPids(d.stateDir).includes(pid), "started with the guest that uses it");
+    await d.mustAct("lz", "halt");
+    assert.equal((await d.api("DELETE", "/v1/instances/lz/nics/eth0")).status, 200);
+    assert.equal(await pidOf(), null);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(!switchPids(d.stateDir).includes(pid), "the last NIC went: the switch stopped");
+    assert.equal((await d.api("DELETE", "/v1/instances/lz")).status, 200);
+    assert.equal((await d.api("DELETE", "/v1/networks/lazy")).status, 200);
+  });
+
   it("after a daemon restart the network still works and nothing is duplicated; after deleting everything nothing is left", async () => {
     const before = switchPids(d.stateDir).sort();
     assert.equal(before.length, 2, "one switch per network");
