@@ -4,11 +4,13 @@ import { z } from "zod";
  * Names reach host paths, kernel command lines and hostnames: an allow-list,
  * a valid RFC 1123 label (lowercase letters, digits, inner hyphens, 1-63 chars).
  */
+const LABEL = "[a-z0-9]([a-z0-9-]*[a-z0-9])?";
+
 export const Name = z
   .string()
   .min(1)
   .max(63)
-  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, "lowercase letters, digits and inner hyphens, 1-63 characters");
+  .regex(new RegExp(`^${LABEL}$`), "lowercase letters, digits and inner hyphens, 1-63 characters");
 
 /**
  * A name in a path that may be a tenant's object as admins see it:
@@ -19,7 +21,7 @@ export const OwnedName = z
   .string()
   .min(1)
   .max(127)
-  .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, "a name, or <tenant>.<name>");
+  .regex(new RegExp(`^(${LABEL}\\.)?${LABEL}$`), "a name, or <tenant>.<name>");
 
 /**
  * One extra kernel boot option: `key` or `key=value`, printable ASCII with no

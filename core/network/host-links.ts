@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import type { Logger } from "pino";
 
 /**
@@ -124,9 +124,21 @@ export class HostLinks {
     if (!this.exists(tap)) {
       run("ip", ["tuntap", "add", "dev", tap, "mode", "tap", ...(uid !== 0 ? ["user", String(uid)] : [])]);
       this.log.info({ tap, bridge }, "TAP created");
+    } else if (this.inBridgeAndUp(tap, bridge)) {
+      return; // every boot and reboot asks: read /sys, run nothing
     }
     run("ip", ["link", "set", tap, "master", bridge]);
     run("ip", ["link", "set", tap, "up"]);
+  }
+
+  private inBridgeAndUp(ifname: string, bridge: string): boolean {
+    try {
+      const master = readlinkSync(`/sys/class/net/${ifname}/master`).split("/").pop();
+      const flags = parseInt(readFileSync(`/sys/class/net/${ifname}/flags`, "utf8"), 16);
+      return master === bridge && (flags & 1) === 1; // IFF_UP
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -171,9 +183,6 @@ export class HostLinks {
       .map((m) => ({ ifname: m[1]!, cidr: m[2]! }));
   }
 
-  tables(): string[] {
-    return run("nft", ["list", "tables"]).split("\n").map((l) => /^table ip (umld_[0-9a-f]+)$/.exec(l.trim())?.[1]).filter((t): t is string => !!t);
-  }
 
   /** NAT needs IPv4 forwarding. umld notes when it turned it on, to turn it off after its last NAT network. */
   private enableForwarding(): void {

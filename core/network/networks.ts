@@ -129,7 +129,7 @@ export class Networks {
 
   /** Command-line options for every NIC (a new process); their switches are made sure to run. */
   bootArgs(instanceId: string): string[] {
-    return this.repo.nicsOf(instanceId).map((n) => this.spec(n));
+    return this.repo.nicsOf(instanceId).map((n) => this.spec(n, true));
   }
 
   async attach(instanceName: string, network: string, mac?: string): Promise<NicView & { live: boolean }> {
@@ -204,7 +204,7 @@ export class Networks {
   }
 
   private async plug(instanceName: string, nic: NicRow): Promise<void> {
-    await this.m.mconsole(instanceName, `config ${this.spec(nic)}`);
+    await this.m.mconsole(instanceName, `config ${this.spec(nic, false)}`);
     // UML answers OK even when the switch cannot be reached: the guest must show the interface
     await this.m.mconsole(instanceName, `proc sys/net/ipv4/conf/${nic.slot}/forwarding`).catch(async () => {
       await this.m.mconsole(instanceName, `remove ${nic.slot}`).catch(() => {});
@@ -212,14 +212,15 @@ export class Networks {
     });
   }
 
-  private spec(n: NicRow): string {
+  /** `newProcess`: no guest has the NIC's TAP open, so one of another owner may be made again. */
+  private spec(n: NicRow, newProcess: boolean): string {
     const net = this.repo.byId(n.network_id)!;
     switch (net.kind) {
       case "switch":
         this.switches.ensure(n.network_id);
         return `${n.slot}=daemon,${n.mac},unix,${this.switches.ctlPath(n.network_id)}`;
       case "host":
-        this.links.ensureTap(n.host_if!, net.host_if!, this.tapOwner(n.instance_id), true); // not running: a TAP of another owner is made again
+        this.links.ensureTap(n.host_if!, net.host_if!, this.tapOwner(n.instance_id), newProcess);
         return `${n.slot}=tuntap,${n.host_if},${n.mac}`;
       case "user":
         return `${n.slot}=slirp,,${SLIRP}`;

@@ -26,7 +26,11 @@ export class SwitchSupervisor {
     this.wanted.add(id);
     const pid = this.livePid(id);
     if (pid) {
-      this.openToGuests(id);
+      try {
+        chmodSync(this.ctlPath(id), 0o777); // a switch started before guests ran unprivileged
+      } catch {
+        // not there yet: a switch of ours makes it so
+      }
       return pid;
     }
     const d = join(this.dir, id);
@@ -35,30 +39,16 @@ export class SwitchSupervisor {
     rmSync(this.ctlPath(id), { force: true });
     const out = openSync(join(d, "switch.log"), constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
     try {
-      const p = spawn("uml_switch", ["-unix", this.ctlPath(id)], { stdio: ["ignore", out, out], detached: true });
+      // umask 0: the control socket is born connectable by unprivileged guests (their data sockets
+      // are abstract, with no permissions); the directory is 0711, so a guest reaches a socket it
+      // is told the path of and lists nothing. sh execs, so the pid and command line are uml_switch's.
+      const p = spawn("sh", ["-c", 'umask 000; exec "$0" "$@"', "uml_switch", "-unix", this.ctlPath(id)], { stdio: ["ignore", out, out], detached: true });
       p.unref();
       writeFileSync(join(d, "switch.pid"), `${p.pid}\n`);
       this.log.info({ network: id, pid: p.pid }, "switch started");
-      this.openToGuests(id);
       return p.pid!;
     } finally {
       closeSync(out);
-    }
-  }
-
-  /**
-   * Guests run unprivileged: they must connect to the control socket (their
-   * data sockets are abstract, with no permissions). The directory is 0711:
-   * a guest reaches a socket it is told the path of, and lists nothing.
-   */
-  private openToGuests(id: string): void {
-    const ctl = this.ctlPath(id);
-    const until = Date.now() + 2000;
-    while (!existsSync(ctl) && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-    try {
-      chmodSync(ctl, 0o666);
-    } catch (e) {
-      this.log.warn({ network: id, err: (e as Error).message }, "switch control socket not there yet");
     }
   }
 

@@ -187,6 +187,18 @@ function filterList(scope: Scope, name: RouteName, result: unknown): unknown {
   return { ...r, [key]: r[key]!.filter((x) => scope.sees(x.name)) };
 }
 
+/** What a tenant may not ask of a route it may otherwise use: it changes the host itself. */
+function adminOnlyParts(name: RouteName, p: Parsed): void {
+  const body = p.body as { hostfsDir?: unknown; kind?: string } | undefined;
+  if (name === "patchInstance" && body?.hostfsDir !== undefined) {
+    throw new UmldError("forbidden", "host directories are granted by admins", { needs: "admin", field: "hostfsDir" });
+  }
+  if (name === "createNetwork" && body?.kind === "host") {
+    // a bridge, firewall rules and forwarding: an admin makes them (acting for the tenant)
+    throw new UmldError("forbidden", "host networks are created by admins; tenants create switch and user networks", { needs: "admin", kind: "host" });
+  }
+}
+
 /** Tenants name only their own things: owned params and body fields get the tenant's prefix. */
 function qualify(scope: Scope, name: RouteName, p: Parsed): void {
   const owned = routeScopes[name].owned;
@@ -222,13 +234,7 @@ export function registerRoutes(app: FastifyInstance, s: Services): void {
           scope,
         };
         scope.authorize(routeScopes[name], name === "changeState" ? (parsed.body as { action: string }).action : undefined);
-        if (name === "patchInstance" && scope.principal.kind === "tenant" && (parsed.body as { hostfsDir?: unknown }).hostfsDir !== undefined) {
-          throw new UmldError("forbidden", "host directories are granted by admins", { needs: "admin", field: "hostfsDir" });
-        }
-        if (name === "createNetwork" && scope.principal.kind === "tenant" && (parsed.body as { kind: string }).kind === "host") {
-          // a bridge, firewall rules and forwarding change the host itself: an admin makes them (acting for the tenant)
-          throw new UmldError("forbidden", "host networks are created by admins; tenants create switch and user networks", { needs: "admin", kind: "host" });
-        }
+        if (scope.principal.kind === "tenant") adminOnlyParts(name, parsed);
         qualify(scope, name, parsed);
         if (name === "getOperation" && scope.prefix !== null) {
           const op = s.operations.get(parsed.params.id!);

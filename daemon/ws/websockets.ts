@@ -29,50 +29,51 @@ export class WebSockets {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     let scope: Scope | null = null;
     let object: string | null = null;
+    let action = "websocket.attach";
     try {
-      scope = new Scope(resolvePrincipal(req, this.s.adminToken, this.s.tenants));
       const url = new URL(req.url ?? "/", "http://umld");
-      if (url.pathname === `${API_PREFIX}/events`) {
-        scope.authorize({ access: "read" });
-        const sc = scope;
+      if (url.pathname === `${API_PREFIX}/events`) action = "events.attach";
+      const m = new RegExp(`^${API_PREFIX}/instances/([^/]+)/console$`).exec(url.pathname);
+      if (m) action = "console.attach";
+      const sc = (scope = new Scope(resolvePrincipal(req, this.s.adminToken, this.s.tenants)));
+      if (action === "events.attach") {
+        sc.authorize({ access: "read" });
         this.wss.handleUpgrade(req, socket, head, (ws) => this.events(ws, sc));
         return;
       }
-      const m = new RegExp(`^${API_PREFIX}/instances/([^/]+)/console$`).exec(url.pathname);
       if (m) {
-        const raw = decodeURIComponent(m[1]!);
-        const parsed = OwnedName.safeParse(raw);
+        const parsed = OwnedName.safeParse(decodeURIComponent(m[1]!));
         if (!parsed.success) throw new UmldError("invalid_request", "invalid instance name", { name: m[1] });
-        scope.authorize({ access: "console" });
-        const name = { data: scope.qualify(parsed.data) };
-        object = `instances/${name.data}`;
-        this.s.manager.get(name.data); // 404 before the upgrade
+        sc.authorize({ access: "console" });
+        const name = sc.qualify(parsed.data);
+        object = `instances/${name}`;
+        this.s.manager.get(name); // 404 before the upgrade
         const replay = url.searchParams.get("scrollback") !== "0";
         const ch = url.searchParams.get("channel");
         let channel: string | undefined;
         if (ch !== null) {
           const parsed = ConsoleChannel.safeParse(ch);
           if (!parsed.success) throw new UmldError("invalid_request", "channel must be con1..con15 or ssl0..ssl63", { channel: ch });
-          if (!this.s.manager.listChannels(name.data).some((c) => c.channel === parsed.data)) {
-            throw new UmldError("channel_not_found", `instance '${name.data}' has no channel ${parsed.data}`, { channel: parsed.data });
+          if (!this.s.manager.listChannels(name).some((c) => c.channel === parsed.data)) {
+            throw new UmldError("channel_not_found", `instance '${name}' has no channel ${parsed.data}`, { channel: parsed.data });
           }
           channel = parsed.data;
         }
-        this.audit(req, scope, object, 101, "ok");
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.console(ws, name.data, replay, channel));
+        this.audit(req, sc, action, object, 101, "ok");
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.console(ws, name, replay, channel));
         return;
       }
       throw new UmldError("route_not_found", `no WebSocket endpoint at ${url.pathname}`);
     } catch (e) {
       const { status, body } = toErrorResponse(e);
-      if (object || status === 401 || status === 403) this.audit(req, scope, object, status, body.error.code);
+      if (object || status === 401 || status === 403) this.audit(req, scope, action, object, status, body.error.code);
       rejectUpgrade(socket, e, scope);
     }
   }
 
-  private audit(req: IncomingMessage, scope: Scope | null, object: string | null, status: number, outcome: string): void {
+  private audit(req: IncomingMessage, scope: Scope | null, action: string, object: string | null, status: number, outcome: string): void {
     this.s.tenants.audit({
-      principal: scope?.principal.label ?? "anonymous", tenant: scope?.principal.tenant ?? null, action: "console.attach",
+      principal: scope?.principal.label ?? "anonymous", tenant: scope?.principal.tenant ?? null, action,
       object, status, outcome, remote: localRequests.has(req) ? "local" : (req.socket.remoteAddress ?? null),
     });
   }

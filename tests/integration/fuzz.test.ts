@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { readdirSync, statSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
@@ -192,6 +191,5 @@ describe("hostile input at every route", { timeout: 600_000 }, () => {
       }
     }
     assert.equal(dumpDb(d.stateDir), dbBefore);
-    assert.equal(createHash("sha256").update(dbBefore).digest("hex"), createHash("sha256").update(dumpDb(d.stateDir)).digest("hex"));
   });
 });
