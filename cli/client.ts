@@ -1,11 +1,13 @@
 import { request, type RequestOptions } from "node:http";
+import { request as httpsRequest } from "node:https";
 import WebSocket from "ws";
 import type { ErrorBody } from "../protocol/errors.js";
 import { routes, type Routes, type RouteName } from "../protocol/routes.js";
 import { API_PREFIX } from "../protocol/version.js";
 import type { z } from "zod";
 
-export type Target = { socketPath: string } | { url: string; token: string | null };
+/** The unix socket (root), or TCP with a token (https: trusts the system CAs and NODE_EXTRA_CA_CERTS). `tenant`: an admin acting for one. */
+export type Target = ({ socketPath: string } | { url: string; token: string | null }) & { tenant?: string };
 
 export class ApiError extends Error {
   constructor(
@@ -32,18 +34,19 @@ export class UmldClient {
 
   raw(method: string, path: string, body?: unknown): Promise<unknown> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers: Record<string, string> = {};
+    const headers = this.headers();
     if (payload !== undefined) headers["content-type"] = "application/json";
     let opts: RequestOptions;
+    let tls = false;
     if ("socketPath" in this.target) {
       opts = { socketPath: this.target.socketPath, path, method, headers };
     } else {
       const u = new URL(path, this.target.url);
-      if (this.target.token) headers.authorization = `Bearer ${this.target.token}`;
+      tls = u.protocol === "https:";
       opts = { host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers };
     }
     return new Promise((resolve, reject) => {
-      const req = request(opts, (res) => {
+      const req = (tls ? httpsRequest : request)(opts, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
@@ -65,8 +68,14 @@ export class UmldClient {
   }
 
   websocket(path: string): WebSocket {
-    if ("socketPath" in this.target) return new WebSocket(`ws+unix://${this.target.socketPath}:${API_PREFIX}${path}`);
-    const headers: Record<string, string> = this.target.token ? { authorization: `Bearer ${this.target.token}` } : {};
-    return new WebSocket(this.target.url.replace(/^http/, "ws") + API_PREFIX + path, { headers });
+    if ("socketPath" in this.target) return new WebSocket(`ws+unix://${this.target.socketPath}:${API_PREFIX}${path}`, { headers: this.headers() });
+    return new WebSocket(this.target.url.replace(/^http/, "ws") + API_PREFIX + path, { headers: this.headers() });
+  }
+
+  private headers(): Record<string, string> {
+    const h: Record<string, string> = {};
+    if ("token" in this.target && this.target.token) h.authorization = `Bearer ${this.target.token}`;
+    if (this.target.tenant) h["umld-tenant"] = this.target.tenant;
+    return h;
   }
 }

@@ -38,12 +38,19 @@ commands:
   net ls | rm NAME | create NAME [SUBNET] [--kind switch|host|user] [--nat]
                                       e.g. net create lan 10.77.0.0/24; net create wan 10.78.0.0/24 --kind host --nat
   nic add NAME NETWORK | rm NAME SLOT       NICs (live if running; rm needs the interface down in the guest)
+  tenant ls | show T | rm T | create T [--max-instances N] [--max-memory MIB] [--max-disk MIB] [--max-snapshots N]
+  tenant set T [--max-… flags]        change a tenant's quotas
+  token ls T | revoke T ID | create T NAME [--actions read,console,reboot] [--expires S]
+                                      the token is printed once; give it to the tenant (umlctl --url … --token …)
+  audit [T] [--limit N]               the audit log (of tenant T), newest first
   images | kernels | version | health
 
 global options (or environment):
   --state-dir DIR   talk to DIR/umld.sock, no token needed (UMLD_STATE_DIR, default /var/lib/umld)
   --url URL         talk over TCP instead, e.g. http://127.0.0.1:7070 (UMLD_URL)
-  --token TOKEN     bearer token for --url (UMLD_TOKEN; default: DIR/admin.token if readable)
+  --token TOKEN     bearer token for --url (UMLD_TOKEN; default: DIR/admin.token if readable);
+                    an https URL trusts the system CAs and NODE_EXTRA_CA_CERTS
+  --tenant T        admins: act for tenant T, in its names and quotas (UMLD_TENANT)
   --json            machine-readable output`;
 
 function fail(msg: string, code = 2): never {
@@ -51,15 +58,17 @@ function fail(msg: string, code = 2): never {
   process.exit(code);
 }
 
-function target(v: { "state-dir"?: string; url?: string; token?: string }): Target {
+function target(v: { "state-dir"?: string; url?: string; token?: string; tenant?: string }): Target {
   const stateDir = v["state-dir"] ?? process.env.UMLD_STATE_DIR ?? "/var/lib/umld";
   const url = v.url ?? process.env.UMLD_URL;
+  const tenant = v.tenant ?? process.env.UMLD_TENANT;
+  const acting = tenant ? { tenant } : {};
   if (url) {
     let token = v.token ?? process.env.UMLD_TOKEN ?? null;
     if (!token && existsSync(`${stateDir}/admin.token`)) token = readFileSync(`${stateDir}/admin.token`, "utf8").trim();
-    return { url, token };
+    return { url, token, ...acting };
   }
-  return { socketPath: `${stateDir}/umld.sock` };
+  return { socketPath: `${stateDir}/umld.sock`, ...acting };
 }
 
 function policyFlags(v: Record<string, unknown>): Record<string, unknown> {
@@ -100,7 +109,9 @@ async function main(): Promise<void> {
       snapshot: { type: "string" }, "no-switch": { type: "boolean" },
       restart: { type: "string" }, autostart: { type: "boolean" }, "no-autostart": { type: "boolean" }, order: { type: "string" },
       delay: { type: "string" }, "hang-timeout": { type: "string" }, "on-hang": { type: "string" }, "from-kernel": { type: "string" }, batch: { type: "string" },
-      kind: { type: "string" }, nat: { type: "boolean" },
+      kind: { type: "string" }, nat: { type: "boolean" }, tenant: { type: "string" },
+      "max-instances": { type: "string" }, "max-memory": { type: "string" }, "max-disk": { type: "string" }, "max-snapshots": { type: "string" },
+      actions: { type: "string" }, expires: { type: "string" }, limit: { type: "string" },
     },
   });
   const [cmd, name, ...rest] = positionals;
@@ -339,6 +350,53 @@ async function main(): Promise<void> {
     case "guest": {
       const g = await c.call("guestFacts", { params: { name: need() } });
       return out(g, `${g.hostname}: up ${Math.round(g.uptimeS)} s, load ${g.load.join(" ")}, memory ${Math.round(g.memFreeKiB / 1024)} of ${Math.round(g.memTotalKiB / 1024)} MiB free\n${g.kernelVersion}`);
+    }
+    case "tenant": {
+      const t = rest[0];
+      const quotas = () => {
+        const q: Record<string, number> = {};
+        for (const [flag, key] of [["max-instances", "maxInstances"], ["max-memory", "maxMemoryMiB"], ["max-disk", "maxDiskMiB"], ["max-snapshots", "maxSnapshots"]] as const) {
+          if (values[flag] !== undefined) q[key] = Number(values[flag]);
+        }
+        return q;
+      };
+      const line = (v: { name: string; quotas: Record<string, number | null>; usage: Record<string, number> }) =>
+        `${v.name}\tinstances ${v.usage.instances}/${v.quotas.maxInstances ?? "-"}\tmemory ${v.usage.memoryMiB}/${v.quotas.maxMemoryMiB ?? "-"} MiB\tdisk ${v.usage.diskMiB}/${v.quotas.maxDiskMiB ?? "-"} MiB\tsnapshots ${v.usage.snapshots}/${v.quotas.maxSnapshots ?? "-"}`;
+      if (name === "ls") {
+        const r = await c.call("listTenants");
+        return out(r, r.tenants.map(line).join("\n") || "no tenants");
+      }
+      if (name === "create") return out(await c.call("createTenant", { body: { name: t ?? fail("tenant create T"), quotas: quotas() } }), `created tenant ${t}`);
+      if (name === "set") return out(await c.call("patchTenant", { params: { tenant: t ?? fail("tenant set T --max-…") }, body: { quotas: quotas() } }), `tenant ${t} changed`);
+      if (name === "show") {
+        const r = await c.call("getTenant", { params: { tenant: t ?? fail("tenant show T") } });
+        return out(r, line(r));
+      }
+      if (name === "rm") return out(await c.call("deleteTenant", { params: { tenant: t ?? fail("tenant rm T") } }), `deleted tenant ${t}`);
+      return fail("tenant ls | show | create | set | rm");
+    }
+    case "token": {
+      const [t, arg] = rest;
+      if (name === "ls") {
+        const r = await c.call("listTokens", { params: { tenant: t ?? fail("token ls T") } });
+        return out(r, r.tokens.map((k) => `${k.id}\t${k.name}\t${k.actions.join(",")}\t${k.revokedAt ? "revoked" : k.expiresAt ? `expires ${k.expiresAt}` : "no expiry"}`).join("\n") || "no tokens");
+      }
+      if (name === "create") {
+        const body: Record<string, unknown> = { name: arg ?? fail("token create T NAME [--actions a,b] [--expires S]") };
+        if (values.actions) body.actions = values.actions.split(",");
+        if (values.expires) body.expiresInS = Number(values.expires);
+        const r = await c.call("createToken", { params: { tenant: t ?? fail("token create T NAME") }, body });
+        return out(r, r.token);
+      }
+      if (name === "revoke") return out(await c.call("revokeToken", { params: { tenant: t ?? fail("token revoke T ID"), token: arg ?? fail("token revoke T ID") } }), `revoked ${arg}`);
+      return fail("token ls | create | revoke");
+    }
+    case "audit": {
+      const query: Record<string, string> = {};
+      if (values.limit) query.limit = values.limit;
+      if (name) query.tenant = name;
+      const r = await c.call("listAudit", { query });
+      return out(r, r.entries.map((e) => `${e.at}\t${e.principal}\t${e.action}\t${e.object ?? "-"}\t${e.status} ${e.outcome}`).join("\n") || "no entries");
     }
     case "images":
       return out(await c.call("listImages"));

@@ -103,4 +103,23 @@ describe("umlctl", { timeout: 120_000 }, () => {
     const noDaemon = await ctlFails(["--state-dir", "/tmp/umld-no-such-dir", "ls"]);
     assert.match(noDaemon.stderr, /cannot reach umld/);
   });
+
+  it("manages tenants and tokens; a tenant's token works over TCP with its names; the audit log shows it", async () => {
+    assert.match((await ctl("tenant", "create", "acme", "--max-instances", "2")).stdout, /created tenant acme/);
+    const token = (await ctl("token", "create", "acme", "ops", "--actions", "read,create,console,reboot")).stdout.trim();
+    assert.match(token, /^umld_[0-9a-f]{16}_[0-9a-f]{64}$/);
+    const asTenant = (...args: string[]) => run(process.execPath, [UMLCTL, "--url", d.url, "--token", token, ...args], { timeout: 60_000 });
+    assert.match((await asTenant("create", "box")).stdout, /created box/);
+    assert.match((await ctl("ls")).stdout, /^acme\.box\s/m, "the admin sees the stored name");
+    assert.match((await ctl("--tenant", "acme", "ls")).stdout, /^box\s/m, "an admin acting for the tenant sees its names");
+    assert.match((await ctl("tenant", "show", "acme")).stdout, /instances 1\/2/);
+    const refused = await ctlFails(["--url", d.url, "--token", token, "rm", "box"]);
+    assert.match(refused.stderr, /forbidden/);
+    assert.match((await ctl("audit", "acme")).stdout, /acme:ops\tdeleteInstance\tinstances\/acme\.box\t403 forbidden/);
+    const id = (await ctl("token", "ls", "acme")).stdout.split("\t")[0]!;
+    assert.match((await ctl("token", "revoke", "acme", id)).stdout, /revoked/);
+    assert.match((await ctlFails(["--url", d.url, "--token", token, "ls"])).stderr, /unauthorized/);
+    await ctl("rm", "acme.box");
+    assert.match((await ctl("tenant", "rm", "acme")).stdout, /deleted tenant acme/);
+  });
 });

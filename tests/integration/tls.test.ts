@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { connect } from "node:tls";
 import { after, before, describe, it } from "node:test";
-import { httpsJson, TestDaemon } from "../harness/daemon.js";
+import { httpsJson, REPO, TestDaemon } from "../harness/daemon.js";
 
 /** TLS on the TCP listener: a certificate made here (a CA and a server certificate for 127.0.0.1). */
 describe("TLS on the TCP listener", { timeout: 120_000 }, () => {
@@ -49,6 +50,14 @@ describe("TLS on the TCP listener", { timeout: 120_000 }, () => {
       req.end();
     });
     assert.notEqual(plain, "200", "plain HTTP gets no answer from the API");
+  });
+
+  it("umlctl talks to it with an https URL, trusting the CA through NODE_EXTRA_CA_CERTS", async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [`${REPO}dist/cli/umlctl.js`, "--url", d.url, "--token", d.token, "ls"], {
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: `${dir}/ca.pem` },
+      timeout: 30_000,
+    });
+    assert.match(stdout, /no instances/);
   });
 
   it("WebSockets run over the same TLS listener", async () => {
