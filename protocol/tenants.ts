@@ -59,7 +59,7 @@ export const TokenView = z.object({
   expiresAt: z.string().nullable(),
   revokedAt: z.string().nullable(),
   createdAt: z.string(),
-  lastUsedAt: z.string().nullable(),
+  lastUsedAt: z.string().nullable().describe("to the minute"),
 });
 export type TokenView = z.infer<typeof TokenView>;
 export const CreatedToken = TokenView.extend({ token: z.string().describe("the bearer token; shown once, umld keeps only its hash") });
