@@ -731,7 +731,8 @@ export class InstanceManager {
    * Attaches a viewer to the main console or to an extra channel (ssl0, con1…);
    * returns the function that detaches it and the one that types into it.
    */
-  attachConsole(name: string, viewer: ConsoleViewer, replay = true, channel?: string): { detach: () => void; input: (data: Buffer) => void } {
+  /** `input` resolves false when the guest is not reading and the input was dropped (the writer should stop). */
+  attachConsole(name: string, viewer: ConsoleViewer, replay = true, channel?: string): { detach: () => void; input: (data: Buffer) => Promise<boolean> } {
     const row = this.row(name);
     if (channel !== undefined) this.channels.mustHave(row, channel);
     const rt = this.runtimes.get(row.id);
@@ -747,8 +748,8 @@ export class InstanceManager {
       detach,
       input: (data: Buffer) => {
         const host = this.runtimes.get(row.id)?.host;
-        if (channel) host?.channelInput(channel, data);
-        else host?.consoleInput(data);
+        if (!host) return Promise.resolve(true); // not running: typed into nothing, as on a real serial line
+        return channel ? host.channelInput(channel, data) : host.consoleInput(data);
       },
     };
   }

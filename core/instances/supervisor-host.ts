@@ -76,20 +76,22 @@ export class SupervisorHost extends EventEmitter<SupervisorEvents> {
     return this.call((id) => ({ t: "channel-scrollback", id, channel })) as Promise<{ data: Uint8Array; end: number }>;
   }
 
-  channelInput(channel: string, data: Buffer): void {
+  /** Resolves false when the input was dropped: the guest is not reading the line. */
+  channelInput(channel: string, data: Buffer): Promise<boolean> {
     const copy = new Uint8Array(data.length);
     copy.set(data);
-    this.send({ t: "channel-in", channel, data: copy }, [copy.buffer as ArrayBuffer]);
+    return this.call((id) => ({ t: "channel-in", id, channel, data: copy }), [copy.buffer as ArrayBuffer]) as Promise<boolean>;
   }
 
   setWatchdog(hangTimeoutMs: number): void {
     this.send({ t: "watchdog", hangTimeoutMs });
   }
 
-  consoleInput(data: Buffer): void {
+  /** Resolves false when the input was dropped: the guest is not reading its console (e.g. paused) and the worker's bounded queue is full. */
+  consoleInput(data: Buffer): Promise<boolean> {
     const copy = new Uint8Array(data.length);
     copy.set(data);
-    this.send({ t: "console-in", data: copy }, [copy.buffer as ArrayBuffer]);
+    return this.call((id) => ({ t: "console-in", id, data: copy }), [copy.buffer as ArrayBuffer]) as Promise<boolean>;
   }
 
   /** Release the guest without stopping it (daemon shutdown). */
@@ -102,12 +104,12 @@ export class SupervisorHost extends EventEmitter<SupervisorEvents> {
     return this.worker.terminate();
   }
 
-  private call(make: (id: number) => ToWorker): Promise<unknown> {
+  private call(make: (id: number) => ToWorker, transfer: ArrayBuffer[] = []): Promise<unknown> {
     if (!this.alive) return Promise.reject(new UmldError("host_error", "supervisor worker is gone"));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.send(make(id));
+      this.send(make(id), transfer);
     });
   }
 

@@ -198,13 +198,18 @@ async function closeChannel(name: string): Promise<void> {
   }
 }
 
-function channelInput(name: string, data: Uint8Array): void {
+/** Console input queued here for a guest that does not read (paused, hung): past it, input is dropped and the writer told. */
+const MAX_QUEUED_INPUT = 1024 * 1024;
+
+/** False when (part of) the input was dropped: the pty's buffer is full (libuv made the master non-blocking). */
+function channelInput(name: string, data: Uint8Array): boolean {
   const ch = channels.get(name);
-  if (!ch) return;
+  if (!ch) return true;
   try {
-    writeSync(ch.master, data);
+    return writeSync(ch.master, data) === data.byteLength;
   } catch (e) {
-    log("warn", "channel input dropped", { channel: name, error: (e as Error).message });
+    if ((e as NodeJS.ErrnoException).code !== "EAGAIN") log("warn", "channel input dropped", { channel: name, error: (e as Error).message });
+    return false;
   }
 }
 
@@ -585,9 +590,12 @@ port.on("message", (m: ToWorker) => {
         (e) => post({ t: "reply", id: m.id, ok: false, error: toPlain(e) }),
       );
       break;
-    case "console-in":
-      consoleIn?.write(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+    case "console-in": {
+      const full = consoleIn !== null && consoleIn.writableLength + m.data.byteLength > MAX_QUEUED_INPUT;
+      if (!full) consoleIn?.write(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+      post({ t: "reply", id: m.id, ok: true, value: !full });
       break;
+    }
     case "scrollback": {
       const snap = scrollback.snapshot();
       const copy = new Uint8Array(snap.data.length);
@@ -608,7 +616,7 @@ port.on("message", (m: ToWorker) => {
       );
       break;
     case "channel-in":
-      channelInput(m.channel, m.data);
+      post({ t: "reply", id: m.id, ok: true, value: channelInput(m.channel, m.data) });
       break;
     case "channel-scrollback": {
       const ch = channels.get(m.channel);

@@ -32,13 +32,14 @@ export type ToWorker =
   | { t: "boot"; spec: WorkerBootSpec }
   | { t: "action"; id: number; action: SupervisedAction; timeoutMs: number }
   | { t: "mconsole"; id: number; command: string; timeoutMs: number }
-  | { t: "console-in"; data: Uint8Array }
+  /** replied with `true`, or `false` when the input was dropped because the guest is not reading it */
+  | { t: "console-in"; id: number; data: Uint8Array }
   | { t: "scrollback"; id: number }
   | { t: "detach"; id: number }
   | { t: "watchdog"; hangTimeoutMs: number }
   | { t: "channel-open"; id: number; channel: string }
   | { t: "channel-close"; id: number; channel: string }
-  | { t: "channel-in"; channel: string; data: Uint8Array }
+  | { t: "channel-in"; id: number; channel: string; data: Uint8Array }
   | { t: "channel-scrollback"; id: number; channel: string };
 
 export type FromWorker =
