@@ -8,8 +8,12 @@ export interface ConsoleViewer {
   close(code: number, reason: string): void;
 }
 
-/** A viewer further behind than this is dropped: the guest console never waits for a viewer. */
-export const MAX_VIEWER_BACKLOG = 32 * 1024 * 1024;
+/**
+ * A viewer further behind than this is dropped: the guest console never waits
+ * for a viewer, and a viewer that stops reading costs the daemon at most this
+ * (plus the socket buffers) however much the guest prints.
+ */
+export const MAX_VIEWER_BACKLOG = 1024 * 1024;
 
 interface Attached {
   viewer: ConsoleViewer;
