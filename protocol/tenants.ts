@@ -85,5 +85,7 @@ export const AuditEntry = z.object({
   status: z.number().int(),
   outcome: z.string(),
   remote: z.string().nullable(),
+  /** refusals this entry stands for: a flood of bad tokens or rate-limited calls is one entry per address (or token) a minute */
+  count: z.number().int(),
 });
 export type AuditEntry = z.infer<typeof AuditEntry>;

@@ -11,6 +11,8 @@ export interface TokenRow {
 }
 export interface AuditRow {
   seq?: number; at: string; principal: string; tenant: string | null; action: string; object: string | null; status: number; outcome: string; remote: string | null;
+  /** How many refusals this row stands for (coalesced floods); 1 for everything else. */
+  count: number;
 }
 export interface Usage { instances: number; memoryMiB: number; diskMiB: number; snapshots: number }
 
@@ -39,7 +41,11 @@ export class TenantsRepo {
       insertToken: db.prepare("INSERT INTO tokens (id, tenant_id, name, secret_hash, actions, expires_at, revoked_at, created_at, last_used_at) VALUES (@id, @tenant_id, @name, @secret_hash, @actions, @expires_at, NULL, @created_at, NULL)"),
       revoke: db.prepare("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"),
       used: db.prepare("UPDATE tokens SET last_used_at = ? WHERE id = ?"),
-      audit: db.prepare("INSERT INTO audit (at, principal, tenant, action, object, status, outcome, remote) VALUES (@at, @principal, @tenant, @action, @object, @status, @outcome, @remote)"),
+      audit: db.prepare("INSERT INTO audit (at, principal, tenant, action, object, status, outcome, remote, count) VALUES (@at, @principal, @tenant, @action, @object, @status, @outcome, @remote, @count)"),
+      pruneAudit: db.prepare(
+        `DELETE FROM audit WHERE seq IN (SELECT seq FROM (SELECT seq, at FROM audit ORDER BY seq LIMIT @batch)
+           WHERE at < @before OR seq <= (SELECT COALESCE(MAX(seq), 0) FROM audit) - @keep)`,
+      ),
       auditPage: db.prepare("SELECT * FROM audit WHERE (@tenant IS NULL OR tenant = @tenant) AND (@before IS NULL OR seq < @before) ORDER BY seq DESC LIMIT @limit"),
     };
   }
@@ -64,4 +70,6 @@ export class TenantsRepo {
   auditPage(limit: number, tenant?: string, before?: number): AuditRow[] {
     return this.q.auditPage.all({ limit, tenant: tenant ?? null, before: before ?? null }) as AuditRow[];
   }
+  /** Deletes up to `batch` of the oldest rows that are older than `before` or beyond the newest `keep`; returns how many. */
+  pruneAudit(before: string, keep: number, batch: number): number { return this.q.pruneAudit.run({ before, keep, batch }).changes; }
 }

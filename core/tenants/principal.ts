@@ -15,6 +15,8 @@ export interface Principal {
   tenant: string | null;
   /** Tenant tokens only. */
   actions: ReadonlySet<Permission> | null;
+  /** When the token stops working (ms since the epoch); absent: never. Live sessions end then. */
+  expiresAt?: number | null;
 }
 
 export const TENANT_SEPARATOR = ".";

@@ -7,6 +7,9 @@ import type { AuditRow, TenantRow, TenantsRepo, TokenRow, Usage } from "../store
 import { newId, nowIso } from "../util/ids.js";
 import { prefixOf, type Principal } from "./principal.js";
 
+/** Rights that ended: live sessions (WebSockets) holding them must end too. */
+export type RightsEnded = { kind: "token-revoked"; tokenId: string } | { kind: "tenant-deleted"; tenant: string };
+
 const TOKEN_RE = /^umld_([a-f0-9]{16})_([a-f0-9]{64})$/;
 
 function hashSecret(secret: string): string {
@@ -23,6 +26,7 @@ const QUOTA_OF: Record<QuotaKey, keyof TenantRow> = { instances: "max_instances"
 export class Tenants {
   /** Reservations of requests still running, per tenant: usage the database does not show yet. */
   private inflight = new Map<string, Usage>();
+  private rightsListeners = new Set<(e: RightsEnded) => void>();
 
   constructor(
     private readonly repo: TenantsRepo,
@@ -78,6 +82,7 @@ export class Tenants {
     }
     this.repo.delete(row.id); // its tokens go with it (ON DELETE CASCADE)
     this.log.info({ tenant: name }, "tenant deleted");
+    this.rightsEnded({ kind: "tenant-deleted", tenant: name });
     return { deleted: name };
   }
 
@@ -127,6 +132,7 @@ export class Tenants {
     if (!tok || tok.tenant_id !== t.id) throw new UmldError("token_not_found", `tenant '${tenant}' has no token ${id}`, { token: id });
     this.repo.revoke(id, nowIso());
     this.log.info({ tenant, token: tok.name, id }, "token revoked");
+    this.rightsEnded({ kind: "token-revoked", tokenId: id });
     return this.tokenView(this.repo.token(id)!);
   }
 
@@ -145,9 +151,10 @@ export class Tenants {
     if (tok.tenant_id && !tenant) return null;
     // a write per request is not worth it: the last use is kept to the minute
     if (!tok.last_used_at || Date.now() - Date.parse(tok.last_used_at) > 60_000) this.repo.used(tok.id, nowIso());
-    if (!tenant) return { kind: "admin", label: `admin:${tok.name}`, tokenId: tok.id, tenant: null, actions: null };
+    const expiresAt = tok.expires_at ? Date.parse(tok.expires_at) : null;
+    if (!tenant) return { kind: "admin", label: `admin:${tok.name}`, tokenId: tok.id, tenant: null, actions: null, expiresAt };
     const actions = new Set((JSON.parse(tok.actions) as string[]).filter((x): x is Permission => (PERMISSIONS as readonly string[]).includes(x)));
-    return { kind: "tenant", label: `${tenant.name}:${tok.name}`, tokenId: tok.id, tenant: tenant.name, actions };
+    return { kind: "tenant", label: `${tenant.name}:${tok.name}`, tokenId: tok.id, tenant: tenant.name, actions, expiresAt };
   }
 
   private tokenView(r: TokenRow): TokenView {
@@ -155,6 +162,22 @@ export class Tenants {
       id: r.id, name: r.name, tenant: r.tenant_id ? (this.repo.byId(r.tenant_id)?.name ?? null) : null,
       actions: JSON.parse(r.actions) as Permission[], expiresAt: r.expires_at, revokedAt: r.revoked_at, createdAt: r.created_at, lastUsedAt: r.last_used_at,
     };
+  }
+
+  /** Called synchronously when a token is revoked or a tenant deleted; returns the unsubscribe. */
+  onRightsEnded(listener: (e: RightsEnded) => void): () => void {
+    this.rightsListeners.add(listener);
+    return () => this.rightsListeners.delete(listener);
+  }
+
+  private rightsEnded(e: RightsEnded): void {
+    for (const l of this.rightsListeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.log.error({ err, ...e }, "rights listener failed");
+      }
+    }
   }
 
   // ---- quotas
@@ -195,8 +218,8 @@ export class Tenants {
 
   // ---- audit
 
-  audit(entry: Omit<AuditRow, "at" | "seq">): void {
-    const row = { ...entry, at: nowIso() };
+  audit(entry: Omit<AuditRow, "at" | "seq" | "count"> & { count?: number }): void {
+    const row = { ...entry, count: entry.count ?? 1, at: nowIso() };
     this.repo.audit(row);
     this.log.info({ audit: true, ...row }, "audit");
   }
