@@ -100,6 +100,10 @@ export class InstancesRepo {
          WHERE id = @id`,
       ),
       setReady: db.prepare("UPDATE instances SET ready = ?, updated_at = ? WHERE id = ?"),
+      pruneHistory: db.prepare(
+        `DELETE FROM state_history WHERE seq IN (SELECT seq FROM (SELECT seq, at FROM state_history ORDER BY seq LIMIT @batch)
+           WHERE at < @before OR seq <= (SELECT COALESCE(MAX(seq), 0) FROM state_history) - @keep)`,
+      ),
       counts: db.prepare(
         "SELECT COUNT(*) AS total, SUM(CASE WHEN state IN ('starting','running','paused','stopping') THEN 1 ELSE 0 END) AS active FROM instances",
       ),
@@ -179,5 +183,10 @@ export class InstancesRepo {
 
   setReady(id: string, ready: boolean, at: string): void {
     this.q.setReady.run(ready ? 1 : 0, at, id);
+  }
+
+  /** Deletes up to `batch` of the oldest state changes older than `before` or beyond the newest `keep`; returns how many. */
+  pruneHistory(before: string, keep: number, batch: number): number {
+    return this.q.pruneHistory.run({ before, keep, batch }).changes;
   }
 }
