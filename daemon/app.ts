@@ -1,8 +1,8 @@
-import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { UmldError } from "../core/errors.js";
-import { resolvePrincipal, localRequests } from "./auth/principals.js";
-import { Scope } from "./auth/scope.js";
+import { localRequests } from "./auth/principals.js";
+import { auditedByGate, Gate } from "./auth/gate.js";
+import type { Scope } from "./auth/scope.js";
 import { toErrorResponse } from "./http/errors.js";
 import { registerRoutes } from "./http/routes.js";
 import type { Services } from "./services.js";
@@ -25,7 +25,7 @@ export interface Tls {
 }
 
 export interface Limits {
-  /** Requests per token (or per address without one) per minute; the local socket is not limited. */
+  /** Requests and WebSocket upgrades per token (or per address without a valid one) per minute; the local socket is not limited. */
   ratePerMinute: number;
   bodyLimitBytes: number;
 }
@@ -37,8 +37,12 @@ export function scopeOf(req: FastifyRequest): Scope {
   return req.scope;
 }
 
-/** The HTTP app without listening: used by the daemon and by tests through inject(). */
-export async function buildApp(s: Services, limits: Limits = DEFAULT_LIMITS, tls?: Tls): Promise<FastifyInstance> {
+/**
+ * The HTTP app without listening: used by the daemon and by tests through
+ * inject(). `gate` authenticates and rate-limits; the daemon shares it with
+ * the WebSocket upgrades so both draw on one budget.
+ */
+export async function buildApp(s: Services, limits: Limits = DEFAULT_LIMITS, tls?: Tls, gate = new Gate(s.adminToken, s.tenants, limits.ratePerMinute)): Promise<FastifyInstance> {
   const options = { logger: false, bodyLimit: limits.bodyLimitBytes, return503OnClosing: true, trustProxy: false } as const;
   const app = (tls ? Fastify({ ...options, https: { cert: tls.cert, key: tls.key, minVersion: "TLSv1.2" } }) : Fastify(options)) as unknown as FastifyInstance;
   app.decorateRequest("scope", null);
@@ -56,20 +60,14 @@ export async function buildApp(s: Services, limits: Limits = DEFAULT_LIMITS, tls
       done(new UmldError("invalid_request", `malformed JSON: ${(e as Error).message}`), undefined);
     }
   });
+  // rate limits apply before anything else is done for a request, and to requests with bad tokens too (per address)
+  app.addHook("onClose", async () => gate.close());
   app.addHook("onRequest", async (req) => {
-    req.scope = new Scope(resolvePrincipal(req.raw, s.adminToken, s.tenants));
-  });
-  await app.register(rateLimit, {
-    global: true,
-    hook: "preHandler",
-    max: limits.ratePerMinute,
-    timeWindow: 60_000,
-    allowList: (req) => localRequests.has(req.raw),
-    keyGenerator: (req) => req.scope?.principal.tokenId ?? (req.scope?.principal.kind === "admin" ? "admin" : req.ip),
-    errorResponseBuilder: (_req, ctx) => new UmldError("rate_limited", `too many requests: at most ${ctx.max} per minute`, { retryAfterS: Math.ceil(ctx.ttl / 1000), limit: ctx.max }),
+    req.scope = gate.admit(req.raw, `${req.method} ${req.url.split("?")[0]!.slice(0, 200)}`);
   });
   app.addHook("onResponse", async (req, reply) => {
     if (req.method === "GET" || req.method === "HEAD") return;
+    if (auditedByGate.has(req.raw)) return; // a refusal in a flood: audited coalesced by the gate
     s.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime), principal: req.scope?.principal.label ?? "anonymous" }, "api request");
     s.tenants.audit({
       principal: req.scope?.principal.label ?? "anonymous",

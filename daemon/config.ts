@@ -13,11 +13,17 @@ export interface DaemonConfig {
   guestUser: string;
   /** TLS on the TCP listener */
   tls?: { certPath: string; keyPath: string };
+  /** open WebSockets per token, console viewers per instance (tenants); default 32 and 16 */
+  sessions?: { perToken: number; viewersPerInstance: number };
+  /** pruning of the audit log, state history and finished operations; default 90 days, 500000 rows each */
+  retention?: { days: number; maxRows: number };
 }
 
 export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [--log-level LEVEL] [--kernel PATH]
             [--shutdown-guests [--shutdown-deadline S]] [--rate-limit N]
             [--guest-user NAME] [--tls-cert PEM --tls-key PEM]
+            [--max-websockets-per-token N] [--max-console-viewers N]
+            [--retention-days N] [--retention-rows N]
 
   --state-dir DIR     where umld keeps its database, images, instances and sockets (default /var/lib/umld)
   --listen HOST:PORT  TCP listener for the JSON API; requests must carry the admin token (default 127.0.0.1:7070)
@@ -32,7 +38,14 @@ export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [-
                       a tenant may have its own uid/gid); 'root' keeps guests root (unsafe)
   --tls-cert PEM      serve the TCP listener over TLS with this certificate (and --tls-key); the
   --tls-key PEM       unix socket stays plain (local, root only)
-  --rate-limit N      requests per minute per token over TCP (default 1200); the unix socket is not limited
+  --rate-limit N      requests and WebSocket upgrades per minute per token over TCP (default 1200), and
+                      per remote address for requests without a valid token; the unix socket is not limited
+  --max-websockets-per-token N
+                      open WebSockets (events and consoles) per token (default 32)
+  --max-console-viewers N
+                      console viewers per instance opened with tenant tokens (default 16)
+  --retention-days N  audit rows, state history and finished operations older than this are pruned (default 90)
+  --retention-rows N  and at most this many of each are kept (default 500000)
 
 Environment: UMLD_STATE_DIR, UMLD_LISTEN, UMLD_LOG_LEVEL override the defaults.`;
 
@@ -65,6 +78,13 @@ function rate(v: string | undefined): number {
   return n;
 }
 
+function count(flag: string, v: string | undefined, dflt: number, max: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${flag} must be an integer 1-${max}, got '${v}'`);
+  return n;
+}
+
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonConfig | "help" {
   const { values } = parseArgs({
     args: argv,
@@ -79,6 +99,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       "guest-user": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
+      "max-websockets-per-token": { type: "string" },
+      "max-console-viewers": { type: "string" },
+      "retention-days": { type: "string" },
+      "retention-rows": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -96,5 +120,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     limits: { ratePerMinute: rate(values["rate-limit"] ?? env.UMLD_RATE_LIMIT), bodyLimitBytes: 64 * 1024 },
     guestUser: values["guest-user"] ?? env.UMLD_GUEST_USER ?? "umld-guest",
     tls: tlsFiles(values["tls-cert"], values["tls-key"]),
+    sessions: {
+      perToken: count("--max-websockets-per-token", values["max-websockets-per-token"], 32, 100_000),
+      viewersPerInstance: count("--max-console-viewers", values["max-console-viewers"], 16, 100_000),
+    },
+    retention: {
+      days: count("--retention-days", values["retention-days"], 90, 36_500),
+      maxRows: count("--retention-rows", values["retention-rows"], 500_000, 1_000_000_000),
+    },
   };
 }

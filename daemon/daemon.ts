@@ -23,6 +23,9 @@ import { HostLinks } from "../core/network/host-links.js";
 import { OperationsRepo } from "../core/store/operations-repo.js";
 import { nowIso } from "../core/util/ids.js";
 import { buildApp, localRequests } from "./app.js";
+import { Gate } from "./auth/gate.js";
+import { DEFAULT_RETENTION, Retention } from "../core/store/retention.js";
+import { DEFAULT_SESSION_LIMITS } from "./ws/sessions.js";
 import { TenantsRepo } from "../core/store/tenants-repo.js";
 import { Tenants } from "../core/tenants/tenants.js";
 import { ensureGuestUser } from "../core/guest/identity.js";
@@ -72,21 +75,24 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   if (guestUser.uid === 0) log.warn("guests run as root (--guest-user root)");
   const db = openDb(paths.db);
   const bus = new EventBus();
-  const operations = new Operations(new OperationsRepo(db), bus);
-  const interrupted = new OperationsRepo(db).failInterrupted(nowIso());
+  const operationsRepo = new OperationsRepo(db);
+  const operations = new Operations(operationsRepo, bus);
+  const interrupted = operationsRepo.failInterrupted(nowIso());
   const catalog = new Catalog(new CatalogRepo(db), paths.images, paths.kernels);
   const kernel = await catalog.ensureDefaultKernel(cfg.kernelPath);
   const image = await catalog.ensureDefaultImage();
   log.info({ kernel: kernel.version, kernelSha256: kernel.sha256, image: image.name, imageSha256: image.sha256 }, "catalog ready");
   const switches = new SwitchSupervisor(paths.networks, log);
-  const tenants = new Tenants(new TenantsRepo(db), log);
+  const auditRepo = new TenantsRepo(db);
+  const tenants = new Tenants(auditRepo, log);
   const identityOf = (instanceName: string) => {
     const dot = instanceName.indexOf(".");
     return (dot > 0 ? tenants.guestUserOf(instanceName.slice(0, dot)) : null) ?? guestUser;
   };
   const pool = new WorkerPool();
   pool.warm();
-  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo: new NetworksRepo(db), switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), identityOf, catalog, operations, bus, pool, log });
+  const historyRepo = new InstancesRepo(db);
+  const manager = new InstanceManager({ paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo: new NetworksRepo(db), switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), identityOf, catalog, operations, bus, pool, log });
   manager.networks.start(); // switches first: adopted guests are plugged into them
   const reconciled = await manager.reconcileAtStart();
   const autostarted = manager.autostart();
@@ -97,8 +103,15 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const images = new ImageOperations(catalog, operations, (path) => manager.layersOn(path));
   const services: Services = { manager, operations, catalog, images, bus, log, daemonVersion: daemonVersion(), adminToken, tenants };
   const tls = cfg.tls ? { cert: readFileSync(cfg.tls.certPath), key: readFileSync(cfg.tls.keyPath) } : undefined;
-  const app = await buildApp(services, cfg.limits, tls);
-  const sockets = new WebSockets(services);
+  const gate = new Gate(adminToken, tenants, cfg.limits.ratePerMinute); // HTTP and upgrades share one budget
+  const app = await buildApp(services, cfg.limits, tls, gate);
+  const sockets = new WebSockets(services, gate, cfg.sessions ?? DEFAULT_SESSION_LIMITS);
+  const retention = new Retention({
+    audit: (b, k, n) => auditRepo.pruneAudit(b, k, n),
+    stateHistory: (b, k, n) => historyRepo.pruneHistory(b, k, n),
+    operations: (b, k, n) => operationsRepo.prune(b, k, n),
+  }, cfg.retention ?? DEFAULT_RETENTION, log);
+  retention.start();
   await app.ready();
 
   // the unix socket: same routes, no token (the file is mode 0600)
@@ -136,6 +149,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
     async close() {
       if (closed) return;
       closed = true;
+      retention.stop();
       sockets.close();
       await new Promise<void>((r) => unixServer.close(() => r()));
       await app.close();

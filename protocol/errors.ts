@@ -46,6 +46,7 @@ export const ERRORS = {
   forbidden: { status: 403, doc: "The token is valid but may not do this (an admin-only route, or a permission the token lacks: details name it)." },
   quota_exceeded: { status: 409, doc: "The tenant would exceed a quota; details give the quota, its limit, the usage (including requests still running) and the request." },
   rate_limited: { status: 429, doc: "Too many requests from this token (or address) in a short time; retry after the seconds in details." },
+  too_many_websockets: { status: 429, doc: "A WebSocket upgrade refused: the token (or, for console viewers, the instance) has as many open as the daemon allows; details give `per` and `limit`." },
   mac_in_use: { status: 409, doc: "Another NIC on the network has that MAC." },
   subnet_conflict: { status: 409, doc: "A host network's subnet overlaps another host network or an address on a host interface (named in details); it would break the host's routing." },
   unsupported: { status: 501, doc: "This host lacks what the request needs (details say what to install)." },

@@ -1,44 +1,58 @@
-import type { IncomingMessage } from "node:http";
+import { STATUS_CODES, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { OwnedName } from "../../protocol/names.js";
-import { resolvePrincipal, localRequests } from "../auth/principals.js";
-import { Scope } from "../auth/scope.js";
+import { localRequests } from "../auth/principals.js";
+import { auditedByGate, type Gate } from "../auth/gate.js";
+import type { Scope } from "../auth/scope.js";
 import { ConsoleChannel } from "../../protocol/guest.js";
 import { API_PREFIX } from "../../protocol/version.js";
 import { UmldError } from "../../core/errors.js";
 import type { Services } from "../services.js";
 import { toErrorResponse } from "../http/errors.js";
+import { keepAlive } from "./keep-alive.js";
+import { DEFAULT_SESSION_LIMITS, Sessions, SLOW_READER_GRACE_MS, type Session, type SessionLimits } from "./sessions.js";
 
 const MAX_MESSAGE_BYTES = 64 * 1024;
-const MAX_EVENT_BACKLOG = 8 * 1024 * 1024;
-/** A console nobody typed into or read from for this long is closed (1001); pings keep a quiet one open. */
-const IDLE_TIMEOUT_MS = 30 * 60_000;
-const PING_EVERY_MS = 30_000;
+/** An events reader further behind than this is dropped (1013): the daemon never buffers much for one reader. */
+export const MAX_EVENT_BACKLOG = 1024 * 1024;
+/** Console input on its way to the supervisor, per socket: past it the socket is not read until the worker caught up. */
+const MAX_INPUT_IN_FLIGHT = 256 * 1024;
 
 /**
  * WebSocket endpoints: /v1/events (JSON text frames) and
  * /v1/instances/:name/console (binary both ways; scrollback first).
- * Authentication happens in the upgrade, before any frame.
+ * Authentication and rate limiting happen in the upgrade (the same gate as
+ * HTTP requests), before any frame; each open socket is a session that ends
+ * when its rights do (see Sessions).
  */
 export class WebSockets {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  readonly sessions: Sessions;
 
-  constructor(private readonly s: Services) {}
+  constructor(
+    private readonly s: Services,
+    private readonly gate: Gate,
+    limits: SessionLimits = DEFAULT_SESSION_LIMITS,
+  ) {
+    this.sessions = new Sessions(limits, s.tenants, s.log);
+  }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     let scope: Scope | null = null;
     let object: string | null = null;
     let action = "websocket.attach";
+    const local = localRequests.has(req);
     try {
       const url = new URL(req.url ?? "/", "http://umld");
       if (url.pathname === `${API_PREFIX}/events`) action = "events.attach";
       const m = new RegExp(`^${API_PREFIX}/instances/([^/]+)/console$`).exec(url.pathname);
       if (m) action = "console.attach";
-      const sc = (scope = new Scope(resolvePrincipal(req, this.s.adminToken, this.s.tenants)));
+      const sc = (scope = this.gate.admit(req, action));
       if (action === "events.attach") {
         sc.authorize({ access: "read" });
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.events(ws, sc));
+        this.sessions.admit(sc.principal, local, "events", null);
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.events(ws, sc, this.sessions.open(ws, sc.principal, local, "events")));
         return;
       }
       if (m) {
@@ -59,14 +73,15 @@ export class WebSockets {
           }
           channel = parsed.data;
         }
+        this.sessions.admit(sc.principal, local, "console", name);
         this.audit(req, sc, action, object, 101, "ok");
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.console(ws, name, replay, channel));
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.console(ws, this.sessions.open(ws, sc.principal, local, "console", name), name, replay, channel));
         return;
       }
       throw new UmldError("route_not_found", `no WebSocket endpoint at ${url.pathname}`);
     } catch (e) {
       const { status, body } = toErrorResponse(e);
-      if (object || status === 401 || status === 403) this.audit(req, scope, action, object, status, body.error.code);
+      if (!auditedByGate.has(req) && (object || status === 401 || status === 403 || status === 429)) this.audit(req, scope, action, object, status, body.error.code);
       rejectUpgrade(socket, e, scope);
     }
   }
@@ -78,23 +93,21 @@ export class WebSockets {
     });
   }
 
-  private events(ws: WebSocket, scope: Scope): void {
-    keepAlive(ws);
+  private events(ws: WebSocket, scope: Scope, session: Session): void {
+    const idle = keepAlive(ws);
     const onEvent = (e: unknown) => {
       const visible = scope.event(e as Record<string, unknown>);
       if (!visible) return;
-      if (ws.bufferedAmount > MAX_EVENT_BACKLOG) {
-        ws.close(1013, "event consumer too slow");
-        return;
-      }
+      if (ws.bufferedAmount > MAX_EVENT_BACKLOG) return session.end(1013, "event consumer too slow", SLOW_READER_GRACE_MS);
+      idle.touch();
       ws.send(JSON.stringify(visible));
     };
     this.s.bus.on("event", onEvent);
-    ws.on("close", () => this.s.bus.off("event", onEvent));
+    session.onEnd(() => this.s.bus.off("event", onEvent));
     ws.on("error", () => ws.terminate());
   }
 
-  private console(ws: WebSocket, name: string, replay: boolean, channel?: string): void {
+  private console(ws: WebSocket, session: Session, name: string, replay: boolean, channel?: string): void {
     let attached: ReturnType<Services["manager"]["attachConsole"]>;
     const idle = keepAlive(ws);
     try {
@@ -104,45 +117,38 @@ export class WebSockets {
           ws.send(data, { binary: true });
         },
         backlog: () => ws.bufferedAmount,
-        close: (code, reason) => ws.close(code, reason),
+        close: (code, reason) => session.end(code, reason, code === 1013 ? SLOW_READER_GRACE_MS : undefined),
       }, replay, channel);
     } catch (e) {
-      ws.close(1011, toErrorResponse(e).body.error.message.slice(0, 120));
+      session.end(1011, toErrorResponse(e).body.error.message.slice(0, 120));
       return;
     }
     this.s.log.info({ instance: name, channel: channel ?? "con0" }, "console attached");
-    ws.on("message", (data: Buffer | ArrayBuffer | Buffer[]) => {
-      idle.touch();
-      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-      attached.input(buf);
-    });
-    ws.on("close", () => {
+    session.onEnd(() => {
       attached.detach();
       this.s.log.info({ instance: name }, "console detached");
+    });
+    let inFlight = 0;
+    ws.on("message", (data: Buffer | ArrayBuffer | Buffer[]) => {
+      if (session.ended) return; // closing: a revoked or dropped writer types nothing more
+      idle.touch();
+      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+      inFlight += buf.length;
+      if (inFlight > MAX_INPUT_IN_FLIGHT) ws.pause(); // backpressure: the peer's TCP window fills, not our memory
+      const settle = (taken: boolean) => {
+        inFlight -= buf.length;
+        if (!taken) return session.end(1013, "console input dropped: the guest is not reading it");
+        if (ws.isPaused && inFlight <= MAX_INPUT_IN_FLIGHT / 2 && !session.ended) ws.resume();
+      };
+      attached.input(buf).then(settle, () => settle(true));
     });
     ws.on("error", () => ws.terminate());
   }
 
   close(): void {
-    for (const c of this.wss.clients) c.close(1001, "daemon stopping");
+    this.sessions.close(1001, "daemon stopping");
     this.wss.close();
   }
-}
-
-/** Pings every 30 s (a dead peer is terminated) and closes a connection idle for IDLE_TIMEOUT_MS. */
-function keepAlive(ws: WebSocket): { touch(): void } {
-  let alive = true;
-  let last = Date.now();
-  ws.on("pong", () => (alive = true));
-  const timer = setInterval(() => {
-    if (!alive) return ws.terminate();
-    if (Date.now() - last > IDLE_TIMEOUT_MS) return ws.close(1001, "idle");
-    alive = false;
-    ws.ping();
-  }, PING_EVERY_MS);
-  timer.unref();
-  ws.on("close", () => clearInterval(timer));
-  return { touch: () => (last = Date.now()) };
 }
 
 function rejectUpgrade(socket: Duplex, e: unknown, scope: Scope | null): void {
@@ -150,8 +156,9 @@ function rejectUpgrade(socket: Duplex, e: unknown, scope: Scope | null): void {
   const status = r.status;
   const body = scope ? scope.present(r.body) : r.body;
   const json = JSON.stringify(body);
+  const retry = status === 429 ? `Retry-After: ${(r.body.error.details as { retryAfterS?: number } | undefined)?.retryAfterS ?? 60}\r\n` : "";
   socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : status === 404 ? "Not Found" : "Error"}\r\n` +
-      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n${retry}Connection: close\r\n\r\n${json}`,
   );
 }

@@ -1,0 +1,86 @@
+import type { IncomingMessage } from "node:http";
+import { UmldError } from "../../core/errors.js";
+import { statusOf } from "../../protocol/errors.js";
+import type { Principal } from "../../core/tenants/principal.js";
+import type { Tenants } from "../../core/tenants/tenants.js";
+import { AuditCoalescer, type AuditDraft } from "./audit-coalescer.js";
+import { localRequests, resolvePrincipal } from "./principals.js";
+import { addressKey, RateLimiter, type Verdict } from "./rate-limiter.js";
+import { Scope } from "./scope.js";
+
+/** Requests and upgrades whose refusal the gate audited already: the generic audit hook skips them. */
+export const auditedByGate = new WeakSet<IncomingMessage>();
+
+/** The budget key of an authenticated principal: its token, or the bootstrap admin token. */
+export function budgetKey(p: Principal): string {
+  return p.tokenId ? `token:${p.tokenId}` : "admin";
+}
+
+/**
+ * The way in for HTTP requests and WebSocket upgrades alike: who is asking,
+ * and whether they are within their budget (`--rate-limit` a minute per
+ * token; per remote address for requests that fail authentication, so a
+ * flood of bad tokens is refused with 429 and a valid token from the same
+ * address is never held back by it). Refusals are audited coalesced: a flood
+ * writes a few rows with counts, not a row per request. The local socket is
+ * root: never limited.
+ */
+export class Gate {
+  readonly limiter: RateLimiter;
+  private readonly coalescer: AuditCoalescer;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly adminToken: string,
+    private readonly tenants: Tenants,
+    ratePerMinute: number,
+  ) {
+    this.limiter = new RateLimiter(ratePerMinute, 60_000);
+    this.coalescer = new AuditCoalescer((row) => tenants.audit(row));
+    this.timer = setInterval(() => {
+      this.limiter.sweep();
+      this.coalescer.flush();
+    }, 60_000);
+    this.timer.unref();
+  }
+
+  /** The caller's scope, or throws `unauthorized` (401) or `rate_limited` (429). */
+  admit(req: IncomingMessage, action: string, object: string | null = null): Scope {
+    if (localRequests.has(req)) return new Scope(resolvePrincipal(req, this.adminToken, this.tenants));
+    const remote = req.socket.remoteAddress ?? null;
+    let principal: Principal;
+    try {
+      principal = resolvePrincipal(req, this.adminToken, this.tenants);
+    } catch (e) {
+      if (!(e instanceof UmldError) || e.code !== "unauthorized") throw e;
+      const key = addressKey(remote ?? undefined);
+      const v = this.limiter.hit(key);
+      const err = v.ok ? e : limited(v, "address");
+      this.refused(req, key, { principal: "anonymous", tenant: null, action, object, status: statusOf(err.code), outcome: err.code, remote });
+      throw err;
+    }
+    const key = budgetKey(principal);
+    const v = this.limiter.hit(key);
+    if (!v.ok) {
+      const err = limited(v, "token");
+      this.refused(req, key, { principal: principal.label, tenant: principal.tenant, action, object, status: statusOf(err.code), outcome: err.code, remote });
+      throw err;
+    }
+    return new Scope(principal);
+  }
+
+  /** Writes the summary rows still pending (daemon stopping). */
+  close(): void {
+    clearInterval(this.timer);
+    this.coalescer.flush(Infinity);
+  }
+
+  private refused(req: IncomingMessage, key: string, entry: AuditDraft): void {
+    auditedByGate.add(req);
+    this.coalescer.note(key, entry);
+  }
+}
+
+function limited(v: Extract<Verdict, { ok: false }>, per: "token" | "address"): UmldError {
+  return new UmldError("rate_limited", `too many requests: at most ${v.limit} per minute per ${per}`, { retryAfterS: v.retryAfterS, limit: v.limit });
+}
