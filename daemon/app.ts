@@ -60,8 +60,8 @@ export async function buildApp(s: Services, limits: Limits = DEFAULT_LIMITS, tls
       done(new UmldError("invalid_request", `malformed JSON: ${(e as Error).message}`), undefined);
     }
   });
-  // rate limits apply before anything else is done for a request, and to requests with bad tokens too (per address)
   app.addHook("onClose", async () => gate.close());
+  // the first hook: budgets apply before anything else is done for a request, bad tokens included (per address)
   app.addHook("onRequest", async (req) => {
     req.scope = gate.admit(req.raw, `${req.method} ${req.url.split("?")[0]!.slice(0, 200)}`);
   });
