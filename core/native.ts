@@ -18,6 +18,13 @@ interface NativeModule {
   openpty(): { master: number; slave: string };
   /** SO_PEERCRED: the uid of the peer of a connected unix socket. */
   peerUid(fd: number): number;
+  /** openat(2) of one path component, never following a symlink (O_NOFOLLOW|O_CLOEXEC added). */
+  openAt(dirFd: number, name: string, flags: number): number;
+  closeFd(fd: number): void;
+  fstatKind(fd: number): { kind: "file" | "dir" | "socket" | "fifo" | "symlink" | "char" | "block" | "other"; uid: number; gid: number; mode: number; size: number };
+  /** POSIX ACL (lsetxattr: never follows a symlink) */
+  setAcl(path: string, which: "access" | "default", acl: { user: number; group: number; other: number; mask?: number; users?: Array<[number, number]>; groups?: Array<[number, number]> }): void;
+  readonly O_PATH: number;
 }
 
 const require = createRequire(import.meta.url);

@@ -25,8 +25,13 @@ import { nowIso } from "../core/util/ids.js";
 import { buildApp, localRequests } from "./app.js";
 import { TenantsRepo } from "../core/store/tenants-repo.js";
 import { Tenants } from "../core/tenants/tenants.js";
-import { ensureGuestUser } from "../core/guest/identity.js";
-import { traverseOnly } from "../core/instances/guest-files.js";
+import { createHash } from "node:crypto";
+import { grantFile } from "../core/instances/guest-files.js";
+import { HostIds, hostIdClashes, probeUid, sharedGid } from "../core/jail/host-ids.js";
+import { probeJailed } from "../core/jail/probe.js";
+import { HostIdsRepo } from "../core/store/host-ids-repo.js";
+import { defaultCgroupParent, detectCgroups, ensureParent, type CgroupLayout } from "../core/jail/cgroups.js";
+import { LAUNCHER, launcherAvailable } from "../core/jail/jail-spec.js";
 import { ensureAdminToken } from "./auth/token.js";
 import type { DaemonConfig } from "./config.js";
 import type { Services } from "./services.js";
@@ -62,31 +67,73 @@ function rootPeer(socket: unknown): boolean {
   }
 }
 
+/** The guests' cgroups: under a parent of this daemon's, v2 or v1. A host without cgroups runs guests without (a warning). */
+function openCgroups(cfg: DaemonConfig, stateDir: string, log: Logger): CgroupLayout | null {
+  try {
+    const layout = detectCgroups(cfg.cgroupParent ?? defaultCgroupParent(stateDir, (s) => createHash("sha256").update(s).digest("hex")));
+    ensureParent(layout);
+    log.info({ version: layout.version, parent: layout.parent }, "guests get cgroups of their own");
+    return layout;
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, "no usable cgroups: guests run without their own cgroup (no memory or process limits)");
+    return null;
+  }
+}
+
+/**
+ * Images and kernels of the catalogue are root's; guests read them through
+ * the shared group in their jails (images 0640, kernels umld copied 0750).
+ * The installed default kernel stays as its package made it.
+ */
+function shareCatalogWithGuests(catalog: Catalog, paths: StatePaths, gid: number): void {
+  for (const i of catalog.listImages()) if (i.path.startsWith(paths.images + "/") && existsSync(i.path)) grantFile(i.path, { uid: 0, gid }, 0o640);
+  for (const k of catalog.listKernels()) if (k.path.startsWith(paths.kernels + "/") && existsSync(k.path)) grantFile(k.path, { uid: 0, gid }, 0o750);
+}
+
 export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level: cfg.logLevel })): Promise<RunningDaemon> {
+  process.umask(0o077); // whatever umld makes is private unless it says otherwise
   const paths = new StatePaths(cfg.stateDir);
-  for (const d of [paths.root, paths.images, paths.instances, paths.umlRun, paths.disks, paths.kernels, paths.networks]) mkdirSync(d, { recursive: true, mode: 0o700 });
-  // unprivileged guests pass through these to their own files: traverse, never list
-  traverseOnly([paths.root, paths.images, paths.instances, paths.umlRun, paths.disks, paths.kernels, paths.networks]);
-  traverseOnly(readdirSync(paths.kernels).map((k) => join(paths.kernels, k))); // kernels stored before guests ran unprivileged
-  const guestUser = ensureGuestUser(cfg.guestUser);
-  if (guestUser.uid === 0) log.warn("guests run as root (--guest-user root)");
+  // guests reach their files through their jails only: nothing here is theirs to traverse on the host
+  for (const d of [paths.root, paths.images, paths.instances, paths.disks, paths.kernels, paths.jailRoot]) {
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+    chmodSync(d, 0o700);
+  }
+  mkdirSync(paths.networks, { recursive: true, mode: 0o711 });
+  chmodSync(paths.networks, 0o711); // bound into the jails of guests with a switch NIC: traverse to their switch's socket, list nothing
+  if (!launcherAvailable()) throw new Error(`the jail launcher is missing (${LAUNCHER}): run npm run build`);
+  const clashes = hostIdClashes(cfg.guestIds);
+  if (clashes.length) {
+    throw new Error(`--guest-ids ${cfg.guestIds.first}-${cfg.guestIds.last} overlaps ids in use on this host (${clashes.slice(0, 5).join("; ")}): choose another range`);
+  }
+  const cgroups = openCgroups(cfg, paths.root, log);
   const db = openDb(paths.db);
+  for (const f of [paths.db, `${paths.db}-wal`, `${paths.db}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   const bus = new EventBus();
   const operations = new Operations(new OperationsRepo(db), bus);
   const interrupted = new OperationsRepo(db).failInterrupted(nowIso());
-  const catalog = new Catalog(new CatalogRepo(db), paths.images, paths.kernels);
+  const probe = { launcher: LAUNCHER, jailRoot: paths.jailRoot, uid: probeUid(cfg.guestIds), groups: [sharedGid(cfg.guestIds)] };
+  const catalog = new Catalog(new CatalogRepo(db), paths.images, paths.kernels, (path, args) => probeJailed(probe, path, args));
   const kernel = await catalog.ensureDefaultKernel(cfg.kernelPath);
   const image = await catalog.ensureDefaultImage();
   log.info({ kernel: kernel.version, kernelSha256: kernel.sha256, image: image.name, imageSha256: image.sha256 }, "catalog ready");
+  const hostIds = new HostIds(new HostIdsRepo(db), cfg.guestIds);
+  const backfilled = hostIds.backfill();
+  if (backfilled) log.info({ count: backfilled }, "host ids given to instances, tenants and networks made before guests were jailed");
+  shareCatalogWithGuests(catalog, paths, sharedGid(cfg.guestIds));
   const switches = new SwitchSupervisor(paths.networks, log);
-  const tenants = new Tenants(new TenantsRepo(db), log);
-  const identityOf = (instanceName: string) => {
+  const tenantsRepo = new TenantsRepo(db);
+  const tenants = new Tenants(tenantsRepo, log);
+  const tenantGid = (instanceName: string): number | null => {
     const dot = instanceName.indexOf(".");
-    return (dot > 0 ? tenants.guestUserOf(instanceName.slice(0, dot)) : null) ?? guestUser;
+    if (dot <= 0) return null;
+    const t = tenantsRepo.byName(instanceName.slice(0, dot));
+    if (!t) return null;
+    return t.host_gid ?? hostIds.allocate({ kind: "tenant", id: t.id }); // a tenant made since this start
   };
+  const jail = { hostIds, cgroups, launcher: LAUNCHER, maxProcesses: cfg.guestMaxProcesses, tenantGid };
   const pool = new WorkerPool();
   pool.warm();
-  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo: new NetworksRepo(db), switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), identityOf, catalog, operations, bus, pool, log });
+  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo: new NetworksRepo(db), switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), jail, catalog, operations, bus, pool, log });
   manager.networks.start(); // switches first: adopted guests are plugged into them
   const reconciled = await manager.reconcileAtStart();
   const autostarted = manager.autostart();

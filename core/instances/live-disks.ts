@@ -14,12 +14,15 @@ import type { AttachDiskRequest as AttachSchema } from "../../protocol/disks.js"
 import { allocatedBytes } from "../util/fs.js";
 import type { GuestIdentity } from "../guest/identity.js";
 import { grantDisk } from "./guest-files.js";
+import type { JailChange } from "../jail/jail-spec.js";
 
 export interface DiskHost {
   row(name: string): InstanceRow;
   identityOf(instanceName: string): GuestIdentity;
   hasGuest(id: string): boolean;
   mconsole(name: string, command: string, timeoutMs?: number): Promise<string>;
+  /** files added to or removed from a running guest's jail */
+  jailChange(instanceId: string, change: Omit<JailChange, "pid">): Promise<void>;
 }
 
 /** ubdb..ubdp: unit 1..15 (ubda, unit 0, is the root disk). */
@@ -76,9 +79,17 @@ export class LiveDisks {
     return this.repo.ofInstance(instanceId).map((a) => ({ slot: a.slot, disk: this.repo.byId(a.disk_id)?.name ?? "?", readOnly: a.read_only === 1 }));
   }
 
-  /** Before a start: every attached disk made usable by the guest's uid (rw: its own; ro: its group's). */
-  grantAll(instanceId: string, id: GuestIdentity): void {
-    for (const a of this.repo.ofInstance(instanceId)) grantDisk(this.repo.byId(a.disk_id)!.path, id, a.read_only === 1);
+  /** Before a start: every attached disk made usable by the guest's uid (rw: its own; ro: its owner's group's). */
+  grantAll(instanceId: string, guest: { uid: number; gid: number }, ownerGid: number): void {
+    for (const a of this.repo.ofInstance(instanceId)) grantDisk(this.repo.byId(a.disk_id)!.path, guest, ownerGid, a.read_only === 1);
+  }
+
+  /** The attached disks as files in the guest's jail: the disk (writable or not) and a COW's backing. */
+  jailFiles(instanceId: string): Array<{ path: string; backing: string | null; writable: boolean }> {
+    return this.repo.ofInstance(instanceId).map((a) => {
+      const d = this.repo.byId(a.disk_id)!;
+      return { path: d.path, backing: d.backing_path, writable: a.read_only === 0 };
+    });
   }
 
   /** Boot options for every attached disk (start of a new process). */
@@ -107,11 +118,17 @@ export class LiveDisks {
       const c = checkCowAgainstBacking(disk.path);
       if (!c.ok) throw new UmldError("disk_backing_changed", `disk '${disk.name}' cannot be used: ${c.reason}`, { disk: disk.name });
     }
+    const identity = this.host.identityOf(name);
+    const inJail = { readOnly: [...(req.readOnly ? [disk.path] : []), ...(disk.backing_path ? [disk.backing_path] : [])].map((p) => ({ source: p, at: p })), readWrite: req.readOnly ? [] : [disk.path], devices: [] };
     try {
-      grantDisk(disk.path, this.host.identityOf(name), req.readOnly);
-      if (live) await this.plug(name, slot, disk, req.readOnly);
+      grantDisk(disk.path, identity, identity.groups[1]!, req.readOnly);
+      if (live) {
+        await this.host.jailChange(row.id, { ...inJail, remove: [] });
+        await this.plug(name, slot, disk, req.readOnly);
+      }
       this.repo.attach({ disk_id: disk.id, instance_id: row.id, slot, read_only: req.readOnly ? 1 : 0, attached_at: nowIso() }, existing ? undefined : disk);
     } catch (e) {
+      if (live) await this.host.jailChange(row.id, { readOnly: [], readWrite: [], devices: [], remove: this.leavesJail(row.id, disk, slot) }).catch(() => {});
       if (!existing) rmSync(disk.path, { force: true });
       throw e;
     }
@@ -140,6 +157,7 @@ export class LiveDisks {
         if (!/doesn't exist/i.test(text)) throw e; // not plugged (e.g. failed at boot): just forget it
       }
     }
+    if (live) await this.host.jailChange(row.id, { readOnly: [], readWrite: [], devices: [], remove: this.leavesJail(row.id, disk, slot) });
     this.repo.detach(row.id, slot);
     this.log.info({ instance: name, slot, disk: disk.name, live }, "disk detached");
     this.bus.publish({ type: "instance.disk", instance: name, change: "detached", slot, disk: disk.name, readOnly: att.read_only === 1, live, timestamp: nowIso() });
@@ -168,6 +186,18 @@ export class LiveDisks {
       await this.host.mconsole(name, `remove ubd${unitOf(slot)}`).catch(() => {});
       throw new UmldError("device_failed", `the guest did not get /dev/${slot}`, { slot, partitions: parts.trim() });
     }
+  }
+
+  /** What a detached disk takes out of the guest's jail: the disk, and its backing unless another of its disks uses it. */
+  private leavesJail(instanceId: string, disk: DataDiskRow, slot: string): string[] {
+    const others = [
+      ...this.instances.disks(instanceId).flatMap((d) => [d.path, d.backing_path]),
+      ...this.repo.ofInstance(instanceId).filter((a) => a.slot !== slot).flatMap((a) => {
+        const d = this.repo.byId(a.disk_id)!;
+        return [d.path, d.backing_path];
+      }),
+    ];
+    return [disk.path, disk.backing_path].filter((p): p is string => p !== null && !others.includes(p));
   }
 
   /** A read-write disk counts its virtual size against the instance's quota (the most a COW or raw file can grow). */

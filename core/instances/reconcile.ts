@@ -1,4 +1,5 @@
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
+import { cmdline, processUid, umlMainPids, umlOption } from "../host/procfs.js";
 import type { StatePaths } from "../paths.js";
 import { readdirSafe } from "../util/fs.js";
 
@@ -44,24 +45,35 @@ export function sweepStateFiles(paths: StatePaths, known: KnownState): string[] 
   return removed;
 }
 
+export interface LiveGuest {
+  pid: number;
+  /** started unjailed by an older umld (uml_dir on the host, the shared guest user) */
+  legacy: boolean;
+  /** where its mconsole socket is, as the process sees its file system */
+  mconsole: string;
+}
+
 /**
  * Main pids (process group leaders) of live UML processes started from this
- * state dir, by umid: their uml_dir is the instance's directory, or the
- * shared run/ of guests started by an older umld.
+ * state dir, by umid: their uml_dir is the instance's jail-private run
+ * directory (or, for guests started by an older umld, the instance directory
+ * or the shared run/). A jailed guest must also run as its instance's uid
+ * (`uidOf`): a guest's processes can forge a command line, not a uid.
  */
-export function liveGuestProcesses(paths: StatePaths): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const entry of readdirSafe("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, "latin1").split("\0");
-      const umid = argv.find((a) => a.startsWith("umid="))?.slice(5);
-      if (!umid || !(argv.includes(`uml_dir=${paths.umlDir(umid)}/`) || argv.includes(`uml_dir=${paths.umlRun}/`))) continue;
-      const pgrp = Number(readFileSync(`/proc/${entry}/stat`, "latin1").split(") ")[1]?.split(" ")[2]);
-      if (pgrp === Number(entry)) out.set(umid, Number(entry));
-    } catch {
-      // gone
-    }
+export function liveGuestProcesses(paths: StatePaths, uidOf: (umid: string) => number | null): Map<string, LiveGuest> {
+  const out = new Map<string, LiveGuest>();
+  const found = umlMainPids((argv) => {
+    const umid = umlOption(argv, "umid");
+    const dir = umlOption(argv, "uml_dir");
+    return umid !== null && dir !== null && [paths.umlDir(umid), paths.instanceDir(umid), paths.umlRun].some((d) => dir === `${d}/`);
+  });
+  for (const [umid, pid] of found) {
+    const argv = cmdline(pid) ?? [];
+    const dir = umlOption(argv, "uml_dir") ?? "";
+    const legacy = dir !== `${paths.umlDir(umid)}/`;
+    const uid = uidOf(umid);
+    if (!legacy && uid !== null && processUid(pid) !== uid) continue;
+    out.set(umid, { pid, legacy, mconsole: `${dir}${umid}/mconsole` });
   }
   return out;
 }

@@ -8,12 +8,17 @@ import { newId, nowIso } from "../util/ids.js";
 import { allocateIp, gatewayOf, macFor, overlaps, parseSubnet } from "./address.js";
 import { bridgeName, tableName, tapName, type HostLinks } from "./host-links.js";
 import type { SwitchSupervisor } from "./switches.js";
+import type { JailChange } from "../jail/jail-spec.js";
+import type { JailFile } from "../jail/elf-deps.js";
+import { binaryFiles } from "../jail/binary-files.js";
 
 export interface NetHost {
   row(name: string): InstanceRow;
   identityOf(instanceName: string): { uid: number; gid: number };
   hasGuest(id: string): boolean;
   mconsole(name: string, command: string, timeoutMs?: number): Promise<string>;
+  /** files added to a running guest's jail (/dev/net/tun, slirp, the switch sockets) */
+  jailChange(instanceId: string, change: Omit<JailChange, "pid">): Promise<void>;
 }
 
 const SLOTS = Array.from({ length: 16 }, (_, i) => `eth${i}`);
@@ -127,6 +132,19 @@ export class Networks {
     }
   }
 
+  /** What a guest's jail needs for its NICs: /dev/net/tun for a TAP, slirp and its libraries, the switch sockets. */
+  jailNeeds(instanceId: string): { tun: boolean; files: JailFile[] } {
+    const kinds = new Set(this.repo.nicsOf(instanceId).map((n) => this.repo.byId(n.network_id)?.kind));
+    return this.jailFor(kinds);
+  }
+
+  private jailFor(kinds: Set<string | undefined>): { tun: boolean; files: JailFile[] } {
+    const files: JailFile[] = [];
+    if (kinds.has("user")) files.push(...binaryFiles(SLIRP));
+    if (kinds.has("switch")) files.push({ source: this.switches.socketsDir, at: this.switches.socketsDir });
+    return { tun: kinds.has("host"), files };
+  }
+
   /** Command-line options for every NIC (a new process); their switches are made sure to run. */
   bootArgs(instanceId: string): string[] {
     return this.repo.nicsOf(instanceId).map((n) => this.spec(n, true));
@@ -160,7 +178,11 @@ export class Networks {
     this.repo.insertNic(nic); // first: the unique indexes make two concurrent attaches take different addresses
     try {
       if (nic.host_if) this.links.ensureTap(nic.host_if, net.host_if!, this.m.identityOf(row.name).uid);
-      if (live) await this.plug(instanceName, nic);
+      if (live) {
+        const needs = this.jailFor(new Set([net.kind]));
+        await this.m.jailChange(row.id, { readOnly: needs.files, readWrite: [], devices: needs.tun ? ["/dev/net/tun"] : [], remove: [] });
+        await this.plug(instanceName, nic);
+      }
     } catch (e) {
       this.repo.deleteNic(row.id, slot);
       if (nic.host_if) this.removeTap(nic.host_if);

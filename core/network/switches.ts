@@ -17,6 +17,11 @@ export class SwitchSupervisor {
     private readonly log: Logger,
   ) {}
 
+  /** Where every switch's control socket is: bound read-only into the jails of guests with a switch NIC. */
+  get socketsDir(): string {
+    return this.dir;
+  }
+
   ctlPath(id: string): string {
     return join(this.dir, id, "ctl");
   }

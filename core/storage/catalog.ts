@@ -6,7 +6,7 @@ import type { ImageView, KernelView } from "../../protocol/images.js";
 import { UmldError } from "../errors.js";
 import type { CatalogRepo, ImageRow, KernelRow } from "../store/catalog-repo.js";
 import { newId, nowIso } from "../util/ids.js";
-import { DEFAULT_KERNEL_PATH, readKernelVersion } from "../uml/kernel-info.js";
+import { DEFAULT_KERNEL_PATH, readKernelVersion, runDirectly, type KernelRunner } from "../uml/kernel-info.js";
 import { buildBusyboxImage } from "./busybox-image.js";
 import { sha256File } from "./hash.js";
 import { importImage, type ImportProgress, type ImportSource } from "./image-import.js";
@@ -25,6 +25,8 @@ export class Catalog {
     private readonly repo: CatalogRepo,
     private readonly imagesDir: string,
     private readonly kernelsDir: string,
+    /** how a registered kernel is asked for --version and --help: in a jail, never as root */
+    private readonly probeKernel: KernelRunner = runDirectly,
   ) {}
 
   /**
@@ -53,9 +55,9 @@ export class Catalog {
       chmodSync(path, 0o555);
       let version: string;
       try {
-        version = await readKernelVersion(path);
-        const help = await run(path, ["--help"], { timeout: 10_000 });
-        if (!/^User Mode Linux/.test(help.stdout)) throw new Error("--help does not start with 'User Mode Linux'");
+        version = await readKernelVersion(path, this.probeKernel);
+        const help = await this.probeKernel(path, ["--help"]);
+        if (!/^User Mode Linux/.test(help)) throw new Error("--help does not start with 'User Mode Linux'");
       } catch (e) {
         throw new UmldError("not_a_uml_kernel", `${sourcePath} is not a UML kernel: ${(e as Error).message.split("\n")[0]}`, { path: sourcePath });
       }

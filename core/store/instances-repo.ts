@@ -36,6 +36,8 @@ export interface InstanceRow {
   hang_timeout_s: number;
   on_hang: "report" | "reset";
   stopped_by_host: number;
+  /** the host uid (and gid) its processes run as, from the daemon's range; null only before it is assigned */
+  host_uid: number | null;
 }
 
 /** Columns that may change after creation outside a state transition. */

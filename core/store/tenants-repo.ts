@@ -4,6 +4,8 @@ export interface TenantRow {
   id: string; name: string; created_at: string;
   max_instances: number | null; max_memory_mib: number | null; max_disk_mib: number | null; max_snapshots: number | null;
   guest_uid: number | null; guest_gid: number | null;
+  /** the gid its images and read-only disks are shared with its guests through (core/jail/host-ids.ts) */
+  host_gid?: number | null;
 }
 export interface TokenRow {
   id: string; tenant_id: string | null; name: string; secret_hash: string; actions: string;

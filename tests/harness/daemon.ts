@@ -256,6 +256,11 @@ export function killGuestsUnder(stateDir: string): void {
   }
 }
 
+/** A guest's mconsole socket as the host reaches it: inside its jail, through /proc/<pid>/root. */
+export function mconsolePath(stateDir: string, id: string, pid: number): string {
+  return `/proc/${pid}/root${stateDir}/instances/${id}/run/${id}/mconsole`;
+}
+
 /** Live UML processes started from this state dir (optionally: of one instance id). */
 export function guestPids(stateDir: string, umid?: string): number[] {
   const out: number[] = [];
