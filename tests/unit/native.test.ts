@@ -1,0 +1,145 @@
+import assert from "node:assert/strict";
+import { execFile, execFileSync } from "node:child_process";
+import { chownSync, closeSync, constants, mkdirSync, mkdtempSync, openSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
+import { Worker } from "node:worker_threads";
+import { native, type NativeDgramSocket } from "../../core/native.js";
+
+const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
+const NATIVE_URL = new URL("../../core/native.js", import.meta.url).href;
+let dir = "";
+before(() => (dir = mkdtempSync(join(tmpdir(), "umld-native-"))));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Asserts fn throws an Error whose .code is one of codes (and that has a .syscall). */
+function throwsCode(fn: () => unknown, ...codes: string[]): void {
+  assert.throws(fn, (e: NodeJS.ErrnoException) => {
+    assert.ok(codes.includes(e.code ?? ""), `code ${e.code} (${e.message}), expected ${codes.join("/")}`);
+    assert.equal(typeof e.syscall, "string");
+    return true;
+  });
+}
+
+/** getfacl's entries, numeric, without the header or #effective comments. */
+const facl = (path: string) => execFileSync("getfacl", ["-n", "-p", "-c", "-E", path], { encoding: "utf8" }).split("\n").filter(Boolean);
+
+/** Runs an ES module in a fresh node with `native` (or nothing) imported; resolves with its exit code and output. */
+async function runChild(body: string, nodeArgs: string[] = [], withNative = true): Promise<{ code: number; stdout: string; stderr: string }> {
+  const src = `${withNative ? `import { native } from ${JSON.stringify(NATIVE_URL)};` : ""}\nconst dir = ${JSON.stringify(dir)};\n${body}`;
+  try {
+    const r = await promisify(execFile)(process.execPath, [...nodeArgs, "--input-type=module", "-e", src], { timeout: 60_000 });
+    return { code: 0, ...r };
+  } catch (e) {
+    const x = e as { code: number | string; signal?: string; stdout: string; stderr: string };
+    assert.equal(x.signal ?? null, null, `child killed by ${x.signal} (timed out?): ${x.stderr}`);
+    return { code: Number(x.code), stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+/** A bound receiver and a client connected to it, both closed after the test. */
+function pair(name: string, onMessage: (buf: Buffer, truncated: boolean) => void): { server: NativeDgramSocket; client: NativeDgramSocket } {
+  const server = new native.Socket(onMessage);
+  server.bind(join(dir, name));
+  const client = new native.Socket(() => {});
+  client.connect(join(dir, name));
+  return { server, client };
+}
+
+describe("native: openFd", () => {
+  it("always adds O_NOFOLLOW: a symlink as last component is refused", () => {
+    writeFileSync(join(dir, "nofollow-file"), "x");
+    symlinkSync(join(dir, "nofollow-file"), join(dir, "nofollow-link"));
+    throwsCode(() => native.openFd(join(dir, "nofollow-link"), O_RDONLY), "ELOOP");
+    closeSync(native.openFd(join(dir, "nofollow-file"), O_RDONLY));
+  });
+});
+
+describe("native: datagram sockets", () => {
+  it("a datagram longer than 64 KiB is delivered cut, with truncated = true", async () => {
+    const got: Array<[number, boolean]> = [];
+    let delivered!: () => void;
+    const done = new Promise<void>((r) => (delivered = r));
+    const { server, client } = pair("trunc", (buf, truncated) => {
+      got.push([buf.length, truncated]);
+      if (got.length === 2) delivered();
+    });
+    client.send(Buffer.alloc(100, 1));
+    assert.equal(client.send(Buffer.alloc(70_000, 2)), 70_000);
+    await done;
+    client.close();
+    server.close();
+    assert.deepEqual(got, [[100, false], [65_536, true]]);
+  });
+
+  const thrower = `
+    const server = new native.Socket((buf) => {
+      if (buf.toString() === "first") throw new Error("boom from onMessage");
+      console.log("delivered " + buf.toString());
+      server.close(); client.close();
+    });
+    server.bind(dir + "/throw-" + process.pid);
+    const client = new native.Socket(() => {});
+    client.connect(dir + "/throw-" + process.pid);
+    client.send(Buffer.from("first"));
+    client.send(Buffer.from("second"));`;
+
+  it("an exception thrown by onMessage kills the process with that error, not silently", async () => {
+    const r = await runChild(thrower);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /Error: boom from onMessage/);
+    assert.doesNotMatch(r.stdout, /delivered/);
+  });
+
+  it("with an uncaughtException handler the error reaches it and later datagrams still arrive", async () => {
+    const r = await runChild(`process.on("uncaughtException", (e) => console.log("caught " + e.message));\n${thrower}`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n"), ["caught boom from onMessage", "delivered second"]);
+  });
+
+  it("in a worker thread, the exception ends the worker with that error", async () => {
+    const w = new Worker(`import(${JSON.stringify(NATIVE_URL)}).then(({ native }) => { const dir = ${JSON.stringify(dir)}; ${thrower.replaceAll("process.pid", "require('worker_threads').threadId")} });`, { eval: true });
+    const err = await new Promise<Error>((resolve, reject) => {
+      w.once("error", resolve);
+      w.once("exit", (code) => reject(new Error(`worker exited ${code} without an error`)));
+    });
+    assert.equal(err.message, "boom from onMessage");
+  });
+
+  it("close() releases the socket: 2000 closed sockets whose callbacks hold them are all collected, no fd left", async () => {
+    const r = await runChild(`
+      import { readdirSync, unlinkSync } from "node:fs";
+      let collected = 0;
+      const registry = new FinalizationRegistry(() => collected++);
+      const fds = readdirSync("/proc/self/fd").length;
+      for (let i = 0; i < 2000; i++) {
+        const s = new native.Socket(() => s.close()); // the callback holds its socket: the cycle close() must break
+        s.bind(dir + "/gc-sock");
+        s.close();
+        unlinkSync(dir + "/gc-sock");
+        registry.register(s, i);
+      }
+      for (let i = 0; i < 20 && collected < 2000; i++) {
+        globalThis.gc();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      console.log(JSON.stringify({ collected, fdsLeft: readdirSync("/proc/self/fd").length - fds }));`, ["--expose-gc"]);
+    assert.equal(r.code, 0, r.stderr);
+    const { collected, fdsLeft } = JSON.parse(r.stdout) as { collected: number; fdsLeft: number };
+    assert.ok(collected >= 1900, `only ${collected} of 2000 closed sockets were collected`);
+    assert.equal(fdsLeft, 0);
+  });
+
+  it("a closed socket refuses use, close is idempotent, bad arguments are refused", () => {
+    const s = new native.Socket(() => {});
+    throwsCode(() => s.bind(`${dir}/x\0y`), "EINVAL");
+    throwsCode(() => s.bind(`${dir}/${"x".repeat(120)}`), "ENAMETOOLONG");
+    s.close();
+    s.close();
+    throwsCode(() => s.send(Buffer.from("x")), "EBADF");
+    throwsCode(() => s.connect(`${dir}/x`), "EBADF");
+    assert.throws(() => new native.Socket(undefined as never), TypeError);
+  });
+});
