@@ -1,5 +1,7 @@
 /* napi_util: see napi_util.h. Also the module entry, which adds each file's exports. */
+#define _GNU_SOURCE
 #include "napi_util.h"
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -84,7 +86,18 @@ void export_function(napi_env env, napi_value exports, const char *name, napi_ca
   napi_set_named_property(env, exports, name, f);
 }
 
+/*
+ * Node unloads an addon when the last environment that loaded it ends (a worker), but libuv
+ * can call a poll handle's close callback (uds_dgram.c) after that: without this, a
+ * terminated worker crashed in unmapped code. RTLD_NOLOAD|RTLD_NODELETE pins the loaded copy.
+ */
+static void pin_in_memory(void) {
+  Dl_info self;
+  if (dladdr((void *)pin_in_memory, &self) && self.dli_fname) dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 NAPI_MODULE_INIT() {
+  pin_in_memory();
   uds_dgram_init(env, exports);
   fd_ops_init(env, exports);
   return exports;

@@ -108,6 +108,24 @@ describe("native: datagram sockets", () => {
     assert.equal(err.message, "boom from onMessage");
   });
 
+  it("a worker ended with an open socket does not crash the process, even when only workers loaded the addon", async () => {
+    // the close callback of the socket's poll handle runs after the worker's environment is gone
+    const worker = `Promise.all([import(${JSON.stringify(NATIVE_URL)}), import("node:worker_threads")]).then(([{ native }, { threadId, parentPort }]) => {
+      new native.Socket(() => {}).bind(${JSON.stringify(dir)} + "/worker-end-" + threadId);
+      parentPort.postMessage("bound");
+    });`;
+    const r = await runChild(`
+      import { Worker } from "node:worker_threads";
+      for (let i = 0; i < 3; i++) {
+        const w = new Worker(${JSON.stringify(worker)}, { eval: true });
+        await new Promise((r) => w.once("message", r));
+        await w.terminate();
+      }
+      console.log("survived");`, [], false);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "survived");
+  });
+
   it("close() releases the socket: 2000 closed sockets whose callbacks hold them are all collected, no fd left", async () => {
     const r = await runChild(`
       import { readdirSync, unlinkSync } from "node:fs";
