@@ -7,6 +7,7 @@ import { createRequire } from "node:module";
 export interface NativeDgramSocket {
   /** Starts receiving. */
   bind(path: string): void;
+  /** `/proc/self/fd/N` with N an O_PATH fd of the socket file reaches it without resolving its path again. */
   connect(path: string): void;
   send(buf: Buffer): number;
   /** Idempotent; drops the reference to onMessage so the socket can be collected. */
@@ -19,14 +20,44 @@ export interface NativeDgramSocket {
  */
 export type OnDatagram = (buf: Buffer, truncated: boolean) => void;
 
+export type FileKind = "file" | "dir" | "socket" | "fifo" | "symlink" | "char" | "block" | "other";
+export interface FdStat {
+  kind: FileKind;
+  /** permission bits only (& 0o7777) */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  dev: number;
+  ino: number;
+}
+
 interface NativeModule {
   Socket: new (onMessage: OnDatagram) => NativeDgramSocket;
   mkfifo(path: string, mode: number): void;
   /**
    * open(2) outside Node's fs, for descriptors libuv will own and close (see native/fd_ops.c).
-   * Always O_NOFOLLOW|O_CLOEXEC: a symlink as the LAST component is refused (ELOOP).
+   * Always O_NOFOLLOW|O_CLOEXEC: a symlink as the LAST component is refused (ELOOP); use openPath for whole paths.
    */
   openFd(path: string, flags: number, mode?: number): number;
+  /**
+   * openat(2) of one name below a trusted directory fd (>= 0), never a symlink (ELOOP, even with O_PATH);
+   * O_CLOEXEC always. Refuses "", ".", ".." and names with "/" (EINVAL). `mode` (default 0o600) for O_CREAT.
+   */
+  openAt(dirFd: number, name: string, flags: number, mode?: number): number;
+  /**
+   * open(2) of an absolute path with no symlink in any component (openat2 RESOLVE_NO_SYMLINKS: ELOOP;
+   * ENOTDIR for a middle symlink where the kernel lacks openat2). Refuses relative paths and ".." (EINVAL).
+   */
+  openPath(path: string, flags: number, mode?: number): number;
+  /** openPath's fallback for kernels without openat2, always used: exported for its test. */
+  openPathWalk(path: string, flags: number, mode?: number): number;
+  closeFd(fd: number): void;
+  /** fstat(2); works on O_PATH fds: check what was opened before using it. */
+  fstatKind(fd: number): FdStat;
+  /** O_PATH from the C headers (Node's fs.constants lacks it). */
+  O_PATH: number;
   /** fcntl(F_SETPIPE_SZ): returns the size the kernel granted. */
   setPipeSize(fd: number, bytes: number): number;
   /** A pty pair: umld keeps the master; UML gets the slave as a tty: channel. */

@@ -30,7 +30,7 @@ static napi_value js_mkfifo(napi_env env, napi_callback_info info) {
  * openFd(path, flags, mode = 0o600) -> fd, always O_NOFOLLOW|O_CLOEXEC. For fds handed to
  * libuv (net.Socket): Node closes fds opened through its fs module again when a worker
  * thread exits, which double-closes a descriptor libuv already closed and hits whatever
- * reused it. O_NOFOLLOW guards the last component only.
+ * reused it. O_NOFOLLOW guards the last component only: see openPath for whole paths.
  */
 static napi_value js_open_fd(napi_env env, napi_callback_info info) {
   size_t argc = 3;

@@ -100,5 +100,6 @@ NAPI_MODULE_INIT() {
   pin_in_memory();
   uds_dgram_init(env, exports);
   fd_ops_init(env, exports);
+  safe_open_init(env, exports);
   return exports;
 }

@@ -26,4 +26,5 @@ void export_function(napi_env env, napi_value exports, const char *name, napi_ca
 /* The parts of the module, each adding its exports (called from NAPI_MODULE_INIT in napi_util.c). */
 void uds_dgram_init(napi_env env, napi_value exports);
 void fd_ops_init(napi_env env, napi_value exports);
+void safe_open_init(napi_env env, napi_value exports);
 #endif

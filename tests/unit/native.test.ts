@@ -48,16 +48,109 @@ function pair(name: string, onMessage: (buf: Buffer, truncated: boolean) => void
   return { server, client };
 }
 
-describe("native: openFd", () => {
-  it("always adds O_NOFOLLOW: a symlink as last component is refused", () => {
-    writeFileSync(join(dir, "nofollow-file"), "x");
-    symlinkSync(join(dir, "nofollow-file"), join(dir, "nofollow-link"));
-    throwsCode(() => native.openFd(join(dir, "nofollow-link"), O_RDONLY), "ELOOP");
-    closeSync(native.openFd(join(dir, "nofollow-file"), O_RDONLY));
+describe("native: opening without following symlinks", () => {
+  let tree = "";
+  before(() => {
+    tree = join(dir, "tree");
+    mkdirSync(join(tree, "real/sub"), { recursive: true });
+    writeFileSync(join(tree, "real/sub/file"), "hello");
+    symlinkSync(join(tree, "real"), join(tree, "link")); // a symlink in the middle
+    symlinkSync(join(tree, "real/sub/file"), join(tree, "real/sub/last")); // a symlink as last component
+  });
+
+  for (const [name, open] of [["openPath", native.openPath], ["openPathWalk (no openat2)", native.openPathWalk]] as const) {
+    it(`${name} opens a path of directories and a file, and refuses every symlink`, () => {
+      const fd = open(join(tree, "real/sub/file"), O_RDONLY);
+      assert.deepEqual({ ...native.fstatKind(fd), dev: 0, ino: 0 }, { kind: "file", mode: statSync(join(tree, "real/sub/file")).mode & 0o7777, uid: 0, gid: 0, size: 5, nlink: 1, dev: 0, ino: 0 });
+      native.closeFd(fd);
+      const d = open(join(tree, "real/sub"), native.O_PATH | O_DIRECTORY);
+      assert.equal(native.fstatKind(d).kind, "dir");
+      native.closeFd(d);
+      for (const flags of [O_RDONLY, native.O_PATH, native.O_PATH | O_NOFOLLOW]) {
+        throwsCode(() => open(join(tree, "link/sub/file"), flags), "ELOOP", "ENOTDIR");
+        throwsCode(() => open(join(tree, "real/sub/last"), flags), "ELOOP");
+      }
+      throwsCode(() => open("real/sub/file", O_RDONLY), "EINVAL");
+      throwsCode(() => open(`${tree}/real/sub/../sub/file`, O_RDONLY), "EINVAL"); // not join(): it would resolve the ".."
+      throwsCode(() => open(`${tree}/real\0/etc/shadow`, O_RDONLY), "EINVAL");
+    });
+  }
+
+  it("openAt opens and creates one name below a directory fd, never a symlink, never a path", () => {
+    const d = native.openPath(join(tree, "real/sub"), native.O_PATH | O_DIRECTORY);
+    try {
+      const f = native.openAt(d, "file", O_RDONLY);
+      assert.equal(native.fstatKind(f).kind, "file");
+      native.closeFd(f);
+      const c = native.openAt(d, "created", O_WRONLY | O_CREAT | O_EXCL, 0o640);
+      assert.deepEqual([native.fstatKind(c).kind, native.fstatKind(c).mode], ["file", 0o640]);
+      native.closeFd(c);
+      for (const flags of [O_RDONLY, native.O_PATH, native.O_PATH | O_NOFOLLOW, O_WRONLY | O_CREAT]) throwsCode(() => native.openAt(d, "last", flags), "ELOOP");
+      for (const bad of ["", ".", "..", "a/b", "/etc/passwd", "file\0x"]) throwsCode(() => native.openAt(d, bad, O_RDONLY), "EINVAL");
+      throwsCode(() => native.openAt(-100, "file", O_RDONLY), "EINVAL"); // AT_FDCWD: a real directory fd is required
+      throwsCode(() => native.openAt(d, "missing", O_RDONLY), "ENOENT");
+      assert.equal(statSync(join(tree, "real/sub/file"), { throwIfNoEntry: false })?.size, 5, "nothing refused changed the tree");
+    } finally {
+      native.closeFd(d);
+    }
+  });
+
+  it("openFd always adds O_NOFOLLOW: a symlink as last component is refused", () => {
+    throwsCode(() => native.openFd(join(tree, "real/sub/last"), O_RDONLY), "ELOOP");
+    native.closeFd(native.openFd(join(tree, "real/sub/file"), O_RDONLY));
+  });
+
+  it("fstatKind names what an fd is, also for O_PATH fds; closeFd closes", () => {
+    const kinds: Array<[string, string, number]> = [["/dev/null", "char", O_RDONLY], [tree, "dir", native.O_PATH], [join(tree, "real/sub/last"), "symlink", native.O_PATH | O_NOFOLLOW]];
+    native.mkfifo(join(tree, "fifo"), 0o600);
+    kinds.push([join(tree, "fifo"), "fifo", native.O_PATH]);
+    for (const [path, kind, flags] of kinds) {
+      const fd = openSync(path, flags);
+      assert.equal(native.fstatKind(fd).kind, kind, path);
+      closeSync(fd);
+    }
+    const fd = native.openPath(join(tree, "real/sub/file"), native.O_PATH);
+    native.closeFd(fd);
+    throwsCode(() => native.fstatKind(fd), "EBADF");
+    throwsCode(() => native.closeFd(fd), "EBADF");
+    if (process.arch === "x64") assert.equal(native.O_PATH, 0o10000000);
   });
 });
 
 describe("native: datagram sockets", () => {
+  it("connecting to /proc/self/fd/N of an O_PATH fd reaches the bound socket; through a symlink it does not", async () => {
+    const got: string[] = [];
+    let delivered!: () => void;
+    const done = new Promise<void>((r) => (delivered = r));
+    const server = new native.Socket((buf) => (got.push(buf.toString()), delivered()));
+    mkdirSync(join(dir, "jail"));
+    server.bind(join(dir, "jail/mconsole"));
+    symlinkSync(join(dir, "jail/mconsole"), join(dir, "jail/evil"));
+    const dfd = native.openPath(join(dir, "jail"), native.O_PATH | O_DIRECTORY);
+    const sfd = native.openAt(dfd, "mconsole", native.O_PATH);
+    const client = new native.Socket(() => {});
+    try {
+      assert.equal(native.fstatKind(sfd).kind, "socket");
+      client.connect(`/proc/self/fd/${sfd}`);
+      client.send(Buffer.from("via fd"));
+      await done;
+      assert.deepEqual(got, ["via fd"]);
+      chownSync(`/proc/self/fd/${sfd}`, 1234, 1234); // Node's fs reaches an O_PATH fd's file the same way
+      assert.equal(statSync(join(dir, "jail/mconsole")).uid, 1234);
+      throwsCode(() => native.openAt(dfd, "evil", native.O_PATH), "ELOOP");
+      const lfd = openSync(join(dir, "jail/evil"), native.O_PATH | O_NOFOLLOW); // even an fd of the symlink itself is not followed
+      const other = new native.Socket(() => {});
+      throwsCode(() => other.connect(`/proc/self/fd/${lfd}`), "ECONNREFUSED");
+      other.close();
+      closeSync(lfd);
+    } finally {
+      client.close();
+      server.close();
+      native.closeFd(sfd);
+      native.closeFd(dfd);
+    }
+  });
+
   it("a datagram longer than 64 KiB is delivered cut, with truncated = true", async () => {
     const got: Array<[number, boolean]> = [];
     let delivered!: () => void;
