@@ -33,6 +33,17 @@ export interface FdStat {
   ino: number;
 }
 
+/** perms are 0..7 (r=4 w=2 x=1); ids are uids/gids. */
+export interface PosixAcl {
+  user: number;
+  group: number;
+  other: number;
+  /** default with named entries: the union of the named and group perms */
+  mask?: number;
+  users?: Array<[uid: number, perm: number]>;
+  groups?: Array<[gid: number, perm: number]>;
+}
+
 interface NativeModule {
   Socket: new (onMessage: OnDatagram) => NativeDgramSocket;
   mkfifo(path: string, mode: number): void;
@@ -58,6 +69,12 @@ interface NativeModule {
   fstatKind(fd: number): FdStat;
   /** O_PATH from the C headers (Node's fs.constants lacks it). */
   O_PATH: number;
+  /**
+   * Writes a POSIX ACL (system.posix_acl_access or _default) without following a symlink: a path goes to
+   * lsetxattr (last component never followed), an fd (e.g. O_PATH) is set through /proc/self/fd/N.
+   * A "default" ACL without users, groups or mask removes the default ACL.
+   */
+  setAcl(target: string | number, which: "access" | "default", acl: PosixAcl): void;
   /** fcntl(F_SETPIPE_SZ): returns the size the kernel granted. */
   setPipeSize(fd: number, bytes: number): number;
   /** A pty pair: umld keeps the master; UML gets the slave as a tty: channel. */

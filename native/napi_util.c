@@ -101,5 +101,6 @@ NAPI_MODULE_INIT() {
   uds_dgram_init(env, exports);
   fd_ops_init(env, exports);
   safe_open_init(env, exports);
+  posix_acl_init(env, exports);
   return exports;
 }

@@ -27,4 +27,5 @@ void export_function(napi_env env, napi_value exports, const char *name, napi_ca
 void uds_dgram_init(napi_env env, napi_value exports);
 void fd_ops_init(napi_env env, napi_value exports);
 void safe_open_init(napi_env env, napi_value exports);
+void posix_acl_init(napi_env env, napi_value exports);
 #endif

@@ -117,6 +117,54 @@ describe("native: opening without following symlinks", () => {
   });
 });
 
+describe("native: POSIX ACLs", () => {
+  it("an access ACL with named users and groups is what getfacl shows; the mask defaults to their union", () => {
+    const f = join(dir, "acl-file");
+    writeFileSync(f, "x", { mode: 0o600 });
+    native.setAcl(f, "access", { user: 6, group: 4, other: 0, users: [[1234, 6], [1000, 4]], groups: [[2000, 1]] });
+    assert.deepEqual(facl(f), ["user::rw-", "user:1000:r--", "user:1234:rw-", "group::r--", "group:2000:--x", "mask::rwx", "other::---"]);
+    const fd = native.openPath(f, native.O_PATH); // by fd: set through the O_PATH fd's magic link
+    native.setAcl(fd, "access", { user: 6, group: 0, other: 0, users: [[77, 7]], mask: 4 });
+    native.closeFd(fd);
+    assert.deepEqual(facl(f), ["user::rw-", "user:77:rwx", "group::---", "mask::r--", "other::---"]);
+  });
+
+  it("a default ACL is inherited by a socket bound in the directory, and an empty one removes it", () => {
+    const d = join(dir, "acl-dir");
+    mkdirSync(d, { mode: 0o700 });
+    native.setAcl(d, "default", { user: 7, group: 0, other: 0, users: [[1234, 6]] });
+    assert.deepEqual(facl(d).filter((l) => l.startsWith("default:")), ["default:user::rwx", "default:user:1234:rw-", "default:group::---", "default:mask::rw-", "default:other::---"]);
+    const s = new native.Socket(() => {});
+    s.bind(join(d, "sock"));
+    s.close();
+    assert.ok(facl(join(d, "sock")).includes("user:1234:rw-"), facl(join(d, "sock")).join(" "));
+    // unix_bind() applies the umask to the socket's mode itself, so the inherited mask may be narrower: set the socket's own ACL by fd
+    const dfd = native.openPath(d, native.O_PATH | O_DIRECTORY);
+    const sfd = native.openAt(dfd, "sock", native.O_PATH);
+    native.setAcl(sfd, "access", { user: 6, group: 0, other: 0, users: [[1234, 6]] });
+    native.closeFd(sfd);
+    native.closeFd(dfd);
+    assert.deepEqual(facl(join(d, "sock")), ["user::rw-", "user:1234:rw-", "group::---", "mask::rw-", "other::---"]);
+    native.setAcl(d, "default", { user: 7, group: 0, other: 0 });
+    assert.deepEqual(facl(d).filter((l) => l.startsWith("default:")), []);
+    native.setAcl(d, "default", { user: 7, group: 0, other: 0, users: [] }); // none left: ENODATA is not an error
+  });
+
+  it("refuses a symlink target and bad entries, changing nothing", () => {
+    const f = join(dir, "acl-target");
+    writeFileSync(f, "x", { mode: 0o600 });
+    symlinkSync(f, join(dir, "acl-link"));
+    throwsCode(() => native.setAcl(join(dir, "acl-link"), "access", { user: 6, group: 0, other: 0, users: [[77, 7]] }), "ENOTSUP", "EPERM");
+    const bad: unknown[] = [
+      { user: 8, group: 0, other: 0 }, { user: 6, group: 0, other: 0, users: [[5, 7], [5, 1]] }, { user: 6, group: 0, other: 0, users: [[-1, 7]] },
+      { user: 6, group: 0, other: 0, groups: [[4294967295, 7]] }, { user: 6, group: 0, other: 0, users: [5] }, { user: 6, other: 0 }, { user: 6, group: 0, other: 0, mask: 1.5 },
+    ];
+    for (const acl of bad) throwsCode(() => native.setAcl(f, "access", acl as never), "EINVAL");
+    throwsCode(() => native.setAcl(f, "both" as never, { user: 6, group: 0, other: 0 }), "EINVAL");
+    assert.deepEqual(facl(f), ["user::rw-", "group::---", "other::---"]);
+  });
+});
+
 describe("native: datagram sockets", () => {
   it("connecting to /proc/self/fd/N of an O_PATH fd reaches the bound socket; through a symlink it does not", async () => {
     const got: string[] = [];
