@@ -21,7 +21,6 @@ export function openJailSocket(pid: number, pathInJail: string): JailSocket {
   if (!pathInJail.startsWith("/") || parts.length === 0 || parts.some((p) => p === "." || p === "..")) {
     throw Object.assign(new Error(`not an absolute path: ${pathInJail}`), { code: "EINVAL" });
   }
-  if (typeof native.openAt !== "function") return { path: `/proc/${pid}/root${pathInJail}`, close: () => {} }; // TEMP until the addon lands
   const root = openSync(`/proc/${pid}/root`, constants.O_RDONLY | constants.O_DIRECTORY);
   let dir = -1;
   try {
