@@ -450,7 +450,10 @@ function openSupervision(s: WorkerBootSpec): void {
   spec = s;
   scrollback = new Scrollback(s.scrollbackBytes);
   removeIfExists(s.files.notifySocket);
-  notifySock = new native.Socket(onNotify);
+  notifySock = new native.Socket((buf, truncated) => {
+    if (truncated) log("warn", "a notification longer than 64 KiB was dropped"); // the kernel's are short: a guest forged it
+    else onNotify(buf);
+  });
   notifySock.bind(s.files.notifySocket);
   // the guest sends to both sockets: they are its own, in a root-owned directory it cannot change
   chownSync(s.files.notifySocket, s.guest.uid, s.guest.gid);
