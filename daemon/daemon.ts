@@ -120,7 +120,9 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const backfilled = hostIds.backfill();
   if (backfilled) log.info({ count: backfilled }, "host ids given to instances, tenants and networks made before guests were jailed");
   shareCatalogWithGuests(catalog, paths, sharedGid(cfg.guestIds));
-  const switches = new SwitchSupervisor(paths.networks, log);
+  const networksRepo = new NetworksRepo(db);
+  const switchUid = (id: string) => networksRepo.byId(id)?.host_uid ?? hostIds.allocate({ kind: "network", id }); // a network made since this start
+  const switches = new SwitchSupervisor(paths.networks, { launcher: LAUNCHER, jailRoot: paths.jailRoot, cgroups, uidOf: switchUid }, log);
   const tenantsRepo = new TenantsRepo(db);
   const tenants = new Tenants(tenantsRepo, log);
   const tenantGid = (instanceName: string): number | null => {
@@ -133,7 +135,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const jail = { hostIds, cgroups, launcher: LAUNCHER, maxProcesses: cfg.guestMaxProcesses, tenantGid };
   const pool = new WorkerPool();
   pool.warm();
-  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo: new NetworksRepo(db), switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), jail, catalog, operations, bus, pool, log });
+  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), jail, catalog, operations, bus, pool, log });
   manager.networks.start(); // switches first: adopted guests are plugged into them
   const reconciled = await manager.reconcileAtStart();
   const autostarted = manager.autostart();

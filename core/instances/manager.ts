@@ -556,6 +556,7 @@ export class InstanceManager {
     }
     let host: SupervisorHost;
     try {
+      await this.networks.switchesReady(row.id); // a NIC that connects before its switch listens would be dead
       host = await this.o.pool.take();
     } finally {
       this.pendingStarts.delete(row.id);

@@ -24,6 +24,8 @@ export interface JailSpec {
   devices: string[];
   tmpfs: Array<{ path: string; bytes: number; mode: number }>;
   dirs: Array<{ path: string; mode: number }>;
+  /** the process's umask (the launcher's default: 077) */
+  umask?: number;
   chdir: string;
   command: string;
   args: string[];
@@ -52,6 +54,7 @@ export function jailArgv(s: JailSpec, launcher = LAUNCHER): { command: string; a
   }
   for (const p of s.readWrite) a.push("--rw", path(p));
   for (const p of s.devices) a.push("--dev", path(p));
+  if (s.umask !== undefined) a.push("--umask", s.umask.toString(8));
   a.push("--chdir", path(s.chdir), "--", path(s.command), ...s.args);
   return { command: launcher, args: a };
 }

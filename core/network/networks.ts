@@ -129,7 +129,14 @@ export class Networks {
     if (net?.kind === "switch" && this.repo.nicsOn(networkId).length === 0) {
       this.switches.stop(networkId);
       this.log.info({ network: net.name }, "switch stopped: no NIC on the network any more");
+    } else if (net?.kind === "switch") {
+      this.switches.grant(networkId, this.switchGuests(networkId)); // a guest that left it may not reach it any more
     }
+  }
+
+  /** The host uids of the guests with a NIC on a switch network: the only ones that may reach its switch. */
+  private switchGuests(networkId: string): number[] {
+    return this.repo.nicsOn(networkId).map((n) => this.tapOwner(n.instance_id));
   }
 
   /** What a guest's jail needs for its NICs: /dev/net/tun for a TAP, slirp and its libraries, the switch sockets. */
@@ -143,6 +150,12 @@ export class Networks {
     if (kinds.has("user")) files.push(...binaryFiles(SLIRP));
     if (kinds.has("switch")) files.push({ source: this.switches.socketsDir, at: this.switches.socketsDir });
     return { tun: kinds.has("host"), files };
+  }
+
+  /** Waits until the switches of an instance's switch NICs listen (before its guest boots or a NIC is plugged). */
+  async switchesReady(instanceId: string): Promise<void> {
+    const nets = new Set(this.repo.nicsOf(instanceId).map((n) => n.network_id));
+    for (const id of nets) if (this.repo.byId(id)?.kind === "switch") await this.switches.whenReady(id);
   }
 
   /** Command-line options for every NIC (a new process); their switches are made sure to run. */
@@ -226,7 +239,9 @@ export class Networks {
   }
 
   private async plug(instanceName: string, nic: NicRow): Promise<void> {
-    await this.m.mconsole(instanceName, `config ${this.spec(nic, false)}`);
+    const spec = this.spec(nic, false);
+    if (this.repo.byId(nic.network_id)?.kind === "switch") await this.switches.whenReady(nic.network_id);
+    await this.m.mconsole(instanceName, `config ${spec}`);
     // UML answers OK even when the switch cannot be reached: the guest must show the interface
     await this.m.mconsole(instanceName, `proc sys/net/ipv4/conf/${nic.slot}/forwarding`).catch(async () => {
       await this.m.mconsole(instanceName, `remove ${nic.slot}`).catch(() => {});
@@ -239,7 +254,7 @@ export class Networks {
     const net = this.repo.byId(n.network_id)!;
     switch (net.kind) {
       case "switch":
-        this.switches.ensure(n.network_id);
+        this.switches.ensure(n.network_id, this.switchGuests(n.network_id));
         return `${n.slot}=daemon,${n.mac},unix,${this.switches.ctlPath(n.network_id)}`;
       case "host":
         this.links.ensureTap(n.host_if!, net.host_if!, this.tapOwner(n.instance_id), newProcess);
@@ -257,7 +272,7 @@ export class Networks {
    */
   private ensureHostSide(n: NetworkRow): void {
     if (n.kind === "switch") {
-      if (this.repo.nicsOn(n.id).length) this.switches.ensure(n.id);
+      if (this.repo.nicsOn(n.id).length) this.switches.ensure(n.id, this.switchGuests(n.id));
       else this.switches.stop(n.id); // e.g. left running by a daemon that died before stopping it
     }
     if (n.kind !== "host") return;

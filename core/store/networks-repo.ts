@@ -2,7 +2,7 @@ import type { Db } from "./db.js";
 
 import type { NetworkKind } from "../../protocol/networks.js";
 
-export interface NetworkRow { id: string; name: string; kind: NetworkKind; subnet: string; nat: number; host_if: string | null; created_at: string }
+export interface NetworkRow { id: string; name: string; kind: NetworkKind; subnet: string; nat: number; host_if: string | null; created_at: string; host_uid?: number | null }
 export interface NicRow { id: string; instance_id: string; network_id: string; slot: string; mac: string; ip: string; shared_ip: number; host_if: string | null; created_at: string }
 
 export class NetworksRepo {
