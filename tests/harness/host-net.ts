@@ -1,5 +1,6 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { createServer, type AddressInfo, type Server } from "node:net";
 import Database from "better-sqlite3";
 import { guestTableName } from "../../core/network/guest-filter.js";
 import { replaceTable } from "../../core/network/host-links.js";
@@ -122,5 +123,44 @@ export class TestNamespace {
     } catch {
       // gone
     }
+  }
+}
+
+/** A TCP server on the host that records "<peer address> <first line>" for each connection; port 0: any free one. */
+export function tcpRecorder(host: string, port = 0): { server: Server; got: string[]; ready: Promise<number> } {
+  const got: string[] = [];
+  const server = createServer((s) => {
+    let data = "";
+    s.on("data", (b) => (data += b.toString()));
+    s.on("end", () => {
+      got.push(`${s.remoteAddress} ${data.trim()}`);
+      s.end();
+    });
+    s.on("error", () => {});
+  });
+  return { server, got, ready: new Promise((r) => server.listen(port, host, () => r((server.address() as AddressInfo).port))) };
+}
+
+/** The same inside a namespace: a node process there, printing one line per connection. */
+export function nsTcpRecorder(ns: TestNamespace, port: number, host = "0.0.0.0"): { proc: ChildProcess; lines: () => string[]; ready: Promise<void> } {
+  const code = `require("net").createServer((s) => { let d = ""; s.on("data", (b) => d += b); s.on("error", () => {}); s.on("end", () => { console.log(s.remoteAddress + " " + d.trim()); s.end(); }); }).listen(${port}, ${JSON.stringify(host)}, () => console.log("listening"));`;
+  const proc = spawn("ip", ["netns", "exec", ns.name, process.execPath, "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  const ready = new Promise<void>((resolve) => {
+    proc.stdout!.on("data", (b) => {
+      out += b.toString();
+      if (out.includes("listening")) resolve();
+    });
+  });
+  return { proc, lines: () => out.split("\n").filter((l) => l && l !== "listening"), ready };
+}
+
+export async function until<T>(what: string, f: () => T | undefined, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
