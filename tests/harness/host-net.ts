@@ -24,9 +24,9 @@ export function umldTables(): string[] {
   return sh("nft", ["list", "tables"]).split("\n").map((l) => /^table (?:ip|inet) (umld_\w+)/.exec(l.trim())?.[1]).filter((t): t is string => !!t);
 }
 
-/** The family of a table umld made ("ip" from versions before the inet tables). */
-export function tableFamily(table: string): string | undefined {
-  return sh("nft", ["list", "tables"]).split("\n").map((l) => l.trim().split(" ")).find((f) => f[2] === table)?.[1];
+/** The families a table of this name exists in ("ip" from versions before the inet tables). */
+export function tableFamilies(table: string): string[] {
+  return sh("nft", ["list", "tables"]).split("\n").map((l) => l.trim().split(" ")).filter((f) => f[2] === table).map((f) => f[1]!);
 }
 
 /** The guest filter's table of a state dir (present from the daemon's first start until swept). */
