@@ -1,8 +1,22 @@
 import assert from "node:assert/strict";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { TestDaemon, type ConsoleClient } from "../harness/daemon.js";
 import { guestTable, nsTcpRecorder, sh, tcpRecorder, TestNamespace, until } from "../harness/host-net.js";
+
+/** The arguments of each slirp process running as `uid`. */
+function slirpArgs(uid: number): string[][] {
+  const out: string[][] = [];
+  for (const p of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, "latin1").split("\0").slice(0, -1);
+      if (argv[0]?.endsWith("slirp-fullbolt") && new RegExp(`^Uid:\\s+${uid}\\s`, "m").test(readFileSync(`/proc/${p}/status`, "utf8"))) out.push(argv.slice(1));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
 
 /**
  * What a user network guest's host processes (UML and its slirp, running as
@@ -105,6 +119,7 @@ describe("guest egress: user networks reach the host only when an admin allows i
     assert.equal(nic.status, 201, JSON.stringify(nic.body));
     assert.deepEqual([nic.body.slot, nic.body.live], ["eth1", true]);
     await con!.runUntil("ip -4 addr show eth1", /inet 10\.0\.2\.15\/24/);
+    assert.deepEqual(slirpArgs(uid), [["control addr 255.255.255.255"], ["control addr 255.255.255.255"]], "the hot-plugged slirp too is started with its command line closed");
     // host access belongs to the guest's uid: both of its slirps carry it
     await send("open-loopback", "10.0.2.2", ports.loopback);
     assert.equal(await until("the loopback listener", () => loopback.got[0]), "127.0.0.1 open-loopback");
