@@ -146,12 +146,6 @@ export class GuestFilter {
     this.o.log.debug({ table: this.table }, "guest filter updated");
   }
 
-  /** The table goes (only when no guest of this state dir runs any more). */
-  remove(): void {
-    nft(`table inet ${this.table}\ndelete table inet ${this.table}\n`);
-    this.applied = null;
-  }
-
   private resolvers(): string[] {
     try {
       return resolversOf(readFileSync(this.o.resolvConf ?? "/etc/resolv.conf", "utf8"));
