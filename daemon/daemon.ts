@@ -19,6 +19,7 @@ import { ChannelsRepo } from "../core/store/channels-repo.js";
 import { SnapshotsRepo } from "../core/store/snapshots-repo.js";
 import { NetworksRepo } from "../core/store/networks-repo.js";
 import { SwitchSupervisor } from "../core/network/switches.js";
+import { GuestFilter } from "../core/network/guest-filter.js";
 import { HostLinks } from "../core/network/host-links.js";
 import { OperationsRepo } from "../core/store/operations-repo.js";
 import { nowIso } from "../core/util/ids.js";
@@ -135,7 +136,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const jail = { hostIds, cgroups, launcher: LAUNCHER, maxProcesses: cfg.guestMaxProcesses, tenantGid };
   const pool = new WorkerPool();
   pool.warm();
-  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), jail, catalog, operations, bus, pool, log });
+  const manager = new InstanceManager({ paths, repo: new InstancesRepo(db), disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log });
   manager.networks.start(); // switches first: adopted guests are plugged into them
   const reconciled = await manager.reconcileAtStart();
   const autostarted = manager.autostart();

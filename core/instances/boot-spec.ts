@@ -85,7 +85,8 @@ export function bootSpec(row: InstanceRow, b: BootInputs): WorkerBootSpec {
     instanceId: row.id,
     command: launch.command,
     args: launch.args,
-    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: umlDir, TMPDIR: umlDir, LANG: "C" },
+    // HOME: nothing the guest may write (slirp reads $HOME/.slirprc); uml_dir and TMPDIR are its tmpfs
+    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/", TMPDIR: umlDir, LANG: "C" },
     guest: { uid: b.identity.uid, gid: b.identity.gid },
     files: f,
     mconsoleInJail: b.paths.mconsoleSocket(row.id),

@@ -25,6 +25,7 @@ import type { DataDisksRepo } from "../store/data-disks-repo.js";
 import type { ChannelsRepo } from "../store/channels-repo.js";
 import type { SnapshotsRepo } from "../store/snapshots-repo.js";
 import { Snapshots } from "./snapshots.js";
+import type { GuestFilter } from "../network/guest-filter.js";
 import { Networks } from "../network/networks.js";
 import type { SwitchSupervisor } from "../network/switches.js";
 import type { HostLinks } from "../network/host-links.js";
@@ -57,6 +58,8 @@ export interface ManagerOptions {
   networksRepo: NetworksRepo;
   switches: SwitchSupervisor;
   hostLinks: HostLinks;
+  /** what guests' host processes may send (absent: unfiltered) */
+  guestFilter?: GuestFilter;
   catalog: Catalog;
   operations: Operations;
   bus: EventBus;
@@ -122,7 +125,7 @@ export class InstanceManager {
     this.upgrades = new KernelUpgrades(this, o.repo, o.catalog, o.operations, o.bus, o.log);
     this.snapshots = new Snapshots(this, o.repo, o.snapshotsRepo, o.catalog, o.operations, o.log);
     this.policies = new Policies(this, o.repo, o.bus, o.log);
-    this.networks = new Networks(this, o.networksRepo, o.repo, o.switches, o.hostLinks, o.log);
+    this.networks = new Networks(this, o.networksRepo, o.repo, o.switches, o.hostLinks, o.log, o.guestFilter);
     this.disks = new LiveDisks(this, o.disksRepo, o.repo, o.catalog, o.bus, o.log, o.paths.disks);
   }
 

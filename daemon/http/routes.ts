@@ -82,7 +82,7 @@ function handlers(s: Services): Record<RouteName, Handler> {
     listNetworks: () => ({ networks: s.manager.networks.list() }),
     createNetwork: (p) => {
       const b = p.body as z.output<typeof CreateNetworkRequest>;
-      return s.manager.networks.create(b.name, b.kind, b.subnet, b.nat);
+      return s.manager.networks.create(b.name, b.kind, b.subnet, b.nat, b.hostAccess);
     },
     deleteNetwork: (p) => s.manager.networks.delete(p.params.name!),
     attachNic: (p) => {
@@ -189,13 +189,17 @@ function filterList(scope: Scope, name: RouteName, result: unknown): unknown {
 
 /** What a tenant may not ask of a route it may otherwise use: it changes the host itself. */
 function adminOnlyParts(name: RouteName, p: Parsed): void {
-  const body = p.body as { hostfsDir?: unknown; kind?: string } | undefined;
+  const body = p.body as { hostfsDir?: unknown; kind?: string; hostAccess?: boolean } | undefined;
   if (name === "patchInstance" && body?.hostfsDir !== undefined) {
     throw new UmldError("forbidden", "host directories are granted by admins", { needs: "admin", field: "hostfsDir" });
   }
   if (name === "createNetwork" && body?.kind === "host") {
     // a bridge, firewall rules and forwarding: an admin makes them (acting for the tenant)
     throw new UmldError("forbidden", "host networks are created by admins; tenants create switch and user networks", { needs: "admin", kind: "host" });
+  }
+  if (name === "createNetwork" && body?.hostAccess === true) {
+    // the host's own services (its loopback, every address it listens on): an admin decides who reaches them
+    throw new UmldError("forbidden", "host access for a user network is granted by admins", { needs: "admin", field: "hostAccess" });
   }
 }
 
