@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { createInterface } from "node:readline";
@@ -35,7 +36,8 @@ export class TestDaemon {
 
   static async start(opts: { stateDir?: string; logLevel?: "trace" | "debug" | "info"; args?: string[]; ca?: Buffer } = {}): Promise<TestDaemon> {
     const stateDir = opts.stateDir ?? mkdtempSync("/tmp/umld-t-");
-    const proc = spawn(process.execPath, [MAIN, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", opts.logLevel ?? "debug", ...(opts.args ?? [])], {
+    const ids = (opts.args ?? []).includes("--guest-ids") ? [] : ["--guest-ids", testGuestIds(stateDir)];
+    const proc = spawn(process.execPath, [MAIN, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", opts.logLevel ?? "debug", ...ids, ...(opts.args ?? [])], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const lines: string[] = [];
@@ -186,7 +188,7 @@ export class TestDaemon {
   async stop(): Promise<void> {
     this.stopping = true;
     this.eventsWs?.terminate();
-    if (this.proc.exitCode === null) {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
       try {
         const list = await this.api("GET", "/v1/instances");
         await Promise.all((list.body?.instances ?? []).filter((i: InstanceView) => i.pid).map((i: InstanceView) => this.act(i.name, "halt")));
@@ -202,6 +204,17 @@ export class TestDaemon {
     const bug = this.logLines.find((l) => l.includes("unhandled rejection"));
     if (bug) throw new Error(`umld logged an unhandled rejection: ${bug.slice(0, 500)}`);
   }
+}
+
+/**
+ * Host ids of a test daemon: its own range, the same for every start on one
+ * state dir, so concurrent test daemons never give two guests one uid (and
+ * one daemon's guest filter never judges another's guests).
+ */
+export function testGuestIds(stateDir: string): string {
+  const slot = createHash("sha256").update(stateDir).digest().readUInt32BE(0) % 10_000;
+  const first = 2_100_000_000 + slot * 10_000;
+  return `${first}-${first + 9_999}`;
 }
 
 /** fetch() cannot be given a CA: the same request through node:https, trusting `ca` only. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { TestDaemon, type ConsoleClient } from "../harness/daemon.js";
+import { TestDaemon, testGuestIds, type ConsoleClient } from "../harness/daemon.js";
 import { guestTable, nsTcpRecorder, sh, tcpRecorder, TestNamespace, until } from "../harness/host-net.js";
 
 /** The arguments of each slirp process running as `uid`. */
@@ -20,17 +20,18 @@ function slirpArgs(uid: number): string[][] {
 
 /**
  * What a user network guest's host processes (UML and its slirp, running as
- * the guest's uid) may reach on this machine. Guests run as a tenant's own
- * uid, unique to this run, so the filter touches no other guest on the host.
+ * the guest's uid) may reach on this machine. The test daemon's guests run
+ * as uids of a range of its own, so the filter touches no other guest on the host.
  * All traffic stays here: listeners on the host's loopback and on an address
  * of a veth the test owns, and "metadata" (169.254.169.254) in a namespace
- * that a routing rule for the test's uid alone sends it to.
+ * that a routing rule for the test daemon's uids alone sends it to.
  */
 describe("guest egress: user networks reach the host only when an admin allows it", { timeout: 300_000 }, () => {
   let d: TestDaemon;
   let con: ConsoleClient | undefined;
   let tenantToken = "";
-  const uid = 3_000_000_000 + Math.floor(Math.random() * 1_000_000);
+  let range = "";
+  let uid = 0; // the guest's, once it runs
   const rt = { table: String(70_000 + Math.floor(Math.random() * 10_000)), priority: String(20_000 + Math.floor(Math.random() * 5_000)) };
   const marker = `/tmp/umldtest-slirp-exec-${process.pid}`;
   let md: TestNamespace;
@@ -46,12 +47,13 @@ describe("guest egress: user networks reach the host only when an admin allows i
 
   before(async () => {
     d = await TestDaemon.start({ logLevel: "info" });
-    assert.equal((await d.api("POST", "/v1/tenants", { name: "nf", guestUser: { uid, gid: uid } })).status, 201);
+    range = testGuestIds(d.stateDir);
+    assert.equal((await d.api("POST", "/v1/tenants", { name: "nf" })).status, 201);
     tenantToken = (await d.api("POST", "/v1/tenants/nf/tokens", { name: "t" })).body.token;
     md = TestNamespace.create("umldtest-md", { hostEnd: "umldtest-m0", hostAddr: "198.18.79.1/30", nsAddr: "198.18.79.2/30" });
     md.exec("ip", ["addr", "add", "169.254.169.254/32", "dev", "vns0"]);
     sh("ip", ["route", "add", "169.254.169.254/32", "via", "198.18.79.2", "dev", "umldtest-m0", "table", rt.table]);
-    sh("ip", ["rule", "add", "uidrange", `${uid}-${uid}`, "lookup", rt.table, "priority", rt.priority]);
+    sh("ip", ["rule", "add", "uidrange", range, "lookup", rt.table, "priority", rt.priority]);
     mdServer = nsTcpRecorder(md, ports.metadata);
     await mdServer.ready;
     loopback = tcpRecorder("127.0.0.1");
@@ -65,7 +67,7 @@ describe("guest egress: user networks reach the host only when an admin allows i
     hostIf?.server.close();
     mdServer?.proc.kill();
     try {
-      sh("ip", ["rule", "del", "priority", rt.priority, "uidrange", `${uid}-${uid}`]);
+      sh("ip", ["rule", "del", "priority", rt.priority, "uidrange", range]);
     } catch {
       // not made
     }
@@ -93,6 +95,7 @@ describe("guest egress: user networks reach the host only when an admin allows i
     assert.equal((await d.api("POST", "/v1/instances", { name: "g1", memoryMiB: 64 }, { token: tenantToken })).status, 201);
     assert.equal((await d.api("POST", "/v1/instances/g1/nics", { network: "closed" }, { token: tenantToken })).status, 201);
     assert.equal((await d.api("PUT", "/v1/instances/g1/state", { action: "start" }, { token: tenantToken })).status, 200);
+    uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${(await d.get("nf.g1")).pid}/status`, "utf8"))![1]);
     con = await d.console("nf.g1");
     await con.waitFor("g1:/# "); // a tenant's guest knows its own name only
     await con.runUntil("ip -4 addr show eth0", /inet 10\.0\.2\.15\/24/);
@@ -108,7 +111,7 @@ describe("guest egress: user networks reach the host only when an admin allows i
     await settle();
     assert.equal(existsSync(marker), false, "no host program ran");
     assert.match(ctl, /Permission denied/);
-    assert.match(sh("nft", ["list", "set", "inet", guestTable(d.stateDir), "guests"]), new RegExp(`elements = \\{[^}]*\\b${uid}\\b`), "the tenant's uid is a guest");
+    assert.match(sh("nft", ["list", "set", "inet", guestTable(d.stateDir), "guests"]), new RegExp(`elements = \\{[^}]*\\b${range}\\b`), "the daemon's guest uids are filtered");
   });
 
   it("the same guest reaches the host's services once it has a NIC on a user network an admin opened; metadata stays closed", async () => {
