@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync } from "node:fs";
+import { chownSync, closeSync, constants, openSync } from "node:fs";
 import { native } from "../native.js";
 
 /**
@@ -48,5 +48,21 @@ export function openJailSocket(pid: number, pathInJail: string): JailSocket {
   } finally {
     if (dir >= 0) native.closeFd(dir);
     closeSync(root);
+  }
+}
+
+/**
+ * Gives a socket the daemon just bound to the guest that sends to it: the
+ * file is opened O_PATH|O_NOFOLLOW and changed through its descriptor, so
+ * nothing but that socket can be changed, whatever is at the path.
+ */
+export function chownSocket(path: string, uid: number, gid: number): void {
+  const fd = native.openPath(path, native.O_PATH);
+  try {
+    const kind = native.fstatKind(fd).kind;
+    if (kind !== "socket") throw Object.assign(new Error(`${path} is a ${kind}, not a socket`), { code: "ENOTSOCK" });
+    chownSync(`/proc/self/fd/${fd}`, uid, gid);
+  } finally {
+    native.closeFd(fd);
   }
 }

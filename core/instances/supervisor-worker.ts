@@ -36,7 +36,7 @@ import type { FromWorker, SupervisedAction, ToWorker, WorkerBootSpec } from "./w
 import { createCgroup, killCgroup, removeCgroup } from "../jail/cgroups.js";
 import { enterArgv, type JailChange } from "../jail/jail-spec.js";
 import { isGuestProcess, processesWithUmid } from "../host/procfs.js";
-import { openJailSocket, type JailSocket } from "../host/guest-socket.js";
+import { chownSocket, openJailSocket, type JailSocket } from "../host/guest-socket.js";
 
 const port = parentPort!;
 const CONSOLE_PIPE_BYTES = 1024 * 1024;
@@ -285,6 +285,23 @@ async function probe(): Promise<void> {
 
 // ---- readiness and notify -------------------------------------------------
 
+/** A guest may write to /proc/mconsole as often as it likes: at most 10 of its notes a minute reach the log. */
+const userNotes = (() => {
+  let windowStart = 0;
+  let count = 0;
+  return {
+    take(): boolean {
+      const now = Date.now();
+      if (now - windowStart > 60_000) {
+        if (count > 10) log("info", "guest notifications left out of the log", { count: count - 10 });
+        windowStart = now;
+        count = 0;
+      }
+      return ++count <= 10;
+    },
+  };
+})();
+
 function markReady(via: "notify" | "console"): void {
   if (ready) return;
   ready = true;
@@ -314,7 +331,7 @@ function onNotify(buf: Buffer): void {
     }
     case "user":
       if (m.text.startsWith(READY_NOTIFY_TEXT)) markReady("notify");
-      else log("info", "guest notification", { text: m.text.slice(0, 200) });
+      else if (userNotes.take()) log("info", "guest notification", { text: m.text.slice(0, 200) });
       break;
     case "panic":
       panicMessage = m.message;
@@ -456,7 +473,7 @@ function openSupervision(s: WorkerBootSpec): void {
   });
   notifySock.bind(s.files.notifySocket);
   // the guest sends to both sockets: they are its own, in a root-owned directory it cannot change
-  chownSync(s.files.notifySocket, s.guest.uid, s.guest.gid);
+  chownSocket(s.files.notifySocket, s.guest.uid, s.guest.gid);
   mconsole = new MconsoleClient(s.files.mconsoleClient, s.guest);
   openConsoleLog();
 }

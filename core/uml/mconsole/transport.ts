@@ -1,4 +1,5 @@
-import { chownSync, unlinkSync } from "node:fs";
+import { unlinkSync } from "node:fs";
+import { chownSocket } from "../../host/guest-socket.js";
 import { native, type NativeDgramSocket } from "../../native.js";
 
 /**
@@ -26,7 +27,7 @@ export class MconsoleTransport {
     });
     try {
       s.bind(this.clientPath);
-      if (this.owner) chownSync(this.clientPath, this.owner.uid, this.owner.gid);
+      if (this.owner) chownSocket(this.clientPath, this.owner.uid, this.owner.gid);
       s.connect(serverPath);
     } catch (e) {
       s.close();
