@@ -14,6 +14,8 @@ export interface DaemonConfig {
   guestIds: HostIdRange;
   /** cgroup umld's guests go under (default: derived from the state dir) */
   cgroupParent: string | null;
+  /** use the cgroup v2 hierarchy mounted here (default: /sys/fs/cgroup if it is v2, else the v1 controllers) */
+  cgroupV2: string | null;
   /** most host processes per guest */
   guestMaxProcesses: number;
   /** TLS on the TCP listener */
@@ -38,6 +40,8 @@ export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [-
                       processes run as a uid of their own; no host user or subuid range may overlap
   --cgroup-parent N   the cgroup guests are put under, one child each (default 'umld' for the default
                       state dir, 'umld-<hash>' for others); cgroup v2, or v1 controllers
+  --cgroup-v2 PATH    use the cgroup v2 hierarchy mounted at PATH (e.g. /sys/fs/cgroup/unified on a
+                      hybrid host); default: /sys/fs/cgroup when it is v2, else the v1 controllers
   --guest-max-processes N  host processes per guest, its own and UML's (default 1024)
   --tls-cert PEM      serve the TCP listener over TLS with this certificate (and --tls-key); the
   --tls-key PEM       unix socket stays plain (local, root only)
@@ -80,6 +84,11 @@ function cgroupParent(v: string | undefined): string | null {
   return v;
 }
 
+function absolute(flag: string, v: string): string {
+  if (!/^\/[^\0]*$/.test(v) || v.split("/").includes("..")) throw new Error(`${flag} must be an absolute path, got '${v}'`);
+  return v.replace(/\/+$/, "") || "/";
+}
+
 function maxProcesses(v: string | undefined): number {
   if (v === undefined) return 1024;
   const n = Number(v);
@@ -101,6 +110,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       "guest-user": { type: "string" },
       "guest-ids": { type: "string" },
       "cgroup-parent": { type: "string" },
+      "cgroup-v2": { type: "string" },
       "guest-max-processes": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
@@ -123,6 +133,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     limits: { ratePerMinute: rate(values["rate-limit"] ?? env.UMLD_RATE_LIMIT), bodyLimitBytes: 64 * 1024 },
     guestIds: ids === undefined ? DEFAULT_HOST_IDS : parseHostIdRange(ids),
     cgroupParent: cgroupParent(values["cgroup-parent"]),
+    cgroupV2: values["cgroup-v2"] === undefined ? null : absolute("--cgroup-v2", values["cgroup-v2"]),
     guestMaxProcesses: maxProcesses(values["guest-max-processes"]),
     tls: tlsFiles(values["tls-cert"], values["tls-key"]),
   };

@@ -71,11 +71,12 @@ function rootPeer(socket: unknown): boolean {
 /** The guests' cgroups: under a parent of this daemon's, v2 or v1. A host without cgroups runs guests without (a warning). */
 function openCgroups(cfg: DaemonConfig, stateDir: string, log: Logger): CgroupLayout | null {
   try {
-    const layout = detectCgroups(cfg.cgroupParent ?? defaultCgroupParent(stateDir, (s) => createHash("sha256").update(s).digest("hex")));
+    const layout = detectCgroups(cfg.cgroupParent ?? defaultCgroupParent(stateDir, (s) => createHash("sha256").update(s).digest("hex")), undefined, cfg.cgroupV2 ?? undefined);
     ensureParent(layout);
     log.info({ version: layout.version, parent: layout.parent }, "guests get cgroups of their own");
     return layout;
   } catch (e) {
+    if (cfg.cgroupV2) throw e; // asked for explicitly: not a silent fallback
     log.warn({ err: (e as Error).message }, "no usable cgroups: guests run without their own cgroup (no memory or process limits)");
     return null;
   }

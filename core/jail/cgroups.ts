@@ -28,8 +28,12 @@ const V1_CONTROLLERS = ["memory", "pids", "cpu", "cpuacct", "blkio"];
 const V2_CONTROLLERS = ["memory", "pids", "cpu", "io"];
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
-/** Finds the cgroup file systems: cgroup2 mounted at `root` means v2; else the v1 controller mounts. */
-export function detectCgroups(parent: string, mountinfo = readFileSync("/proc/self/mountinfo", "utf8")): CgroupLayout {
+/**
+ * Finds the cgroup file systems: cgroup2 mounted at /sys/fs/cgroup means v2;
+ * else the v1 controller mounts; `v2At` forces the cgroup2 hierarchy mounted
+ * there (e.g. a hybrid host's /sys/fs/cgroup/unified).
+ */
+export function detectCgroups(parent: string, mountinfo = readFileSync("/proc/self/mountinfo", "utf8"), v2At?: string): CgroupLayout {
   if (!NAME.test(parent)) throw new Error(`cgroup parent name not allowed: '${parent}'`);
   const mounts = mountinfo.split("\n").map((l) => {
     const [pre, post] = l.split(" - ");
@@ -37,6 +41,10 @@ export function detectCgroups(parent: string, mountinfo = readFileSync("/proc/se
     const g = post?.split(" ") ?? [];
     return { dir: f[4] ?? "", type: g[0] ?? "", superOpts: (g[2] ?? "").split(",") };
   });
+  if (v2At !== undefined) {
+    if (!mounts.some((m) => m.type === "cgroup2" && m.dir === v2At)) throw new Error(`no cgroup2 file system is mounted at ${v2At}`);
+    return { version: 2, hierarchies: [v2At], parent };
+  }
   const unified = mounts.find((m) => m.type === "cgroup2" && m.dir === "/sys/fs/cgroup");
   const v1 = mounts.filter((m) => m.type === "cgroup" && m.superOpts.some((o) => V1_CONTROLLERS.includes(o)));
   if (unified || v1.length === 0) {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { defaultCgroupParent } from "../../core/jail/cgroups.js";
 import { request as httpsRequest } from "node:https";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -200,6 +201,7 @@ export class TestDaemon {
     }
     killGuestsUnder(this.stateDir);
     sweepHostNetworking(this.stateDir);
+    sweepCgroups(this.stateDir);
     rmSync(this.stateDir, { recursive: true, force: true });
     const bug = this.logLines.find((l) => l.includes("unhandled rejection"));
     if (bug) throw new Error(`umld logged an unhandled rejection: ${bug.slice(0, 500)}`);
@@ -265,6 +267,26 @@ export function killGuestsUnder(stateDir: string): void {
       if (argv[0]?.endsWith("uml_switch") && argv.some((a) => a.startsWith(`${stateDir}/net/`))) process.kill(Number(entry), "SIGKILL");
     } catch {
       // gone
+    }
+  }
+}
+
+/** The cgroups a test daemon made (its parent and any guest or switch cgroup left in it), removed when empty. */
+export function sweepCgroups(stateDir: string): void {
+  const parent = defaultCgroupParent(stateDir, (x) => createHash("sha256").update(x).digest("hex"));
+  for (const h of readdirSafe("/sys/fs/cgroup")) {
+    const dir = `/sys/fs/cgroup/${h}/${parent}`;
+    for (const child of readdirSafe(dir)) {
+      try {
+        rmdirSync(`${dir}/${child}`);
+      } catch {
+        // a control file, or not empty
+      }
+    }
+    try {
+      rmdirSync(dir);
+    } catch {
+      // not there, or still in use
     }
   }
 }
