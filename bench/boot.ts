@@ -1,5 +1,5 @@
 /**
- * Boot latency: API start → guest ready through umld, against raw linux.uml
+ * Boot latency: API start → guest ready through umld (the guest in its jail), against raw linux.uml
  * launched by this script with the same image, kernel, memory and boot
  * options, measured in the same run and alternated. Then the daemon's own
  * RSS per running instance at 50 instances. Prints numbers and ratios; it is
