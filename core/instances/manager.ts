@@ -12,7 +12,7 @@ import type { Catalog } from "../storage/catalog.js";
 import type { DiskRow, InstanceRow, InstancesRepo, StateChange } from "../store/instances-repo.js";
 import { native } from "../native.js";
 import { buildLaunch, defaultBootOptions } from "../uml/argv.js";
-import { checkCowAgainstBacking, createCow } from "../uml/cow.js";
+import { checkCow, createCow } from "../uml/cow.js";
 import { newId, nowIso } from "../util/ids.js";
 import { Revert } from "../util/revert.js";
 import { DEFAULT_ACTION_TIMEOUT_S, type InstanceCommand } from "./commands.js";
@@ -23,7 +23,7 @@ import { KernelUpgrades } from "./kernel-upgrades.js";
 import type { DataDisksRepo } from "../store/data-disks-repo.js";
 import type { ChannelsRepo } from "../store/channels-repo.js";
 import type { SnapshotsRepo } from "../store/snapshots-repo.js";
-import { Snapshots } from "./snapshots.js";
+import { recordOf, Snapshots } from "./snapshots.js";
 import { Networks } from "../network/networks.js";
 import type { SwitchSupervisor } from "../network/switches.js";
 import type { HostLinks } from "../network/host-links.js";
@@ -199,10 +199,12 @@ export class InstanceManager {
         throw new UmldError("host_error", `instance '${name}' could not be halted`, { state: row.state });
       }
     }
+    const madeFor = this.snapshots.imagesOf(row.id);
     this.networks.forgetInstance(row.id);
     this.o.repo.delete(row.id);
     // only the instance's own files: its COW, console log and sockets; never the shared image
     rmSync(this.o.paths.instanceDir(row.id), { recursive: true, force: true });
+    this.snapshots.dropImages(madeFor); // its snapshots' images and its clone base, unless something still uses them
     rmSync(`${this.o.paths.umlRun}/${row.id}`, { recursive: true, force: true });
     rmSync(this.memoryDir(row.id), { recursive: true, force: true });
     this.hubs.get(row.id)?.closeAll(1000, "instance deleted");
@@ -293,7 +295,7 @@ export class InstanceManager {
     for (const d of this.o.repo.disks(r.id)) {
       if (!existsSync(d.path)) out.push(`disk ${d.slot}: ${d.path} is missing`);
       else if (d.kind === "cow") {
-        const c = checkCowAgainstBacking(d.path);
+        const c = checkCow(d.path, recordOf(d)); // the record, never the guest-written header; no size or mtime in the reason
         if (!c.ok) out.push(`disk ${d.slot}: ${c.reason}`);
       }
     }
@@ -438,7 +440,7 @@ export class InstanceManager {
   private checkDisks(row: InstanceRow): void {
     for (const d of this.o.repo.disks(row.id)) {
       if (d.kind !== "cow") continue;
-      const c = checkCowAgainstBacking(d.path);
+      const c = checkCow(d.path, recordOf(d));
       if (!c.ok) {
         throw new UmldError("disk_backing_changed", `disk ${d.slot} cannot be used: ${c.reason}`, { slot: d.slot, cow: d.path, backing: d.backing_path });
       }
