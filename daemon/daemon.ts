@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { native } from "../core/native.js";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, unlinkSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino, { type Logger } from "pino";
@@ -27,8 +27,8 @@ import { buildApp, localRequests } from "./app.js";
 import { TenantsRepo } from "../core/store/tenants-repo.js";
 import { Tenants } from "../core/tenants/tenants.js";
 import { createHash } from "node:crypto";
-import { grantFile } from "../core/instances/guest-files.js";
-import { HostIds, hostIdClashes, probeUid, sharedGid } from "../core/jail/host-ids.js";
+import { adminGid, HostIds, hostIdClashes, probeUid, sharedGid } from "../core/jail/host-ids.js";
+import { IMAGE_MODE, imageGid, KERNEL_MODE, sealImage, sealKernel, setImageGroups } from "../core/storage/seal.js";
 import { probeJailed } from "../core/jail/probe.js";
 import { HostIdsRepo } from "../core/store/host-ids-repo.js";
 import { defaultCgroupParent, detectCgroups, ensureParent, type CgroupLayout } from "../core/jail/cgroups.js";
@@ -83,13 +83,25 @@ function openCgroups(cfg: DaemonConfig, stateDir: string, log: Logger): CgroupLa
 }
 
 /**
- * Images and kernels of the catalogue are root's; guests read them through
- * the shared group in their jails (images 0640, kernels umld copied 0750).
- * The installed default kernel stays as its package made it.
+ * Images and kernels made before guests were jailed (0444/0555, world-readable)
+ * get their owner's group and modes once; the installed default kernel stays
+ * as its package made it.
  */
-function shareCatalogWithGuests(catalog: Catalog, paths: StatePaths, gid: number): void {
-  for (const i of catalog.listImages()) if (i.path.startsWith(paths.images + "/") && existsSync(i.path)) grantFile(i.path, { uid: 0, gid }, 0o640);
-  for (const k of catalog.listKernels()) if (k.path.startsWith(paths.kernels + "/") && existsSync(k.path)) grantFile(k.path, { uid: 0, gid }, 0o750);
+function resealCatalog(catalog: Catalog, paths: StatePaths): number {
+  let n = 0;
+  for (const i of catalog.imageRows()) {
+    if (!i.path.startsWith(paths.images + "/") || !existsSync(i.path)) continue;
+    const st = statSync(i.path);
+    if ((st.mode & 0o777) === IMAGE_MODE && st.gid === imageGid(i.owner, i.shared === 1)) continue;
+    sealImage(i.path, i.owner, i.shared === 1);
+    n++;
+  }
+  for (const k of catalog.listKernels()) {
+    if (!k.path.startsWith(paths.kernels + "/") || !existsSync(k.path) || (statSync(k.path).mode & 0o777) === KERNEL_MODE) continue;
+    sealKernel(k.path);
+    n++;
+  }
+  return n;
 }
 
 export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level: cfg.logLevel })): Promise<RunningDaemon> {
@@ -114,25 +126,29 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const operations = new Operations(new OperationsRepo(db), bus);
   const interrupted = new OperationsRepo(db).failInterrupted(nowIso());
   const probe = { launcher: LAUNCHER, jailRoot: paths.jailRoot, uid: probeUid(cfg.guestIds), groups: [sharedGid(cfg.guestIds)] };
+  const hostIds = new HostIds(new HostIdsRepo(db), cfg.guestIds);
+  const backfilled = hostIds.backfill();
+  if (backfilled) log.info({ count: backfilled }, "host ids given to instances, tenants and networks made before guests were jailed");
+  const tenantsRepo = new TenantsRepo(db);
+  const tenants = new Tenants(tenantsRepo, log);
+  const gidOfTenant = (name: string): number => {
+    const t = tenantsRepo.byName(name);
+    if (!t) return adminGid(cfg.guestIds); // an owner that is gone: its images stay the admins' to read
+    return t.host_gid ?? hostIds.allocate({ kind: "tenant", id: t.id }); // a tenant made since this start
+  };
+  setImageGroups({ shared: sharedGid(cfg.guestIds), admin: adminGid(cfg.guestIds), tenant: gidOfTenant });
   const catalog = new Catalog(new CatalogRepo(db), paths.images, paths.kernels, (path, args) => probeJailed(probe, path, args));
   const kernel = await catalog.ensureDefaultKernel(cfg.kernelPath);
   const image = await catalog.ensureDefaultImage();
   log.info({ kernel: kernel.version, kernelSha256: kernel.sha256, image: image.name, imageSha256: image.sha256 }, "catalog ready");
-  const hostIds = new HostIds(new HostIdsRepo(db), cfg.guestIds);
-  const backfilled = hostIds.backfill();
-  if (backfilled) log.info({ count: backfilled }, "host ids given to instances, tenants and networks made before guests were jailed");
-  shareCatalogWithGuests(catalog, paths, sharedGid(cfg.guestIds));
+  const resealed = resealCatalog(catalog, paths);
+  if (resealed) log.info({ files: resealed }, "images and kernels made readable by their owners' guests only");
   const networksRepo = new NetworksRepo(db);
   const switchUid = (id: string) => networksRepo.byId(id)?.host_uid ?? hostIds.allocate({ kind: "network", id }); // a network made since this start
   const switches = new SwitchSupervisor(paths.networks, { launcher: LAUNCHER, jailRoot: paths.jailRoot, cgroups, uidOf: switchUid }, log);
-  const tenantsRepo = new TenantsRepo(db);
-  const tenants = new Tenants(tenantsRepo, log);
   const tenantGid = (instanceName: string): number | null => {
     const dot = instanceName.indexOf(".");
-    if (dot <= 0) return null;
-    const t = tenantsRepo.byName(instanceName.slice(0, dot));
-    if (!t) return null;
-    return t.host_gid ?? hostIds.allocate({ kind: "tenant", id: t.id }); // a tenant made since this start
+    return dot <= 0 ? null : gidOfTenant(instanceName.slice(0, dot));
   };
   const jail = { hostIds, cgroups, launcher: LAUNCHER, maxProcesses: cfg.guestMaxProcesses, tenantGid };
   const pool = new WorkerPool();

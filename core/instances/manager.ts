@@ -13,7 +13,7 @@ import type { DiskRow, InstanceRow, InstancesRepo, StateChange } from "../store/
 import { native } from "../native.js";
 import { defaultBootOptions } from "../uml/argv.js";
 import { bootOptionProblem } from "../../protocol/names.js";
-import { checkCowAgainstBacking, createCow } from "../uml/cow.js";
+import { checkCow, createCow } from "../uml/cow.js";
 import { newId, nowIso } from "../util/ids.js";
 import { Revert } from "../util/revert.js";
 import { DEFAULT_ACTION_TIMEOUT_S, type InstanceCommand } from "./commands.js";
@@ -24,7 +24,7 @@ import { KernelUpgrades } from "./kernel-upgrades.js";
 import type { DataDisksRepo } from "../store/data-disks-repo.js";
 import type { ChannelsRepo } from "../store/channels-repo.js";
 import type { SnapshotsRepo } from "../store/snapshots-repo.js";
-import { Snapshots } from "./snapshots.js";
+import { recordOf, Snapshots } from "./snapshots.js";
 import type { GuestFilter } from "../network/guest-filter.js";
 import { Networks } from "../network/networks.js";
 import type { SwitchSupervisor } from "../network/switches.js";
@@ -34,6 +34,7 @@ import { grantFile, prepareInstanceDir } from "./guest-files.js";
 import { liveGuestProcesses, sweepStateFiles, type LiveGuest } from "./reconcile.js";
 import { bootSpec, type BootInputs } from "./boot-spec.js";
 import { adminGid, sharedGid, type HostIds } from "../jail/host-ids.js";
+import { imageGid } from "../storage/seal.js";
 import type { CgroupLayout } from "../jail/cgroups.js";
 import { binaryFiles } from "../jail/binary-files.js";
 import type { JailFile } from "../jail/elf-deps.js";
@@ -222,11 +223,13 @@ export class InstanceManager {
         throw new UmldError("host_error", `instance '${name}' could not be halted`, { state: row.state });
       }
     }
+    const madeFor = this.snapshots.imagesOf(row.id);
     this.networks.forgetInstance(row.id);
     this.o.repo.delete(row.id);
     // only the instance's own files: its COW, console log and sockets; never the shared image
     // a root-owned tree (the guest owns only its COW file in it): nothing in it is a symlink a guest made
     rmSync(this.o.paths.instanceDir(row.id), { recursive: true, force: true });
+    this.snapshots.dropImages(madeFor); // its snapshots' images and its clone base, unless something still uses them
     this.hubs.get(row.id)?.closeAll(1000, "instance deleted");
     this.hubs.delete(row.id);
     this.o.log.info({ instance: name, id: row.id }, "instance deleted");
@@ -317,7 +320,7 @@ export class InstanceManager {
     for (const d of this.o.repo.disks(r.id)) {
       if (!existsSync(d.path)) out.push(`disk ${d.slot}: ${d.path} is missing`);
       else if (d.kind === "cow") {
-        const c = checkCowAgainstBacking(d.path);
+        const c = checkCow(d.path, recordOf(d)); // the record, never the guest-written header; no size or mtime in the reason
         if (!c.ok) out.push(`disk ${d.slot}: ${c.reason}`);
       }
     }
@@ -462,7 +465,7 @@ export class InstanceManager {
   private checkDisks(row: InstanceRow): void {
     for (const d of this.o.repo.disks(row.id)) {
       if (d.kind !== "cow") continue;
-      const c = checkCowAgainstBacking(d.path);
+      const c = checkCow(d.path, recordOf(d));
       if (!c.ok) {
         throw new UmldError("disk_backing_changed", `disk ${d.slot} cannot be used: ${c.reason}`, { slot: d.slot, cow: d.path, backing: d.backing_path });
       }
@@ -520,7 +523,10 @@ export class InstanceManager {
     if (row.host_uid === null) throw new UmldError("host_error", `instance '${row.name}' has no host uid yet`);
     const range = this.o.jail.hostIds.range;
     const owner = this.o.jail.tenantGid(row.name) ?? adminGid(range);
-    return { uid: row.host_uid, gid: row.host_uid, groups: [sharedGid(range), owner] };
+    // and the group its root image is read through (an admin may give a tenant's guest an image of its own)
+    const image = this.o.catalog.imageById(row.image_id);
+    const groups = [sharedGid(range), owner, ...(image ? [imageGid(image.owner, image.shared === 1)] : [])];
+    return { uid: row.host_uid, gid: row.host_uid, groups: [...new Set(groups.filter((g) => g > 0))] };
   }
 
   /**

@@ -69,12 +69,18 @@ export class Tenants {
     return r && r.guest_uid !== null && r.guest_gid !== null ? { uid: r.guest_uid, gid: r.guest_gid } : null;
   }
 
+  /**
+   * Deletes a tenant that owns nothing. Refused while it owns instances,
+   * networks, data disks or images: a tenant re-created under the same name
+   * would otherwise inherit them.
+   */
   delete(name: string): { deleted: string } {
     const row = this.row(name);
-    const u = this.repo.usage(prefixOf(name));
-    const nets = this.repo.ownsNetworks(prefixOf(name));
-    if (u.instances > 0 || nets > 0) {
-      throw new UmldError("tenant_in_use", `tenant '${name}' still owns ${u.instances} instances and ${nets} networks`, { instances: u.instances, networks: nets });
+    const owned = this.repo.owned(prefixOf(name));
+    const parts = (Object.entries(owned) as Array<[string, string[]]>).filter(([, names]) => names.length > 0);
+    if (parts.length) {
+      const list = parts.map(([kind, names]) => `${names.length} ${names.length === 1 ? kind.replace(/s$/, "") : kind} (${names.slice(0, 10).join(", ")}${names.length > 10 ? ", ..." : ""})`).join(", ");
+      throw new UmldError("tenant_in_use", `tenant '${name}' still owns ${list}; delete them first`, owned);
     }
     this.repo.delete(row.id); // its tokens go with it (ON DELETE CASCADE)
     this.log.info({ tenant: name }, "tenant deleted");
@@ -170,6 +176,11 @@ export class Tenants {
     const t = this.row(tenant);
     const used = this.repo.usage(prefixOf(tenant));
     const pending = this.inflight.get(tenant) ?? { instances: 0, memoryMiB: 0, diskMiB: 0, snapshots: 0 };
+    for (const key of Object.keys(QUOTA_OF) as QuotaKey[]) {
+      const want = delta[key] ?? 0;
+      // NaN or Infinity would poison the reservations (Infinity - Infinity) and switch quotas off
+      if (!Number.isFinite(want) || want < 0) throw new UmldError("invalid_request", `a ${key} reservation must be a finite, non-negative number`, { quota: key });
+    }
     for (const key of Object.keys(QUOTA_OF) as QuotaKey[]) {
       const want = delta[key] ?? 0;
       const limit = t[QUOTA_OF[key]] as number | null;
