@@ -14,8 +14,11 @@ import type { Logger } from "pino";
  * every address of the host itself (`fib daddr type local`: 127.0.0.0/8, ::1,
  * each interface address; slirp's 10.0.2.2 is the host's 127.0.0.1) unless the
  * uid is in `host_ok` (a guest with a NIC on a user network with hostAccess).
- * Allowed always: port 53 of the resolvers in /etc/resolv.conf, where slirp
- * forwards the guests' DNS (10.0.2.3), also when that is 127.0.0.53.
+ * A guest with no NIC on a user network (`egress_ok`) sends nothing over IP
+ * at all: its UML needs none (switch NICs are unix sockets, TAPs descriptors),
+ * so only a guest that escaped UML would try. Allowed to `egress_ok`: port 53
+ * of the resolvers in /etc/resolv.conf, where slirp forwards the guests' DNS
+ * (10.0.2.3), also when that is 127.0.0.53.
  *
  * One `inet` table per state dir, named after it, replaced atomically; it
  * outlives the daemon like the guests it filters, and only ever refuses
@@ -40,6 +43,8 @@ export interface GuestFilterSpec {
   uids: Iterable<number>;
   /** guest uids that may reach the host's own addresses */
   hostOk: Iterable<number>;
+  /** guest uids that may send over IP at all (a NIC on a user network: slirp's NAT) */
+  egressOk: Iterable<number>;
   /** IPv4 resolvers slirp forwards DNS to: port 53 stays open for every guest */
   resolvers: string[];
 }
@@ -80,12 +85,14 @@ export function guestFilterRules(s: GuestFilterSpec): string {
     `table inet ${s.table} {`,
     ...set("guests", true, uidElements(s.range, s.uids)),
     ...set("host_ok", false, uidElements(null, s.hostOk)),
+    ...set("egress_ok", false, uidElements(null, s.egressOk)),
     `  chain output {`,
     `    type filter hook output priority filter; policy accept;`,
     // everything else on the host passes through untouched
     `    meta skuid @guests jump guest`,
     `  }`,
     `  chain guest {`,
+    `    meta skuid != @egress_ok jump refuse`,
     ...(resolvers.length ? [`    ip daddr { ${resolvers.join(", ")} } meta l4proto { tcp, udp } th dport 53 accept`] : []),
     `    ip daddr { ${METADATA_V4.join(", ")} } jump refuse`,
     `    ip6 daddr { ${METADATA_V6.join(", ")} } jump refuse`,
@@ -132,13 +139,13 @@ export class GuestFilter {
    * ruleset changed (every guest start asks), so an unchanged state costs a
    * string comparison.
    */
-  update(guests: Iterable<number>, hostOk: Iterable<number>): void {
+  update(guests: Iterable<number>, hostOk: Iterable<number>, egressOk: Iterable<number>): void {
     const g = [...guests];
     if (g.includes(0) && !this.warnedRoot) {
       this.warnedRoot = true;
       this.o.log.warn("guests running as root cannot be filtered: they reach the host's own services");
     }
-    const text = guestFilterRules({ table: this.table, range: this.o.range, uids: g, hostOk, resolvers: this.resolvers() });
+    const text = guestFilterRules({ table: this.table, range: this.o.range, uids: g, hostOk, egressOk, resolvers: this.resolvers() });
     if (text === this.applied) return;
     // `add` then `delete`: the replacement works whether or not the table exists, in one transaction
     nft(`table inet ${this.table}\ndelete table inet ${this.table}\n${text}`);

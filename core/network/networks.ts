@@ -141,24 +141,26 @@ export class Networks {
   }
 
   /**
-   * The guest filter made to match the database: every instance's uid is a
-   * guest (uids seen once stay one while the daemon runs: a tenant's uid may
-   * change under a running guest); those with a NIC on a user network with
-   * hostAccess may reach the host. Keyed on uids: guests sharing a uid share
-   * host access.
+   * The guest filter made to match the database: every guest uid is in the
+   * daemon's range (or seen once, for a guest of an older umld); those with a
+   * NIC on a user network may send over IP (slirp), and of them those on a
+   * network with hostAccess may reach the host. Keyed on uids: one per guest.
    */
   private refreshGuestFilter(): void {
     if (!this.guestFilter) return;
-    for (const i of this.instances.all()) this.seenUids.add(this.m.identityOf(i.name).uid);
     const hostOk = new Set<number>();
+    const egressOk = new Set<number>();
     for (const net of this.repo.all()) {
-      if (net.kind !== "user" || net.host_access !== 1) continue;
+      if (net.kind !== "user") continue;
       for (const nic of this.repo.nicsOn(net.id)) {
-        const name = this.instances.byId(nic.instance_id)?.name;
-        if (name) hostOk.add(this.m.identityOf(name).uid);
+        const uid = this.instances.byId(nic.instance_id)?.host_uid;
+        if (uid === null || uid === undefined) continue;
+        egressOk.add(uid);
+        if (net.host_access === 1) hostOk.add(uid);
       }
     }
-    this.guestFilter.update(this.seenUids, hostOk);
+    for (const i of this.instances.all()) if (i.host_uid !== null) this.seenUids.add(i.host_uid);
+    this.guestFilter.update(this.seenUids, hostOk, egressOk);
   }
 
   /** The last NIC of a switch network went: its switch stops (a new one starts with the next NIC). */

@@ -26,7 +26,9 @@ describe("image import", { timeout: 180_000 }, () => {
     assert.equal(r.status, 201, JSON.stringify(r.body));
     assert.equal(r.body.image.kind, "imported");
     assert.match(r.body.image.sha256, /^[0-9a-f]{64}$/);
-    assert.equal(statSync(r.body.image.path).mode & 0o777, 0o444, "sealed read-only");
+    const sealed = statSync(r.body.image.path);
+    assert.deepEqual([sealed.mode & 0o777, sealed.uid], [0o640, 0], "sealed read-only, root's, readable by its guests' group only");
+    assert.notEqual(sealed.gid, 0, "the shared catalogue's group");
     const progress = d.events.slice(ev).filter((e) => e.type === "operation" && e.operation.id === r.body.operation.id && e.operation.progress);
     assert.ok(progress.length >= 1, "progress was streamed");
     assert.equal(progress[0]!.type === "operation" && progress[0]!.operation.progress!.unit, "steps");

@@ -5,7 +5,7 @@ import { guestFilterRules, guestTableName, resolversOf, type GuestFilterSpec } f
 import { chain, nftCheckSkip } from "../harness/host-net.js";
 
 const table = guestTableName("/var/lib/umld");
-const spec = (s: Partial<GuestFilterSpec>): GuestFilterSpec => ({ table, range: null, uids: [], hostOk: [], resolvers: [], ...s });
+const spec = (s: Partial<GuestFilterSpec>): GuestFilterSpec => ({ table, range: null, uids: [], hostOk: [], egressOk: [], resolvers: [], ...s });
 
 /** The `elements = { … }` of a set, or null when it has none. */
 function elements(ruleset: string, set: string): string | null {
@@ -37,6 +37,7 @@ describe("guest filter", () => {
     const r = guestFilterRules(spec({ uids: [999, 1000], hostOk: [1000], resolvers: ["127.0.0.53", "127.0.0.53", "10.255.255.53"] }));
     assert.equal(elements(r, "host_ok"), "1000");
     assert.deepEqual(chain(r, "guest"), [
+      "meta skuid != @egress_ok jump refuse",
       "ip daddr { 127.0.0.53, 10.255.255.53 } meta l4proto { tcp, udp } th dport 53 accept",
       "ip daddr { 169.254.0.0/16 } jump refuse",
       "ip6 daddr { fe80::/10, fd00:ec2::254 } jump refuse",
@@ -45,18 +46,25 @@ describe("guest filter", () => {
     ]);
     assert.deepEqual(chain(r, "refuse"), ["meta l4proto tcp reject with tcp reset", "reject with icmpx admin-prohibited"], "a reset: the guest's connect fails at once");
     const noDns = guestFilterRules(spec({ uids: [999] }));
-    assert.equal(chain(noDns, "guest")[0], "ip daddr { 169.254.0.0/16 } jump refuse", "no resolver, no exception");
+    assert.equal(chain(noDns, "guest")[1], "ip daddr { 169.254.0.0/16 } jump refuse", "no resolver, no exception");
     assert.equal(elements(noDns, "host_ok"), null);
+  });
+
+  it("a guest without a user NIC sends nothing over IP: only egress_ok (slirp's guests) get past the first rule", () => {
+    const r = guestFilterRules(spec({ uids: [999, 1000], egressOk: [1000, 1000] }));
+    assert.equal(elements(r, "egress_ok"), "1000");
+    assert.equal(chain(r, "guest")[0], "meta skuid != @egress_ok jump refuse");
+    assert.equal(elements(guestFilterRules(spec({ uids: [999] })), "egress_ok"), null, "none: every guest refused");
   });
 
   it("reads slirp's resolvers from resolv.conf: IPv4 nameservers only", () => {
     assert.deepEqual(resolversOf("# systemd\nnameserver 127.0.0.53\noptions edns0\nnameserver ::1\n  nameserver 10.0.0.2 \nsearch x\n"), ["127.0.0.53", "10.0.0.2"]);
     assert.deepEqual(resolversOf(""), []);
-    assert.deepEqual(chain(guestFilterRules(spec({ uids: [5], resolvers: ["1.2.3.4; flush ruleset"] })), "guest")[0], "ip daddr { 169.254.0.0/16 } jump refuse", "nothing but an address reaches the ruleset");
+    assert.deepEqual(chain(guestFilterRules(spec({ uids: [5], resolvers: ["1.2.3.4; flush ruleset"] })), "guest")[1], "ip daddr { 169.254.0.0/16 } jump refuse", "nothing but an address reaches the ruleset");
   });
 
   it("writes rulesets nft accepts (checked by the kernel, nothing applied)", { skip: nftCheckSkip() }, () => {
-    for (const s of [spec({}), spec({ range: { first: 2_000_000_000, count: 100_000 }, uids: [999], hostOk: [999, 2_000_000_001], resolvers: ["127.0.0.53"] })]) {
+    for (const s of [spec({}), spec({ range: { first: 2_000_000_000, count: 100_000 }, uids: [999], hostOk: [999, 2_000_000_001], egressOk: [999], resolvers: ["127.0.0.53"] })]) {
       execFileSync("nft", ["-c", "-f", "-"], { input: guestFilterRules(s), stdio: ["pipe", "pipe", "pipe"] });
     }
   });
