@@ -36,6 +36,15 @@ describe("how a guest's end is classified", () => {
     assert.equal(classifyExit({ ...base, signal: "SIGABRT", panicMessage: "x", consoleTail: "# echo reboot: System halted\r\n" }).requested, false);
   });
 
+  it("a panic whose notification never came is read from the console (SIGABRT only)", () => {
+    const tail = "Run /sbin/init as init process\n" +
+      "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(98,0)\nCPU: 0 PID: 1 Comm: swapper Not tainted 6.1.176 #1\n" +
+      "Stack:\n 606944ba 607e7fcd 61573b80 6067bb96\nCall Trace:\n [<60002a75>] mount_root+0x1f0/0x1ff\n";
+    assert.deepEqual(classifyExit({ ...base, signal: "SIGABRT", consoleTail: tail }), { reason: "kernel panic: VFS: Unable to mount root fs on unknown-block(98,0)", requested: false });
+    assert.equal(classifyExit({ ...base, signal: "SIGABRT", panicMessage: "from notify", consoleTail: tail }).reason, "kernel panic: from notify");
+    assert.equal(classifyExit({ ...base, signal: "SIGKILL", consoleTail: tail }).reason, "killed by SIGKILL");
+  });
+
   it("a deliberate non-zero /proc/exitcode stays a crash even after the halt line", () => {
     assert.deepEqual(classifyExit({ ...base, code: 3, consoleTail: HALTED_TAIL }), { reason: "exited with status 3", requested: false });
   });
