@@ -32,6 +32,7 @@ import type { PlainError } from "../errors.js";
 import { native, type NativeDgramSocket } from "../native.js";
 import { MconsoleClient, MconsoleError } from "../uml/mconsole/client.js";
 import { decodeNotify, READY_CONSOLE_MARKER, READY_NOTIFY_TEXT } from "../uml/notify.js";
+import { classifyExit, CONSOLE_TAIL_BYTES } from "./exit-reason.js";
 import type { FromWorker, SupervisedAction, ToWorker, WorkerBootSpec } from "./worker-messages.js";
 import { createCgroup, killCgroup, removeCgroup } from "../jail/cgroups.js";
 import { enterArgv, type JailChange } from "../jail/jail-spec.js";
@@ -60,6 +61,7 @@ let stopRequested: string | null = null; // the reason, when we asked the guest 
 let panicMessage: string | null = null;
 let bootStartedAt = 0;
 let markerTail = "";
+let consoleTail: Buffer = Buffer.alloc(0); // the end of this boot's console: how its kernel ended (see exit-reason.ts)
 let busy: SupervisedAction | null = null;
 let exitWaiters: Array<() => void> = [];
 let exited = false;
@@ -117,6 +119,7 @@ function onConsoleData(chunk: Buffer): void {
   const offset = scrollback.end;
   scrollback.push(chunk);
   appendLog(chunk);
+  consoleTail = chunk.length >= CONSOLE_TAIL_BYTES ? chunk : Buffer.concat([consoleTail, chunk]).subarray(-CONSOLE_TAIL_BYTES);
   const copy = new Uint8Array(chunk.length);
   copy.set(chunk);
   post({ t: "console", data: copy, offset }, [copy.buffer as ArrayBuffer]);
@@ -325,6 +328,7 @@ function onNotify(buf: Buffer): void {
       ready = false;
       paused = false;
       bootedOnce = true;
+      consoleTail = Buffer.alloc(0);
       startWatchdog();
       post({ t: "booted", mconsolePath: m.mconsolePath, at: Date.now() });
       break;
@@ -360,17 +364,16 @@ function jailFailure(): string | null {
   }
 }
 
-function classifyExit(code: number | null, signal: string | null): { reason: string; requested: boolean } {
+/** Classifies the end. libuv runs child-exit callbacks after the other I/O of the same poll, so the console and notify bytes written before the exit are in. */
+function exitReason(code: number | null, signal: string | null): { reason: string; requested: boolean } {
   if (code === JAIL_FAILED && !bootedOnce) return { reason: `the guest's jail could not be made: ${jailFailure() ?? "see uml.stderr.log"}`, requested: false };
-  if (stopRequested) return { reason: stopRequested, requested: true };
-  if (panicMessage) return { reason: `kernel panic: ${panicMessage}`, requested: false };
-  if (signal) return { reason: `killed by ${signal}`, requested: false };
-  if (code === 0) return { reason: "guest powered off", requested: true };
-  return { reason: `exited with status ${code}`, requested: false };
+  const r = classifyExit({ code, signal, stopRequested, panicMessage, consoleTail: consoleTail.toString("latin1") });
+  if (r.diedAfterHalt) log("warn", "the guest had halted, then UML died in its own teardown: counted as powered off", { code, signal, panic: panicMessage });
+  return r;
 }
 
 function onExit(code: number | null, signal: NodeJS.Signals | null): void {
-  const { reason, requested } = classifyExit(code, signal);
+  const { reason, requested } = exitReason(code, signal);
   finishExit(code, signal, reason, requested);
 }
 
@@ -501,8 +504,8 @@ function adopt(s: WorkerBootSpec, a: { pid: number; paused: boolean; legacy: boo
   const timer = setInterval(() => {
     if (guestAlive()) return;
     clearInterval(timer);
-    const reason = stopRequested ?? (panicMessage ? `kernel panic: ${panicMessage}` : "process ended (exit status unknown: adopted after a daemon restart)");
-    finishExit(null, null, reason, stopRequested !== null, true);
+    const { reason, requested } = exitReason(null, null);
+    finishExit(null, null, reason, requested, true);
   }, 250);
   post({ t: "adopted", pid, mconsole: connected });
 }

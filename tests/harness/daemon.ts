@@ -173,6 +173,22 @@ export class TestDaemon {
     });
   }
 
+  /** Why a guest's process ended, for a failure message: lastExit, the daemon's lines about it, and the tails of its console log and UML's stderr. */
+  async exitReport(name: string): Promise<string> {
+    const vm = await this.get(name);
+    const dir = `${this.stateDir}/instances/${vm.id}`;
+    const tail = (file: string, bytes: number) => {
+      try {
+        return readFileSync(`${dir}/${file}`, "latin1").slice(-bytes);
+      } catch (e) {
+        return `(${(e as Error).message})`;
+      }
+    };
+    const logs = this.logLines.filter((l) => l.includes(`"instance":${JSON.stringify(name)}`)).slice(-8);
+    return [`lastExit: ${JSON.stringify(vm.lastExit)}`, "--- daemon log ---", ...logs, "--- console.log tail ---", tail("console.log", 1500),
+      "--- uml.stderr.log tail ---", tail("uml.stderr.log", 400)].join("\n");
+  }
+
   statesOf(name: string, from = 0): string[] {
     return this.events.slice(from).filter((e) => e.type === "instance.state" && e.instance === name).map((e) => (e as { to: string }).to);
   }
