@@ -439,10 +439,11 @@ export class InstanceManager {
           try {
             await this.expectBoot(row, booted, timeoutMs);
           } catch (e) {
-            if (!isRebootLockPanic(e)) throw e;
-            // UML re-execs itself to reboot; now and then a process of the old kernel still holds the
-            // root COW's lock and the new kernel cannot open it. Everything old is gone now: start fresh.
-            rt.log.warn("rebooted kernel could not lock its root disk; starting a fresh process");
+            if ((e as UmldError).code !== "boot_failed") throw e;
+            // UML re-execs itself to reboot, and the re-exec is fragile: now and then a process of the old
+            // kernel still holds the root COW's lock and the new kernel cannot open it, and under load UML
+            // may die in its own teardown ("Segfault with no mm"). Everything old is gone now: start fresh, once.
+            rt.log.warn({ reason: ((e as UmldError).details as { exit?: { reason?: string } } | undefined)?.exit?.reason }, "the rebooting guest's process ended before the new kernel came up; starting a fresh process");
             this.pendingStarts.add(row.id);
             await this.start(this.row(row.name), timeoutMs);
           }
@@ -587,7 +588,6 @@ export class InstanceManager {
   /** Waits for the kernel to come up and, for images that signal it, for the guest to be ready. */
   private async expectBoot(row: InstanceRow, booted: Promise<{ fact: Fact; m?: FromWorker }>, timeoutMs: number): Promise<void> {
     const image = this.o.catalog.imageById(row.image_id);
-    const t0 = Date.now();
     const ready = this.waitFact(row.id, (f) => f === "ready" || f === "exited", timeoutMs);
     const b = await booted;
     if (b.fact === "fatal") throw fatalError(b.m);
@@ -595,7 +595,7 @@ export class InstanceManager {
     if (image?.readiness !== "notify") return;
     if (this.o.repo.byId(row.id)?.ready) return;
     const r = await ready.catch((e) => {
-      throw new UmldError("action_timeout", `guest '${row.name}' booted but did not signal readiness within ${Math.round((timeoutMs - (Date.now() - t0)) / 1000)} s`, asObject((e as UmldError).details));
+      throw new UmldError("action_timeout", `guest '${row.name}' booted but did not signal readiness within ${Math.round(timeoutMs / 1000)} s`, asObject((e as UmldError).details));
     });
     if (r.fact === "exited") throw bootFailed(row.name, r.m);
   }
@@ -989,11 +989,6 @@ export class InstanceManager {
 
 /** The panic of a kernel that could not open its root disk (after a reboot: the old kernel's lock). */
 const ROOT_LOCK_PANIC = /Unable to mount root fs/;
-
-function isRebootLockPanic(e: unknown): boolean {
-  const exit = (e as UmldError)?.details as { exit?: { reason?: string } } | undefined;
-  return (e as UmldError)?.code === "boot_failed" && ROOT_LOCK_PANIC.test(exit?.exit?.reason ?? "");
-}
 
 
 function fatalError(m?: FromWorker): UmldError {
