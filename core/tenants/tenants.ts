@@ -31,11 +31,11 @@ export class Tenants {
 
   // ---- tenants
 
-  create(name: string, quotas: Quotas, guestUser?: { uid: number; gid: number }): TenantView {
+  create(name: string, quotas: Quotas): TenantView {
     if (this.repo.byName(name)) throw new UmldError("tenant_exists", `a tenant named '${name}' already exists`, { tenant: name });
     const row: TenantRow = {
       id: newId(), name, created_at: nowIso(), max_instances: null, max_memory_mib: null, max_disk_mib: null, max_snapshots: null,
-      guest_uid: guestUser?.uid ?? null, guest_gid: guestUser?.gid ?? null,
+      guest_uid: null, guest_gid: null, // unused since every guest has a uid of its own (core/jail/host-ids.ts)
     };
     applyQuotas(row, quotas);
     this.repo.insert(row);
@@ -51,29 +51,14 @@ export class Tenants {
     return this.view(this.row(name));
   }
 
-  update(name: string, quotas: Quotas | undefined, guestUser: { uid: number; gid: number } | null | undefined): TenantView {
+  update(name: string, quotas: Quotas | undefined): TenantView {
     const row = this.row(name);
     if (quotas) applyQuotas(row, quotas);
-    if (guestUser !== undefined) {
-      row.guest_uid = guestUser?.uid ?? null;
-      row.guest_gid = guestUser?.gid ?? null;
-    }
     this.repo.setQuotas(row);
-    this.log.info({ tenant: name, quotas, guestUser }, "tenant changed");
+    this.log.info({ tenant: name, quotas }, "tenant changed");
     return this.view(row);
   }
 
-  /** The uid/gid configured for a tenant's guests, if any. */
-  guestUserOf(name: string): { uid: number; gid: number } | null {
-    const r = this.repo.byName(name);
-    return r && r.guest_uid !== null && r.guest_gid !== null ? { uid: r.guest_uid, gid: r.guest_gid } : null;
-  }
-
-  /**
-   * Deletes a tenant that owns nothing. Refused while it owns instances,
-   * networks, data disks or images: a tenant re-created under the same name
-   * would otherwise inherit them.
-   */
   delete(name: string): { deleted: string } {
     const row = this.row(name);
     const owned = this.repo.owned(prefixOf(name));
@@ -102,7 +87,6 @@ export class Tenants {
       name: r.name,
       quotas: { maxInstances: r.max_instances, maxMemoryMiB: r.max_memory_mib, maxDiskMiB: r.max_disk_mib, maxSnapshots: r.max_snapshots },
       usage: this.repo.usage(prefixOf(r.name)),
-      guestUser: r.guest_uid !== null && r.guest_gid !== null ? { uid: r.guest_uid, gid: r.guest_gid } : null,
       createdAt: r.created_at,
     };
   }

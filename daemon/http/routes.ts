@@ -102,7 +102,7 @@ function handlers(s: Services): Record<RouteName, Handler> {
     listTenants: () => ({ tenants: s.tenants.list() }),
     createTenant: (p) => {
       const b = p.body as z.output<typeof CreateTenantRequest>;
-      return s.tenants.create(b.name, b.quotas, b.guestUser);
+      return s.tenants.create(b.name, b.quotas);
     },
     getTenant: (p) => {
       const t = p.params.tenant!;
@@ -111,7 +111,7 @@ function handlers(s: Services): Record<RouteName, Handler> {
     },
     patchTenant: (p) => {
       const b = p.body as z.output<typeof PatchTenantRequest>;
-      return s.tenants.update(p.params.tenant!, b.quotas, b.guestUser);
+      return s.tenants.update(p.params.tenant!, b.quotas);
     },
     deleteTenant: (p) => s.tenants.delete(p.params.tenant!),
     listTokens: (p) => ({ tokens: s.tenants.listTokens(p.params.tenant!) }),

@@ -85,7 +85,7 @@ describe("image owners (migration 0008) and what tenants own and use", () => {
     }
     const release = tenants.reserve("q", { diskMiB: 10 });
     release();
-    tenants.update("q", { maxDiskMiB: 100 }, undefined);
+    tenants.update("q", { maxDiskMiB: 100 });
     assert.throws(() => tenants.reserve("q", { diskMiB: 101 }), (e: UmldError) => e.code === "quota_exceeded");
     tenants.reserve("q", { diskMiB: 100 })();
     db.close();
