@@ -8,9 +8,9 @@ import { REPO, type TestDaemon } from "./daemon.js";
  * like UML, then panics (UML's PANIC notification, then abort) or never comes up. A compiled
  * binary, static: kernels run in the guest's jail, where there is no shell to run a script.
  */
-export function fakeKernel(dir: string, mode: "panics" | "hangs"): string {
+export function fakeKernel(dir: string, mode: "panics" | "hangs" | "spies", spyFile = "/tmp/umld-kernel-spy"): string {
   const out = `${dir}/linux-${mode}`;
-  execFileSync("cc", ["-O2", "-static", `-D${mode.toUpperCase()}`, "-o", out, `${REPO}tests/fixtures/fake-kernel.c`]);
+  execFileSync("cc", ["-O2", "-static", `-D${mode.toUpperCase()}`, `-DSPY_FILE="${spyFile}"`, "-o", out, `${REPO}tests/fixtures/fake-kernel.c`]);
   return out;
 }
 

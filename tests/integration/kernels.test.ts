@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { TestDaemon } from "../harness/daemon.js";
 import { fakeKernel } from "../harness/fixtures.js";
@@ -30,6 +30,19 @@ describe("kernel catalogue, upgrades and automatic rollback", { timeout: 300_000
   after(async () => {
     await d?.stop();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("asks a registered binary about itself in a jail, as an unprivileged uid, never as root", async () => {
+    const spy = `/tmp/umld-kernel-spy-${process.pid}`;
+    const path = fakeKernel(dir, "spies", spy);
+    try {
+      const r = await d.api("POST", "/v1/kernels", { name: "spy", path });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      assert.equal(existsSync(spy), false, "its --version could not write a host file");
+      assert.equal((await d.api("DELETE", "/v1/kernels/spy")).status, 200);
+    } finally {
+      rmSync(spy, { force: true });
+    }
   });
 
   it("registers kernels into its store (version, sha256) and refuses what is not a UML kernel", async () => {
