@@ -1,5 +1,5 @@
 /**
- * Boot latency: API start → guest ready through umld, against raw linux.uml
+ * Boot latency: API start → guest ready through umld (the guest in its jail), against raw linux.uml
  * launched by this script with the same image, kernel, memory and boot
  * options, measured in the same run and alternated. Then the daemon's own
  * RSS per running instance at 50 instances. Prints numbers and ratios; it is
@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { native } from "../core/native.js";
-import { buildLaunch, defaultBootOptions } from "../core/uml/argv.js";
+import { rawLaunch, defaultBootOptions } from "../core/uml/argv.js";
 import { createCow } from "../core/uml/cow.js";
 import { decodeNotify } from "../core/uml/notify.js";
 import { killGuestsUnder, TestDaemon } from "../tests/harness/daemon.js";
@@ -38,7 +38,7 @@ async function rawBoot(dir: string, image: string, i: number): Promise<number> {
     if (m.type === "user" && m.text.startsWith("umld:ready")) ready();
   });
   sock.bind(notifyPath);
-  const launch = buildLaunch({
+  const launch = rawLaunch({
     kernelPath: "/usr/bin/linux.uml", umid: `bench${i}`, umlDir: `${dir}/run`, memoryMiB: 64, rootCow: cow, rootBacking: image,
     notifySocket: notifyPath, hostname: `raw${i}`, hostfsDir: `${run}/hostfs`, bootOptions: defaultBootOptions(),
   });

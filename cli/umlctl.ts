@@ -35,8 +35,9 @@ commands:
   snapshot ls NAME | create NAME SNAP | restore NAME SNAP | rm NAME SNAP
   clone SOURCE NEW [--snapshot SNAP]          O(1) from a snapshot, else a full copy (with progress)
   disk merge NAME IMAGE [--no-switch]         flatten the root disk into a standalone image
-  net ls | rm NAME | create NAME [SUBNET] [--kind switch|host|user] [--nat]
+  net ls | rm NAME | create NAME [SUBNET] [--kind switch|host|user] [--nat] [--host-access]
                                       e.g. net create lan 10.77.0.0/24; net create wan 10.78.0.0/24 --kind host --nat
+                                      --host-access (user, admins): its guests reach the host's services at 10.0.2.2
   nic add NAME NETWORK | rm NAME SLOT       NICs (live if running; rm needs the interface down in the guest)
   tenant ls | show T | rm T | create T [--max-instances N] [--max-memory MIB] [--max-disk MIB] [--max-snapshots N]
   tenant set T [--max-… flags]        change a tenant's quotas
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
       snapshot: { type: "string" }, "no-switch": { type: "boolean" },
       restart: { type: "string" }, autostart: { type: "boolean" }, "no-autostart": { type: "boolean" }, order: { type: "string" },
       delay: { type: "string" }, "hang-timeout": { type: "string" }, "on-hang": { type: "string" }, "from-kernel": { type: "string" }, batch: { type: "string" },
-      kind: { type: "string" }, nat: { type: "boolean" }, tenant: { type: "string" },
+      kind: { type: "string" }, nat: { type: "boolean" }, "host-access": { type: "boolean" }, tenant: { type: "string" },
       "max-instances": { type: "string" }, "max-memory": { type: "string" }, "max-disk": { type: "string" }, "max-snapshots": { type: "string" },
       actions: { type: "string" }, expires: { type: "string" }, limit: { type: "string" },
     },
@@ -320,15 +321,16 @@ async function main(): Promise<void> {
       const [a1, a2] = rest;
       if (name === "ls") {
         const r = await c.call("listNetworks");
-        return out(r, r.networks.map((n) => `${n.name}\t${n.kind}${n.nat ? "+nat" : ""}\t${n.subnet}\t${n.bridge ?? "-"}\t${n.nics.map((x) => `${x.instance}:${x.slot}=${x.ip}`).join(",") || "-"}`).join("\n") || "no networks");
+        return out(r, r.networks.map((n) => `${n.name}\t${n.kind}${n.nat ? "+nat" : ""}${n.hostAccess ? "+host" : ""}\t${n.subnet}\t${n.bridge ?? "-"}\t${n.nics.map((x) => `${x.instance}:${x.slot}=${x.ip}`).join(",") || "-"}`).join("\n") || "no networks");
       }
       if (name === "create") {
-        const body: Record<string, unknown> = { name: a1 ?? fail("net create NAME [SUBNET] [--kind switch|host|user] [--nat]") };
+        const body: Record<string, unknown> = { name: a1 ?? fail("net create NAME [SUBNET] [--kind switch|host|user] [--nat] [--host-access]") };
         if (a2) body.subnet = a2;
         if (values.kind) body.kind = values.kind;
         if (values.nat) body.nat = true;
+        if (values["host-access"]) body.hostAccess = true;
         const r = await c.call("createNetwork", { body });
-        return out(r, `created network ${r.name} (${r.kind}${r.nat ? ", NAT" : ""}, ${r.subnet}${r.gateway ? `, host at ${r.gateway}` : ""}${r.bridge ? ` on ${r.bridge}` : ""})`);
+        return out(r, `created network ${r.name} (${r.kind}${r.nat ? ", NAT" : ""}${r.hostAccess ? ", host access" : ""}, ${r.subnet}${r.gateway ? `, host at ${r.gateway}` : ""}${r.bridge ? ` on ${r.bridge}` : ""})`);
       }
       if (name === "rm") return out(await c.call("deleteNetwork", { params: { name: a1 ?? fail("net rm NAME") } }), `deleted network ${a1}`);
       return fail("net ls | create | rm");

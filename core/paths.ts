@@ -9,8 +9,8 @@ export class StatePaths {
   readonly root: string;
   constructor(root: string) {
     this.root = resolve(root);
-    // the longest socket: <root>/instances/<16 hex>/<16 hex>/mconsole (UML's uml_dir/umid/mconsole)
-    const longest = join(this.root, "instances", "x".repeat(16), "x".repeat(16), "mconsole");
+    // the longest socket: <root>/instances/<16 hex>/run/<16 hex>/mconsole (UML's uml_dir/umid/mconsole, in its jail)
+    const longest = join(this.root, "instances", "x".repeat(16), "run", "x".repeat(16), "mconsole");
     if (Buffer.byteLength(longest) > MAX_SOCKET_PATH) {
       throw new UmldError("host_error", `state dir path too long for unix sockets (${longest.length} > ${MAX_SOCKET_PATH} bytes)`, {
         stateDir: this.root,
@@ -25,24 +25,29 @@ export class StatePaths {
   get disks(): string { return join(this.root, "disks"); }
   get kernels(): string { return join(this.root, "kernels"); }
   get networks(): string { return join(this.root, "net"); }
+  /** Every jail's root is mounted here, each in its own mount namespace: on the host it stays an empty directory. */
+  get jailRoot(): string { return join(this.root, "jail"); }
   /** The uml_dir of guests started before they ran unprivileged (adopted ones may still use it). */
   get umlRun(): string { return join(this.root, "run"); }
   instanceDir(id: string): string { return join(this.instances, id); }
   /**
-   * uml_dir: the instance's own directory, so an unprivileged guest creates
-   * <dir>/<umid>/{pid,mconsole} where it may write, and nowhere else.
+   * uml_dir, inside the guest's jail only: a private tmpfs of its own (with its
+   * RAM file), where UML makes <umid>/{pid,mconsole}. Nothing on the host is
+   * the guest's to write but its disks.
    */
-  umlDir(id: string): string { return join(this.instances, id); }
+  umlDir(id: string): string { return join(this.instances, id, "run"); }
+  /** The guest's mconsole socket, as a path inside its jail (reach it through /proc/<pid>/root). */
   mconsoleSocket(id: string): string { return join(this.umlDir(id), id, "mconsole"); }
-  legacyMconsoleSocket(id: string): string { return join(this.umlRun, id, "mconsole"); }
 }
 
 /** Files of one instance directory. */
 export function instanceFiles(dir: string) {
   return {
     dir,
-    notifySocket: join(dir, "notify.sock"),
-    mconsoleClient: join(dir, "mconsole-client.sock"),
+    /** root-owned 0711: the sockets the daemon binds and the guest sends to (its own); bound into the jail */
+    sockDir: join(dir, "sock"),
+    notifySocket: join(dir, "sock", "notify.sock"),
+    mconsoleClient: join(dir, "sock", "mconsole-client.sock"),
     consoleIn: join(dir, "console.in"),
     consoleOut: join(dir, "console.out"),
     consoleLog: join(dir, "console.log"),

@@ -43,7 +43,8 @@ export function scopeOf(req: FastifyRequest): Scope {
  * the WebSocket upgrades so both draw on one budget.
  */
 export async function buildApp(s: Services, limits: Limits = DEFAULT_LIMITS, tls?: Tls, gate = new Gate(s.adminToken, s.tenants, limits.ratePerMinute)): Promise<FastifyInstance> {
-  const options = { logger: false, bodyLimit: limits.bodyLimitBytes, return503OnClosing: true, trustProxy: false } as const;
+  // maxParamLength: an admin names "<tenant>.<name>" (up to 127 characters) in paths
+  const options = { logger: false, bodyLimit: limits.bodyLimitBytes, return503OnClosing: true, trustProxy: false, maxParamLength: 256 } as const;
   const app = (tls ? Fastify({ ...options, https: { cert: tls.cert, key: tls.key, minVersion: "TLSv1.2" } }) : Fastify(options)) as unknown as FastifyInstance;
   app.decorateRequest("scope", null);
   app.decorateRequest("routeName", null);

@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { DEFAULT_HOST_IDS, parseHostIdRange, type HostIdRange } from "../core/jail/host-ids.js";
 
 export interface DaemonConfig {
   stateDir: string;
@@ -9,8 +10,14 @@ export interface DaemonConfig {
   shutdownGuests: boolean;
   shutdownDeadlineS: number;
   limits: { ratePerMinute: number; bodyLimitBytes: number };
-  /** the host user guests run as (created as a system user if missing); "root" keeps them root */
-  guestUser: string;
+  /** host uids/gids for jailed guests and switches: every instance gets its own */
+  guestIds: HostIdRange;
+  /** cgroup umld's guests go under (default: derived from the state dir) */
+  cgroupParent: string | null;
+  /** use the cgroup v2 hierarchy mounted here (default: /sys/fs/cgroup if it is v2, else the v1 controllers) */
+  cgroupV2: string | null;
+  /** most host processes per guest */
+  guestMaxProcesses: number;
   /** TLS on the TCP listener */
   tls?: { certPath: string; keyPath: string };
   /** open WebSockets per token, console viewers per instance (tenants); default 32 and 16 */
@@ -21,7 +28,8 @@ export interface DaemonConfig {
 
 export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [--log-level LEVEL] [--kernel PATH]
             [--shutdown-guests [--shutdown-deadline S]] [--rate-limit N]
-            [--guest-user NAME] [--tls-cert PEM --tls-key PEM]
+            [--guest-ids FIRST-LAST] [--cgroup-parent NAME] [--guest-max-processes N]
+            [--tls-cert PEM --tls-key PEM]
             [--max-websockets-per-token N] [--max-console-viewers N]
             [--retention-days N] [--retention-rows N]
 
@@ -34,8 +42,13 @@ export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [-
                       those still up after --shutdown-deadline seconds (default 60); without it guests
                       keep running when umld stops
 
-  --guest-user NAME   the unprivileged host user guests run as (default umld-guest, created if missing;
-                      a tenant may have its own uid/gid); 'root' keeps guests root (unsafe)
+  --guest-ids A-B     host uids/gids for guests' jails (default 2000000000-2000099999): every instance's
+                      processes run as a uid of their own; no host user or subuid range may overlap
+  --cgroup-parent N   the cgroup guests are put under, one child each (default 'umld' for the default
+                      state dir, 'umld-<hash>' for others); cgroup v2, or v1 controllers
+  --cgroup-v2 PATH    use the cgroup v2 hierarchy mounted at PATH (e.g. /sys/fs/cgroup/unified on a
+                      hybrid host); default: /sys/fs/cgroup when it is v2, else the v1 controllers
+  --guest-max-processes N  host processes per guest, its own and UML's (default 1024)
   --tls-cert PEM      serve the TCP listener over TLS with this certificate (and --tls-key); the
   --tls-key PEM       unix socket stays plain (local, root only)
   --rate-limit N      requests and WebSocket upgrades per minute per token over TCP (default 1200), and
@@ -78,6 +91,24 @@ function rate(v: string | undefined): number {
   return n;
 }
 
+function cgroupParent(v: string | undefined): string | null {
+  if (v === undefined) return null;
+  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(v)) throw new Error(`--cgroup-parent must be a plain cgroup name, got '${v}'`);
+  return v;
+}
+
+function absolute(flag: string, v: string): string {
+  if (!/^\/[^\0]*$/.test(v) || v.split("/").includes("..")) throw new Error(`${flag} must be an absolute path, got '${v}'`);
+  return v.replace(/\/+$/, "") || "/";
+}
+
+function maxProcesses(v: string | undefined): number {
+  if (v === undefined) return 1024;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 16 || n > 1_000_000) throw new Error(`--guest-max-processes must be 16-1000000, got '${v}'`);
+  return n;
+}
+
 function count(flag: string, v: string | undefined, dflt: number, max: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
@@ -97,6 +128,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       "shutdown-deadline": { type: "string" },
       "rate-limit": { type: "string" },
       "guest-user": { type: "string" },
+      "guest-ids": { type: "string" },
+      "cgroup-parent": { type: "string" },
+      "cgroup-v2": { type: "string" },
+      "guest-max-processes": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "max-websockets-per-token": { type: "string" },
@@ -108,6 +143,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     strict: true,
   });
   if (values.help) return "help";
+  if (values["guest-user"] !== undefined) throw new Error("--guest-user is gone: every guest now runs as a uid of its own from --guest-ids (docs/security.md)");
+  const ids = values["guest-ids"] ?? env.UMLD_GUEST_IDS;
   const level = values["log-level"] ?? env.UMLD_LOG_LEVEL ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(level)) throw new Error(`unknown log level '${level}'`);
   return {
@@ -118,7 +155,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     shutdownGuests: values["shutdown-guests"] === true,
     shutdownDeadlineS: deadline(values["shutdown-deadline"]),
     limits: { ratePerMinute: rate(values["rate-limit"] ?? env.UMLD_RATE_LIMIT), bodyLimitBytes: 64 * 1024 },
-    guestUser: values["guest-user"] ?? env.UMLD_GUEST_USER ?? "umld-guest",
+    guestIds: ids === undefined ? DEFAULT_HOST_IDS : parseHostIdRange(ids),
+    cgroupParent: cgroupParent(values["cgroup-parent"]),
+    cgroupV2: values["cgroup-v2"] === undefined ? null : absolute("--cgroup-v2", values["cgroup-v2"]),
+    guestMaxProcesses: maxProcesses(values["guest-max-processes"]),
     tls: tlsFiles(values["tls-cert"], values["tls-key"]),
     sessions: {
       perToken: count("--max-websockets-per-token", values["max-websockets-per-token"], 32, 100_000),

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { native } from "../core/native.js";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, unlinkSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino, { type Logger } from "pino";
@@ -19,6 +19,7 @@ import { ChannelsRepo } from "../core/store/channels-repo.js";
 import { SnapshotsRepo } from "../core/store/snapshots-repo.js";
 import { NetworksRepo } from "../core/store/networks-repo.js";
 import { SwitchSupervisor } from "../core/network/switches.js";
+import { GuestFilter } from "../core/network/guest-filter.js";
 import { HostLinks } from "../core/network/host-links.js";
 import { OperationsRepo } from "../core/store/operations-repo.js";
 import { nowIso } from "../core/util/ids.js";
@@ -28,8 +29,13 @@ import { DEFAULT_RETENTION, Retention } from "../core/store/retention.js";
 import { DEFAULT_SESSION_LIMITS } from "./ws/sessions.js";
 import { TenantsRepo } from "../core/store/tenants-repo.js";
 import { Tenants } from "../core/tenants/tenants.js";
-import { ensureGuestUser } from "../core/guest/identity.js";
-import { traverseOnly } from "../core/instances/guest-files.js";
+import { createHash } from "node:crypto";
+import { adminGid, HostIds, hostIdClashes, probeUid, sharedGid } from "../core/jail/host-ids.js";
+import { IMAGE_MODE, imageGid, KERNEL_MODE, sealImage, sealKernel, setImageGroups } from "../core/storage/seal.js";
+import { probeJailed } from "../core/jail/probe.js";
+import { HostIdsRepo } from "../core/store/host-ids-repo.js";
+import { defaultCgroupParent, detectCgroups, ensureParent, type CgroupLayout } from "../core/jail/cgroups.js";
+import { LAUNCHER, launcherAvailable } from "../core/jail/jail-spec.js";
 import { ensureAdminToken } from "./auth/token.js";
 import type { DaemonConfig } from "./config.js";
 import type { Services } from "./services.js";
@@ -65,34 +71,94 @@ function rootPeer(socket: unknown): boolean {
   }
 }
 
+/** The guests' cgroups: under a parent of this daemon's, v2 or v1. A host without cgroups runs guests without (a warning). */
+function openCgroups(cfg: DaemonConfig, stateDir: string, log: Logger): CgroupLayout | null {
+  try {
+    const layout = detectCgroups(cfg.cgroupParent ?? defaultCgroupParent(stateDir, (s) => createHash("sha256").update(s).digest("hex")), undefined, cfg.cgroupV2 ?? undefined);
+    ensureParent(layout);
+    log.info({ version: layout.version, parent: layout.parent }, "guests get cgroups of their own");
+    return layout;
+  } catch (e) {
+    if (cfg.cgroupV2) throw e; // asked for explicitly: not a silent fallback
+    log.warn({ err: (e as Error).message }, "no usable cgroups: guests run without their own cgroup (no memory or process limits)");
+    return null;
+  }
+}
+
+/**
+ * Images and kernels made before guests were jailed (0444/0555, world-readable)
+ * get their owner's group and modes once; the installed default kernel stays
+ * as its package made it.
+ */
+function resealCatalog(catalog: Catalog, paths: StatePaths): number {
+  let n = 0;
+  for (const i of catalog.imageRows()) {
+    if (!i.path.startsWith(paths.images + "/") || !existsSync(i.path)) continue;
+    const st = statSync(i.path);
+    if ((st.mode & 0o777) === IMAGE_MODE && st.gid === imageGid(i.owner, i.shared === 1)) continue;
+    sealImage(i.path, i.owner, i.shared === 1);
+    n++;
+  }
+  for (const k of catalog.listKernels()) {
+    if (!k.path.startsWith(paths.kernels + "/") || !existsSync(k.path) || (statSync(k.path).mode & 0o777) === KERNEL_MODE) continue;
+    sealKernel(k.path);
+    n++;
+  }
+  return n;
+}
+
 export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level: cfg.logLevel })): Promise<RunningDaemon> {
+  process.umask(0o077); // whatever umld makes is private unless it says otherwise
   const paths = new StatePaths(cfg.stateDir);
-  for (const d of [paths.root, paths.images, paths.instances, paths.umlRun, paths.disks, paths.kernels, paths.networks]) mkdirSync(d, { recursive: true, mode: 0o700 });
-  // unprivileged guests pass through these to their own files: traverse, never list
-  traverseOnly([paths.root, paths.images, paths.instances, paths.umlRun, paths.disks, paths.kernels, paths.networks]);
-  traverseOnly(readdirSync(paths.kernels).map((k) => join(paths.kernels, k))); // kernels stored before guests ran unprivileged
-  const guestUser = ensureGuestUser(cfg.guestUser);
-  if (guestUser.uid === 0) log.warn("guests run as root (--guest-user root)");
+  // guests reach their files through their jails only: nothing here is theirs to traverse on the host
+  for (const d of [paths.root, paths.images, paths.instances, paths.disks, paths.kernels, paths.jailRoot]) {
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+    chmodSync(d, 0o700);
+  }
+  mkdirSync(paths.networks, { recursive: true, mode: 0o711 });
+  chmodSync(paths.networks, 0o711); // bound into the jails of guests with a switch NIC: traverse to their switch's socket, list nothing
+  if (!launcherAvailable()) throw new Error(`the jail launcher is missing (${LAUNCHER}): run npm run build`);
+  const clashes = hostIdClashes(cfg.guestIds);
+  if (clashes.length) {
+    throw new Error(`--guest-ids ${cfg.guestIds.first}-${cfg.guestIds.last} overlaps ids in use on this host (${clashes.slice(0, 5).join("; ")}): choose another range`);
+  }
+  const cgroups = openCgroups(cfg, paths.root, log);
   const db = openDb(paths.db);
+  for (const f of [paths.db, `${paths.db}-wal`, `${paths.db}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   const bus = new EventBus();
   const operationsRepo = new OperationsRepo(db);
   const operations = new Operations(operationsRepo, bus);
   const interrupted = operationsRepo.failInterrupted(nowIso());
-  const catalog = new Catalog(new CatalogRepo(db), paths.images, paths.kernels);
+  const probe = { launcher: LAUNCHER, jailRoot: paths.jailRoot, uid: probeUid(cfg.guestIds), groups: [sharedGid(cfg.guestIds)] };
+  const hostIds = new HostIds(new HostIdsRepo(db), cfg.guestIds);
+  const backfilled = hostIds.backfill();
+  if (backfilled) log.info({ count: backfilled }, "host ids given to instances, tenants and networks made before guests were jailed");
+  const tenantsRepo = new TenantsRepo(db);
+  const tenants = new Tenants(tenantsRepo, log);
+  const gidOfTenant = (name: string): number => {
+    const t = tenantsRepo.byName(name);
+    if (!t) return adminGid(cfg.guestIds); // an owner that is gone: its images stay the admins' to read
+    return t.host_gid ?? hostIds.allocate({ kind: "tenant", id: t.id }); // a tenant made since this start
+  };
+  setImageGroups({ shared: sharedGid(cfg.guestIds), admin: adminGid(cfg.guestIds), tenant: gidOfTenant });
+  const catalog = new Catalog(new CatalogRepo(db), paths.images, paths.kernels, (path, args) => probeJailed(probe, path, args));
   const kernel = await catalog.ensureDefaultKernel(cfg.kernelPath);
   const image = await catalog.ensureDefaultImage();
   log.info({ kernel: kernel.version, kernelSha256: kernel.sha256, image: image.name, imageSha256: image.sha256 }, "catalog ready");
-  const switches = new SwitchSupervisor(paths.networks, log);
-  const auditRepo = new TenantsRepo(db);
-  const tenants = new Tenants(auditRepo, log);
-  const identityOf = (instanceName: string) => {
+  const resealed = resealCatalog(catalog, paths);
+  if (resealed) log.info({ files: resealed }, "images and kernels made readable by their owners' guests only");
+  const networksRepo = new NetworksRepo(db);
+  const switchUid = (id: string) => networksRepo.byId(id)?.host_uid ?? hostIds.allocate({ kind: "network", id }); // a network made since this start
+  const switches = new SwitchSupervisor(paths.networks, { launcher: LAUNCHER, jailRoot: paths.jailRoot, cgroups, uidOf: switchUid }, log);
+  const tenantGid = (instanceName: string): number | null => {
     const dot = instanceName.indexOf(".");
-    return (dot > 0 ? tenants.guestUserOf(instanceName.slice(0, dot)) : null) ?? guestUser;
+    return dot <= 0 ? null : gidOfTenant(instanceName.slice(0, dot));
   };
+  const jail = { hostIds, cgroups, launcher: LAUNCHER, maxProcesses: cfg.guestMaxProcesses, tenantGid };
   const pool = new WorkerPool();
   pool.warm();
   const historyRepo = new InstancesRepo(db);
-  const manager = new InstanceManager({ paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo: new NetworksRepo(db), switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), identityOf, catalog, operations, bus, pool, log });
+  const manager = new InstanceManager({ paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log });
   manager.networks.start(); // switches first: adopted guests are plugged into them
   const reconciled = await manager.reconcileAtStart();
   const autostarted = manager.autostart();
@@ -107,7 +173,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const app = await buildApp(services, cfg.limits, tls, gate);
   const sockets = new WebSockets(services, gate, cfg.sessions ?? DEFAULT_SESSION_LIMITS);
   const retention = new Retention({
-    audit: (b, k, n) => auditRepo.pruneAudit(b, k, n),
+    audit: (b, k, n) => tenantsRepo.pruneAudit(b, k, n),
     stateHistory: (b, k, n) => historyRepo.pruneHistory(b, k, n),
     operations: (b, k, n) => operationsRepo.prune(b, k, n),
   }, cfg.retention ?? DEFAULT_RETENTION, log);

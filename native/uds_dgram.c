@@ -7,65 +7,54 @@
  * so each worker's environment owns its sockets and cleans them up when it exits.
  *
  * JS API (one object per socket):
- *   const s = new Socket(onMessage)   // onMessage(buf: Buffer) for every datagram
+ *   const s = new Socket(onMessage)   // onMessage(buf: Buffer, truncated: boolean) per datagram
  *   s.bind(path); s.connect(path); s.send(buf) -> bytes; s.close()
- * Errors are thrown as Error with .code = "ENOENT"/"ECONNREFUSED"/... and .syscall.
+ * - Receiving starts at bind(). A datagram longer than 64 KiB is delivered cut to its first
+ *   64 KiB with truncated = true (recvmsg MSG_TRUNC): the caller decides, nothing is dropped unseen.
+ * - An exception thrown by onMessage is not swallowed: it becomes an uncaught exception of
+ *   the socket's thread (napi_fatal_exception, as Node core does for its own handles).
+ * - close() stops receiving, closes the fd and drops the reference to onMessage, so a closed
+ *   socket and whatever its closure holds (often the socket itself) can be collected.
+ * - connect("/proc/self/fd/N"), N an O_PATH fd of the socket file, reaches that socket without
+ *   resolving its path again (tests/unit/native.test.ts shows it).
+ * Errors are thrown as Error with .code = "ENOENT"/"ECONNREFUSED"/..., .errno and .syscall.
  */
 #define _GNU_SOURCE
-#define NAPI_VERSION 8
-#include <node_api.h>
-#include <uv.h>
+#include "napi_util.h"
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <uv.h>
 
 #define MAX_DGRAM 65536
 
 typedef struct {
   napi_env env;
-  napi_ref on_message;
-  napi_ref self;
-  uv_poll_t *poll; /* heap: freed in its close callback */
+  napi_ref on_message; /* strong until close(): the callback may hold the wrapper (a cycle) */
+  napi_ref self;       /* weak: `this` for the callback */
+  uv_poll_t *poll;     /* heap: freed in its close callback */
   int fd;
-  int polling;
 } uds_t;
-
-static napi_value throw_errno(napi_env env, int err, const char *syscall) {
-  napi_value msg, code, errobj, sc;
-  char text[256];
-  snprintf(text, sizeof text, "%s: %s", syscall, strerror(err));
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
-  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, NULL, msg, &errobj);
-  napi_set_named_property(env, errobj, "code", code);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
-  napi_set_named_property(env, errobj, "syscall", sc);
-  napi_value errnum;
-  napi_create_int32(env, err, &errnum);
-  napi_set_named_property(env, errobj, "errno", errnum);
-  napi_throw(env, errobj);
-  return NULL;
-}
 
 static void on_poll_closed(uv_handle_t *h) { free(h); }
 
+static void stop_polling(uds_t *u) {
+  if (!u->poll) return;
+  uv_poll_stop(u->poll);
+  uv_close((uv_handle_t *)u->poll, on_poll_closed);
+  u->poll = NULL;
+}
+
+/* Idempotent: close(), the env cleanup hook and the finalizer all come here. */
 static void uds_shutdown(uds_t *u) {
-  if (u->poll) {
-    uv_poll_stop(u->poll);
-    uv_close((uv_handle_t *)u->poll, on_poll_closed);
-    u->poll = NULL;
-  }
+  stop_polling(u);
   if (u->fd >= 0) {
     close(u->fd);
     u->fd = -1;
   }
-  u->polling = 0;
 }
 
 static void cleanup_hook(void *arg) { uds_shutdown((uds_t *)arg); }
@@ -80,69 +69,75 @@ static void uds_finalize(napi_env env, void *data, void *hint) {
   free(u);
 }
 
-static int fill_addr(napi_env env, napi_value v, struct sockaddr_un *addr) {
-  size_t len = 0;
-  memset(addr, 0, sizeof *addr);
-  addr->sun_family = AF_UNIX;
-  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
-    napi_throw_type_error(env, "EINVAL", "path must be a string");
-    return -1;
-  }
-  if (len == 0 || len >= sizeof addr->sun_path) {
-    napi_throw_range_error(env, "ENAMETOOLONG", "socket path empty or longer than 107 bytes");
-    return -1;
-  }
-  napi_get_value_string_utf8(env, v, addr->sun_path, sizeof addr->sun_path, &len);
-  return 0;
+/* A pending JS exception becomes this thread's uncaught exception instead of poisoning later N-API calls. */
+static void surface_exception(napi_env env) {
+  bool pending = false;
+  napi_value exc;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &exc) == napi_ok)
+    napi_fatal_exception(env, exc);
 }
 
-static uds_t *unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+static void deliver(uds_t *u, const char *data, size_t len, bool truncated) {
+  napi_env env = u->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb = NULL, thisv = NULL, argv[2], resname, result;
+  napi_async_context ctx;
+  if (u->on_message && napi_get_reference_value(env, u->on_message, &cb) == napi_ok && cb &&
+      napi_get_reference_value(env, u->self, &thisv) == napi_ok &&
+      napi_create_buffer_copy(env, len, data, NULL, &argv[0]) == napi_ok &&
+      napi_get_boolean(env, truncated, &argv[1]) == napi_ok &&
+      napi_create_string_utf8(env, "uds_dgram", NAPI_AUTO_LENGTH, &resname) == napi_ok &&
+      napi_async_init(env, NULL, resname, &ctx) == napi_ok) {
+    /* thisv is NULL once the wrapper is garbage and its finalizer pending */
+    napi_make_callback(env, ctx, thisv ? thisv : cb, cb, 2, argv, &result);
+    napi_async_destroy(env, ctx);
+  }
+  surface_exception(env);
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events) {
+  (void)events;
+  uds_t *u = (uds_t *)h->data;
+  if (status < 0) { /* the fd is broken: stop, or libuv would call us again and again */
+    stop_polling(u);
+    return;
+  }
+  static __thread char buf[MAX_DGRAM]; /* per thread: each worker has its own */
+  while (u->fd >= 0) {                  /* onMessage may close the socket */
+    struct iovec iov = {buf, sizeof buf};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    ssize_t n = recvmsg(u->fd, &msg, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return; /* EAGAIN, or a peer's ECONNRESET (reported once): wait for the next wake-up */
+    }
+    deliver(u, buf, (size_t)n, (msg.msg_flags & MSG_TRUNC) != 0);
+  }
+}
+
+static uds_t *this_socket(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, bool open) {
   napi_value thisv;
   uds_t *u = NULL;
-  napi_get_cb_info(env, info, argc, argv, &thisv, NULL);
-  napi_unwrap(env, thisv, (void **)&u);
-  if (u && u->fd < 0) {
+  if (napi_get_cb_info(env, info, argc, argv, &thisv, NULL) != napi_ok ||
+      napi_unwrap(env, thisv, (void **)&u) != napi_ok || !u) {
+    napi_throw_type_error(env, "EINVAL", "not a Socket");
+    return NULL;
+  }
+  if (open && u->fd < 0) {
     throw_errno(env, EBADF, "closed");
     return NULL;
   }
   return u;
 }
 
-static void on_readable(uv_poll_t *h, int status, int events) {
-  (void)events;
-  uds_t *u = (uds_t *)h->data;
-  napi_env env = u->env;
-  if (status < 0 || u->fd < 0) return;
-  static __thread char buf[MAX_DGRAM];
-  for (;;) {
-    ssize_t n = recv(u->fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return; /* EAGAIN or a transient error: wait for the next wake-up */
-    }
-    napi_handle_scope scope;
-    napi_open_handle_scope(env, &scope);
-    napi_value cb, thisv, res, arg;
-    void *data = NULL;
-    napi_create_buffer_copy(env, (size_t)n, buf, &data, &arg);
-    napi_get_reference_value(env, u->on_message, &cb);
-    napi_get_reference_value(env, u->self, &thisv);
-    napi_async_context ctx = NULL;
-    napi_value resname;
-    napi_create_string_utf8(env, "uds_dgram", NAPI_AUTO_LENGTH, &resname);
-    napi_async_init(env, NULL, resname, &ctx);
-    napi_make_callback(env, ctx, thisv ? thisv : cb, cb, 1, &arg, &res);
-    napi_async_destroy(env, ctx);
-    napi_close_handle_scope(env, scope);
-    if (u->fd < 0) return; /* closed from the callback */
-  }
-}
-
 static napi_value js_ctor(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], thisv;
-  napi_get_cb_info(env, info, &argc, argv, &thisv, NULL);
   napi_valuetype t = napi_undefined;
+  if (napi_get_cb_info(env, info, &argc, argv, &thisv, NULL) != napi_ok) return NULL;
   if (argc >= 1) napi_typeof(env, argv[0], &t);
   if (t != napi_function) {
     napi_throw_type_error(env, "EINVAL", "new Socket(onMessage) needs a function");
@@ -151,50 +146,79 @@ static napi_value js_ctor(napi_env env, napi_callback_info info) {
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, errno, "socket");
   uds_t *u = calloc(1, sizeof *u);
+  if (!u) {
+    close(fd);
+    return throw_errno(env, ENOMEM, "socket");
+  }
   u->env = env;
   u->fd = fd;
-  napi_create_reference(env, argv[0], 1, &u->on_message);
-  napi_wrap(env, thisv, u, uds_finalize, NULL, &u->self);
-  napi_add_env_cleanup_hook(env, cleanup_hook, u);
-  return thisv;
+  if (napi_create_reference(env, argv[0], 1, &u->on_message) != napi_ok) goto fail;
+  if (napi_add_env_cleanup_hook(env, cleanup_hook, u) != napi_ok) goto fail;
+  if (napi_wrap(env, thisv, u, uds_finalize, NULL, &u->self) != napi_ok) {
+    napi_remove_env_cleanup_hook(env, cleanup_hook, u);
+    goto fail;
+  }
+  return thisv; /* from here the finalizer owns u */
+fail:
+  if (u->on_message) napi_delete_reference(env, u->on_message);
+  close(fd);
+  free(u);
+  return throw_errno(env, ENOMEM, "socket"); /* a no-op if N-API left an exception pending */
 }
 
 static int start_polling(napi_env env, uds_t *u) {
-  if (u->polling) return 0;
+  if (u->poll) return 0;
   uv_loop_t *loop = NULL;
-  napi_get_uv_event_loop(env, &loop);
-  u->poll = malloc(sizeof *u->poll);
-  if (uv_poll_init(loop, u->poll, u->fd) != 0) {
-    free(u->poll);
-    u->poll = NULL;
-    throw_errno(env, EIO, "uv_poll_init");
+  uv_poll_t *p = malloc(sizeof *p);
+  if (!p || napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    free(p);
+    throw_errno(env, ENOMEM, "uv_poll_init");
     return -1;
   }
-  u->poll->data = u;
-  uv_poll_start(u->poll, UV_READABLE, on_readable);
-  u->polling = 1;
+  int r = uv_poll_init(loop, p, u->fd);
+  if (r != 0) {
+    free(p);
+    throw_errno(env, -r, "uv_poll_init");
+    return -1;
+  }
+  p->data = u;
+  r = uv_poll_start(p, UV_READABLE, on_readable);
+  if (r != 0) {
+    uv_close((uv_handle_t *)p, on_poll_closed);
+    throw_errno(env, -r, "uv_poll_start");
+    return -1;
+  }
+  u->poll = p;
   return 0;
+}
+
+static bool get_addr(napi_env env, size_t argc, napi_value *argv, struct sockaddr_un *addr, const char *fn) {
+  memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  if (argc < 1) {
+    throw_code(env, EINVAL, fn, "needs a path");
+    return false;
+  }
+  return get_string(env, argv[0], addr->sun_path, sizeof addr->sun_path, fn); /* < 108 bytes */
 }
 
 static napi_value js_bind(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  uds_t *u = unwrap(env, info, &argc, argv);
-  if (!u) return NULL;
   struct sockaddr_un addr;
-  if (argc < 1 || fill_addr(env, argv[0], &addr) < 0) return NULL;
+  uds_t *u = this_socket(env, info, &argc, argv, true);
+  if (!u || !get_addr(env, argc, argv, &addr, "bind")) return NULL;
   if (bind(u->fd, (struct sockaddr *)&addr, sizeof addr) < 0) return throw_errno(env, errno, "bind");
-  if (start_polling(env, u) < 0) return NULL;
+  start_polling(env, u);
   return NULL;
 }
 
 static napi_value js_connect(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  uds_t *u = unwrap(env, info, &argc, argv);
-  if (!u) return NULL;
   struct sockaddr_un addr;
-  if (argc < 1 || fill_addr(env, argv[0], &addr) < 0) return NULL;
+  uds_t *u = this_socket(env, info, &argc, argv, true);
+  if (!u || !get_addr(env, argc, argv, &addr, "connect")) return NULL;
   if (connect(u->fd, (struct sockaddr *)&addr, sizeof addr) < 0) return throw_errno(env, errno, "connect");
   return NULL;
 }
@@ -202,17 +226,16 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
 static napi_value js_send(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], out;
-  uds_t *u = unwrap(env, info, &argc, argv);
+  uds_t *u = this_socket(env, info, &argc, argv, true);
   if (!u) return NULL;
   void *data = NULL;
   size_t len = 0;
   bool isbuf = false;
   if (argc >= 1) napi_is_buffer(env, argv[0], &isbuf);
-  if (!isbuf) {
+  if (!isbuf || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok) {
     napi_throw_type_error(env, "EINVAL", "send(buf) needs a Buffer");
     return NULL;
   }
-  napi_get_buffer_info(env, argv[0], &data, &len);
   ssize_t n;
   do n = send(u->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
@@ -222,118 +245,17 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  napi_value thisv;
-  uds_t *u = NULL;
-  napi_get_cb_info(env, info, NULL, NULL, &thisv, NULL);
-  napi_unwrap(env, thisv, (void **)&u);
-  if (u) uds_shutdown(u);
+  uds_t *u = this_socket(env, info, NULL, NULL, false);
+  if (!u) return NULL;
+  uds_shutdown(u);
+  if (u->on_message) { /* breaks onMessage -> wrapper -> on_message: see the header */
+    napi_delete_reference(env, u->on_message);
+    u->on_message = NULL;
+  }
   return NULL;
 }
 
-/* mkfifo(path, mode): Node has no mkfifo; the console is carried on FIFOs. */
-static napi_value js_mkfifo(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char path[4096];
-  size_t len = 0;
-  uint32_t mode = 0600;
-  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok || len == 0 ||
-      len >= sizeof path - 1) {
-    napi_throw_type_error(env, "EINVAL", "mkfifo(path, mode) needs a path");
-    return NULL;
-  }
-  if (argc >= 2) napi_get_value_uint32(env, argv[1], &mode);
-  if (mkfifo(path, (mode_t)mode) < 0) return throw_errno(env, errno, "mkfifo");
-  return NULL;
-}
-
-/*
- * openFd(path, flags) -> fd. For fds handed to libuv (net.Socket): Node closes
- * fds opened through its fs module again when a worker thread exits, which
- * double-closes a descriptor libuv already closed and hits whatever reused it.
- */
-static napi_value js_open_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], out;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char path[4096];
-  size_t len = 0;
-  int32_t flags = 0;
-  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok || len == 0 ||
-      len >= sizeof path - 1 || napi_get_value_int32(env, argv[1], &flags) != napi_ok) {
-    napi_throw_type_error(env, "EINVAL", "openFd(path, flags) needs a path and flags");
-    return NULL;
-  }
-  int fd;
-  do fd = open(path, flags | O_CLOEXEC);
-  while (fd < 0 && errno == EINTR);
-  if (fd < 0) return throw_errno(env, errno, "open");
-  napi_create_int32(env, fd, &out);
-  return out;
-}
-
-/* setPipeSize(fd, bytes) -> new size: F_SETPIPE_SZ. A full console pipe makes UML wait a timer tick. */
-static napi_value js_set_pipe_size(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], out;
-  int32_t fd = -1, size = 0;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &size) != napi_ok) {
-    napi_throw_type_error(env, "EINVAL", "setPipeSize(fd, bytes) needs two integers");
-    return NULL;
-  }
-  int r = fcntl(fd, F_SETPIPE_SZ, size);
-  if (r < 0) return throw_errno(env, errno, "fcntl(F_SETPIPE_SZ)");
-  napi_create_int32(env, r, &out);
-  return out;
-}
-
-/*
- * peerUid(fd) -> the uid of the process at the other end of a connected unix
- * stream socket (SO_PEERCRED), or -1: umld's local socket is admin for root only.
- */
-static napi_value js_peer_uid(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out;
-  int32_t fd = -1;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
-    napi_throw_type_error(env, "EINVAL", "peerUid(fd) needs an integer");
-    return NULL;
-  }
-  struct ucred cred;
-  socklen_t len = sizeof(cred);
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return throw_errno(env, errno, "getsockopt(SO_PEERCRED)");
-  napi_create_int64(env, (int64_t)cred.uid, &out);
-  return out;
-}
-
-/*
- * openpty() -> { master: fd, slave: "/dev/pts/N" }: a pty pair whose master umld
- * keeps, so a UML console channel (tty:/dev/pts/N) exists before the guest
- * opens the line and survives guest reboots.
- */
-static napi_value js_openpty(napi_env env, napi_callback_info info) {
-  (void)info;
-  int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (m < 0) return throw_errno(env, errno, "posix_openpt");
-  char name[128];
-  if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof name) != 0) {
-    int e = errno;
-    close(m);
-    return throw_errno(env, e, "openpty");
-  }
-  napi_value out, fd, slave;
-  napi_create_object(env, &out);
-  napi_create_int32(env, m, &fd);
-  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &slave);
-  napi_set_named_property(env, out, "master", fd);
-  napi_set_named_property(env, out, "slave", slave);
-  return out;
-}
-
-NAPI_MODULE_INIT() {
+void uds_dgram_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"bind", NULL, js_bind, NULL, NULL, NULL, napi_default, NULL},
       {"connect", NULL, js_connect, NULL, NULL, NULL, napi_default, NULL},
@@ -341,22 +263,6 @@ NAPI_MODULE_INIT() {
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value cls;
-  napi_define_class(env, "Socket", NAPI_AUTO_LENGTH, js_ctor, NULL, 4, props, &cls);
+  napi_define_class(env, "Socket", NAPI_AUTO_LENGTH, js_ctor, NULL, sizeof props / sizeof props[0], props, &cls);
   napi_set_named_property(env, exports, "Socket", cls);
-  napi_value mk;
-  napi_create_function(env, "mkfifo", NAPI_AUTO_LENGTH, js_mkfifo, NULL, &mk);
-  napi_set_named_property(env, exports, "mkfifo", mk);
-  napi_value of;
-  napi_create_function(env, "openFd", NAPI_AUTO_LENGTH, js_open_fd, NULL, &of);
-  napi_set_named_property(env, exports, "openFd", of);
-  napi_value sp;
-  napi_create_function(env, "setPipeSize", NAPI_AUTO_LENGTH, js_set_pipe_size, NULL, &sp);
-  napi_set_named_property(env, exports, "setPipeSize", sp);
-  napi_value op;
-  napi_create_function(env, "openpty", NAPI_AUTO_LENGTH, js_openpty, NULL, &op);
-  napi_set_named_property(env, exports, "openpty", op);
-  napi_value pu;
-  napi_create_function(env, "peerUid", NAPI_AUTO_LENGTH, js_peer_uid, NULL, &pu);
-  napi_set_named_property(env, exports, "peerUid", pu);
-  return exports;
 }

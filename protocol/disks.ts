@@ -20,6 +20,7 @@ export const AttachDiskRequest = z
 export type AttachDiskRequest = z.input<typeof AttachDiskRequest>;
 
 export const DiskSlotParams = z.object({ name: OwnedName, slot: DataSlot }).strict();
+export const DiskNameParams = z.object({ name: OwnedName }).strict();
 
 export const DataDiskView = z.object({
   name: z.string(),
@@ -27,8 +28,8 @@ export const DataDiskView = z.object({
   kind: z.enum(["raw", "cow"]),
   path: z.string(),
   backingPath: z.string().nullable(),
-  backingSizeBytes: z.number().int().nullable().describe("the backing's size as written in the COW header"),
-  backingMtime: z.number().int().nullable().describe("the backing's mtime (s) as written in the COW header"),
+  backingSizeBytes: z.number().int().nullable().describe("the backing's size, recorded when the COW was made"),
+  backingMtime: z.number().int().nullable().describe("the backing's mtime (s), recorded when the COW was made"),
   sizeBytes: z.number().int(),
   allocatedBytes: z.number().int(),
   attachments: z.array(z.object({ instance: z.string(), slot: z.string(), readOnly: z.boolean() })),

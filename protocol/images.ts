@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Name } from "./names.js";
+import { Name, OwnedName } from "./names.js";
 
 export const ImageView = z.object({
   name: z.string(),
@@ -10,6 +10,8 @@ export const ImageView = z.object({
   readiness: z.enum(["notify", "none"]).describe("notify: the image's init signals readiness through /proc/mconsole"),
   kind: z.enum(["built-in", "imported", "snapshot", "merged"]),
   source: z.string().nullable(),
+  owner: z.string().nullable().describe("the tenant it belongs to; null: the admin's"),
+  shared: z.boolean().describe("in the admin's shared catalogue: every tenant sees and uses it"),
   dependants: z.array(z.string()).describe("instances and disks layered on this image"),
   createdAt: z.string(),
 });
@@ -29,7 +31,8 @@ export const ImportImageRequest = z
   })
   .strict();
 export type ImportImageRequest = z.input<typeof ImportImageRequest>;
-export const ImageNameParams = z.object({ name: Name }).strict();
+/** A tenant names its own images (and shared ones) plainly; admins use stored names, `<tenant>.<name>` for a tenant's. */
+export const ImageNameParams = z.object({ name: OwnedName }).strict();
 
 export const BuildImageRequest = z
   .object({

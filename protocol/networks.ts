@@ -15,6 +15,10 @@ export const CreateNetworkRequest = z
     kind: NetworkKind.default("switch"),
     subnet: z.string().max(18).regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "an IPv4 CIDR such as 10.77.0.0/24").optional().describe(`required for switch and host; user networks are always ${USER_SUBNET}`),
     nat: z.boolean().default(false).describe("host only: masquerade the guests' traffic to the host's other interfaces"),
+    hostAccess: z
+      .boolean()
+      .default(false)
+      .describe("user only, admins only: guests with a NIC here may reach the host's own addresses (its 127.0.0.1 at 10.0.2.2, its interface addresses); without it only DNS through 10.0.2.3 reaches the host"),
   })
   .strict();
 
@@ -23,7 +27,8 @@ export const NetworkView = z.object({
   kind: NetworkKind,
   subnet: z.string(),
   nat: z.boolean(),
-  gateway: z.string().nullable().describe("host: the bridge's address, the guests' way to the host; user: slirp's alias for the host's loopback"),
+  hostAccess: z.boolean().describe("user networks: guests on it may reach the host's own services; false for every other kind (host networks' guests reach the host with ping only)"),
+  gateway: z.string().nullable().describe("host: the bridge's address, the guests' route out (the host itself answers only ping there); user: slirp's alias for the host's loopback (reachable with hostAccess)"),
   bridge: z.string().nullable().describe("host: the host bridge umld created"),
   switchPid: z.number().int().nullable(),
   nics: z.array(z.object({ instance: z.string(), slot: z.string(), ip: z.string(), mac: z.string() })),

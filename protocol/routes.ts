@@ -11,7 +11,7 @@ import {
 import { ActionResult, OperationView } from "./operations.js";
 import { BuildImageRequest, ImageNameParams, ImageView, ImportImageRequest, KernelView, VerifyResult } from "./images.js";
 import { MemoryChangeResult, MemoryView, PatchInstanceRequest } from "./instances.js";
-import { AttachDiskRequest, AttachmentView, DataDiskView, DiskSlotParams } from "./disks.js";
+import { AttachDiskRequest, AttachmentView, DataDiskView, DiskNameParams, DiskSlotParams } from "./disks.js";
 import { KernelNameParams, RegisterKernelRequest, RolloutRequest, RolloutResult } from "./kernels.js";
 import { AttachNicRequest, CreateNetworkRequest, NetworkNameParams, NetworkView, NicSlotParams, NicView } from "./networks.js";
 import { CloneRequest, CreateSnapshotRequest, MergeRequest, SnapshotParams, SnapshotView } from "./snapshots.js";
@@ -69,7 +69,7 @@ export const routes = {
     method: "POST", path: "/images/:name/verify", summary: "Recompute the image's sha256 and check every COW layered on it",
     params: ImageNameParams, response: VerifyResult, status: 200,
   },
-  deleteImage: { method: "DELETE", path: "/images/:name", summary: "Delete an image nothing is layered on", params: ImageNameParams, response: z.object({ deleted: z.string() }), status: 200 },
+  deleteImage: { method: "DELETE", path: "/images/:name", summary: "Delete an image nothing is layered on (a tenant: one of its own)", params: ImageNameParams, response: z.object({ deleted: z.string() }), status: 200 },
   listKernels: { method: "GET", path: "/kernels", summary: "Registered kernels", response: z.object({ kernels: z.array(KernelView) }), status: 200 },
   patchInstance: {
     method: "PATCH", path: "/instances/:name", summary: "Live memory target (plug/unplug), boot size, staged kernel",
@@ -83,6 +83,7 @@ export const routes = {
   },
   guestFacts: { method: "GET", path: "/instances/:name/guest", summary: "Uptime, load and memory from the guest's /proc, no agent", params: InstanceNameParams, response: GuestFacts, status: 200 },
   listDisks: { method: "GET", path: "/disks", summary: "Data disks and where they are attached", response: z.object({ disks: z.array(DataDiskView) }), status: 200 },
+  deleteDisk: { method: "DELETE", path: "/disks/:name", summary: "Delete a data disk no instance has attached, and its file", params: DiskNameParams, response: z.object({ deleted: z.string() }), status: 200 },
   attachDisk: {
     method: "POST", path: "/instances/:name/disks", summary: "Attach a data disk (existing, new sparse, or new COW over an image) as the next free ubdX, live if running",
     params: InstanceNameParams, body: AttachDiskRequest, response: AttachmentView, status: 201,
@@ -183,13 +184,14 @@ export const routeScopes: Record<RouteName, RouteScope> = {
   importImage: { access: "admin" },
   buildImage: { access: "admin" },
   verifyImage: { access: "admin" },
-  deleteImage: { access: "admin" },
+  deleteImage: { access: "delete" },
   listKernels: { access: "read" },
   patchInstance: { access: "configure", owned: own },
   getMemory: { access: "read", owned: own },
   mconsole: { access: "admin", owned: own },
   guestFacts: { access: "read", owned: own },
   listDisks: { access: "read", list: "disks" },
+  deleteDisk: { access: "delete", owned: own },
   attachDisk: { access: "configure", owned: { params: ["name"], body: ["disk"] } },
   detachDisk: { access: "configure", owned: own },
   registerKernel: { access: "admin" },

@@ -28,6 +28,7 @@ export const MergeRequest = z
   .object({
     image: Name.describe("name of the new standalone image"),
     switch: z.boolean().default(true).describe("put the instance on a fresh COW over the new image once it is written"),
+    shared: z.boolean().default(false).describe("publish the image in the shared catalogue (every tenant sees it); otherwise it belongs to the instance's tenant, or to the admin"),
     wait: z.boolean().default(true),
   })
   .strict();

@@ -23,22 +23,13 @@ export const Quotas = z
   .strict();
 export type Quotas = z.infer<typeof Quotas>;
 
-const HostId = z.number().int().min(1).max(4_294_967_294);
-export const GuestUser = z
-  .object({ uid: HostId, gid: HostId })
-  .strict()
-  .describe("the host uid/gid this tenant's guests run as (not root); default: the daemon's guest user");
-
-export const CreateTenantRequest = z.object({ name: Name, quotas: Quotas.default({}), guestUser: GuestUser.optional() }).strict();
-export const PatchTenantRequest = z
-  .object({ quotas: Quotas.optional(), guestUser: GuestUser.nullable().optional().describe("takes effect at each guest's next start; null: the daemon's") })
-  .strict();
+export const CreateTenantRequest = z.object({ name: Name, quotas: Quotas.default({}) }).strict();
+export const PatchTenantRequest = z.object({ quotas: Quotas.optional() }).strict();
 
 export const TenantView = z.object({
   name: z.string(),
   quotas: z.object({ maxInstances: z.number().nullable(), maxMemoryMiB: z.number().nullable(), maxDiskMiB: z.number().nullable(), maxSnapshots: z.number().nullable() }),
   usage: z.object({ instances: z.number(), memoryMiB: z.number(), diskMiB: z.number(), snapshots: z.number() }),
-  guestUser: z.object({ uid: z.number(), gid: z.number() }).nullable(),
   createdAt: z.string(),
 });
 export type TenantView = z.infer<typeof TenantView>;

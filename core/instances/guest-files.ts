@@ -1,54 +1,84 @@
-import { chmodSync, chownSync, existsSync, mkdirSync, rmSync } from "node:fs";
-import type { GuestIdentity } from "../guest/identity.js";
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, rmdirSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { instanceFiles } from "../paths.js";
 
 /**
- * What an unprivileged guest process may touch, made so before each start:
- * its own instance directory and disks (owner, 0700/0600), its own uml_dir
- * and memory directory, and nothing else of umld's: the state directories
- * above are 0711 (traverse, no listing), images 0444, kernels 0555.
+ * What of an instance lives on the host, and who owns it. The guest reaches
+ * all of it only through its jail; on the host the instance directory is
+ * root's (0700), so no guest can put a symlink where root looks:
+ *
+ *   <instance>/            root 0700
+ *     disk0.cow            the guest's uid, 0600 (the only host file it writes)
+ *     sock/                root 0711: notify.sock, mconsole-client.sock (made the guest's by the worker)
+ *     console.in/out       root 0600 FIFOs (UML gets them as descriptors)
+ *     console.log, uml.stderr.log   root 0600
  */
-export interface GuestFileSet {
-  instanceDir: string;
-  rootCow: string;
-  /** an empty directory hostfs is confined to (UML's hostfs= option): root-owned, so the guest gets nothing */
-  hostfsJail: string;
-  /** uml_dir/<umid> (uml_dir is the instance directory): UML makes it for its pid file and mconsole socket */
-  umidDir: string;
-  /** TMPDIR: UML keeps the guest's RAM in an unlinked file here */
-  memoryDir: string;
-}
-
-export function grantGuestFiles(f: GuestFileSet, id: GuestIdentity): void {
-  chownSync(f.instanceDir, id.uid, id.gid);
-  chmodSync(f.instanceDir, 0o700);
-  if (existsSync(f.rootCow)) {
-    chownSync(f.rootCow, id.uid, id.gid);
-    chmodSync(f.rootCow, 0o600);
+export function prepareInstanceDir(dir: string, id: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  takeBack(dir, 0o700);
+  const f = instanceFiles(dir);
+  forgetLegacy(dir, id);
+  try {
+    mkdirSync(f.sockDir, { mode: 0o711 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
   }
-  mkdirSync(f.hostfsJail, { recursive: true });
-  chownSync(f.hostfsJail, 0, 0);
-  chmodSync(f.hostfsJail, 0o500);
-  rmSync(f.umidDir, { recursive: true, force: true }); // UML makes it again, as the guest user
-  mkdirSync(f.memoryDir, { recursive: true, mode: 0o700 });
-  chownSync(f.memoryDir, id.uid, id.gid);
-  chmodSync(f.memoryDir, 0o700);
+  takeBack(f.sockDir, 0o711);
 }
 
-/** A data disk: read-write for its one instance (owner, 0600), read-only shares readable by the group. */
-export function grantDisk(path: string, id: GuestIdentity, readOnly: boolean): void {
-  if (readOnly) {
-    chownSync(path, 0, id.gid);
-    chmodSync(path, 0o640);
-  } else {
-    chownSync(path, id.uid, id.gid);
-    chmodSync(path, 0o600);
+/** A directory made root's with `mode`, refusing a symlink in its place. */
+function takeBack(dir: string, mode: number): void {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    fchownSync(fd, 0, 0);
+    fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
   }
 }
 
-/** Directories guests only pass through. */
-export function traverseOnly(dirs: string[]): void {
-  for (const d of dirs) {
-    mkdirSync(d, { recursive: true });
-    chmodSync(d, 0o711);
+/**
+ * Before guests were jailed, the instance directory was the guest's: UML's
+ * umid directory, sockets and an empty hostfs jail were in it. Removed by
+ * name, never recursively (unlink and rmdir never follow a symlink).
+ */
+function forgetLegacy(dir: string, id: string): void {
+  const quiet = (fn: () => void) => {
+    try {
+      fn();
+    } catch {
+      // absent, or not what we made: left alone
+    }
+  };
+  for (const name of ["notify.sock", "mconsole-client.sock"]) quiet(() => unlinkSync(join(dir, name)));
+  for (const name of ["pid", "mconsole"]) quiet(() => unlinkSync(join(dir, id, name)));
+  quiet(() => rmdirSync(join(dir, id)));
+  quiet(() => rmdirSync(join(dir, "hostfs")));
+}
+
+/** A file given to `owner` with `mode`, opened without following a symlink (and refused if it is not a regular file). */
+export function grantFile(path: string, owner: { uid: number; gid: number }, mode: number): void {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    if (!fstatSync(fd).isFile()) throw Object.assign(new Error(`${path} is not a regular file`), { code: "EINVAL" });
+    fchownSync(fd, owner.uid, owner.gid);
+    fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A data disk: read-write for its one instance (its uid, 0600); read-only shares readable through the owner's group (0640). */
+export function grantDisk(path: string, guest: { uid: number; gid: number }, ownerGid: number, readOnly: boolean): void {
+  if (readOnly) grantFile(path, { uid: 0, gid: ownerGid }, 0o640);
+  else grantFile(path, guest, 0o600);
+}
+
+/** Whether a path is a directory that is not a symlink (for checks before use). */
+export function isRealDir(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }

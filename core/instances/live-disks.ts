@@ -1,4 +1,4 @@
-import { closeSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync, constants } from "node:fs";
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync, constants } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { AttachmentView, DataDiskView } from "../../protocol/disks.js";
@@ -7,19 +7,22 @@ import type { EventBus } from "../events/bus.js";
 import type { Catalog } from "../storage/catalog.js";
 import type { DataDiskRow, DataDisksRepo } from "../store/data-disks-repo.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
-import { checkCowAgainstBacking, createCow, readCowHeader } from "../uml/cow.js";
+import { checkCow, createCow, recordNow, type BackingRecord } from "../uml/cow.js";
 import { newId, nowIso } from "../util/ids.js";
 import type { z } from "zod";
 import type { AttachDiskRequest as AttachSchema } from "../../protocol/disks.js";
-import { allocatedBytes } from "../util/fs.js";
+import { allocatedBytes, fsyncDir } from "../util/fs.js";
 import type { GuestIdentity } from "../guest/identity.js";
 import { grantDisk } from "./guest-files.js";
+import type { JailChange } from "../jail/jail-spec.js";
 
 export interface DiskHost {
   row(name: string): InstanceRow;
   identityOf(instanceName: string): GuestIdentity;
   hasGuest(id: string): boolean;
   mconsole(name: string, command: string, timeoutMs?: number): Promise<string>;
+  /** files added to or removed from a running guest's jail */
+  jailChange(instanceId: string, change: Omit<JailChange, "pid">): Promise<void>;
 }
 
 /** ubdb..ubdp: unit 1..15 (ubda, unit 0, is the root disk). */
@@ -52,11 +55,11 @@ export class LiveDisks {
   /** Every disk: instances' root COWs and the data disks, with virtual and allocated sizes and users. */
   list(): DataDiskView[] {
     const roots: DataDiskView[] = this.instances.all().flatMap((r) => this.instances.disks(r.id).map((d) => ({
-      name: `${r.name}-root`, role: "root" as const, kind: d.kind, path: d.path, backingPath: d.backing_path, ...headerFacts(d.path, d.kind), sizeBytes: d.size_bytes,
+      name: `${r.name}-root`, role: "root" as const, kind: d.kind, path: d.path, backingPath: d.backing_path, backingSizeBytes: d.backing_size, backingMtime: d.backing_mtime, sizeBytes: d.size_bytes,
       allocatedBytes: allocatedBytes(d.path), createdAt: d.created_at, attachments: [{ instance: r.name, slot: d.slot, readOnly: false }],
     })));
     return [...roots, ...this.repo.all().map((d) => ({
-      name: d.name, role: "data" as const, kind: d.kind, path: d.path, backingPath: d.backing_path, ...headerFacts(d.path, d.kind), sizeBytes: d.size_bytes,
+      name: d.name, role: "data" as const, kind: d.kind, path: d.path, backingPath: d.backing_path, backingSizeBytes: d.backing_size, backingMtime: d.backing_mtime, sizeBytes: d.size_bytes,
       allocatedBytes: allocatedBytes(d.path), createdAt: d.created_at,
       attachments: this.repo.ofDisk(d.id).map((a) => ({ instance: this.instances.byId(a.instance_id)?.name ?? "?", slot: a.slot, readOnly: a.read_only === 1 })),
     }))];
@@ -76,9 +79,17 @@ export class LiveDisks {
     return this.repo.ofInstance(instanceId).map((a) => ({ slot: a.slot, disk: this.repo.byId(a.disk_id)?.name ?? "?", readOnly: a.read_only === 1 }));
   }
 
-  /** Before a start: every attached disk made usable by the guest's uid (rw: its own; ro: its group's). */
-  grantAll(instanceId: string, id: GuestIdentity): void {
-    for (const a of this.repo.ofInstance(instanceId)) grantDisk(this.repo.byId(a.disk_id)!.path, id, a.read_only === 1);
+  /** Before a start: every attached disk made usable by the guest's uid (rw: its own; ro: its owner's group's). */
+  grantAll(instanceId: string, guest: { uid: number; gid: number }, ownerGid: number): void {
+    for (const a of this.repo.ofInstance(instanceId)) grantDisk(this.repo.byId(a.disk_id)!.path, guest, ownerGid, a.read_only === 1);
+  }
+
+  /** The attached disks as files in the guest's jail: the disk (writable or not) and a COW's backing. */
+  jailFiles(instanceId: string): Array<{ path: string; backing: string | null; writable: boolean }> {
+    return this.repo.ofInstance(instanceId).map((a) => {
+      const d = this.repo.byId(a.disk_id)!;
+      return { path: d.path, backing: d.backing_path, writable: a.read_only === 0 };
+    });
   }
 
   /** Boot options for every attached disk (start of a new process). */
@@ -104,14 +115,21 @@ export class LiveDisks {
     this.checkQuota(row, req, existing);
     const disk = existing ?? this.createDisk(req, req.disk ?? this.freeName(`${name}-${slot}`));
     if (disk.kind === "cow") {
-      const c = checkCowAgainstBacking(disk.path);
+      const rec = dataDiskRecord(disk);
+      const c = rec ? checkCow(disk.path, rec) : { ok: false as const, reason: `backing file ${disk.backing_path} is missing or not a regular file` };
       if (!c.ok) throw new UmldError("disk_backing_changed", `disk '${disk.name}' cannot be used: ${c.reason}`, { disk: disk.name });
     }
+    const identity = this.host.identityOf(name);
+    const inJail = { readOnly: [...(req.readOnly ? [disk.path] : []), ...(disk.backing_path ? [disk.backing_path] : [])].map((p) => ({ source: p, at: p })), readWrite: req.readOnly ? [] : [disk.path], devices: [] };
     try {
-      grantDisk(disk.path, this.host.identityOf(name), req.readOnly);
-      if (live) await this.plug(name, slot, disk, req.readOnly);
+      grantDisk(disk.path, identity, identity.groups[1]!, req.readOnly);
+      if (live) {
+        await this.host.jailChange(row.id, { ...inJail, remove: [] });
+        await this.plug(name, slot, disk, req.readOnly);
+      }
       this.repo.attach({ disk_id: disk.id, instance_id: row.id, slot, read_only: req.readOnly ? 1 : 0, attached_at: nowIso() }, existing ? undefined : disk);
     } catch (e) {
+      if (live) await this.host.jailChange(row.id, { readOnly: [], readWrite: [], devices: [], remove: this.leavesJail(row.id, disk, slot) }).catch(() => {});
       if (!existing) rmSync(disk.path, { force: true });
       throw e;
     }
@@ -140,10 +158,23 @@ export class LiveDisks {
         if (!/doesn't exist/i.test(text)) throw e; // not plugged (e.g. failed at boot): just forget it
       }
     }
+    if (live) await this.host.jailChange(row.id, { readOnly: [], readWrite: [], devices: [], remove: this.leavesJail(row.id, disk, slot) });
     this.repo.detach(row.id, slot);
     this.log.info({ instance: name, slot, disk: disk.name, live }, "disk detached");
     this.bus.publish({ type: "instance.disk", instance: name, change: "detached", slot, disk: disk.name, readOnly: att.read_only === 1, live, timestamp: nowIso() });
     return { detached: slot, disk: disk.name };
+  }
+
+  /** Deletes a data disk no instance has attached, and its file (never one outside umld's disks directory). */
+  delete(name: string): { deleted: string } {
+    const disk = this.repo.byName(name);
+    if (!disk) throw new UmldError("disk_not_found", `no disk named '${name}'`, { disk: name });
+    const users = this.repo.ofDisk(disk.id).map((a) => this.instances.byId(a.instance_id)?.name ?? "?");
+    if (users.length) throw new UmldError("disk_in_use", `disk '${name}' is attached to ${users.join(", ")}; detach it first`, { disk: name, attachedTo: users });
+    this.repo.delete(disk.id);
+    if (disk.path.startsWith(this.disksDir + "/")) rmSync(disk.path, { force: true });
+    this.log.info({ disk: name }, "disk deleted");
+    return { deleted: name };
   }
 
   /** After a reboot the kernel restarts with its original command line: plug what was hot-added since. */
@@ -168,6 +199,18 @@ export class LiveDisks {
       await this.host.mconsole(name, `remove ubd${unitOf(slot)}`).catch(() => {});
       throw new UmldError("device_failed", `the guest did not get /dev/${slot}`, { slot, partitions: parts.trim() });
     }
+  }
+
+  /** What a detached disk takes out of the guest's jail: the disk, and its backing unless another of its disks uses it. */
+  private leavesJail(instanceId: string, disk: DataDiskRow, slot: string): string[] {
+    const others = [
+      ...this.instances.disks(instanceId).flatMap((d) => [d.path, d.backing_path]),
+      ...this.repo.ofInstance(instanceId).filter((a) => a.slot !== slot).flatMap((a) => {
+        const d = this.repo.byId(a.disk_id)!;
+        return [d.path, d.backing_path];
+      }),
+    ];
+    return [disk.path, disk.backing_path].filter((p): p is string => p !== null && !others.includes(p));
   }
 
   /** A read-write disk counts its virtual size against the instance's quota (the most a COW or raw file can grow). */
@@ -209,28 +252,29 @@ export class LiveDisks {
       const image = this.catalog.image(req.image);
       const path = join(this.disksDir, `${id}.cow`);
       const h = createCow(path, image.path);
-      return { id, name: diskName, kind: "cow", path, backing_path: image.path, size_bytes: h.size, created_at: nowIso() };
+      return { id, name: diskName, kind: "cow", path, backing_path: image.path, backing_size: h.size, backing_mtime: h.mtime, size_bytes: h.size, created_at: nowIso() };
     }
     const path = join(this.disksDir, `${id}.img`);
     const size = req.sizeMiB! * 1024 * 1024;
     const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
       ftruncateSync(fd, size); // sparse
+      fsyncSync(fd); // on disk before its row is
     } finally {
       closeSync(fd);
     }
-    return { id, name: diskName, kind: "raw", path, backing_path: null, size_bytes: size, created_at: nowIso() };
+    fsyncDir(this.disksDir);
+    return { id, name: diskName, kind: "raw", path, backing_path: null, backing_size: null, backing_mtime: null, size_bytes: size, created_at: nowIso() };
   }
 }
 
-/** What the COW header itself says about its backing (read natively). */
-function headerFacts(path: string, kind: "raw" | "cow"): { backingSizeBytes: number | null; backingMtime: number | null } {
-  if (kind !== "cow") return { backingSizeBytes: null, backingMtime: null };
-  try {
-    const h = readCowHeader(path);
-    return { backingSizeBytes: h?.size ?? null, backingMtime: h?.mtime ?? null };
-  } catch {
-    return { backingSizeBytes: null, backingMtime: null };
-  }
+/**
+ * What SQLite recorded of a COW data disk's backing. Disks made before umld
+ * recorded size and mtime: the recorded (root-owned) backing as it is now,
+ * never what the disk's header says.
+ */
+export function dataDiskRecord(d: DataDiskRow): BackingRecord | null {
+  if (d.backing_path === null) return null;
+  if (d.backing_size !== null && d.backing_mtime !== null) return { path: d.backing_path, size: d.backing_size, mtime: d.backing_mtime };
+  return recordNow(d.backing_path);
 }
-

@@ -28,7 +28,8 @@ export class LiveMemory {
     private readonly repo: InstancesRepo,
     private readonly bus: EventBus,
     private readonly log: Logger,
-    private readonly ramDir: string,
+    /** where an instance's RAM file is (its jail's private tmpfs) */
+    private readonly ramDirOf: (instanceId: string) => string,
   ) {}
 
   /** Sets the target; on a running guest it plugs or unplugs now. Changes to one instance run one at a time. */
@@ -78,13 +79,13 @@ export class LiveMemory {
       safetyFloorMiB: safetyFloorMiB(row.max_memory_mib),
       guestMemTotalKiB: total,
       guestMemFreeKiB: free,
-      hostAllocatedBytes: row.pid ? hostMemoryBytes(row.pid, this.ramDir) : null,
+      hostAllocatedBytes: row.pid ? hostMemoryBytes(row.pid, this.ramDirOf(row.id)) : null,
     };
   }
 
   private async apply(name: string, targetMiB: number): Promise<MemoryChangeResult> {
     const row = this.host.row(name);
-    const hostBefore = row.pid ? hostMemoryBytes(row.pid, this.ramDir) : null;
+    const hostBefore = row.pid ? hostMemoryBytes(row.pid, this.ramDirOf(row.id)) : null;
     const before = parseMeminfo(await this.host.mconsole(name, "proc meminfo"));
     const freeBefore = before.MemFree ?? 0;
     const plan = planMemoryChange({ maxMiB: row.max_memory_mib, unpluggedMiB: row.unplugged_mib, targetMiB, memFreeMiB: freeBefore / 1024 });

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, realpathSync, rmSync, statSync } from "node:fs";
 import type { Logger } from "pino";
 import type { InstanceAction, InstanceState, InstanceView } from "../../protocol/instances.js";
 import type { ActionResult } from "../../protocol/operations.js";
@@ -11,8 +11,9 @@ import { instanceFiles, type StatePaths } from "../paths.js";
 import type { Catalog } from "../storage/catalog.js";
 import type { DiskRow, InstanceRow, InstancesRepo, StateChange } from "../store/instances-repo.js";
 import { native } from "../native.js";
-import { buildLaunch, defaultBootOptions } from "../uml/argv.js";
-import { checkCowAgainstBacking, createCow } from "../uml/cow.js";
+import { defaultBootOptions } from "../uml/argv.js";
+import { bootOptionProblem } from "../../protocol/names.js";
+import { checkCow, createCow } from "../uml/cow.js";
 import { newId, nowIso } from "../util/ids.js";
 import { Revert } from "../util/revert.js";
 import { DEFAULT_ACTION_TIMEOUT_S, type InstanceCommand } from "./commands.js";
@@ -23,13 +24,22 @@ import { KernelUpgrades } from "./kernel-upgrades.js";
 import type { DataDisksRepo } from "../store/data-disks-repo.js";
 import type { ChannelsRepo } from "../store/channels-repo.js";
 import type { SnapshotsRepo } from "../store/snapshots-repo.js";
-import { Snapshots } from "./snapshots.js";
+import { recordOf, Snapshots } from "./snapshots.js";
+import type { GuestFilter } from "../network/guest-filter.js";
 import { Networks } from "../network/networks.js";
 import type { SwitchSupervisor } from "../network/switches.js";
 import type { HostLinks } from "../network/host-links.js";
-import { jailed, ROOT, type GuestIdentity } from "../guest/identity.js";
-import { grantGuestFiles } from "./guest-files.js";
-import { liveGuestProcesses, sweepStateFiles } from "./reconcile.js";
+import type { GuestIdentity } from "../guest/identity.js";
+import { grantFile, prepareInstanceDir } from "./guest-files.js";
+import { liveGuestProcesses, sweepStateFiles, type LiveGuest } from "./reconcile.js";
+import { bootSpec, type BootInputs } from "./boot-spec.js";
+import { adminGid, sharedGid, type HostIds } from "../jail/host-ids.js";
+import { imageGid } from "../storage/seal.js";
+import type { CgroupLayout } from "../jail/cgroups.js";
+import { binaryFiles } from "../jail/binary-files.js";
+import type { JailFile } from "../jail/elf-deps.js";
+import type { JailChange } from "../jail/jail-spec.js";
+import { isGuestProcess } from "../host/procfs.js";
 import type { NetworksRepo } from "../store/networks-repo.js";
 import { CRASH_WINDOW_S, Policies } from "./policies.js";
 import type { PolicyInput } from "./commands.js";
@@ -40,9 +50,6 @@ import type { SupervisorHost, WorkerPool } from "./supervisor-host.js";
 import type { FromWorker, WorkerBootSpec } from "./worker-messages.js";
 import { allocatedBytes, asObject } from "../util/fs.js";
 
-/** Where UML puts each guest's RAM file (unlinked, sparse): tmpfs when there is one. */
-const GUEST_MEMORY_DIR = existsSync("/dev/shm") ? "/dev/shm" : "/tmp";
-
 export interface ManagerOptions {
   paths: StatePaths;
   repo: InstancesRepo;
@@ -52,6 +59,8 @@ export interface ManagerOptions {
   networksRepo: NetworksRepo;
   switches: SwitchSupervisor;
   hostLinks: HostLinks;
+  /** what guests' host processes may send (absent: unfiltered) */
+  guestFilter?: GuestFilter;
   catalog: Catalog;
   operations: Operations;
   bus: EventBus;
@@ -59,8 +68,18 @@ export interface ManagerOptions {
   log: Logger;
   scrollbackBytes?: number;
   consoleLogMaxBytes?: number;
-  /** The host uid/gid an instance's UML processes run as (by stored name: a tenant's may differ); root when absent. */
-  identityOf?: (instanceName: string) => GuestIdentity;
+  jail: JailConfig;
+}
+
+/** How guests are jailed (core/jail/): their ids, cgroups and the launcher. */
+export interface JailConfig {
+  hostIds: HostIds;
+  cgroups: CgroupLayout | null;
+  launcher: string;
+  /** most host processes per guest (its cgroup's pids.max and RLIMIT_NPROC of its uid) */
+  maxProcesses: number;
+  /** the gid the owner of an instance (by stored name) shares images and read-only disks through: its tenant's, or null for an admin's */
+  tenantGid(instanceName: string): number | null;
 }
 
 /** What the main thread knows of a guest while a worker supervises it. */
@@ -68,6 +87,8 @@ interface Runtime {
   host: SupervisorHost;
   busy: InstanceAction | null;
   log: Logger;
+  /** what the running guest's jail holds beyond its boot (paths inside it), so a hot-plug adds a thing once */
+  jail: Set<string>;
 }
 
 type Fact = "booted" | "ready" | "exited" | "spawned" | "fatal";
@@ -100,12 +121,12 @@ export class InstanceManager {
   constructor(private readonly o: ManagerOptions) {
     this.scrollbackBytes = o.scrollbackBytes ?? 256 * 1024;
     this.consoleLogMaxBytes = o.consoleLogMaxBytes ?? 16 * 1024 * 1024;
-    this.memory = new LiveMemory(this, o.repo, o.bus, o.log, GUEST_MEMORY_DIR);
+    this.memory = new LiveMemory(this, o.repo, o.bus, o.log, (id) => o.paths.umlDir(id));
     this.channels = new ConsoleChannels(o.channelsRepo, o.log);
     this.upgrades = new KernelUpgrades(this, o.repo, o.catalog, o.operations, o.bus, o.log);
     this.snapshots = new Snapshots(this, o.repo, o.snapshotsRepo, o.catalog, o.operations, o.log);
     this.policies = new Policies(this, o.repo, o.bus, o.log);
-    this.networks = new Networks(this, o.networksRepo, o.repo, o.switches, o.hostLinks, o.log);
+    this.networks = new Networks(this, o.networksRepo, o.repo, o.switches, o.hostLinks, o.log, o.guestFilter);
     this.disks = new LiveDisks(this, o.disksRepo, o.repo, o.catalog, o.bus, o.log, o.paths.disks);
   }
 
@@ -158,9 +179,9 @@ export class InstanceManager {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       revert.add(() => rmSync(dir, { recursive: true, force: true }));
+      prepareInstanceDir(dir, id);
       native.mkfifo(f.consoleIn, 0o600);
       native.mkfifo(f.consoleOut, 0o600);
-      mkdirSync(`${dir}/hostfs`, { mode: 0o500 }); // hostfs confined to an empty dir
       const cow = createCow(f.rootCow, image.path);
       const at = nowIso();
       const disk: DiskRow = {
@@ -172,6 +193,9 @@ export class InstanceManager {
           boot_options: JSON.stringify(cmd.bootOptions ?? this.lpjDefaults), created_at: at },
         [disk],
       );
+      revert.add(() => this.o.repo.delete(id));
+      const uid = this.o.jail.hostIds.allocate({ kind: "instance", id }); // its own host uid, for as long as it exists
+      grantFile(f.rootCow, { uid, gid: uid }, 0o600);
       if (cmd.policy) this.o.repo.update(id, policyColumns(cmd.policy));
       revert.success();
       this.o.log.info({ instance: cmd.name, id, memoryMiB: cmd.memoryMiB, image: image.name }, "instance created");
@@ -199,12 +223,13 @@ export class InstanceManager {
         throw new UmldError("host_error", `instance '${name}' could not be halted`, { state: row.state });
       }
     }
+    const madeFor = this.snapshots.imagesOf(row.id);
     this.networks.forgetInstance(row.id);
     this.o.repo.delete(row.id);
     // only the instance's own files: its COW, console log and sockets; never the shared image
+    // a root-owned tree (the guest owns only its COW file in it): nothing in it is a symlink a guest made
     rmSync(this.o.paths.instanceDir(row.id), { recursive: true, force: true });
-    rmSync(`${this.o.paths.umlRun}/${row.id}`, { recursive: true, force: true });
-    rmSync(this.memoryDir(row.id), { recursive: true, force: true });
+    this.snapshots.dropImages(madeFor); // its snapshots' images and its clone base, unless something still uses them
     this.hubs.get(row.id)?.closeAll(1000, "instance deleted");
     this.hubs.delete(row.id);
     this.o.log.info({ instance: name, id: row.id }, "instance deleted");
@@ -290,10 +315,12 @@ export class InstanceManager {
   /** What is wrong with the instance's files now: a record never points at a missing file without saying so. */
   problems(r: InstanceRow): string[] {
     const out: string[] = [];
+    const refused = (JSON.parse(r.boot_options) as string[]).filter((o) => bootOptionProblem(o) !== null);
+    if (refused.length) out.push(`boot options no longer allowed, left out at boot: ${refused.map((o) => o.split("=")[0]).join(", ")}`);
     for (const d of this.o.repo.disks(r.id)) {
       if (!existsSync(d.path)) out.push(`disk ${d.slot}: ${d.path} is missing`);
       else if (d.kind === "cow") {
-        const c = checkCowAgainstBacking(d.path);
+        const c = checkCow(d.path, recordOf(d)); // the record, never the guest-written header; no size or mtime in the reason
         if (!c.ok) out.push(`disk ${d.slot}: ${c.reason}`);
       }
     }
@@ -412,10 +439,11 @@ export class InstanceManager {
           try {
             await this.expectBoot(row, booted, timeoutMs);
           } catch (e) {
-            if (!isRebootLockPanic(e)) throw e;
-            // UML re-execs itself to reboot; now and then a process of the old kernel still holds the
-            // root COW's lock and the new kernel cannot open it. Everything old is gone now: start fresh.
-            rt.log.warn("rebooted kernel could not lock its root disk; starting a fresh process");
+            if ((e as UmldError).code !== "boot_failed") throw e;
+            // UML re-execs itself to reboot, and the re-exec is fragile: now and then a process of the old
+            // kernel still holds the root COW's lock and the new kernel cannot open it, and under load UML
+            // may die in its own teardown ("Segfault with no mm"). Everything old is gone now: start fresh, once.
+            rt.log.warn({ reason: ((e as UmldError).details as { exit?: { reason?: string } } | undefined)?.exit?.reason }, "the rebooting guest's process ended before the new kernel came up; starting a fresh process");
             this.pendingStarts.add(row.id);
             await this.start(this.row(row.name), timeoutMs);
           }
@@ -438,7 +466,7 @@ export class InstanceManager {
   private checkDisks(row: InstanceRow): void {
     for (const d of this.o.repo.disks(row.id)) {
       if (d.kind !== "cow") continue;
-      const c = checkCowAgainstBacking(d.path);
+      const c = checkCow(d.path, recordOf(d));
       if (!c.ok) {
         throw new UmldError("disk_backing_changed", `disk ${d.slot} cannot be used: ${c.reason}`, { slot: d.slot, cow: d.path, backing: d.backing_path });
       }
@@ -450,41 +478,36 @@ export class InstanceManager {
     const image = this.o.catalog.imageById(row.image_id)!;
     const root = this.o.repo.disks(row.id).find((d) => d.slot === "ubda");
     if (!root) throw new UmldError("host_error", `instance '${row.name}' has no root disk`);
-    const f = instanceFiles(this.o.paths.instanceDir(row.id));
-    const guest = this.identityOf(row.name);
-    const launch = buildLaunch({
-      kernelPath: kernel.path,
-      umid: row.id,
-      umlDir: this.o.paths.umlDir(row.id),
-      memoryMiB: row.max_memory_mib,
+    const needs = this.networks.jailNeeds(row.id);
+    let kernelFiles: JailFile[];
+    try {
+      kernelFiles = binaryFiles(kernel.path);
+    } catch (e) {
+      throw new UmldError("host_error", `kernel '${kernel.name}' cannot run in a jail: ${(e as Error).message}`, { kernel: kernel.name });
+    }
+    const inputs: BootInputs = {
+      paths: this.o.paths,
+      launcher: this.o.jail.launcher,
+      cgroups: this.o.jail.cgroups,
+      identity: this.identityOfRow(row),
+      kernel: { path: kernel.path, files: kernelFiles },
       rootCow: root.path,
       rootBacking: root.backing_path ?? image.path,
-      notifySocket: f.notifySocket,
-      hostname: row.name.slice(row.name.indexOf(".") + 1), // a tenant's guest is called by its name in the tenant, not the stored "<tenant>.<name>"
-      hostfsDir: row.hostfs_dir ?? `${f.dir}/hostfs`, // an empty, root-owned jail unless an admin granted a directory
-      bootOptions: JSON.parse(row.boot_options) as string[],
+      dataDisks: this.disks.jailFiles(row.id),
       devices: [...this.disks.bootArgs(row.id), ...this.networks.bootArgs(row.id)],
-    });
-    const run = jailed(guest, launch.command, launch.args);
-    return {
-      instanceId: row.id,
-      command: run.command,
-      args: run.args,
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: f.dir, TMPDIR: this.memoryDir(row.id), LANG: "C" },
-      guest,
-      files: f,
-      // an adopted guest started by an older umld may have its socket in the shared run/ dir
-      expectedMconsole: !existsSync(this.o.paths.mconsoleSocket(row.id)) && existsSync(this.o.paths.legacyMconsoleSocket(row.id)) ? this.o.paths.legacyMconsoleSocket(row.id) : this.o.paths.mconsoleSocket(row.id),
-      hangTimeoutMs: row.hang_timeout_s * 1000,
+      tun: needs.tun,
+      extraFiles: needs.files,
+      maxProcesses: this.o.jail.maxProcesses,
       scrollbackBytes: this.scrollbackBytes,
       consoleLogMaxBytes: this.consoleLogMaxBytes,
     };
+    return bootSpec(row, inputs);
   }
 
   /** A worker attached to this instance, its messages routed to the manager. */
   private attachRuntime(row: InstanceRow, host: SupervisorHost, busy: InstanceAction | null): Runtime {
     const log = this.o.log.child({ instance: row.name, instanceId: row.id });
-    const rt: Runtime = { host, busy, log };
+    const rt: Runtime = { host, busy, log, jail: new Set() };
     this.runtimes.set(row.id, rt);
     this.hub(row.id).resetOffsets();
     host.on("message", (m) => this.onWorker(row.id, rt, m));
@@ -492,34 +515,64 @@ export class InstanceManager {
     return rt;
   }
 
+  /** The host identity of an instance's processes: its own uid and gid, and the groups it reads its images through. */
   identityOf(instanceName: string): GuestIdentity {
-    return this.o.identityOf ? this.o.identityOf(instanceName) : ROOT;
+    return this.identityOfRow(this.row(instanceName));
   }
 
-  /** A private TMPDIR per instance on tmpfs: UML's RAM file lives there (unlinked), reachable by no other guest. */
-  private memoryDir(id: string): string {
-    return `${GUEST_MEMORY_DIR}/umld-${id}`;
+  private identityOfRow(row: InstanceRow): GuestIdentity {
+    if (row.host_uid === null) throw new UmldError("host_error", `instance '${row.name}' has no host uid yet`);
+    const range = this.o.jail.hostIds.range;
+    const owner = this.o.jail.tenantGid(row.name) ?? adminGid(range);
+    // and the group its root image is read through (an admin may give a tenant's guest an image of its own)
+    const image = this.o.catalog.imageById(row.image_id);
+    const groups = [sharedGid(range), owner, ...(image ? [imageGid(image.owner, image.shared === 1)] : [])];
+    return { uid: row.host_uid, gid: row.host_uid, groups: [...new Set(groups.filter((g) => g > 0))] };
+  }
+
+  /**
+   * Makes files reachable in a running guest's jail (a hot-plugged disk and
+   * its backing, /dev/net/tun for a TAP, slirp) or takes them away (a
+   * detached disk). Does nothing for a stopped guest: its next boot's jail
+   * is made from the records.
+   */
+  async jailChange(id: string, change: Omit<JailChange, "pid">): Promise<void> {
+    const rt = this.runtimes.get(id);
+    if (!rt) return;
+    const add: Omit<JailChange, "pid"> = {
+      readOnly: change.readOnly.filter((f) => !rt.jail.has(f.at)),
+      readWrite: change.readWrite.filter((p) => !rt.jail.has(p)),
+      devices: change.devices.filter((p) => !rt.jail.has(p)),
+      remove: change.remove.filter((p) => rt.jail.has(p)),
+    };
+    if (!add.readOnly.length && !add.readWrite.length && !add.devices.length && !add.remove.length) return;
+    await rt.host.changeJail(add);
+    for (const f of add.readOnly) rt.jail.add(f.at);
+    for (const p of [...add.readWrite, ...add.devices]) rt.jail.add(p);
+    for (const p of add.remove) rt.jail.delete(p);
   }
 
   private async start(row: InstanceRow, timeoutMs: number): Promise<void> {
     let spec: WorkerBootSpec;
     try {
       spec = this.bootSpec(row);
-      const f = instanceFiles(this.o.paths.instanceDir(row.id));
+      prepareInstanceDir(this.o.paths.instanceDir(row.id), row.id);
       const root = this.o.repo.disks(row.id).find((d) => d.slot === "ubda")!;
-      grantGuestFiles({ instanceDir: f.dir, rootCow: root.path, hostfsJail: `${f.dir}/hostfs`, umidDir: `${this.o.paths.umlDir(row.id)}/${row.id}`, memoryDir: this.memoryDir(row.id) }, spec.guest);
-      this.disks.grantAll(row.id, spec.guest);
+      grantFile(root.path, spec.guest, 0o600);
+      this.disks.grantAll(row.id, spec.guest, this.identityOfRow(row).groups[1]!);
     } catch (e) {
       this.pendingStarts.delete(row.id);
       throw e;
     }
     let host: SupervisorHost;
     try {
+      await this.networks.switchesReady(row.id); // a NIC that connects before its switch listens would be dead
       host = await this.o.pool.take();
     } finally {
       this.pendingStarts.delete(row.id);
     }
     const rt = this.attachRuntime(row, host, "start");
+    this.recordJail(rt, spec);
     try {
       const spawned = this.waitFact(row.id, (f) => f === "spawned" || f === "fatal", 10_000);
       const booted = this.waitFact(row.id, (f) => f === "booted" || f === "exited" || f === "fatal", timeoutMs);
@@ -535,7 +588,6 @@ export class InstanceManager {
   /** Waits for the kernel to come up and, for images that signal it, for the guest to be ready. */
   private async expectBoot(row: InstanceRow, booted: Promise<{ fact: Fact; m?: FromWorker }>, timeoutMs: number): Promise<void> {
     const image = this.o.catalog.imageById(row.image_id);
-    const t0 = Date.now();
     const ready = this.waitFact(row.id, (f) => f === "ready" || f === "exited", timeoutMs);
     const b = await booted;
     if (b.fact === "fatal") throw fatalError(b.m);
@@ -543,7 +595,7 @@ export class InstanceManager {
     if (image?.readiness !== "notify") return;
     if (this.o.repo.byId(row.id)?.ready) return;
     const r = await ready.catch((e) => {
-      throw new UmldError("action_timeout", `guest '${row.name}' booted but did not signal readiness within ${Math.round((timeoutMs - (Date.now() - t0)) / 1000)} s`, asObject((e as UmldError).details));
+      throw new UmldError("action_timeout", `guest '${row.name}' booted but did not signal readiness within ${Math.round(timeoutMs / 1000)} s`, asObject((e as UmldError).details));
     });
     if (r.fact === "exited") throw bootFailed(row.name, r.m);
   }
@@ -796,19 +848,22 @@ export class InstanceManager {
     if (orphans.length) this.o.log.warn({ pids: orphans }, "UML processes from this state dir that no instance owns: reported, not killed");
     const live = this.liveGuests();
     for (const row of this.o.repo.all()) {
+      const found = live.get(row.id);
       if (!isActive(row.state)) {
         // spawned, but the daemon died before it recorded that: ours, adopt it (never start it twice)
-        const pid = live.get(row.id);
-        if (pid === undefined) continue;
-        this.applyEvent(row.id, "start", "found running after a daemon crash", { pid, startedAt: nowIso(), ready: false, bootCountIncrement: true });
+        if (found === undefined) continue;
+        this.applyEvent(row.id, "start", "found running after a daemon crash", { pid: found.pid, startedAt: nowIso(), ready: false, bootCountIncrement: true });
         this.applyEvent(row.id, "booted", "found running after a daemon crash");
-        row.pid = pid;
+        row.pid = found.pid;
         row.state = "running";
       }
-      if (row.pid && processIsGuest(row.pid, row.id)) {
+      if (row.pid && found?.pid === row.pid) {
         try {
-          const spec = { ...this.bootSpec(row), adopt: { pid: row.pid, paused: row.state === "paused" } };
+          if (found.legacy) this.o.log.warn({ instance: row.name, pid: row.pid }, "adopting a guest started before guests were jailed: restart it to jail it");
+          const boot = this.bootSpec(row);
+          const spec = { ...boot, mconsoleInJail: found.mconsole, adopt: { pid: row.pid, paused: row.state === "paused", legacy: found.legacy } };
           const rt = this.attachRuntime(row, await this.o.pool.take(), null);
+          this.recordJail(rt, boot);
           rt.host.boot(spec);
           adopted.push(row.name);
           continue;
@@ -836,14 +891,21 @@ export class InstanceManager {
     return removed;
   }
 
-  private liveGuests(): Map<string, number> {
-    return liveGuestProcesses(this.o.paths);
+  /** Live guests of this state dir whose process runs as their instance's uid (or an unjailed legacy guest). */
+  private liveGuests(): Map<string, LiveGuest> {
+    const uids = new Map(this.o.repo.all().map((r) => [r.id, r.host_uid]));
+    return liveGuestProcesses(this.o.paths, (umid) => uids.get(umid) ?? null);
   }
 
   /** Live UML processes started from this state dir whose umid no instance has. */
   private orphanProcesses(): number[] {
     const known = new Set(this.o.repo.all().map((r) => r.id));
-    return [...this.liveGuests()].filter(([umid]) => !known.has(umid)).map(([, pid]) => pid);
+    return [...liveGuestProcesses(this.o.paths, () => null)].filter(([umid]) => !known.has(umid)).map(([, g]) => g.pid);
+  }
+
+  /** What a guest's jail holds from its boot (so a hot-plug adds only what is missing). */
+  private recordJail(rt: Runtime, spec: WorkerBootSpec): void {
+    for (const p of spec.jailHolds) rt.jail.add(p);
   }
 
   /** Daemon stop: release every guest without stopping it. */
@@ -929,11 +991,6 @@ export class InstanceManager {
 /** The panic of a kernel that could not open its root disk (after a reboot: the old kernel's lock). */
 const ROOT_LOCK_PANIC = /Unable to mount root fs/;
 
-function isRebootLockPanic(e: unknown): boolean {
-  const exit = (e as UmldError)?.details as { exit?: { reason?: string } } | undefined;
-  return (e as UmldError)?.code === "boot_failed" && ROOT_LOCK_PANIC.test(exit?.exit?.reason ?? "");
-}
-
 
 function fatalError(m?: FromWorker): UmldError {
   if (m?.t === "fatal") return UmldError.fromPlain(m.error);
@@ -956,14 +1013,4 @@ function policyColumns(p: PolicyInput) {
   if (p.hangTimeoutS !== undefined) c.hang_timeout_s = p.hangTimeoutS;
   if (p.onHang !== undefined) c.on_hang = p.onHang;
   return c;
-}
-
-/** The pid is alive and is the UML process of this instance (guards against pid reuse). */
-export function processIsGuest(pid: number, umid: string): boolean {
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return cmdline.split("\0").includes(`umid=${umid}`);
-  } catch {
-    return false;
-  }
 }

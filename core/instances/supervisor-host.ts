@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { Worker } from "node:worker_threads";
 import { UmldError, type PlainError } from "../errors.js";
 import type { FromWorker, SupervisedAction, ToWorker, WorkerBootSpec } from "./worker-messages.js";
+import type { JailChange } from "../jail/jail-spec.js";
 
 const WORKER_URL = new URL("./supervisor-worker.js", import.meta.url);
 
@@ -81,6 +82,11 @@ export class SupervisorHost extends EventEmitter<SupervisorEvents> {
     const copy = new Uint8Array(data.length);
     copy.set(data);
     return this.call((id) => ({ t: "channel-in", id, channel, data: copy }), [copy.buffer as ArrayBuffer]) as Promise<boolean>;
+  }
+
+  /** Adds mounts to (or removes them from) the running guest's jail: a hot-plugged disk, a TAP, slirp, a pty. */
+  changeJail(change: Omit<JailChange, "pid">): Promise<void> {
+    return this.call((id) => ({ t: "jail", id, change })) as Promise<void>;
   }
 
   setWatchdog(hangTimeoutMs: number): void {

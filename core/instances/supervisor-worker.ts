@@ -14,9 +14,15 @@
  *   survives this worker (and the daemon) going away.
  * - Nothing here opens SQLite. Facts are posted to the main thread, which
  *   persists them; errors are posted as plain objects ({code, message}).
+ * - The guest runs in its jail (core/jail/): its own uid, mount namespace and
+ *   cgroup. Root here never follows a path the guest could change: the
+ *   sockets are bound in a root-owned directory, the mconsole socket is
+ *   reached component by component without following symlinks, and the path a
+ *   guest announces is never used. Every process of the guest dies with it
+ *   (its cgroup), and the cgroup is removed after it.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { chownSync, closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { chownSync, closeSync, constants, fstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { Socket } from "node:net";
 import { ReadStream as TtyReadStream } from "node:tty";
 import { parentPort } from "node:worker_threads";
@@ -26,7 +32,12 @@ import type { PlainError } from "../errors.js";
 import { native, type NativeDgramSocket } from "../native.js";
 import { MconsoleClient, MconsoleError } from "../uml/mconsole/client.js";
 import { decodeNotify, READY_CONSOLE_MARKER, READY_NOTIFY_TEXT } from "../uml/notify.js";
+import { classifyExit, CONSOLE_TAIL_BYTES } from "./exit-reason.js";
 import type { FromWorker, SupervisedAction, ToWorker, WorkerBootSpec } from "./worker-messages.js";
+import { createCgroup, killCgroup, removeCgroup } from "../jail/cgroups.js";
+import { enterArgv, type JailChange } from "../jail/jail-spec.js";
+import { isGuestProcess, processesWithUmid } from "../host/procfs.js";
+import { chownSocket, openJailSocket, type JailSocket } from "../host/guest-socket.js";
 
 const port = parentPort!;
 const CONSOLE_PIPE_BYTES = 1024 * 1024;
@@ -50,9 +61,15 @@ let stopRequested: string | null = null; // the reason, when we asked the guest 
 let panicMessage: string | null = null;
 let bootStartedAt = 0;
 let markerTail = "";
+let consoleTail: Buffer = Buffer.alloc(0); // the end of this boot's console: how its kernel ended (see exit-reason.ts)
 let busy: SupervisedAction | null = null;
 let exitWaiters: Array<() => void> = [];
 let exited = false;
+/** started unjailed by an older umld: no cgroup, not its own uid */
+let legacy = false;
+/** the kernel announced itself at least once: a later exit 125 is the guest's, not the launcher's */
+let bootedOnce = false;
+let mconsoleHandle: JailSocket | null = null;
 
 function plain(code: PlainError["code"], message: string, details?: unknown): PlainError {
   return { code, message, details };
@@ -102,6 +119,7 @@ function onConsoleData(chunk: Buffer): void {
   const offset = scrollback.end;
   scrollback.push(chunk);
   appendLog(chunk);
+  consoleTail = chunk.length >= CONSOLE_TAIL_BYTES ? chunk : Buffer.concat([consoleTail, chunk]).subarray(-CONSOLE_TAIL_BYTES);
   const copy = new Uint8Array(chunk.length);
   copy.set(chunk);
   post({ t: "console", data: copy, offset }, [copy.buffer as ArrayBuffer]);
@@ -178,6 +196,7 @@ function openChannel(name: string): Channel {
 /** (Re)configures the channel in the guest kernel; checked by querying it back. */
 async function configureChannel(name: string): Promise<string> {
   const ch = openChannel(name);
+  if (!legacy) await changeJail({ readOnly: [], readWrite: [], devices: [ch.slave], remove: [] }); // the jail gets this one pty
   await mc(`remove ${name}`).catch(() => {});
   await mc(`config ${name}=tty:${ch.slave}`);
   const now = (await mc(`config ${name}`)).trim();
@@ -196,6 +215,7 @@ async function closeChannel(name: string): Promise<void> {
   } catch {
     // already closed
   }
+  if (!legacy && !exited) await changeJail({ readOnly: [], readWrite: [], devices: [], remove: [ch.slave] }).catch(() => {});
 }
 
 /** Console input queued here for a guest that does not read (paused, hung): past it, input is dropped and the writer told. */
@@ -273,6 +293,23 @@ async function probe(): Promise<void> {
 
 // ---- readiness and notify -------------------------------------------------
 
+/** A guest may write to /proc/mconsole as often as it likes: at most 10 of its notes a minute reach the log. */
+const userNotes = (() => {
+  let windowStart = 0;
+  let count = 0;
+  return {
+    take(): boolean {
+      const now = Date.now();
+      if (now - windowStart > 60_000) {
+        if (count > 10) log("info", "guest notifications left out of the log", { count: count - 10 });
+        windowStart = now;
+        count = 0;
+      }
+      return ++count <= 10;
+    },
+  };
+})();
+
 function markReady(via: "notify" | "console"): void {
   if (ready) return;
   ready = true;
@@ -284,23 +321,26 @@ function onNotify(buf: Buffer): void {
   const m = decodeNotify(buf);
   switch (m.type) {
     case "socket": {
-      if (m.mconsolePath !== spec!.expectedMconsole) {
-        log("warn", "UML chose another mconsole path (umid taken?)", { expected: spec!.expectedMconsole, got: m.mconsolePath });
+      // only where its mconsole must be: a path announced by the guest could name another guest's
+      if (m.mconsolePath !== spec!.mconsoleInJail) {
+        log("warn", "the guest announced another mconsole path; ignored", { expected: spec!.mconsoleInJail, got: m.mconsolePath.slice(0, 200) });
       }
       try {
-        mconsole!.connect(m.mconsolePath);
+        connectMconsole();
       } catch (e) {
         log("error", "mconsole connect failed", { error: (e as Error).message });
       }
       ready = false;
       paused = false;
+      bootedOnce = true;
+      consoleTail = Buffer.alloc(0);
       startWatchdog();
       post({ t: "booted", mconsolePath: m.mconsolePath, at: Date.now() });
       break;
     }
     case "user":
       if (m.text.startsWith(READY_NOTIFY_TEXT)) markReady("notify");
-      else log("info", "guest notification", { text: m.text.slice(0, 200) });
+      else if (userNotes.take()) log("info", "guest notification", { text: m.text.slice(0, 200) });
       break;
     case "panic":
       panicMessage = m.message;
@@ -316,16 +356,29 @@ function onNotify(buf: Buffer): void {
 
 // ---- process --------------------------------------------------------------
 
-function classifyExit(code: number | null, signal: string | null): { reason: string; requested: boolean } {
-  if (stopRequested) return { reason: stopRequested, requested: true };
-  if (panicMessage) return { reason: `kernel panic: ${panicMessage}`, requested: false };
-  if (signal) return { reason: `killed by ${signal}`, requested: false };
-  if (code === 0) return { reason: "guest powered off", requested: true };
-  return { reason: `exited with status ${code}`, requested: false };
+/** The launcher's own failure (exit 125 before the kernel ran): its message is the last line of the stderr log. */
+const JAIL_FAILED = 125;
+
+function jailFailure(): string | null {
+  try {
+    const lines = readLogTail(spec!.files.stderrLog, 4096).toString("utf8").trim().split("\n");
+    const last = [...lines].reverse().find((l) => l.startsWith("umld-jail: "));
+    return last ? last.slice("umld-jail: ".length) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Classifies the end. libuv runs child-exit callbacks after the other I/O of the same poll, so the console and notify bytes written before the exit are in. */
+function exitReason(code: number | null, signal: string | null): { reason: string; requested: boolean } {
+  if (code === JAIL_FAILED && !bootedOnce) return { reason: `the guest's jail could not be made: ${jailFailure() ?? "see uml.stderr.log"}`, requested: false };
+  const r = classifyExit({ code, signal, stopRequested, panicMessage, consoleTail: consoleTail.toString("latin1") });
+  if (r.diedAfterHalt) log("warn", "the guest had halted, then UML died in its own teardown: counted as powered off", { code, signal, panic: panicMessage });
+  return r;
 }
 
 function onExit(code: number | null, signal: NodeJS.Signals | null): void {
-  const { reason, requested } = classifyExit(code, signal);
+  const { reason, requested } = exitReason(code, signal);
   finishExit(code, signal, reason, requested);
 }
 
@@ -333,9 +386,11 @@ function finishExit(code: number | null, signal: string | null, reason: string, 
   if (exited) return;
   exited = true;
   // a SIGKILL of the main pid alone leaves guest processes running natively: reap them
-  if (adopted) killStragglers();
-  else signalGroup("SIGKILL");
+  if (!adopted) signalGroup("SIGKILL");
+  killStragglers();
   mconsole?.close();
+  mconsoleHandle?.close();
+  mconsoleHandle = null;
   post({ t: "exited", code, signal, reason, requested });
   for (const w of exitWaiters) w();
   exitWaiters = [];
@@ -358,25 +413,61 @@ function waitExit(ms: number): Promise<boolean> {
   });
 }
 
-/** The pid is alive and still this instance's UML (guards against pid reuse). */
+/** The pid is alive and still this instance's UML: its umid and its own uid (guards against pid reuse and impostors). */
 function guestAlive(): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0").includes(`umid=${spec!.instanceId}`);
-  } catch {
-    return false;
-  }
+  return isGuestProcess(pid, { umid: spec!.instanceId, uid: legacy ? null : spec!.guest.uid });
 }
 
-/** Processes still carrying this guest's umid. For an adopted guest the pid may be reused: never signal the group blindly. */
+/**
+ * Every process left of the guest: its cgroup holds them all (its helpers,
+ * and guest processes that outlived a killed kernel); then the cgroup goes.
+ * A legacy guest has no cgroup: its processes are found by umid, never by
+ * signalling a process group whose leader may be reused.
+ */
 function killStragglers(): void {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
+  const cg = spec!.cgroup;
+  if (cg && !legacy) {
+    killCgroup(cg.layout, cg.name);
+    if (!removeCgroup(cg.layout, cg.name)) log("warn", "the guest's cgroup could not be removed", { cgroup: cg.name });
+    return;
+  }
+  for (const p of processesWithUmid(spec!.instanceId, null)) {
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, "latin1").split("\0").includes(`umid=${spec!.instanceId}`)) process.kill(Number(entry), "SIGKILL");
+      process.kill(p, "SIGKILL");
     } catch {
       // gone meanwhile
     }
   }
+}
+
+/** (Re)connects the mconsole client to the socket inside the guest's jail, reached without following a symlink. */
+function connectMconsole(): void {
+  const handle = openJailSocket(pid, spec!.mconsoleInJail);
+  try {
+    mconsole!.connect(handle.path);
+  } catch (e) {
+    handle.close();
+    throw e;
+  }
+  mconsoleHandle?.close();
+  mconsoleHandle = handle; // the client reconnects through it after a timeout
+}
+
+/** Mounts added to or removed from the running jail (hot-plugged disks, NICs' helpers, channel ptys), one change at a time. */
+let jailQueue: Promise<unknown> = Promise.resolve();
+function changeJail(c: Omit<JailChange, "pid">): Promise<void> {
+  const run = () =>
+    new Promise<void>((resolve, reject) => {
+      if (legacy) return reject(new Error("a guest started before jails cannot get new devices: restart it"));
+      const { command, args } = enterArgv({ ...c, pid }, spec!.launcher);
+      execFile(command, args, { timeout: 10_000 }, (err, _out, stderr) => {
+        if (err) reject(new Error(String(stderr).trim().replace(/^umld-jail: /, "") || err.message));
+        else resolve();
+      });
+    });
+  const next = jailQueue.then(run, run);
+  jailQueue = next.catch(() => {});
+  return next;
 }
 
 /** What spawning and adopting share: the notify socket, an mconsole client, the console log. */
@@ -384,27 +475,32 @@ function openSupervision(s: WorkerBootSpec): void {
   spec = s;
   scrollback = new Scrollback(s.scrollbackBytes);
   removeIfExists(s.files.notifySocket);
-  notifySock = new native.Socket(onNotify);
+  notifySock = new native.Socket((buf, truncated) => {
+    if (truncated) log("warn", "a notification longer than 64 KiB was dropped"); // the kernel's are short: a guest forged it
+    else onNotify(buf);
+  });
   notifySock.bind(s.files.notifySocket);
-  // an unprivileged guest sends to both sockets: they are its own, in its 0700 directory
-  chownSync(s.files.notifySocket, s.guest.uid, s.guest.gid);
+  // the guest sends to both sockets: they are its own, in a root-owned directory it cannot change
+  chownSocket(s.files.notifySocket, s.guest.uid, s.guest.gid);
   mconsole = new MconsoleClient(s.files.mconsoleClient, s.guest);
   openConsoleLog();
 }
 
 /** Supervise a UML process left running by a previous daemon: same FIFOs, sockets and pid. */
-function adopt(s: WorkerBootSpec, a: { pid: number; paused: boolean }): void {
+function adopt(s: WorkerBootSpec, a: { pid: number; paused: boolean; legacy: boolean }): void {
+  legacy = a.legacy;
   openSupervision(s);
   pid = a.pid;
   paused = a.paused;
   ready = true;
+  bootedOnce = true;
   // console continuity: a viewer that reconnects gets what the log holds (output written
   // while no daemon was reading waits in the FIFO and follows)
   scrollback.push(readLogTail(s.files.consoleLog, s.scrollbackBytes));
   attachConsoleReaders();
   let connected = false;
   try {
-    mconsole!.connect(s.expectedMconsole);
+    connectMconsole();
     connected = true;
   } catch (e) {
     log("warn", "adopted guest's mconsole not reachable", { error: (e as Error).message });
@@ -413,8 +509,8 @@ function adopt(s: WorkerBootSpec, a: { pid: number; paused: boolean }): void {
   const timer = setInterval(() => {
     if (guestAlive()) return;
     clearInterval(timer);
-    const reason = stopRequested ?? (panicMessage ? `kernel panic: ${panicMessage}` : "process ended (exit status unknown: adopted after a daemon restart)");
-    finishExit(null, null, reason, stopRequested !== null, true);
+    const { reason, requested } = exitReason(null, null);
+    finishExit(null, null, reason, requested, true);
   }, 250);
   post({ t: "adopted", pid, mconsole: connected });
 }
@@ -427,6 +523,7 @@ function boot(s: WorkerBootSpec): void {
     return;
   }
   openSupervision(s);
+  if (s.cgroup) createCgroup(s.cgroup.layout, s.cgroup.name, s.cgroup.limits); // the launcher joins it before anything else
   const { stdinFd, stdoutFd } = openConsolePipes();
   const errFd = openSync(s.files.stderrLog, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
   attachConsoleReaders();
@@ -626,6 +723,12 @@ port.on("message", (m: ToWorker) => {
       post({ t: "reply", id: m.id, ok: true, value: { data: copy, end: snap.end } }, [copy.buffer as ArrayBuffer]);
       break;
     }
+    case "jail":
+      changeJail(m.change).then(
+        () => post({ t: "reply", id: m.id, ok: true }),
+        (e) => post({ t: "reply", id: m.id, ok: false, error: plain("device_failed", `the guest's jail could not be changed: ${(e as Error).message}`) }),
+      );
+      break;
     case "watchdog":
       hangTimeoutMs = m.hangTimeoutMs;
       if (mconsole?.connected) startWatchdog();

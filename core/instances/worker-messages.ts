@@ -1,13 +1,17 @@
 import type { PlainError } from "../errors.js";
+import type { CgroupLayout, CgroupLimits } from "../jail/cgroups.js";
+import type { JailChange } from "../jail/jail-spec.js";
 
 /** Everything the worker needs to run one guest; paths were built and checked on the main thread. */
 export interface WorkerBootSpec {
   instanceId: string;
+  /** the jail launcher and its arguments (it execs the kernel: one pid) */
   command: string;
   args: string[];
   env: Record<string, string>;
   files: {
     dir: string;
+    sockDir: string;
     notifySocket: string;
     mconsoleClient: string;
     consoleIn: string;
@@ -15,11 +19,18 @@ export interface WorkerBootSpec {
     consoleLog: string;
     stderrLog: string;
   };
-  expectedMconsole: string;
+  /** the guest's mconsole socket as a path inside its jail (reached through /proc/<pid>/root, never a path it announces) */
+  mconsoleInJail: string;
+  /** the guest's cgroup: made before the spawn, killed and removed after the exit */
+  cgroup: { layout: CgroupLayout; name: string; limits: CgroupLimits } | null;
+  /** the jail launcher, also used to add or remove mounts of the running jail */
+  launcher: string;
+  /** what the jail holds at boot (paths inside it): the main thread's record, so hot-plugs add only what is missing */
+  jailHolds: string[];
   /** hang watchdog: report when the guest kernel makes no progress this long (0: off) */
   hangTimeoutMs: number;
   /** Supervise an already running UML process (after a daemon restart) instead of spawning one. */
-  adopt?: { pid: number; paused: boolean };
+  adopt?: { pid: number; paused: boolean; /** started unjailed by an older umld: not its uid, no cgroup */ legacy: boolean };
   scrollbackBytes: number;
   consoleLogMaxBytes: number;
   /** The uid/gid the guest runs as: the sockets UML writes to and its channel ptys are made theirs. */
@@ -40,7 +51,8 @@ export type ToWorker =
   | { t: "channel-open"; id: number; channel: string }
   | { t: "channel-close"; id: number; channel: string }
   | { t: "channel-in"; id: number; channel: string; data: Uint8Array }
-  | { t: "channel-scrollback"; id: number; channel: string };
+  | { t: "channel-scrollback"; id: number; channel: string }
+  | { t: "jail"; id: number; change: Omit<JailChange, "pid"> };
 
 export type FromWorker =
   | { t: "idle" }

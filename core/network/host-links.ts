@@ -50,23 +50,43 @@ export interface FirewallSpec {
   nat: boolean;
 }
 
-/** The nftables ruleset of one host network: one table, replaced atomically by `nft -f`. */
+/** Link-local and cloud metadata (169.254.169.254): a NATed guest is never forwarded there. */
+const NO_FORWARD_V4 = "169.254.0.0/16";
+
+/**
+ * The nftables ruleset of one host network: one `inet` table (IPv4 and IPv6),
+ * replaced atomically by `nft -f`. To the host, from the bridge: replies, ping
+ * and neighbour discovery only. Forwarded: nothing without NAT; with NAT, IPv4
+ * from the subnet to anything but another umld bridge or link-local/metadata.
+ * IPv6 is never forwarded (umld gives guests no IPv6 yet).
+ */
 export function firewallRules(f: FirewallSpec): string {
+  const br = `iifname "${f.bridge}"`;
   const fwd = f.nat
     ? [
-        `    iifname "${f.bridge}" oifname "${BRIDGE_PREFIX}*" drop`,
-        `    iifname "${f.bridge}" ip saddr ${f.subnet} accept`,
-        `    iifname "${f.bridge}" drop`,
-        `    oifname "${f.bridge}" ct state established,related accept`,
+        `    ${br} oifname "${BRIDGE_PREFIX}*" drop`,
+        `    ${br} ip daddr ${NO_FORWARD_V4} drop`,
+        `    ${br} ip saddr ${f.subnet} accept`,
+        `    ${br} drop`,
+        `    oifname "${f.bridge}" ip daddr ${f.subnet} ct state established,related accept`,
         `    oifname "${f.bridge}" drop`,
       ]
-    : [`    iifname "${f.bridge}" drop`, `    oifname "${f.bridge}" drop`];
+    : [`    ${br} drop`, `    oifname "${f.bridge}" drop`];
   const lines = [
-    `table ip ${f.table} {`,
+    `table inet ${f.table} {`,
+    `  chain input {`,
+    `    type filter hook input priority filter; policy accept;`,
+    `    ${br} ct state established,related accept`,
+    `    ${br} icmp type echo-request accept`,
+    `    ${br} icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert } accept`,
+    `    ${br} drop`,
+    `  }`,
     `  chain forward {`,
     `    type filter hook forward priority filter; policy accept;`,
     // guest to guest on the same bridge: seen here too when br_netfilter is loaded (Docker loads it)
-    `    iifname "${f.bridge}" oifname "${f.bridge}" accept`,
+    `    ${br} oifname "${f.bridge}" accept`,
+    `    ${br} meta nfproto ipv6 drop`,
+    `    oifname "${f.bridge}" meta nfproto ipv6 drop`,
     ...fwd,
     `  }`,
   ];
@@ -80,6 +100,11 @@ export function firewallRules(f: FirewallSpec): string {
   }
   lines.push(`}`);
   return lines.join("\n") + "\n";
+}
+
+/** Replaces the table, and the `ip` table of the same name older versions made, in one transaction. */
+export function replaceTable(table: string, rules: string): string {
+  return `table ip ${table}\ndelete table ip ${table}\ntable inet ${table}\ndelete table inet ${table}\n${rules}`;
 }
 
 export class HostLinks {
@@ -165,13 +190,13 @@ export class HostLinks {
 
   ensureFirewall(f: FirewallSpec): void {
     // `add` then `delete` makes the replacement work whether or not the table exists
-    run("nft", ["-f", "-"], `table ip ${f.table}\ndelete table ip ${f.table}\n${firewallRules(f)}`);
+    run("nft", ["-f", "-"], replaceTable(f.table, firewallRules(f)));
     if (f.nat) this.enableForwarding();
   }
 
   removeFirewall(table: string): void {
     if (!/^umld_[0-9a-f]{16}$/.test(table)) throw new Error(`refusing table name '${table}'`);
-    run("nft", ["-f", "-"], `table ip ${table}\ndelete table ip ${table}\n`);
+    run("nft", ["-f", "-"], replaceTable(table, ""));
   }
 
   /** IPv4 addresses on the host's interfaces, as "addr/prefix". */

@@ -6,20 +6,33 @@ import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import type { NetworkRow, NetworksRepo, NicRow } from "../store/networks-repo.js";
 import { newId, nowIso } from "../util/ids.js";
 import { allocateIp, gatewayOf, macFor, overlaps, parseSubnet } from "./address.js";
+import type { GuestFilter } from "./guest-filter.js";
 import { bridgeName, tableName, tapName, type HostLinks } from "./host-links.js";
 import type { SwitchSupervisor } from "./switches.js";
+import type { JailChange } from "../jail/jail-spec.js";
+import type { JailFile } from "../jail/elf-deps.js";
+import { binaryFiles } from "../jail/binary-files.js";
 
 export interface NetHost {
   row(name: string): InstanceRow;
   identityOf(instanceName: string): { uid: number; gid: number };
   hasGuest(id: string): boolean;
   mconsole(name: string, command: string, timeoutMs?: number): Promise<string>;
+  /** files added to a running guest's jail (/dev/net/tun, slirp, the switch sockets) */
+  jailChange(instanceId: string, change: Omit<JailChange, "pid">): Promise<void>;
 }
 
 const SLOTS = Array.from({ length: 16 }, (_, i) => `eth${i}`);
 
 /** Debian's `slirp` package: the plain binary emulates a 115200-baud line and answered nothing here; fullbolt works. */
 export const SLIRP = "/usr/bin/slirp-fullbolt";
+/**
+ * slirp's arguments (UML splits them at commas and turns `_` into spaces):
+ * `control addr 255.255.255.255` refuses its command line to everyone. Open,
+ * a guest connecting to 10.0.2.0 gets slirp's telnet prompt, whose `exec`
+ * runs any host program as the guest's uid and `redir` opens host ports.
+ */
+export const SLIRP_ARGS = ["control_addr_255.255.255.255"];
 const USER_GUEST_IP = "10.0.2.15";
 
 /**
@@ -27,11 +40,15 @@ const USER_GUEST_IP = "10.0.2.15";
  * - switch: an isolated L2 segment per network, one uml_switch each (`ethN=daemon,…`);
  * - host: a host bridge with the network's first address, a TAP per NIC (`ethN=tuntap,…`),
  *   an nftables table per network (isolation, masquerade when NATed);
- * - user: slirp per NIC (`ethN=slirp,…`), unprivileged NAT with the host's loopback at 10.0.2.2.
+ * - user: slirp per NIC (`ethN=slirp,…`), unprivileged NAT; the host's loopback at 10.0.2.2
+ *   only with hostAccess (the guest filter, keyed on the guest's uid, refuses it otherwise).
  * MAC and address are allocated per network and stable, on the command line
  * at every start, and hot-plugged with `config ethN=…`.
  */
 export class Networks {
+  /** every guest uid the filter was given in this run */
+  private readonly seenUids = new Set<number>();
+
   constructor(
     private readonly m: NetHost,
     private readonly repo: NetworksRepo,
@@ -39,6 +56,8 @@ export class Networks {
     private readonly switches: SwitchSupervisor,
     private readonly links: HostLinks,
     private readonly log: Logger,
+    /** absent: no filter (tests of the manager alone) */
+    private readonly guestFilter?: GuestFilter,
   ) {}
 
   /** A TAP is opened by the guest's UML process: it belongs to the instance's uid. */
@@ -49,6 +68,7 @@ export class Networks {
 
   /** At daemon start: every switch adopted or started, every bridge, TAP and table made sure of (re-adoption). */
   start(): void {
+    this.refreshOrLog(); // guests do not start until it is in place (bootArgs asks again)
     for (const n of this.repo.all()) {
       try {
         this.ensureHostSide(n);
@@ -59,7 +79,7 @@ export class Networks {
     this.switches.watch();
   }
 
-  create(name: string, kind: NetworkKind, subnet: string | undefined, nat: boolean): NetworkView {
+  create(name: string, kind: NetworkKind, subnet: string | undefined, nat: boolean, hostAccess = false): NetworkView {
     if (this.repo.byName(name)) throw new UmldError("network_exists", `a network named '${name}' already exists`, { network: name });
     if (kind === "user") {
       if (subnet !== undefined && subnet !== USER_SUBNET) throw new UmldError("invalid_request", `user networks are always ${USER_SUBNET} (slirp's own)`, { subnet });
@@ -68,6 +88,7 @@ export class Networks {
       throw new UmldError("invalid_request", `a ${kind} network needs a subnet, e.g. 10.77.0.0/24`, { kind });
     }
     if (nat && kind !== "host") throw new UmldError("invalid_request", `nat is for host networks (user networks are always NATed, switch networks never)`, { kind });
+    if (hostAccess && kind !== "user") throw new UmldError("invalid_request", `hostAccess is for user networks (a host network's guests reach the host with ping only; a switch network has no host side)`, { kind });
     const parsed = parseSubnet(subnet);
     if (!parsed) throw new UmldError("invalid_request", `subnet must be an IPv4 network address with a /8../30 prefix, e.g. 10.77.0.0/24`, { subnet });
     if (kind === "host") {
@@ -77,7 +98,7 @@ export class Networks {
     }
     if (kind === "user" && !existsSync(SLIRP)) throw new UmldError("unsupported", `user networks need ${SLIRP} (Debian package slirp)`, { kind });
     const id = newId();
-    const row: NetworkRow = { id, name, kind, subnet, nat: nat ? 1 : 0, host_if: kind === "host" ? bridgeName(id) : null, created_at: nowIso() };
+    const row: NetworkRow = { id, name, kind, subnet, nat: nat ? 1 : 0, host_access: hostAccess ? 1 : 0, host_if: kind === "host" ? bridgeName(id) : null, created_at: nowIso() };
     this.repo.insert(row);
     try {
       this.ensureHostSide(row);
@@ -86,7 +107,7 @@ export class Networks {
       this.repo.delete(row.id);
       throw new UmldError("host_error", `cannot set up the network on the host: ${(e as Error).message}`);
     }
-    this.log.info({ network: name, kind, subnet, nat }, "network created");
+    this.log.info({ network: name, kind, subnet, nat, hostAccess }, "network created");
     return this.view(row);
   }
 
@@ -116,6 +137,30 @@ export class Networks {
       if (n.host_if) this.removeTap(n.host_if);
       this.releaseIfUnused(n.network_id);
     }
+    this.refreshOrLog();
+  }
+
+  /**
+   * The guest filter made to match the database: every guest uid is in the
+   * daemon's range (or seen once, for a guest of an older umld); those with a
+   * NIC on a user network may send over IP (slirp), and of them those on a
+   * network with hostAccess may reach the host. Keyed on uids: one per guest.
+   */
+  private refreshGuestFilter(): void {
+    if (!this.guestFilter) return;
+    const hostOk = new Set<number>();
+    const egressOk = new Set<number>();
+    for (const net of this.repo.all()) {
+      if (net.kind !== "user") continue;
+      for (const nic of this.repo.nicsOn(net.id)) {
+        const uid = this.instances.byId(nic.instance_id)?.host_uid;
+        if (uid === null || uid === undefined) continue;
+        egressOk.add(uid);
+        if (net.host_access === 1) hostOk.add(uid);
+      }
+    }
+    for (const i of this.instances.all()) if (i.host_uid !== null) this.seenUids.add(i.host_uid);
+    this.guestFilter.update(this.seenUids, hostOk, egressOk);
   }
 
   /** The last NIC of a switch network went: its switch stops (a new one starts with the next NIC). */
@@ -124,12 +169,47 @@ export class Networks {
     if (net?.kind === "switch" && this.repo.nicsOn(networkId).length === 0) {
       this.switches.stop(networkId);
       this.log.info({ network: net.name }, "switch stopped: no NIC on the network any more");
+    } else if (net?.kind === "switch") {
+      this.switches.grant(networkId, this.switchGuests(networkId)); // a guest that left it may not reach it any more
     }
+  }
+
+  /** The host uids of the guests with a NIC on a switch network: the only ones that may reach its switch. */
+  private switchGuests(networkId: string): number[] {
+    return this.repo.nicsOn(networkId).map((n) => this.tapOwner(n.instance_id));
+  }
+
+  /** What a guest's jail needs for its NICs: /dev/net/tun for a TAP, slirp and its libraries, the switch sockets. */
+  jailNeeds(instanceId: string): { tun: boolean; files: JailFile[] } {
+    const kinds = new Set(this.repo.nicsOf(instanceId).map((n) => this.repo.byId(n.network_id)?.kind));
+    return this.jailFor(kinds);
+  }
+
+  private jailFor(kinds: Set<string | undefined>): { tun: boolean; files: JailFile[] } {
+    const files: JailFile[] = [];
+    if (kinds.has("user")) files.push(...binaryFiles(SLIRP));
+    if (kinds.has("switch")) files.push({ source: this.switches.socketsDir, at: this.switches.socketsDir });
+    return { tun: kinds.has("host"), files };
+  }
+
+  /** Waits until the switches of an instance's switch NICs listen (before its guest boots or a NIC is plugged). */
+  async switchesReady(instanceId: string): Promise<void> {
+    const nets = new Set(this.repo.nicsOf(instanceId).map((n) => n.network_id));
+    for (const id of nets) if (this.repo.byId(id)?.kind === "switch") await this.switches.whenReady(id);
   }
 
   /** Command-line options for every NIC (a new process); their switches are made sure to run. */
   bootArgs(instanceId: string): string[] {
+    this.filterOrFail(); // a guest never runs unfiltered: its uid may be new (another tenant's)
     return this.repo.nicsOf(instanceId).map((n) => this.spec(n, true));
+  }
+
+  private filterOrFail(): void {
+    try {
+      this.refreshGuestFilter();
+    } catch (e) {
+      throw new UmldError("host_error", `cannot update the guest filter: ${(e as Error).message}`);
+    }
   }
 
   async attach(instanceName: string, network: string, mac?: string): Promise<NicView & { live: boolean }> {
@@ -159,12 +239,18 @@ export class Networks {
     };
     this.repo.insertNic(nic); // first: the unique indexes make two concurrent attaches take different addresses
     try {
+      if (net.kind === "user") this.filterOrFail();
       if (nic.host_if) this.links.ensureTap(nic.host_if, net.host_if!, this.m.identityOf(row.name).uid);
-      if (live) await this.plug(instanceName, nic);
+      if (live) {
+        const needs = this.jailFor(new Set([net.kind]));
+        await this.m.jailChange(row.id, { readOnly: needs.files, readWrite: [], devices: needs.tun ? ["/dev/net/tun"] : [], remove: [] });
+        await this.plug(instanceName, nic);
+      }
     } catch (e) {
       this.repo.deleteNic(row.id, slot);
       if (nic.host_if) this.removeTap(nic.host_if);
       this.releaseIfUnused(net.id);
+      if (net.kind === "user") this.refreshOrLog();
       throw e instanceof UmldError ? e : new UmldError("host_error", `cannot add the NIC: ${(e as Error).message}`, { slot });
     }
     this.log.info({ instance: instanceName, network, slot, ip, live }, "NIC attached");
@@ -191,6 +277,7 @@ export class Networks {
     this.repo.deleteNic(row.id, slot);
     if (nic.host_if) this.removeTap(nic.host_if);
     this.releaseIfUnused(nic.network_id);
+    if (this.repo.byId(nic.network_id)?.kind === "user") this.filterOrFail(); // host access may end here
     this.log.info({ instance: instanceName, slot }, "NIC detached");
     return { detached: slot };
   }
@@ -204,7 +291,9 @@ export class Networks {
   }
 
   private async plug(instanceName: string, nic: NicRow): Promise<void> {
-    await this.m.mconsole(instanceName, `config ${this.spec(nic, false)}`);
+    const spec = this.spec(nic, false);
+    if (this.repo.byId(nic.network_id)?.kind === "switch") await this.switches.whenReady(nic.network_id);
+    await this.m.mconsole(instanceName, `config ${spec}`);
     // UML answers OK even when the switch cannot be reached: the guest must show the interface
     await this.m.mconsole(instanceName, `proc sys/net/ipv4/conf/${nic.slot}/forwarding`).catch(async () => {
       await this.m.mconsole(instanceName, `remove ${nic.slot}`).catch(() => {});
@@ -217,13 +306,13 @@ export class Networks {
     const net = this.repo.byId(n.network_id)!;
     switch (net.kind) {
       case "switch":
-        this.switches.ensure(n.network_id);
+        this.switches.ensure(n.network_id, this.switchGuests(n.network_id));
         return `${n.slot}=daemon,${n.mac},unix,${this.switches.ctlPath(n.network_id)}`;
       case "host":
         this.links.ensureTap(n.host_if!, net.host_if!, this.tapOwner(n.instance_id), newProcess);
         return `${n.slot}=tuntap,${n.host_if},${n.mac}`;
       case "user":
-        return `${n.slot}=slirp,,${SLIRP}`;
+        return [`${n.slot}=slirp,`, SLIRP, ...SLIRP_ARGS].join(",");
     }
   }
 
@@ -235,7 +324,7 @@ export class Networks {
    */
   private ensureHostSide(n: NetworkRow): void {
     if (n.kind === "switch") {
-      if (this.repo.nicsOn(n.id).length) this.switches.ensure(n.id);
+      if (this.repo.nicsOn(n.id).length) this.switches.ensure(n.id, this.switchGuests(n.id));
       else this.switches.stop(n.id); // e.g. left running by a daemon that died before stopping it
     }
     if (n.kind !== "host") return;
@@ -250,6 +339,14 @@ export class Networks {
     if (n.kind !== "host") return;
     this.links.removeFirewall(tableName(n.id));
     this.links.removeLink(n.host_if!); // its TAPs are gone already: a network is deleted without NICs
+  }
+
+  private refreshOrLog(): void {
+    try {
+      this.refreshGuestFilter();
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, "cannot update the guest filter");
+    }
   }
 
   private removeTap(tap: string): void {
@@ -270,6 +367,7 @@ export class Networks {
     return {
       name: r.name, kind: r.kind, subnet: r.subnet, createdAt: r.created_at,
       nat: r.kind === "user" || r.nat === 1,
+      hostAccess: r.host_access === 1,
       gateway: r.kind === "host" ? gatewayOf(parseSubnet(r.subnet)!) : r.kind === "user" ? "10.0.2.2" : null,
       bridge: r.host_if,
       switchPid: r.kind === "switch" ? this.switches.livePid(r.id) : null,

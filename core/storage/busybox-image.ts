@@ -1,8 +1,10 @@
 import { execFile } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { READY_CONSOLE_MARKER, READY_NOTIFY_TEXT } from "../uml/notify.js";
+import { renameDurable } from "../util/fs.js";
+import { sealImage } from "./seal.js";
 
 const run = promisify(execFile);
 
@@ -138,9 +140,9 @@ export async function buildBusyboxImage(outPath: string, sizeMiB = 64): Promise<
     const root = join(work, "root");
     await layoutBusyboxRoot(root);
     const tmp = join(work, "image.ext4");
-    await run("mkfs.ext4", ["-q", "-F", "-L", "umld-busybox", "-E", "root_owner=0:0", "-d", root, tmp, `${sizeMiB}M`]);
-    chmodSync(tmp, 0o444);
-    renameSync(tmp, outPath);
+    await run("mkfs.ext4", ["-q", "-F", "-L", "umld-busybox", "-E", "root_owner=0:0", "-d", root, tmp, `${sizeMiB}M`], { timeout: 120_000, killSignal: "SIGKILL" });
+    sealImage(tmp, null, true); // built-in images are the admin's shared catalogue
+    renameDurable(tmp, outPath);
     return { path: outPath, sizeBytes: sizeMiB * 1024 * 1024 };
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -1,18 +1,19 @@
 import { execFile } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { promisify } from "node:util";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { ImageView, KernelView } from "../../protocol/images.js";
 import { UmldError } from "../errors.js";
 import type { CatalogRepo, ImageRow, KernelRow } from "../store/catalog-repo.js";
 import { newId, nowIso } from "../util/ids.js";
-import { DEFAULT_KERNEL_PATH, readKernelVersion } from "../uml/kernel-info.js";
+import { DEFAULT_KERNEL_PATH, readKernelVersion, runDirectly, type KernelRunner } from "../uml/kernel-info.js";
 import { buildBusyboxImage } from "./busybox-image.js";
 import { sha256File } from "./hash.js";
 import { importImage, type ImportProgress, type ImportSource } from "./image-import.js";
 import { configureDebianRoot, debootstrap, DEBIAN_SUITE } from "./debian-image.js";
-import { allocatedBytes } from "../util/fs.js";
-
+import { allocatedBytes, fsyncDir } from "../util/fs.js";
+import { sealKernel } from "./seal.js";
+import { derivedImageName, ownerOfName } from "./ownership.js";
 
 const run = promisify(execFile);
 
@@ -25,6 +26,8 @@ export class Catalog {
     private readonly repo: CatalogRepo,
     private readonly imagesDir: string,
     private readonly kernelsDir: string,
+    /** how a registered kernel is asked for --version and --help: in a jail, never as root */
+    private readonly probeKernel: KernelRunner = runDirectly,
   ) {}
 
   /**
@@ -50,12 +53,14 @@ export class Catalog {
     chmodSync(dir, 0o711); // unprivileged guests exec the kernel: traverse, no listing
     try {
       copyFileSync(sourcePath, path);
-      chmodSync(path, 0o555);
+      sealKernel(path);
+      fsyncDir(dir);
+      fsyncDir(this.kernelsDir);
       let version: string;
       try {
-        version = await readKernelVersion(path);
-        const help = await run(path, ["--help"], { timeout: 10_000 });
-        if (!/^User Mode Linux/.test(help.stdout)) throw new Error("--help does not start with 'User Mode Linux'");
+        version = await readKernelVersion(path, this.probeKernel);
+        const help = await this.probeKernel(path, ["--help"]);
+        if (!/^User Mode Linux/.test(help)) throw new Error("--help does not start with 'User Mode Linux'");
       } catch (e) {
         throw new UmldError("not_a_uml_kernel", `${sourcePath} is not a UML kernel: ${(e as Error).message.split("\n")[0]}`, { path: sourcePath });
       }
@@ -120,6 +125,7 @@ export class Catalog {
     const row: ImageRow = {
       id: newId(), name: DEFAULT_IMAGE_NAME, path: built.path, size_bytes: built.sizeBytes,
       sha256: await sha256File(built.path), readiness: "notify", is_default: 1, created_at: nowIso(), kind: "built-in", source: "busybox-static",
+      owner: null, shared: 1, instance_id: null,
     };
     this.repo.insertImage(row);
     return row;
@@ -129,6 +135,41 @@ export class Catalog {
     const row = name === undefined ? this.repo.defaultImage() : this.repo.imageByName(name);
     if (!row) throw new UmldError("image_not_found", name === undefined ? "no default image is registered" : `no image named '${name}'`, { image: name ?? null });
     return row;
+  }
+
+  /**
+   * An image as a tenant names it (null: the admin, by stored name). A tenant
+   * sees its own images (stored as `<tenant>.<name>`, or legacy ones it owns
+   * under a plain name) and, to use them, the shared catalogue; anything
+   * else answers exactly like an image that does not exist.
+   */
+  imageFor(name: string | undefined, tenant: string | null, use: "use" | "own"): ImageRow {
+    if (tenant === null) return this.image(name);
+    if (name === undefined) {
+      const d = this.repo.defaultImage();
+      if (d && (d.shared || d.owner === tenant)) return d;
+      return this.image(name);
+    }
+    const candidates = name.includes(".") ? [] : [this.repo.imageByName(`${tenant}.${name}`), this.repo.imageByName(name)];
+    const own = candidates.find((r) => r?.owner === tenant);
+    const found = own ?? (use === "use" ? candidates.find((r) => r?.shared === 1) : undefined);
+    if (!found) throw new UmldError("image_not_found", `no image named '${name}'`, { image: name });
+    return found;
+  }
+
+  /** Does a tenant (null: the admin) see this image? */
+  visibleTo(row: Pick<ImageRow, "owner" | "shared">, tenant: string | null): boolean {
+    return tenant === null || row.shared === 1 || row.owner === tenant;
+  }
+
+  /**
+   * A free stored name for an image made from an instance: `<tenant>.<base>`
+   * for a tenant's, `<base>` for the admin's. Only the part after the prefix is
+   * ever shortened, so no image loses its owner's prefix.
+   */
+  freeImageName(owner: string | null, base: string): string {
+    const taken = new Set(this.repo.images().map((i) => i.name));
+    return derivedImageName(owner, base, (n) => taken.has(n) || (owner !== null && taken.has(ownerOfName(n).name)));
   }
 
   kernel(name?: string): KernelRow {
@@ -141,10 +182,15 @@ export class Catalog {
   kernelById(id: string): KernelRow | undefined { return this.repo.kernelById(id); }
 
   /** Images with what is layered on them (`dependants(path)` names the instances and disks using the file). */
+  /** Every image row (owners included), for the daemon's own bookkeeping. */
+  imageRows(): ImageRow[] {
+    return this.repo.images();
+  }
+
   listImages(dependants: (path: string) => string[] = () => []): ImageView[] {
     return this.repo.images().map((r) => ({
       name: r.name, path: r.path, sizeBytes: r.size_bytes, allocatedBytes: allocatedBytes(r.path), sha256: r.sha256,
-      readiness: r.readiness, kind: r.kind, source: r.source, dependants: dependants(r.path), createdAt: r.created_at,
+      readiness: r.readiness, kind: r.kind, source: r.source, owner: r.owner, shared: r.shared === 1, dependants: dependants(r.path), createdAt: r.created_at,
     }));
   }
 
@@ -154,11 +200,11 @@ export class Catalog {
     mkdirSync(this.imagesDir, { recursive: true, mode: 0o700 });
     const id = newId();
     const path = join(this.imagesDir, `${id}.ext4`);
-    const built = await importImage(source, path, name, sizeMiB, progress);
+    const built = await importImage(source, path, name, sizeMiB, progress, { stateDir: dirname(this.imagesDir) });
     try {
       this.repo.insertImage({
         id, name, path, size_bytes: built.sizeBytes, sha256: await sha256File(path), readiness, is_default: 0,
-        created_at: nowIso(), kind: "imported", source: `${source.type}:${source.path}`,
+        created_at: nowIso(), kind: "imported", source: `${source.type}:${source.path}`, owner: null, shared: 1, instance_id: null,
       });
     } catch (e) {
       rmSync(path, { force: true });
@@ -183,7 +229,7 @@ export class Catalog {
         let steps = 0;
         await debootstrap(join(work, "root"), (line) => progress({ done: ++steps, total: null, unit: "steps", step: line.slice(0, 60) }));
         configureDebianRoot(join(work, "root"));
-        await importImage({ type: "dir", path: join(work, "root") }, path, name, sizeMiB, (p) => progress({ ...p, done: steps + p.done, total: null }));
+        await importImage({ type: "dir", path: join(work, "root") }, path, name, sizeMiB, (p) => progress({ ...p, done: steps + p.done, total: null }), { stateDir: null });
       } finally {
         rmSync(work, { recursive: true, force: true });
       }
@@ -192,6 +238,7 @@ export class Catalog {
       this.repo.insertImage({
         id: newId(), name, path, size_bytes: statSync(path).size, sha256: await sha256File(path), readiness: "notify",
         is_default: 0, created_at: nowIso(), kind: "built-in", source: recipe === "debian" ? `debian ${DEBIAN_SUITE} (debootstrap minbase)` : "busybox-static",
+        owner: null, shared: 1, instance_id: null,
       });
     } catch (e) {
       rmSync(path, { force: true });
@@ -200,22 +247,67 @@ export class Catalog {
     return this.listImages().find((i) => i.name === name)!;
   }
 
-  /** Registers an image file umld made itself (a snapshot or a merge), already sealed. */
-  async registerImageFile(name: string, path: string, kind: "snapshot" | "merged", readiness: "notify" | "none", source: string): Promise<ImageRow> {
+  /**
+   * Registers an image file umld made itself (a snapshot, a clone base, a
+   * merge), already sealed and on disk: under `name`, or under a free name
+   * derived from `base` and the owner, chosen in the same step as the insert.
+   */
+  async registerImageFile(f: ({ name: string } | { base: string }) & {
+    path: string; kind: "snapshot" | "merged"; readiness: "notify" | "none"; source: string; owner: string | null; shared: boolean; instanceId: string | null;
+  }): Promise<ImageRow> {
+    const sha256 = await sha256File(f.path);
+    const name = "name" in f ? f.name : this.freeImageName(f.owner, f.base);
     const row: ImageRow = {
-      id: newId(), name, path, size_bytes: statSync(path).size, sha256: await sha256File(path), readiness, is_default: 0,
-      created_at: nowIso(), kind, source,
+      id: newId(), name, path: f.path, size_bytes: statSync(f.path).size, sha256, readiness: f.readiness, is_default: 0,
+      created_at: nowIso(), kind: f.kind, source: f.source, owner: f.owner, shared: f.shared ? 1 : 0, instance_id: f.instanceId,
     };
-    this.repo.insertImage(row);
+    try {
+      this.repo.insertImage(row);
+    } catch (e) {
+      if ((e as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") throw new UmldError("image_exists", `an image named '${name}' already exists`, { image: name });
+      throw e;
+    }
     return row;
   }
 
-  /** Deletes an image nothing is layered on; never the default. */
+  imageExists(stored: string): boolean {
+    return this.repo.imageByName(stored) !== undefined;
+  }
+
+  /** Instances whose root disk a rebase is moving onto this file. */
+  pendingOn(path: string): string[] {
+    return this.repo.pendingOn(path);
+  }
+
+  /** The instance an image is deleted with (null: none; it stays, owned and counted). */
+  setMadeFor(imageId: string, instanceId: string | null): void {
+    this.repo.setMadeFor(imageId, instanceId);
+  }
+
+  /** Images made for an instance: its snapshots' and its clone base. */
+  madeFor(instanceId: string): ImageRow[] {
+    return this.repo.madeFor(instanceId);
+  }
+
+  /**
+   * Deletes an image (by stored name) nothing is layered on; never the
+   * default, never a snapshot's image (delete the snapshot), never one a
+   * rebase is moving a disk onto.
+   */
   deleteImage(name: string, dependants: (path: string) => string[]): void {
-    const img = this.image(name);
+    this.deleteImageRow(this.image(name), dependants);
+  }
+
+  deleteImageRow(img: ImageRow, dependants: (path: string) => string[]): void {
+    const name = img.name;
     if (img.is_default) throw new UmldError("image_in_use", `'${name}' is the default image`, { image: name, default: true });
-    const users = dependants(img.path);
+    const users = [...dependants(img.path), ...this.repo.pendingOn(img.path)];
     if (users.length) throw new UmldError("image_in_use", `image '${name}' has layers on it: ${users.join(", ")}`, { image: name, dependants: users });
+    const snaps = this.repo.snapshotsOf(img.id);
+    if (snaps.length) {
+      const which = snaps.map((s) => `${s.instance}/${s.snapshot}`);
+      throw new UmldError("image_in_use", `image '${name}' holds snapshot ${which.join(", ")}; delete the snapshot instead`, { image: name, snapshots: which });
+    }
     this.repo.deleteImage(img.id);
     if (img.path.startsWith(this.imagesDir + "/")) rmSync(img.path, { force: true });
   }

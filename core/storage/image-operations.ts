@@ -5,7 +5,8 @@ import type { Operations } from "../operations/operations.js";
 import type { Catalog } from "./catalog.js";
 import type { ImportSource } from "./image-import.js";
 import { sha256File } from "./hash.js";
-import { checkCowAgainstBacking } from "../uml/cow.js";
+import { checkCow, recordNow } from "../uml/cow.js";
+import type { DataDiskView } from "../../protocol/disks.js";
 import type { VerifyResult } from "../../protocol/images.js";
 import type { z } from "zod";
 
@@ -29,7 +30,7 @@ export class ImageOperations {
   }
 
   private async asOperation(kind: string, name: string, wait: boolean, make: (opId: string) => Promise<ImageView>): Promise<{ operation: OperationView; image: ImageView | null }> {
-    if (this.catalog.listImages().some((i) => i.name === name)) {
+    if (this.catalog.imageExists(name)) {
       throw new UmldError("image_exists", `an image named '${name}' already exists`, { image: name });
     }
     const op = this.operations.begin(kind, name);
@@ -56,18 +57,22 @@ export class ImageOperations {
     return this.catalog.listImages(this.dependants);
   }
 
-  /** Recomputes the sha256 (streamed, off the event loop's critical path) and checks every COW over the image. */
-  async verify(name: string, cowsOn: (path: string) => Array<{ disk: string; path: string }>): Promise<z.infer<typeof VerifyResult>> {
-    const img = this.catalog.listImages().find((i) => i.name === name);
-    if (!img) throw new UmldError("image_not_found", `no image named '${name}'`, { image: name });
+  /**
+   * Recomputes the sha256 (streamed, off the event loop's critical path) and
+   * checks every COW over the image against what SQLite recorded of it.
+   */
+  async verify(name: string, disks: DataDiskView[]): Promise<z.infer<typeof VerifyResult>> {
+    const img = this.catalog.image(name);
     const actual = await sha256File(img.path);
-    const layers = cowsOn(img.path).map((c) => {
-      const r = checkCowAgainstBacking(c.path);
-      return { disk: c.disk, ok: r.ok, reason: r.ok ? null : r.reason };
+    const layers = disks.filter((d) => d.kind === "cow" && d.backingPath === img.path).map((d) => {
+      const rec = d.backingSizeBytes !== null && d.backingMtime !== null ? { path: img.path, size: d.backingSizeBytes, mtime: d.backingMtime } : recordNow(img.path);
+      const r = rec ? checkCow(d.path, rec) : { ok: false as const, reason: `backing file ${img.path} is missing or not a regular file` };
+      return { disk: d.name, ok: r.ok, reason: r.ok ? null : r.reason };
     });
-    return { image: name, ok: actual === img.sha256 && layers.every((l) => l.ok), expectedSha256: img.sha256, actualSha256: actual, layers };
+    return { image: img.name, ok: actual === img.sha256 && layers.every((l) => l.ok), expectedSha256: img.sha256, actualSha256: actual, layers };
   }
 
+  /** Deletes an image by stored name (a tenant's request is resolved to its own image first). */
   delete(name: string): { deleted: string } {
     this.catalog.deleteImage(name, this.dependants);
     return { deleted: name };

@@ -11,6 +11,12 @@ export interface ImageRow {
   created_at: string;
   kind: "built-in" | "imported" | "snapshot" | "merged";
   source: string | null;
+  /** the tenant it belongs to; null: the admin's */
+  owner: string | null;
+  /** 1: in the admin's shared catalogue, seen and used by every tenant */
+  shared: number;
+  /** the instance it was made for (its snapshot, its clone's base): deleted with it when unused */
+  instance_id: string | null;
 }
 
 export interface KernelRow {
@@ -36,10 +42,14 @@ export class CatalogRepo {
       imageById: db.prepare("SELECT * FROM images WHERE id = ?"),
       defaultImage: db.prepare("SELECT * FROM images WHERE is_default = 1 LIMIT 1"),
       insertImage: db.prepare(
-        `INSERT INTO images (id, name, path, size_bytes, sha256, readiness, is_default, created_at, kind, source)
-         VALUES (@id, @name, @path, @size_bytes, @sha256, @readiness, @is_default, @created_at, @kind, @source)`,
+        `INSERT INTO images (id, name, path, size_bytes, sha256, readiness, is_default, created_at, kind, source, owner, shared, instance_id)
+         VALUES (@id, @name, @path, @size_bytes, @sha256, @readiness, @is_default, @created_at, @kind, @source, @owner, @shared, @instance_id)`,
       ),
       deleteImage: db.prepare("DELETE FROM images WHERE id = ?"),
+      madeFor: db.prepare("SELECT * FROM images WHERE instance_id = ?"),
+      setMadeFor: db.prepare("UPDATE images SET instance_id = ? WHERE id = ?"),
+      snapshotsOf: db.prepare("SELECT s.name AS snapshot, i.name AS instance FROM snapshots s JOIN instances i ON i.id = s.instance_id WHERE s.image_id = ?"),
+      pendingOn: db.prepare("SELECT i.name FROM disks d JOIN instances i ON i.id = d.instance_id WHERE d.pending_backing_path = ?"),
       kernels: db.prepare("SELECT * FROM kernels ORDER BY name"),
       kernelByName: db.prepare("SELECT * FROM kernels WHERE name = ?"),
       kernelById: db.prepare("SELECT * FROM kernels WHERE id = ?"),
@@ -61,6 +71,13 @@ export class CatalogRepo {
   defaultImage(): ImageRow | undefined { return this.q.defaultImage.get() as ImageRow | undefined; }
   insertImage(row: ImageRow): void { this.q.insertImage.run(row); }
   deleteImage(id: string): void { this.q.deleteImage.run(id); }
+  /** Images made for an instance (its snapshots, its clone's base). */
+  madeFor(instanceId: string): ImageRow[] { return this.q.madeFor.all(instanceId) as ImageRow[]; }
+  setMadeFor(imageId: string, instanceId: string | null): void { this.q.setMadeFor.run(instanceId, imageId); }
+  /** Snapshots whose image this is (instance and snapshot names). */
+  snapshotsOf(imageId: string): Array<{ snapshot: string; instance: string }> { return this.q.snapshotsOf.all(imageId) as Array<{ snapshot: string; instance: string }>; }
+  /** Instances whose root disk is being moved onto this file (a rebase not finished yet). */
+  pendingOn(path: string): string[] { return (this.q.pendingOn.all(path) as Array<{ name: string }>).map((r) => r.name); }
 
   kernels(): KernelRow[] { return this.q.kernels.all() as KernelRow[]; }
   kernelByName(name: string): KernelRow | undefined { return this.q.kernelByName.get(name) as KernelRow | undefined; }

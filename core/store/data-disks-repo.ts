@@ -6,6 +6,9 @@ export interface DataDiskRow {
   kind: "raw" | "cow";
   path: string;
   backing_path: string | null;
+  /** the backing's size and whole-second mtime when the COW was made (null: made before umld recorded them) */
+  backing_size: number | null;
+  backing_mtime: number | null;
   size_bytes: number;
   created_at: string;
 }
@@ -26,11 +29,12 @@ export class DataDisksRepo {
       all: db.prepare("SELECT * FROM data_disks ORDER BY name"),
       byName: db.prepare("SELECT * FROM data_disks WHERE name = ?"),
       byId: db.prepare("SELECT * FROM data_disks WHERE id = ?"),
-      insert: db.prepare("INSERT INTO data_disks (id, name, kind, path, backing_path, size_bytes, created_at) VALUES (@id, @name, @kind, @path, @backing_path, @size_bytes, @created_at)"),
+      insert: db.prepare("INSERT INTO data_disks (id, name, kind, path, backing_path, backing_size, backing_mtime, size_bytes, created_at) VALUES (@id, @name, @kind, @path, @backing_path, @backing_size, @backing_mtime, @size_bytes, @created_at)"),
       ofInstance: db.prepare("SELECT * FROM disk_attachments WHERE instance_id = ? ORDER BY slot"),
       ofDisk: db.prepare("SELECT * FROM disk_attachments WHERE disk_id = ?"),
       attach: db.prepare("INSERT INTO disk_attachments (disk_id, instance_id, slot, read_only, attached_at) VALUES (@disk_id, @instance_id, @slot, @read_only, @attached_at)"),
       detach: db.prepare("DELETE FROM disk_attachments WHERE instance_id = ? AND slot = ?"),
+      delete: db.prepare("DELETE FROM data_disks WHERE id = ?"),
     };
   }
   all(): DataDiskRow[] { return this.q.all.all() as DataDiskRow[]; }
@@ -46,4 +50,5 @@ export class DataDisksRepo {
     })();
   }
   detach(instanceId: string, slot: string): void { this.q.detach.run(instanceId, slot); }
+  delete(id: string): void { this.q.delete.run(id); }
 }

@@ -36,6 +36,8 @@ export interface InstanceRow {
   hang_timeout_s: number;
   on_hang: "report" | "reset";
   stopped_by_host: number;
+  /** the host uid (and gid) its processes run as, from the daemon's range; null only before it is assigned */
+  host_uid: number | null;
 }
 
 /** Columns that may change after creation outside a state transition. */
@@ -53,6 +55,10 @@ export interface DiskRow {
   backing_mtime: number | null;
   size_bytes: number;
   created_at: string;
+  /** a rebase in progress (restore, merge): the backing the disk is being moved onto (see snapshots.ts) */
+  pending_backing_path?: string | null;
+  pending_backing_size?: number | null;
+  pending_backing_mtime?: number | null;
 }
 
 export interface StateChange {
@@ -84,7 +90,14 @@ export class InstancesRepo {
          VALUES (@id, @instance_id, @slot, @kind, @path, @backing_path, @backing_size, @backing_mtime, @size_bytes, @created_at)`,
       ),
       disks: db.prepare("SELECT * FROM disks WHERE instance_id = ? ORDER BY slot"),
-      rebaseDisk: db.prepare("UPDATE disks SET backing_path = @backing_path, backing_size = @backing_size, backing_mtime = @backing_mtime, size_bytes = @size_bytes WHERE instance_id = @instance_id AND slot = @slot"),
+      beginRebase: db.prepare("UPDATE disks SET pending_backing_path = @path, pending_backing_size = @size, pending_backing_mtime = @mtime WHERE instance_id = @instance_id AND slot = @slot"),
+      finishRebase: db.prepare(
+        `UPDATE disks SET backing_path = pending_backing_path, backing_size = pending_backing_size, backing_mtime = pending_backing_mtime, size_bytes = pending_backing_size,
+           pending_backing_path = NULL, pending_backing_size = NULL, pending_backing_mtime = NULL
+         WHERE instance_id = ? AND slot = ? AND pending_backing_path IS NOT NULL`,
+      ),
+      cancelRebase: db.prepare("UPDATE disks SET pending_backing_path = NULL, pending_backing_size = NULL, pending_backing_mtime = NULL WHERE instance_id = ? AND slot = ?"),
+      pendingRebases: db.prepare("SELECT * FROM disks WHERE pending_backing_path IS NOT NULL"),
       delete: db.prepare("DELETE FROM instances WHERE id = ?"),
       history: db.prepare("INSERT INTO state_history (instance_id, from_state, to_state, reason, at) VALUES (?, ?, ?, ?, ?)"),
       setState: db.prepare(
@@ -135,9 +148,20 @@ export class InstancesRepo {
     })();
   }
 
-  /** A disk now sits on another backing (restore, merge). */
-  rebaseDisk(instanceId: string, slot: string, b: { backing_path: string; backing_size: number; backing_mtime: number }): void {
-    this.q.rebaseDisk.run({ instance_id: instanceId, slot, ...b, size_bytes: b.backing_size });
+  /** Step 1 of a rebase: the new backing is recorded (and protected) before the COW is renamed. */
+  beginRebase(instanceId: string, slot: string, b: { path: string; size: number; mtime: number }): void {
+    this.q.beginRebase.run({ instance_id: instanceId, slot, ...b });
+  }
+  /** Step 2 of a rebase, after the rename: the pending backing becomes the backing. */
+  finishRebase(instanceId: string, slot: string): void {
+    this.q.finishRebase.run(instanceId, slot);
+  }
+  cancelRebase(instanceId: string, slot: string): void {
+    this.q.cancelRebase.run(instanceId, slot);
+  }
+  /** Disks a crash left in the middle of a rebase. */
+  pendingRebases(): DiskRow[] {
+    return this.q.pendingRebases.all() as DiskRow[];
   }
 
   delete(id: string): void {

@@ -4,6 +4,8 @@ export interface TenantRow {
   id: string; name: string; created_at: string;
   max_instances: number | null; max_memory_mib: number | null; max_disk_mib: number | null; max_snapshots: number | null;
   guest_uid: number | null; guest_gid: number | null;
+  /** the gid its images and read-only disks are shared with its guests through (core/jail/host-ids.ts) */
+  host_gid?: number | null;
 }
 export interface TokenRow {
   id: string; tenant_id: string | null; name: string; secret_hash: string; actions: string;
@@ -16,7 +18,11 @@ export interface AuditRow {
 }
 export interface Usage { instances: number; memoryMiB: number; diskMiB: number; snapshots: number }
 
-/** Tenants, their tokens, what they use, and the audit log. Ownership is the name prefix `<tenant>.`. */
+/**
+ * Tenants, their tokens, what they use, and the audit log. Instances,
+ * networks and data disks are owned by the name prefix `<tenant>.`; images by
+ * their `owner` column (prefix without the dot).
+ */
 export class TenantsRepo {
   private readonly q;
   constructor(db: Db) {
@@ -35,7 +41,13 @@ export class TenantsRepo {
       ),
       snapshots: db.prepare(`SELECT COUNT(*) AS n FROM snapshots s JOIN instances i ON i.id = s.instance_id WHERE ${owned}`),
       dataDisks: db.prepare("SELECT COALESCE(SUM((size_bytes + 1048575) / 1048576), 0) AS mib FROM data_disks WHERE substr(name, 1, length(@prefix)) = @prefix"),
+      // snapshots, clone bases and merges it owns: real host disk, whoever layers on them
+      images: db.prepare("SELECT COALESCE(SUM((size_bytes + 1048575) / 1048576), 0) AS mib FROM images WHERE owner IS NOT NULL AND owner || '.' = @prefix"),
       ownsNetworks: db.prepare("SELECT COUNT(*) AS n FROM networks WHERE substr(name, 1, length(@prefix)) = @prefix"),
+      ownedInstances: db.prepare("SELECT name FROM instances WHERE substr(name, 1, length(@prefix)) = @prefix ORDER BY name"),
+      ownedNetworks: db.prepare("SELECT name FROM networks WHERE substr(name, 1, length(@prefix)) = @prefix ORDER BY name"),
+      ownedDisks: db.prepare("SELECT name FROM data_disks WHERE substr(name, 1, length(@prefix)) = @prefix ORDER BY name"),
+      ownedImages: db.prepare("SELECT name FROM images WHERE owner IS NOT NULL AND owner || '.' = @prefix ORDER BY name"),
       tokensOf: db.prepare("SELECT * FROM tokens WHERE tenant_id IS ? ORDER BY created_at"),
       token: db.prepare("SELECT * FROM tokens WHERE id = ?"),
       insertToken: db.prepare("INSERT INTO tokens (id, tenant_id, name, secret_hash, actions, expires_at, revoked_at, created_at, last_used_at) VALUES (@id, @tenant_id, @name, @secret_hash, @actions, @expires_at, NULL, @created_at, NULL)"),
@@ -58,7 +70,13 @@ export class TenantsRepo {
   usage(prefix: string): Usage {
     const u = this.q.usage.get({ prefix }) as Omit<Usage, "snapshots">;
     const data = (this.q.dataDisks.get({ prefix }) as { mib: number }).mib; // its data disks count too
-    return { ...u, diskMiB: u.diskMiB + data, snapshots: (this.q.snapshots.get({ prefix }) as { n: number }).n };
+    const images = (this.q.images.get({ prefix }) as { mib: number }).mib;
+    return { ...u, diskMiB: u.diskMiB + data + images, snapshots: (this.q.snapshots.get({ prefix }) as { n: number }).n };
+  }
+  /** Everything a tenant owns, by stored name. */
+  owned(prefix: string): { instances: string[]; networks: string[]; disks: string[]; images: string[] } {
+    const names = (q: { all(p: object): unknown[] }) => (q.all({ prefix }) as Array<{ name: string }>).map((r) => r.name);
+    return { instances: names(this.q.ownedInstances), networks: names(this.q.ownedNetworks), disks: names(this.q.ownedDisks), images: names(this.q.ownedImages) };
   }
   ownsNetworks(prefix: string): number { return (this.q.ownsNetworks.get({ prefix }) as { n: number }).n; }
   tokensOf(tenantId: string | null): TokenRow[] { return this.q.tokensOf.all(tenantId) as TokenRow[]; }

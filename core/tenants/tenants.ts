@@ -35,11 +35,11 @@ export class Tenants {
 
   // ---- tenants
 
-  create(name: string, quotas: Quotas, guestUser?: { uid: number; gid: number }): TenantView {
+  create(name: string, quotas: Quotas): TenantView {
     if (this.repo.byName(name)) throw new UmldError("tenant_exists", `a tenant named '${name}' already exists`, { tenant: name });
     const row: TenantRow = {
       id: newId(), name, created_at: nowIso(), max_instances: null, max_memory_mib: null, max_disk_mib: null, max_snapshots: null,
-      guest_uid: guestUser?.uid ?? null, guest_gid: guestUser?.gid ?? null,
+      guest_uid: null, guest_gid: null, // unused since every guest has a uid of its own (core/jail/host-ids.ts)
     };
     applyQuotas(row, quotas);
     this.repo.insert(row);
@@ -55,30 +55,21 @@ export class Tenants {
     return this.view(this.row(name));
   }
 
-  update(name: string, quotas: Quotas | undefined, guestUser: { uid: number; gid: number } | null | undefined): TenantView {
+  update(name: string, quotas: Quotas | undefined): TenantView {
     const row = this.row(name);
     if (quotas) applyQuotas(row, quotas);
-    if (guestUser !== undefined) {
-      row.guest_uid = guestUser?.uid ?? null;
-      row.guest_gid = guestUser?.gid ?? null;
-    }
     this.repo.setQuotas(row);
-    this.log.info({ tenant: name, quotas, guestUser }, "tenant changed");
+    this.log.info({ tenant: name, quotas }, "tenant changed");
     return this.view(row);
-  }
-
-  /** The uid/gid configured for a tenant's guests, if any. */
-  guestUserOf(name: string): { uid: number; gid: number } | null {
-    const r = this.repo.byName(name);
-    return r && r.guest_uid !== null && r.guest_gid !== null ? { uid: r.guest_uid, gid: r.guest_gid } : null;
   }
 
   delete(name: string): { deleted: string } {
     const row = this.row(name);
-    const u = this.repo.usage(prefixOf(name));
-    const nets = this.repo.ownsNetworks(prefixOf(name));
-    if (u.instances > 0 || nets > 0) {
-      throw new UmldError("tenant_in_use", `tenant '${name}' still owns ${u.instances} instances and ${nets} networks`, { instances: u.instances, networks: nets });
+    const owned = this.repo.owned(prefixOf(name));
+    const parts = (Object.entries(owned) as Array<[string, string[]]>).filter(([, names]) => names.length > 0);
+    if (parts.length) {
+      const list = parts.map(([kind, names]) => `${names.length} ${names.length === 1 ? kind.replace(/s$/, "") : kind} (${names.slice(0, 10).join(", ")}${names.length > 10 ? ", ..." : ""})`).join(", ");
+      throw new UmldError("tenant_in_use", `tenant '${name}' still owns ${list}; delete them first`, owned);
     }
     this.repo.delete(row.id); // its tokens go with it (ON DELETE CASCADE)
     this.log.info({ tenant: name }, "tenant deleted");
@@ -101,7 +92,6 @@ export class Tenants {
       name: r.name,
       quotas: { maxInstances: r.max_instances, maxMemoryMiB: r.max_memory_mib, maxDiskMiB: r.max_disk_mib, maxSnapshots: r.max_snapshots },
       usage: this.repo.usage(prefixOf(r.name)),
-      guestUser: r.guest_uid !== null && r.guest_gid !== null ? { uid: r.guest_uid, gid: r.guest_gid } : null,
       createdAt: r.created_at,
     };
   }
@@ -193,6 +183,11 @@ export class Tenants {
     const t = this.row(tenant);
     const used = this.repo.usage(prefixOf(tenant));
     const pending = this.inflight.get(tenant) ?? { instances: 0, memoryMiB: 0, diskMiB: 0, snapshots: 0 };
+    for (const key of Object.keys(QUOTA_OF) as QuotaKey[]) {
+      const want = delta[key] ?? 0;
+      // NaN or Infinity would poison the reservations (Infinity - Infinity) and switch quotas off
+      if (!Number.isFinite(want) || want < 0) throw new UmldError("invalid_request", `a ${key} reservation must be a finite, non-negative number`, { quota: key });
+    }
     for (const key of Object.keys(QUOTA_OF) as QuotaKey[]) {
       const want = delta[key] ?? 0;
       const limit = t[QUOTA_OF[key]] as number | null;

@@ -47,18 +47,16 @@ export function setarchMachine(arch: string = process.arch): string {
 }
 
 /**
- * The UML command line. Pure: every value was validated before (names by the
- * protocol allow-list, paths built by the daemon). Runs under `setarch -R`
- * (ASLR off) so guest memory is exactly what was asked.
+ * The UML kernel's arguments. Pure: every value was validated before (names
+ * by the protocol allow-list, paths built by the daemon). umld runs them in
+ * the guest's jail (core/jail/guest-jail.ts), which also turns ASLR off, so
+ * guest memory is exactly what was asked.
  */
-export function buildLaunch(s: LaunchSpec): Launch {
+export function umlArgs(s: LaunchSpec): string[] {
   for (const p of [s.rootCow, s.rootBacking, s.umlDir, s.notifySocket, s.hostfsDir]) {
     if (/[,:\s=]/.test(p)) throw new RangeError(`path not usable on a UML command line: ${p}`);
   }
-  const args = [
-    setarchMachine(),
-    "-R",
-    s.kernelPath,
+  return [
     `umid=${s.umid}`,
     `uml_dir=${s.umlDir.endsWith("/") ? s.umlDir : s.umlDir + "/"}`,
     `mem=${s.memoryMiB}M`,
@@ -74,5 +72,9 @@ export function buildLaunch(s: LaunchSpec): Launch {
     `umld.hostname=${s.hostname}`,
     ...s.bootOptions,
   ];
-  return { command: "setarch", args };
+}
+
+/** Raw linux.uml under `setarch -R`, no jail: the baseline bench/boot.ts compares umld against. */
+export function rawLaunch(s: LaunchSpec): Launch {
+  return { command: "setarch", args: [setarchMachine(), "-R", s.kernelPath, ...umlArgs(s)] };
 }

@@ -38,9 +38,9 @@ export class Scope {
     return this.prefix === null || stored.startsWith(this.prefix);
   }
 
-  /** Shared objects (images without a tenant prefix) and the tenant's own. */
-  seesShared(stored: string): boolean {
-    return this.prefix === null || !stored.includes(".") || stored.startsWith(this.prefix);
+  /** Images go by their owner, not their name: the tenant's own and the shared catalogue. */
+  seesImage(image: { owner: string | null; shared: boolean }): boolean {
+    return this.principal.tenant === null || image.shared || image.owner === this.principal.tenant;
   }
 
   /** Rewrites stored names in an answer (any string, also inside error messages) into the tenant's names. */

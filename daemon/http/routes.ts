@@ -8,7 +8,7 @@ import { scopeOf } from "../app.js";
 import type { Scope } from "../auth/scope.js";
 import { CreateInstanceRequest, PatchInstanceRequest, StateActionRequest } from "../../protocol/instances.js";
 import { AttachDiskRequest } from "../../protocol/disks.js";
-import { BuildImageRequest, ImportImageRequest } from "../../protocol/images.js";
+import { BuildImageRequest, ImportImageRequest, type ImageView } from "../../protocol/images.js";
 import { CloneRequest, CreateSnapshotRequest, MergeRequest } from "../../protocol/snapshots.js";
 import { CreateNetworkRequest } from "../../protocol/networks.js";
 import { RegisterKernelRequest, RolloutRequest } from "../../protocol/kernels.js";
@@ -59,13 +59,14 @@ function handlers(s: Services): Record<RouteName, Handler> {
     importImage: waitable<z.output<typeof ImportImageRequest>>((_p, b) => s.images.import(b)),
     deleteImage: (p) => s.images.delete(p.params.name!),
     buildImage: waitable<z.output<typeof BuildImageRequest>>((_p, b) => s.images.build(b)),
-    verifyImage: (p) => s.images.verify(p.params.name!, (path) => s.manager.cowsOn(path)),
+    verifyImage: (p) => s.images.verify(p.params.name!, s.manager.disks.list()),
     listKernels: () => ({ kernels: s.catalog.listKernels() }),
     patchInstance: (p) => s.manager.patch(p.params.name!, p.body as z.output<typeof PatchInstanceRequest>),
     getMemory: (p) => s.manager.memory.view(p.params.name!),
     mconsole: (p) => s.manager.passthrough(p.params.name!, p.body as z.output<typeof MconsoleRequest>),
     guestFacts: (p) => s.manager.guestFacts(p.params.name!),
     listDisks: () => ({ disks: s.manager.disks.list() }),
+    deleteDisk: (p) => s.manager.disks.delete(p.params.name!),
     attachDisk: (p) => s.manager.disks.attach(p.params.name!, p.body as z.output<typeof AttachDiskRequest>),
     detachDisk: (p) => s.manager.disks.detach(p.params.name!, p.params.slot!),
     registerKernel: (p) => {
@@ -82,7 +83,7 @@ function handlers(s: Services): Record<RouteName, Handler> {
     listNetworks: () => ({ networks: s.manager.networks.list() }),
     createNetwork: (p) => {
       const b = p.body as z.output<typeof CreateNetworkRequest>;
-      return s.manager.networks.create(b.name, b.kind, b.subnet, b.nat);
+      return s.manager.networks.create(b.name, b.kind, b.subnet, b.nat, b.hostAccess);
     },
     deleteNetwork: (p) => s.manager.networks.delete(p.params.name!),
     attachNic: (p) => {
@@ -101,7 +102,7 @@ function handlers(s: Services): Record<RouteName, Handler> {
     listTenants: () => ({ tenants: s.tenants.list() }),
     createTenant: (p) => {
       const b = p.body as z.output<typeof CreateTenantRequest>;
-      return s.tenants.create(b.name, b.quotas, b.guestUser);
+      return s.tenants.create(b.name, b.quotas);
     },
     getTenant: (p) => {
       const t = p.params.tenant!;
@@ -110,7 +111,7 @@ function handlers(s: Services): Record<RouteName, Handler> {
     },
     patchTenant: (p) => {
       const b = p.body as z.output<typeof PatchTenantRequest>;
-      return s.tenants.update(p.params.tenant!, b.quotas, b.guestUser);
+      return s.tenants.update(p.params.tenant!, b.quotas);
     },
     deleteTenant: (p) => s.tenants.delete(p.params.tenant!),
     listTokens: (p) => ({ tokens: s.tenants.listTokens(p.params.tenant!) }),
@@ -128,30 +129,57 @@ function handlers(s: Services): Record<RouteName, Handler> {
 
 const MiB = 1024 * 1024;
 
-/** What a request would add to its tenant's usage (checked and reserved before it runs). */
+/** MiB a file of this many bytes counts for. */
+const mib = (bytes: number) => Math.ceil(bytes / MiB);
+
+/** Virtual size of an instance's root disk: what a flatten of it writes. */
+function rootMiB(s: Services, name: string): number {
+  return mib(s.manager.get(name).disks.find((d) => d.slot === "ubda")?.sizeBytes ?? 0);
+}
+
+/**
+ * What a request would add to its tenant's usage (checked and reserved before
+ * it runs): instances, memory, and every byte it makes on disk, including
+ * images (snapshots, clone bases, merges) the tenant then owns.
+ */
 function quotaDelta(s: Services, name: RouteName, p: Parsed): Partial<Usage> | null {
   switch (name) {
     case "createInstance": {
       const b = p.body as z.output<typeof CreateInstanceRequest>;
-      return { instances: 1, memoryMiB: b.maxMemoryMiB ?? b.memoryMiB, diskMiB: b.diskQuotaMiB ?? Math.ceil(s.catalog.image(b.image).size_bytes / MiB) };
+      return { instances: 1, memoryMiB: b.maxMemoryMiB ?? b.memoryMiB, diskMiB: b.diskQuotaMiB ?? mib(s.catalog.image(b.image).size_bytes) };
     }
     case "cloneInstance": {
+      const b = p.body as z.output<typeof CloneRequest>;
       const src = s.manager.row(p.params.name!);
-      return { instances: 1, memoryMiB: src.max_memory_mib, diskMiB: src.disk_quota_mib ?? Math.ceil(s.catalog.imageById(src.image_id)!.size_bytes / MiB) };
+      // the clone boots with max(memoryMiB, the source's boot size) (snapshots.ts)
+      const memoryMiB = Math.max(b.memoryMiB ?? 0, src.max_memory_mib);
+      if (b.snapshot !== undefined) {
+        const snap = s.manager.snapshots.list(src.name).find((x) => x.name === b.snapshot);
+        return { instances: 1, memoryMiB, diskMiB: snap ? mib(snap.sizeBytes) : 0 };
+      }
+      const root = rootMiB(s, src.name);
+      return { instances: 1, memoryMiB, diskMiB: 2 * root }; // a full copy (an image it owns) and the clone's disk over it
     }
     case "patchInstance": {
       const b = p.body as z.output<typeof PatchInstanceRequest>;
       const row = s.manager.row(p.params.name!);
       const mem = b.maxMemoryMiB !== undefined ? Math.max(0, b.maxMemoryMiB - row.max_memory_mib) : 0;
-      const disk = b.diskQuotaMiB !== undefined ? Math.max(0, (b.diskQuotaMiB ?? Infinity) - (row.disk_quota_mib ?? Math.ceil(s.catalog.imageById(row.image_id)!.size_bytes / MiB))) : 0;
+      let disk = 0;
+      if (b.diskQuotaMiB !== undefined) {
+        // no per-instance quota counts as the image's size (tenants-repo usage): the delta is what the count changes by
+        const imageMiB = mib(s.catalog.imageById(row.image_id)!.size_bytes);
+        disk = Math.max(0, (b.diskQuotaMiB ?? imageMiB) - (row.disk_quota_mib ?? imageMiB));
+      }
       return mem || disk ? { memoryMiB: mem, diskMiB: disk } : null;
     }
     case "createSnapshot":
-      return { snapshots: 1 };
+      return { snapshots: 1, diskMiB: rootMiB(s, p.params.name!) };
+    case "mergeDisk":
+      return (p.body as z.output<typeof MergeRequest>).shared ? null : { diskMiB: rootMiB(s, p.params.name!) };
     case "attachDisk": {
       const b = p.body as z.output<typeof AttachDiskRequest>;
       if (b.sizeMiB !== undefined) return { diskMiB: b.sizeMiB };
-      if (b.image !== undefined) return { diskMiB: Math.ceil(s.catalog.image(b.image).size_bytes / MiB) };
+      if (b.image !== undefined) return { diskMiB: mib(s.catalog.image(b.image).size_bytes) };
       return null; // an existing disk of its own: counted already
     }
     default:
@@ -180,22 +208,42 @@ function filterList(scope: Scope, name: RouteName, result: unknown): unknown {
   if (!key || scope.prefix === null) return result;
   const r = result as Record<string, Array<{ name: string; dependants?: string[] }>>;
   if (name === "listImages") {
-    // a shared image lists what is layered on it: only the tenant's own instances and disks
+    // its own and the shared catalogue, by owner; a shared image lists only the tenant's own dependants
     const own = (d: string) => scope.sees(d.replace(/^disk:/, ""));
-    return { ...r, images: r.images!.filter((x) => scope.seesShared(x.name)).map((x) => ({ ...x, dependants: (x.dependants ?? []).filter(own) })) };
+    const images = r.images as unknown as Array<ImageView>;
+    return { ...r, images: images.filter((x) => scope.seesImage(x)).map((x) => ({ ...x, dependants: x.dependants.filter(own) })) };
   }
   return { ...r, [key]: r[key]!.filter((x) => scope.sees(x.name)) };
 }
 
+/**
+ * Image names a tenant sends are resolved through the image's owner: its own
+ * image, or (to use, not to delete) one of the shared catalogue. Core gets
+ * the stored name; anything else is image_not_found, exactly as if absent.
+ */
+function resolveImages(s: Services, scope: Scope, name: RouteName, p: Parsed): void {
+  const tenant = scope.principal.tenant;
+  if (tenant === null) return;
+  const body = p.body as { image?: string } | undefined;
+  if (name === "createInstance") body!.image = s.catalog.imageFor(body!.image, tenant, "use").name;
+  if (name === "attachDisk" && body?.image !== undefined) body.image = s.catalog.imageFor(body.image, tenant, "use").name;
+  if (name === "deleteImage") p.params.name = s.catalog.imageFor(p.params.name!, tenant, "own").name;
+  if (name === "verifyImage") p.params.name = s.catalog.imageFor(p.params.name!, tenant, "use").name;
+}
+
 /** What a tenant may not ask of a route it may otherwise use: it changes the host itself. */
 function adminOnlyParts(name: RouteName, p: Parsed): void {
-  const body = p.body as { hostfsDir?: unknown; kind?: string } | undefined;
+  const body = p.body as { hostfsDir?: unknown; kind?: string; hostAccess?: boolean } | undefined;
   if (name === "patchInstance" && body?.hostfsDir !== undefined) {
     throw new UmldError("forbidden", "host directories are granted by admins", { needs: "admin", field: "hostfsDir" });
   }
   if (name === "createNetwork" && body?.kind === "host") {
     // a bridge, firewall rules and forwarding: an admin makes them (acting for the tenant)
     throw new UmldError("forbidden", "host networks are created by admins; tenants create switch and user networks", { needs: "admin", kind: "host" });
+  }
+  if (name === "createNetwork" && body?.hostAccess === true) {
+    // the host's own services (its loopback, every address it listens on): an admin decides who reaches them
+    throw new UmldError("forbidden", "host access for a user network is granted by admins", { needs: "admin", field: "hostAccess" });
   }
 }
 
@@ -236,6 +284,7 @@ export function registerRoutes(app: FastifyInstance, s: Services): void {
         scope.authorize(routeScopes[name], name === "changeState" ? (parsed.body as { action: string }).action : undefined);
         if (scope.principal.kind === "tenant") adminOnlyParts(name, parsed);
         qualify(scope, name, parsed);
+        resolveImages(s, scope, name, parsed);
         if (name === "getOperation" && scope.prefix !== null) {
           const op = s.operations.get(parsed.params.id!);
           if (!scope.sees(op.target)) throw new UmldError("operation_not_found", `no operation ${parsed.params.id}`, { id: parsed.params.id });

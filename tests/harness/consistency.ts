@@ -10,7 +10,7 @@ export function liveGuests(stateDir: string): Map<string, number> {
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, "latin1").split("\0");
       const umid = argv.find((a) => a.startsWith("umid="))?.slice(5);
-      if (!umid || !argv.includes(`uml_dir=${stateDir}/instances/${umid}/`)) continue;
+      if (!umid || !argv.includes(`uml_dir=${stateDir}/instances/${umid}/run/`)) continue;
       const pgrp = Number(readFileSync(`/proc/${entry}/stat`, "latin1").split(") ")[1]?.split(" ")[2]);
       if (umid && pgrp === Number(entry)) out.set(umid, Number(entry));
     } catch {

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { defaultCgroupParent } from "../../core/jail/cgroups.js";
 import { request as httpsRequest } from "node:https";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -35,7 +37,8 @@ export class TestDaemon {
 
   static async start(opts: { stateDir?: string; logLevel?: "trace" | "debug" | "info"; args?: string[]; ca?: Buffer } = {}): Promise<TestDaemon> {
     const stateDir = opts.stateDir ?? mkdtempSync("/tmp/umld-t-");
-    const proc = spawn(process.execPath, [MAIN, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", opts.logLevel ?? "debug", ...(opts.args ?? [])], {
+    const ids = (opts.args ?? []).includes("--guest-ids") ? [] : ["--guest-ids", testGuestIds(stateDir)];
+    const proc = spawn(process.execPath, [MAIN, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", opts.logLevel ?? "debug", ...ids, ...(opts.args ?? [])], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const lines: string[] = [];
@@ -170,6 +173,22 @@ export class TestDaemon {
     });
   }
 
+  /** Why a guest's process ended, for a failure message: lastExit, the daemon's lines about it, and the tails of its console log and UML's stderr. */
+  async exitReport(name: string): Promise<string> {
+    const vm = await this.get(name);
+    const dir = `${this.stateDir}/instances/${vm.id}`;
+    const tail = (file: string, bytes: number) => {
+      try {
+        return readFileSync(`${dir}/${file}`, "latin1").slice(-bytes);
+      } catch (e) {
+        return `(${(e as Error).message})`;
+      }
+    };
+    const logs = this.logLines.filter((l) => l.includes(`"instance":${JSON.stringify(name)}`)).slice(-8);
+    return [`lastExit: ${JSON.stringify(vm.lastExit)}`, "--- daemon log ---", ...logs, "--- console.log tail ---", tail("console.log", 1500),
+      "--- uml.stderr.log tail ---", tail("uml.stderr.log", 400)].join("\n");
+  }
+
   statesOf(name: string, from = 0): string[] {
     return this.events.slice(from).filter((e) => e.type === "instance.state" && e.instance === name).map((e) => (e as { to: string }).to);
   }
@@ -186,7 +205,7 @@ export class TestDaemon {
   async stop(): Promise<void> {
     this.stopping = true;
     this.eventsWs?.terminate();
-    if (this.proc.exitCode === null) {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
       try {
         const list = await this.api("GET", "/v1/instances");
         await Promise.all((list.body?.instances ?? []).filter((i: InstanceView) => i.pid).map((i: InstanceView) => this.act(i.name, "halt")));
@@ -198,10 +217,22 @@ export class TestDaemon {
     }
     killGuestsUnder(this.stateDir);
     sweepHostNetworking(this.stateDir);
+    sweepCgroups(this.stateDir);
     rmSync(this.stateDir, { recursive: true, force: true });
     const bug = this.logLines.find((l) => l.includes("unhandled rejection"));
     if (bug) throw new Error(`umld logged an unhandled rejection: ${bug.slice(0, 500)}`);
   }
+}
+
+/**
+ * Host ids of a test daemon: its own range, the same for every start on one
+ * state dir, so concurrent test daemons never give two guests one uid (and
+ * one daemon's guest filter never judges another's guests).
+ */
+export function testGuestIds(stateDir: string): string {
+  const slot = createHash("sha256").update(stateDir).digest().readUInt32BE(0) % 10_000;
+  const first = 2_100_000_000 + slot * 10_000;
+  return `${first}-${first + 9_999}`;
 }
 
 /** fetch() cannot be given a CA: the same request through node:https, trusting `ca` only. */
@@ -254,6 +285,31 @@ export function killGuestsUnder(stateDir: string): void {
       // gone
     }
   }
+}
+
+/** The cgroups a test daemon made (its parent and any guest or switch cgroup left in it), removed when empty. */
+export function sweepCgroups(stateDir: string): void {
+  const parent = defaultCgroupParent(stateDir, (x) => createHash("sha256").update(x).digest("hex"));
+  for (const h of readdirSafe("/sys/fs/cgroup")) {
+    const dir = `/sys/fs/cgroup/${h}/${parent}`;
+    for (const child of readdirSafe(dir)) {
+      try {
+        rmdirSync(`${dir}/${child}`);
+      } catch {
+        // a control file, or not empty
+      }
+    }
+    try {
+      rmdirSync(dir);
+    } catch {
+      // not there, or still in use
+    }
+  }
+}
+
+/** A guest's mconsole socket as the host reaches it: inside its jail, through /proc/<pid>/root. */
+export function mconsolePath(stateDir: string, id: string, pid: number): string {
+  return `/proc/${pid}/root${stateDir}/instances/${id}/run/${id}/mconsole`;
 }
 
 /** Live UML processes started from this state dir (optionally: of one instance id). */

@@ -1,6 +1,9 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { createServer, type AddressInfo, type Server } from "node:net";
 import Database from "better-sqlite3";
+import { guestTableName } from "../../core/network/guest-filter.js";
+import { replaceTable } from "../../core/network/host-links.js";
 
 /** Host-side networking the tests look at and clean up: interfaces, nftables tables, namespaces. */
 
@@ -16,8 +19,19 @@ export function umlLinks(): string[] {
     .filter((n): n is string => !!n && /^uml(br|t)-/.test(n));
 }
 
+/** umld's nftables tables on this host (all state dirs): host networks' and guest filters. */
 export function umldTables(): string[] {
-  return sh("nft", ["list", "tables"]).split("\n").map((l) => /^table ip (umld_\w+)/.exec(l.trim())?.[1]).filter((t): t is string => !!t);
+  return sh("nft", ["list", "tables"]).split("\n").map((l) => /^table (?:ip|inet) (umld_\w+)/.exec(l.trim())?.[1]).filter((t): t is string => !!t);
+}
+
+/** The families a table of this name exists in ("ip" from versions before the inet tables). */
+export function tableFamilies(table: string): string[] {
+  return sh("nft", ["list", "tables"]).split("\n").map((l) => l.trim().split(" ")).filter((f) => f[2] === table).map((f) => f[1]!);
+}
+
+/** The guest filter's table of a state dir (present from the daemon's first start until swept). */
+export function guestTable(stateDir: string): string {
+  return guestTableName(stateDir);
 }
 
 /** What a state dir's database says umld made on the host. */
@@ -36,7 +50,7 @@ export function recordedHostPieces(stateDir: string): { links: string[]; tables:
   }
 }
 
-/** After a test daemon: remove the bridges, TAPs and tables its database names, and turn forwarding back. */
+/** After a test daemon: remove the bridges, TAPs and tables its database names, its guest filter, and turn forwarding back. */
 export function sweepHostNetworking(stateDir: string): void {
   const { links, tables } = recordedHostPieces(stateDir);
   for (const l of links) {
@@ -46,8 +60,26 @@ export function sweepHostNetworking(stateDir: string): void {
       // gone
     }
   }
-  for (const t of tables) sh("nft", ["-f", "-"], `table ip ${t}\ndelete table ip ${t}\n`);
+  for (const t of tables) sh("nft", ["-f", "-"], replaceTable(t, ""));
+  sh("nft", ["-f", "-"], `table inet ${guestTable(stateDir)}\ndelete table inet ${guestTable(stateDir)}\n`);
   if (existsSync(`${stateDir}/net/ip_forward.umld`)) sh("sysctl", ["-q", "-w", "net.ipv4.ip_forward=0"]);
+}
+
+/** The rules of one chain of an nft ruleset text, trimmed, in order. */
+export function chain(ruleset: string, name: string): string[] {
+  const m = new RegExp(`\\n  chain ${name} \\{\\n([\\s\\S]*?)\\n  \\}`).exec(ruleset);
+  if (!m) throw new Error(`no chain ${name} in:\n${ruleset}`);
+  return m[1]!.split("\n").map((l) => l.trim());
+}
+
+/** A reason to skip kernel-checked ruleset tests (`nft -c` needs nft and CAP_NET_ADMIN), or false. */
+export function nftCheckSkip(): string | false {
+  try {
+    execFileSync("nft", ["-c", "-f", "-"], { input: "table inet umld_probe\n", stdio: ["pipe", "pipe", "pipe"] });
+    return false;
+  } catch {
+    return "nft -c is not available here";
+  }
 }
 
 export function ipForward(): string {
@@ -91,5 +123,44 @@ export class TestNamespace {
     } catch {
       // gone
     }
+  }
+}
+
+/** A TCP server on the host that records "<peer address> <first line>" for each connection; port 0: any free one. */
+export function tcpRecorder(host: string, port = 0): { server: Server; got: string[]; ready: Promise<number> } {
+  const got: string[] = [];
+  const server = createServer((s) => {
+    let data = "";
+    s.on("data", (b) => (data += b.toString()));
+    s.on("end", () => {
+      got.push(`${s.remoteAddress} ${data.trim()}`);
+      s.end();
+    });
+    s.on("error", () => {});
+  });
+  return { server, got, ready: new Promise((r) => server.listen(port, host, () => r((server.address() as AddressInfo).port))) };
+}
+
+/** The same inside a namespace: a node process there, printing one line per connection. */
+export function nsTcpRecorder(ns: TestNamespace, port: number, host = "0.0.0.0"): { proc: ChildProcess; lines: () => string[]; ready: Promise<void> } {
+  const code = `require("net").createServer((s) => { let d = ""; s.on("data", (b) => d += b); s.on("error", () => {}); s.on("end", () => { console.log(s.remoteAddress + " " + d.trim()); s.end(); }); }).listen(${port}, ${JSON.stringify(host)}, () => console.log("listening"));`;
+  const proc = spawn("ip", ["netns", "exec", ns.name, process.execPath, "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  const ready = new Promise<void>((resolve) => {
+    proc.stdout!.on("data", (b) => {
+      out += b.toString();
+      if (out.includes("listening")) resolve();
+    });
+  });
+  return { proc, lines: () => out.split("\n").filter((l) => l && l !== "listening"), ready };
+}
+
+export async function until<T>(what: string, f: () => T | undefined, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -116,7 +116,13 @@ describe("umlctl", { timeout: 120_000 }, () => {
     const refused = await ctlFails(["--url", d.url, "--token", token, "rm", "box"]);
     assert.match(refused.stderr, /forbidden/);
     assert.match((await ctl("audit", "acme")).stdout, /acme:ops\tdeleteInstance\tinstances\/acme\.box\t403 forbidden/);
-    const id = (await ctl("token", "ls", "acme")).stdout.split("\t")[0]!;
+    assert.match((await ctl("--tenant", "acme", "net", "create", "dev", "--kind", "user", "--host-access")).stdout, /created network dev \(user, NAT, host access, 10\.0\.2\.0\/24/);
+    assert.match((await ctl("net", "ls")).stdout, /^acme\.dev\tuser\+nat\+host\t/m);
+    const netToken = (await ctl("token", "create", "acme", "net", "--actions", "read,network")).stdout.trim();
+    const opened = await ctlFails(["--url", d.url, "--token", netToken, "net", "create", "mine", "--kind", "user", "--host-access"]);
+    assert.match(opened.stderr, /forbidden: host access for a user network is granted by admins/);
+    await ctl("net", "rm", "acme.dev");
+    const id = (await ctl("token", "ls", "acme")).stdout.split("\n").find((l) => l.split("\t")[1] === "ops")!.split("\t")[0]!;
     assert.match((await ctl("token", "revoke", "acme", id)).stdout, /revoked/);
     assert.match((await ctlFails(["--url", d.url, "--token", token, "ls"])).stderr, /unauthorized/);
     await ctl("rm", "acme.box");

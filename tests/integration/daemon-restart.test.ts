@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, describe, it } from "node:test";
-import { guestPids, TestDaemon } from "../harness/daemon.js";
+import { guestPids, mconsolePath, TestDaemon } from "../harness/daemon.js";
 
 const alive = (pid: number) => {
   try {
@@ -39,7 +39,7 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
       await first.kill(signal);
       for (const vm of vms) {
         assert.ok(alive(vm.pid!), `${vm.name} keeps running without the daemon`);
-        const v = execFileSync("uml_mconsole", [`${first.stateDir}/instances/${vm.id}/${vm.id}/mconsole`, "version"], { stdio: ["ignore", "pipe", "ignore"] }).toString();
+        const v = execFileSync("uml_mconsole", [mconsolePath(first.stateDir, vm.id, vm.pid!), "version"], { stdio: ["ignore", "pipe", "ignore"] }).toString();
         assert.match(v, new RegExp(`OK Linux ${vm.name} `), `${vm.name} answers while umld is down`);
       }
       process.kill(-b.pid!, "SIGKILL"); // one guest dies while nobody watches

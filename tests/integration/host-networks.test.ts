@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { createServer, type AddressInfo, type Server } from "node:net";
+import type { ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { TestDaemon, type ConsoleClient } from "../harness/daemon.js";
-import { ipForward, recordedHostPieces, sh, TestNamespace, umldTables, umlLinks } from "../harness/host-net.js";
+import { ipForward, nsTcpRecorder, recordedHostPieces, sh, tableFamilies, tcpRecorder, TestNamespace, umldTables, umlLinks, until } from "../harness/host-net.js";
 
 /**
  * host and user networks with real guests. All traffic stays on this machine:
@@ -11,37 +11,10 @@ import { ipForward, recordedHostPieces, sh, TestNamespace, umldTables, umlLinks 
  * test creates, and (user) to the host's loopback through slirp.
  */
 
-/** A TCP server that records "<peer address> <first line>" for each connection. */
-function recorder(): { server: Server; got: string[]; ready: Promise<number> } {
-  const got: string[] = [];
-  const server = createServer((s) => {
-    let data = "";
-    s.on("data", (b) => (data += b.toString()));
-    s.on("end", () => {
-      got.push(`${s.remoteAddress} ${data.trim()}`);
-      s.end();
-    });
-  });
-  return { server, got, ready: new Promise((r) => server.listen(0, "127.0.0.1", () => r((server.address() as AddressInfo).port))) };
-}
-
-/** The same inside a namespace: a node process there, printing one line per connection. */
-function nsRecorder(ns: TestNamespace, port: number): { proc: ChildProcess; lines: () => string[] } {
-  const code = `require("net").createServer((s) => { let d = ""; s.on("data", (b) => d += b); s.on("end", () => { console.log(s.remoteAddress + " " + d.trim()); s.end(); }); }).listen(${port}, "0.0.0.0", () => console.log("listening"));`;
-  const proc = spawn("ip", ["netns", "exec", ns.name, process.execPath, "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
-  let out = "";
-  proc.stdout!.on("data", (b) => (out += b.toString()));
-  return { proc, lines: () => out.split("\n").filter((l) => l && l !== "listening") };
-}
-
-async function until<T>(what: string, f: () => T | undefined, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** From inside a namespace: "connected", "error <code>" or "timeout" for a TCP connection to host:port. */
+function nsConnect(ns: TestNamespace, host: string, port: number): string {
+  const code = `const s = require("net").connect(${port}, ${JSON.stringify(host)}, () => { console.log("connected"); s.end(); process.exit(); }); s.on("error", (e) => { console.log("error " + e.code); process.exit(); }); setTimeout(() => { console.log("timeout"); process.exit(); }, 3000);`;
+  return ns.exec(process.execPath, ["-e", code]).trim();
 }
 
 describe("host and user networks with real guests", { timeout: 300_000 }, () => {
@@ -49,8 +22,11 @@ describe("host and user networks with real guests", { timeout: 300_000 }, () => 
   const con: Record<string, ConsoleClient> = {};
   const namespaces: TestNamespace[] = [];
   const servers: ChildProcess[] = [];
-  let uplink: ReturnType<typeof nsRecorder>;
+  let uplink: ReturnType<typeof nsTcpRecorder>;
   const forwardBefore = ipForward();
+  /** a routing table and rule of this run's own (metadata test) */
+  const rt = { table: String(70_000 + Math.floor(Math.random() * 10_000)), priority: String(20_000 + Math.floor(Math.random() * 5_000)) };
+  let natBridge = "";
   before(async () => {
     d = await TestDaemon.start({ logLevel: "info" });
   });
@@ -58,6 +34,12 @@ describe("host and user networks with real guests", { timeout: 300_000 }, () => 
     for (const c of Object.values(con)) c.close();
     for (const p of servers) p.kill();
     for (const ns of namespaces) ns.destroy();
+    try {
+      sh("ip", ["rule", "del", "priority", rt.priority]);
+    } catch {
+      // not made
+    }
+    sh("ip", ["route", "flush", "table", rt.table]);
     await d?.stop();
   });
 
@@ -77,7 +59,7 @@ describe("host and user networks with real guests", { timeout: 300_000 }, () => 
 
     const ns = TestNamespace.create("umldtest-lan", { hostEnd: "umldtest-v0", nsAddr: "10.231.0.200/24", bridge: net.body.bridge });
     namespaces.push(ns);
-    const srv = nsRecorder(ns, 7000);
+    const srv = nsTcpRecorder(ns, 7000);
     servers.push(srv.proc);
     await new Promise((r) => setTimeout(r, 700));
     await con.h1.run("echo hello-bridge | nc -w 3 10.231.0.200 7000");
@@ -88,11 +70,12 @@ describe("host and user networks with real guests", { timeout: 300_000 }, () => 
   it("a NATed host network takes the guest to a namespace that has no route back, masqueraded as the host", async () => {
     const net = await d.api("POST", "/v1/networks", { name: "nnet", kind: "host", subnet: "10.232.0.0/24", nat: true });
     assert.equal(net.status, 201, JSON.stringify(net.body));
+    natBridge = net.body.bridge;
     assert.equal(ipForward(), "1", "NAT needs forwarding");
     // an "uplink" the test owns: 198.18.77.0/30 between the host and a namespace, nothing else
     const up = TestNamespace.create("umldtest-up", { hostEnd: "umldtest-u0", hostAddr: "198.18.77.1/30", nsAddr: "198.18.77.2/30" });
     namespaces.push(up);
-    const srv = nsRecorder(up, 7001);
+    const srv = nsTcpRecorder(up, 7001);
     uplink = srv;
     servers.push(srv.proc);
     await d.create("n1");
@@ -112,11 +95,73 @@ describe("host and user networks with real guests", { timeout: 300_000 }, () => 
     assert.equal(srv.lines().length, 1, "a host network without NAT does not reach beyond the host");
   });
 
-  it("a user network (slirp) reaches the host's loopback at 10.0.2.2 with no privileges on the host side", async () => {
-    const net = await d.api("POST", "/v1/networks", { name: "unet", kind: "user" });
+  it("the host answers its guests' ping and nothing else: listeners on the gateways and on the host's other addresses get no connection", async () => {
+    const listeners = ["10.231.0.1", "10.232.0.1", "198.18.77.1"].map((a) => ({ addr: a, rec: tcpRecorder(a) }));
+    try {
+      const ports = await Promise.all(listeners.map((l) => l.rec.ready));
+      for (const [guest, addrs] of [["h1", ["10.231.0.1"]], ["n1", ["10.232.0.1", "198.18.77.1"]]] as const) {
+        for (const a of addrs) {
+          const port = ports[listeners.findIndex((l) => l.addr === a)]!;
+          assert.match(await con[guest]!.run(`echo to-host | nc -w 2 ${a} ${port}; echo nc-exit=$?`, 30_000), /nc-exit=1/, `${guest} to ${a}`);
+        }
+      }
+      assert.match(await con.h1!.run("ping -c 1 -W 3 10.231.0.1"), / 0% packet loss/, "ping still answers");
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(listeners.map((l) => l.rec.got), [[], [], []], "no host listener saw a guest");
+    } finally {
+      for (const l of listeners) l.rec.server.close();
+    }
+  });
+
+  it("a NATed guest is never forwarded to 169.254.169.254 (metadata)", async () => {
+    // "metadata" is the uplink namespace, and only traffic from this network's bridge is routed there
+    namespaces.find((n) => n.name === "umldtest-up")!.exec("ip", ["addr", "add", "169.254.169.254/32", "dev", "vns0"]);
+    sh("ip", ["route", "add", "169.254.169.254/32", "via", "198.18.77.2", "dev", "umldtest-u0", "table", rt.table]);
+    sh("ip", ["rule", "add", "iif", natBridge, "lookup", rt.table, "priority", rt.priority]);
+    const before = uplink.lines().length;
+    assert.match(await con.n1!.run("echo to-metadata | nc -w 2 169.254.169.254 7001; echo nc-exit=$?", 30_000), /nc-exit=1/);
+    await con.n1!.run("echo still-out | nc -w 3 198.18.77.2 7001");
+    assert.equal(await until("NAT to the uplink", () => uplink.lines()[before]), "198.18.77.1 still-out", "the same guest still gets out, and metadata never came first");
+    sh("ip", ["rule", "del", "priority", rt.priority]);
+  });
+
+  it("IPv6 is neither forwarded from a host network nor accepted by the host; neighbour discovery still answers", async (t) => {
+    // the guests' kernel has no IPv6: a namespace on the bridge stands in for a guest that sends it (any guest can write raw frames to its TAP)
+    sh("ip", ["addr", "add", "fd78:1::1/64", "dev", natBridge, "nodad"]);
+    const v6 = TestNamespace.create("umldtest-v6", { hostEnd: "umldtest-w0", nsAddr: "10.232.0.250/24", bridge: natBridge });
+    namespaces.push(v6);
+    v6.exec("ip", ["addr", "add", "fd78:1::2/64", "dev", "vns0", "nodad"]);
+    v6.exec("ip", ["-6", "route", "add", "default", "via", "fd78:1::1"]);
+    const up = namespaces.find((n) => n.name === "umldtest-up")!;
+    sh("ip", ["addr", "add", "fd77:1::1/64", "dev", "umldtest-u0", "nodad"]);
+    up.exec("ip", ["addr", "add", "fd77:1::2/64", "dev", "vns0", "nodad"]);
+    up.exec("ip", ["-6", "route", "add", "fd78:1::/64", "via", "fd77:1::1"]);
+    // forwarding on for these two interfaces only (the host's own setting stays): without umld's rule this would route
+    const canForward = existsSync(`/proc/sys/net/ipv6/conf/${natBridge}/force_forwarding`); // Linux 6.17+
+    if (canForward) for (const i of [natBridge, "umldtest-u0"]) sh("sysctl", ["-q", "-w", `net.ipv6.conf.${i}.force_forwarding=1`]);
+    else t.diagnostic("no per-interface IPv6 force_forwarding on this kernel: the forwarding check proves little here");
+    const srv6 = nsTcpRecorder(up, 7003, "::");
+    servers.push(srv6.proc);
+    await srv6.ready;
+    const host6 = tcpRecorder("fd78:1::1");
+    try {
+      const port = await host6.ready;
+      assert.match(nsConnect(v6, "fd77:1::2", 7003), /^(timeout|error)/, "not forwarded");
+      assert.match(nsConnect(v6, "fd78:1::1", port), /^(timeout|error)/, "not accepted by the host");
+      assert.match(v6.exec("ip", ["-6", "neigh", "show", "fd78:1::1"]), /lladdr/, "the host answered neighbour discovery");
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual([srv6.lines(), host6.got], [[], []]);
+    } finally {
+      host6.server.close();
+      v6.destroy();
+    }
+  });
+
+  it("a user network (slirp) an admin opened reaches the host's loopback at 10.0.2.2 with no privileges on the host side", async () => {
+    const net = await d.api("POST", "/v1/networks", { name: "unet", kind: "user", hostAccess: true });
     assert.equal(net.status, 201, JSON.stringify(net.body));
-    assert.deepEqual([net.body.subnet, net.body.gateway, net.body.nat], ["10.0.2.0/24", "10.0.2.2", true]);
-    const rec = recorder();
+    assert.deepEqual([net.body.subnet, net.body.gateway, net.body.nat, net.body.hostAccess], ["10.0.2.0/24", "10.0.2.2", true, true]);
+    const rec = tcpRecorder("127.0.0.1");
     const port = await rec.ready;
     try {
       const nic = await d.api("POST", "/v1/instances/h1/nics", { network: "unet" });
@@ -164,12 +209,17 @@ describe("host and user networks with real guests", { timeout: 300_000 }, () => 
     assert.deepEqual(mine.tables.sort(), tables.filter((t) => mine.tables.includes(t)), "one table per host network");
     for (const c of Object.values(con)) c.close();
     await d.kill("SIGKILL");
+    // as an older umld left them: one `ip` table per network, no inet one
+    for (const t of mine.tables) sh("nft", ["-f", "-"], `delete table inet ${t}\ntable ip ${t} {\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n  }\n}\n`);
+    assert.deepEqual(mine.tables.map(tableFamilies), mine.tables.map(() => ["ip"]));
     d = await TestDaemon.start({ stateDir: d.stateDir, logLevel: "info" });
+    assert.deepEqual(mine.tables.map(tableFamilies), mine.tables.map(() => ["inet"]), "each replaced by the inet table at start");
     assert.deepEqual(umlLinks().sort(), links, "the same bridges and TAPs, none added");
     assert.deepEqual(umldTables().sort(), tables, "the same tables, none added");
     con.n1 = await d.console("n1", false);
+    const seen = uplink.lines().length;
     await con.n1.run("echo after-restart | nc -w 3 198.18.77.2 7001");
-    assert.equal(await until("NAT after the restart", () => uplink.lines()[1]), "198.18.77.1 after-restart");
+    assert.equal(await until("NAT after the restart", () => uplink.lines()[seen]), "198.18.77.1 after-restart");
     con.h1 = await d.console("h1", false);
     assert.match(await con.h1.run("ping -c 2 -W 3 10.231.0.1"), / 0% packet loss/);
     for (const c of Object.values(con)) c.close();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { layoutBusyboxRoot } from "../../core/storage/busybox-image.js";
 import { TestDaemon } from "../harness/daemon.js";
@@ -26,7 +26,9 @@ describe("image import", { timeout: 180_000 }, () => {
     assert.equal(r.status, 201, JSON.stringify(r.body));
     assert.equal(r.body.image.kind, "imported");
     assert.match(r.body.image.sha256, /^[0-9a-f]{64}$/);
-    assert.equal(statSync(r.body.image.path).mode & 0o777, 0o444, "sealed read-only");
+    const sealed = statSync(r.body.image.path);
+    assert.deepEqual([sealed.mode & 0o777, sealed.uid], [0o640, 0], "sealed read-only, root's, readable by its guests' group only");
+    assert.notEqual(sealed.gid, 0, "the shared catalogue's group");
     const progress = d.events.slice(ev).filter((e) => e.type === "operation" && e.operation.id === r.body.operation.id && e.operation.progress);
     assert.ok(progress.length >= 1, "progress was streamed");
     assert.equal(progress[0]!.type === "operation" && progress[0]!.operation.progress!.unit, "steps");
@@ -45,7 +47,8 @@ describe("image import", { timeout: 180_000 }, () => {
     const fromDir = await d.api("POST", "/v1/images", { name: "from-dir", source: { type: "dir", path: `${dir}/root` }, sizeMiB: 48 });
     assert.equal(fromDir.status, 201, JSON.stringify(fromDir.body));
     assert.equal(fromDir.body.image.sizeBytes, 48 * 1024 * 1024);
-    const raw = await d.api("POST", "/v1/images", { name: "from-raw", source: { type: "raw", path: fromDir.body.image.path } });
+    copyFileSync(fromDir.body.image.path, `${dir}/copy.ext4`); // umld's own files are no import source
+    const raw = await d.api("POST", "/v1/images", { name: "from-raw", source: { type: "raw", path: `${dir}/copy.ext4` } });
     assert.equal(raw.status, 201);
     assert.equal(raw.body.image.sha256, fromDir.body.image.sha256, "a raw import is a byte-identical copy");
     const before = (await d.api("GET", "/v1/images")).body.images.length;
@@ -59,6 +62,10 @@ describe("image import", { timeout: 180_000 }, () => {
       [{ name: "x5", source: { type: "tar", path: `${dir}/notext.img` } }, "invalid_image"],
       [{ name: "x6", source: { type: "dir", path: "relative" } }, "invalid_request"],
       [{ name: "x7", source: { type: "dir", path: `${dir}/empty` } }, "invalid_image"],
+      [{ name: "x8", source: { type: "raw", path: fromDir.body.image.path } }, "invalid_image"],
+      [{ name: "x9", source: { type: "dir", path: d.stateDir } }, "invalid_image"],
+      [{ name: "x10", source: { type: "dir", path: "/etc" } }, "invalid_image"],
+      [{ name: "x11", source: { type: "dir", path: "/" } }, "invalid_image"],
       [{ name: "from-dir", source: { type: "dir", path: `${dir}/root` } }, "image_exists"],
     ] as const) {
       const r = await d.api("POST", "/v1/images", body);

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { TestDaemon } from "../harness/daemon.js";
+import { fakeKernel } from "../harness/fixtures.js";
 
 /** Kernels made for the test: a real linux.uml with a different sha, one whose guest panics, one that never boots. */
 function makeKernels(dir: string) {
@@ -9,11 +10,9 @@ function makeKernels(dir: string) {
   copyFileSync("/usr/bin/linux.uml", good);
   appendFileSync(good, Buffer.from("umld-test-build")); // a different binary (sha), the same kernel
   chmodSync(good, 0o755);
-  // answers --version/--help as UML, but its guest's init exits at once: "Attempted to kill init!" panic
-  const panics = `${dir}/linux-panics`;
-  writeFileSync(panics, `#!/bin/sh\ncase "$1" in --version|--help) exec /usr/bin/linux.uml "$1" ;; esac\nexec /usr/bin/linux.uml "$@" init=/bin/false\n`, { mode: 0o755 });
-  const hangs = `${dir}/linux-hangs`;
-  writeFileSync(hangs, `#!/bin/sh\ncase "$1" in --version|--help) exec /usr/bin/linux.uml "$1" ;; esac\nexec sleep 600\n`, { mode: 0o755 });
+  // answer --version/--help as UML; one panics at boot, the other never comes up
+  const panics = fakeKernel(dir, "panics");
+  const hangs = fakeKernel(dir, "hangs");
   const notUml = `${dir}/not-uml`;
   writeFileSync(notUml, "#!/bin/sh\necho hello\n", { mode: 0o755 });
   return { good, panics, hangs, notUml };
@@ -31,6 +30,19 @@ describe("kernel catalogue, upgrades and automatic rollback", { timeout: 300_000
   after(async () => {
     await d?.stop();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("asks a registered binary about itself in a jail, as an unprivileged uid, never as root", async () => {
+    const spy = `/tmp/umld-kernel-spy-${process.pid}`;
+    const path = fakeKernel(dir, "spies", spy);
+    try {
+      const r = await d.api("POST", "/v1/kernels", { name: "spy", path });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      assert.equal(existsSync(spy), false, "its --version could not write a host file");
+      assert.equal((await d.api("DELETE", "/v1/kernels/spy")).status, 200);
+    } finally {
+      rmSync(spy, { force: true });
+    }
   });
 
   it("registers kernels into its store (version, sha256) and refuses what is not a UML kernel", async () => {

@@ -123,4 +123,24 @@ describe("copy-on-write layers on real guests", { timeout: 400_000 }, () => {
     assert.equal(copyRoot.backingSizeBytes, 64 * 1024 * 1024, "the COW header's record of its backing");
     assert.ok(copyRoot.backingMtime > 1_700_000_000);
   });
+
+  it("a start while a merge with switch runs is refused (instance_busy); the instance ends on the merged image", async () => {
+    // a 256 MiB disk: the flatten takes seconds, a start request milliseconds
+    const built = await d.api("POST", "/v1/images/build", { name: "mid", recipe: "busybox", sizeMiB: 256 });
+    assert.equal(built.status, 201, JSON.stringify(built.body));
+    await d.api("POST", "/v1/instances", { name: "merging", image: "mid" });
+    const merge = await d.api("POST", "/v1/instances/merging/merge", { image: "merging-flat", wait: false });
+    assert.equal(merge.status, 202, JSON.stringify(merge.body));
+    const start = await d.act("merging", "start");
+    assert.equal(start.status, 409, JSON.stringify(start.body));
+    assert.equal(start.body.error.code, "instance_busy");
+    await d.waitEvent((e) => e.type === "operation" && e.operation.id === merge.body.operation.id && e.operation.status !== "running", 120_000);
+    const op = (await d.api("GET", `/v1/operations/${merge.body.operation.id}`)).body;
+    assert.equal(op.status, "succeeded", JSON.stringify(op));
+    const img = (await d.api("GET", "/v1/images")).body.images.find((i: any) => i.name === "merging-flat");
+    assert.deepEqual([img.owner, img.shared], [null, false], "an admin's merge is the admin's, not shared, unless asked");
+    assert.equal((await d.get("merging")).disks[0]!.backingPath, img.path);
+    await d.mustAct("merging", "start");
+    await d.mustAct("merging", "halt");
+  });
 });

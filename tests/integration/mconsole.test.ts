@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import pino from "pino";
 import { startDaemon, type RunningDaemon } from "../../daemon/daemon.js";
+import { parseConfig } from "../../daemon/config.js";
 import { killGuestsUnder } from "../harness/daemon.js";
 
 /** In-process: the real daemon core with real workers and guests, driven through the manager. */
@@ -11,7 +12,9 @@ describe("mconsole through a supervisor worker", { timeout: 120_000 }, () => {
   let dir: string;
   before(async () => {
     dir = mkdtempSync("/tmp/umld-t-");
-    d = await startDaemon({ stateDir: dir, listen: null, logLevel: "silent", kernelPath: "/usr/bin/linux.uml", shutdownGuests: false, shutdownDeadlineS: 60, limits: { ratePerMinute: 1200, bodyLimitBytes: 65536 }, guestUser: "umld-guest" }, pino({ level: "silent" }));
+    const cfg = parseConfig(["--state-dir", dir, "--listen", "none", "--log-level", "silent"], {});
+    assert.ok(cfg !== "help");
+    d = await startDaemon(cfg, pino({ level: "silent" }));
     await d.services.manager.execute({ kind: "create", name: "mc", memoryMiB: 64 });
     await d.services.manager.execute({ kind: "action", name: "mc", action: "start", wait: true });
   });

@@ -1,18 +1,18 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { TestDaemon } from "../harness/daemon.js";
+import { mconsolePath, TestDaemon } from "../harness/daemon.js";
+import { panickingImage } from "../harness/fixtures.js";
 
-const mconsoleCli = (stateDir: string, id: string, cmd: string) =>
-  execFileSync("uml_mconsole", [`${stateDir}/instances/${id}/${id}/mconsole`, cmd], { stdio: ["ignore", "pipe", "ignore"] }).toString();
+const mconsoleCli = (stateDir: string, vm: { id: string; pid: number | null }, cmd: string) =>
+  execFileSync("uml_mconsole", [mconsolePath(stateDir, vm.id, vm.pid!), cmd], { stdio: ["ignore", "pipe", "ignore"] }).toString();
 
 describe("restart policies, crash loops, hangs, autostart, host shutdown", { timeout: 300_000 }, () => {
   let d: TestDaemon;
   let dir: string;
   before(async () => {
     dir = mkdtempSync("/tmp/umld-pol-");
-    writeFileSync(`${dir}/panics`, `#!/bin/sh\ncase "$1" in --version|--help) exec /usr/bin/linux.uml "$1" ;; esac\nexec /usr/bin/linux.uml "$@" init=/bin/false\n`, { mode: 0o755 });
     d = await TestDaemon.start({ logLevel: "info" });
   });
   after(async () => {
@@ -41,8 +41,8 @@ describe("restart policies, crash loops, hangs, autostart, host shutdown", { tim
   });
 
   it("a guest that panics in a loop is restarted with backoff, then stopped and flagged", async () => {
-    assert.equal((await d.api("POST", "/v1/kernels", { name: "panics", path: `${dir}/panics` })).status, 201);
-    await d.api("POST", "/v1/instances", { name: "loop-1", kernel: "panics", restartPolicy: "on-failure" });
+    await panickingImage(d, "panics");
+    await d.api("POST", "/v1/instances", { name: "loop-1", image: "panics", restartPolicy: "on-failure" });
     const ev = d.events.length;
     const first = await d.act("loop-1", "start");
     assert.equal(first.body.error.code, "boot_failed");
@@ -59,23 +59,23 @@ describe("restart policies, crash loops, hangs, autostart, host shutdown", { tim
   });
 
   it("detects a hung guest within its timeout, and resets it when asked to", async () => {
-    const vm = await d.api("POST", "/v1/instances", { name: "hang-1", hangTimeoutS: 3 });
-    await d.mustAct("hang-1", "start");
+    await d.api("POST", "/v1/instances", { name: "hang-1", hangTimeoutS: 3 });
+    const vm = await d.mustAct("hang-1", "start");
     const ev = d.events.length;
     const t0 = Date.now();
-    mconsoleCli(d.stateDir, vm.body.id, "stop"); // freeze the guest behind umld's back
+    mconsoleCli(d.stateDir, vm, "stop"); // freeze the guest behind umld's back
     const h = await d.waitEvent((e) => e.type === "instance.hang" && e.instance === "hang-1", 15_000, ev);
     const took = (Date.now() - t0) / 1000;
     assert.ok(took <= 3 + 2.5, `detected after ${took} s`);
     assert.match((h as any).evidence.probe, /tick counters stayed/);
     assert.equal((h as any).action, "reported");
-    mconsoleCli(d.stateDir, vm.body.id, "go");
+    mconsoleCli(d.stateDir, vm, "go");
     await d.mustAct("hang-1", "halt");
 
-    const r = await d.api("POST", "/v1/instances", { name: "hang-2", hangTimeoutS: 2, onHang: "reset" });
+    await d.api("POST", "/v1/instances", { name: "hang-2", hangTimeoutS: 2, onHang: "reset" });
     const before = await d.mustAct("hang-2", "start");
     const ev2 = d.events.length;
-    mconsoleCli(d.stateDir, r.body.id, "stop");
+    mconsoleCli(d.stateDir, before, "stop");
     await d.waitEvent((e) => e.type === "instance.hang" && e.instance === "hang-2" && (e as any).action === "reset", 15_000, ev2);
     await d.waitEvent((e) => e.type === "instance.ready" && e.instance === "hang-2", 20_000, ev2);
     const after = await d.get("hang-2");

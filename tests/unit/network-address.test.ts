@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { allocateIp, gatewayOf, macFor, numberToIp, overlaps, parseSubnet } from "../../core/network/address.js";
-import { bridgeName, firewallRules, tapName } from "../../core/network/host-links.js";
+import { bridgeName, firewallRules, replaceTable, tapName } from "../../core/network/host-links.js";
+import { chain, nftCheckSkip } from "../harness/host-net.js";
 
 describe("network addresses", () => {
   it("parses subnets given as their network address, /8 to /30", () => {
@@ -51,13 +53,54 @@ describe("host network pieces", () => {
     assert.ok(bridgeName("0123456789abcdef").length <= 15 && tapName("0123456789abcdef").length <= 15);
   });
 
-  it("isolates a network without NAT, and lets a NATed one out with replies back", () => {
+  it("isolates a network without NAT: to the host only replies, ping and neighbour discovery; nothing forwarded", () => {
     const plain = firewallRules({ table: "umld_x", bridge: "umlbr-1", subnet: "10.1.0.0/24", nat: false });
-    assert.match(plain, /iifname "umlbr-1" oifname "umlbr-1" accept\n\s+iifname "umlbr-1" drop\n\s+oifname "umlbr-1" drop/);
+    assert.match(plain, /^table inet umld_x \{/, "IPv4 and IPv6 in one table");
+    assert.deepEqual(chain(plain, "input"), [
+      "type filter hook input priority filter; policy accept;",
+      'iifname "umlbr-1" ct state established,related accept',
+      'iifname "umlbr-1" icmp type echo-request accept',
+      'iifname "umlbr-1" icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert } accept',
+      'iifname "umlbr-1" drop',
+    ]);
+    assert.deepEqual(chain(plain, "forward"), [
+      "type filter hook forward priority filter; policy accept;",
+      'iifname "umlbr-1" oifname "umlbr-1" accept',
+      'iifname "umlbr-1" meta nfproto ipv6 drop',
+      'oifname "umlbr-1" meta nfproto ipv6 drop',
+      'iifname "umlbr-1" drop',
+      'oifname "umlbr-1" drop',
+    ]);
     assert.doesNotMatch(plain, /masquerade|postrouting/);
+  });
+
+  it("lets a NATed network out over IPv4 only, never to another umld bridge or link-local/metadata, with replies back", () => {
     const nat = firewallRules({ table: "umld_x", bridge: "umlbr-1", subnet: "10.1.0.0/24", nat: true });
-    assert.match(nat, /iifname "umlbr-1" oifname "umlbr-\*" drop/, "never into another umld network");
-    assert.match(nat, /ct state established,related accept/);
-    assert.match(nat, /ip saddr 10\.1\.0\.0\/24 oifname != "umlbr-1" masquerade/);
+    assert.deepEqual(chain(nat, "input"), chain(firewallRules({ table: "umld_x", bridge: "umlbr-1", subnet: "10.1.0.0/24", nat: false }), "input"), "the host is closed either way");
+    assert.deepEqual(chain(nat, "forward"), [
+      "type filter hook forward priority filter; policy accept;",
+      'iifname "umlbr-1" oifname "umlbr-1" accept',
+      'iifname "umlbr-1" meta nfproto ipv6 drop',
+      'oifname "umlbr-1" meta nfproto ipv6 drop',
+      'iifname "umlbr-1" oifname "umlbr-*" drop',
+      'iifname "umlbr-1" ip daddr 169.254.0.0/16 drop',
+      'iifname "umlbr-1" ip saddr 10.1.0.0/24 accept',
+      'iifname "umlbr-1" drop',
+      'oifname "umlbr-1" ip daddr 10.1.0.0/24 ct state established,related accept',
+      'oifname "umlbr-1" drop',
+    ]);
+    assert.deepEqual(chain(nat, "postrouting"), ["type nat hook postrouting priority srcnat; policy accept;", 'ip saddr 10.1.0.0/24 oifname != "umlbr-1" masquerade']);
+  });
+
+  it("replaces a table of either family in one transaction: an older version's `ip` table goes with it", () => {
+    const t = replaceTable("umld_x", "table inet umld_x {\n}\n");
+    assert.equal(t, "table ip umld_x\ndelete table ip umld_x\ntable inet umld_x\ndelete table inet umld_x\ntable inet umld_x {\n}\n");
+  });
+
+  it("writes rulesets nft accepts (checked by the kernel, nothing applied)", { skip: nftCheckSkip() }, () => {
+    for (const nat of [false, true]) {
+      const table = "umld_0123456789abcdef";
+      execFileSync("nft", ["-c", "-f", "-"], { input: replaceTable(table, firewallRules({ table, bridge: "umlbr-01234567", subnet: "10.1.0.0/24", nat })), stdio: ["pipe", "pipe", "pipe"] });
+    }
   });
 });

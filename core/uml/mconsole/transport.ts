@@ -1,4 +1,5 @@
-import { chownSync, unlinkSync } from "node:fs";
+import { unlinkSync } from "node:fs";
+import { chownSocket } from "../../host/guest-socket.js";
 import { native, type NativeDgramSocket } from "../../native.js";
 
 /**
@@ -20,10 +21,13 @@ export class MconsoleTransport {
   open(serverPath: string): void {
     this.close();
     removeStale(this.clientPath);
-    const s = new native.Socket((buf) => this.onPacket(buf));
+    // a reply packet is at most 524 bytes: anything cut at 64 KiB is not one
+    const s = new native.Socket((buf, truncated) => {
+      if (!truncated) this.onPacket(buf);
+    });
     try {
       s.bind(this.clientPath);
-      if (this.owner) chownSync(this.clientPath, this.owner.uid, this.owner.gid);
+      if (this.owner) chownSocket(this.clientPath, this.owner.uid, this.owner.gid);
       s.connect(serverPath);
     } catch (e) {
       s.close();

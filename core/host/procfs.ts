@@ -1,0 +1,81 @@
+import { readdirSync, readFileSync } from "node:fs";
+
+/**
+ * What /proc says about host processes: the one place umld asks whether a
+ * pid is a guest's UML, which guests are alive, and where their sockets are.
+ * A guest's processes can rewrite their own command line, so a command line
+ * alone never decides: the uid (one per guest) must match too.
+ */
+
+export function cmdline(pid: number): string[] | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0");
+  } catch {
+    return null;
+  }
+}
+
+/** The process group id (UML calls setsid(): its main pid leads its group). */
+export function processGroup(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(f[2]);
+  } catch {
+    return null;
+  }
+}
+
+/** The real uid of a process, or null when it is gone. */
+export function processUid(pid: number): number | null {
+  try {
+    const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "latin1"));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function pids(): number[] {
+  try {
+    return readdirSync("/proc").filter((e) => /^\d+$/.test(e)).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** The value of `key=` on a UML command line. */
+export function umlOption(argv: readonly string[], key: string): string | null {
+  const a = argv.find((x) => x.startsWith(`${key}=`));
+  return a === undefined ? null : a.slice(key.length + 1);
+}
+
+export interface GuestIdentityCheck {
+  umid: string;
+  /** the guest's own uid; null for a guest started before guests had one (adopted from an older umld) */
+  uid: number | null;
+}
+
+/** The pid is alive, carries the guest's umid, and runs as the guest's uid (guards against pid reuse and impostors). */
+export function isGuestProcess(pid: number, g: GuestIdentityCheck): boolean {
+  const argv = cmdline(pid);
+  if (!argv || !argv.includes(`umid=${g.umid}`)) return false;
+  return g.uid === null || processUid(pid) === g.uid;
+}
+
+/** Group leaders whose command line `matches`, by umid: the main pids of live UML processes. */
+export function umlMainPids(matches: (argv: string[]) => boolean): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of pids()) {
+    const argv = cmdline(pid);
+    if (!argv || !matches(argv)) continue;
+    const umid = umlOption(argv, "umid");
+    if (umid && processGroup(pid) === pid) out.set(umid, pid);
+  }
+  return out;
+}
+
+/** Every process whose command line carries this umid (a guest's helpers and guest processes included). */
+export function processesWithUmid(umid: string, uid: number | null): number[] {
+  return pids().filter((p) => isGuestProcess(p, { umid, uid }));
+}

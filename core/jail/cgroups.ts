@@ -1,0 +1,182 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * One cgroup per guest (and per switch), under a parent of this daemon's:
+ * every host process of the guest is counted, limited and killed together.
+ * cgroup v2 where the host has it; v1 (one hierarchy per controller) otherwise.
+ * Plain data, so a supervisor worker can rebuild it from a message.
+ */
+export interface CgroupLayout {
+  version: 1 | 2;
+  /** v2: [unified root]; v1: the mount of each controller umld uses (deduplicated, e.g. cpu,cpuacct) */
+  hierarchies: string[];
+  /** umld's parent cgroup name under each hierarchy */
+  parent: string;
+}
+
+export interface CgroupLimits {
+  /** hard memory limit in bytes; null: none */
+  memoryBytes: number | null;
+  /** most processes (UML, its helpers, one per guest process); null: none */
+  pids: number | null;
+  /** CPU weight 1..10000 (v2 scale; v1 shares are derived); null: the default */
+  cpuWeight: number | null;
+}
+
+const V1_CONTROLLERS = ["memory", "pids", "cpu", "cpuacct", "blkio"];
+const V2_CONTROLLERS = ["memory", "pids", "cpu", "io"];
+const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+/**
+ * Finds the cgroup file systems: cgroup2 mounted at /sys/fs/cgroup means v2;
+ * else the v1 controller mounts; `v2At` forces the cgroup2 hierarchy mounted
+ * there (e.g. a hybrid host's /sys/fs/cgroup/unified).
+ */
+export function detectCgroups(parent: string, mountinfo = readFileSync("/proc/self/mountinfo", "utf8"), v2At?: string): CgroupLayout {
+  if (!NAME.test(parent)) throw new Error(`cgroup parent name not allowed: '${parent}'`);
+  const mounts = mountinfo.split("\n").map((l) => {
+    const [pre, post] = l.split(" - ");
+    const f = pre?.split(" ") ?? [];
+    const g = post?.split(" ") ?? [];
+    return { dir: f[4] ?? "", type: g[0] ?? "", superOpts: (g[2] ?? "").split(",") };
+  });
+  if (v2At !== undefined) {
+    if (!mounts.some((m) => m.type === "cgroup2" && m.dir === v2At)) throw new Error(`no cgroup2 file system is mounted at ${v2At}`);
+    return { version: 2, hierarchies: [v2At], parent };
+  }
+  const unified = mounts.find((m) => m.type === "cgroup2" && m.dir === "/sys/fs/cgroup");
+  const v1 = mounts.filter((m) => m.type === "cgroup" && m.superOpts.some((o) => V1_CONTROLLERS.includes(o)));
+  if (unified || v1.length === 0) {
+    const dir = unified?.dir ?? mounts.find((m) => m.type === "cgroup2")?.dir;
+    if (!dir) throw new Error("no cgroup file system is mounted");
+    return { version: 2, hierarchies: [dir], parent };
+  }
+  return { version: 1, hierarchies: [...new Set(v1.map((m) => m.dir))].sort(), parent };
+}
+
+/** The guest's cgroup directories (one per hierarchy): what the launcher joins. */
+export function cgroupDirs(l: CgroupLayout, name: string): string[] {
+  if (!NAME.test(name)) throw new Error(`cgroup name not allowed: '${name}'`);
+  return l.hierarchies.map((h) => join(h, l.parent, name));
+}
+
+function tryWrite(path: string, value: string): boolean {
+  try {
+    writeFileSync(path, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** umld's parent cgroup, made once at start; on v2 the controllers are delegated to it. */
+export function ensureParent(l: CgroupLayout): void {
+  for (const h of l.hierarchies) {
+    mkdirSync(join(h, l.parent), { recursive: true });
+    if (l.version === 2) {
+      const want = V2_CONTROLLERS.map((c) => `+${c}`).join(" ");
+      tryWrite(join(h, "cgroup.subtree_control"), want);
+      tryWrite(join(h, l.parent, "cgroup.subtree_control"), want);
+    }
+  }
+}
+
+/** Creates (or reuses) the cgroup and sets its limits. Returns its directories. */
+export function createCgroup(l: CgroupLayout, name: string, limits: CgroupLimits): string[] {
+  const dirs = cgroupDirs(l, name);
+  for (const d of dirs) mkdirSync(d, { recursive: true });
+  setLimits(l, name, limits);
+  return dirs;
+}
+
+/** Applies limits where the controller is present; returns the files it could not write. */
+export function setLimits(l: CgroupLayout, name: string, limits: CgroupLimits): string[] {
+  const failed: string[] = [];
+  const set = (file: string, value: string) => {
+    for (const d of cgroupDirs(l, name)) {
+      const p = join(d, file);
+      if (existsSync(p)) {
+        if (!tryWrite(p, value)) failed.push(p);
+        return;
+      }
+    }
+  };
+  if (l.version === 2) {
+    set("memory.max", limits.memoryBytes === null ? "max" : String(limits.memoryBytes));
+    set("memory.oom.group", "1"); // an OOM kill takes the whole guest, not one of its host processes
+    set("pids.max", limits.pids === null ? "max" : String(limits.pids));
+    if (limits.cpuWeight !== null) set("cpu.weight", String(limits.cpuWeight));
+  } else {
+    set("memory.limit_in_bytes", limits.memoryBytes === null ? "-1" : String(limits.memoryBytes));
+    set("pids.max", limits.pids === null ? "max" : String(limits.pids));
+    if (limits.cpuWeight !== null) set("cpu.shares", String(Math.max(2, Math.round((limits.cpuWeight * 1024) / 100))));
+  }
+  return failed;
+}
+
+/** Every process in the cgroup (all hierarchies). */
+export function cgroupProcs(l: CgroupLayout, name: string): number[] {
+  const pids = new Set<number>();
+  for (const d of cgroupDirs(l, name)) {
+    try {
+      for (const line of readFileSync(join(d, "cgroup.procs"), "utf8").split("\n")) if (line) pids.add(Number(line));
+    } catch {
+      // no such cgroup
+    }
+  }
+  return [...pids];
+}
+
+/** SIGKILL to every process of the guest, until none is left (or `tries` rounds). Returns how many were signalled. */
+export function killCgroup(l: CgroupLayout, name: string, tries = 50): number {
+  let signalled = 0;
+  if (l.version === 2) {
+    for (const d of cgroupDirs(l, name)) tryWrite(join(d, "cgroup.kill"), "1");
+  }
+  for (let i = 0; i < tries; i++) {
+    const pids = cgroupProcs(l, name);
+    if (pids.length === 0) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+        signalled++;
+      } catch {
+        // gone
+      }
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+  }
+  return signalled;
+}
+
+/** Removes an empty cgroup; false while processes are left in it. */
+export function removeCgroup(l: CgroupLayout, name: string): boolean {
+  let ok = true;
+  for (const d of cgroupDirs(l, name)) {
+    try {
+      rmdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") ok = false;
+    }
+  }
+  return ok;
+}
+
+/** Names of the cgroups under umld's parent (e.g. to find guests of this daemon). */
+export function listCgroups(l: CgroupLayout): string[] {
+  const names = new Set<string>();
+  for (const h of l.hierarchies) {
+    try {
+      for (const e of readdirSync(join(h, l.parent), { withFileTypes: true })) if (e.isDirectory() && NAME.test(e.name)) names.add(e.name);
+    } catch {
+      // parent not made yet
+    }
+  }
+  return [...names];
+}
+
+/** The cgroup parent of umld's own guests: "umld" for the default state dir, unique per other state dir. */
+export function defaultCgroupParent(stateDir: string, hash: (s: string) => string): string {
+  return stateDir === "/var/lib/umld" ? "umld" : `umld-${hash(stateDir).slice(0, 12)}`;
+}

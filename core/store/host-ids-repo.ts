@@ -1,0 +1,42 @@
+import type { Db } from "./db.js";
+
+export type HostIdOwner = { kind: "instance" | "network"; id: string } | { kind: "tenant"; id: string };
+
+/** Host uids/gids given to instances, tenants and switch networks (one table column each, unique). */
+export class HostIdsRepo {
+  private readonly q;
+  constructor(private readonly db: Db) {
+    this.q = {
+      used: db.prepare(
+        `SELECT host_uid AS id FROM instances WHERE host_uid IS NOT NULL
+         UNION SELECT host_gid FROM tenants WHERE host_gid IS NOT NULL
+         UNION SELECT host_uid FROM networks WHERE host_uid IS NOT NULL ORDER BY id`,
+      ),
+      instance: db.prepare("UPDATE instances SET host_uid = @hid WHERE id = @id AND host_uid IS NULL"),
+      tenant: db.prepare("UPDATE tenants SET host_gid = @hid WHERE id = @id AND host_gid IS NULL"),
+      network: db.prepare("UPDATE networks SET host_uid = @hid WHERE id = @id AND host_uid IS NULL"),
+      missing: db.prepare(
+        `SELECT 'instance' AS kind, id FROM instances WHERE host_uid IS NULL
+         UNION ALL SELECT 'tenant', id FROM tenants WHERE host_gid IS NULL
+         UNION ALL SELECT 'network', id FROM networks WHERE kind = 'switch' AND host_uid IS NULL`,
+      ),
+    };
+  }
+
+  used(): number[] {
+    return (this.q.used.all() as Array<{ id: number }>).map((r) => r.id);
+  }
+
+  assign(owner: HostIdOwner, hostId: number): boolean {
+    return this.q[owner.kind].run({ hid: hostId, id: owner.id }).changes === 1;
+  }
+
+  /** Rows made before host ids existed (or whose assignment was interrupted). */
+  missing(): HostIdOwner[] {
+    return this.q.missing.all() as HostIdOwner[];
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+}
