@@ -41,6 +41,7 @@ export type SupervisedAction = "shutdown" | "halt" | "reboot" | "pause" | "resum
 
 export type ToWorker =
   | { t: "boot"; spec: WorkerBootSpec }
+  | { t: "standby"; launcher: string; cgroups: CgroupLayout }
   | { t: "action"; id: number; action: SupervisedAction; timeoutMs: number }
   | { t: "mconsole"; id: number; command: string; timeoutMs: number }
   | { t: "console-in"; data: Uint8Array }
