@@ -75,6 +75,14 @@ interface NativeModule {
    * A "default" ACL without users, groups or mask removes the default ACL.
    */
   setAcl(target: string | number, which: "access" | "default", acl: PosixAcl): void;
+  /**
+   * posix_spawn (no copy of the daemon's page tables) in a new session with default signal
+   * dispositions and fds 0-2 from `fds`; its exit is watched through a pidfd and reported once
+   * (code, or signal name like "SIGKILL"; both null when its status was lost). Returns the pid.
+   */
+  spawnWatched(file: string, argv: string[], envp: string[], fds: [number, number, number], onExit: (code: number | null, signal: string | null) => void): number;
+  /** pipe2(O_CLOEXEC): [read end, write end], outside Node's fs (closeFd them). */
+  pipe(): [number, number];
   /** fcntl(F_SETPIPE_SZ): returns the size the kernel granted. */
   setPipeSize(fd: number, bytes: number): number;
   /** A pty pair: umld keeps the master; UML gets the slave as a tty: channel. */

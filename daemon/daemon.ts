@@ -34,7 +34,7 @@ import { adminGid, HostIds, hostIdClashes, probeUid, sharedGid } from "../core/j
 import { IMAGE_MODE, imageGid, KERNEL_MODE, sealImage, sealKernel, setImageGroups } from "../core/storage/seal.js";
 import { probeJailed } from "../core/jail/probe.js";
 import { HostIdsRepo } from "../core/store/host-ids-repo.js";
-import { defaultCgroupParent, detectCgroups, ensureParent, type CgroupLayout } from "../core/jail/cgroups.js";
+import { defaultCgroupParent, detectCgroups, ensureParent, killCgroup, listCgroups, removeCgroup, type CgroupLayout } from "../core/jail/cgroups.js";
 import { LAUNCHER, launcherAvailable } from "../core/jail/jail-spec.js";
 import { ensureAdminToken } from "./auth/token.js";
 import type { DaemonConfig } from "./config.js";
@@ -68,6 +68,14 @@ function rootPeer(socket: unknown): boolean {
     return native.peerUid(fd) === 0;
   } catch {
     return false;
+  }
+}
+
+/** Standby launchers' spare cgroups a previous run left (a daemon killed with spare workers): emptied and removed. */
+function sweepSpareCgroups(layout: CgroupLayout, log: Logger): void {
+  for (const name of listCgroups(layout).filter((n) => n.startsWith("spare-"))) {
+    killCgroup(layout, name);
+    if (!removeCgroup(layout, name)) log.warn({ cgroup: name }, "a spare cgroup could not be removed");
   }
 }
 
@@ -155,7 +163,9 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
     return dot <= 0 ? null : gidOfTenant(instanceName.slice(0, dot));
   };
   const jail = { hostIds, cgroups, launcher: LAUNCHER, maxProcesses: cfg.guestMaxProcesses, tenantGid };
-  const pool = new WorkerPool();
+  if (cgroups) sweepSpareCgroups(cgroups, log);
+  // standby launchers are renamed into a guest's cgroup at its start: cgroup v1 only (v2 forbids renames)
+  const pool = new WorkerPool(250, cgroups?.version === 1 ? { launcher: LAUNCHER, cgroups } : null);
   pool.warm();
   const historyRepo = new InstancesRepo(db);
   const manager = new InstanceManager({ paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log });

@@ -52,6 +52,20 @@ static napi_value js_open_fd(napi_env env, napi_callback_info info) {
 }
 
 /* setPipeSize(fd, bytes) -> new size: F_SETPIPE_SZ. A full console pipe makes UML wait a timer tick. */
+/* pipe2(O_CLOEXEC): [read end, write end], descriptors outside Node's fs (close them with closeFd). */
+static napi_value js_pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return throw_errno(env, errno, "pipe2");
+  napi_value arr, r, w;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_create_int32(env, fds[0], &r);
+  napi_create_int32(env, fds[1], &w);
+  napi_set_element(env, arr, 0, r);
+  napi_set_element(env, arr, 1, w);
+  return arr;
+}
+
 static napi_value js_set_pipe_size(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], out;
@@ -114,6 +128,7 @@ void fd_ops_init(napi_env env, napi_value exports) {
   export_function(env, exports, "mkfifo", js_mkfifo);
   export_function(env, exports, "openFd", js_open_fd);
   export_function(env, exports, "setPipeSize", js_set_pipe_size);
+  export_function(env, exports, "pipe", js_pipe);
   export_function(env, exports, "peerUid", js_peer_uid);
   export_function(env, exports, "openpty", js_openpty);
 }

@@ -102,5 +102,6 @@ NAPI_MODULE_INIT() {
   fd_ops_init(env, exports);
   safe_open_init(env, exports);
   posix_acl_init(env, exports);
+  spawn_init(env, exports);
   return exports;
 }

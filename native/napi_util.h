@@ -28,4 +28,5 @@ void uds_dgram_init(napi_env env, napi_value exports);
 void fd_ops_init(napi_env env, napi_value exports);
 void safe_open_init(napi_env env, napi_value exports);
 void posix_acl_init(napi_env env, napi_value exports);
+void spawn_init(napi_env env, napi_value exports);
 #endif

@@ -1,6 +1,5 @@
 import type { GuestIdentity } from "../guest/identity.js";
 import type { CgroupLayout, CgroupLimits } from "../jail/cgroups.js";
-import { cgroupDirs } from "../jail/cgroups.js";
 import type { JailFile } from "../jail/elf-deps.js";
 import { guestJail } from "../jail/guest-jail.js";
 import { jailArgv } from "../jail/jail-spec.js";
@@ -67,7 +66,7 @@ export function bootSpec(row: InstanceRow, b: BootInputs): WorkerBootSpec {
     {
       jailRoot: b.paths.jailRoot,
       identity: b.identity,
-      cgroups: cgroup ? cgroupDirs(cgroup.layout, cgroup.name) : [],
+      cgroups: [], // the worker places the launcher: a standby one is in its cgroup already, a fresh one gets --cgroup
       kernel: { path: b.kernel.path, deps: b.kernel.files.filter((x) => x.at !== b.kernel.path) },
       disks: [{ path: b.rootCow, backing: b.rootBacking, writable: true }, ...b.dataDisks],
       sockDir: f.sockDir,

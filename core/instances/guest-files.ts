@@ -15,9 +15,8 @@ import { instanceFiles } from "../paths.js";
  */
 export function prepareInstanceDir(dir: string, id: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  takeBack(dir, 0o700);
+  if (takeBack(dir, 0o700)) forgetLegacy(dir, id); // it was the guest's: an older umld's layout
   const f = instanceFiles(dir);
-  forgetLegacy(dir, id);
   try {
     mkdirSync(f.sockDir, { mode: 0o711 });
   } catch (e) {
@@ -26,12 +25,15 @@ export function prepareInstanceDir(dir: string, id: string): void {
   takeBack(f.sockDir, 0o711);
 }
 
-/** A directory made root's with `mode`, refusing a symlink in its place. */
-function takeBack(dir: string, mode: number): void {
+/** A directory made root's with `mode`, refusing a symlink in its place. True when it was someone else's. */
+function takeBack(dir: string, mode: number): boolean {
   const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   try {
+    const st = fstatSync(fd);
+    if (st.uid === 0 && st.gid === 0 && (st.mode & 0o7777) === mode) return false;
     fchownSync(fd, 0, 0);
     fchmodSync(fd, mode);
+    return st.uid !== 0;
   } finally {
     closeSync(fd);
   }

@@ -246,7 +246,7 @@ export class InstanceManager {
     }
     transition(row.state, action); // validates: 409 naming both when not allowed
     if (action === "start" && !byPolicy && (row.flag || row.crash_streak)) this.o.repo.update(row.id, { flag: null, crash_streak: 0 });
-    if (action === "start") this.o.repo.update(row.id, { stopped_by_host: 0 });
+    if (action === "start" && row.stopped_by_host) this.o.repo.update(row.id, { stopped_by_host: 0 }); // a write (an fsync) only when it changes
     if (action === "start" && row.staged_kernel_id) {
       // a staged kernel boots with the upgrade's safety net: rolled back if it fails
       return this.upgradeAction(name, this.o.catalog.kernelById(row.staged_kernel_id)!.name, undefined, timeoutS, wait);

@@ -3,6 +3,7 @@ import { Worker } from "node:worker_threads";
 import { UmldError, type PlainError } from "../errors.js";
 import type { FromWorker, SupervisedAction, ToWorker, WorkerBootSpec } from "./worker-messages.js";
 import type { JailChange } from "../jail/jail-spec.js";
+import type { CgroupLayout } from "../jail/cgroups.js";
 
 const WORKER_URL = new URL("./supervisor-worker.js", import.meta.url);
 
@@ -47,6 +48,11 @@ export class SupervisorHost extends EventEmitter<SupervisorEvents> {
 
   get isAlive(): boolean {
     return this.alive;
+  }
+
+  /** Spawns a standby launcher in a spare cgroup now, so a later boot does not wait for either. */
+  standby(launcher: string, cgroups: CgroupLayout): void {
+    this.send({ t: "standby", launcher, cgroups });
   }
 
   boot(spec: WorkerBootSpec): void {
@@ -143,10 +149,16 @@ export class WorkerPool {
   private refillTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
-  constructor(private readonly refillDelayMs = 250) {}
+  constructor(
+    private readonly refillDelayMs = 250,
+    /** with cgroups, each spare worker also holds a standby launcher already in a spare cgroup */
+    private readonly standby: { launcher: string; cgroups: CgroupLayout } | null = null,
+  ) {}
 
   warm(): void {
-    if (!this.closed && !this.spare) this.spare = new SupervisorHost();
+    if (this.closed || this.spare) return;
+    this.spare = new SupervisorHost();
+    if (this.standby) this.spare.standby(this.standby.launcher, this.standby.cgroups);
   }
 
   async take(): Promise<SupervisorHost> {
@@ -169,6 +181,9 @@ export class WorkerPool {
     if (this.refillTimer) clearTimeout(this.refillTimer);
     const s = this.spare;
     this.spare = null;
-    if (s) await s.terminate();
+    if (s) {
+      await s.detach(); // its standby launcher ends and its spare cgroup goes
+      await s.terminate();
+    }
   }
 }

@@ -21,7 +21,7 @@
  *   guest announces is never used. Every process of the guest dies with it
  *   (its cgroup), and the cgroup is removed after it.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { chownSync, closeSync, constants, fstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { Socket } from "node:net";
 import { ReadStream as TtyReadStream } from "node:tty";
@@ -34,7 +34,8 @@ import { MconsoleClient, MconsoleError } from "../uml/mconsole/client.js";
 import { decodeNotify, READY_CONSOLE_MARKER, READY_NOTIFY_TEXT } from "../uml/notify.js";
 import { classifyExit, CONSOLE_TAIL_BYTES } from "./exit-reason.js";
 import type { FromWorker, SupervisedAction, ToWorker, WorkerBootSpec } from "./worker-messages.js";
-import { createCgroup, killCgroup, removeCgroup } from "../jail/cgroups.js";
+import { createCgroup, killCgroup, removeCgroup, renameCgroup, setLimits, type CgroupLayout } from "../jail/cgroups.js";
+import { randomBytes } from "node:crypto";
 import { enterArgv, type JailChange } from "../jail/jail-spec.js";
 import { isGuestProcess, processesWithUmid } from "../host/procfs.js";
 import { chownSocket, openJailSocket, type JailSocket } from "../host/guest-socket.js";
@@ -46,7 +47,6 @@ const log = (level: "debug" | "info" | "warn" | "error", msg: string, fields?: R
   post({ t: "log", level, msg, fields });
 
 let spec: WorkerBootSpec | null = null;
-let child: ChildProcess | null = null;
 let pid = 0;
 let notifySock: NativeDgramSocket | null = null;
 let mconsole: MconsoleClient | null = null;
@@ -369,7 +369,7 @@ function jailFailure(): string | null {
   }
 }
 
-/** Classifies the end. libuv runs child-exit callbacks after the other I/O of the same poll, so the console and notify bytes written before the exit are in. */
+/** Classifies the end (called a moment after the exit, so the console and notify bytes written before it are in). */
 function exitReason(code: number | null, signal: string | null): { reason: string; requested: boolean } {
   if (code === JAIL_FAILED && !bootedOnce) return { reason: `the guest's jail could not be made: ${jailFailure() ?? "see uml.stderr.log"}`, requested: false };
   const r = classifyExit({ code, signal, stopRequested, panicMessage, consoleTail: consoleTail.toString("latin1") });
@@ -515,41 +515,138 @@ function adopt(s: WorkerBootSpec, a: { pid: number; paused: boolean; legacy: boo
   post({ t: "adopted", pid, mconsole: connected });
 }
 
-function boot(s: WorkerBootSpec): void {
+/**
+ * A launcher spawned ahead of time, already in a spare cgroup of its own: joining a cgroup waits for
+ * an RCU grace period (~10 ms, more under load) and spawning costs too, neither of which a start
+ * should pay. It waits for its arguments on a pipe; a boot renames its cgroup to the instance's.
+ */
+interface Standby {
+  pid: number;
+  writeFd: number;
+  spare: string;
+  layout: CgroupLayout;
+  /** it died before it was used */
+  gone: boolean;
+  /** resolves true once it is in its cgroups (its cgroup may be renamed then), false if it ended first */
+  joined: Promise<boolean>;
+}
+let standby: Standby | null = null;
+/** the exit callback of whatever process is the guest's (a standby becomes the guest) */
+let onProcessExit: (code: number | null, signal: string | null) => void = () => {};
+
+function prepareStandby(launcher: string, layout: CgroupLayout): void {
+  const spare = `spare-${randomBytes(6).toString("hex")}`;
+  const dirs = createCgroup(layout, spare, { memoryBytes: null, pids: null, cpuWeight: null });
+  const [argsRead, argsWrite] = native.pipe();
+  const [joinedRead, joinedWrite] = native.pipe();
+  const devNull = native.openFd("/dev/null", constants.O_RDWR);
+  try {
+    let joined!: (v: boolean) => void;
+    const s: Standby = { pid: 0, writeFd: argsWrite, spare, layout, gone: false, joined: new Promise((r) => (joined = r)) };
+    // it says "joined" on its stdout once it is in its cgroups: only then may a boot rename them
+    const reader = new Socket({ fd: joinedRead, readable: true, writable: false });
+    reader.once("data", () => joined(true));
+    reader.on("end", () => joined(false));
+    reader.on("error", () => joined(false));
+    reader.on("close", () => joined(false));
+    s.pid = native.spawnWatched(launcher, [launcher, "--standby", ...dirs.flatMap((d) => ["--cgroup", d])], ["PATH=/usr/bin:/bin"], [argsRead, joinedWrite, devNull], (code, signal) => {
+      if (standby === s) {
+        s.gone = true; // died unused: a boot spawns a fresh launcher
+        joined(false);
+      } else onProcessExit(code, signal);
+    });
+    standby = s;
+  } catch (e) {
+    native.closeFd(argsWrite);
+    removeCgroup(layout, spare);
+    log("warn", "no standby launcher: starts spawn one", { error: (e as Error).message });
+  } finally {
+    native.closeFd(argsRead);
+    native.closeFd(joinedWrite);
+    native.closeFd(devNull);
+  }
+}
+
+/** A standby that will not be used (an adoption, a teardown): it ends with EOF, its cgroup goes. */
+function dropStandby(): void {
+  const s = standby;
+  if (!s) return;
+  standby = null;
+  native.closeFd(s.writeFd);
+  killCgroup(s.layout, s.spare);
+  removeCgroup(s.layout, s.spare);
+}
+
+/** The arguments a standby launcher gets on its pipe: the jail's, its console ends and its environment. */
+function standbyArgs(s: WorkerBootSpec): Buffer {
+  const args = [
+    ...s.args,
+    // options before "--" only: insert ours ahead of the program
+  ];
+  const sep = args.indexOf("--");
+  const extra = ["--stdin", s.files.consoleIn, "--stdout", s.files.consoleOut, "--stderr", s.files.stderrLog, ...Object.entries(s.env).flatMap(([k, v]) => ["--env", `${k}=${v}`])];
+  args.splice(sep, 0, ...extra);
+  return Buffer.from(args.map((a) => `${a}\0`).join(""));
+}
+
+async function boot(s: WorkerBootSpec): Promise<void> {
   hangTimeoutMs = s.hangTimeoutMs;
   if (s.adopt) {
+    dropStandby();
     adopt(s, s.adopt);
     startWatchdog();
     return;
   }
   openSupervision(s);
-  if (s.cgroup) createCgroup(s.cgroup.layout, s.cgroup.name, s.cgroup.limits); // the launcher joins it before anything else
+  onProcessExit = (code, signal) => {
+    // the console and notify bytes written before the exit may still be in flight: read them first
+    setTimeout(() => onExit(code, signal as NodeJS.Signals | null), 25);
+  };
+  const candidate = standby && !standby.gone && s.cgroup && s.cgroup.layout.parent === standby.layout.parent ? standby : null;
+  // a standby still joining its cgroups (taken right after it was made) is waited for: ~10 ms
+  const ready = candidate && (await Promise.race([candidate.joined, new Promise<boolean>((r) => setTimeout(() => r(false), 2000))])) ? candidate : null;
+  if (ready && s.cgroup) {
+    standby = null;
+    bootStartedAt = Date.now();
+    try {
+      renameCgroup(ready.layout, ready.spare, s.cgroup.name);
+      setLimits(ready.layout, s.cgroup.name, s.cgroup.limits);
+      writeSync(ready.writeFd, standbyArgs(s));
+    } catch (e) {
+      native.closeFd(ready.writeFd);
+      killCgroup(ready.layout, s.cgroup.name);
+      throw e;
+    }
+    native.closeFd(ready.writeFd); // EOF: it goes on with these arguments
+    pid = ready.pid;
+  } else {
+    dropStandby();
+    if (!spawnFresh(s)) return;
+  }
+  post({ t: "spawned", pid, at: bootStartedAt });
+  attachConsoleReaders(); // after the spawn: what the guest writes meanwhile waits in the FIFO
+}
+
+/** A launcher spawned now, joining the guest's cgroup itself. False when it could not be spawned (reported). */
+function spawnFresh(s: WorkerBootSpec): boolean {
+  const cgroupArgs = s.cgroup ? createCgroup(s.cgroup.layout, s.cgroup.name, s.cgroup.limits).flatMap((d) => ["--cgroup", d]) : [];
   const { stdinFd, stdoutFd } = openConsolePipes();
-  const errFd = openSync(s.files.stderrLog, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
-  attachConsoleReaders();
+  const errFd = openSync(s.files.stderrLog, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600);
   bootStartedAt = Date.now();
   try {
-    child = spawn(s.command, s.args, {
-      cwd: s.files.dir,
-      env: s.env,
-      stdio: [stdinFd, stdoutFd, errFd],
-      detached: true, // its own session: a signal to the daemon's group never reaches the guest
-    });
+    // posix_spawn: the daemon's page tables are not copied (Node's fork+exec cost milliseconds of every
+    // boot); its own session, so a signal to the daemon's group never reaches the guest
+    pid = native.spawnWatched(s.command, [s.command, ...cgroupArgs, ...s.args], Object.entries(s.env).map(([k, v]) => `${k}=${v}`), [stdinFd, stdoutFd, errFd], (code, signal) => onProcessExit(code, signal));
+    return true;
+  } catch (e) {
+    post({ t: "fatal", error: plain("host_error", `cannot start UML: ${(e as Error).message}`, { command: s.command }) });
+    exited = true;
+    setTimeout(teardown, 10);
+    return false;
   } finally {
     closeSync(stdinFd);
     closeSync(stdoutFd);
     closeSync(errFd);
-  }
-  child.on("error", (e) => {
-    post({ t: "fatal", error: plain("host_error", `cannot start UML: ${e.message}`, { command: s.command }) });
-    exited = true;
-    setTimeout(teardown, 10);
-  });
-  child.on("exit", onExit);
-  child.unref();
-  if (child.pid) {
-    pid = child.pid;
-    post({ t: "spawned", pid, at: bootStartedAt });
   }
 }
 
@@ -632,6 +729,7 @@ function toPlain(e: unknown): PlainError {
 // ---- teardown ------------------------------------------------------------------
 
 function teardown(): void {
+  dropStandby();
   if (probeTimer) clearInterval(probeTimer);
   probeTimer = null;
   for (const ch of channels.values()) {
@@ -660,13 +758,14 @@ function teardown(): void {
 
 port.on("message", (m: ToWorker) => {
   switch (m.t) {
+    case "standby":
+      prepareStandby(m.launcher, m.cgroups);
+      break;
     case "boot":
-      try {
-        boot(m.spec);
-      } catch (e) {
+      boot(m.spec).catch((e) => {
         post({ t: "fatal", error: toPlain(e) });
         setTimeout(teardown, 10);
-      }
+      });
       break;
     case "action":
       if (busy) {

@@ -41,6 +41,7 @@ export type SupervisedAction = "shutdown" | "halt" | "reboot" | "pause" | "resum
 
 export type ToWorker =
   | { t: "boot"; spec: WorkerBootSpec }
+  | { t: "standby"; launcher: string; cgroups: CgroupLayout }
   | { t: "action"; id: number; action: SupervisedAction; timeoutMs: number }
   | { t: "mconsole"; id: number; command: string; timeoutMs: number }
   /** replied with `true`, or `false` when the input was dropped because the guest is not reading it */

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -113,6 +113,23 @@ export function setLimits(l: CgroupLayout, name: string, limits: CgroupLimits): 
     if (limits.cpuWeight !== null) set("cpu.shares", String(Math.max(2, Math.round((limits.cpuWeight * 1024) / 100))));
   }
   return failed;
+}
+
+/**
+ * Gives a cgroup (a standby launcher's, made ahead of time) its final name: a
+ * rename moves no process, so it costs nothing like joining one does (v1
+ * only: cgroup v2 refuses renames). A
+ * cgroup already there under that name (left by a crash) is emptied and
+ * removed first.
+ */
+export function renameCgroup(l: CgroupLayout, from: string, to: string): void {
+  if (cgroupDirs(l, to).some((d) => existsSync(d))) {
+    killCgroup(l, to);
+    removeCgroup(l, to);
+  }
+  const src = cgroupDirs(l, from);
+  const dst = cgroupDirs(l, to);
+  for (let i = 0; i < src.length; i++) renameSync(src[i]!, dst[i]!);
 }
 
 /** Every process in the cgroup (all hierarchies). */

@@ -18,6 +18,15 @@
  *   --no-aslr                  personality(ADDR_NO_RANDOMIZE): UML's memory is then exactly what was asked
  *   --umask OCTAL  --chdir PATH
  *
+ * or, made ahead of time so a start does not wait for it (moving a process into a cgroup waits for an
+ * RCU grace period, ~10 ms; spawning costs too):
+ *
+ *   umld-jail --standby --cgroup DIR...   joins the cgroups now (then says "joined" on stdout), then reads the rest of its arguments
+ *                                         from stdin (NUL-separated, to EOF; EOF with none: exit 0),
+ *                                         where --stdin/--stdout/--stderr PATH give its console ends
+ *                                         (opened without following a symlink), --env KEY=VALUE its
+ *                                         whole environment, and --cgroup is not taken
+ *
  * or, to change the mounts of a running jail (hot-plugged disks, a TAP or slirp added, a disk removed):
  *
  *   umld-jail --enter PID [--ro PATH [--at PATH]] [--rw PATH] [--dev PATH] [--umount PATH]
@@ -36,6 +45,7 @@
 #include <linux/capability.h>
 #include <linux/limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -90,6 +100,7 @@ static gid_t groups[32];
 static int ngroups;
 static const char *umounts[16];
 static int numounts;
+static const char *stdio_paths[3];
 
 static void die(const char *step, const char *fmt, ...) {
   char msg[512];
@@ -267,12 +278,73 @@ static int enter(long pid) {
   return 0;
 }
 
+static void join_cgroups(void) {
+  char pidtext[32];
+  snprintf(pidtext, sizeof pidtext, "%d\n", getpid());
+  for (int c = 0; c < ncgroups; c++) {
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/cgroup.procs", cgroups[c]);
+    write_file(p, pidtext);
+  }
+}
+
+/* Standby: the cgroups now; the rest of the arguments when a start sends them. */
+static char **standby(int argc, char **argv, int *new_argc) {
+  for (int i = 2; i + 1 < argc; i += 2) {
+    if (strcmp(argv[i], "--cgroup") != 0 || ncgroups == 8) die("arguments", "--standby takes --cgroup DIR only");
+    check_path(argv[i + 1]);
+    cgroups[ncgroups++] = argv[i + 1];
+  }
+  join_cgroups();
+  if (write(1, "joined\n", 7) != 7) die_errno("standby", "tell the spawner"); /* stdout: a pipe it waits on */
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  if (!buf) die("standby", "out of memory");
+  for (;;) {
+    if (len == cap && !(buf = realloc(buf, cap *= 2))) die("standby", "out of memory");
+    ssize_t n = read(0, buf + len, cap - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die_errno("standby", "read");
+    if (n == 0) break;
+    len += (size_t)n;
+    if (len > (8u << 20)) die("standby", "arguments too long");
+  }
+  if (len == 0) _exit(0); /* never used: the daemon went away */
+  if (buf[len - 1] != '\0') die("standby", "arguments not NUL-terminated");
+  int n = 1;
+  for (size_t k = 0; k < len; k++) n += buf[k] == '\0';
+  char **v = calloc((size_t)n + 1, sizeof *v);
+  if (!v) die("standby", "out of memory");
+  v[0] = argv[0];
+  int j = 1;
+  for (size_t k = 0; k < len; k += strlen(buf + k) + 1) v[j++] = buf + k;
+  *new_argc = j;
+  return v;
+}
+
+/* The console FIFOs and the stderr log, opened as root by path, never through a symlink. */
+static void open_stdio(void) {
+  static const int flags[3] = {O_RDWR, O_RDWR, O_WRONLY | O_CREAT | O_APPEND};
+  for (int k = 0; k < 3; k++) {
+    if (!stdio_paths[k]) continue;
+    int fd = open(stdio_paths[k], flags[k] | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) die_errno("open", stdio_paths[k]);
+    if (dup2(fd, k) < 0) die_errno("dup2", stdio_paths[k]);
+    close(fd);
+  }
+}
+
 int main(int argc, char **argv) {
   const char *root = NULL, *chdir_to = NULL;
   long uid = -1, gid = -1, enter_pid = -1;
-  int no_aslr = 0;
+  int no_aslr = 0, in_standby = 0;
   mode_t mask = 077;
   int i;
+  if (argc > 1 && strcmp(argv[1], "--standby") == 0) {
+    argv = standby(argc, argv, &argc);
+    in_standby = 1;
+    clearenv(); /* the start gives the whole environment */
+  }
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -308,9 +380,15 @@ int main(int argc, char **argv) {
         g = comma + 1;
       }
     } else if (strcmp(a, "--cgroup") == 0) {
-      if (ncgroups == 8) die("arguments", "too many cgroups");
+      if (ncgroups == 8 || in_standby) die("arguments", in_standby ? "a standby joined its cgroups already" : "too many cgroups");
       check_path(v);
       cgroups[ncgroups++] = v;
+    } else if (strcmp(a, "--env") == 0) {
+      if (!in_standby || !strchr(v, '=') || v[0] == '=') die("arguments", "--env KEY=VALUE, in standby only");
+      if (putenv((char *)v) != 0) die_errno("putenv", v);
+    } else if (strcmp(a, "--stdin") == 0 || strcmp(a, "--stdout") == 0 || strcmp(a, "--stderr") == 0) {
+      check_path(v);
+      stdio_paths[a[5] == 'i' ? 0 : a[5] == 'o' ? 1 : 2] = v;
     } else if (strcmp(a, "--rlimit") == 0) add_rlimit(v);
     else if (strcmp(a, "--umask") == 0) mask = (mode_t)parse_num(v, 8, "umask");
     else if (strcmp(a, "--chdir") == 0) { check_path(v); chdir_to = v; }
@@ -327,14 +405,10 @@ int main(int argc, char **argv) {
   for (int g = 0; g < ngroups; g++) if (groups[g] == 0) die("arguments", "group 0 is not allowed");
   if (geteuid() != 0) die("start", "must be started as root");
 
-  /* 1. cgroups first: every process of the guest is counted and limited from its first instruction. */
-  char pidtext[32];
-  snprintf(pidtext, sizeof pidtext, "%d\n", getpid());
-  for (int c = 0; c < ncgroups; c++) {
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/cgroup.procs", cgroups[c]);
-    write_file(p, pidtext);
-  }
+  /* 1. cgroups first: every process of the guest is counted and limited from its first instruction
+     (a standby joined them already), then its console ends. */
+  if (!in_standby) join_cgroups();
+  open_stdio();
 
   /* 2. a mount namespace of its own, nothing propagated back to the host. */
   if (unshare(CLONE_NEWNS | CLONE_NEWIPC) < 0) die_errno("unshare", "mount and IPC namespaces");
@@ -401,7 +475,13 @@ int main(int argc, char **argv) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die_errno("prctl", "no_new_privs");
   if (getuid() == 0 || geteuid() == 0) die("setresuid", "still root");
 
-  /* 7. nothing of the spawner leaks in but stdin, stdout and stderr. */
+  /* 7. nothing of the spawner leaks in but stdin, stdout and stderr: no descriptor, no ignored signal
+     (the kernel struct: glibc refuses its own internal signals, which posix_spawn leaves ignored). */
+  struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } dfl = {SIG_DFL, 0, NULL, 0};
+  for (int sig = 1; sig <= 64; sig++) syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
   if (syscall(SYS_close_range, 3, ~0U, 0) < 0) {
     for (int fd = 3; fd < 1024; fd++) close(fd);
   }
