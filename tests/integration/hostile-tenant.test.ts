@@ -182,6 +182,49 @@ describe("a hostile tenant gets nothing", { timeout: 300_000 }, () => {
     assert.ok(d.logLines.some((l) => l.includes("announced another mconsole path")), "the forgery was noticed");
   });
 
+  it("tenant A's snapshot is invisible and unusable to tenant B: the same answers as an image that never existed", async () => {
+    const snap = await d.api("POST", "/v1/instances/web/snapshots", { name: "s1" }, { token: acme });
+    assert.equal(snap.status, 201, JSON.stringify(snap.body));
+    const image = snap.body.result?.image ?? snap.body.image ?? "web-s1";
+    const theirs = (await d.api("GET", "/v1/images", undefined, { token: rival })).body.images.map((i: { name: string }) => i.name);
+    assert.ok(!theirs.some((n: string) => n.includes("web-s1") || n.includes(image)), `B sees ${theirs}`);
+    for (const name of [image, "web-s1", "never-made"]) {
+      const boot = await d.api("POST", "/v1/instances", { name: "thief", image: name }, { token: rival });
+      const gone = await d.api("DELETE", `/v1/images/${name}`, undefined, { token: rival });
+      assert.ok(boot.status === 404 || boot.status === 400, `boot from ${name}: ${boot.status}`);
+      assert.ok(gone.status === 404 || gone.status === 400, `delete ${name}: ${gone.status}`);
+    }
+    assert.equal((await d.api("POST", "/v1/instances", { name: "thief", image: "acme.web-s1" }, { token: rival })).status, 400, "no name of another tenant can be spelled");
+    assert.equal((await d.api("GET", "/v1/instances/thief", undefined, { token: rival })).status, 404, "nothing was made");
+  });
+
+  it("quota escapes fail: a clone booting more memory than its source's quota allows, a disk quota switched off and on", async () => {
+    assert.equal((await d.api("POST", "/v1/tenants", { name: "tight", quotas: { maxMemoryMiB: 128, maxInstances: 3 } })).status, 201);
+    const tight = (await d.api("POST", "/v1/tenants/tight/tokens", { name: "t" })).body.token;
+    assert.equal((await d.api("POST", "/v1/instances", { name: "a", memoryMiB: 64 }, { token: tight })).status, 201);
+    const clone = await d.api("POST", "/v1/instances/a/clone", { name: "b", memoryMiB: 4096 }, { token: tight });
+    assert.equal(clone.body.error?.code, "quota_exceeded", JSON.stringify(clone.body));
+    assert.equal((await d.api("PATCH", "/v1/instances/a", { maxMemoryMiB: 8192 }, { token: tight })).body.error?.code, "quota_exceeded");
+    assert.equal((await d.api("PATCH", "/v1/tenants/tight", { quotas: { maxDiskMiB: 100 } })).status, 200);
+    assert.equal((await d.api("PATCH", "/v1/instances/a", { diskQuotaMiB: null }, { token: tight })).status, 200);
+    const big = await d.api("POST", "/v1/instances/a/disks", { sizeMiB: 200 }, { token: tight });
+    assert.equal(big.body.error?.code, "quota_exceeded", `the disk quota still holds: ${JSON.stringify(big.body)}`);
+    const list = (await d.api("GET", "/v1/instances", undefined, { token: tight })).body.instances.map((i: { name: string }) => i.name);
+    assert.deepEqual(list, ["a"], "nothing was made");
+  });
+
+  it("a revoked token's console closes within 2 s, and it opens nothing after", async () => {
+    const tok = (await d.api("POST", "/v1/tenants/acme/tokens", { name: "short" })).body;
+    const con = await d.console("web", false, undefined, tok.token);
+    const t0 = Date.now();
+    const closed = new Promise<number>((r) => con.ws.once("close", (code) => r(code)));
+    assert.equal((await d.api("DELETE", `/v1/tenants/acme/tokens/${tok.id}`)).status, 200);
+    const code = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 2500))]);
+    assert.notEqual(code, -1, "closed");
+    assert.ok(Date.now() - t0 <= 2000, `closed after ${Date.now() - t0} ms`);
+    assert.equal(await d.upgradeStatus("/v1/instances/web/console", tok.token), 401);
+  });
+
   it("the daemon's state is private on disk: database, token and logs 0600, images and kernels not world-readable", async () => {
     assert.equal(statSync(d.stateDir).mode & 0o777, 0o700);
     for (const f of ["umld.db", "umld.db-wal", "umld.db-shm", "admin.token"]) assert.equal(statSync(`${d.stateDir}/${f}`).mode & 0o077, 0, f);
