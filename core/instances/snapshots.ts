@@ -18,7 +18,7 @@ import { allocatedBytes, renameDurable } from "../util/fs.js";
 import { newId, nowIso } from "../util/ids.js";
 import type { InstanceCommand } from "./commands.js";
 
-/** What snapshots, clones and merges need from the instance manager. */
+/** What snapshots, clones and merges need of the instances (core/instances/instances.ts wires it). */
 export interface LayerHost {
   row(name: string): InstanceRow;
   get(name: string): InstanceView;
@@ -71,7 +71,7 @@ export class Snapshots {
     private readonly operations: Operations,
     private readonly log: Logger,
   ) {
-    // the manager is built before reconcileAtStart sweeps the state dir: finish rebases before `.new` files are swept
+    // Instances is built before reconcileAtStart sweeps the state dir: finish rebases before `.new` files are swept
     this.finishRebases();
   }
 
