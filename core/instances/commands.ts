@@ -1,13 +1,16 @@
 import type { InstanceAction } from "../../protocol/instances.js";
 
-/**
- * The one command vocabulary. HTTP routes, WebSocket messages and the CLI
- * (through HTTP) translate into these; none of them touch UML directly.
- */
-export type InstanceCommand =
-  | { kind: "create"; name: string; memoryMiB: number; maxMemoryMiB?: number; diskQuotaMiB?: number; policy?: PolicyInput; image?: string; kernel?: string; bootOptions?: string[] }
-  | { kind: "delete"; name: string; force: boolean }
-  | { kind: "action"; name: string; action: InstanceAction; timeoutS?: number; wait: boolean; kernel?: string; deadlineS?: number; restart?: boolean };
+/** What a new instance is made of (the `instance.create` command, and a clone's instance). */
+export interface CreateInstance {
+  name: string;
+  memoryMiB: number;
+  maxMemoryMiB?: number;
+  diskQuotaMiB?: number;
+  policy?: PolicyInput;
+  image?: string;
+  kernel?: string;
+  bootOptions?: string[];
+}
 
 /** Policy fields as the protocol names them (create and PATCH). */
 export interface PolicyInput {

@@ -14,14 +14,12 @@ import { createCow } from "../uml/cow.js";
 import { newId, nowIso } from "../util/ids.js";
 import { Revert } from "../util/revert.js";
 import type { InstanceActions } from "./actions.js";
-import type { InstanceCommand, PolicyInput } from "./commands.js";
+import type { CreateInstance, PolicyInput } from "./commands.js";
 import type { Consoles } from "./consoles.js";
 import { grantFile, prepareInstanceDir } from "./guest-files.js";
 import type { Guests, JailConfig } from "./guests.js";
 import type { Registry } from "./registry.js";
 import type { Snapshots } from "./snapshots.js";
-
-export type CreateCommand = Extract<InstanceCommand, { kind: "create" }>;
 
 export interface LifetimeDeps {
   paths: StatePaths;
@@ -45,7 +43,7 @@ export class Lifetimes {
 
   constructor(private readonly d: LifetimeDeps) {}
 
-  create(cmd: CreateCommand): InstanceView {
+  create(cmd: CreateInstance): InstanceView {
     const { repo, catalog, paths } = this.d;
     if (repo.byName(cmd.name)) throw new UmldError("instance_exists", `an instance named '${cmd.name}' already exists`, { name: cmd.name });
     const image = catalog.image(cmd.image);

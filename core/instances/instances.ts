@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { z } from "zod";
 import type { ChannelView, GuestFacts, MconsoleRequest } from "../../protocol/guest.js";
-import type { InstanceView } from "../../protocol/instances.js";
+import type { InstanceAction, InstanceView } from "../../protocol/instances.js";
 import type { ActionResult } from "../../protocol/operations.js";
 import type { ConsoleViewer } from "../console/console-hub.js";
 import type { EventBus } from "../events/bus.js";
@@ -20,10 +20,10 @@ import type { NetworksRepo } from "../store/networks-repo.js";
 import type { SnapshotsRepo } from "../store/snapshots-repo.js";
 import { InstanceActions, type ActOptions } from "./actions.js";
 import { reconcileAtStart, type Reconciled } from "./adoption.js";
-import type { InstanceCommand } from "./commands.js";
+import type { CreateInstance } from "./commands.js";
 import { ConsoleChannels } from "./console-channels.js";
 import { Consoles } from "./consoles.js";
-import { Lifetimes, type CreateCommand } from "./create-delete.js";
+import { Lifetimes } from "./create-delete.js";
 import { Facts } from "./facts.js";
 import { FileFacts } from "./file-facts.js";
 import { guestFacts, passthrough } from "./guest-access.js";
@@ -128,12 +128,12 @@ export class Instances {
     this.actions.setUpgrades(this.upgrades);
     const layers = {
       row: (n: string) => this.guests.row(n), get: view, hasGuest: (id: string) => this.registry.has(id),
-      mconsole: (n: string, c: string, t?: number) => this.guests.mconsole(n, c, t), execute: (cmd: InstanceCommand) => this.execute(cmd),
+      mconsole: (n: string, c: string, t?: number) => this.guests.mconsole(n, c, t), act: (n: string, a: InstanceAction, x: ActOptions) => this.act(n, a, x), create: (c: CreateInstance) => this.create(c),
       layersOn: (p: string) => this.queries.layersOn(p), busyWithName: (n: string) => this.actions.busyWithName(n),
       markUpgrading: (n: string, on: boolean) => this.actions.markUpgrading(n, on),
     };
     this.snapshots = new Snapshots(layers, o.repo, o.snapshotsRepo, o.catalog, o.operations, o.log);
-    this.policies = new Policies({ row: (n) => this.guests.row(n), hasGuest: (id) => this.registry.has(id), execute: (cmd) => this.execute(cmd) }, o.repo, o.bus, o.log);
+    this.policies = new Policies({ row: (n) => this.guests.row(n), hasGuest: (id) => this.registry.has(id), act: (n, a, x) => this.act(n, a, x) }, o.repo, o.bus, o.log);
     this.lifetimes = new Lifetimes({
       paths: o.paths, repo: o.repo, catalog: o.catalog, bus: o.bus, log: o.log, jail: o.jail, guests: this.guests, registry: this.registry,
       actions: this.actions, consoles: this.consoles, networks: this.networks, snapshots: () => this.snapshots, view,
@@ -146,11 +146,12 @@ export class Instances {
     return this.o.repo.all().map((r) => this.presenter.view(r));
   }
 
+  /** One instance: its file facts (a few stats and COW headers) read now; lists use the cached ones. */
   get(name: string): InstanceView {
-    return this.presenter.view(this.guests.row(name));
+    return this.fresh(name);
   }
 
-  /** The view after a command: its file facts refreshed first (reads use the cached ones). */
+  /** The view after a command, or of one instance: its file facts refreshed first. */
   fresh(name: string): InstanceView {
     const row = this.guests.row(name);
     this.files.refresh(row);
@@ -176,7 +177,7 @@ export class Instances {
 
   // ---- commands on instances
 
-  create(cmd: CreateCommand): InstanceView {
+  create(cmd: CreateInstance): InstanceView {
     return this.lifetimes.create(cmd);
   }
 
@@ -186,18 +187,6 @@ export class Instances {
 
   act(name: string, action: Parameters<InstanceActions["act"]>[1], o: ActOptions): Promise<ActionResult> {
     return this.actions.act(name, action, o);
-  }
-
-  /** The internal vocabulary restart policies and snapshots speak. */
-  async execute(cmd: InstanceCommand): Promise<InstanceView | ActionResult | { deleted: string }> {
-    switch (cmd.kind) {
-      case "create":
-        return this.create(cmd);
-      case "delete":
-        return this.delete(cmd.name, cmd.force);
-      case "action":
-        return this.act(cmd.name, cmd.action, { timeoutS: cmd.timeoutS, wait: cmd.wait, kernel: cmd.kernel, deadlineS: cmd.deadlineS, byPolicy: cmd.restart === true });
-    }
   }
 
   patch(name: string, req: PatchRequest) {

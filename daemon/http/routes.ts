@@ -47,12 +47,12 @@ function handlers(s: Services): Record<RouteName, Handler> {
     listInstances: () => ({ instances: s.instances.list() }),
     createInstance: (p) => {
       const b = p.body as z.output<typeof CreateInstanceRequest>;
-      return s.instances.execute({ kind: "create", name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, policy: b, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions });
+      return s.instances.create({ name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, policy: b, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions });
     },
     getInstance: (p) => s.instances.get(p.params.name!),
-    deleteInstance: (p) => s.instances.execute({ kind: "delete", name: p.params.name!, force: p.query.force === "true" }),
+    deleteInstance: (p) => s.instances.delete(p.params.name!, p.query.force === "true"),
     changeState: waitable<z.output<typeof StateActionRequest>>((p, b) =>
-      s.instances.execute({ kind: "action", name: p.params.name!, action: b.action, timeoutS: b.timeoutS, wait: b.wait, kernel: b.kernel, deadlineS: b.deadlineS }),
+      s.instances.act(p.params.name!, b.action, { timeoutS: b.timeoutS, wait: b.wait, kernel: b.kernel, deadlineS: b.deadlineS }),
     ),
     getOperation: (p) => s.operations.get(p.params.id!),
     listImages: () => ({ images: s.images.list() }),

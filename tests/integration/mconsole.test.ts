@@ -15,8 +15,8 @@ describe("mconsole through a supervisor worker", { timeout: 120_000 }, () => {
     const cfg = parseConfig(["--state-dir", dir, "--listen", "none", "--log-level", "silent"], {});
     assert.ok(cfg !== "help");
     d = await startDaemon(cfg, pino({ level: "silent" }));
-    await d.services.instances.execute({ kind: "create", name: "mc", memoryMiB: 64 });
-    await d.services.instances.execute({ kind: "action", name: "mc", action: "start", wait: true });
+    d.services.instances.create({ name: "mc", memoryMiB: 64 });
+    await d.services.instances.act("mc", "start", { wait: true });
   });
   after(async () => {
     await d?.services.instances.haltAll();
