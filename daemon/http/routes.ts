@@ -4,7 +4,7 @@ import { routes, routeScopes, type RouteDef, type RouteName } from "../../protoc
 import type { Usage } from "../../core/store/tenants-repo.js";
 import { CreateTenantRequest, CreateTokenRequest, PatchTenantRequest, type AuditQuery } from "../../protocol/tenants.js";
 import { UmldError } from "../../core/errors.js";
-import { scopeOf } from "../app.js";
+import { scopeOf } from "./request-context.js";
 import type { Scope } from "../auth/scope.js";
 import { CreateInstanceRequest, PatchInstanceRequest, StateActionRequest } from "../../protocol/instances.js";
 import { AttachDiskRequest } from "../../protocol/disks.js";
