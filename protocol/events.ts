@@ -34,6 +34,8 @@ export const InstanceMemoryEvent = z.object({
   maxMemoryMiB: z.number().int(),
   unpluggedMiB: z.number().int(),
   limitedBy: z.string().nullable(),
+  /** who moved it: a request (PATCH, a boot re-applying the target) or the reclaimer (memoryReclaim auto) */
+  by: z.enum(["request", "reclaim"]).optional(),
   timestamp: z.string(),
 });
 export const InstanceDiskEvent = z.object({
