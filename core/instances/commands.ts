@@ -6,6 +6,8 @@ export interface CreateInstance {
   memoryMiB: number;
   maxMemoryMiB?: number;
   diskQuotaMiB?: number;
+  memoryReclaim?: "off" | "auto";
+  limits?: LimitsInput;
   policy?: PolicyInput;
   image?: string;
   kernel?: string;
@@ -21,6 +23,14 @@ export interface ActOptions {
   /** upgrade only */
   kernel?: string;
   deadlineS?: number;
+}
+
+/** Resource limits as the protocol names them (create and PATCH); null lifts one. */
+export interface LimitsInput {
+  cpus?: number | null;
+  cpuWeight?: number | null;
+  ioWeight?: number | null;
+  pids?: number | null;
 }
 
 /** Policy fields as the protocol names them (create and PATCH). */

@@ -6,13 +6,18 @@ import type { StatePaths } from "../paths.js";
 import type { Catalog } from "../storage/catalog.js";
 import type { InstancesRepo } from "../store/instances-repo.js";
 import { nowIso } from "../util/ids.js";
-import type { PolicyInput } from "./commands.js";
+import type { LimitsInput, PolicyInput } from "./commands.js";
 import { policyColumns } from "./create-delete.js";
+import type { GuestLimits } from "./guest-limits.js";
 import type { Guests } from "./guests.js";
 import type { LiveMemory } from "./live-memory.js";
+import type { MemoryReclaimer } from "./memory-reclaim.js";
 import type { Registry } from "./registry.js";
 
-export type PatchRequest = { memoryMiB?: number; maxMemoryMiB?: number; kernel?: string | null; diskQuotaMiB?: number | null; hostfsDir?: string | null } & PolicyInput;
+export type PatchRequest = {
+  memoryMiB?: number; maxMemoryMiB?: number; kernel?: string | null; diskQuotaMiB?: number | null; hostfsDir?: string | null;
+  memoryReclaim?: "off" | "auto"; limits?: LimitsInput;
+} & PolicyInput;
 
 export interface PatchDeps {
   paths: StatePaths;
@@ -22,6 +27,8 @@ export interface PatchDeps {
   guests: Guests;
   registry: Registry;
   memory: LiveMemory;
+  limits: GuestLimits;
+  reclaimer: MemoryReclaimer;
   view(name: string): InstanceView;
 }
 
@@ -40,6 +47,8 @@ export async function patchInstance(d: PatchDeps, name: string, req: PatchReques
     throw new UmldError("invalid_state", `cannot change the memory of an instance that is ${row.state}`, { state: row.state, action: "set-memory" });
   }
   const hostfs = req.hostfsDir === undefined || req.hostfsDir === null ? req.hostfsDir : grantableDir(d.paths, req.hostfsDir);
+  const limits = d.limits.check(row.owner, req.limits);
+  d.limits.change(row, limits); // first of the changes: if the guest's cgroup refuses, nothing changed
   if (req.maxMemoryMiB !== undefined) d.repo.update(row.id, { max_memory_mib: max, memory_mib: target });
   if (req.diskQuotaMiB !== undefined) d.repo.update(row.id, { disk_quota_mib: req.diskQuotaMiB });
   if (hostfs !== undefined) d.repo.update(row.id, { hostfs_dir: hostfs });
@@ -52,7 +61,16 @@ export async function patchInstance(d: PatchDeps, name: string, req: PatchReques
       d.bus.publish({ type: "instance.upgrade", instance: name, from, to: kernel.name, status: "staged", reason: null, timestamp: nowIso() });
     }
   }
-  const memory = req.memoryMiB !== undefined ? await d.memory.set(name, req.memoryMiB) : null;
+  let memory = req.memoryMiB !== undefined ? await d.memory.set(name, req.memoryMiB) : null;
+  if (req.memoryReclaim !== undefined && req.memoryReclaim !== row.memory_reclaim) {
+    d.repo.update(row.id, { memory_reclaim: req.memoryReclaim });
+    d.reclaimer.refresh();
+    // reclaim off: the guest gets its target back (what the reclaimer took)
+    const now = d.guests.row(name);
+    if (req.memoryReclaim === "off" && req.memoryMiB === undefined && now.state === "running" && now.unplugged_mib > now.max_memory_mib - now.memory_mib) {
+      memory = await d.memory.set(name, now.memory_mib);
+    }
+  }
   return { instance: d.view(name), memory };
 }
 

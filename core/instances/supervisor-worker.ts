@@ -34,7 +34,7 @@ import { MconsoleClient, MconsoleError } from "../uml/mconsole/client.js";
 import { decodeNotify, READY_CONSOLE_MARKER, READY_NOTIFY_TEXT } from "../uml/notify.js";
 import { classifyExit, CONSOLE_TAIL_BYTES } from "./exit-reason.js";
 import type { FromWorker, SupervisedAction, ToWorker, WorkerBootSpec } from "./worker-messages.js";
-import { createCgroup, killCgroup, removeCgroup, renameCgroup, setLimits, type CgroupLayout } from "../jail/cgroups.js";
+import { cpuUsageFile, createCgroup, killCgroup, parseCpuUsageNs, removeCgroup, renameCgroup, setLimits, type CgroupLayout } from "../jail/cgroups.js";
 import { randomBytes } from "node:crypto";
 import { enterArgv, type JailChange } from "../jail/jail-spec.js";
 import { isGuestProcess, processesWithUmid } from "../host/procfs.js";
@@ -387,11 +387,11 @@ function finishExit(code: number | null, signal: string | null, reason: string, 
   exited = true;
   // a SIGKILL of the main pid alone leaves guest processes running natively: reap them
   if (!adopted) signalGroup("SIGKILL");
-  killStragglers();
+  const cpuNs = killStragglers();
   mconsole?.close();
   mconsoleHandle?.close();
   mconsoleHandle = null;
-  post({ t: "exited", code, signal, reason, requested });
+  post({ t: "exited", code, signal, reason, requested, cpuNs });
   for (const w of exitWaiters) w();
   exitWaiters = [];
   // give the main thread the last console bytes, then go away
@@ -424,12 +424,13 @@ function guestAlive(): boolean {
  * A legacy guest has no cgroup: its processes are found by umid, never by
  * signalling a process group whose leader may be reused.
  */
-function killStragglers(): void {
+function killStragglers(): number | null {
   const cg = spec!.cgroup;
   if (cg && !legacy) {
     killCgroup(cg.layout, cg.name);
+    const cpuNs = finalCpuNs(cg.layout, cg.name); // the guest's CPU time, read before its cgroup goes
     if (!removeCgroup(cg.layout, cg.name)) log("warn", "the guest's cgroup could not be removed", { cgroup: cg.name });
-    return;
+    return cpuNs;
   }
   for (const p of processesWithUmid(spec!.instanceId, null)) {
     try {
@@ -437,6 +438,16 @@ function killStragglers(): void {
     } catch {
       // gone meanwhile
     }
+  }
+  return null;
+}
+
+function finalCpuNs(layout: CgroupLayout, name: string): number | null {
+  const file = cpuUsageFile(layout, name);
+  try {
+    return file ? parseCpuUsageNs(layout.version, readFileSync(file, "utf8")) : null;
+  } catch {
+    return null;
   }
 }
 
@@ -609,7 +620,7 @@ async function boot(s: WorkerBootSpec): Promise<void> {
     standby = null;
     bootStartedAt = Date.now();
     try {
-      renameCgroup(ready.layout, ready.spare, s.cgroup.name);
+      renameCgroup(ready.layout, ready.spare, s.cgroup.name, ready.pid);
       setLimits(ready.layout, s.cgroup.name, s.cgroup.limits);
       writeSync(ready.writeFd, standbyArgs(s));
     } catch (e) {

@@ -19,6 +19,8 @@ export interface Reactions {
   afterAdoption(id: string, rt: Runtime): void;
   /** restart policies */
   afterExit(id: string, requested: boolean, reason: string, upS: number): void;
+  /** the boot's CPU time joins the instance's total (cpuNs: read by the worker before its cgroup went) */
+  accountExit(id: string, cpuNs: number | null | undefined): void;
   onHang(id: string, evidence: { sinceS: number; probe: string; source: "probe" | "watchdog" }): void;
   /** an action of the daemon's own (finishing a stop found half done) */
   act(name: string, action: "halt" | "start", byPolicy: boolean): Promise<unknown>;
@@ -48,7 +50,7 @@ export class WorkerFacts {
   /** A worker attached to this instance, its messages handled here. */
   attach(row: InstanceRow, host: SupervisorHost): Runtime {
     const log = this.log.child({ instance: row.name, instanceId: row.id });
-    const rt: Runtime = { host, log, jail: new Set() };
+    const rt: Runtime = { host, log, jail: new Set(), cgroup: null };
     this.registry.set(row.id, rt);
     this.consoles.hub(row.id).resetOffsets();
     host.on("message", (m) => this.onWorker(row.id, rt, m));
@@ -128,6 +130,7 @@ export class WorkerFacts {
     const row = this.repo.byId(id);
     const upS = row?.started_at ? (Date.now() - Date.parse(row.started_at)) / 1000 : 0;
     rt.log[m.requested ? "info" : "error"]({ code: m.code, signal: m.signal, reason: m.reason }, "UML process exited");
+    this.reactions.accountExit(id, m.cpuNs);
     this.registry.drop(id, rt);
     this.repo.update(id, { booted_kernel_id: null, unplugged_mib: 0 });
     this.facts.record(id, m.requested ? "exited" : "crashed", m.reason, { pid: null, ready: false, exit, startedAt: null });
@@ -142,7 +145,9 @@ export class WorkerFacts {
   }
 
   private onWorkerGone(id: string, rt: Runtime, error?: Error): void {
-    if (!this.registry.drop(id, rt)) return;
+    if (this.registry.get(id) !== rt) return;
+    this.reactions.accountExit(id, null);
+    this.registry.drop(id, rt);
     const row = this.repo.byId(id);
     rt.log.error({ error: error?.message }, "supervisor worker died; killing its guest so it is not left unmanaged");
     if (row?.pid) {

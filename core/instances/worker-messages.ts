@@ -65,7 +65,8 @@ export type FromWorker =
   | { t: "hang"; sinceS: number; probe: string; source: "probe" | "watchdog" }
   | { t: "console"; data: Uint8Array; offset: number }
   | { t: "channel-data"; channel: string; data: Uint8Array; offset: number }
-  | { t: "exited"; code: number | null; signal: string | null; reason: string; requested: boolean }
+  /** cpuNs: the CPU time of the guest's cgroup, read just before it was removed (null: no cgroup) */
+  | { t: "exited"; code: number | null; signal: string | null; reason: string; requested: boolean; cpuNs?: number | null }
   | { t: "reply"; id: number; ok: true; value?: unknown }
   | { t: "reply"; id: number; ok: false; error: PlainError }
   | { t: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields?: Record<string, unknown> }
