@@ -296,11 +296,12 @@ export function killGuestsUnder(stateDir: string): void {
 export function sweepCgroups(stateDir: string): void {
   const parent = defaultCgroupParent(stateDir, (x) => createHash("sha256").update(x).digest("hex"));
   const dirs: string[] = [];
-  for (const h of readdirSafe("/sys/fs/cgroup")) {
-    const dir = `/sys/fs/cgroup/${h}/${parent}`;
-    for (const child of readdirSafe(dir)) if (isDir(`${dir}/${child}`)) dirs.push(`${dir}/${child}`);
+  // deepest first: a tenant's guests (t-<tenant>/<id>) before its level, every level before the parent
+  const walk = (dir: string) => {
+    for (const child of readdirSafe(dir)) if (isDir(`${dir}/${child}`)) walk(`${dir}/${child}`);
     if (isDir(dir)) dirs.push(dir);
-  }
+  };
+  for (const h of readdirSafe("/sys/fs/cgroup")) walk(`/sys/fs/cgroup/${h}/${parent}`);
   const deadline = Date.now() + 3000;
   for (const dir of dirs) {
     for (;;) {

@@ -40,6 +40,24 @@ describe("guests' cgroups", { timeout: 240_000 }, () => {
       assert.deepEqual(guestPids(d.stateDir, vm.id), [], "nothing of the guest is left");
       assert.ok(!existsSync(dir));
     });
+
+    it("puts a tenant's guest under the tenant's level and counts its CPU time from cpu.stat", async () => {
+      assert.equal((await d.api("POST", "/v1/tenants", { name: "acme" })).status, 201);
+      const as = { headers: { "umld-tenant": "acme" } };
+      assert.equal((await d.api("POST", "/v1/instances", { name: "tv2" }, as)).status, 201);
+      const up = await d.mustAct("acme.tv2", "start");
+      const parent = readdirSync(mnt).find((n) => n.startsWith("umld"))!;
+      const dir = `${mnt}/${parent}/t-acme/${up.id}`;
+      assert.ok(procsOf(dir).includes(up.pid!), "the guest is in t-acme/<id>");
+      assert.ok((await d.get("acme.tv2")).cpuSeconds! > 0, "its boot's CPU time is counted");
+      await d.mustAct("acme.tv2", "halt");
+      assert.ok(!existsSync(dir));
+      const total = (await d.get("acme.tv2")).cpuSeconds!;
+      assert.ok(total > 0, `and kept when it stops: ${total}`);
+      assert.equal((await d.api("DELETE", "/v1/instances/acme.tv2")).status, 200);
+      assert.equal((await d.api("DELETE", "/v1/tenants/acme")).status, 200);
+      assert.ok(!existsSync(`${mnt}/${parent}/t-acme`), "the tenant's level goes with the tenant");
+    });
   });
 
   describe("limits (this host's cgroups)", () => {
