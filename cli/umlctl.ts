@@ -12,7 +12,7 @@ const USAGE = `usage: umlctl [global options] COMMAND [args]
 commands:
   ls                                  list instances
   show NAME                           one instance (JSON)
-  create NAME [--memory MIB] [--image IMG] [--kernel K] [policy flags]
+  create NAME [--memory MIB] [--image IMG] [--kernel K] [--reclaim auto] [limit flags] [policy flags]
   set NAME [policy flags]             change policies; policy flags: --restart never|on-failure|always,
                                       --autostart / --no-autostart, --order N, --delay S, --hang-timeout S, --on-hang report|reset
   start|shutdown|halt|reboot|pause|resume NAME [--timeout S] [--no-wait]
@@ -20,6 +20,8 @@ commands:
   console NAME [--no-scrollback] [--channel ssl0]   attach the console (or a channel); detach with Ctrl-]
   channel ls NAME | add NAME CH | rm NAME CH        extra consoles (con1..15) and serial lines (ssl0..63)
   mem NAME MIB                        set the live memory target (plug/unplug now if running)
+  reclaim NAME auto|off               umld gives the guest's unused memory back to the host by itself (or not)
+  limits NAME [limit flags]           live; limit flags: --cpus X, --cpu-weight N, --io-weight N, --pids N (each: none lifts it)
   disk ls
   disk attach NAME DISK [--size MIB | --image IMG] [--ro]   attach (creating the disk if --size/--image)
   disk detach NAME SLOT               e.g. ubdb
@@ -39,7 +41,7 @@ commands:
                                       e.g. net create lan 10.77.0.0/24; net create wan 10.78.0.0/24 --kind host --nat
                                       --host-access (user, admins): its guests reach the host's services at 10.0.2.2
   nic add NAME NETWORK | rm NAME SLOT       NICs (live if running; rm needs the interface down in the guest)
-  tenant ls | show T | rm T | create T [--max-instances N] [--max-memory MIB] [--max-disk MIB] [--max-snapshots N]
+  tenant ls | show T | rm T | create T [--max-instances N] [--max-memory MIB] [--max-disk MIB] [--max-snapshots N] [--max-cpus X]
   tenant set T [--max-… flags]        change a tenant's quotas
   token ls T | revoke T ID | create T NAME [--actions read,console,reboot] [--expires S]
                                       the token is printed once; give it to the tenant (umlctl --url … --token …)
@@ -84,6 +86,15 @@ function policyFlags(v: Record<string, unknown>): Record<string, unknown> {
   return p;
 }
 
+/** --cpus, --cpu-weight, --io-weight, --pids as `limits` (none: null, lifts it). */
+function limitFlags(v: Record<string, unknown>): Record<string, number | null> {
+  const l: Record<string, number | null> = {};
+  for (const [flag, key] of [["cpus", "cpus"], ["cpu-weight", "cpuWeight"], ["io-weight", "ioWeight"], ["pids", "pids"]] as const) {
+    if (typeof v[flag] === "string") l[key] = v[flag] === "none" ? null : Number(v[flag]);
+  }
+  return l;
+}
+
 function table(list: InstanceView[]): string {
   const rows = [["NAME", "STATE", "READY", "MEMORY", "PID", "UPTIME", "IMAGE", "LAST EXIT"]];
   for (const i of list) {
@@ -113,6 +124,8 @@ async function main(): Promise<void> {
       kind: { type: "string" }, nat: { type: "boolean" }, "host-access": { type: "boolean" }, tenant: { type: "string" },
       "max-instances": { type: "string" }, "max-memory": { type: "string" }, "max-disk": { type: "string" }, "max-snapshots": { type: "string" },
       actions: { type: "string" }, expires: { type: "string" }, limit: { type: "string" },
+      reclaim: { type: "string" }, cpus: { type: "string" }, "cpu-weight": { type: "string" }, "io-weight": { type: "string" }, pids: { type: "string" },
+      "max-cpus": { type: "string" },
     },
   });
   const [cmd, name, ...rest] = positionals;
@@ -147,6 +160,9 @@ async function main(): Promise<void> {
       if (values.memory) body.memoryMiB = Number(values.memory);
       if (values.image) body.image = values.image;
       if (values.kernel) body.kernel = values.kernel;
+      if (values.reclaim) body.memoryReclaim = values.reclaim;
+      const limits = limitFlags(values);
+      if (Object.keys(limits).length) body.limits = limits;
       Object.assign(body, policyFlags(values));
       const i = await c.call("createInstance", { body });
       return out(i, `created ${i.name} (${i.memoryMiB}M, image ${i.image}, kernel ${i.kernel})`);
@@ -178,6 +194,17 @@ async function main(): Promise<void> {
       return out(r, m
         ? `${name}: ${m.memoryMiB} MiB of ${r.instance.maxMemoryMiB} (requested ${m.requestedMiB}${m.limitedBy ? `; limited by ${m.limitedBy}` : ""}; guest MemFree ${Math.round((m.memory.guestMemFreeKiB ?? 0) / 1024)} MiB)`
         : `${name}: target ${r.instance.memoryMiB} MiB stored (applies when running)`);
+    }
+    case "reclaim": {
+      const mode = rest[0] ?? fail("reclaim needs NAME auto|off");
+      const r = await c.call("patchInstance", { params: { name: need() }, body: { memoryReclaim: mode } });
+      return out(r, `${name}: memory reclaim ${r.instance.memoryReclaim}`);
+    }
+    case "limits": {
+      const limits = limitFlags(values);
+      if (Object.keys(limits).length === 0) fail("limits NAME needs a limit flag (see --help)");
+      const r = await c.call("patchInstance", { params: { name: need() }, body: { limits } });
+      return out(r, `${name}: ${JSON.stringify(r.instance.limits)}`);
     }
     case "disk": {
       const sub = name;
@@ -357,7 +384,7 @@ async function main(): Promise<void> {
       const t = rest[0];
       const quotas = () => {
         const q: Record<string, number> = {};
-        for (const [flag, key] of [["max-instances", "maxInstances"], ["max-memory", "maxMemoryMiB"], ["max-disk", "maxDiskMiB"], ["max-snapshots", "maxSnapshots"]] as const) {
+        for (const [flag, key] of [["max-instances", "maxInstances"], ["max-memory", "maxMemoryMiB"], ["max-disk", "maxDiskMiB"], ["max-snapshots", "maxSnapshots"], ["max-cpus", "maxCpus"]] as const) {
           if (values[flag] !== undefined) q[key] = Number(values[flag]);
         }
         return q;

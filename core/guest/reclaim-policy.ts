@@ -25,6 +25,8 @@ export const RECLAIM = {
   quietMs: 10_000,
   /** and this long after memory was plugged back */
   afterPlugMs: 30_000,
+  /** memory is plugged back when MemAvailable falls below this share of the headroom (unplugging leaves all of it) */
+  plugBelow: 0.75,
   /** unplug no less than this (each unplug costs a few mconsole round trips) */
   minUnplugMiB: 16,
   /** plugging keeps this much headroom ahead of the guest's measured fall rate */
@@ -35,6 +37,8 @@ export const RECLAIM = {
   watchMs: 1000,
   /** a quiet guest (its CPU time wakes the reclaimer up earlier) */
   stableMs: 30_000,
+  /** the fastest a guest ate memory here (MiB/s: a 150 MiB buffer filled in 0.94 s, one core, page faults as ptrace round trips) */
+  maxFallMiBs: 160,
 } as const;
 
 export interface MemSample {
@@ -75,14 +79,16 @@ export function decideReclaim(p: ReclaimInput): ReclaimDecision {
   const rate = falling ? fellKiB / 1024 / dtS : 0;
   const live = p.maxMiB - p.unpluggedMiB;
   const room = Math.max(0, Math.min(p.unpluggedMiB, p.ceilingMiB - live));
-  // short now, or will be before the next look at this rate
-  const short = avail < headroom || avail - rate * ((RECLAIM.fastMs + 200) / 1000) < headroom;
+  // short now, or before the next look at this rate; below the unplug line, so the two never chase each other
+  const plugBelow = headroom * RECLAIM.plugBelow;
+  const short = avail < plugBelow || avail - rate * ((RECLAIM.fastMs + 200) / 1000) < plugBelow;
   if (short && room > 0) {
     const want = 2 * headroom + rate * RECLAIM.lookaheadS - avail;
     return { op: "plug", amountMiB: Math.min(room, Math.max(1, Math.ceil(want))), falling, rateMiBs: rate, nextPollMs: RECLAIM.fastMs };
   }
   const lastFall = falling ? p.now : p.lastFallAt;
-  const spare = Math.floor(free - headroom);
+  // MemAvailable is a little below MemFree when there is no cache (the kernel's reserves): leave the headroom in both
+  const spare = Math.floor(Math.min(free, avail) - headroom);
   const quiet = p.now - lastFall >= RECLAIM.quietMs && p.now - p.lastPlugAt >= RECLAIM.afterPlugMs;
   if (quiet && spare >= RECLAIM.minUnplugMiB) {
     return { op: "unplug", amountMiB: spare, falling, rateMiBs: rate, nextPollMs: RECLAIM.watchMs };

@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import type { Logger } from "pino";
 import { PIDS_MIN } from "../../protocol/instances.js";
 import { UmldError } from "../errors.js";
-import { ensureTenantLevel, guestCgroupName, limitSupport, setLimits, type CgroupLayout, type CgroupLimits } from "../jail/cgroups.js";
+import { ensureTenantLevel, guestCgroupName, limitSupport, setLimits, setTenantWeights, type CgroupLayout, type CgroupLimits } from "../jail/cgroups.js";
 import type { InstanceRow, InstancesRepo, LimitColumns } from "../store/instances-repo.js";
 import type { LimitsInput } from "./commands.js";
 import type { Registry } from "./registry.js";
@@ -108,6 +108,7 @@ export class GuestLimits {
       }
     }
     this.repo.update(row.id, cols);
+    if (row.owner && (cols.cpu_weight !== undefined || cols.io_weight !== undefined)) this.weighTenant(row.owner);
   }
 
   /** The limits a guest of this row gets (boot spec and live changes). */
@@ -120,8 +121,28 @@ export class GuestLimits {
     if (this.c.cgroups && row.owner) {
       const failed = ensureTenantLevel(this.c.cgroups, row.owner, this.c.tenantCpuCap(row.owner));
       if (failed.length) this.log.warn({ tenant: row.owner, files: failed }, "the tenant's CPU cap could not be set on its cgroup level");
+      this.weighTenant(row.owner, row.id);
     }
     return guestCgroupName(row.id, row.owner);
+  }
+
+  /** A guest's boot ended: its tenant's level weighs one guest less. */
+  guestEnded(id: string): void {
+    const owner = this.repo.byId(id)?.owner;
+    if (owner) this.weighTenant(owner, undefined, id);
+  }
+
+  /** The tenant's level weighs its running guests (plus one starting, minus one ending) together. */
+  private weighTenant(tenant: string, starting?: string, ending?: string): void {
+    if (!this.c.cgroups) return;
+    let cpu = 0;
+    let io = 0;
+    for (const r of this.repo.all()) {
+      if (r.owner !== tenant || r.id === ending || !(r.id === starting || this.registry.has(r.id))) continue;
+      cpu += r.cpu_weight ?? 100;
+      io += r.io_weight ?? 100;
+    }
+    setTenantWeights(this.c.cgroups, tenant, cpu || 100, io || 100);
   }
 
   /**

@@ -133,7 +133,10 @@ export class Instances {
         this.reclaimer.refresh();
       },
       afterExit: (id, requested, reason, upS) => this.policies.afterExit(id, requested, reason, upS),
-      accountExit: (id, cpuNs) => this.cpu.finish(id, cpuNs),
+      accountExit: (id, cpuNs) => {
+        this.cpu.finish(id, cpuNs);
+        this.limits.guestEnded(id);
+      },
       onHang: (id, evidence) => this.policies.onHang(id, evidence),
       act: (name, action, byPolicy) => this.act(name, action, { wait: true, byPolicy }),
     });

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { EventBus } from "../events/bus.js";
 import { allocatedBytesAt, ramFileOf } from "../guest/host-memory.js";
-import { decideReclaim, RECLAIM, type MemSample } from "../guest/reclaim-policy.js";
+import { decideReclaim, RECLAIM, reclaimHeadroomMiB, type MemSample } from "../guest/reclaim-policy.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import type { CpuAccounting } from "./cpu-accounting.js";
 import type { LiveMemory } from "./live-memory.js";
@@ -34,6 +34,11 @@ interface Watched {
   ramBytes: number | null;
   lastLookAt: number;
   nextPollAt: number;
+  /** when its CPU time is read next: every tick while it has memory to plug back and little left, else every second */
+  nextCheckAt: number;
+  /** as of the last look or step */
+  unpluggedMiB: number;
+  headroomMiB: number;
   /** the last decision asked for a quick look (memory falling or short): such guests go first */
   urgent: boolean;
   inFlight: boolean;
@@ -60,6 +65,8 @@ export class MemoryReclaimer {
   private inFlight = 0;
   private membershipDue = true;
   private lastMembership = 0;
+  /** since the last summary (logged at debug every minute) */
+  private counts = { looks: 0, steps: 0, failures: 0, since: Date.now() };
 
   constructor(
     private readonly repo: InstancesRepo,
@@ -101,10 +108,17 @@ export class MemoryReclaimer {
   private tick(): void {
     const now = Date.now();
     if (this.membershipDue || now - this.lastMembership > 10_000) this.updateMembership(now);
+    if (now - this.counts.since >= 60_000) {
+      this.log.debug({ watched: this.watched.size, ...this.counts, since: undefined, seconds: Math.round((now - this.counts.since) / 1000) }, "memory reclaim summary");
+      this.counts = { looks: 0, steps: 0, failures: 0, since: now };
+    }
     const due: Watched[] = [];
     for (const w of this.watched.values()) {
       if (w.inFlight || now < w.backoffUntil) continue;
-      if (this.busy(w)) w.urgent = true;
+      if (now >= w.nextCheckAt) {
+        w.nextCheckAt = now + this.checkEveryMs(w);
+        if (this.busy(w)) w.urgent = true;
+      }
       if (w.urgent || now >= w.nextPollAt) due.push(w);
     }
     due.sort((a, b) => Number(b.urgent) - Number(a.urgent) || a.nextPollAt - b.nextPollAt);
@@ -120,6 +134,18 @@ export class MemoryReclaimer {
    * that is its headroom). CPU alone (a busy guest reusing its pages) brings
    * its next look to within a second.
    */
+  /**
+   * How often a guest's CPU time is read: each tick while the fastest
+   * allocation seen here (RECLAIM.maxFallMiBs) could eat what it has
+   * available down to half its headroom within a second; a guest with nothing
+   * unplugged (nothing to plug back) or plenty available, once a second.
+   */
+  private checkEveryMs(w: Watched): number {
+    if (w.unpluggedMiB === 0 || !w.last) return Math.max(this.o.tickMs, 1000);
+    const spareS = (w.last.availKiB / 1024 - w.headroomMiB / 2) / RECLAIM.maxFallMiBs;
+    return Math.min(1000, Math.max(this.o.tickMs, spareS * 1000));
+  }
+
   private busy(w: Watched): boolean {
     const ns = this.cpu.sample(w.id);
     const active = ns === null || (w.cpuNs !== null && ns - w.cpuNs >= this.o.activeNs); // no CPU figure: watch the RAM file alone
@@ -149,7 +175,8 @@ export class MemoryReclaimer {
       const ramFile = r.pid ? ramFileOf(r.pid, this.ramDirOf(id)) : null;
       this.watched.set(id, {
         id, name: r.name, bootCount: r.boot_count, cpuNs: null, ramFile, ramBytes: ramFile ? allocatedBytesAt(ramFile) : null, lastLookAt: 0,
-        nextPollAt: now, urgent: false, inFlight: false, failures: 0, backoffUntil: 0, last: null, lastFallAt: now, lastPlugAt: 0,
+        nextPollAt: now, nextCheckAt: now, unpluggedMiB: r.unplugged_mib, headroomMiB: reclaimHeadroomMiB(r.max_memory_mib),
+        urgent: false, inFlight: false, failures: 0, backoffUntil: 0, last: null, lastFallAt: now, lastPlugAt: 0,
       });
     }
   }
@@ -158,6 +185,7 @@ export class MemoryReclaimer {
   private async look(w: Watched): Promise<void> {
     w.inFlight = true;
     this.inFlight++;
+    this.counts.looks++;
     try {
       const sample = await this.memory.sample(w.name, this.o.sampleTimeoutMs);
       if (this.watched.get(w.id) !== w) return; // stopped being watched meanwhile
@@ -170,10 +198,12 @@ export class MemoryReclaimer {
       if (d.falling) w.lastFallAt = sample.at;
       w.last = sample;
       w.lastLookAt = sample.at;
+      w.unpluggedMiB = row.unplugged_mib;
       w.failures = 0;
       w.urgent = false;
       w.nextPollAt = sample.at + d.nextPollMs;
       if (d.op === "none") return;
+      this.counts.steps++;
       const moved = await this.memory.reclaimStep(w.name, d.op, d.amountMiB, sample.freeKiB, w.bootCount);
       if (d.op === "plug") w.lastPlugAt = Date.now();
       else if (moved < RECLAIM.minUnplugMiB) w.lastPlugAt = Date.now(); // the guest would not give it: not again for a while
@@ -181,8 +211,11 @@ export class MemoryReclaimer {
       const kib = (d.op === "plug" ? moved : -moved) * 1024;
       w.last = { at: Date.now(), freeKiB: sample.freeKiB + kib, availKiB: sample.availKiB + kib };
       if (w.ramFile) w.ramBytes = allocatedBytesAt(w.ramFile);
+      w.unpluggedMiB = this.repo.byId(w.id)?.unplugged_mib ?? w.unpluggedMiB;
+      w.nextCheckAt = Date.now(); // the guest's new state decides how closely it is watched
       this.log.info({ instance: w.name, op: d.op, askedMiB: d.amountMiB, movedMiB: moved, availMiB: Math.round(sample.availKiB / 1024), fallMiBs: Math.round(d.rateMiBs) }, `memory ${d.op === "plug" ? "plugged back" : "reclaimed"}`);
     } catch (e) {
+      this.counts.failures++;
       w.failures++;
       const wait = Math.min(this.o.maxBackoffMs, 1000 * 2 ** (w.failures - 1));
       w.backoffUntil = Date.now() + wait;

@@ -189,6 +189,31 @@ export function ensureTenantLevel(l: CgroupLayout, tenant: string, cpus: number 
   return failed;
 }
 
+/**
+ * A tenant's level weighs what its guests weigh together (their CPU and I/O
+ * weights summed, clamped to the cgroup's range): under contention a tenant's
+ * ten guests get what ten guests get, and a guest's own weight only divides
+ * its tenant's share.
+ */
+export function setTenantWeights(l: CgroupLayout, tenant: string, cpuWeight: number, ioWeight: number): void {
+  const cpu = Math.max(1, cpuWeight);
+  const io = Math.max(1, ioWeight);
+  for (const h of l.hierarchies) {
+    const dir = join(h, l.parent, tenantLevel(tenant));
+    const write = (file: string, value: string) => {
+      if (existsSync(join(dir, file))) tryWrite(join(dir, file), value);
+    };
+    if (l.version === 2) {
+      write("cpu.weight", String(Math.min(10_000, cpu)));
+      write("io.weight", `default ${Math.min(10_000, io)}`);
+      write("io.bfq.weight", `default ${Math.min(1000, io)}`);
+    } else {
+      write("cpu.shares", String(Math.min(262_144, Math.max(2, Math.round((cpu * 1024) / 100)))));
+      write("blkio.bfq.weight", String(Math.min(1000, io)));
+    }
+  }
+}
+
 /** Removes a tenant's level once no guest of it is left (false while one is). */
 export function removeTenantLevel(l: CgroupLayout, tenant: string): boolean {
   return removeCgroup(l, tenantLevel(tenant));

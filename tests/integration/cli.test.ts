@@ -58,6 +58,9 @@ describe("umlctl", { timeout: 120_000 }, () => {
     await ctl("create", "cli-2", "--memory", "128");
     await ctl("start", "cli-2");
     assert.match((await ctl("mem", "cli-2", "80")).stdout, /cli-2: 80 MiB of 128 \(requested 80; guest MemFree \d+ MiB\)/);
+    assert.match((await ctl("limits", "cli-2", "--cpus", "0.5", "--pids", "100")).stdout, /cli-2: \{"cpus":0.5,"cpuWeight":null,"ioWeight":null,"pids":100\}/);
+    assert.match((await ctl("limits", "cli-2", "--cpus", "none")).stdout, /"cpus":null/);
+    assert.match((await ctl("reclaim", "cli-2", "auto")).stdout, /cli-2: memory reclaim auto/);
     assert.match((await ctl("disk", "attach", "cli-2", "vol1", "--size", "16")).stdout, /vol1 attached to cli-2 as \/dev\/ubdb \(live\)/);
     assert.match((await ctl("disk", "ls")).stdout, /^vol1\traw\t16M\tcli-2:ubdb$/m);
     assert.match((await ctl("mconsole", "cli-2", "proc", "partitions")).stdout, /ubdb/);

@@ -123,6 +123,7 @@ describe("CPU, I/O and process limits through the guests' cgroups", { timeout: 3
     }
     for (const id of ids) assert.ok(existsSync(cgroupDir(d, "cpu", `t-acme/${id}`)), "each guest under its tenant's level");
     assert.equal(read(`${cgroupDir(d, "cpu", "t-acme")}/cpu.cfs_quota_us`), "30000");
+    assert.equal(read(`${cgroupDir(d, "cpu", "t-acme")}/cpu.shares`), "2048", "the level weighs what its two guests weigh: a tenant's guests are not squeezed into one guest's share");
     await sleep(1000);
     const used = await coresUsed(d, ["acme.t1", "acme.t2"], 10_000);
     const sum = used[0]! + used[1]!;
@@ -154,7 +155,9 @@ describe("CPU, I/O and process limits through the guests' cgroups", { timeout: 3
     const r = await d.api("PATCH", "/v1/instances/acme.t1", { limits: { cpus: 0.15 } });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(read(`${cgroupDir(d, "cpu", `t-acme/${before.id}`)}/cpu.cfs_quota_us`), "15000");
-    for (const n of ["acme.t1", "acme.t2"]) await d.mustAct(n, "halt");
+    await d.mustAct("acme.t2", "halt");
+    assert.equal(read(`${cgroupDir(d, "cpu", "t-acme")}/cpu.shares`), "1024", "one guest left");
+    await d.mustAct("acme.t1", "halt");
     assert.ok(!existsSync(cgroupDir(d, "cpu", `t-acme/${before.id}`)), "the guest's cgroup goes with it");
     for (const n of ["acme.t1", "acme.t2"]) assert.equal((await d.api("DELETE", `/v1/instances/${n}`)).status, 200);
     assert.equal((await d.api("DELETE", "/v1/tenants/acme")).status, 200);

@@ -21,7 +21,7 @@ describe("memory reclaim policy", () => {
   });
 
   it("unplugs what is free above the headroom once the guest has been quiet", () => {
-    assert.deepEqual(decideReclaim(input(228, 226)), { op: "unplug", amountMiB: 164, falling: false, rateMiBs: 0, nextPollMs: RECLAIM.watchMs });
+    assert.deepEqual(decideReclaim(input(228, 226)), { op: "unplug", amountMiB: 162, falling: false, rateMiBs: 0, nextPollMs: RECLAIM.watchMs }, "the headroom stays available, not just free");
     const recentFall = decideReclaim(input(228, 226, { lastFallAt: 100_000 - 5000 }));
     assert.equal(recentFall.op, "none", "not while it allocated a moment ago");
     assert.equal(recentFall.nextPollMs, RECLAIM.watchMs, "but looks again soon");
@@ -35,6 +35,11 @@ describe("memory reclaim policy", () => {
     assert.equal(d.falling, true);
     assert.equal(Math.round(d.rateMiBs), 28);
     assert.equal(d.nextPollMs, RECLAIM.fastMs);
+  });
+
+  it("does not plug back what it just unplugged: the guest at its headroom is not short", () => {
+    const after = decideReclaim(input(66, 64, { unpluggedMiB: 162, prev: { at: 100_000 - 1000, freeKiB: 66 * MiB, availKiB: 64 * MiB } }));
+    assert.equal(after.op, "none");
   });
 
   it("plugs back before the guest runs short, more the faster it falls, never above its target or what was unplugged", () => {
