@@ -46,8 +46,8 @@ import type { PolicyInput } from "./commands.js";
 import type { ChannelView, GuestFacts, MconsoleRequest } from "../../protocol/guest.js";
 import { guestFacts, passthrough } from "./guest-access.js";
 import type { z } from "zod";
-import type { SupervisorHost, WorkerPool } from "./supervisor-host.js";
-import type { FromWorker, WorkerBootSpec } from "./worker-messages.js";
+import type { SupervisorHost, WorkerPool } from "../supervisor/host.js";
+import type { FromWorker, WorkerBootSpec } from "../supervisor/rpc.js";
 import { allocatedBytes, asObject } from "../util/fs.js";
 
 export interface ManagerOptions {

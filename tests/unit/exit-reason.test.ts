@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { classifyExit, type ExitFacts } from "../../core/instances/exit-reason.js";
+import { classifyExit, type ExitFacts } from "../../core/supervisor/exit-reason.js";
 
 const base: ExitFacts = { code: null, signal: null, stopRequested: null, panicMessage: null, consoleTail: "" };
 // the end of a busybox guest's console after `poweroff` (recorded)
