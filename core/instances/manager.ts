@@ -434,19 +434,10 @@ export class InstanceManager {
         }
         case "reboot": {
           const booted = this.waitFact(row.id, (f) => f === "booted" || f === "exited", timeoutMs);
+          // the process ends and the supervisor starts a fresh one (onWorker "rebooting", "respawned")
           await rt.host.action("reboot", timeoutMs);
           this.applyEvent(row.id, "reboot", "reboot requested", { ready: false, bootCountIncrement: true });
-          try {
-            await this.expectBoot(row, booted, timeoutMs);
-          } catch (e) {
-            if ((e as UmldError).code !== "boot_failed") throw e;
-            // UML re-execs itself to reboot, and the re-exec is fragile: now and then a process of the old
-            // kernel still holds the root COW's lock and the new kernel cannot open it, and under load UML
-            // may die in its own teardown ("Segfault with no mm"). Everything old is gone now: start fresh, once.
-            rt.log.warn({ reason: ((e as UmldError).details as { exit?: { reason?: string } } | undefined)?.exit?.reason }, "the rebooting guest's process ended before the new kernel came up; starting a fresh process");
-            this.pendingStarts.add(row.id);
-            await this.start(this.row(row.name), timeoutMs);
-          }
+          await this.expectBoot(row, booted, timeoutMs);
           return;
         }
         case "pause":
@@ -612,6 +603,24 @@ export class InstanceManager {
         this.o.repo.update(id, { booted_kernel_id: this.o.repo.byId(id)!.kernel_id, unplugged_mib: 0 });
         rt.log.info({ pid: m.pid }, "UML process spawned");
         break;
+      case "rebooting": {
+        // a reboot is a new process, booted from the instance's spec as of now (what was plugged or unplugged since)
+        const row = this.o.repo.byId(id);
+        if (!row) return rt.host.respawn(null, "the instance is gone");
+        try {
+          const spec = this.bootSpec(row);
+          rt.jail.clear();
+          this.recordJail(rt, spec);
+          rt.host.respawn(spec);
+        } catch (e) {
+          rt.host.respawn(null, (e as Error).message);
+        }
+        return;
+      }
+      case "respawned":
+        this.o.repo.update(id, { pid: m.pid });
+        rt.log.info({ pid: m.pid }, "guest rebooted: a fresh UML process");
+        return;
       case "adopted": {
         rt.log.info({ pid: m.pid, mconsole: m.mconsole }, "guest re-adopted after a daemon restart");
         if (m.mconsole) void this.channels.configureAll(id, rt.host, rt.log);
@@ -689,13 +698,6 @@ export class InstanceManager {
     this.o.repo.update(id, { booted_kernel_id: null, unplugged_mib: 0 });
     this.applyEvent(id, m.requested ? "exited" : "crashed", m.reason, { pid: null, ready: false, exit, startedAt: null });
     setTimeout(() => void rt.host.terminate(), 200).unref();
-    if (!m.requested && rt.busy !== "reboot" && ROOT_LOCK_PANIC.test(m.reason) && upS < 60) {
-      // a reboot from inside the guest hit the same re-exec race (see runAction reboot): start fresh once
-      rt.log.warn("kernel could not lock its root disk after a reboot; starting a fresh process");
-      const row = this.o.repo.byId(id);
-      if (row) void this.action(row.name, "start", undefined, true, true).catch(() => {});
-      return;
-    }
     this.policies.afterExit(id, m.requested, m.reason, upS);
   }
 
@@ -986,10 +988,6 @@ export class InstanceManager {
     };
   }
 }
-
-
-/** The panic of a kernel that could not open its root disk (after a reboot: the old kernel's lock). */
-const ROOT_LOCK_PANIC = /Unable to mount root fs/;
 
 
 function fatalError(m?: FromWorker): UmldError {

@@ -3,7 +3,7 @@ import { Socket } from "node:net";
 import { readLogTail } from "../console/console-hub.js";
 import { Scrollback } from "../console/scrollback.js";
 import { native } from "../native.js";
-import { CONSOLE_TAIL_BYTES } from "./exit-reason.js";
+import { CONSOLE_TAIL_BYTES, EndLineTracker } from "./exit-reason.js";
 import { transferable, type ConsoleSnapshot } from "./rpc.js";
 
 /** A full pipe makes UML wait for its next timer tick (10 ms): 1 MiB keeps bulk output flowing, and holds that much while no daemon reads. */
@@ -35,6 +35,7 @@ export class ConsolePipes {
   private logBytes = 0;
   private readonly scrollback: Scrollback;
   private tailBytes: Buffer = Buffer.alloc(0);
+  private readonly ends = new EndLineTracker();
   private out: Socket | null = null;
   private in: Socket | null = null;
 
@@ -73,8 +74,9 @@ export class ConsolePipes {
   /** Starts reading the guest's output and makes its input writable. Once per supervisor: the FIFOs outlive each process. */
   attach(): void {
     if (this.out) return;
-    // native.openFd, not fs.openSync: Node would close these again when this worker exits
-    const outFd = native.openFd(this.files.consoleOut, constants.O_RDONLY | constants.O_NONBLOCK);
+    // native.openFd, not fs.openSync: Node would close these again when this worker exits. Read-write: between
+    // a reboot's old and new process no one else holds the FIFO, and a reader alone would see EOF
+    const outFd = native.openFd(this.files.consoleOut, constants.O_RDWR | constants.O_NONBLOCK);
     try {
       native.setPipeSize(outFd, CONSOLE_PIPE_BYTES);
     } catch (e) {
@@ -106,9 +108,15 @@ export class ConsolePipes {
     return this.tailBytes.toString("latin1");
   }
 
+  /** The last halt or restart line this boot's kernel printed (see exit-reason.ts). */
+  endLine(): "halt" | "restart" | null {
+    return this.ends.last;
+  }
+
   /** A new boot: what the previous kernel printed no longer tells how this one ends. */
   resetTail(): void {
     this.tailBytes = Buffer.alloc(0);
+    this.ends.reset();
   }
 
   close(): void {
@@ -126,6 +134,7 @@ export class ConsolePipes {
     const offset = this.scrollback.end;
     this.scrollback.push(chunk);
     this.appendLog(chunk);
+    this.ends.push(chunk.toString("latin1"));
     this.tailBytes = chunk.length >= CONSOLE_TAIL_BYTES ? chunk.subarray(-CONSOLE_TAIL_BYTES) : Buffer.concat([this.tailBytes, chunk]).subarray(-CONSOLE_TAIL_BYTES);
     this.sink.data(chunk, offset);
   }

@@ -24,6 +24,7 @@ export class GuestProcess {
   private ended = false;
   private waiters: Array<() => void> = [];
   private stopWatch: (() => void) | null = null;
+  private deadline: NodeJS.Timeout | null = null;
 
   private constructor(
     readonly pid: number,
@@ -78,12 +79,29 @@ export class GuestProcess {
 
   /** To the whole process group (UML calls setsid(): pid == pgid); never SIGKILL the main pid alone. */
   signalGroup(sig: NodeJS.Signals): boolean {
+    if (this.ended) return false; // its pid may be another process's by now
     try {
       process.kill(-this.pid, sig);
       return true;
     } catch {
       return false;
     }
+  }
+
+  /** Kills the whole group unless the process ends within `ms` (a kernel stuck in its own teardown). */
+  endWithin(ms: number, onKill: () => void): void {
+    this.keepAlive();
+    this.deadline = setTimeout(() => {
+      if (this.ended) return;
+      onKill();
+      this.signalGroup("SIGKILL");
+    }, ms);
+  }
+
+  /** The deadline is off: it came up again instead (a kernel restarted in place). */
+  keepAlive(): void {
+    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline = null;
   }
 
   /** Resolves true once the process ended, false after `ms`. */
@@ -106,6 +124,7 @@ export class GuestProcess {
   markEnded(): boolean {
     if (this.ended) return false;
     this.ended = true;
+    this.keepAlive();
     this.stopWatch?.();
     for (const w of this.waiters) w();
     this.waiters = [];

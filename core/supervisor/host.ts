@@ -110,6 +110,11 @@ export class SupervisorHost extends EventEmitter<SupervisorEvents> {
     await this.call("jail", { change });
   }
 
+  /** The answer to a `rebooting` fact: start the guest again from this spec, or end it (crashed) with `error`. */
+  respawn(spec: WorkerBootSpec | null, error = "no boot spec"): void {
+    this.notify("respawn", spec ? { spec } : { spec: null, error });
+  }
+
   setWatchdog(hangTimeoutMs: number): void {
     this.notify("watchdog", { hangTimeoutMs });
   }

@@ -82,6 +82,8 @@ export interface Notices {
   /** spawn a standby launcher in a spare cgroup now, so a later boot waits for neither */
   standby: { launcher: string; cgroups: CgroupLayout };
   watchdog: { hangTimeoutMs: number };
+  /** the answer to `rebooting`: the instance's spec as of now (devices plugged or unplugged since its boot), or why there is none */
+  respawn: { spec: WorkerBootSpec } | { spec: null; error: string };
 }
 export type NoticeKind = keyof Notices;
 
@@ -98,8 +100,10 @@ export type ReplyMessage = ReplyOk | ReplyFailed;
 /** What a worker tells the main thread unasked: the facts the manager applies. */
 export type FromWorker =
   | { t: "spawned"; pid: number; at: number }
-  /** a new UML process of the same spec after the guest rebooted (the old one exited; its cgroup and jail are gone) */
-  | { t: "respawned"; pid: number; at: number; /** what the fresh jail holds: hot-plugged files must be added again */ jailHolds: string[] }
+  /** the guest rebooted: its process ended and its cgroup is gone; the main thread answers with a `respawn` notice */
+  | { t: "rebooting"; reason: string }
+  /** the new UML process of a rebooted guest */
+  | { t: "respawned"; pid: number; at: number }
   | { t: "adopted"; pid: number; mconsole: boolean }
   | { t: "booted"; mconsolePath: string; at: number }
   | { t: "ready"; bootMs: number; via: "notify" | "console" }

@@ -11,6 +11,11 @@
  *   whole process group (UML calls setsid(): pid == pgid). Never SIGKILL the
  *   main pid alone: guest processes would keep running on the host.
  * - `halt`/`reboot` are never sent while the guest is paused: `go` first.
+ * - A reboot is a new process: guests boot with `noreboot`, so a reboot (asked
+ *   for, or from inside the guest) ends the process; the old one's cgroup is
+ *   emptied and removed, then the same spec is spawned again (a fresh jail and
+ *   cgroup; nothing of the old kernel still holds the root COW's lock).
+ *   A stop that was asked for always wins over a reboot.
  * - The console is carried on FIFOs that the UML process holds open read-write,
  *   so it never sees EOF or EPIPE, carries bulk output at pipe speed, and
  *   survives this worker (and the daemon) going away. They and the channel
@@ -44,13 +49,17 @@ export interface SupervisorPorts {
   done(): void;
 }
 
+/** How long a guest asked to reboot may take to end its process before its group is killed. */
+const REBOOT_EXIT_MS = 15_000;
+
 export class Supervisor {
   private proc: GuestProcess | null = null;
   /** started unjailed by an older umld: no cgroup, not its own uid, restarts in place */
   private legacy = false;
   private readonly state: GuestState = { paused: false, stopRequested: null, rebootRequested: false };
   private busy: SupervisedAction | null = null;
-  private rebootDeadline: NodeJS.Timeout | null = null;
+  /** between a reboot's end and the main thread's spec for the next process: how the last one ended */
+  private pendingReboot: { code: number | null; signal: string | null; reason: string; timer: NodeJS.Timeout } | null = null;
   private panicMessage: string | null = null;
   private bootStartedAt = 0;
   private closed = false;
@@ -66,7 +75,8 @@ export class Supervisor {
 
   /** Binds the notify socket and opens the console log: what spawning and adopting share. */
   constructor(
-    private readonly spec: WorkerBootSpec,
+    /** the guest's spec; a reboot replaces it with the instance's spec as of then (same files, sockets and identity) */
+    private spec: WorkerBootSpec,
     private readonly ports: SupervisorPorts,
   ) {
     const warn = (msg: string, fields: Record<string, unknown>) => this.log("warn", msg, fields);
@@ -131,8 +141,9 @@ export class Supervisor {
 
   private spawn(standby: Standby | null): GuestProcess {
     let proc: GuestProcess | null = null;
-    // the console and notify bytes written before the exit may still be in flight: read them first
-    const onExit = (code: number | null, signal: string | null) => setTimeout(() => proc && this.onEnd(proc, code, signal), 25);
+    // the console and notify bytes written before the exit may still be in flight: read them first (a reboot
+    // umld asked for is one whatever they say: its old output reaches the console before the new one's anyway)
+    const onExit = (code: number | null, signal: string | null) => setTimeout(() => proc && this.onEnd(proc, code, signal), this.state.rebootRequested ? 0 : 25);
     try {
       proc = GuestProcess.spawn(this.spec, this.console.openForChild(), standby, onExit);
     } catch (e) {
@@ -177,7 +188,7 @@ export class Supervisor {
     this.readiness.reset();
     this.state.paused = false;
     this.state.rebootRequested = false;
-    this.clearRebootDeadline();
+    this.proc?.keepAlive();
     if (this.proc) this.proc.bootedOnce = true;
     this.console.resetTail();
     this.watchdog.start();
@@ -187,25 +198,57 @@ export class Supervisor {
   // ---- the end of a process --------------------------------------------------------
 
   private onEnd(proc: GuestProcess, code: number | null, signal: string | null): void {
-    if (proc !== this.proc || this.closed || !proc.markEnded()) return;
+    if (proc !== this.proc || this.closed || proc.exited) return;
     // a moment after the exit: the console and notify bytes written before it are in
-    const { stopRequested } = this.state;
-    const r = endReason(proc, { code, signal, stopRequested, panicMessage: this.panicMessage, consoleTail: this.console.tail() }, this.spec.files.stderrLog);
+    const { stopRequested, rebootRequested } = this.state;
+    const r = endReason(proc, { code, signal, stopRequested, rebootRequested, panicMessage: this.panicMessage, consoleTail: this.console.tail(), endLine: this.console.endLine() }, this.spec.files.stderrLog);
     if (r.diedAfterHalt) this.log("warn", "the guest had halted or restarted, then UML died in its own teardown", { code, signal, panic: this.panicMessage });
     // a SIGKILL of the main pid alone leaves guest processes running natively: reap them
     if (!proc.adopted) proc.signalGroup("SIGKILL");
+    proc.markEnded();
     killStragglers(this.spec, this.legacy, (msg, fields) => this.log("warn", msg, fields));
     this.mconsole.close();
     this.watchdog.stop();
-    this.clearRebootDeadline();
-    this.post({ t: "exited", code, signal, reason: r.reason, requested: r.requested });
-    // give the main thread the last console bytes, then go away
+    if (r.reboot && !this.legacy) {
+      // the next process boots from the instance's spec as of now (a disk detached since must not come back)
+      const timer = setTimeout(() => this.respawn("the daemon sent no boot spec within 10 s"), 10_000);
+      this.pendingReboot = { code, signal, reason: r.reason, timer };
+      this.post({ t: "rebooting", reason: r.reason });
+      return;
+    }
+    this.finish(code, signal, r.reason, r.requested);
+  }
+
+  /** The guest is gone for good: the main thread is told, gets the last console bytes, then this goes away. */
+  private finish(code: number | null, signal: string | null, reason: string, requested: boolean): void {
+    this.post({ t: "exited", code, signal, reason, requested });
     setTimeout(() => this.close(), 50);
   }
 
-  private clearRebootDeadline(): void {
-    if (this.rebootDeadline) clearTimeout(this.rebootDeadline);
-    this.rebootDeadline = null;
+  /** The main thread's answer to `rebooting`: a fresh process (new jail, new cgroup) from this spec, or the end, with why not. */
+  respawn(next: WorkerBootSpec | string): void {
+    const p = this.pendingReboot;
+    if (!p || this.closed) return;
+    clearTimeout(p.timer);
+    this.pendingReboot = null;
+    if (this.state.stopRequested) return this.finish(p.code, p.signal, this.state.stopRequested, true); // a stop asked for meanwhile wins
+    const failed = (why: string) => this.finish(p.code, p.signal, `${p.reason}, but the guest could not be started again: ${why}`, false);
+    if (typeof next === "string") return failed(next);
+    this.spec = next;
+    this.state.rebootRequested = false;
+    this.state.paused = false;
+    this.panicMessage = null;
+    this.readiness.reset();
+    this.console.resetTail();
+    this.watchdog.setTimeout(next.hangTimeoutMs);
+    try {
+      this.proc = this.spawn(null);
+    } catch (e) {
+      return failed((e as Error).message);
+    }
+    this.bootStartedAt = this.proc.startedAt;
+    this.log("info", "guest rebooted: its kernel starts again in a fresh process", { pid: this.proc.pid, reason: p.reason });
+    this.post({ t: "respawned", pid: this.proc.pid, at: this.proc.startedAt });
   }
 
   // ---- requests ----------------------------------------------------------------------
@@ -219,7 +262,11 @@ export class Supervisor {
         mc: (command, t) => this.mconsole.request(command, t),
         waitExit: (ms) => (this.proc ? this.proc.waitExit(ms) : Promise.resolve(true)),
         signalGroup: (sig) => this.proc?.signalGroup(sig) ?? false,
-        rebootSent: () => (this.bootStartedAt = Date.now()),
+        rebootSent: () => {
+          this.bootStartedAt = Date.now();
+          const pid = this.proc?.pid;
+          this.proc?.endWithin(REBOOT_EXIT_MS, () => this.log("warn", "the rebooting guest's process did not end: killing it to start again", { pid }));
+        },
         warn: (msg, fields) => this.log("warn", msg, fields),
       }, action, timeoutMs);
     } finally {
@@ -250,7 +297,8 @@ export class Supervisor {
     if (this.closed) return;
     this.closed = true;
     this.watchdog.stop();
-    this.clearRebootDeadline();
+    this.proc?.keepAlive();
+    if (this.pendingReboot) clearTimeout(this.pendingReboot.timer);
     this.channels.closeAll();
     this.console.close();
     this.mconsole.close();

@@ -65,6 +65,9 @@ function onNotice(n: Notice): void {
     case "watchdog":
       supervisor?.setWatchdog(n.args.hangTimeoutMs);
       return;
+    case "respawn":
+      supervisor?.respawn(n.args.spec ?? n.args.error);
+      return;
   }
 }
 
