@@ -10,7 +10,7 @@
  * `quiet` keeps it); sysrq b restarts without it, after the sysrq handler's own line, which may follow a prompt
  * on the same line and be followed by a long warning (UML frees an IRQ from IRQ context while restarting).
  */
-const END_LINE = /(?:\n(reboot: (?:System halted|Power down|Restarting system(?: with command '[^'\n]*')?))|(sysrq: Resetting))\r?\n/g;
+const END_LINE = /(?:(?<=\n)(reboot: (?:System halted|Power down|Restarting system(?: with command '[^'\n]*')?))|(sysrq: Resetting))\r?\n/g;
 const CARRY = 64;
 
 /**

@@ -56,6 +56,7 @@ export class Watchdog {
     this.reported = false;
     if (this.timeoutMs <= 0) return;
     this.timer = setInterval(() => void this.probe(), probeIntervalMs(this.timeoutMs));
+    this.timer.unref(); // never what keeps a worker (or a test) alive
   }
 
   stop(): void {
