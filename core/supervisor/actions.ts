@@ -17,7 +17,7 @@ export interface ActionGuest {
   waitExit(ms: number): Promise<boolean>;
   /** to the whole process group; false when there is none */
   signalGroup(sig: NodeJS.Signals): boolean;
-  /** mconsole `reboot` was taken: the process must now end (it is killed if it does not) */
+  /** mconsole `reboot` was taken (or timed out): the process must now end (it is killed if it does not) */
   rebootSent(): void;
   warn(msg: string, fields: Record<string, unknown>): void;
 }
@@ -36,8 +36,9 @@ export async function runAction(s: GuestState, g: ActionGuest, action: Supervise
       try {
         await g.mc("reboot");
       } catch (e) {
-        // a timeout may still be a reboot under way; anything else was not sent
-        if (!(e instanceof MconsoleError && e.kind === "timeout")) s.rebootRequested = false;
+        // a timeout may be a reboot under way, or a stuck kernel: either way it ends within the deadline and starts again
+        if (e instanceof MconsoleError && e.kind === "timeout") g.rebootSent();
+        else s.rebootRequested = false; // not sent
         throw e;
       }
       g.rebootSent();

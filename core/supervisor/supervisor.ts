@@ -13,9 +13,9 @@
  * - `halt`/`reboot` are never sent while the guest is paused: `go` first.
  * - A reboot is a new process: guests boot with `noreboot`, so a reboot (asked
  *   for, or from inside the guest) ends the process; the old one's cgroup is
- *   emptied and removed, then the same spec is spawned again (a fresh jail and
- *   cgroup; nothing of the old kernel still holds the root COW's lock).
- *   A stop that was asked for always wins over a reboot.
+ *   emptied and removed, then the instance's spec as the main thread has it
+ *   now is spawned (a fresh jail and cgroup; nothing of the old kernel still
+ *   holds the root COW's lock). A stop that was asked for always wins.
  * - The console is carried on FIFOs that the UML process holds open read-write,
  *   so it never sees EOF or EPIPE, carries bulk output at pipe speed, and
  *   survives this worker (and the daemon) going away. They and the channel
