@@ -7,10 +7,13 @@
 
 /**
  * The kernel's last line when it halts, powers off or restarts (kernel/reboot.c prints it at KERN_EMERG, so
- * `quiet` keeps it); sysrq b restarts without it, after the sysrq handler's own line, which may follow a prompt
- * on the same line and be followed by a long warning (UML frees an IRQ from IRQ context while restarting).
+ * `quiet` keeps it); sysrq b restarts without it, after the sysrq handler's own line, followed by a long
+ * warning (UML frees an IRQ from IRQ context while restarting). A halt line counts at the start of a line only
+ * (init's shutdown messages precede it; a typed `echo` of it does not halt anything). A restart line may
+ * follow a prompt on the same line: ctrl-alt-del the kernel handles itself and sysrq b come with no message
+ * before them. Taking a guest's own text for one only restarts that guest.
  */
-const END_LINE = /(?:(?<=\n)(reboot: (?:System halted|Power down|Restarting system(?: with command '[^'\n]*')?))|(sysrq: Resetting))\r?\n/g;
+const END_LINE = /(?:(?<=\n)(reboot: (?:System halted|Power down))|(reboot: Restarting system(?: with command '[^'\n]*')?|sysrq: Resetting))\r?\n/g;
 const CARRY = 64;
 
 /**
@@ -23,7 +26,7 @@ export class EndLineTracker {
 
   push(text: string): void {
     const all = this.carry + text;
-    for (const m of all.matchAll(END_LINE)) this.found = m[2] !== undefined || m[1]!.startsWith("reboot: Restarting") ? "restart" : "halt";
+    for (const m of all.matchAll(END_LINE)) this.found = m[2] !== undefined ? "restart" : "halt";
     this.carry = all.slice(-CARRY);
   }
 

@@ -66,9 +66,14 @@ describe("how a guest's end is classified", () => {
       assert.deepEqual(classifyExit({ ...base, code: 0, stopRequested: "halted", rebootRequested: true }), { reason: "halted", requested: true });
     });
 
-    it("UML dying in its teardown after the restart line is still a reboot; a crash before it is not", () => {
+    it("UML dying in its teardown after the restart line is still a reboot; a halt line typed mid-line is no halt", () => {
       assert.deepEqual(classifyExit({ ...base, signal: "SIGABRT", panicMessage: "Segfault with no mm", consoleTail: REBOOT_TAIL }), { reason: "guest rebooted", requested: true, reboot: true, diedAfterHalt: true });
-      assert.equal(classifyExit({ ...base, signal: "SIGABRT", panicMessage: "x", consoleTail: "web-1:/# echo reboot: Restarting system\r\n" }).requested, false);
+      assert.equal(classifyExit({ ...base, signal: "SIGABRT", panicMessage: "x", consoleTail: "web-1:/# echo reboot: System halted\r\n" }).requested, false);
+    });
+
+    it("ctrl-alt-del the kernel handles itself restarts with no message before: its line follows the prompt", () => {
+      const tail = "<<done-1007>>\r\nweb-1:/# \x1b[6nreboot: Restarting system\n";
+      assert.deepEqual(classifyExit({ ...base, code: 0, consoleTail: tail }), { reason: "guest rebooted", requested: true, reboot: true });
     });
 
     it("sysrq b: its line may follow a prompt and be followed by more than any tail keeps, so the line is followed as it streams", () => {
