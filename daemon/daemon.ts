@@ -5,7 +5,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino, { type Logger } from "pino";
 import { EventBus } from "../core/events/bus.js";
-import { InstanceManager } from "../core/instances/manager.js";
+import { Instances } from "../core/instances/instances.js";
 import { WorkerPool } from "../core/supervisor/host.js";
 import { Operations } from "../core/operations/operations.js";
 import { StatePaths } from "../core/paths.js";
@@ -168,16 +168,16 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const pool = new WorkerPool(250, cgroups?.version === 1 ? { launcher: LAUNCHER, cgroups } : null);
   pool.warm();
   const historyRepo = new InstancesRepo(db);
-  const manager = new InstanceManager({ paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log });
-  manager.networks.start(); // switches first: adopted guests are plugged into them
-  const reconciled = await manager.reconcileAtStart();
-  const autostarted = manager.autostart();
+  const instances = new Instances({ paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log });
+  instances.networks.start(); // switches first: adopted guests are plugged into them
+  const reconciled = await instances.reconcileAtStart();
+  const autostarted = instances.autostart();
   if (autostarted.length) log.info({ instances: autostarted }, "autostart");
   if (interrupted || reconciled.crashed.length || reconciled.adopted.length) log.warn({ interruptedOperations: interrupted, ...reconciled }, "reconciled state from a previous run");
 
   const adminToken = ensureAdminToken(paths.adminToken);
-  const images = new ImageOperations(catalog, operations, (path) => manager.layersOn(path));
-  const services: Services = { manager, operations, catalog, images, bus, log, daemonVersion: daemonVersion(), adminToken, tenants };
+  const images = new ImageOperations(catalog, operations, (path) => instances.layersOn(path));
+  const services: Services = { instances, operations, catalog, images, bus, log, daemonVersion: daemonVersion(), adminToken, tenants };
   const tls = cfg.tls ? { cert: readFileSync(cfg.tls.certPath), key: readFileSync(cfg.tls.keyPath) } : undefined;
   const gate = new Gate(adminToken, tenants, cfg.limits.ratePerMinute); // HTTP and upgrades share one budget
   const app = await buildApp(services, cfg.limits, tls, gate);
@@ -218,7 +218,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
     tcp,
     socketPath: paths.socket,
     async shutdownGuests(deadlineS: number) {
-      const r = await manager.shutdownGuests(deadlineS);
+      const r = await instances.shutdownGuests(deadlineS);
       log.info(r, "guests shut down for a host shutdown");
       return r;
     },
@@ -229,7 +229,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
       sockets.close();
       await new Promise<void>((r) => unixServer.close(() => r()));
       await app.close();
-      await manager.detachAll();
+      await instances.detachAll();
       switches.close(); // switches keep running with the guests
       await pool.close();
       db.close();

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { EventBus } from "../core/events/bus.js";
-import type { InstanceManager } from "../core/instances/manager.js";
+import type { Instances } from "../core/instances/instances.js";
 import type { Operations } from "../core/operations/operations.js";
 import type { Catalog } from "../core/storage/catalog.js";
 import type { ImageOperations } from "../core/storage/image-operations.js";
@@ -8,7 +8,7 @@ import type { Tenants } from "../core/tenants/tenants.js";
 
 /** What the HTTP and WebSocket front ends may use: core's API, nothing of UML. */
 export interface Services {
-  manager: InstanceManager;
+  instances: Instances;
   operations: Operations;
   catalog: Catalog;
   images: ImageOperations;

@@ -16,7 +16,7 @@ export function guestCgroupLimits(maxMemoryMiB: number, maxProcesses: number): C
   return { memoryBytes: Math.ceil(maxMemoryMiB * 1.25 * MiB + 128 * MiB), pids: maxProcesses, cpuWeight: null };
 }
 
-/** Everything a start needs, gathered by the manager from the catalog, the disks and the networks. */
+/** Everything a start needs, gathered by start.ts from the catalog, the disks and the networks. */
 export interface BootInputs {
   paths: StatePaths;
   launcher: string;

@@ -1,13 +1,27 @@
 import type { InstanceAction } from "../../protocol/instances.js";
 
-/**
- * The one command vocabulary. HTTP routes, WebSocket messages and the CLI
- * (through HTTP) translate into these; none of them touch UML directly.
- */
-export type InstanceCommand =
-  | { kind: "create"; name: string; memoryMiB: number; maxMemoryMiB?: number; diskQuotaMiB?: number; policy?: PolicyInput; image?: string; kernel?: string; bootOptions?: string[] }
-  | { kind: "delete"; name: string; force: boolean }
-  | { kind: "action"; name: string; action: InstanceAction; timeoutS?: number; wait: boolean; kernel?: string; deadlineS?: number; restart?: boolean };
+/** What a new instance is made of (the `instance.create` command, and a clone's instance). */
+export interface CreateInstance {
+  name: string;
+  memoryMiB: number;
+  maxMemoryMiB?: number;
+  diskQuotaMiB?: number;
+  policy?: PolicyInput;
+  image?: string;
+  kernel?: string;
+  bootOptions?: string[];
+}
+
+/** How an instance action is run (a command's options; restart policies add byPolicy). */
+export interface ActOptions {
+  timeoutS?: number;
+  wait: boolean;
+  /** a restart by a policy keeps the crash streak and flag */
+  byPolicy?: boolean;
+  /** upgrade only */
+  kernel?: string;
+  deadlineS?: number;
+}
 
 /** Policy fields as the protocol names them (create and PATCH). */
 export interface PolicyInput {

@@ -10,7 +10,7 @@ import { nowIso } from "../util/ids.js";
 import { DEFAULT_ACTION_TIMEOUT_S, DEFAULT_UPGRADE_DEADLINE_S } from "./commands.js";
 import { asObject } from "../util/fs.js";
 
-/** The lifecycle steps an upgrade is made of, provided by the instance manager. */
+/** The lifecycle steps an upgrade is made of (core/instances/actions.ts). */
 export interface UpgradeSteps {
   row(name: string): InstanceRow;
   busyWithName(name: string): string | null;

@@ -8,7 +8,7 @@ import { parseMeminfo } from "../guest/proc-parse.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import { nowIso } from "../util/ids.js";
 
-/** What live memory needs from the instance manager. */
+/** What live memory needs of a guest (core/instances/guests.ts). */
 export interface MemoryHost {
   row(name: string): InstanceRow;
   hasGuest(id: string): boolean;

@@ -3,7 +3,8 @@ import type { EventBus } from "../events/bus.js";
 import { isActive } from "../lifecycle/transitions.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import { nowIso } from "../util/ids.js";
-import type { InstanceCommand } from "./commands.js";
+import type { InstanceAction } from "../../protocol/instances.js";
+import type { ActOptions } from "./commands.js";
 
 /** A crash within this long of its start counts towards a crash loop. */
 export const CRASH_WINDOW_S = 60;
@@ -15,7 +16,7 @@ export const MAX_BACKOFF_S = 60;
 export interface PolicyHost {
   row(name: string): InstanceRow;
   hasGuest(id: string): boolean;
-  execute(cmd: InstanceCommand): Promise<unknown>;
+  act(name: string, action: InstanceAction, o: ActOptions): Promise<unknown>;
 }
 
 export function backoffS(attempt: number): number {
@@ -60,7 +61,7 @@ export class Policies {
     this.later(delayS, () => {
       const r = this.repo.byId(id);
       if (!r || r.flag || isActive(r.state) || this.m.hasGuest(id)) return;
-      this.m.execute({ kind: "action", name: r.name, action: "start", wait: true, restart: true }).catch((e: Error) =>
+      this.m.act(r.name, "start", { wait: true, byPolicy: true }).catch((e: Error) =>
         this.log.warn({ instance: r.name, err: e.message }, "policy restart failed"),
       );
     });
@@ -75,8 +76,8 @@ export class Policies {
     this.bus.publish({ type: "instance.hang", instance: row.name, evidence, action: reset ? "reset" : "reported", timestamp: nowIso() });
     if (!reset) return;
     void (async () => {
-      await this.m.execute({ kind: "action", name: row.name, action: "halt", wait: true }).catch(() => {});
-      await this.m.execute({ kind: "action", name: row.name, action: "start", wait: true }).catch((e: Error) =>
+      await this.m.act(row.name, "halt", { wait: true }).catch(() => {});
+      await this.m.act(row.name, "start", { wait: true }).catch((e: Error) =>
         this.log.error({ instance: row.name, err: e.message }, "reset after hang failed"),
       );
     })();
@@ -90,7 +91,7 @@ export class Policies {
       for (const r of due) {
         if (this.closed) return;
         if (r.autostart_delay_s > 0) await new Promise((res) => this.later(r.autostart_delay_s, () => res(undefined)));
-        await this.m.execute({ kind: "action", name: r.name, action: "start", wait: true }).catch((e: Error) =>
+        await this.m.act(r.name, "start", { wait: true }).catch((e: Error) =>
           this.log.error({ instance: r.name, err: e.message }, "autostart failed"),
         );
       }
@@ -108,11 +109,11 @@ export class Policies {
     await Promise.all(active.map(async (r) => {
       this.repo.update(r.id, { stopped_by_host: 1 });
       try {
-        await this.m.execute({ kind: "action", name: r.name, action: "shutdown", wait: true, timeoutS: deadlineS });
+        await this.m.act(r.name, "shutdown", { wait: true, timeoutS: deadlineS });
         const after = this.repo.byId(r.id);
         (after?.last_exit_reason === "shut down" ? shutDown : halted).push(r.name);
       } catch {
-        await this.m.execute({ kind: "action", name: r.name, action: "halt", wait: true }).catch(() => {});
+        await this.m.act(r.name, "halt", { wait: true }).catch(() => {});
         halted.push(r.name);
       }
     }));

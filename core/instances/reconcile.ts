@@ -8,7 +8,7 @@ import { fsyncDir, readdirSafe } from "../util/fs.js";
 /**
  * What a daemon finds at start, before it adopts guests: files an
  * interrupted daemon left, and the UML processes of this state dir. Pure
- * over the filesystem and /proc; the manager decides what to do with them.
+ * over the filesystem and /proc; adoption.ts decides what to do with them.
  */
 
 /** What the database knows: instance ids, registered image files, data disk files. */

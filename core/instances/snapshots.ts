@@ -1,7 +1,7 @@
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import type { InstanceView } from "../../protocol/instances.js";
+import type { InstanceAction, InstanceView } from "../../protocol/instances.js";
 import type { OperationView } from "../../protocol/operations.js";
 import type { SnapshotView } from "../../protocol/snapshots.js";
 import { UmldError } from "../errors.js";
@@ -16,15 +16,17 @@ import { mergeCowOffThread } from "../uml/cow-merge.js";
 import { checkCow, createCow, CowMismatchError, type BackingRecord } from "../uml/cow.js";
 import { allocatedBytes, renameDurable } from "../util/fs.js";
 import { newId, nowIso } from "../util/ids.js";
-import type { InstanceCommand } from "./commands.js";
+import type { ActOptions } from "./commands.js";
+import type { CreateInstance } from "./commands.js";
 
-/** What snapshots, clones and merges need from the instance manager. */
+/** What snapshots, clones and merges need of the instances (core/instances/instances.ts wires it). */
 export interface LayerHost {
   row(name: string): InstanceRow;
   get(name: string): InstanceView;
   hasGuest(id: string): boolean;
   mconsole(name: string, command: string, timeoutMs?: number): Promise<string>;
-  execute(cmd: InstanceCommand): Promise<unknown>;
+  act(name: string, action: InstanceAction, o: ActOptions): Promise<unknown>;
+  create(c: CreateInstance): InstanceView;
   layersOn(path: string): string[];
   busyWithName(name: string): string | null;
   /** Marks the instance busy (a start is refused with instance_busy) while its disk is read or replaced. */
@@ -71,7 +73,7 @@ export class Snapshots {
     private readonly operations: Operations,
     private readonly log: Logger,
   ) {
-    // the manager is built before reconcileAtStart sweeps the state dir: finish rebases before `.new` files are swept
+    // Instances is built before reconcileAtStart sweeps the state dir: finish rebases before `.new` files are swept
     this.finishRebases();
   }
 
@@ -149,8 +151,8 @@ export class Snapshots {
     return this.run("instance.clone", req.name, req.wait, hold ? src : null, async (opId) => {
       const base = fromSnapshot ?? (await this.flatten(src, opId, { base: `${own.name}-base`, kind: "merged", source: `full copy of ${src}`, owner: ownerOfName(src).tenant, shared: false, instanceId: null }));
       try {
-        await this.m.execute({
-          kind: "create", name: req.name, memoryMiB: req.memoryMiB ?? Math.min(row.memory_mib, row.max_memory_mib), maxMemoryMiB: Math.max(req.memoryMiB ?? 0, row.max_memory_mib),
+        this.m.create({
+          name: req.name, memoryMiB: req.memoryMiB ?? Math.min(row.memory_mib, row.max_memory_mib), maxMemoryMiB: Math.max(req.memoryMiB ?? 0, row.max_memory_mib),
           image: base.name, kernel: this.catalog.kernelById(row.kernel_id)!.name, bootOptions: JSON.parse(row.boot_options) as string[],
         });
       } catch (e) {
@@ -279,7 +281,7 @@ export class Snapshots {
     if (running) {
       await this.m.mconsole(name, "sysrq s").catch(() => "");
       await new Promise((r) => setTimeout(r, 300)); // emergency sync runs in a kernel worker
-      await this.m.execute({ kind: "action", name, action: "pause", wait: true });
+      await this.m.act(name, "pause", { wait: true });
     }
     try {
       await mergeCowOffThread(root.path, recordOf(root), tmp, (done, total) => this.operations.progress(opId, { done, total, unit: "bytes", step: "flatten" }));
@@ -288,7 +290,7 @@ export class Snapshots {
       if (e instanceof CowMismatchError) throw new UmldError("disk_backing_changed", `disk ${root.slot} cannot be read: ${e.message}`, { slot: root.slot });
       throw new UmldError("host_error", `flattening ${root.path} failed: ${(e as Error).message}`, { disk: root.path });
     } finally {
-      if (running) await this.m.execute({ kind: "action", name, action: "resume", wait: true });
+      if (running) await this.m.act(name, "resume", { wait: true });
     }
     try {
       sealImage(tmp, f.owner, f.shared);

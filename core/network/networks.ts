@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import type { Logger } from "pino";
 import { USER_SUBNET, type NetworkKind, type NetworkView, type NicView } from "../../protocol/networks.js";
 import { UmldError } from "../errors.js";
+import { ownerOfName } from "../tenants/principal.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import type { NetworkRow, NetworksRepo, NicRow } from "../store/networks-repo.js";
 import { newId, nowIso } from "../util/ids.js";
@@ -98,7 +99,7 @@ export class Networks {
     }
     if (kind === "user" && !existsSync(SLIRP)) throw new UmldError("unsupported", `user networks need ${SLIRP} (Debian package slirp)`, { kind });
     const id = newId();
-    const row: NetworkRow = { id, name, kind, subnet, nat: nat ? 1 : 0, host_access: hostAccess ? 1 : 0, host_if: kind === "host" ? bridgeName(id) : null, created_at: nowIso() };
+    const row: NetworkRow = { id, name, owner: ownerOfName(name).tenant, kind, subnet, nat: nat ? 1 : 0, host_access: hostAccess ? 1 : 0, host_if: kind === "host" ? bridgeName(id) : null, created_at: nowIso() };
     this.repo.insert(row);
     try {
       this.ensureHostSide(row);

@@ -1,15 +1,11 @@
 import { TENANT_SEPARATOR } from "../tenants/principal.js";
 
+export { ownerOfName } from "../tenants/principal.js";
+
 /** A Name (RFC 1123 label) is at most 63 characters: the part of a stored name after the tenant prefix. */
 export const NAME_MAX = 63;
 /** What a derived base name keeps, leaving room for a `-N` suffix. */
 const BASE_MAX = 55;
-
-/** `<tenant>.<name>` → its tenant and its name in the tenant; a plain name is the admin's. */
-export function ownerOfName(stored: string): { tenant: string | null; name: string } {
-  const dot = stored.indexOf(TENANT_SEPARATOR);
-  return dot > 0 ? { tenant: stored.slice(0, dot), name: stored.slice(dot + 1) } : { tenant: null, name: stored };
-}
 
 /**
  * A stored name for an image umld derives (snapshot, clone base, merge):

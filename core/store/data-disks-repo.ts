@@ -1,8 +1,10 @@
+import { ownerOfName } from "../tenants/principal.js";
 import type { Db } from "./db.js";
 
 export interface DataDiskRow {
   id: string;
   name: string;
+  owner?: string | null;
   kind: "raw" | "cow";
   path: string;
   backing_path: string | null;
@@ -29,7 +31,7 @@ export class DataDisksRepo {
       all: db.prepare("SELECT * FROM data_disks ORDER BY name"),
       byName: db.prepare("SELECT * FROM data_disks WHERE name = ?"),
       byId: db.prepare("SELECT * FROM data_disks WHERE id = ?"),
-      insert: db.prepare("INSERT INTO data_disks (id, name, kind, path, backing_path, backing_size, backing_mtime, size_bytes, created_at) VALUES (@id, @name, @kind, @path, @backing_path, @backing_size, @backing_mtime, @size_bytes, @created_at)"),
+      insert: db.prepare("INSERT INTO data_disks (id, name, owner, kind, path, backing_path, backing_size, backing_mtime, size_bytes, created_at) VALUES (@id, @name, @owner, @kind, @path, @backing_path, @backing_size, @backing_mtime, @size_bytes, @created_at)"),
       ofInstance: db.prepare("SELECT * FROM disk_attachments WHERE instance_id = ? ORDER BY slot"),
       ofDisk: db.prepare("SELECT * FROM disk_attachments WHERE disk_id = ?"),
       attach: db.prepare("INSERT INTO disk_attachments (disk_id, instance_id, slot, read_only, attached_at) VALUES (@disk_id, @instance_id, @slot, @read_only, @attached_at)"),
@@ -45,7 +47,7 @@ export class DataDisksRepo {
   /** A new disk (if given) and its attachment, in one transaction. */
   attach(a: AttachmentRow, newDisk?: DataDiskRow): void {
     this.db.transaction(() => {
-      if (newDisk) this.q.insert.run(newDisk);
+      if (newDisk) this.q.insert.run({ ...newDisk, owner: ownerOfName(newDisk.name).tenant });
       this.q.attach.run(a);
     })();
   }

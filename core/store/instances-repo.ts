@@ -1,9 +1,12 @@
+import { ownerOfName } from "../tenants/principal.js";
 import type { InstanceState } from "../../protocol/instances.js";
 import type { Db } from "./db.js";
 
 export interface InstanceRow {
   id: string;
   name: string;
+  /** the tenant that owns it (null: the admin's), set from the namespace it was created in */
+  owner: string | null;
   state: InstanceState;
   ready: number;
   memory_mib: number;
@@ -82,8 +85,8 @@ export class InstancesRepo {
       byName: db.prepare("SELECT * FROM instances WHERE name = ?"),
       byId: db.prepare("SELECT * FROM instances WHERE id = ?"),
       insert: db.prepare(
-        `INSERT INTO instances (id, name, state, ready, memory_mib, max_memory_mib, disk_quota_mib, image_id, kernel_id, boot_options, created_at, updated_at)
-         VALUES (@id, @name, 'stopped', 0, @memory_mib, @max_memory_mib, @disk_quota_mib, @image_id, @kernel_id, @boot_options, @created_at, @created_at)`,
+        `INSERT INTO instances (id, name, owner, state, ready, memory_mib, max_memory_mib, disk_quota_mib, image_id, kernel_id, boot_options, created_at, updated_at)
+         VALUES (@id, @name, @owner, 'stopped', 0, @memory_mib, @max_memory_mib, @disk_quota_mib, @image_id, @kernel_id, @boot_options, @created_at, @created_at)`,
       ),
       insertDisk: db.prepare(
         `INSERT INTO disks (id, instance_id, slot, kind, path, backing_path, backing_size, backing_mtime, size_bytes, created_at)
@@ -143,7 +146,7 @@ export class InstancesRepo {
   /** The instance and its disks in one transaction. */
   insert(row: Pick<InstanceRow, "id" | "name" | "memory_mib" | "max_memory_mib" | "disk_quota_mib" | "image_id" | "kernel_id" | "boot_options" | "created_at">, disks: DiskRow[]): void {
     this.db.transaction(() => {
-      this.q.insert.run(row);
+      this.q.insert.run({ ...row, owner: ownerOfName(row.name).tenant });
       for (const d of disks) this.q.insertDisk.run(d);
     })();
   }

@@ -20,13 +20,13 @@ export interface Usage { instances: number; memoryMiB: number; diskMiB: number; 
 
 /**
  * Tenants, their tokens, what they use, and the audit log. Instances,
- * networks and data disks are owned by the name prefix `<tenant>.`; images by
- * their `owner` column (prefix without the dot).
+ * networks, data disks and images are owned by their `owner` column (a
+ * tenant's name; NULL for the admin).
  */
 export class TenantsRepo {
   private readonly q;
   constructor(db: Db) {
-    const owned = "substr(i.name, 1, length(@prefix)) = @prefix";
+    const owned = "i.owner = @tenant";
     this.q = {
       all: db.prepare("SELECT * FROM tenants ORDER BY name"),
       byName: db.prepare("SELECT * FROM tenants WHERE name = ?"),
@@ -40,14 +40,14 @@ export class TenantsRepo {
            FROM instances i JOIN images img ON img.id = i.image_id WHERE ${owned}`,
       ),
       snapshots: db.prepare(`SELECT COUNT(*) AS n FROM snapshots s JOIN instances i ON i.id = s.instance_id WHERE ${owned}`),
-      dataDisks: db.prepare("SELECT COALESCE(SUM((size_bytes + 1048575) / 1048576), 0) AS mib FROM data_disks WHERE substr(name, 1, length(@prefix)) = @prefix"),
+      dataDisks: db.prepare("SELECT COALESCE(SUM((size_bytes + 1048575) / 1048576), 0) AS mib FROM data_disks WHERE owner = @tenant"),
       // snapshots, clone bases and merges it owns: real host disk, whoever layers on them
-      images: db.prepare("SELECT COALESCE(SUM((size_bytes + 1048575) / 1048576), 0) AS mib FROM images WHERE owner IS NOT NULL AND owner || '.' = @prefix"),
-      ownsNetworks: db.prepare("SELECT COUNT(*) AS n FROM networks WHERE substr(name, 1, length(@prefix)) = @prefix"),
-      ownedInstances: db.prepare("SELECT name FROM instances WHERE substr(name, 1, length(@prefix)) = @prefix ORDER BY name"),
-      ownedNetworks: db.prepare("SELECT name FROM networks WHERE substr(name, 1, length(@prefix)) = @prefix ORDER BY name"),
-      ownedDisks: db.prepare("SELECT name FROM data_disks WHERE substr(name, 1, length(@prefix)) = @prefix ORDER BY name"),
-      ownedImages: db.prepare("SELECT name FROM images WHERE owner IS NOT NULL AND owner || '.' = @prefix ORDER BY name"),
+      images: db.prepare("SELECT COALESCE(SUM((size_bytes + 1048575) / 1048576), 0) AS mib FROM images WHERE owner = @tenant"),
+      ownsNetworks: db.prepare("SELECT COUNT(*) AS n FROM networks WHERE owner = @tenant"),
+      ownedInstances: db.prepare("SELECT name FROM instances WHERE owner = @tenant ORDER BY name"),
+      ownedNetworks: db.prepare("SELECT name FROM networks WHERE owner = @tenant ORDER BY name"),
+      ownedDisks: db.prepare("SELECT name FROM data_disks WHERE owner = @tenant ORDER BY name"),
+      ownedImages: db.prepare("SELECT name FROM images WHERE owner = @tenant ORDER BY name"),
       tokensOf: db.prepare("SELECT * FROM tokens WHERE tenant_id IS ? ORDER BY created_at"),
       token: db.prepare("SELECT * FROM tokens WHERE id = ?"),
       insertToken: db.prepare("INSERT INTO tokens (id, tenant_id, name, secret_hash, actions, expires_at, revoked_at, created_at, last_used_at) VALUES (@id, @tenant_id, @name, @secret_hash, @actions, @expires_at, NULL, @created_at, NULL)"),
@@ -67,18 +67,18 @@ export class TenantsRepo {
   insert(r: TenantRow): void { this.q.insert.run(r); }
   setQuotas(r: TenantRow): void { this.q.setQuotas.run(r); }
   delete(id: string): void { this.q.delete.run(id); }
-  usage(prefix: string): Usage {
-    const u = this.q.usage.get({ prefix }) as Omit<Usage, "snapshots">;
-    const data = (this.q.dataDisks.get({ prefix }) as { mib: number }).mib; // its data disks count too
-    const images = (this.q.images.get({ prefix }) as { mib: number }).mib;
-    return { ...u, diskMiB: u.diskMiB + data + images, snapshots: (this.q.snapshots.get({ prefix }) as { n: number }).n };
+  usage(tenant: string): Usage {
+    const u = this.q.usage.get({ tenant }) as Omit<Usage, "snapshots">;
+    const data = (this.q.dataDisks.get({ tenant }) as { mib: number }).mib; // its data disks count too
+    const images = (this.q.images.get({ tenant }) as { mib: number }).mib;
+    return { ...u, diskMiB: u.diskMiB + data + images, snapshots: (this.q.snapshots.get({ tenant }) as { n: number }).n };
   }
   /** Everything a tenant owns, by stored name. */
-  owned(prefix: string): { instances: string[]; networks: string[]; disks: string[]; images: string[] } {
-    const names = (q: { all(p: object): unknown[] }) => (q.all({ prefix }) as Array<{ name: string }>).map((r) => r.name);
+  owned(tenant: string): { instances: string[]; networks: string[]; disks: string[]; images: string[] } {
+    const names = (q: { all(p: object): unknown[] }) => (q.all({ tenant }) as Array<{ name: string }>).map((r) => r.name);
     return { instances: names(this.q.ownedInstances), networks: names(this.q.ownedNetworks), disks: names(this.q.ownedDisks), images: names(this.q.ownedImages) };
   }
-  ownsNetworks(prefix: string): number { return (this.q.ownsNetworks.get({ prefix }) as { n: number }).n; }
+  ownsNetworks(tenant: string): number { return (this.q.ownsNetworks.get({ tenant }) as { n: number }).n; }
   tokensOf(tenantId: string | null): TokenRow[] { return this.q.tokensOf.all(tenantId) as TokenRow[]; }
   token(id: string): TokenRow | undefined { return this.q.token.get(id) as TokenRow | undefined; }
   insertToken(r: Omit<TokenRow, "revoked_at" | "last_used_at">): void { this.q.insertToken.run(r); }

@@ -1,4 +1,5 @@
-import type { Permission } from "../../protocol/tenants.js";
+import type { Access, Permission } from "../../protocol/tenants.js";
+import { UmldError } from "../errors.js";
 
 /**
  * Who a request is from. Admins act on every object; with `actingFor` they
@@ -23,4 +24,26 @@ export const TENANT_SEPARATOR = ".";
 
 export function prefixOf(tenant: string): string {
   return tenant + TENANT_SEPARATOR;
+}
+
+/** `<tenant>.<name>` → its tenant and its name in the tenant; a plain name is the admin's. */
+export function ownerOfName(stored: string): { tenant: string | null; name: string } {
+  const dot = stored.indexOf(TENANT_SEPARATOR);
+  return dot > 0 ? { tenant: stored.slice(0, dot), name: stored.slice(dot + 1) } : { tenant: null, name: stored };
+}
+
+
+/**
+ * Throws `forbidden` (403) unless the principal may use something needing
+ * `access`. A token with `reboot` alone may start and reboot (restart a
+ * crashed or hung guest), nothing else of `power`. `what` names the verb in
+ * the message ("instance.halt", or a state action).
+ */
+export function authorize(p: Principal, access: Access, what?: string): void {
+  if (access === "any" || p.kind === "admin") return;
+  if (access === "admin") throw new UmldError("forbidden", "this endpoint is for admins", { needs: "admin" });
+  if (p.actions!.has(access)) return;
+  const action = what?.replace(/^instance\./, "");
+  if (access === "power" && p.actions!.has("reboot") && (action === "reboot" || action === "start")) return;
+  throw new UmldError("forbidden", `this token may not ${access === "power" && action ? action : access}`, { needs: access, action });
 }

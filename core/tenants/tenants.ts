@@ -5,7 +5,7 @@ import { PERMISSIONS } from "../../protocol/tenants.js";
 import { UmldError } from "../errors.js";
 import type { AuditRow, TenantRow, TenantsRepo, TokenRow, Usage } from "../store/tenants-repo.js";
 import { newId, nowIso } from "../util/ids.js";
-import { prefixOf, type Principal } from "./principal.js";
+import type { Principal } from "./principal.js";
 
 /** Rights that ended: live sessions (WebSockets) holding them must end too. */
 export type RightsEnded = { kind: "token-revoked"; tokenId: string } | { kind: "tenant-deleted"; tenant: string };
@@ -65,7 +65,7 @@ export class Tenants {
 
   delete(name: string): { deleted: string } {
     const row = this.row(name);
-    const owned = this.repo.owned(prefixOf(name));
+    const owned = this.repo.owned(name);
     const parts = (Object.entries(owned) as Array<[string, string[]]>).filter(([, names]) => names.length > 0);
     if (parts.length) {
       const list = parts.map(([kind, names]) => `${names.length} ${names.length === 1 ? kind.replace(/s$/, "") : kind} (${names.slice(0, 10).join(", ")}${names.length > 10 ? ", ..." : ""})`).join(", ");
@@ -91,7 +91,7 @@ export class Tenants {
     return {
       name: r.name,
       quotas: { maxInstances: r.max_instances, maxMemoryMiB: r.max_memory_mib, maxDiskMiB: r.max_disk_mib, maxSnapshots: r.max_snapshots },
-      usage: this.repo.usage(prefixOf(r.name)),
+      usage: this.repo.usage(r.name),
       createdAt: r.created_at,
     };
   }
@@ -181,7 +181,7 @@ export class Tenants {
    */
   reserve(tenant: string, delta: Partial<Usage>): () => void {
     const t = this.row(tenant);
-    const used = this.repo.usage(prefixOf(tenant));
+    const used = this.repo.usage(tenant);
     const pending = this.inflight.get(tenant) ?? { instances: 0, memoryMiB: 0, diskMiB: 0, snapshots: 0 };
     for (const key of Object.keys(QUOTA_OF) as QuotaKey[]) {
       const want = delta[key] ?? 0;

@@ -1,7 +1,6 @@
 import type { RouteScope } from "../../protocol/routes.js";
-import type { Permission } from "../../protocol/tenants.js";
 import { UmldError } from "../../core/errors.js";
-import { prefixOf, type Principal } from "../../core/tenants/principal.js";
+import { authorize, prefixOf, type Principal } from "../../core/tenants/principal.js";
 
 /**
  * A tenant's view of umld. Its objects are stored as `<tenant>.<name>`;
@@ -20,13 +19,7 @@ export class Scope {
 
   /** 403 unless the principal may use a route with this access (and, for state changes, this action). */
   authorize(scope: RouteScope, stateAction?: string): void {
-    const p = this.principal;
-    if (scope.access === "any" || p.kind === "admin") return;
-    if (scope.access === "admin") throw new UmldError("forbidden", "this endpoint is for admins", { needs: "admin" });
-    if (p.actions!.has(scope.access)) return;
-    // "reboot" alone: restart a crashed or hung guest, nothing else
-    if (scope.access === "power" && p.actions!.has("reboot") && (stateAction === "reboot" || stateAction === "start")) return;
-    throw new UmldError("forbidden", `this token may not ${scope.access === "power" && stateAction ? stateAction : scope.access}`, { needs: scope.access as Permission, action: stateAction });
+    authorize(this.principal, scope.access, stateAction);
   }
 
   qualify(name: string): string {

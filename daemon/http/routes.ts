@@ -4,7 +4,7 @@ import { routes, routeScopes, type RouteDef, type RouteName } from "../../protoc
 import type { Usage } from "../../core/store/tenants-repo.js";
 import { CreateTenantRequest, CreateTokenRequest, PatchTenantRequest, type AuditQuery } from "../../protocol/tenants.js";
 import { UmldError } from "../../core/errors.js";
-import { scopeOf } from "../app.js";
+import { scopeOf } from "./request-context.js";
 import type { Scope } from "../auth/scope.js";
 import { CreateInstanceRequest, PatchInstanceRequest, StateActionRequest } from "../../protocol/instances.js";
 import { AttachDiskRequest } from "../../protocol/disks.js";
@@ -39,66 +39,66 @@ function waitable<B extends { wait: boolean }>(run: (p: Parsed, body: B) => Prom
 function handlers(s: Services): Record<RouteName, Handler> {
   return {
     health: (p) => {
-      if (p.scope.prefix === null) return { status: "ok", uptime: process.uptime(), instances: s.manager.counts() };
-      const own = s.manager.list().filter((i) => p.scope.sees(i.name)); // a tenant counts its own guests only
+      if (p.scope.prefix === null) return { status: "ok", uptime: process.uptime(), instances: s.instances.counts() };
+      const own = s.instances.list().filter((i) => p.scope.sees(i.name)); // a tenant counts its own guests only
       return { status: "ok", uptime: process.uptime(), instances: { total: own.length, running: own.filter((i) => i.pid !== null).length } };
     },
     version: () => ({ protocolVersion: PROTOCOL_VERSION, daemonVersion: s.daemonVersion, capabilities: [...CAPABILITIES] }),
-    listInstances: () => ({ instances: s.manager.list() }),
+    listInstances: () => ({ instances: s.instances.list() }),
     createInstance: (p) => {
       const b = p.body as z.output<typeof CreateInstanceRequest>;
-      return s.manager.execute({ kind: "create", name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, policy: b, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions });
+      return s.instances.create({ name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, policy: b, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions });
     },
-    getInstance: (p) => s.manager.get(p.params.name!),
-    deleteInstance: (p) => s.manager.execute({ kind: "delete", name: p.params.name!, force: p.query.force === "true" }),
+    getInstance: (p) => s.instances.get(p.params.name!),
+    deleteInstance: (p) => s.instances.delete(p.params.name!, p.query.force === "true"),
     changeState: waitable<z.output<typeof StateActionRequest>>((p, b) =>
-      s.manager.execute({ kind: "action", name: p.params.name!, action: b.action, timeoutS: b.timeoutS, wait: b.wait, kernel: b.kernel, deadlineS: b.deadlineS }),
+      s.instances.act(p.params.name!, b.action, { timeoutS: b.timeoutS, wait: b.wait, kernel: b.kernel, deadlineS: b.deadlineS }),
     ),
     getOperation: (p) => s.operations.get(p.params.id!),
     listImages: () => ({ images: s.images.list() }),
     importImage: waitable<z.output<typeof ImportImageRequest>>((_p, b) => s.images.import(b)),
     deleteImage: (p) => s.images.delete(p.params.name!),
     buildImage: waitable<z.output<typeof BuildImageRequest>>((_p, b) => s.images.build(b)),
-    verifyImage: (p) => s.images.verify(p.params.name!, s.manager.disks.list()),
+    verifyImage: (p) => s.images.verify(p.params.name!, s.instances.disks.list()),
     listKernels: () => ({ kernels: s.catalog.listKernels() }),
-    patchInstance: (p) => s.manager.patch(p.params.name!, p.body as z.output<typeof PatchInstanceRequest>),
-    getMemory: (p) => s.manager.memory.view(p.params.name!),
-    mconsole: (p) => s.manager.passthrough(p.params.name!, p.body as z.output<typeof MconsoleRequest>),
-    guestFacts: (p) => s.manager.guestFacts(p.params.name!),
-    listDisks: () => ({ disks: s.manager.disks.list() }),
-    deleteDisk: (p) => s.manager.disks.delete(p.params.name!),
-    attachDisk: (p) => s.manager.disks.attach(p.params.name!, p.body as z.output<typeof AttachDiskRequest>),
-    detachDisk: (p) => s.manager.disks.detach(p.params.name!, p.params.slot!),
+    patchInstance: (p) => s.instances.patch(p.params.name!, p.body as z.output<typeof PatchInstanceRequest>),
+    getMemory: (p) => s.instances.memory.view(p.params.name!),
+    mconsole: (p) => s.instances.passthrough(p.params.name!, p.body as z.output<typeof MconsoleRequest>),
+    guestFacts: (p) => s.instances.guestFacts(p.params.name!),
+    listDisks: () => ({ disks: s.instances.disks.list() }),
+    deleteDisk: (p) => s.instances.disks.delete(p.params.name!),
+    attachDisk: (p) => s.instances.disks.attach(p.params.name!, p.body as z.output<typeof AttachDiskRequest>),
+    detachDisk: (p) => s.instances.disks.detach(p.params.name!, p.params.slot!),
     registerKernel: (p) => {
       const b = p.body as z.output<typeof RegisterKernelRequest>;
       return s.catalog.registerKernel(b.name, b.path, b.makeDefault);
     },
     deleteKernel: (p) => {
-      s.catalog.deleteKernel(p.params.name!, (id) => s.manager.kernelUsers(id));
+      s.catalog.deleteKernel(p.params.name!, (id) => s.instances.kernelUsers(id));
       return { deleted: p.params.name! };
     },
-    listChannels: (p) => ({ channels: s.manager.listChannels(p.params.name!) }),
-    addChannel: (p) => s.manager.addChannel(p.params.name!, (p.body as z.output<typeof AddChannelRequest>).channel),
-    removeChannel: (p) => s.manager.removeChannel(p.params.name!, p.params.channel!),
-    listNetworks: () => ({ networks: s.manager.networks.list() }),
+    listChannels: (p) => ({ channels: s.instances.listChannels(p.params.name!) }),
+    addChannel: (p) => s.instances.addChannel(p.params.name!, (p.body as z.output<typeof AddChannelRequest>).channel),
+    removeChannel: (p) => s.instances.removeChannel(p.params.name!, p.params.channel!),
+    listNetworks: () => ({ networks: s.instances.networks.list() }),
     createNetwork: (p) => {
       const b = p.body as z.output<typeof CreateNetworkRequest>;
-      return s.manager.networks.create(b.name, b.kind, b.subnet, b.nat, b.hostAccess);
+      return s.instances.networks.create(b.name, b.kind, b.subnet, b.nat, b.hostAccess);
     },
-    deleteNetwork: (p) => s.manager.networks.delete(p.params.name!),
+    deleteNetwork: (p) => s.instances.networks.delete(p.params.name!),
     attachNic: (p) => {
       const b = p.body as { network: string; mac?: string };
-      return s.manager.networks.attach(p.params.name!, b.network, b.mac);
+      return s.instances.networks.attach(p.params.name!, b.network, b.mac);
     },
-    detachNic: (p) => s.manager.networks.detach(p.params.name!, p.params.slot!),
-    shutdownGuests: (p) => s.manager.shutdownGuests((p.body as { deadlineS: number }).deadlineS),
-    listSnapshots: (p) => ({ snapshots: s.manager.snapshots.list(p.params.name!) }),
-    createSnapshot: waitable<z.output<typeof CreateSnapshotRequest>>((p, b) => s.manager.snapshots.snapshot(p.params.name!, b.name, b.wait)),
-    restoreSnapshot: (p) => s.manager.snapshots.restore(p.params.name!, p.params.snapshot!),
-    deleteSnapshot: (p) => s.manager.snapshots.deleteSnapshot(p.params.name!, p.params.snapshot!),
-    cloneInstance: waitable<z.output<typeof CloneRequest>>((p, b) => s.manager.snapshots.clone(p.params.name!, b)),
-    mergeDisk: waitable<z.output<typeof MergeRequest>>((p, b) => s.manager.snapshots.merge(p.params.name!, b)),
-    rollout: waitable<z.output<typeof RolloutRequest>>((p, b) => s.manager.rollout(p.params.name!, b.selector, b.batchSize, b.deadlineS, b.wait)),
+    detachNic: (p) => s.instances.networks.detach(p.params.name!, p.params.slot!),
+    shutdownGuests: (p) => s.instances.shutdownGuests((p.body as { deadlineS: number }).deadlineS),
+    listSnapshots: (p) => ({ snapshots: s.instances.snapshots.list(p.params.name!) }),
+    createSnapshot: waitable<z.output<typeof CreateSnapshotRequest>>((p, b) => s.instances.snapshots.snapshot(p.params.name!, b.name, b.wait)),
+    restoreSnapshot: (p) => s.instances.snapshots.restore(p.params.name!, p.params.snapshot!),
+    deleteSnapshot: (p) => s.instances.snapshots.deleteSnapshot(p.params.name!, p.params.snapshot!),
+    cloneInstance: waitable<z.output<typeof CloneRequest>>((p, b) => s.instances.snapshots.clone(p.params.name!, b)),
+    mergeDisk: waitable<z.output<typeof MergeRequest>>((p, b) => s.instances.snapshots.merge(p.params.name!, b)),
+    rollout: waitable<z.output<typeof RolloutRequest>>((p, b) => s.instances.rollout(p.params.name!, b.selector, b.batchSize, b.deadlineS, b.wait)),
     listTenants: () => ({ tenants: s.tenants.list() }),
     createTenant: (p) => {
       const b = p.body as z.output<typeof CreateTenantRequest>;
@@ -134,7 +134,7 @@ const mib = (bytes: number) => Math.ceil(bytes / MiB);
 
 /** Virtual size of an instance's root disk: what a flatten of it writes. */
 function rootMiB(s: Services, name: string): number {
-  return mib(s.manager.get(name).disks.find((d) => d.slot === "ubda")?.sizeBytes ?? 0);
+  return mib(s.instances.get(name).disks.find((d) => d.slot === "ubda")?.sizeBytes ?? 0);
 }
 
 /**
@@ -150,11 +150,11 @@ function quotaDelta(s: Services, name: RouteName, p: Parsed): Partial<Usage> | n
     }
     case "cloneInstance": {
       const b = p.body as z.output<typeof CloneRequest>;
-      const src = s.manager.row(p.params.name!);
+      const src = s.instances.row(p.params.name!);
       // the clone boots with max(memoryMiB, the source's boot size) (snapshots.ts)
       const memoryMiB = Math.max(b.memoryMiB ?? 0, src.max_memory_mib);
       if (b.snapshot !== undefined) {
-        const snap = s.manager.snapshots.list(src.name).find((x) => x.name === b.snapshot);
+        const snap = s.instances.snapshots.list(src.name).find((x) => x.name === b.snapshot);
         return { instances: 1, memoryMiB, diskMiB: snap ? mib(snap.sizeBytes) : 0 };
       }
       const root = rootMiB(s, src.name);
@@ -162,7 +162,7 @@ function quotaDelta(s: Services, name: RouteName, p: Parsed): Partial<Usage> | n
     }
     case "patchInstance": {
       const b = p.body as z.output<typeof PatchInstanceRequest>;
-      const row = s.manager.row(p.params.name!);
+      const row = s.instances.row(p.params.name!);
       const mem = b.maxMemoryMiB !== undefined ? Math.max(0, b.maxMemoryMiB - row.max_memory_mib) : 0;
       let disk = 0;
       if (b.diskQuotaMiB !== undefined) {

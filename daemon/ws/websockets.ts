@@ -61,14 +61,14 @@ export class WebSockets {
         sc.authorize({ access: "console" });
         const name = sc.qualify(parsed.data);
         object = `instances/${name}`;
-        this.s.manager.get(name); // 404 before the upgrade
+        this.s.instances.get(name); // 404 before the upgrade
         const replay = url.searchParams.get("scrollback") !== "0";
         const ch = url.searchParams.get("channel");
         let channel: string | undefined;
         if (ch !== null) {
           const parsed = ConsoleChannel.safeParse(ch);
           if (!parsed.success) throw new UmldError("invalid_request", "channel must be con1..con15 or ssl0..ssl63", { channel: ch });
-          if (!this.s.manager.listChannels(name).some((c) => c.channel === parsed.data)) {
+          if (!this.s.instances.listChannels(name).some((c) => c.channel === parsed.data)) {
             throw new UmldError("channel_not_found", `instance '${name}' has no channel ${parsed.data}`, { channel: parsed.data });
           }
           channel = parsed.data;
@@ -108,10 +108,10 @@ export class WebSockets {
   }
 
   private console(ws: WebSocket, session: Session, name: string, replay: boolean, channel?: string): void {
-    let attached: ReturnType<Services["manager"]["attachConsole"]>;
+    let attached: ReturnType<Services["instances"]["attachConsole"]>;
     const idle = keepAlive(ws);
     try {
-      attached = this.s.manager.attachConsole(name, {
+      attached = this.s.instances.attachConsole(name, {
         send: (data) => {
           idle.touch();
           ws.send(data, { binary: true });

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { defaultCgroupParent } from "../../core/jail/cgroups.js";
 import { processGroup, switchProcesses, umlProcessesUnder } from "../../core/host/procfs.js";
 import { request as httpsRequest } from "node:https";
@@ -269,23 +269,54 @@ function kill(pid: number): void {
   }
 }
 
-/** The cgroups a test daemon made (its parent and any guest or switch cgroup left in it), removed when empty. */
+/**
+ * The cgroups a test daemon made (its parent and any guest, switch or spare
+ * cgroup left in it): whatever still runs in them is killed (a standby
+ * launcher of a SIGKILLed daemon ends on its own, but not at once), then they
+ * are removed, waiting up to 3 s for the kernel to let go.
+ */
 export function sweepCgroups(stateDir: string): void {
   const parent = defaultCgroupParent(stateDir, (x) => createHash("sha256").update(x).digest("hex"));
+  const dirs: string[] = [];
   for (const h of readdirSafe("/sys/fs/cgroup")) {
     const dir = `/sys/fs/cgroup/${h}/${parent}`;
-    for (const child of readdirSafe(dir)) {
+    for (const child of readdirSafe(dir)) if (isDir(`${dir}/${child}`)) dirs.push(`${dir}/${child}`);
+    if (isDir(dir)) dirs.push(dir);
+  }
+  const deadline = Date.now() + 3000;
+  for (const dir of dirs) {
+    for (;;) {
+      for (const pid of readFileSafe(`${dir}/cgroup.procs`).split("\n").filter(Boolean)) {
+        try {
+          process.kill(Number(pid), "SIGKILL");
+        } catch {
+          // gone
+        }
+      }
       try {
-        rmdirSync(`${dir}/${child}`);
-      } catch {
-        // a control file, or not empty
+        rmdirSync(dir);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT" || Date.now() > deadline) break;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
       }
     }
-    try {
-      rmdirSync(dir);
-    } catch {
-      // not there, or still in use
-    }
+  }
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function readFileSafe(p: string): string {
+  try {
+    return readFileSync(p, "utf8");
+  } catch {
+    return "";
   }
 }
 

@@ -15,25 +15,25 @@ describe("mconsole through a supervisor worker", { timeout: 120_000 }, () => {
     const cfg = parseConfig(["--state-dir", dir, "--listen", "none", "--log-level", "silent"], {});
     assert.ok(cfg !== "help");
     d = await startDaemon(cfg, pino({ level: "silent" }));
-    await d.services.manager.execute({ kind: "create", name: "mc", memoryMiB: 64 });
-    await d.services.manager.execute({ kind: "action", name: "mc", action: "start", wait: true });
+    d.services.instances.create({ name: "mc", memoryMiB: 64 });
+    await d.services.instances.act("mc", "start", { wait: true });
   });
   after(async () => {
-    await d?.services.manager.haltAll();
+    await d?.services.instances.haltAll();
     await d?.close();
     killGuestsUnder(dir);
     rmSync(dir, { recursive: true, force: true });
   });
 
   it("answers version with the guest's kernel release and hostname", async () => {
-    const v = await d.services.manager.mconsole("mc", "version");
+    const v = await d.services.instances.mconsole("mc", "version");
     assert.match(v, /^Linux mc 6\.\d+\.\d+ /);
   });
 
   it("receives a reply of many datagrams whole (proc mounts with 40 long mount lines)", async () => {
     // sysrq t would be the natural long reply, but it panics this guest kernel ("Segfault with no mm");
     // so the guest makes /proc/mounts long: 40 tmpfs mounts with ~200-character names
-    const m = d.services.manager;
+    const m = d.services.instances;
     const out: Buffer[] = [];
     const viewer = { send: (b: Buffer) => void out.push(Buffer.from(b)), backlog: () => 0, close: () => {} };
     const con = m.attachConsole("mc", viewer, true);
@@ -58,8 +58,8 @@ describe("mconsole through a supervisor worker", { timeout: 120_000 }, () => {
   });
 
   it("reads /proc files from the guest kernel and reports kernel errors", async () => {
-    const m = await d.services.manager.mconsole("mc", "proc meminfo");
+    const m = await d.services.instances.mconsole("mc", "proc meminfo");
     assert.match(m, /MemTotal:\s+\d+ kB/);
-    await assert.rejects(d.services.manager.mconsole("mc", "proc no-such-file"), /Failed to open file/);
+    await assert.rejects(d.services.instances.mconsole("mc", "proc no-such-file"), /Failed to open file/);
   });
 });

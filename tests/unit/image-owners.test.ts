@@ -54,11 +54,27 @@ describe("image owners (migration 0008) and what tenants own and use", () => {
     db.close();
   });
 
+  it("migration 0012 gives existing instances, networks and data disks the owner their name prefix meant, and usage goes by it", () => {
+    const { db } = legacyDb();
+    db.prepare("INSERT INTO networks (id, name, kind, subnet, nat, created_at) VALUES ('n1', 'acme.lan', 'switch', '10.0.0.0/24', 0, ?), ('n2', 'lan', 'switch', '10.0.1.0/24', 0, ?)").run(at, at);
+    db.prepare("INSERT INTO data_disks (id, name, kind, path, size_bytes, created_at) VALUES ('d1', 'acme.data', 'raw', '/d1', 2097152, ?), ('d2', 'nobody.data', 'raw', '/d2', 1048576, ?)").run(at, at);
+    migrate(db, MIGRATIONS_DIR);
+    const owners = (table: string) => Object.fromEntries((db.prepare(`SELECT name, owner FROM ${table} ORDER BY name`).all() as Array<{ name: string; owner: string | null }>).map((r) => [r.name, r.owner]));
+    assert.deepEqual(owners("instances"), { [`${"a".repeat(60)}.web`]: "a".repeat(60), box: null });
+    assert.deepEqual(owners("networks"), { "acme.lan": "acme", lan: null });
+    assert.deepEqual(owners("data_disks"), { "acme.data": "acme", "nobody.data": null }, "a prefix that is no tenant's owns nothing");
+    const repo = new TenantsRepo(db);
+    assert.equal(repo.usage("acme").diskMiB, 64 + 2, "its snapshot image and its data disk");
+    assert.deepEqual(repo.owned("acme").networks, ["acme.lan"]);
+    assert.equal(repo.usage("a".repeat(60)).instances, 1);
+    db.close();
+  });
+
   it("a tenant's images count against its disk quota; deleting it is refused while it owns anything, listing what", () => {
     const { db } = legacyDb();
     migrate(db, MIGRATIONS_DIR);
     const repo = new TenantsRepo(db);
-    assert.equal(repo.usage("acme.").diskMiB, 64, "its snapshot image, though no instance of its exists any more");
+    assert.equal(repo.usage("acme").diskMiB, 64, "its snapshot image, though no instance of its exists any more");
     const tenants = new Tenants(repo, pino({ level: "silent" }));
     const before = tenants.list().length;
     assert.throws(() => tenants.delete("acme"), (e: UmldError) => {
@@ -67,7 +83,7 @@ describe("image owners (migration 0008) and what tenants own and use", () => {
       assert.match(e.message, /1 image \(acme\.web-s1\)/);
       return true;
     });
-    db.prepare("INSERT INTO data_disks (id, name, kind, path, size_bytes, created_at) VALUES ('d', 'acme.data', 'raw', '/d', 1048576, ?)").run(at);
+    db.prepare("INSERT INTO data_disks (id, name, owner, kind, path, size_bytes, created_at) VALUES ('d', 'acme.data', 'acme', 'raw', '/d', 1048576, ?)").run(at);
     db.prepare("DELETE FROM images WHERE owner = 'acme'").run();
     assert.throws(() => tenants.delete("acme"), (e: UmldError) => e.code === "tenant_in_use" && (e.details as { disks: string[] }).disks[0] === "acme.data");
     db.prepare("DELETE FROM data_disks").run();

@@ -1,0 +1,134 @@
+import { UmldError } from "../errors.js";
+import { authorize, prefixOf, type Principal } from "../tenants/principal.js";
+import { COMMAND_ACCESS, type Command, type CommandKind, type CommandOf } from "./command.js";
+import { runCommand, type CommandResult, type CoreServices } from "./handlers.js";
+import { usageDelta } from "./usage.js";
+
+/**
+ * The one entry every write goes through: whoever asks, the actor must be
+ * allowed the command (COMMAND_ACCESS), the command is put in the actor's
+ * namespace (a tenant names only its own things), refused
+ * where a tenant may not go (the host's own resources), charged to the
+ * tenant's quotas (checked and reserved in one step, released when the work
+ * is done, also when it runs on as an operation), then run.
+ */
+export class Dispatcher {
+  constructor(private readonly s: CoreServices) {}
+
+  async execute<K extends CommandKind>(command: CommandOf<K>, actor: Principal): Promise<CommandResult<K>> {
+    const cmd = command as Command;
+    authorize(actor, COMMAND_ACCESS[cmd.kind], cmd.kind);
+    const tenant = actor.tenant;
+    if (tenant !== null) {
+      if (actor.kind === "tenant") refuseHostParts(cmd);
+      qualify(cmd, prefixOf(tenant));
+      this.resolveImages(cmd, tenant);
+    }
+    const delta = tenant !== null ? usageDelta(this.s, cmd) : null;
+    const release = delta ? this.s.tenants.reserve(tenant!, delta) : () => {};
+    let later = false;
+    try {
+      const result = await runCommand(this.s, command);
+      // an operation still running (wait=false) keeps its reservation until it ends
+      const op = (result as { operation?: { id: string; status: string } } | null)?.operation;
+      if (delta && op && op.status === "running") later = this.releaseWhenDone(op.id, release);
+      return result;
+    } finally {
+      if (!later) release();
+    }
+  }
+
+  /**
+   * Image names a tenant sends are resolved through the image's owner: its
+   * own image, or (to use, not to delete) one of the shared catalogue;
+   * anything else is image_not_found, exactly as if absent.
+   */
+  private resolveImages(cmd: Command, tenant: string): void {
+    const c = this.s.catalog;
+    if (cmd.kind === "instance.create") cmd.image = c.imageFor(cmd.image, tenant, "use").name;
+    if (cmd.kind === "disk.attach" && cmd.disk.image !== undefined) cmd.disk.image = c.imageFor(cmd.disk.image, tenant, "use").name;
+    if (cmd.kind === "image.delete") cmd.name = c.imageFor(cmd.name, tenant, "own").name;
+  }
+
+  private releaseWhenDone(opId: string, release: () => void): boolean {
+    const onEvent = (e: { type: string; operation?: { id: string; status: string } }) => {
+      if (e.type === "operation" && e.operation?.id === opId && e.operation.status !== "running") {
+        this.s.bus.off("event", onEvent);
+        release();
+      }
+    };
+    this.s.bus.on("event", onEvent);
+    if (this.s.operations.get(opId).status !== "running") {
+      this.s.bus.off("event", onEvent);
+      return false;
+    }
+    return true;
+  }
+}
+
+/** A tenant's names get its prefix: it can only ever name its own instances, disks, networks. */
+function qualify(cmd: Command, prefix: string): void {
+  const q = (n: string) => prefix + n;
+  switch (cmd.kind) {
+    case "instance.create":
+    case "instance.delete":
+    case "instance.start":
+    case "instance.shutdown":
+    case "instance.halt":
+    case "instance.reboot":
+    case "instance.pause":
+    case "instance.resume":
+    case "instance.upgrade-kernel":
+    case "instance.configure":
+    case "instance.mconsole":
+    case "network.create":
+    case "network.delete":
+    case "disk.delete":
+      cmd.name = q(cmd.name);
+      return;
+    case "instance.clone":
+      cmd.name = q(cmd.name);
+      cmd.clone.name = q(cmd.clone.name);
+      return;
+    case "instance.merge":
+      cmd.name = q(cmd.name);
+      return;
+    case "snapshot.create":
+    case "snapshot.restore":
+    case "snapshot.delete":
+    case "disk.detach":
+    case "channel.add":
+    case "channel.remove":
+    case "nic.detach":
+      cmd.instance = q(cmd.instance);
+      return;
+    case "disk.attach":
+      cmd.instance = q(cmd.instance);
+      if (cmd.disk.disk !== undefined) cmd.disk.disk = q(cmd.disk.disk);
+      return;
+    case "nic.attach":
+      cmd.instance = q(cmd.instance);
+      cmd.network = q(cmd.network);
+      return;
+    case "kernel.rollout":
+      if (cmd.selector.instances) cmd.selector.instances = cmd.selector.instances.map(q);
+      return;
+    default:
+      return; // not a tenant's namespace (images, kernels, tenants, tokens: admins', or resolved by owner)
+  }
+}
+
+/** What a tenant may not ask even of a command it may otherwise give: it changes the host itself. */
+function refuseHostParts(cmd: Command): void {
+  if (cmd.kind === "instance.configure" && cmd.changes.hostfsDir !== undefined) {
+    throw new UmldError("forbidden", "host directories are granted by admins", { needs: "admin", field: "hostfsDir" });
+  }
+  if (cmd.kind === "network.create" && cmd.networkKind === "host") {
+    // a bridge, firewall rules and forwarding: an admin makes them (acting for the tenant)
+    throw new UmldError("forbidden", "host networks are created by admins; tenants create switch and user networks", { needs: "admin", kind: "host" });
+  }
+  if (cmd.kind === "network.create" && cmd.hostAccess) {
+    // the host's own services (its loopback, every address it listens on): an admin decides who reaches them
+    throw new UmldError("forbidden", "host access for a user network is granted by admins", { needs: "admin", field: "hostAccess" });
+  }
+}

@@ -1,0 +1,281 @@
+import type { Logger } from "pino";
+import type { z } from "zod";
+import type { ChannelView, GuestFacts, MconsoleRequest } from "../../protocol/guest.js";
+import type { InstanceAction, InstanceView } from "../../protocol/instances.js";
+import type { ActionResult } from "../../protocol/operations.js";
+import type { ConsoleViewer } from "../console/console-hub.js";
+import type { EventBus } from "../events/bus.js";
+import type { GuestIdentity } from "../guest/identity.js";
+import type { GuestFilter } from "../network/guest-filter.js";
+import type { HostLinks } from "../network/host-links.js";
+import { Networks } from "../network/networks.js";
+import type { SwitchSupervisor } from "../network/switches.js";
+import type { Operations } from "../operations/operations.js";
+import type { StatePaths } from "../paths.js";
+import type { Catalog } from "../storage/catalog.js";
+import type { ChannelsRepo } from "../store/channels-repo.js";
+import type { DataDisksRepo } from "../store/data-disks-repo.js";
+import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
+import type { NetworksRepo } from "../store/networks-repo.js";
+import type { SnapshotsRepo } from "../store/snapshots-repo.js";
+import { InstanceActions } from "./actions.js";
+import { reconcileAtStart, type Reconciled } from "./adoption.js";
+import type { ActOptions, CreateInstance } from "./commands.js";
+import { ConsoleChannels } from "./console-channels.js";
+import { Consoles } from "./consoles.js";
+import { Lifetimes } from "./create-delete.js";
+import { Facts } from "./facts.js";
+import { FileFacts } from "./file-facts.js";
+import { guestFacts, passthrough } from "./guest-access.js";
+import { Guests, type JailConfig } from "./guests.js";
+import { KernelUpgrades } from "./kernel-upgrades.js";
+import { LiveDisks } from "./live-disks.js";
+import { LiveMemory } from "./live-memory.js";
+import { OpLock } from "./op-lock.js";
+import { patchInstance, type PatchRequest } from "./patch.js";
+import { Policies } from "./policies.js";
+import { Presenter } from "./presenter.js";
+import { InstanceQueries } from "./queries.js";
+import { Registry } from "./registry.js";
+import { Snapshots } from "./snapshots.js";
+import { Starter } from "./start.js";
+import type { WorkerPool } from "../supervisor/host.js";
+import { WorkerFacts } from "./worker-facts.js";
+
+export type { JailConfig } from "./guests.js";
+
+export interface InstancesOptions {
+  paths: StatePaths;
+  repo: InstancesRepo;
+  disksRepo: DataDisksRepo;
+  channelsRepo: ChannelsRepo;
+  snapshotsRepo: SnapshotsRepo;
+  networksRepo: NetworksRepo;
+  switches: SwitchSupervisor;
+  hostLinks: HostLinks;
+  /** what guests' host processes may send (absent: unfiltered) */
+  guestFilter?: GuestFilter;
+  catalog: Catalog;
+  operations: Operations;
+  bus: EventBus;
+  pool: WorkerPool;
+  log: Logger;
+  scrollbackBytes?: number;
+  consoleLogMaxBytes?: number;
+  jail: JailConfig;
+}
+
+/**
+ * Every instance, and the services around them, wired together: the
+ * composition root of core/instances/. Each part gets the small context it
+ * needs (Guests, the registry, the lock, the facts), never this object.
+ */
+export class Instances {
+  readonly registry = new Registry();
+  readonly lock = new OpLock();
+  readonly guests: Guests;
+  readonly facts: Facts;
+  readonly memory: LiveMemory;
+  readonly disks: LiveDisks;
+  readonly networks: Networks;
+  readonly snapshots: Snapshots;
+  readonly policies: Policies;
+  readonly consoles: Consoles;
+  readonly queries: InstanceQueries;
+  readonly files: FileFacts;
+  private readonly channels: ConsoleChannels;
+  private readonly starter: Starter;
+  private readonly workers: WorkerFacts;
+  private readonly actions: InstanceActions;
+  private readonly upgrades: KernelUpgrades;
+  private readonly lifetimes: Lifetimes;
+  private readonly presenter: Presenter;
+
+  constructor(private readonly o: InstancesOptions) {
+    const scrollbackBytes = o.scrollbackBytes ?? 256 * 1024;
+    this.guests = new Guests(o.repo, this.registry, o.catalog, o.jail);
+    this.facts = new Facts(o.repo, o.bus, o.log);
+    const view = (name: string) => this.fresh(name); // a command's answer: what it changed on disk shows at once
+    this.memory = new LiveMemory(this.guests, o.repo, o.bus, o.log, (id) => o.paths.umlDir(id));
+    this.disks = new LiveDisks(this.guests, o.disksRepo, o.repo, o.catalog, o.bus, o.log, o.paths.disks);
+    this.networks = new Networks(this.guests, o.networksRepo, o.repo, o.switches, o.hostLinks, o.log, o.guestFilter);
+    this.channels = new ConsoleChannels(o.channelsRepo, o.log);
+    this.consoles = new Consoles(this.guests, this.registry, this.channels, o.paths, scrollbackBytes);
+    this.queries = new InstanceQueries(o.repo, this.disks);
+    this.files = new FileFacts(o.repo, this.queries, o.bus);
+    this.presenter = new Presenter(o.repo, o.catalog, this.lock, this.disks, this.networks, this.files);
+    this.workers = new WorkerFacts(o.repo, o.catalog, this.registry, this.facts, this.consoles, o.bus, o.log, {
+      afterBoot: (id, rt, name) => {
+        void this.channels.configureAll(id, rt.host, rt.log);
+        void this.disks.afterBoot(name).then(() => this.networks.afterBoot(name)).then(() => this.memory.afterBoot(name)).catch((e) =>
+          rt.log.warn({ err: (e as Error).message }, "re-applying disks and memory after boot failed"),
+        );
+      },
+      afterAdoption: (id, rt) => void this.channels.configureAll(id, rt.host, rt.log),
+      afterExit: (id, requested, reason, upS) => this.policies.afterExit(id, requested, reason, upS),
+      onHang: (id, evidence) => this.policies.onHang(id, evidence),
+      act: (name, action, byPolicy) => this.act(name, action, { wait: true, byPolicy }),
+      bootSpec: (row) => this.starter.bootSpec(row),
+    });
+    this.starter = new Starter({
+      paths: o.paths, repo: o.repo, catalog: o.catalog, pool: o.pool, jail: o.jail, guests: this.guests, facts: this.facts,
+      workers: this.workers, disks: this.disks, networks: this.networks, scrollbackBytes, consoleLogMaxBytes: o.consoleLogMaxBytes ?? 16 * 1024 * 1024,
+    });
+    this.actions = new InstanceActions({
+      repo: o.repo, catalog: o.catalog, operations: o.operations, registry: this.registry, lock: this.lock, facts: this.facts,
+      guests: this.guests, starter: this.starter, view,
+    });
+    this.upgrades = new KernelUpgrades(this.actions, o.repo, o.catalog, o.operations, o.bus, o.log);
+    this.actions.setUpgrades(this.upgrades);
+    const layers = {
+      row: (n: string) => this.guests.row(n), get: view, hasGuest: (id: string) => this.registry.has(id),
+      mconsole: (n: string, c: string, t?: number) => this.guests.mconsole(n, c, t), act: (n: string, a: InstanceAction, x: ActOptions) => this.act(n, a, x), create: (c: CreateInstance) => this.create(c),
+      layersOn: (p: string) => this.queries.layersOn(p), busyWithName: (n: string) => this.actions.busyWithName(n),
+      markUpgrading: (n: string, on: boolean) => this.actions.markUpgrading(n, on),
+    };
+    this.snapshots = new Snapshots(layers, o.repo, o.snapshotsRepo, o.catalog, o.operations, o.log);
+    this.policies = new Policies({ row: (n) => this.guests.row(n), hasGuest: (id) => this.registry.has(id), act: (n, a, x) => this.act(n, a, x) }, o.repo, o.bus, o.log);
+    this.lifetimes = new Lifetimes({
+      paths: o.paths, repo: o.repo, catalog: o.catalog, bus: o.bus, log: o.log, jail: o.jail, guests: this.guests, registry: this.registry,
+      actions: this.actions, consoles: this.consoles, networks: this.networks, snapshots: () => this.snapshots, view,
+    });
+  }
+
+  // ---- queries
+
+  list(): InstanceView[] {
+    return this.o.repo.all().map((r) => this.presenter.view(r));
+  }
+
+  /** One instance: its file facts (a few stats and COW headers) read now; lists use the cached ones. */
+  get(name: string): InstanceView {
+    return this.fresh(name);
+  }
+
+  /** The view after a command, or of one instance: its file facts refreshed first. */
+  fresh(name: string): InstanceView {
+    const row = this.guests.row(name);
+    this.files.refresh(row);
+    return this.presenter.view(row);
+  }
+
+  row(name: string): InstanceRow {
+    return this.guests.row(name);
+  }
+
+  counts(): { total: number; running: number } {
+    const c = this.o.repo.counts();
+    return { total: c.total, running: c.active };
+  }
+
+  hasGuest(id: string): boolean {
+    return this.registry.has(id);
+  }
+
+  identityOf(name: string): GuestIdentity {
+    return this.guests.identityOf(name);
+  }
+
+  // ---- commands on instances
+
+  create(cmd: CreateInstance): InstanceView {
+    return this.lifetimes.create(cmd);
+  }
+
+  delete(name: string, force: boolean): Promise<{ deleted: string }> {
+    return this.lifetimes.delete(name, force);
+  }
+
+  act(name: string, action: Parameters<InstanceActions["act"]>[1], o: ActOptions): Promise<ActionResult> {
+    return this.actions.act(name, action, o);
+  }
+
+  patch(name: string, req: PatchRequest) {
+    return patchInstance({ paths: this.o.paths, repo: this.o.repo, catalog: this.o.catalog, bus: this.o.bus, guests: this.guests, registry: this.registry, memory: this.memory, view: (n) => this.fresh(n) }, name, req);
+  }
+
+  rollout(kernelName: string, sel: { instances?: string[]; kernel?: string; image?: string }, batchSize: number, deadlineS: number | undefined, wait: boolean) {
+    return this.upgrades.rollout(kernelName, sel, batchSize, deadlineS, wait);
+  }
+
+  /** Admin mconsole passthrough (see guest-access.ts). */
+  passthrough(name: string, req: z.output<typeof MconsoleRequest>): Promise<{ command: string; reply: string }> {
+    return passthrough((cmd, t) => this.guests.mconsole(name, cmd, t), req, this.o.log.child({ instance: name }));
+  }
+
+  /** Agentless guest facts (see guest-access.ts). */
+  guestFacts(name: string): Promise<GuestFacts> {
+    return guestFacts((cmd) => this.guests.mconsole(name, cmd));
+  }
+
+  mconsole(name: string, command: string, timeoutMs?: number): Promise<string> {
+    return this.guests.mconsole(name, command, timeoutMs);
+  }
+
+  // ---- consoles
+
+  attachConsole(name: string, viewer: ConsoleViewer, replay = true, channel?: string) {
+    return this.consoles.attach(name, viewer, replay, channel);
+  }
+
+  listChannels(name: string): ChannelView[] {
+    return this.consoles.listChannels(name);
+  }
+
+  addChannel(name: string, channel: string): Promise<ChannelView> {
+    return this.consoles.addChannel(name, channel);
+  }
+
+  removeChannel(name: string, channel: string): Promise<{ removed: string }> {
+    return this.consoles.removeChannel(name, channel);
+  }
+
+  // ---- daemon start and stop
+
+  async reconcileAtStart(): Promise<Reconciled> {
+    const r = await reconcileAtStart({
+      paths: this.o.paths, repo: this.o.repo, catalog: this.o.catalog, disks: this.disks, facts: this.facts, starter: this.starter,
+      workers: this.workers, pool: this.o.pool, policies: this.policies, log: this.o.log,
+    });
+    this.files.start();
+    return r;
+  }
+
+  /** Daemon stop: release every guest without stopping it. */
+  async detachAll(): Promise<void> {
+    this.files.stop();
+    // forget them first: a worker that ends now is released, not "died" (which would kill its guest)
+    await Promise.all(this.registry.takeAll().map(async (rt) => {
+      await rt.host.detach();
+      await rt.host.terminate();
+    }));
+    this.consoles.closeAll(1001, "daemon stopping");
+  }
+
+  /** Starts the instances marked autostart (after reconcileAtStart). */
+  autostart(): string[] {
+    return this.policies.autostartAll(this.o.repo.all());
+  }
+
+  /** Host shutdown: graceful shutdown of every guest within the deadline, then halt. */
+  shutdownGuests(deadlineS: number): Promise<{ shutDown: string[]; halted: string[] }> {
+    return this.policies.shutdownAll(this.o.repo.all(), deadlineS);
+  }
+
+  /** Halts every guest (tests, and the explicit host-shutdown path). */
+  async haltAll(): Promise<void> {
+    await Promise.all(this.o.repo.all().filter((r) => this.registry.has(r.id)).map((r) => this.act(r.name, "halt", { wait: true }).catch(() => {})));
+  }
+
+  cowsOn(path: string): Array<{ disk: string; path: string }> {
+    return this.queries.cowsOn(path);
+  }
+
+  layersOn(path: string): string[] {
+    return this.queries.layersOn(path);
+  }
+
+  kernelUsers(kernelId: string): string[] {
+    return this.queries.kernelUsers(kernelId);
+  }
+}

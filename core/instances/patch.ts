@@ -1,0 +1,74 @@
+import { realpathSync, statSync } from "node:fs";
+import type { MemoryChangeResult, InstanceView } from "../../protocol/instances.js";
+import { UmldError } from "../errors.js";
+import type { EventBus } from "../events/bus.js";
+import type { StatePaths } from "../paths.js";
+import type { Catalog } from "../storage/catalog.js";
+import type { InstancesRepo } from "../store/instances-repo.js";
+import { nowIso } from "../util/ids.js";
+import type { PolicyInput } from "./commands.js";
+import { policyColumns } from "./create-delete.js";
+import type { Guests } from "./guests.js";
+import type { LiveMemory } from "./live-memory.js";
+import type { Registry } from "./registry.js";
+
+export type PatchRequest = { memoryMiB?: number; maxMemoryMiB?: number; kernel?: string | null; diskQuotaMiB?: number | null; hostfsDir?: string | null } & PolicyInput;
+
+export interface PatchDeps {
+  paths: StatePaths;
+  repo: InstancesRepo;
+  catalog: Catalog;
+  bus: EventBus;
+  guests: Guests;
+  registry: Registry;
+  memory: LiveMemory;
+  view(name: string): InstanceView;
+}
+
+/** PATCH of an instance: validates everything first, then stages the boot size or kernel, then changes memory live. */
+export async function patchInstance(d: PatchDeps, name: string, req: PatchRequest): Promise<{ instance: InstanceView; memory: MemoryChangeResult | null }> {
+  const row = d.guests.row(name);
+  const stopped = row.state === "stopped" || row.state === "crashed";
+  if (req.maxMemoryMiB !== undefined && !stopped) {
+    throw new UmldError("invalid_state", `maxMemoryMiB (the boot size) changes only while the instance is stopped; it is ${row.state}`, { state: row.state, action: "set-max-memory" });
+  }
+  const max = req.maxMemoryMiB ?? row.max_memory_mib;
+  const target = req.memoryMiB ?? Math.min(row.memory_mib, max);
+  if (target > max) throw new UmldError("memory_above_max", `memoryMiB ${target} is above maxMemoryMiB ${max} (the boot size)`, { memoryMiB: target, maxMemoryMiB: max });
+  const kernel = req.kernel ? d.catalog.kernel(req.kernel) : null;
+  if (req.memoryMiB !== undefined && !stopped && row.state !== "running") {
+    throw new UmldError("invalid_state", `cannot change the memory of an instance that is ${row.state}`, { state: row.state, action: "set-memory" });
+  }
+  const hostfs = req.hostfsDir === undefined || req.hostfsDir === null ? req.hostfsDir : grantableDir(d.paths, req.hostfsDir);
+  if (req.maxMemoryMiB !== undefined) d.repo.update(row.id, { max_memory_mib: max, memory_mib: target });
+  if (req.diskQuotaMiB !== undefined) d.repo.update(row.id, { disk_quota_mib: req.diskQuotaMiB });
+  if (hostfs !== undefined) d.repo.update(row.id, { hostfs_dir: hostfs });
+  d.repo.update(row.id, policyColumns(req));
+  if (req.hangTimeoutS !== undefined) d.registry.get(row.id)?.host.setWatchdog(req.hangTimeoutS * 1000);
+  if (req.kernel !== undefined) {
+    d.repo.update(row.id, { staged_kernel_id: kernel?.id ?? null });
+    if (kernel) {
+      const from = d.catalog.kernelById(row.booted_kernel_id ?? row.kernel_id)?.name ?? "?";
+      d.bus.publish({ type: "instance.upgrade", instance: name, from, to: kernel.name, status: "staged", reason: null, timestamp: nowIso() });
+    }
+  }
+  const memory = req.memoryMiB !== undefined ? await d.memory.set(name, req.memoryMiB) : null;
+  return { instance: d.view(name), memory };
+}
+
+/** A host directory an admin may give a guest's hostfs: an existing directory, never umld's own state. */
+function grantableDir(paths: StatePaths, dir: string): string {
+  let real: string;
+  try {
+    real = realpathSync(dir);
+  } catch {
+    throw new UmldError("invalid_request", `hostfsDir ${dir} does not exist`, { hostfsDir: dir });
+  }
+  if (!statSync(real).isDirectory()) throw new UmldError("invalid_request", `hostfsDir ${dir} is not a directory`, { hostfsDir: dir });
+  const state = realpathSync(paths.root);
+  if (real === "/" || real === state || real.startsWith(state + "/") || state.startsWith(real + "/")) {
+    throw new UmldError("invalid_request", `hostfsDir may not be / nor hold or be inside umld's state directory`, { hostfsDir: dir });
+  }
+  if (/[,:\s=]/.test(real)) throw new UmldError("invalid_request", `hostfsDir resolves to a path UML cannot take: ${real}`, { hostfsDir: dir });
+  return real;
+}

@@ -1,0 +1,65 @@
+import type { InstanceView } from "../../protocol/instances.js";
+import { isActive } from "../lifecycle/transitions.js";
+import type { Networks } from "../network/networks.js";
+import type { Catalog } from "../storage/catalog.js";
+import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
+import type { FileFacts } from "./file-facts.js";
+import type { LiveDisks } from "./live-disks.js";
+import type { OpLock } from "./op-lock.js";
+
+/** An instance as the protocol shows it, from its rows and cached facts: no file is touched. */
+export class Presenter {
+  constructor(
+    private readonly repo: InstancesRepo,
+    private readonly catalog: Catalog,
+    private readonly lock: OpLock,
+    private readonly disks: LiveDisks,
+    private readonly networks: Networks,
+    private readonly files: FileFacts,
+  ) {}
+
+  view(r: InstanceRow): InstanceView {
+    const kernelName = (id: string | null) => (id ? (this.catalog.kernelById(id)?.name ?? "?") : null);
+    const facts = this.files.of(r);
+    const root = this.repo.disks(r.id);
+    const data = this.disks.writableOf(r.id);
+    const virtualBytes = [...root, ...data].reduce((n, d) => n + d.size_bytes, 0);
+    const used = [...root, ...data].reduce((n, d) => n + facts.allocated(d.path), 0);
+    const quotaBytes = r.disk_quota_mib === null ? null : r.disk_quota_mib * 1048576;
+    return {
+      name: r.name,
+      id: r.id,
+      state: r.state,
+      ready: r.ready === 1,
+      pid: r.pid,
+      hostfsDir: r.hostfs_dir,
+      memoryMiB: r.memory_mib,
+      maxMemoryMiB: r.max_memory_mib,
+      unpluggedMiB: r.unplugged_mib,
+      kernel: kernelName(r.kernel_id) ?? "?",
+      bootedKernel: kernelName(r.booted_kernel_id),
+      stagedKernel: kernelName(r.staged_kernel_id),
+      image: this.catalog.imageById(r.image_id)?.name ?? "?",
+      bootOptions: JSON.parse(r.boot_options) as string[],
+      disks: root.map((d) => ({
+        slot: d.slot, kind: d.kind, path: d.path, backingPath: d.backing_path, backingSizeBytes: d.backing_size,
+        backingMtime: d.backing_mtime, sizeBytes: d.size_bytes, allocatedBytes: facts.allocated(d.path),
+      })),
+      attachments: this.disks.attachmentsOf(r.id),
+      nics: this.networks.nicsOf(r.id),
+      diskUsage: { quotaBytes, virtualBytes, allocatedBytes: used, exceeded: quotaBytes !== null && used > quotaBytes },
+      uptime: r.started_at && isActive(r.state) ? Math.max(0, (Date.now() - Date.parse(r.started_at)) / 1000) : null,
+      bootCount: r.boot_count,
+      lastExit: r.last_exit_reason && r.last_exit_at ? { code: r.last_exit_code, signal: r.last_exit_signal, reason: r.last_exit_reason, at: r.last_exit_at } : null,
+      createdAt: r.created_at,
+      busy: this.lock.busyWith(r.id),
+      policy: {
+        autostart: r.autostart === 1, autostartOrder: r.autostart_order, autostartDelayS: r.autostart_delay_s,
+        restartPolicy: r.restart_policy, hangTimeoutS: r.hang_timeout_s, onHang: r.on_hang,
+      },
+      crashStreak: r.crash_streak,
+      flag: r.flag,
+      problems: facts.problems,
+    };
+  }
+}
