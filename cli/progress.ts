@@ -1,4 +1,4 @@
-import type { UmldClient } from "./client.js";
+import type { CliClient } from "./client.js";
 
 interface OperationEvent {
   type: string;
@@ -17,7 +17,7 @@ function bar(done: number, total: number | null, unit: string, step: string | nu
  * Starts an operation with wait=false, draws its progress from the events
  * stream (on a terminal, a bar redrawn in place), and resolves when it ends.
  */
-export async function withProgress<T extends { operation: { id: string } }>(c: UmldClient, start: () => Promise<T>): Promise<{ status: string; error: { code: string; message: string } | null }> {
+export async function withProgress<T extends { operation: { id: string } }>(c: CliClient, start: () => Promise<T>): Promise<{ status: string; error: { code: string; message: string } | null }> {
   const ws = c.websocket("/events");
   const early: OperationEvent[] = [];
   let onEvent: ((e: OperationEvent) => void) | null = null;

@@ -59,7 +59,6 @@ export const StateActionRequest = z
     path: ["kernel"],
   });
 
-/** Live changes: memory on a running guest (plug/unplug), the boot size and kernel for the next start. */
 /** An absolute host path an admin grants: no . or .. segments, nothing that splits a UML option. */
 export const HostDir = z
   .string()
@@ -67,6 +66,7 @@ export const HostDir = z
   .regex(/^\/[A-Za-z0-9._\/-]*$/, "an absolute path of [A-Za-z0-9._/-]")
   .refine((p) => !p.split("/").some((seg) => seg === "." || seg === ".."), "no . or .. segments");
 
+/** Live changes: memory on a running guest (plug/unplug), the boot size and kernel for the next start. */
 export const PatchInstanceRequest = z
   .object({
     memoryMiB: MemoryMiB.optional().describe("live memory target; never above maxMemoryMiB"),
@@ -128,7 +128,7 @@ export const DiskView = z.object({
 export type DiskView = z.infer<typeof DiskView>;
 
 export const InstanceView = z.object({
-  name: Name,
+  name: OwnedName.describe("the instance name (admins see a tenant's as <tenant>.<name>)"),
   id: z.string(),
   state: InstanceState,
   ready: z.boolean().describe("the guest signalled readiness since its last boot"),
@@ -171,3 +171,8 @@ export const InstanceView = z.object({
 export type InstanceView = z.infer<typeof InstanceView>;
 
 export const InstanceList = z.object({ instances: z.array(InstanceView) });
+
+export const PatchInstanceResult = z.object({
+  instance: InstanceView,
+  memory: MemoryChangeResult.nullable().describe("what a memory change did to the running guest; null when memoryMiB was not changed or the guest is not running"),
+});

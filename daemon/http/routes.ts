@@ -1,42 +1,51 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { API_PREFIX, CAPABILITIES, PROTOCOL_VERSION } from "../../protocol/version.js";
-import { routes, routeScopes, type RouteDef, type RouteName } from "../../protocol/routes.js";
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { CAPABILITIES, PROTOCOL_VERSION } from "../../protocol/version.js";
+import { contract, routeScopes, type ResponseIn, type RouteName } from "../../protocol/contract.js";
+import type { InstanceView } from "../../protocol/instances.js";
+import type { ActionResult } from "../../protocol/operations.js";
+import { openApiDocument } from "../../protocol/openapi.js";
 import type { Usage } from "../../core/store/tenants-repo.js";
-import { CreateTenantRequest, CreateTokenRequest, PatchTenantRequest, type AuditQuery } from "../../protocol/tenants.js";
 import { UmldError } from "../../core/errors.js";
 import { scopeOf } from "../app.js";
 import type { Scope } from "../auth/scope.js";
-import { CreateInstanceRequest, PatchInstanceRequest, StateActionRequest } from "../../protocol/instances.js";
-import { AttachDiskRequest } from "../../protocol/disks.js";
-import { BuildImageRequest, ImportImageRequest, type ImageView } from "../../protocol/images.js";
-import { CloneRequest, CreateSnapshotRequest, MergeRequest } from "../../protocol/snapshots.js";
-import { CreateNetworkRequest } from "../../protocol/networks.js";
-import { RegisterKernelRequest, RolloutRequest } from "../../protocol/kernels.js";
-import { AddChannelRequest, MconsoleRequest } from "../../protocol/guest.js";
-import type { z } from "zod";
 import type { Services } from "../services.js";
-import { validationError } from "./errors.js";
+import { anyAnswer, anyCall, registerContract, type AnyAnswer, type AnyCall, type Call } from "./register.js";
 
-interface Parsed {
-  params: Record<string, string>;
-  query: Record<string, string>;
-  body: unknown;
-  scope: Scope;
-}
-type Handler = (p: Parsed, reply: FastifyReply) => Promise<unknown> | unknown;
+/** A parsed call and who makes it. */
+type Parsed<N extends RouteName> = Call<N> & { scope: Scope };
+type Handler<N extends RouteName> = (p: Parsed<N>, reply: FastifyReply) => Promise<ResponseIn<N>> | ResponseIn<N>;
+type Handlers = { [N in RouteName]: Handler<N> };
+type AnyParsed = AnyCall & { scope: Scope };
 
 /** A handler for a long action: waits for it unless the body says wait=false, then answers 202 at once. */
-function waitable<B extends { wait: boolean }>(run: (p: Parsed, body: B) => Promise<unknown>): Handler {
+function waitable<P extends { body: { wait: boolean } }, R>(run: (p: P) => Promise<R>): (p: P, reply: FastifyReply) => Promise<R> {
   return async (p, reply) => {
-    const body = p.body as B;
-    const result = await run(p, body);
-    if (!body.wait) reply.code(202);
+    const result = await run(p);
+    if (!p.body.wait) reply.code(202);
     return result;
   };
 }
 
+type Executed = Awaited<ReturnType<Services["manager"]["execute"]>>;
+/** execute() answers every command kind with one union: these pick the member each command yields. */
+async function instanceOf(r: Promise<Executed>): Promise<InstanceView> {
+  const v = await r;
+  if ("state" in v) return v;
+  throw new UmldError("internal", "create did not answer an instance");
+}
+async function actionOf(r: Promise<Executed>): Promise<ActionResult> {
+  const v = await r;
+  if ("operation" in v) return v;
+  throw new UmldError("internal", "a state change did not answer an operation");
+}
+async function deletedOf(r: Promise<Executed>): Promise<{ deleted: string }> {
+  const v = await r;
+  if ("deleted" in v) return v;
+  throw new UmldError("internal", "delete did not answer what it deleted");
+}
+
 /** Route handlers: each translates a request into the core command vocabulary or a query. */
-function handlers(s: Services): Record<RouteName, Handler> {
+function handlers(s: Services): Handlers {
   return {
     health: (p) => {
       if (p.scope.prefix === null) return { status: "ok", uptime: process.uptime(), instances: s.manager.counts() };
@@ -44,86 +53,64 @@ function handlers(s: Services): Record<RouteName, Handler> {
       return { status: "ok", uptime: process.uptime(), instances: { total: own.length, running: own.filter((i) => i.pid !== null).length } };
     },
     version: () => ({ protocolVersion: PROTOCOL_VERSION, daemonVersion: s.daemonVersion, capabilities: [...CAPABILITIES] }),
+    openapi: () => openApiDocument(),
     listInstances: () => ({ instances: s.manager.list() }),
-    createInstance: (p) => {
-      const b = p.body as z.output<typeof CreateInstanceRequest>;
-      return s.manager.execute({ kind: "create", name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, policy: b, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions });
-    },
-    getInstance: (p) => s.manager.get(p.params.name!),
-    deleteInstance: (p) => s.manager.execute({ kind: "delete", name: p.params.name!, force: p.query.force === "true" }),
-    changeState: waitable<z.output<typeof StateActionRequest>>((p, b) =>
-      s.manager.execute({ kind: "action", name: p.params.name!, action: b.action, timeoutS: b.timeoutS, wait: b.wait, kernel: b.kernel, deadlineS: b.deadlineS }),
+    createInstance: ({ body: b }) =>
+      instanceOf(s.manager.execute({ kind: "create", name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, policy: b, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions })),
+    getInstance: (p) => s.manager.get(p.params.name),
+    deleteInstance: (p) => deletedOf(s.manager.execute({ kind: "delete", name: p.params.name, force: p.query.force === "true" })),
+    changeState: waitable((p: Parsed<"changeState">) =>
+      actionOf(s.manager.execute({ kind: "action", name: p.params.name, action: p.body.action, timeoutS: p.body.timeoutS, wait: p.body.wait, kernel: p.body.kernel, deadlineS: p.body.deadlineS })),
     ),
-    getOperation: (p) => s.operations.get(p.params.id!),
+    getOperation: (p) => s.operations.get(p.params.id),
     listImages: () => ({ images: s.images.list() }),
-    importImage: waitable<z.output<typeof ImportImageRequest>>((_p, b) => s.images.import(b)),
-    deleteImage: (p) => s.images.delete(p.params.name!),
-    buildImage: waitable<z.output<typeof BuildImageRequest>>((_p, b) => s.images.build(b)),
-    verifyImage: (p) => s.images.verify(p.params.name!, s.manager.disks.list()),
+    importImage: waitable((p: Parsed<"importImage">) => s.images.import(p.body)),
+    deleteImage: (p) => s.images.delete(p.params.name),
+    buildImage: waitable((p: Parsed<"buildImage">) => s.images.build(p.body)),
+    verifyImage: (p) => s.images.verify(p.params.name, s.manager.disks.list()),
     listKernels: () => ({ kernels: s.catalog.listKernels() }),
-    patchInstance: (p) => s.manager.patch(p.params.name!, p.body as z.output<typeof PatchInstanceRequest>),
-    getMemory: (p) => s.manager.memory.view(p.params.name!),
-    mconsole: (p) => s.manager.passthrough(p.params.name!, p.body as z.output<typeof MconsoleRequest>),
-    guestFacts: (p) => s.manager.guestFacts(p.params.name!),
+    patchInstance: (p) => s.manager.patch(p.params.name, p.body),
+    getMemory: (p) => s.manager.memory.view(p.params.name),
+    mconsole: (p) => s.manager.passthrough(p.params.name, p.body),
+    guestFacts: (p) => s.manager.guestFacts(p.params.name),
     listDisks: () => ({ disks: s.manager.disks.list() }),
-    deleteDisk: (p) => s.manager.disks.delete(p.params.name!),
-    attachDisk: (p) => s.manager.disks.attach(p.params.name!, p.body as z.output<typeof AttachDiskRequest>),
-    detachDisk: (p) => s.manager.disks.detach(p.params.name!, p.params.slot!),
-    registerKernel: (p) => {
-      const b = p.body as z.output<typeof RegisterKernelRequest>;
-      return s.catalog.registerKernel(b.name, b.path, b.makeDefault);
-    },
+    deleteDisk: (p) => s.manager.disks.delete(p.params.name),
+    attachDisk: (p) => s.manager.disks.attach(p.params.name, p.body),
+    detachDisk: (p) => s.manager.disks.detach(p.params.name, p.params.slot),
+    registerKernel: ({ body: b }) => s.catalog.registerKernel(b.name, b.path, b.makeDefault),
     deleteKernel: (p) => {
-      s.catalog.deleteKernel(p.params.name!, (id) => s.manager.kernelUsers(id));
-      return { deleted: p.params.name! };
+      s.catalog.deleteKernel(p.params.name, (id) => s.manager.kernelUsers(id));
+      return { deleted: p.params.name };
     },
-    listChannels: (p) => ({ channels: s.manager.listChannels(p.params.name!) }),
-    addChannel: (p) => s.manager.addChannel(p.params.name!, (p.body as z.output<typeof AddChannelRequest>).channel),
-    removeChannel: (p) => s.manager.removeChannel(p.params.name!, p.params.channel!),
+    listChannels: (p) => ({ channels: s.manager.listChannels(p.params.name) }),
+    addChannel: (p) => s.manager.addChannel(p.params.name, p.body.channel),
+    removeChannel: (p) => s.manager.removeChannel(p.params.name, p.params.channel),
     listNetworks: () => ({ networks: s.manager.networks.list() }),
-    createNetwork: (p) => {
-      const b = p.body as z.output<typeof CreateNetworkRequest>;
-      return s.manager.networks.create(b.name, b.kind, b.subnet, b.nat, b.hostAccess);
-    },
-    deleteNetwork: (p) => s.manager.networks.delete(p.params.name!),
-    attachNic: (p) => {
-      const b = p.body as { network: string; mac?: string };
-      return s.manager.networks.attach(p.params.name!, b.network, b.mac);
-    },
-    detachNic: (p) => s.manager.networks.detach(p.params.name!, p.params.slot!),
-    shutdownGuests: (p) => s.manager.shutdownGuests((p.body as { deadlineS: number }).deadlineS),
-    listSnapshots: (p) => ({ snapshots: s.manager.snapshots.list(p.params.name!) }),
-    createSnapshot: waitable<z.output<typeof CreateSnapshotRequest>>((p, b) => s.manager.snapshots.snapshot(p.params.name!, b.name, b.wait)),
-    restoreSnapshot: (p) => s.manager.snapshots.restore(p.params.name!, p.params.snapshot!),
-    deleteSnapshot: (p) => s.manager.snapshots.deleteSnapshot(p.params.name!, p.params.snapshot!),
-    cloneInstance: waitable<z.output<typeof CloneRequest>>((p, b) => s.manager.snapshots.clone(p.params.name!, b)),
-    mergeDisk: waitable<z.output<typeof MergeRequest>>((p, b) => s.manager.snapshots.merge(p.params.name!, b)),
-    rollout: waitable<z.output<typeof RolloutRequest>>((p, b) => s.manager.rollout(p.params.name!, b.selector, b.batchSize, b.deadlineS, b.wait)),
+    createNetwork: ({ body: b }) => s.manager.networks.create(b.name, b.kind, b.subnet, b.nat, b.hostAccess),
+    deleteNetwork: (p) => s.manager.networks.delete(p.params.name),
+    attachNic: (p) => s.manager.networks.attach(p.params.name, p.body.network, p.body.mac),
+    detachNic: (p) => s.manager.networks.detach(p.params.name, p.params.slot),
+    shutdownGuests: (p) => s.manager.shutdownGuests(p.body.deadlineS),
+    listSnapshots: (p) => ({ snapshots: s.manager.snapshots.list(p.params.name) }),
+    createSnapshot: waitable((p: Parsed<"createSnapshot">) => s.manager.snapshots.snapshot(p.params.name, p.body.name, p.body.wait)),
+    restoreSnapshot: (p) => s.manager.snapshots.restore(p.params.name, p.params.snapshot),
+    deleteSnapshot: (p) => s.manager.snapshots.deleteSnapshot(p.params.name, p.params.snapshot),
+    cloneInstance: waitable((p: Parsed<"cloneInstance">) => s.manager.snapshots.clone(p.params.name, p.body)),
+    mergeDisk: waitable((p: Parsed<"mergeDisk">) => s.manager.snapshots.merge(p.params.name, p.body)),
+    rollout: waitable((p: Parsed<"rollout">) => s.manager.rollout(p.params.name, p.body.selector, p.body.batchSize, p.body.deadlineS, p.body.wait)),
     listTenants: () => ({ tenants: s.tenants.list() }),
-    createTenant: (p) => {
-      const b = p.body as z.output<typeof CreateTenantRequest>;
-      return s.tenants.create(b.name, b.quotas);
-    },
+    createTenant: ({ body: b }) => s.tenants.create(b.name, b.quotas),
     getTenant: (p) => {
-      const t = p.params.tenant!;
+      const t = p.params.tenant;
       if (p.scope.principal.kind === "tenant" && p.scope.principal.tenant !== t) throw new UmldError("tenant_not_found", `no tenant named '${t}'`, { tenant: t });
       return s.tenants.get(t);
     },
-    patchTenant: (p) => {
-      const b = p.body as z.output<typeof PatchTenantRequest>;
-      return s.tenants.update(p.params.tenant!, b.quotas);
-    },
-    deleteTenant: (p) => s.tenants.delete(p.params.tenant!),
-    listTokens: (p) => ({ tokens: s.tenants.listTokens(p.params.tenant!) }),
-    createToken: (p) => {
-      const b = p.body as z.output<typeof CreateTokenRequest>;
-      return s.tenants.createToken(p.params.tenant!, b.name, b.actions, b.expiresInS);
-    },
-    revokeToken: (p) => s.tenants.revokeToken(p.params.tenant!, p.params.token!),
-    listAudit: (p) => {
-      const q = p.query as unknown as z.output<typeof AuditQuery>;
-      return { entries: s.tenants.auditLog(q.limit, q.tenant, q.before) };
-    },
+    patchTenant: (p) => s.tenants.update(p.params.tenant, p.body.quotas),
+    deleteTenant: (p) => s.tenants.delete(p.params.tenant),
+    listTokens: (p) => ({ tokens: s.tenants.listTokens(p.params.tenant) }),
+    createToken: ({ params, body: b }) => s.tenants.createToken(params.tenant, b.name, b.actions, b.expiresInS),
+    revokeToken: (p) => s.tenants.revokeToken(p.params.tenant, p.params.token),
+    listAudit: ({ query: q }) => ({ entries: s.tenants.auditLog(q.limit, q.tenant, q.before) }),
   };
 }
 
@@ -142,15 +129,15 @@ function rootMiB(s: Services, name: string): number {
  * it runs): instances, memory, and every byte it makes on disk, including
  * images (snapshots, clone bases, merges) the tenant then owns.
  */
-function quotaDelta(s: Services, name: RouteName, p: Parsed): Partial<Usage> | null {
-  switch (name) {
+function quotaDelta(s: Services, p: AnyParsed): Partial<Usage> | null {
+  switch (p.name) {
     case "createInstance": {
-      const b = p.body as z.output<typeof CreateInstanceRequest>;
+      const b = p.body;
       return { instances: 1, memoryMiB: b.maxMemoryMiB ?? b.memoryMiB, diskMiB: b.diskQuotaMiB ?? mib(s.catalog.image(b.image).size_bytes) };
     }
     case "cloneInstance": {
-      const b = p.body as z.output<typeof CloneRequest>;
-      const src = s.manager.row(p.params.name!);
+      const b = p.body;
+      const src = s.manager.row(p.params.name);
       // the clone boots with max(memoryMiB, the source's boot size) (snapshots.ts)
       const memoryMiB = Math.max(b.memoryMiB ?? 0, src.max_memory_mib);
       if (b.snapshot !== undefined) {
@@ -161,8 +148,8 @@ function quotaDelta(s: Services, name: RouteName, p: Parsed): Partial<Usage> | n
       return { instances: 1, memoryMiB, diskMiB: 2 * root }; // a full copy (an image it owns) and the clone's disk over it
     }
     case "patchInstance": {
-      const b = p.body as z.output<typeof PatchInstanceRequest>;
-      const row = s.manager.row(p.params.name!);
+      const b = p.body;
+      const row = s.manager.row(p.params.name);
       const mem = b.maxMemoryMiB !== undefined ? Math.max(0, b.maxMemoryMiB - row.max_memory_mib) : 0;
       let disk = 0;
       if (b.diskQuotaMiB !== undefined) {
@@ -173,11 +160,11 @@ function quotaDelta(s: Services, name: RouteName, p: Parsed): Partial<Usage> | n
       return mem || disk ? { memoryMiB: mem, diskMiB: disk } : null;
     }
     case "createSnapshot":
-      return { snapshots: 1, diskMiB: rootMiB(s, p.params.name!) };
+      return { snapshots: 1, diskMiB: rootMiB(s, p.params.name) };
     case "mergeDisk":
-      return (p.body as z.output<typeof MergeRequest>).shared ? null : { diskMiB: rootMiB(s, p.params.name!) };
+      return p.body.shared ? null : { diskMiB: rootMiB(s, p.params.name) };
     case "attachDisk": {
-      const b = p.body as z.output<typeof AttachDiskRequest>;
+      const b = p.body;
       if (b.sizeMiB !== undefined) return { diskMiB: b.sizeMiB };
       if (b.image !== undefined) return { diskMiB: mib(s.catalog.image(b.image).size_bytes) };
       return null; // an existing disk of its own: counted already
@@ -202,18 +189,33 @@ function releaseWhenDone(s: Services, opId: string, release: () => void): boolea
   return true;
 }
 
+/** The operation of an answer that carries one (the long actions' answers). */
+function operationOf(result: unknown): { id: string; status: string } | null {
+  if (typeof result !== "object" || result === null || !("operation" in result)) return null;
+  const op = result.operation;
+  if (typeof op !== "object" || op === null || !("id" in op) || !("status" in op)) return null;
+  return typeof op.id === "string" && typeof op.status === "string" ? { id: op.id, status: op.status } : null;
+}
+
+
 /** A list answer holds only what the principal may see. */
-function filterList(scope: Scope, name: RouteName, result: unknown): unknown {
-  const key = routeScopes[name].list;
-  if (!key || scope.prefix === null) return result;
-  const r = result as Record<string, Array<{ name: string; dependants?: string[] }>>;
-  if (name === "listImages") {
-    // its own and the shared catalogue, by owner; a shared image lists only the tenant's own dependants
-    const own = (d: string) => scope.sees(d.replace(/^disk:/, ""));
-    const images = r.images as unknown as Array<ImageView>;
-    return { ...r, images: images.filter((x) => scope.seesImage(x)).map((x) => ({ ...x, dependants: x.dependants.filter(own) })) };
+function filterList(scope: Scope, a: AnyAnswer): unknown {
+  if (!routeScopes[a.name].list || scope.prefix === null) return a.result;
+  switch (a.name) {
+    case "listImages": {
+      // its own and the shared catalogue, by owner; a shared image lists only the tenant's own dependants
+      const own = (d: string) => scope.sees(d.replace(/^disk:/, ""));
+      return { ...a.result, images: a.result.images.filter((x) => scope.seesImage(x)).map((x) => ({ ...x, dependants: x.dependants.filter(own) })) };
+    }
+    case "listInstances":
+      return { ...a.result, instances: a.result.instances.filter((x) => scope.sees(x.name)) };
+    case "listDisks":
+      return { ...a.result, disks: a.result.disks.filter((x) => scope.sees(x.name)) };
+    case "listNetworks":
+      return { ...a.result, networks: a.result.networks.filter((x) => scope.sees(x.name)) };
+    default:
+      return a.result;
   }
-  return { ...r, [key]: r[key]!.filter((x) => scope.sees(x.name)) };
 }
 
 /**
@@ -221,88 +223,78 @@ function filterList(scope: Scope, name: RouteName, result: unknown): unknown {
  * image, or (to use, not to delete) one of the shared catalogue. Core gets
  * the stored name; anything else is image_not_found, exactly as if absent.
  */
-function resolveImages(s: Services, scope: Scope, name: RouteName, p: Parsed): void {
+function resolveImages(s: Services, scope: Scope, p: AnyParsed): void {
   const tenant = scope.principal.tenant;
   if (tenant === null) return;
-  const body = p.body as { image?: string } | undefined;
-  if (name === "createInstance") body!.image = s.catalog.imageFor(body!.image, tenant, "use").name;
-  if (name === "attachDisk" && body?.image !== undefined) body.image = s.catalog.imageFor(body.image, tenant, "use").name;
-  if (name === "deleteImage") p.params.name = s.catalog.imageFor(p.params.name!, tenant, "own").name;
-  if (name === "verifyImage") p.params.name = s.catalog.imageFor(p.params.name!, tenant, "use").name;
+  if (p.name === "createInstance") p.body.image = s.catalog.imageFor(p.body.image, tenant, "use").name;
+  if (p.name === "attachDisk" && p.body.image !== undefined) p.body.image = s.catalog.imageFor(p.body.image, tenant, "use").name;
+  if (p.name === "deleteImage") p.params.name = s.catalog.imageFor(p.params.name, tenant, "own").name;
+  if (p.name === "verifyImage") p.params.name = s.catalog.imageFor(p.params.name, tenant, "use").name;
 }
 
 /** What a tenant may not ask of a route it may otherwise use: it changes the host itself. */
-function adminOnlyParts(name: RouteName, p: Parsed): void {
-  const body = p.body as { hostfsDir?: unknown; kind?: string; hostAccess?: boolean } | undefined;
-  if (name === "patchInstance" && body?.hostfsDir !== undefined) {
+function adminOnlyParts(p: AnyParsed): void {
+  if (p.name === "patchInstance" && p.body.hostfsDir !== undefined) {
     throw new UmldError("forbidden", "host directories are granted by admins", { needs: "admin", field: "hostfsDir" });
   }
-  if (name === "createNetwork" && body?.kind === "host") {
+  if (p.name === "createNetwork" && p.body.kind === "host") {
     // a bridge, firewall rules and forwarding: an admin makes them (acting for the tenant)
     throw new UmldError("forbidden", "host networks are created by admins; tenants create switch and user networks", { needs: "admin", kind: "host" });
   }
-  if (name === "createNetwork" && body?.hostAccess === true) {
+  if (p.name === "createNetwork" && p.body.hostAccess === true) {
     // the host's own services (its loopback, every address it listens on): an admin decides who reaches them
     throw new UmldError("forbidden", "host access for a user network is granted by admins", { needs: "admin", field: "hostAccess" });
   }
 }
 
 /** Tenants name only their own things: owned params and body fields get the tenant's prefix. */
-function qualify(scope: Scope, name: RouteName, p: Parsed): void {
-  const owned = routeScopes[name].owned;
+function qualify(scope: Scope, p: AnyParsed): void {
+  const owned = routeScopes[p.name].owned;
   if (!owned || scope.prefix === null) return;
-  for (const k of owned.params ?? []) if (typeof p.params[k] === "string") p.params[k] = scope.qualify(p.params[k]!);
-  const body = p.body as Record<string, unknown> | undefined;
-  for (const k of owned.body ?? []) if (body && typeof body[k] === "string") body[k] = scope.qualify(body[k] as string);
+  const params: Record<string, unknown> | undefined = p.params;
+  const body: Record<string, unknown> | undefined = p.body;
+  for (const k of owned.params ?? []) {
+    const v = params?.[k];
+    if (params && typeof v === "string") params[k] = scope.qualify(v);
+  }
+  for (const k of owned.body ?? []) {
+    const v = body?.[k];
+    if (body && typeof v === "string") body[k] = scope.qualify(v);
+  }
 }
 
-function parsePart(schema: z.ZodType | undefined, value: unknown, where: "body" | "params" | "query"): unknown {
-  if (!schema) return value;
-  const r = schema.safeParse(value ?? (where === "body" ? undefined : {}));
-  if (!r.success) throw validationError(where, r.error);
-  return r.data;
-}
-
-/** Registers every route of the protocol table under /v1, validating params, query and body with its zod schemas. */
+/** Registers every route of the protocol table under /v1 with the tenancy, quota and presentation steps around its handler. */
 export function registerRoutes(app: FastifyInstance, s: Services): void {
   const h = handlers(s);
-  for (const [name, def] of Object.entries(routes) as Array<[RouteName, RouteDef]>) {
-    app.route({
-      method: def.method,
-      url: API_PREFIX + def.path,
-      handler: async (req: FastifyRequest, reply: FastifyReply) => {
-        const scope = scopeOf(req);
-        req.routeName = name;
-        const rawName = (req.params as Record<string, unknown> | undefined)?.name;
-        req.auditObject = typeof rawName === "string" ? `${def.path.split("/")[1]}/${scope.qualify(rawName).slice(0, 130)}` : null;
-        const parsed: Parsed = {
-          params: parsePart(def.params, req.params, "params") as Record<string, string>,
-          query: parsePart(def.query, def.query ? req.query : {}, "query") as Record<string, string>,
-          body: parsePart(def.body, req.body, "body"),
-          scope,
-        };
-        scope.authorize(routeScopes[name], name === "changeState" ? (parsed.body as { action: string }).action : undefined);
-        if (scope.principal.kind === "tenant") adminOnlyParts(name, parsed);
-        qualify(scope, name, parsed);
-        resolveImages(s, scope, name, parsed);
-        if (name === "getOperation" && scope.prefix !== null) {
-          const op = s.operations.get(parsed.params.id!);
-          if (!scope.sees(op.target)) throw new UmldError("operation_not_found", `no operation ${parsed.params.id}`, { id: parsed.params.id });
-        }
-        const delta = scope.principal.tenant ? quotaDelta(s, name, parsed) : null;
-        const release = delta ? s.tenants.reserve(scope.principal.tenant!, delta) : () => {};
-        let later = false;
-        try {
-          reply.code(def.status);
-          const result = await h[name](parsed, reply);
-          // an operation still running (wait=false) keeps its reservation until it ends
-          const op = (result as { operation?: { id: string; status: string } } | null)?.operation;
-          if (delta && op && op.status === "running") later = releaseWhenDone(s, op.id, release);
-          return scope.present(filterList(scope, name, result));
-        } finally {
-          if (!later) release();
-        }
-      },
-    });
-  }
+  registerContract(app, async (name, req, reply, parse) => {
+    const scope = scopeOf(req);
+    req.routeName = name;
+    const rawName = typeof req.params === "object" && req.params !== null && "name" in req.params ? req.params.name : undefined;
+    req.auditObject = typeof rawName === "string" ? `${contract[name].path.split("/")[1]}/${scope.qualify(rawName).slice(0, 130)}` : null;
+    const call = parse();
+    const parsed = { ...call, scope };
+    const any: AnyParsed = { ...anyCall(call), scope };
+    scope.authorize(routeScopes[name], any.name === "changeState" ? any.body.action : undefined);
+    if (scope.principal.kind === "tenant") adminOnlyParts(any);
+    qualify(scope, any);
+    resolveImages(s, scope, any);
+    if (any.name === "getOperation" && scope.prefix !== null) {
+      const op = s.operations.get(any.params.id);
+      if (!scope.sees(op.target)) throw new UmldError("operation_not_found", `no operation ${any.params.id}`, { id: any.params.id });
+    }
+    const tenant = scope.principal.tenant;
+    const delta = tenant ? quotaDelta(s, any) : null;
+    const release = tenant && delta ? s.tenants.reserve(tenant, delta) : () => {};
+    let later = false;
+    try {
+      const result = await h[name](parsed, reply);
+      // an operation still running (wait=false) keeps its reservation until it ends
+      const op = operationOf(result);
+      if (delta && op && op.status === "running") later = releaseWhenDone(s, op.id, release);
+      const answer = anyAnswer(name, result);
+      return scope.present(filterList(scope, answer));
+    } finally {
+      if (!later) release();
+    }
+  });
 }
