@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { BootOption, Name, OwnedName } from "./names.js";
+import { NicView } from "./networks.js";
 
 export const INSTANCE_STATES = ["stopped", "starting", "running", "paused", "stopping", "crashed"] as const;
 export const InstanceState = z.enum(INSTANCE_STATES);
@@ -149,7 +150,7 @@ export const InstanceView = z.object({
     allocatedBytes: z.number().int().describe("what they use on the host now"),
     exceeded: z.boolean(),
   }).describe("the disk quota and what the writable disks use (docs/layers.md)"),
-  nics: z.array(z.object({ slot: z.string(), network: z.string(), mac: z.string(), ip: z.string() })).describe("NICs: eth0.. on a network (docs/networking.md)"),
+  nics: z.array(NicView).describe("NICs: eth0.. on a network (docs/networking.md)"),
   attachments: z.array(z.object({ slot: z.string(), disk: z.string(), readOnly: z.boolean() })).describe("data disks (ubdb..ubdp)"),
   uptime: z.number().nullable().describe("seconds since the guest process started, null when not running"),
   bootCount: z.number().int().describe("boots of this instance, reboots included"),

@@ -4,6 +4,7 @@ import { contract, matchRoute, ROUTE_NAMES, routeScopes, websockets, type RouteD
 import { ErrorBody, ERRORS } from "../../protocol/errors.js";
 import { CAPABILITIES } from "../../protocol/version.js";
 import { serialize } from "../../daemon/http/register.js";
+import { assertConforms } from "../harness/daemon.js";
 
 describe("the contract: every route with its answers per status", () => {
   it("every route answers its success status (and 202 when waitable) and ErrorBody for registered error statuses only", () => {
@@ -45,5 +46,16 @@ describe("the contract: every route with its answers per status", () => {
     assert.deepEqual(serialize("deleteInstance", def, 200, { deleted: "web", internal: "/var/lib/umld/x" }), { deleted: "web" });
     assert.throws(() => serialize("deleteInstance", def, 200, { deleted: 1 }), (e: { code?: string; details?: { issues?: Array<{ path: string }> } }) => e.code === "internal" && e.details?.issues?.[0]?.path === "deleted");
     assert.throws(() => serialize("deleteInstance", def, 202, { deleted: "web" }), (e: { code?: string }) => e.code === "internal");
+  });
+
+  it("the integration harness refuses answers outside the contract", () => {
+    const version = { protocolVersion: 1, daemonVersion: "0.1.0", capabilities: [] };
+    assertConforms("GET", "/v1/version", { status: 200, body: version });
+    assertConforms("GET", "/v1/instances/nope?x=1", { status: 404, body: { error: { code: "instance_not_found", message: "no" } } });
+    assertConforms("GET", "/v1/no/such/route", { status: 404, body: { error: { code: "route_not_found", message: "no" } } });
+    assert.throws(() => assertConforms("GET", "/v1/version", { status: 200, body: { ...version, protocolVersion: "1" } }), /protocolVersion/);
+    assert.throws(() => assertConforms("GET", "/v1/version", { status: 409, body: { error: { code: "instance_busy", message: "x" } } }), /status 409/);
+    assert.throws(() => assertConforms("GET", "/v1/instances/web", { status: 404, body: { error: { code: "no_such_code", message: "x" } } }), /does not match/);
+    assert.throws(() => assertConforms("GET", "/v1/no/such/route", { status: 200, body: {} }), /not an error body/);
   });
 });
