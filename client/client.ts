@@ -1,4 +1,5 @@
-import { contract, fillPath, type BodyIn, type ParamsIn, type QueryIn, type ResponseOf, type RouteDef, type RouteName } from "../protocol/contract.js";
+import { fillPath } from "../protocol/paths.js";
+import { contract, type BodyIn, type ParamsIn, type QueryIn, type ResponseOf, type RouteDef, type RouteName } from "../protocol/contract.js";
 import { ErrorBody } from "../protocol/errors.js";
 import { ApiError, ProtocolError } from "./errors.js";
 import type { Transport } from "./transport.js";

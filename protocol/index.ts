@@ -6,6 +6,7 @@ export * from "./operations.js";
 export * from "./images.js";
 export * from "./events.js";
 export * from "./contract.js";
+export * from "./paths.js";
 export * from "./disks.js";
 export * from "./kernels.js";
 export * from "./guest.js";

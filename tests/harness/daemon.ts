@@ -6,7 +6,7 @@ import { request as httpsRequest } from "node:https";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
-import { matchRoute } from "../../protocol/contract.js";
+import { matchRoute } from "../../protocol/paths.js";
 import { ErrorBody } from "../../protocol/errors.js";
 import type { Event } from "../../protocol/events.js";
 import type { InstanceView } from "../../protocol/instances.js";

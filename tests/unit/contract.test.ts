@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { contract, matchRoute, ROUTE_NAMES, routeScopes, websockets, type RouteDef } from "../../protocol/contract.js";
+import { contract, ROUTE_NAMES, routeScopes, websockets, type RouteDef } from "../../protocol/contract.js";
+import { matchRoute } from "../../protocol/paths.js";
 import { ErrorBody, ERRORS } from "../../protocol/errors.js";
 import { CAPABILITIES } from "../../protocol/version.js";
 import { serialize } from "../../daemon/http/register.js";

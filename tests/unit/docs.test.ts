@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ERRORS } from "../../protocol/errors.js";
 import { regenerate } from "../../scripts/protocol-doc.js";
+import { CAPABILITIES } from "../../protocol/version.js";
 import { lifecycleMermaid } from "../../core/lifecycle/diagram.js";
 import { REPO } from "../harness/daemon.js";
 
@@ -17,6 +18,11 @@ describe("docs/ stays true to the code", () => {
 
   it("lifecycle.md embeds the diagram generated from the transition table", () => {
     assert.ok(doc("lifecycle.md").includes("```mermaid\n" + lifecycleMermaid() + "\n```"), "regenerate the diagram with core/lifecycle/diagram.ts");
+  });
+
+  it("protocol.md names every capability", () => {
+    const text = doc("protocol.md");
+    for (const c of CAPABILITIES) assert.ok(text.includes(`\`${c}\``), c);
   });
 
   it("protocol.md's endpoint, instance view and event tables are the ones generated from the contract", () => {
