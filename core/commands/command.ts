@@ -125,7 +125,8 @@ export const COMMAND_ACCESS: Record<CommandKind, Access> = {
 };
 
 /** Commands that run as an operation and may be answered at once (202) when `wait` is false; null: always answered when done. */
-export function waits(cmd: Command): boolean | null {
+export function waits<K extends CommandKind>(command: CommandOf<K>): boolean | null {
+  const cmd = command as Command; // a CommandOf<K> is one member of Command (TypeScript cannot relate the two; microsoft/TypeScript#30581)
   switch (cmd.kind) {
     case "instance.start":
     case "instance.shutdown":
