@@ -27,6 +27,7 @@ export const CAPABILITIES = [
   "user-networks",
   "tenants",
   "audit",
+  "openapi",
 ] as const;
 
 export const VersionView = z.object({

@@ -11,7 +11,7 @@ import type { LiveDisks } from "./live-disks.js";
 import { CRASH_WINDOW_S, type Policies } from "./policies.js";
 import { liveGuestProcesses, sweepStateFiles, type LiveGuest } from "./reconcile.js";
 import type { Starter } from "./start.js";
-import type { WorkerPool } from "./supervisor-host.js";
+import type { WorkerPool } from "../supervisor/host.js";
 import type { WorkerFacts } from "./worker-facts.js";
 
 /** The cgroup a live process is in, under umld's parent (null: unknown). */

@@ -43,7 +43,7 @@ import { InstanceQueries } from "./queries.js";
 import { Registry } from "./registry.js";
 import { Snapshots } from "./snapshots.js";
 import { Starter } from "./start.js";
-import type { WorkerPool } from "./supervisor-host.js";
+import type { WorkerPool } from "../supervisor/host.js";
 import { WorkerFacts } from "./worker-facts.js";
 
 export type { JailConfig } from "./guests.js";
@@ -119,7 +119,7 @@ export class Instances {
     this.queries = new InstanceQueries(o.repo, this.disks);
     this.files = new FileFacts(o.repo, this.queries, o.bus);
     this.presenter = new Presenter(o.repo, o.catalog, this.lock, this.disks, this.networks, this.files, this.cpu);
-    this.workers = new WorkerFacts(o.repo, o.catalog, this.registry, this.facts, this.lock, this.consoles, o.bus, o.log, {
+    this.workers = new WorkerFacts(o.repo, o.catalog, this.registry, this.facts, this.consoles, o.bus, o.log, {
       afterBoot: (id, rt, name) => {
         void this.channels.configureAll(id, rt.host, rt.log);
         const warn = (e: unknown) => rt.log.warn({ err: (e as Error).message }, "re-applying disks, NICs and memory after boot failed");
@@ -133,12 +133,14 @@ export class Instances {
         this.reclaimer.refresh();
       },
       afterExit: (id, requested, reason, upS) => this.policies.afterExit(id, requested, reason, upS),
+      accountCpu: (id, cpuNs) => this.cpu.finish(id, cpuNs),
       accountExit: (id, cpuNs) => {
         this.cpu.finish(id, cpuNs);
         this.limits.guestEnded(id);
       },
       onHang: (id, evidence) => this.policies.onHang(id, evidence),
       act: (name, action, byPolicy) => this.act(name, action, { wait: true, byPolicy }),
+      bootSpec: (row) => this.starter.bootSpec(row, this.limits.prepareBoot(row)),
     });
     this.starter = new Starter({
       paths: o.paths, repo: o.repo, catalog: o.catalog, pool: o.pool, jail: o.jail, guests: this.guests, facts: this.facts,

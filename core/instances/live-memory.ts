@@ -21,10 +21,15 @@ export interface MemoryHost {
  * guest's own /proc/meminfo, counted by umld (UML cannot report it), never
  * below the safety floor, persisted and announced.
  */
+/** One UML process of an instance: a boot, and each reboot (a new process, all its memory plugged) within it. */
+export function processKey(row: Pick<InstanceRow, "boot_count" | "pid">): string {
+  return `${row.boot_count}:${row.pid ?? "-"}`;
+}
+
 export class LiveMemory {
   private locks = new Map<string, Promise<unknown>>();
-  /** boot count at which the unplugged count is right again (after a boot: once afterBoot re-applied the target) */
-  private settled = new Map<string, number>();
+  /** the guest process (processKey) for which the unplugged count is right again (once afterBoot re-applied the target) */
+  private settled = new Map<string, string>();
 
   constructor(
     private readonly host: MemoryHost,
@@ -66,13 +71,13 @@ export class LiveMemory {
 
   /** Whether umld's count of unplugged memory is true for the guest's current boot (the reclaimer acts only then). */
   isSettled(row: InstanceRow): boolean {
-    return this.settled.get(row.id) === row.boot_count;
+    return this.settled.get(row.id) === processKey(row);
   }
 
   /** An adopted guest: the count a previous daemon persisted is its count. */
   settle(id: string): void {
     const row = this.repo.byId(id);
-    if (row) this.settled.set(id, row.boot_count);
+    if (row) this.settled.set(id, processKey(row));
   }
 
   /** The guest's free and available memory now (one mconsole round trip). */
@@ -89,11 +94,11 @@ export class LiveMemory {
    * pages it holds); an unplug is measured in the guest, as UML answers OK
    * whatever it managed. Returns the MiB that moved.
    */
-  reclaimStep(name: string, op: "plug" | "unplug", amountMiB: number, freeBeforeKiB: number, bootCount: number): Promise<number> {
+  reclaimStep(name: string, op: "plug" | "unplug", amountMiB: number, freeBeforeKiB: number, process: string): Promise<number> {
     const id = this.host.row(name).id;
     return this.serial(id, async () => {
       const row = this.host.row(name);
-      if (row.state !== "running" || !this.host.hasGuest(row.id) || row.boot_count !== bootCount || !this.isSettled(row)) return 0;
+      if (row.state !== "running" || !this.host.hasGuest(row.id) || processKey(row) !== process || !this.isSettled(row)) return 0;
       const amount = op === "plug" ? Math.min(amountMiB, row.unplugged_mib) : Math.min(amountMiB, row.max_memory_mib - row.unplugged_mib);
       if (amount <= 0) return 0;
       await this.host.mconsole(name, `config mem=${op === "plug" ? "+" : "-"}${amount}M`, 30_000);
@@ -121,7 +126,7 @@ export class LiveMemory {
         this.log.info({ instance: name, memoryMiB: r?.memoryMiB, limitedBy: r?.limitedBy }, "memory target applied after boot");
       }
     } finally {
-      this.settled.set(row.id, row.boot_count); // a failed re-apply changed no count
+      this.settled.set(row.id, processKey(this.repo.byId(row.id) ?? row)); // a failed re-apply changed no count
     }
   }
 

@@ -4,7 +4,7 @@ import { allocatedBytesAt, ramFileOf } from "../guest/host-memory.js";
 import { decideReclaim, RECLAIM, reclaimHeadroomMiB, type MemSample } from "../guest/reclaim-policy.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import type { CpuAccounting } from "./cpu-accounting.js";
-import type { LiveMemory } from "./live-memory.js";
+import { processKey, type LiveMemory } from "./live-memory.js";
 import type { Registry } from "./registry.js";
 
 export interface ReclaimOptions {
@@ -27,7 +27,8 @@ export const DEFAULT_RECLAIM_OPTIONS: ReclaimOptions = { tickMs: 200, activeNs: 
 interface Watched {
   id: string;
   name: string;
-  bootCount: number;
+  /** the guest process watched (live-memory processKey): a reboot starts over */
+  process: string;
   cpuNs: number | null;
   /** the RAM file (/proc/<pid>/fd/<n>) and its allocated bytes at the last tick the guest was busy */
   ramFile: string | null;
@@ -129,12 +130,6 @@ export class MemoryReclaimer {
   }
 
   /**
-   * Whether the guest must be looked at now: it used CPU this tick and its
-   * RAM file grew (it touches pages the host did not back: after a reclaim
-   * that is its headroom). CPU alone (a busy guest reusing its pages) brings
-   * its next look to within a second.
-   */
-  /**
    * How often a guest's CPU time is read: each tick while the fastest
    * allocation seen here (RECLAIM.maxFallMiBs) could eat what it has
    * available down to half its headroom within a second; a guest with nothing
@@ -146,6 +141,12 @@ export class MemoryReclaimer {
     return Math.min(1000, Math.max(this.o.tickMs, spareS * 1000));
   }
 
+  /**
+   * Whether the guest must be looked at now: it used CPU this tick and its
+   * RAM file grew (it touches pages the host did not back: after a reclaim
+   * that is its headroom). CPU alone (a busy guest reusing its pages) brings
+   * its next look to within a second.
+   */
   private busy(w: Watched): boolean {
     const ns = this.cpu.sample(w.id);
     const active = ns === null || (w.cpuNs !== null && ns - w.cpuNs >= this.o.activeNs); // no CPU figure: watch the RAM file alone
@@ -168,13 +169,13 @@ export class MemoryReclaimer {
     for (const id of [...this.watched.keys()]) {
       const w = this.watched.get(id)!;
       const r = want.get(id);
-      if (!r || r.boot_count !== w.bootCount) this.watched.delete(id); // a new boot starts over
+      if (!r || processKey(r) !== w.process) this.watched.delete(id); // a new boot or reboot starts over
     }
     for (const [id, r] of want) {
       if (this.watched.has(id)) continue;
       const ramFile = r.pid ? ramFileOf(r.pid, this.ramDirOf(id)) : null;
       this.watched.set(id, {
-        id, name: r.name, bootCount: r.boot_count, cpuNs: null, ramFile, ramBytes: ramFile ? allocatedBytesAt(ramFile) : null, lastLookAt: 0,
+        id, name: r.name, process: processKey(r), cpuNs: null, ramFile, ramBytes: ramFile ? allocatedBytesAt(ramFile) : null, lastLookAt: 0,
         nextPollAt: now, nextCheckAt: now, unpluggedMiB: r.unplugged_mib, headroomMiB: reclaimHeadroomMiB(r.max_memory_mib),
         urgent: false, inFlight: false, failures: 0, backoffUntil: 0, last: null, lastFallAt: now, lastPlugAt: 0,
       });
@@ -204,7 +205,7 @@ export class MemoryReclaimer {
       w.nextPollAt = sample.at + d.nextPollMs;
       if (d.op === "none") return;
       this.counts.steps++;
-      const moved = await this.memory.reclaimStep(w.name, d.op, d.amountMiB, sample.freeKiB, w.bootCount);
+      const moved = await this.memory.reclaimStep(w.name, d.op, d.amountMiB, sample.freeKiB, w.process);
       if (d.op === "plug") w.lastPlugAt = Date.now();
       else if (moved < RECLAIM.minUnplugMiB) w.lastPlugAt = Date.now(); // the guest would not give it: not again for a while
       // the next fall is measured from what the step left

@@ -2,12 +2,18 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { defaultCgroupParent } from "../../core/jail/cgroups.js";
+import { processGroup, switchProcesses, umlProcessesUnder } from "../../core/host/procfs.js";
 import { request as httpsRequest } from "node:https";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
+import { matchRoute } from "../../protocol/paths.js";
+import { ErrorBody } from "../../protocol/errors.js";
 import type { Event } from "../../protocol/events.js";
 import type { InstanceView } from "../../protocol/instances.js";
+import { checkAnswer, UmldClient } from "../../client/index.js";
+import { fetchTransport } from "../../client/transport.js";
+import { nodeTransport } from "../../client/node/transports.js";
 import { sweepHostNetworking } from "./host-net.js";
 
 export const REPO = fileURLToPath(new URL("../../../", import.meta.url));
@@ -77,16 +83,25 @@ export class TestDaemon {
     if (opts.raw !== undefined) payload = opts.raw;
     else if (body !== undefined) payload = JSON.stringify(body);
     if (payload !== undefined) headers["content-type"] = opts.contentType ?? "application/json";
-    if (this.ca) return httpsJson(this.url + path, method, headers, payload, this.ca);
-    const res = await fetch(this.url + path, { method, headers, body: payload });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
+    let answer: ApiResult;
+    if (this.ca) answer = await httpsJson(this.url + path, method, headers, payload, this.ca);
+    else {
+      const res = await fetch(this.url + path, { method, headers, body: payload });
+      const text = await res.text();
+      answer = { status: res.status, body: text ? JSON.parse(text) : null };
+    }
+    assertConforms(method, path, answer);
+    return answer;
+  }
+
+  /** The typed client of client/ on this daemon (as admin, or with `token`). */
+  client(token: string | null = this.token): UmldClient {
+    const transport = this.ca ? nodeTransport(this.url, { ca: this.ca }) : fetchTransport(this.url);
+    return new UmldClient({ transport, token });
   }
 
   async create(name: string, memoryMiB = 64): Promise<InstanceView> {
-    const r = await this.api("POST", "/v1/instances", { name, memoryMiB });
-    if (r.status !== 201) throw new Error(`create ${name}: ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
+    return this.client().call("createInstance", { body: { name, memoryMiB } });
   }
 
   async act(name: string, action: string, extra: Record<string, unknown> = {}): Promise<ApiResult> {
@@ -225,6 +240,23 @@ export class TestDaemon {
 }
 
 /**
+ * Every answer an integration test gets must be one the contract declares: a
+ * status the route lists and a body its schema for that status accepts (an
+ * unknown path: an error body). So every test checks the protocol.
+ */
+export function assertConforms(method: string, path: string, answer: ApiResult): void {
+  const pathname = path.split("?")[0]!;
+  const m = matchRoute(method, pathname);
+  const what = `${method} ${pathname} answered ${answer.status} ${JSON.stringify(answer.body)?.slice(0, 400)}`;
+  if (!m) {
+    if (!ErrorBody.safeParse(answer.body).success) throw new Error(`contract: no route, and not an error body: ${what}`);
+    return;
+  }
+  const c = checkAnswer(m.def, answer.status, answer.body);
+  if (!c.ok) throw new Error(`contract (${m.name}): ${c.problem}${c.issues.length ? `: ${JSON.stringify(c.issues.slice(0, 5))}` : ""}; ${what}`);
+}
+
+/**
  * Host ids of a test daemon: its own range, the same for every start on one
  * state dir, so concurrent test daemons never give two guests one uid (and
  * one daemon's guest filter never judges another's guests).
@@ -254,36 +286,17 @@ export function httpsJson(url: string, method: string, headers: Record<string, s
 /** SIGKILL to every UML process group and uml_switch process started from this state dir. */
 export function killGuestsUnder(stateDir: string): void {
   // by process group: a helper whose group leader is gone is not a leader itself
-  const groups = new Set<number>();
-  for (const pid of guestPids(stateDir)) {
-    try {
-      groups.add(Number(readFileSync(`/proc/${pid}/stat`, "latin1").split(") ")[1]?.split(" ")[2]));
-    } catch {
-      // gone
-    }
-  }
-  for (const g of groups) {
-    try {
-      process.kill(-g, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
-  for (const pid of guestPids(stateDir)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
-  for (const entry of readdirSafe("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, "latin1").split("\0");
-      if (argv[0]?.endsWith("uml_switch") && argv.some((a) => a.startsWith(`${stateDir}/net/`))) process.kill(Number(entry), "SIGKILL");
-    } catch {
-      // gone
-    }
+  const groups = new Set(guestPids(stateDir).map((p) => processGroup(p)).filter((g): g is number => g !== null));
+  for (const g of groups) kill(-g);
+  for (const pid of guestPids(stateDir)) kill(pid);
+  for (const pid of switchProcesses(`${stateDir}/net`)) kill(pid);
+}
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // gone
   }
 }
 
@@ -346,17 +359,7 @@ export function mconsolePath(stateDir: string, id: string, pid: number): string 
 
 /** Live UML processes started from this state dir (optionally: of one instance id). */
 export function guestPids(stateDir: string, umid?: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSafe("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      if (cmd.includes(`uml_dir=${stateDir}/instances/`) && (!umid || cmd.split("\0").includes(`umid=${umid}`))) out.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
+  return umlProcessesUnder(`${stateDir}/instances`, umid);
 }
 
 function readdirSafe(p: string): string[] {
