@@ -301,13 +301,22 @@ function kill(pid: number): void {
 }
 
 /**
+ * The cgroup parent of the daemon using this state dir (umld's default for
+ * it). cgroup2 is one hierarchy however often mounted, and other runs share
+ * it: a test finds its own guests' cgroups by this name, never by a prefix.
+ */
+export function cgroupParentOf(stateDir: string): string {
+  return defaultCgroupParent(stateDir, (x) => createHash("sha256").update(x).digest("hex"));
+}
+
+/**
  * The cgroups a test daemon made (its parent and any guest, switch or spare
  * cgroup left in it): whatever still runs in them is killed (a standby
  * launcher of a SIGKILLed daemon ends on its own, but not at once), then they
  * are removed, waiting up to 3 s for the kernel to let go.
  */
 export function sweepCgroups(stateDir: string): void {
-  const parent = defaultCgroupParent(stateDir, (x) => createHash("sha256").update(x).digest("hex"));
+  const parent = cgroupParentOf(stateDir);
   const dirs: string[] = [];
   // deepest first: a tenant's guests (t-<tenant>/<id>) before its level, every level before the parent
   const walk = (dir: string) => {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { guestPids, TestDaemon } from "../harness/daemon.js";
+import { cgroupParentOf, guestPids, TestDaemon } from "../harness/daemon.js";
 
 const procsOf = (dir: string) => readFileSync(`${dir}/cgroup.procs`, "utf8").split("\n").filter(Boolean).map(Number);
 
@@ -16,16 +16,20 @@ describe("guests' cgroups", { timeout: 240_000 }, () => {
       d = await TestDaemon.start({ logLevel: "info", args: ["--cgroup-v2", mnt] });
     });
     after(async () => {
-      await d?.stop();
-      for (const p of readdirSync(mnt, { withFileTypes: true })) if (p.isDirectory() && p.name.startsWith("umld")) rmdirSync(`${mnt}/${p.name}`);
-      execFileSync("umount", [mnt]);
-      rmSync(mnt, { recursive: true, force: true });
+      try {
+        await d?.stop(); // sweeps this daemon's cgroups (the same cgroup2 hierarchy as /sys/fs/cgroup/unified)
+      } finally {
+        const own = d ? `${mnt}/${cgroupParentOf(d.stateDir)}` : null;
+        if (own && existsSync(own)) rmdirSync(own); // its own only: other runs share the hierarchy
+        execFileSync("umount", [mnt]);
+        rmSync(mnt, { recursive: true, force: true });
+      }
     });
 
     it("holds every process of a running guest; a halt or a kill of the kernel alone leaves none and removes it", async () => {
       const vm = await d.create("v2");
       const up = await d.mustAct("v2", "start");
-      const parent = readdirSync(mnt).find((n) => n.startsWith("umld"))!;
+      const parent = cgroupParentOf(d.stateDir);
       const dir = `${mnt}/${parent}/${vm.id}`;
       const procs = procsOf(dir);
       const pids = guestPids(d.stateDir, vm.id);
@@ -46,7 +50,7 @@ describe("guests' cgroups", { timeout: 240_000 }, () => {
       const as = { headers: { "umld-tenant": "acme" } };
       assert.equal((await d.api("POST", "/v1/instances", { name: "tv2" }, as)).status, 201);
       const up = await d.mustAct("acme.tv2", "start");
-      const parent = readdirSync(mnt).find((n) => n.startsWith("umld"))!;
+      const parent = cgroupParentOf(d.stateDir);
       const dir = `${mnt}/${parent}/t-acme/${up.id}`;
       assert.ok(procsOf(dir).includes(up.pid!), "the guest is in t-acme/<id>");
       assert.ok((await d.get("acme.tv2")).cpuSeconds! > 0, "its boot's CPU time is counted");
@@ -57,6 +61,27 @@ describe("guests' cgroups", { timeout: 240_000 }, () => {
       assert.equal((await d.api("DELETE", "/v1/instances/acme.tv2")).status, 200);
       assert.equal((await d.api("DELETE", "/v1/tenants/acme")).status, 200);
       assert.ok(!existsSync(`${mnt}/${parent}/t-acme`), "the tenant's level goes with the tenant");
+    });
+
+    it("applies limits through v2's files where cgroup2 has the controllers, else refuses them with 501 unsupported and changes nothing", async () => {
+      await d.create("lim2");
+      const up = await d.mustAct("lim2", "start");
+      const dir = `${mnt}/${cgroupParentOf(d.stateDir)}/${up.id}`;
+      const controllers = readFileSync(`${mnt}/${cgroupParentOf(d.stateDir)}/cgroup.controllers`, "utf8").split(/\s+/);
+      const r = await d.api("PATCH", "/v1/instances/lim2", { limits: { cpus: 0.5, cpuWeight: 200, pids: 64 } });
+      if (controllers.includes("cpu") && controllers.includes("pids")) {
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.equal(readFileSync(`${dir}/cpu.max`, "utf8").trim(), "50000 100000");
+        assert.equal(readFileSync(`${dir}/cpu.weight`, "utf8").trim(), "200");
+        assert.equal(readFileSync(`${dir}/pids.max`, "utf8").trim(), "64");
+      } else {
+        // this host binds cpu and pids to its v1 hierarchies: cgroup2 cannot hold them
+        assert.equal(r.status, 501, JSON.stringify(r.body));
+        assert.equal(r.body.error.code, "unsupported");
+        assert.deepEqual((await d.get("lim2")).limits, { cpus: null, cpuWeight: null, ioWeight: null, pids: null }, "nothing stored");
+      }
+      assert.ok((await d.get("lim2")).cpuSeconds! > 0, "CPU time from cpu.stat, which every cgroup2 directory has");
+      await d.mustAct("lim2", "halt");
     });
   });
 

@@ -1,16 +1,14 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { defaultCgroupParent } from "../../core/jail/cgroups.js";
-import { TestDaemon, type ConsoleClient } from "../harness/daemon.js";
+import { cgroupParentOf, TestDaemon, type ConsoleClient } from "../harness/daemon.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HOG = "while :; do :; done &\n";
 
 /** This host's cgroup v1 directory of a guest (`<id>` or `t-<tenant>/<id>` under the daemon's parent). */
 function cgroupDir(d: TestDaemon, controller: string, name: string): string {
-  return `/sys/fs/cgroup/${controller}/${defaultCgroupParent(d.stateDir, (s) => createHash("sha256").update(s).digest("hex"))}/${name}`;
+  return `/sys/fs/cgroup/${controller}/${cgroupParentOf(d.stateDir)}/${name}`;
 }
 const read = (path: string) => readFileSync(path, "utf8").trim();
 

@@ -106,13 +106,23 @@ describe("cgroups (v1 and v2)", () => {
     } catch {
       // no cgroup2 here (a container): the tests below are skipped
     }
+    // cgroup2 is one hierarchy however often mounted, shared with other runs: names of this run's own
+    const own = (n: string) => `umld-test-${process.pid}-${n}`;
     after(() => {
+      // what a failed test left (deepest first); cgroup directories go with rmdir alone
+      for (const n of ["a/g1", "b/t-acme/g1", "b/t-acme", "b/spare-1", "a", "b"]) {
+        try {
+          rmdirSync(`${mnt}/${own(n)}`);
+        } catch {
+          // not there
+        }
+      }
       if (mounted) execFileSync("umount", [mnt]);
       rmSync(mnt, { recursive: true, force: true });
     });
 
     it("holds a process, lists it, kills everything in it at once and goes away", { skip: !mounted }, async () => {
-      const l: CgroupLayout = { version: 2, hierarchies: [mnt], parent: "umld-test" };
+      const l: CgroupLayout = { version: 2, hierarchies: [mnt], parent: own("a") };
       const [dir] = createCgroup(l, "g1", { memoryBytes: null, pids: 16, cpuWeight: null });
       assert.ok(existsSync(`${dir}/cgroup.procs`));
       const child = spawn("sleep", ["60"], { stdio: "ignore" });
@@ -126,24 +136,24 @@ describe("cgroups (v1 and v2)", () => {
       assert.deepEqual(cgroupProcs(l, "g1"), []);
       assert.equal(removeCgroup(l, "g1"), true);
       assert.deepEqual(listCgroups(l), []);
-      rmdirSync(`${mnt}/umld-test`);
+      rmdirSync(`${mnt}/${own("a")}`);
     });
 
     it("moves a standby launcher into a tenant's guest cgroup (a rename cannot change the parent)", { skip: !mounted }, async () => {
-      const l: CgroupLayout = { version: 2, hierarchies: [mnt], parent: "umld-test2" };
+      const l: CgroupLayout = { version: 2, hierarchies: [mnt], parent: own("b") };
       createCgroup(l, "spare-1", { memoryBytes: null, pids: null, cpuWeight: null });
       ensureTenantLevel(l, "acme", null);
       const child = spawn("sleep", ["60"], { stdio: "ignore" });
       const exited = new Promise((r) => child.once("exit", r));
-      writeFileSync(`${mnt}/umld-test2/spare-1/cgroup.procs`, String(child.pid));
+      writeFileSync(`${mnt}/${own("b")}/spare-1/cgroup.procs`, String(child.pid));
       renameCgroup(l, "spare-1", "t-acme/g1", child.pid);
       assert.deepEqual(cgroupProcs(l, "t-acme/g1"), [child.pid]);
-      assert.ok(!existsSync(`${mnt}/umld-test2/spare-1`), "the spare cgroup is gone");
+      assert.ok(!existsSync(`${mnt}/${own("b")}/spare-1`), "the spare cgroup is gone");
       killCgroup(l, "t-acme/g1");
       await exited;
       assert.equal(removeCgroup(l, "t-acme/g1"), true);
       assert.equal(removeCgroup(l, "t-acme"), true);
-      rmdirSync(`${mnt}/umld-test2`);
+      rmdirSync(`${mnt}/${own("b")}`);
     });
   });
 });
