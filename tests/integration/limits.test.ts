@@ -11,6 +11,8 @@ function cgroupDir(d: TestDaemon, controller: string, name: string): string {
   return `/sys/fs/cgroup/${controller}/${cgroupParentOf(d.stateDir)}/${name}`;
 }
 const read = (path: string) => readFileSync(path, "utf8").trim();
+/** Periods in which the guest's cgroup ran out of its CPU quota (cgroup v1 cpu.stat). */
+const throttledPeriods = (d: TestDaemon, id: string) => Number(/nr_throttled (\d+)/.exec(read(`${cgroupDir(d, "cpu", id)}/cpu.stat`))![1]);
 
 /** CPU cores each instance used over a window, from its cgroup's accounting (the view's cpuSeconds, read fresh). */
 async function coresUsed(d: TestDaemon, names: string[], windowMs: number): Promise<number[]> {
@@ -48,12 +50,18 @@ describe("CPU, I/O and process limits through the guests' cgroups", { timeout: 3
       con.type(HOG);
     }
     await sleep(1000);
+    const other = (await d.get("uncapped")).id;
+    const throttled0 = [throttledPeriods(d, vm.id), throttledPeriods(d, other)];
     const [capped, uncapped] = await coresUsed(d, ["capped", "uncapped"], 10_000);
-    process.stderr.write(`# CPU over 10 s: capped ${capped!.toFixed(3)} of a core, uncapped ${uncapped!.toFixed(3)}\n`);
+    const throttled = [throttledPeriods(d, vm.id) - throttled0[0]!, throttledPeriods(d, other) - throttled0[1]!];
+    process.stderr.write(`# CPU over 10 s: capped ${capped!.toFixed(3)} of a core (${throttled[0]} periods throttled), uncapped ${uncapped!.toFixed(3)} (${throttled[1]}); load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]}\n`);
     assert.ok(capped! <= 0.3, `the capped guest used ${capped!.toFixed(3)} of a core`);
-    assert.ok(capped! > 0.1, `it did run: ${capped!.toFixed(3)}`);
-    // (the host has 2 cores shared with other test runs: the uncapped guest's share is whatever is left, above the cap)
-    assert.ok(uncapped! >= 0.25 && uncapped! > 1.2 * capped!, `the other guest kept its share: ${uncapped!.toFixed(3)} of a core`);
+    assert.ok(capped! > 0.05, `it did run: ${capped!.toFixed(3)}`);
+    assert.ok(throttled[0]! > 0, "the cap is what held it: its cgroup was throttled");
+    // the host's 2 cores are shared with other test runs, so the other guest's share is relative: never throttled,
+    // and at least what the capped one got (on an idle host: most of a core)
+    assert.equal(throttled[1], 0, "the other guest is never throttled");
+    assert.ok(uncapped! >= 0.8 * capped!, `the other guest kept its share: ${uncapped!.toFixed(3)} of a core beside ${capped!.toFixed(3)}`);
 
     // raised live: the running guest's cgroup at once
     const up = await d.api("PATCH", "/v1/instances/capped", { limits: { cpus: 0.5 } });
@@ -66,7 +74,7 @@ describe("CPU, I/O and process limits through the guests' cgroups", { timeout: 3
 
   it("sets weights and the process limit live, and refuses bad limits with a clear error, changing nothing", async () => {
     const vm = await d.get("capped");
-    const ok = await d.api("PATCH", "/v1/instances/capped", { limits: { cpuWeight: 50, ioWeight: 300, pids: 64 } });
+    const ok = await d.api("PATCH", "/v1/instances/capped", { limits: { cpus: null, cpuWeight: 50, ioWeight: 300, pids: 64 } });
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
     assert.deepEqual(ok.body.instance.limits, { cpus: null, cpuWeight: 50, ioWeight: 300, pids: 64 });
     assert.equal(read(`${cgroupDir(d, "cpu", vm.id)}/cpu.shares`), "512");
