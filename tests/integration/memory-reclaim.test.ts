@@ -52,7 +52,28 @@ describe("memoryReclaim auto on a real guest", { timeout: 240_000 }, () => {
     assert.match(out, /rc=0\n0\n/, `no OOM kill in the guest: ${out}`);
     const back = await memory();
     assert.ok(back.unpluggedMiB <= now.unpluggedMiB - 100, `memory was plugged back: ${now.unpluggedMiB} -> ${back.unpluggedMiB} MiB unplugged`);
+    process.stderr.write(`# reclaim: host ${(filled.hostAllocatedBytes / MiB).toFixed(0)} MiB filled, ${(now.hostAllocatedBytes / MiB).toFixed(0)} MiB reclaimed (${now.unpluggedMiB} MiB unplugged), ${(back.hostAllocatedBytes / MiB).toFixed(0)} MiB after the second allocation (${back.unpluggedMiB} MiB unplugged)\n`);
     assert.match(await con.run("echo alive-$((6*7))"), /alive-42/);
+  });
+
+  it("starts over after a reboot (a new UML process with all its memory): the count restarts, and reclaim goes on", async () => {
+    const rebooted = await d.mustAct("rec", "reboot");
+    con.close();
+    con = await d.shell("rec");
+    const fresh = await memory();
+    assert.ok(fresh.unpluggedMiB < 256 - fresh.headroomMiB, JSON.stringify(fresh));
+    assert.match(await con.run(`${ALLOC_150} 2>&1`), /1\+0 records out/);
+    const t0 = Date.now();
+    let now = await memory();
+    while (now.unpluggedMiB < 100 && Date.now() - t0 < 30_000) {
+      await sleep(500);
+      now = await memory();
+    }
+    assert.ok(now.unpluggedMiB >= 100, `reclaimed again after the reboot: ${JSON.stringify(now)}`);
+    // the new process gave it back (not a count carried over from the old one)
+    assert.ok(now.hostAllocatedBytes < 100 * MiB, `the host backs ${(now.hostAllocatedBytes / MiB).toFixed(0)} MiB of the rebooted guest`);
+    assert.ok(now.guestMemFreeKiB / 1024 >= now.headroomMiB - 4, `the guest kept its headroom: ${now.guestMemFreeKiB / 1024} MiB free`);
+    assert.equal((await d.get("rec")).pid, rebooted.pid);
   });
 
   it("off gives the guest its target back, and stays off", async () => {
