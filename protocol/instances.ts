@@ -72,7 +72,7 @@ export const LimitsView = z.object({
   cpuWeight: z.number().int().nullable().describe("CPU weight; null: the default (100)"),
   ioWeight: z.number().int().nullable().describe("I/O weight; null: the default (100)"),
   pids: z.number().int().nullable().describe("most host processes; null: the daemon's --guest-max-processes"),
-});
+}).describe("CPU, I/O and process limits through the guest's cgroup, applied live (docs/live-changes.md)");
 
 export const MemoryReclaim = z.enum(["off", "auto"]);
 export type MemoryReclaim = z.infer<typeof MemoryReclaim>;
