@@ -7,6 +7,9 @@ import type { InstanceRow, InstancesRepo, LimitColumns } from "../store/instance
 import type { LimitsInput } from "./commands.js";
 import type { Registry } from "./registry.js";
 
+/** cgroup weights' default (v2 cpu.weight and io.weight; v1 cpu.shares 1024) */
+const DEFAULT_WEIGHT = 100;
+
 const MiB = 1024 * 1024;
 
 /** How guests' cgroups are limited: the layout (null: no cgroups), the process ceiling, each tenant's CPU cap. */
@@ -108,7 +111,6 @@ export class GuestLimits {
       }
     }
     this.repo.update(row.id, cols);
-    if (row.owner && (cols.cpu_weight !== undefined || cols.io_weight !== undefined)) this.weighTenant(row.owner);
   }
 
   /** The limits a guest of this row gets (boot spec and live changes). */
@@ -132,17 +134,19 @@ export class GuestLimits {
     if (owner) this.weighTenant(owner, undefined, id);
   }
 
-  /** The tenant's level weighs its running guests (plus one starting, minus one ending) together. */
+  /**
+   * The tenant's level weighs what its running guests (plus one starting,
+   * minus one ending) weigh at the default: a tenant's own cpuWeight/ioWeight
+   * only divide its share among its guests, so no tenant outweighs others.
+   */
   private weighTenant(tenant: string, starting?: string, ending?: string): void {
     if (!this.c.cgroups) return;
-    let cpu = 0;
-    let io = 0;
+    let running = 0;
     for (const r of this.repo.all()) {
-      if (r.owner !== tenant || r.id === ending || !(r.id === starting || this.registry.has(r.id))) continue;
-      cpu += r.cpu_weight ?? 100;
-      io += r.io_weight ?? 100;
+      if (r.owner === tenant && r.id !== ending && (r.id === starting || this.registry.has(r.id))) running++;
     }
-    setTenantWeights(this.c.cgroups, tenant, cpu || 100, io || 100);
+    const w = DEFAULT_WEIGHT * Math.max(1, running);
+    setTenantWeights(this.c.cgroups, tenant, w, w);
   }
 
   /**

@@ -130,6 +130,11 @@ describe("CPU, I/O and process limits through the guests' cgroups", { timeout: 3
     for (const id of ids) assert.ok(existsSync(cgroupDir(d, "cpu", `t-acme/${id}`)), "each guest under its tenant's level");
     assert.equal(read(`${cgroupDir(d, "cpu", "t-acme")}/cpu.cfs_quota_us`), "30000");
     assert.equal(read(`${cgroupDir(d, "cpu", "t-acme")}/cpu.shares`), "2048", "the level weighs what its two guests weigh: a tenant's guests are not squeezed into one guest's share");
+    // a tenant's own weights divide its share among its guests; they never outweigh other tenants
+    const heavy = await d.api("PATCH", "/v1/instances/t1", { limits: { cpuWeight: 10_000, ioWeight: 1000 } }, { token: tok });
+    assert.equal(heavy.status, 200, JSON.stringify(heavy.body));
+    assert.equal(read(`${cgroupDir(d, "cpu", `t-acme/${ids[0]}`)}/cpu.shares`), "102400", "its guest weighs more within the tenant");
+    assert.equal(read(`${cgroupDir(d, "cpu", "t-acme")}/cpu.shares`), "2048", "the tenant does not");
     await sleep(1000);
     const used = await coresUsed(d, ["acme.t1", "acme.t2"], 10_000);
     const sum = used[0]! + used[1]!;
