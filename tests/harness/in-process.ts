@@ -23,9 +23,9 @@ export class InProcessDaemon {
     readonly token: string,
   ) {}
 
-  static async start(): Promise<InProcessDaemon> {
+  static async start(args: string[] = []): Promise<InProcessDaemon> {
     const stateDir = mkdtempSync("/tmp/umld-t-");
-    const cfg = parseConfig(["--state-dir", stateDir, "--listen", "none", "--guest-ids", testGuestIds(stateDir)]) as DaemonConfig;
+    const cfg = parseConfig(["--state-dir", stateDir, "--listen", "none", "--guest-ids", testGuestIds(stateDir), ...args]) as DaemonConfig;
     const threads: FakeSupervisorThread[] = [];
     const thread = () => {
       const t = new FakeSupervisorThread();
