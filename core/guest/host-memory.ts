@@ -15,7 +15,7 @@ export function ramFileOf(pid: number, dir: string): string | null {
       } catch {
         continue;
       }
-      if (target.startsWith(dir + "/") && target.endsWith("(deleted)")) return `/proc/${pid}/fd/${fd}`;
+      if (target.startsWith(`${dir}/`) && target.endsWith("(deleted)")) return `/proc/${pid}/fd/${fd}`;
     }
   } catch {
     // process gone

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { cgroupParentOf, guestPids, TestDaemon } from "../harness/daemon.js";
 
@@ -17,20 +17,26 @@ describe("guests' cgroups", { timeout: 240_000 }, () => {
     });
     after(async () => {
       try {
-        await d?.stop(); // sweeps this daemon's cgroups (the same cgroup2 hierarchy as /sys/fs/cgroup/unified)
+        await d?.stop();
       } finally {
-        const own = d ? `${mnt}/${cgroupParentOf(d.stateDir)}` : null;
-        if (own && existsSync(own)) rmdirSync(own); // its own only: other runs share the hierarchy
-        execFileSync("umount", [mnt]);
-        rmSync(mnt, { recursive: true, force: true });
+        // cgroup2 is one hierarchy however often it is mounted (other runs share it): only this daemon's parent is ours
+        const own = d && `${mnt}/${cgroupParentOf(d.stateDir)}`;
+        try {
+          if (own && existsSync(own)) {
+            for (const p of readdirSync(own, { withFileTypes: true })) if (p.isDirectory()) rmdirSync(`${own}/${p.name}`);
+            rmdirSync(own);
+          }
+        } finally {
+          execFileSync("umount", ["-l", mnt]);
+          rmSync(mnt, { recursive: true, force: true });
+        }
       }
     });
 
     it("holds every process of a running guest; a halt or a kill of the kernel alone leaves none and removes it", async () => {
       const vm = await d.create("v2");
       const up = await d.mustAct("v2", "start");
-      const parent = cgroupParentOf(d.stateDir);
-      const dir = `${mnt}/${parent}/${vm.id}`;
+      const dir = `${mnt}/${cgroupParentOf(d.stateDir)}/${vm.id}`;
       const procs = procsOf(dir);
       const pids = guestPids(d.stateDir, vm.id);
       assert.ok(pids.length >= 2 && pids.every((p) => procs.includes(p)), `guest ${pids} in its cgroup ${procs}`);

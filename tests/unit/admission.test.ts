@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Admission, hostMemTotalMiB } from "../../core/instances/admission.js";
-import { UmldError } from "../../core/errors.js";
+import type { UmldError } from "../../core/errors.js";
 import type { InstanceRow, InstancesRepo } from "../../core/store/instances-repo.js";
 
 describe("host memory admission", () => {
