@@ -197,3 +197,25 @@ export function listCgroups(l: CgroupLayout): string[] {
 export function defaultCgroupParent(stateDir: string, hash: (s: string) => string): string {
   return stateDir === "/var/lib/umld" ? "umld" : `umld-${hash(stateDir).slice(0, 12)}`;
 }
+
+/**
+ * CPU seconds used by every process of the cgroup since it was made (v2
+ * cpu.stat usage_usec, v1 cpuacct.usage in ns); null when the cgroup or the
+ * accounting file is missing. One small file read: callers cache it.
+ */
+export function cpuUsage(l: CgroupLayout, name: string): number | null {
+  for (const d of cgroupDirs(l, name)) {
+    try {
+      if (l.version === 2) {
+        const m = /^usage_usec (\d+)$/m.exec(readFileSync(join(d, "cpu.stat"), "utf8"));
+        if (m) return Number(m[1]) / 1e6;
+      } else {
+        const text = readFileSync(join(d, "cpuacct.usage"), "utf8").trim();
+        if (/^\d+$/.test(text)) return Number(text) / 1e9;
+      }
+    } catch {
+      // not this hierarchy (v1: only the cpuacct one has the file), or the cgroup is gone
+    }
+  }
+  return null;
+}
