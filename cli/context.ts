@@ -27,7 +27,8 @@ export const OPTIONS = {
 export const GLOBAL_FLAGS = ["state-dir", "url", "token", "tenant", "format", "json", "help"] as const;
 /** Flags of the list commands (CommandSpec.lists). */
 export const LIST_FLAGS = ["columns", "no-headers"] as const;
-
+/** Flags that say where the daemon is: a completion passes them on to the umlctl it runs for names. */
+export const CONNECTION_FLAGS = ["state-dir", "url", "token", "tenant"] as const;
 
 export type Values = ReturnType<typeof parse>["values"];
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { REPO, TestDaemon } from "../harness/daemon.js";
 
@@ -165,6 +166,44 @@ describe("umlctl", { timeout: 300_000 }, () => {
     assert.equal(badColumn.code, 2);
     assert.match(badColumn.stderr, /no column 'nope': choose from name, state, ready, memory/);
     assert.match((await ctlFails(["--state-dir", d.stateDir, "ls", "--format", "xml"])).stderr, /--format must be one of table, json, yaml, csv/);
+  });
+
+  it("completion scripts load in bash and complete commands, subcommands, flags and instance names", async () => {
+    const loaded = await run("bash", ["-c", `source <(${process.execPath} ${UMLCTL} completion bash); complete -p umlctl`]);
+    assert.match(loaded.stdout, /^complete -F _umlctl umlctl$/m);
+    // umlctl on the PATH, as an admin's shell would have it; the daemon named on the command line being completed
+    const bin = mkdtempSync("/tmp/umld-cli-bin-");
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, UMLD_STATE_DIR: "/nonexistent" };
+    try {
+      writeFileSync(`${bin}/umlctl`, `#!/bin/sh\nexec ${process.execPath} ${UMLCTL} "$@"\n`, { mode: 0o755 });
+      const complete = async (...words: string[]) => {
+        const script = `source <(umlctl completion bash); COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _umlctl; echo "\${COMPREPLY[*]}"`;
+        return (await run("bash", ["-c", script], { env })).stdout.trim();
+      };
+      const sd = ["--state-dir", d.stateDir];
+      assert.equal(await complete("umlctl", "snaps"), "snapshot");
+      assert.equal(await complete("umlctl", "disk", "de"), "detach");
+      assert.equal(await complete("umlctl", "ls", "--form"), "--format");
+      assert.equal(await complete("umlctl", "ls", "--no-h"), "--no-headers", "a list's own flags");
+      assert.equal(await complete("umlctl", "start", "--no-h"), "", "not on a command that lists nothing");
+      assert.equal(await complete("umlctl", "ls", "--format", "c"), "csv");
+      assert.equal(await complete("umlctl", ...sd, "start", "fmt-"), "fmt-1", "instance names come from the daemon named by --state-dir");
+      assert.equal(await complete("umlctl", ...sd, "-c", "name", "snapshot", "ls", "fmt-"), "fmt-1", "a flag's value is not the command");
+      assert.equal(await complete("umlctl", "start", "fmt-"), "", "another state dir (UMLD_STATE_DIR): no daemon, no names, no noise");
+      // zsh: the script parses, and its function completes with compadd/_describe stubbed (no interactive shell here)
+      const zsh = await run("zsh", ["-c", `compdef() { :; }; compadd() { echo "compadd $*"; }; _describe() { echo "describe \${(P)2}"; }
+source <(umlctl completion zsh)
+words=(umlctl ${sd.join(" ")} start fmt-); CURRENT=5; PREFIX=fmt-; _umlctl
+words=(umlctl disk ''); CURRENT=3; PREFIX=''; _umlctl`], { env }).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? null : Promise.reject(e)));
+      if (zsh) {
+        const [names, subs] = zsh.stdout.trim().split("\n");
+        assert.match(names!, /^compadd -- (\S+ )*fmt-1( |$)/, "zsh filters by PREFIX itself: every name is offered");
+        assert.equal(subs, "compadd -- ls attach detach merge");
+      }
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+    assert.match((await ctl("completion", "zsh")).stdout, /^#compdef umlctl/);
   });
 
   it("shows live usage (top --once), a guest's usage and console log, replays events, and shuts guests down for the host", async () => {
