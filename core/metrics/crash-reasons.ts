@@ -5,7 +5,7 @@
 export const CRASH_CLASSES = ["panic", "signal", "exit-status", "ended-unknown", "while-daemon-down", "supervisor", "other"] as const;
 export type CrashClass = (typeof CRASH_CLASSES)[number];
 
-/** The class of a `crashed` transition's reason (core/instances/exit-reason.ts and adoption write them). */
+/** The class of a `crashed` transition's reason (core/supervisor/exit-reason.ts and adoption write them). */
 export function crashClass(reason: string): CrashClass {
   if (reason.startsWith("kernel panic")) return "panic";
   if (reason.startsWith("killed by SIG")) return "signal";

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import { cgroupDirs, createCgroup, killCgroup, removeCgroup, type CgroupLayout } from "../jail/cgroups.js";
 import { binaryFiles } from "../jail/binary-files.js";
 import { jailArgv } from "../jail/jail-spec.js";
-import { cmdline, pids, processUid } from "../host/procfs.js";
+import { cmdline, processesMatching, processUid } from "../host/procfs.js";
 import { native } from "../native.js";
 
 export const UML_SWITCH = "/usr/bin/uml_switch";
@@ -183,12 +183,9 @@ export class SwitchSupervisor {
   /** A switch an older umld started as root, with its socket at <net>/<id>/ctl: replaced by a jailed one. */
   private stopLegacy(id: string): void {
     const old = join(this.dir, id, "ctl");
-    for (const pid of pids()) {
-      const argv = cmdline(pid);
-      if (argv?.[0]?.endsWith("uml_switch") && argv.includes(old)) {
-        quietly(() => process.kill(pid, "SIGINT"));
-        this.log.warn({ network: id, pid }, "stopped a switch started before switches were jailed; its guests reconnect when restarted");
-      }
+    for (const pid of processesMatching((argv) => (argv[0]?.endsWith("uml_switch") ?? false) && argv.includes(old))) {
+      quietly(() => process.kill(pid, "SIGINT"));
+      this.log.warn({ network: id, pid }, "stopped a switch started before switches were jailed; its guests reconnect when restarted");
     }
   }
 }

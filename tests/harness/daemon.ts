@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { defaultCgroupParent } from "../../core/jail/cgroups.js";
+import { processGroup, switchProcesses, umlProcessesUnder } from "../../core/host/procfs.js";
 import { request as httpsRequest } from "node:https";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -292,36 +293,17 @@ export function httpsJson(url: string, method: string, headers: Record<string, s
 /** SIGKILL to every UML process group and uml_switch process started from this state dir. */
 export function killGuestsUnder(stateDir: string): void {
   // by process group: a helper whose group leader is gone is not a leader itself
-  const groups = new Set<number>();
-  for (const pid of guestPids(stateDir)) {
-    try {
-      groups.add(Number(readFileSync(`/proc/${pid}/stat`, "latin1").split(") ")[1]?.split(" ")[2]));
-    } catch {
-      // gone
-    }
-  }
-  for (const g of groups) {
-    try {
-      process.kill(-g, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
-  for (const pid of guestPids(stateDir)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
-  for (const entry of readdirSafe("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, "latin1").split("\0");
-      if (argv[0]?.endsWith("uml_switch") && argv.some((a) => a.startsWith(`${stateDir}/net/`))) process.kill(Number(entry), "SIGKILL");
-    } catch {
-      // gone
-    }
+  const groups = new Set(guestPids(stateDir).map((p) => processGroup(p)).filter((g): g is number => g !== null));
+  for (const g of groups) kill(-g);
+  for (const pid of guestPids(stateDir)) kill(pid);
+  for (const pid of switchProcesses(`${stateDir}/net`)) kill(pid);
+}
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // gone
   }
 }
 
@@ -332,16 +314,17 @@ export function killGuestsUnder(stateDir: string): void {
  * are removed, waiting up to 3 s for the kernel to let go.
  */
 export function sweepCgroups(stateDir: string): void {
-  const parent = defaultCgroupParent(stateDir, (x) => createHash("sha256").update(x).digest("hex"));
+  const parent = cgroupParentOf(stateDir);
   const dirs: string[] = [];
-  for (const h of readdirSafe("/sys/fs/cgroup")) {
-    const dir = `/sys/fs/cgroup/${h}/${parent}`;
+  // a v1 or hybrid host: one hierarchy per directory under /sys/fs/cgroup; a v2 host: the parent right there
+  for (const root of [...readdirSafe("/sys/fs/cgroup").map((h) => `/sys/fs/cgroup/${h}`), "/sys/fs/cgroup"]) {
+    const dir = `${root}/${parent}`;
     for (const child of readdirSafe(dir)) if (isDir(`${dir}/${child}`)) dirs.push(`${dir}/${child}`);
     if (isDir(dir)) dirs.push(dir);
   }
-  const deadline = Date.now() + 3000;
   for (const dir of dirs) {
-    for (;;) {
+    // each cgroup gets its own time: one slow to empty must not leave the others behind
+    for (const deadline = Date.now() + 5000; ; ) {
       for (const pid of readFileSafe(`${dir}/cgroup.procs`).split("\n").filter(Boolean)) {
         try {
           process.kill(Number(pid), "SIGKILL");
@@ -358,6 +341,11 @@ export function sweepCgroups(stateDir: string): void {
       }
     }
   }
+}
+
+/** The cgroup parent a test daemon on this state dir uses (its guests' cgroups are under it). */
+export function cgroupParentOf(stateDir: string): string {
+  return defaultCgroupParent(stateDir, (x) => createHash("sha256").update(x).digest("hex"));
 }
 
 function isDir(p: string): boolean {
@@ -383,17 +371,7 @@ export function mconsolePath(stateDir: string, id: string, pid: number): string 
 
 /** Live UML processes started from this state dir (optionally: of one instance id). */
 export function guestPids(stateDir: string, umid?: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSafe("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      if (cmd.includes(`uml_dir=${stateDir}/instances/`) && (!umid || cmd.split("\0").includes(`umid=${umid}`))) out.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
+  return umlProcessesUnder(`${stateDir}/instances`, umid);
 }
 
 function readdirSafe(p: string): string[] {

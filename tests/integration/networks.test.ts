@@ -1,22 +1,11 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
+import { switchProcesses } from "../../core/host/procfs.js";
 import { TestDaemon, type ConsoleClient } from "../harness/daemon.js";
 
 /** uml_switch processes serving this state dir. */
-function switchPids(stateDir: string): number[] {
-  const out: number[] = [];
-  for (const e of readdirSync("/proc")) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const argv = readFileSync(`/proc/${e}/cmdline`, "latin1").split("\0");
-      if (argv[0]?.endsWith("uml_switch") && argv.some((a) => a.startsWith(`${stateDir}/net/`))) out.push(Number(e));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
+const switchPids = (stateDir: string) => switchProcesses(`${stateDir}/net`);
 
 describe("switch networks between real guests", { timeout: 240_000 }, () => {
   let d: TestDaemon;

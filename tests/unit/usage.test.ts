@@ -5,7 +5,7 @@ import type { UsageSample } from "../../protocol/usage.js";
 import { tailLines } from "../../core/console/log-tail.js";
 import { crashClass } from "../../core/metrics/crash-reasons.js";
 import { HISTORY_MS, UsageHistory } from "../../core/metrics/usage-history.js";
-import { classifyExit } from "../../core/instances/exit-reason.js";
+import { classifyExit } from "../../core/supervisor/exit-reason.js";
 import { redactSecrets } from "../../daemon/log-redaction.js";
 
 const sample = (cpu: number, rx: number): UsageSample => ({
