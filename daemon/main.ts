@@ -1,9 +1,8 @@
 #!/usr/bin/env node
-import pino from "pino";
 import { parseConfig, USAGE } from "./config.js";
 import { startDaemon } from "./daemon.js";
 import { SystemdNotifier } from "./systemd-notify.js";
-import { redactSecrets } from "./log-redaction.js";
+import { daemonLogger } from "./logger.js";
 
 async function main(): Promise<void> {
   let cfg;
@@ -17,7 +16,7 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE + "\n");
     return;
   }
-  const log = pino({ level: cfg.logLevel, base: { service: "umld" }, hooks: { streamWrite: redactSecrets } });
+  const log = daemonLogger(cfg.logLevel);
   const systemd = SystemdNotifier.fromEnv(log);
   let daemon;
   try {
