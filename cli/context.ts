@@ -81,7 +81,7 @@ function target(v: Values): Target {
 export function context(v: Values, args: string[]): Ctx {
   const format = (v.json ? "json" : (v.format ?? "table")) as Format;
   if (!FORMATS.includes(format)) fail(`--format must be one of ${FORMATS.join(", ")}, got '${v.format}'`);
-  const write = (s: string) => void (s && process.stdout.write(s + "\n"));
+  const write = (s: string) => void (s && process.stdout.write(`${s}\n`));
   const guard = <T>(f: () => T): T => {
     try {
       return f();

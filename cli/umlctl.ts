@@ -19,7 +19,7 @@ function usage(): string {
 }
 
 async function main(): Promise<void> {
-  let parsed;
+  let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(process.argv.slice(2));
   } catch (e) {
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   const { values, positionals } = parsed;
   const [name, ...args] = positionals;
   if (values.help || !name) {
-    process.stdout.write(usage() + "\n");
+    process.stdout.write(`${usage()}\n`);
     return;
   }
   const command = findCommand(name) ?? fail(`unknown command '${name}'\n${usage()}`);
@@ -47,7 +47,7 @@ function issuesOf(details: unknown): Array<{ path: string; message: string }> | 
 main().catch((e: unknown) => {
   if (e instanceof ApiError) {
     const issues = issuesOf(e.details);
-    fail(`${e.code}: ${e.message}${issues ? "\n" + issues.map((i) => `  ${i.path}: ${i.message}`).join("\n") : ""}`, 1);
+    fail(`${e.code}: ${e.message}${issues ? `\n${issues.map((i) => `  ${i.path}: ${i.message}`).join("\n")}` : ""}`, 1);
   }
   const err = e as NodeJS.ErrnoException;
   if (err.code === "ENOENT" || err.code === "ECONNREFUSED") fail(`cannot reach umld (${err.message}); is it running? see --state-dir / --url`, 1);

@@ -5,7 +5,7 @@ import { SystemdNotifier } from "./systemd-notify.js";
 import { daemonLogger } from "./logger.js";
 
 async function main(): Promise<void> {
-  let cfg;
+  let cfg: ReturnType<typeof parseConfig>;
   try {
     cfg = parseConfig(process.argv.slice(2));
   } catch (e) {
@@ -13,12 +13,12 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   if (cfg === "help") {
-    process.stdout.write(USAGE + "\n");
+    process.stdout.write(`${USAGE}\n`);
     return;
   }
   const log = daemonLogger(cfg.logLevel);
   const systemd = SystemdNotifier.fromEnv(log);
-  let daemon;
+  let daemon: Awaited<ReturnType<typeof startDaemon>>;
   try {
     daemon = await startDaemon(cfg, log);
   } catch (e) {

@@ -13,7 +13,7 @@ export const hostCommands: CommandSpec[] = [
       if (x.v.since !== undefined) q.set("since", x.v.since);
       if (x.v.type !== undefined) q.set("type", x.v.type);
       const ws = x.c.websocket(`/events${q.size ? `?${q}` : ""}`);
-      ws.on("message", (d) => process.stdout.write(String(d) + "\n"));
+      ws.on("message", (d) => process.stdout.write(`${String(d)}\n`));
       ws.on("unexpected-response", (_q, res) => {
         let body = "";
         res.on("data", (c: Buffer) => (body += c));

@@ -57,7 +57,7 @@ const stateAction = (action: (typeof INSTANCE_ACTIONS)[number]): CommandSpec => 
 export const instanceCommands: CommandSpec[] = [
   {
     name: "ls",
-    help: ["ls [-c name,state,...] [--format table|json|yaml|csv]   list instances (columns: " + INSTANCE_COLUMNS.map((c) => c.key).join(", ") + ")"],
+    help: [`ls [-c name,state,...] [--format table|json|yaml|csv]   list instances (columns: ${INSTANCE_COLUMNS.map((c) => c.key).join(", ")})`],
     lists: true,
     async run(x) {
       const r = await x.c.call("listInstances");

@@ -38,14 +38,16 @@ export const topCommand: CommandSpec = {
   lists: true,
   async run(x) {
     if (x.v.once || !process.stdout.isTTY) {
-      process.stdout.write((await frame(x)).replace(/\s+\(q to quit\)/, "") + "\n");
+      process.stdout.write(`${(await frame(x)).replace(/\s+\(q to quit\)/, "")}\n`);
       return;
     }
     const everyMs = Math.max(500, Number(x.v.interval ?? 2) * 1000);
     const stdin = process.stdin;
     let done = false;
+    let wake = () => {};
     const quit = () => {
       done = true;
+      wake(); // no wait for the next frame
       if (stdin.isTTY) stdin.setRawMode(false);
       stdin.pause();
       process.stdout.write("\x1b[?25h\n"); // cursor back
@@ -63,8 +65,10 @@ export const topCommand: CommandSpec = {
       process.stdout.write(`\x1b[H\x1b[2J${text}\n`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, everyMs);
-        const check = setInterval(() => done && (clearTimeout(t), clearInterval(check), r()), 50);
-        setTimeout(() => clearInterval(check), everyMs + 10);
+        wake = () => {
+          clearTimeout(t);
+          r();
+        };
       });
     }
   },

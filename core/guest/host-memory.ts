@@ -14,7 +14,7 @@ export function hostMemoryBytes(pid: number, dir: string): number | null {
       } catch {
         continue;
       }
-      if (target.startsWith(dir + "/") && target.endsWith("(deleted)")) return statSync(`/proc/${pid}/fd/${fd}`).blocks * 512;
+      if (target.startsWith(`${dir}/`) && target.endsWith("(deleted)")) return statSync(`/proc/${pid}/fd/${fd}`).blocks * 512;
     }
   } catch {
     // process gone
@@ -31,9 +31,8 @@ export function ramFileFd(pid: number, dir: string): number | null {
     for (const fd of readdirSync(`/proc/${pid}/fd`)) {
       try {
         const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-        if (target.startsWith(dir + "/") && target.endsWith("(deleted)")) return Number(fd);
+        if (target.startsWith(`${dir}/`) && target.endsWith("(deleted)")) return Number(fd);
       } catch {
-        continue;
       }
     }
   } catch {
@@ -46,7 +45,7 @@ export function ramFileFd(pid: number, dir: string): number | null {
 export function ramFileBytes(pid: number, fd: number, dir: string): number | null {
   try {
     const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-    if (!target.startsWith(dir + "/") || !target.endsWith("(deleted)")) return null;
+    if (!target.startsWith(`${dir}/`) || !target.endsWith("(deleted)")) return null;
     return statSync(`/proc/${pid}/fd/${fd}`).blocks * 512;
   } catch {
     return null;

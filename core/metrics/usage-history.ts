@@ -29,7 +29,7 @@ export class UsageHistory {
     this.lastKept = now;
     const at = this.next * STRIDE;
     this.data[at] = now;
-    FIELDS.forEach((f, i) => (this.data[at + 1 + i] = s[f] ?? NaN));
+    for (const [i, f] of FIELDS.entries()) this.data[at + 1 + i] = s[f] ?? NaN;
     this.next = (this.next + 1) % this.slots;
     this.count = Math.min(this.count + 1, this.slots);
   }

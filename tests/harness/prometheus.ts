@@ -29,7 +29,7 @@ export function parseExposition(text: string): { series: Series[]; types: Map<st
 }
 
 /** One sample's value: the series of `name` whose labels include `labels`; undefined when absent. */
-export function valueOf(series: Series[], name: string, labels: Record<string, string> = {}): number | undefined {
+export function sampleValue(series: Series[], name: string, labels: Record<string, string> = {}): number | undefined {
   return series.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
 }
 

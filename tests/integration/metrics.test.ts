@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { TestDaemon, type ConsoleClient } from "../harness/daemon.js";
-import { parseExposition, promtoolCheck, valueOf, type Series } from "../harness/prometheus.js";
+import { parseExposition, promtoolCheck, sampleValue, type Series } from "../harness/prometheus.js";
 
 const MiB = 1048576;
 
@@ -70,45 +70,45 @@ describe("metrics, usage and the console log", { timeout: 300_000 }, () => {
 
     const m1 = { name: "m1", tenant: "" };
     let s = await series();
-    assert.equal(valueOf(s, "umld_instance_state", { ...m1, state: "running" }), 1);
-    assert.equal(valueOf(s, "umld_instance_state", { ...m1, state: "stopped" }), 0);
-    assert.equal(valueOf(s, "umld_instance_memory_target_bytes", m1), 96 * MiB);
-    assert.equal(valueOf(s, "umld_instance_boots_total", m1), 1);
-    assert.ok(valueOf(s, "umld_instance_uptime_seconds", m1)! > 0);
-    assert.ok(valueOf(s, "umld_instance_disk_allocated_bytes", m1)! > 0, "its COW holds what the boot wrote");
-    assert.equal(valueOf(s, "umld_instances", { state: "running" }), 1);
-    assert.equal(valueOf(s, "umld_supervisors_running"), 1);
-    assert.equal(valueOf(s, "umld_host_memory_committed_bytes"), 96 * MiB);
-    assert.ok(valueOf(s, "umld_host_memory_available_bytes")! > 0);
+    assert.equal(sampleValue(s, "umld_instance_state", { ...m1, state: "running" }), 1);
+    assert.equal(sampleValue(s, "umld_instance_state", { ...m1, state: "stopped" }), 0);
+    assert.equal(sampleValue(s, "umld_instance_memory_target_bytes", m1), 96 * MiB);
+    assert.equal(sampleValue(s, "umld_instance_boots_total", m1), 1);
+    assert.ok(sampleValue(s, "umld_instance_uptime_seconds", m1)! > 0);
+    assert.ok(sampleValue(s, "umld_instance_disk_allocated_bytes", m1)! > 0, "its COW holds what the boot wrote");
+    assert.equal(sampleValue(s, "umld_instances", { state: "running" }), 1);
+    assert.equal(sampleValue(s, "umld_supervisors_running"), 1);
+    assert.equal(sampleValue(s, "umld_host_memory_committed_bytes"), 96 * MiB);
+    assert.ok(sampleValue(s, "umld_host_memory_available_bytes")! > 0);
 
     // what the host really holds of the guest's memory, and the guest's own view, once sampled
     s = await until("host and guest memory figures", async () => {
       const x = await series();
-      return valueOf(x, "umld_instance_memory_guest_available_bytes", m1) !== undefined && valueOf(x, "umld_instance_memory_host_allocated_bytes", m1) !== undefined ? x : null;
+      return sampleValue(x, "umld_instance_memory_guest_available_bytes", m1) !== undefined && sampleValue(x, "umld_instance_memory_host_allocated_bytes", m1) !== undefined ? x : null;
     });
-    const hostBytes = valueOf(s, "umld_instance_memory_host_allocated_bytes", m1)!;
+    const hostBytes = sampleValue(s, "umld_instance_memory_host_allocated_bytes", m1)!;
     assert.ok(hostBytes > 4 * MiB && hostBytes <= 96 * MiB, `host-allocated ${hostBytes} is what a booted 96 MiB guest touched`);
-    const avail = valueOf(s, "umld_instance_memory_guest_available_bytes", m1)!;
+    const avail = sampleValue(s, "umld_instance_memory_guest_available_bytes", m1)!;
     const memAvailable = Number(/MemAvailable:\s+(\d+)/.exec(await con.run("cat /proc/meminfo"))![1]) * 1024;
     assert.ok(Math.abs(avail - memAvailable) < 16 * MiB, `guest-available ${avail} is the guest's MemAvailable (${memAvailable})`);
 
     // CPU seconds grow while the guest works
-    const cpu0 = valueOf(s, "umld_instance_cpu_seconds_total", m1)!;
+    const cpu0 = sampleValue(s, "umld_instance_cpu_seconds_total", m1)!;
     assert.ok(cpu0 > 0, "booting took CPU");
     await con.run("i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done");
     const cpu1 = await until("CPU seconds to grow", async () => {
-      const v = valueOf(await series(), "umld_instance_cpu_seconds_total", m1)!;
+      const v = sampleValue(await series(), "umld_instance_cpu_seconds_total", m1)!;
       return v > cpu0 + 0.05 ? v : null;
     });
     assert.ok(cpu1 > cpu0);
 
     // traffic on its TAP, as the guest sees it
-    const before = valueOf(await series(), "umld_instance_network_transmit_packets_total", { ...m1, nic: "eth0" }) ?? 0;
+    const before = sampleValue(await series(), "umld_instance_network_transmit_packets_total", { ...m1, nic: "eth0" }) ?? 0;
     assert.match(await con.run(`ping -c 3 -W 3 ${subnet}.1`), / 0% packet loss/);
     await until("the pings counted on eth0", async () => {
       const x = await series();
-      const tx = valueOf(x, "umld_instance_network_transmit_packets_total", { ...m1, nic: "eth0" }) ?? 0;
-      const rx = valueOf(x, "umld_instance_network_receive_packets_total", { ...m1, nic: "eth0" }) ?? 0;
+      const tx = sampleValue(x, "umld_instance_network_transmit_packets_total", { ...m1, nic: "eth0" }) ?? 0;
+      const rx = sampleValue(x, "umld_instance_network_receive_packets_total", { ...m1, nic: "eth0" }) ?? 0;
       return tx >= before + 3 && rx >= 3;
     });
   });
@@ -117,10 +117,10 @@ describe("metrics, usage and the console log", { timeout: 300_000 }, () => {
     const r = await d.api("PATCH", "/v1/instances/m1", { memoryMiB: 64 });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const s = await series();
-    assert.equal(valueOf(s, "umld_instance_memory_target_bytes", { name: "m1", tenant: "" }), r.body.instance.memoryMiB * MiB);
+    assert.equal(sampleValue(s, "umld_instance_memory_target_bytes", { name: "m1", tenant: "" }), r.body.instance.memoryMiB * MiB);
     assert.equal(r.body.instance.memoryMiB, 64);
-    assert.equal(valueOf(s, "umld_instance_memory_max_bytes", { name: "m1", tenant: "" }), 96 * MiB);
-    assert.equal(valueOf(s, "umld_host_memory_committed_bytes"), 64 * MiB);
+    assert.equal(sampleValue(s, "umld_instance_memory_max_bytes", { name: "m1", tenant: "" }), 96 * MiB);
+    assert.equal(sampleValue(s, "umld_host_memory_committed_bytes"), 64 * MiB);
   });
 
   it("gives a tenant's metrics token its own series only, refuses the rest, and keeps the metrics token to /metrics", async () => {
@@ -129,14 +129,14 @@ describe("metrics, usage and the console log", { timeout: 300_000 }, () => {
       assert.equal(r.status, 201, JSON.stringify(r.body));
     }
     const all = await series();
-    assert.equal(valueOf(all, "umld_instance_state", { name: "acme.web", tenant: "acme", state: "stopped" }), 1, "the admin's view names the stored name and its tenant");
+    assert.equal(sampleValue(all, "umld_instance_state", { name: "acme.web", tenant: "acme", state: "stopped" }), 1, "the admin's view names the stored name and its tenant");
     const acme = await series(tokens.acme);
-    assert.equal(valueOf(acme, "umld_instance_state", { name: "web", tenant: "acme", state: "stopped" }), 1, "a tenant sees its own instance under its own name");
+    assert.equal(sampleValue(acme, "umld_instance_state", { name: "web", tenant: "acme", state: "stopped" }), 1, "a tenant sees its own instance under its own name");
     assert.deepEqual([...new Set(acme.map((x) => x.labels.tenant))], ["acme"], "nothing of beta or the admin");
     assert.ok(!acme.some((x) => x.name.startsWith("umld_host_") || x.name === "umld_instances" || x.name.startsWith("process_") || x.name.startsWith("nodejs_")), "nothing of the host");
     assert.equal((await scrape(tokens.noMetrics)).status, 403, "a token without the metrics permission");
     assert.equal((await scrape(null)).status, 401);
-    assert.equal((await scrape("umld_" + "0".repeat(64))).status, 401);
+    assert.equal((await scrape(`umld_${"0".repeat(64)}`)).status, 401);
     const asMetrics = await d.api("GET", "/v1/instances", undefined, { token: metricsToken });
     assert.equal(asMetrics.status, 403, "the metrics token reads nothing else");
     assert.equal(asMetrics.body.error.code, "forbidden");

@@ -45,7 +45,7 @@ describe("usage, crash reasons, console tails, log redaction", () => {
   it("tails a console log across its rotation, from the end, without a trailing empty line", () => {
     const dir = mkdtempSync("/tmp/umld-tail-");
     try {
-      writeFileSync(`${dir}/log.1`, Array.from({ length: 50_000 }, (_, i) => `old ${i}`).join("\n") + "\n");
+      writeFileSync(`${dir}/log.1`, `${Array.from({ length: 50_000 }, (_, i) => `old ${i}`).join("\n")}\n`);
       writeFileSync(`${dir}/log`, "new 0\nnew 1\nnew 2\n");
       const tail = (n: number) => tailLines([`${dir}/log`, `${dir}/log.1`], n).toString();
       assert.equal(tail(2), "new 1\nnew 2\n");
