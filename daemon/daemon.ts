@@ -6,6 +6,10 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino, { type Logger } from "pino";
 import { EventBus } from "../core/events/bus.js";
+import { EventJournal } from "../core/events/journal.js";
+import { EventsRepo } from "../core/store/events-repo.js";
+import { DEFAULT_TIMING } from "../core/metrics/usage-sampler.js";
+import { DaemonMetrics } from "./http/metrics.js";
 import { Instances } from "../core/instances/instances.js";
 import { WorkerPool, type SupervisorThread } from "../core/supervisor/host.js";
 import { Operations } from "../core/operations/operations.js";
@@ -144,7 +148,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const cgroups = openCgroups(cfg, paths.root, log);
   const db = openDb(paths.db);
   for (const f of [paths.db, `${paths.db}-wal`, `${paths.db}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
-  const bus = new EventBus();
+  const journal = new EventJournal(new EventsRepo(db));
+  const bus = new EventBus(journal, (err) => log.error({ err }, "an event could not be written to the journal: it went out live only"));
   const operationsRepo = new OperationsRepo(db);
   const operations = new Operations(operationsRepo, bus);
   const interrupted = operationsRepo.failInterrupted(nowIso());
@@ -179,7 +184,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const pool = new WorkerPool(250, cgroups?.version === 1 && !seams.thread ? { launcher: LAUNCHER, cgroups } : null, seams.thread);
   pool.warm();
   const historyRepo = new InstancesRepo(db);
-  const instances = new Instances({ paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: seams.guestFilter === false ? undefined : new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log, admission: { overcommit: cfg.memoryOvercommit } });
+  const usageTiming = { ...DEFAULT_TIMING, everyMs: (cfg.usageIntervalS ?? 5) * 1000, keepEveryMs: Math.max(DEFAULT_TIMING.keepEveryMs, (cfg.usageIntervalS ?? 5) * 1000) };
+  const instances = new Instances({ usageTiming, paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: seams.guestFilter === false ? undefined : new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log, admission: { overcommit: cfg.memoryOvercommit } });
   tenants.setCpuCapApplier((t, cpus, before) => instances.applyTenantCpuCap(t, cpus, before));
   tenants.onRightsEnded((e) => {
     if (e.kind === "tenant-deleted" && cgroups) removeTenantLevel(cgroups, e.tenant); // it owns no guest any more
@@ -191,11 +197,13 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   if (interrupted || reconciled.crashed.length || reconciled.adopted.length) log.warn({ interruptedOperations: interrupted, ...reconciled }, "reconciled state from a previous run");
 
   const adminToken = ensureAdminToken(paths.adminToken);
+  const metricsToken = ensureAdminToken(paths.metricsToken);
   const images = new ImageOperations(catalog, operations, (path) => instances.layersOn(path));
   const dispatcher = new Dispatcher({ instances, catalog, images, tenants, operations, bus });
-  const services: Services = { instances, operations, catalog, images, bus, log, daemonVersion: daemonVersion(), adminToken, tenants, dispatcher };
+  const version = daemonVersion();
+  const services: Services = { instances, operations, catalog, images, bus, journal, log, daemonVersion: version, adminToken, tenants, dispatcher, metrics: new DaemonMetrics(version) };
   const tls = cfg.tls ? { cert: readFileSync(cfg.tls.certPath), key: readFileSync(cfg.tls.keyPath) } : undefined;
-  const gate = new Gate(adminToken, tenants, cfg.limits.ratePerMinute); // HTTP and upgrades share one budget
+  const gate = new Gate(adminToken, tenants, cfg.limits.ratePerMinute, metricsToken); // HTTP and upgrades share one budget
   const app = await buildApp(services, cfg.limits, tls, gate);
   const sockets = new WebSockets(services, gate, cfg.sessions ?? DEFAULT_SESSION_LIMITS);
   const retention = new Retention({
@@ -204,6 +212,9 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
     operations: (b, k, n) => operationsRepo.prune(b, k, n),
   }, cfg.retention ?? DEFAULT_RETENTION, log);
   retention.start();
+  // the journal has its own, shorter bounds: a client's replay window (docs/operations.md)
+  const eventRetention = new Retention({ events: (b, k, n) => journal.prune(b, k, n) }, cfg.eventRetention ?? { days: 7, maxRows: 100_000 }, log);
+  eventRetention.start();
   await app.ready();
 
   // the unix socket: same routes, no token (the file is mode 0600)
@@ -243,6 +254,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
       if (closed) return;
       closed = true;
       retention.stop();
+      eventRetention.stop();
       sockets.close();
       await new Promise<void>((r) => unixServer.close(() => r()));
       await app.close();

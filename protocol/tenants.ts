@@ -3,10 +3,11 @@ import { Name } from "./names.js";
 
 /**
  * What a tenant token may do. Routes name the permission they need
- * (protocol/routes.ts); `reboot` alone allows the state actions reboot and
- * start (an admin's "reboot a crashed guest without a shell").
+ * (protocol/contract.ts routeScopes); `reboot` alone allows the state actions reboot and
+ * start (an admin's "reboot a crashed guest without a shell"); `metrics` is
+ * GET /metrics with the tenant's own series only.
  */
-export const PERMISSIONS = ["read", "create", "delete", "power", "reboot", "console", "configure", "snapshot", "network"] as const;
+export const PERMISSIONS = ["read", "create", "delete", "power", "reboot", "console", "configure", "snapshot", "network", "metrics"] as const;
 export const Permission = z.enum(PERMISSIONS);
 export type Permission = z.infer<typeof Permission>;
 

@@ -28,6 +28,10 @@ export const CAPABILITIES = [
   "tenants",
   "audit",
   "openapi",
+  "metrics",
+  "usage",
+  "events-replay",
+  "console-log",
 ] as const;
 
 export const VersionView = z.object({

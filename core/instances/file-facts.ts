@@ -52,6 +52,14 @@ export class FileFacts {
     return { allocated: (p) => e.allocated.get(p) ?? 0, problems: e.problems };
   }
 
+  /** Bytes the instance's writable files use, from the cache (metrics). */
+  allocatedTotal(r: InstanceRow): number {
+    const e = this.entries.get(r.id) ?? this.refresh(r);
+    let n = 0;
+    for (const v of e.allocated.values()) n += v;
+    return n;
+  }
+
   /** Refreshes an instance's facts now (after a change made by a command). */
   refresh(r: InstanceRow): Entry {
     const e: Entry = { allocated: new Map(this.queries.writableFiles(r).map((f) => [f.path, allocatedBytes(f.path)])), problems: this.queries.problems(r) };

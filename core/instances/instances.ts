@@ -11,7 +11,10 @@ import type { HostLinks } from "../network/host-links.js";
 import { Networks } from "../network/networks.js";
 import type { SwitchSupervisor } from "../network/switches.js";
 import type { Operations } from "../operations/operations.js";
-import type { StatePaths } from "../paths.js";
+import { instanceFiles, type StatePaths } from "../paths.js";
+import { tailLines } from "../console/log-tail.js";
+import { guestCgroupName } from "../jail/cgroups.js";
+import type { InstanceUsage, UsageList } from "../../protocol/usage.js";
 import type { Catalog } from "../storage/catalog.js";
 import type { ChannelsRepo } from "../store/channels-repo.js";
 import type { DataDisksRepo } from "../store/data-disks-repo.js";
@@ -45,6 +48,8 @@ import { Snapshots } from "./snapshots.js";
 import { Starter } from "./start.js";
 import type { WorkerPool } from "../supervisor/host.js";
 import { WorkerFacts } from "./worker-facts.js";
+import { MetricsSource } from "../metrics/metrics-source.js";
+import { DEFAULT_TIMING, UsageSampler, type SamplerTiming } from "../metrics/usage-sampler.js";
 
 export type { JailConfig } from "./guests.js";
 
@@ -70,6 +75,8 @@ export interface InstancesOptions {
   /** host admission: guests' boot sizes together at most MemTotal × overcommit (default: this host's MemTotal, 1.5) */
   admission?: { memTotalMiB?: number; overcommit?: number };
   reclaim?: Partial<ReclaimOptions>;
+  /** how often guests' usage is read (core/metrics/usage-sampler.ts) */
+  usageTiming?: SamplerTiming;
 }
 
 /**
@@ -94,6 +101,8 @@ export class Instances {
   readonly cpu: CpuAccounting;
   readonly admission: Admission;
   readonly reclaimer: MemoryReclaimer;
+  readonly usage: UsageSampler;
+  readonly metrics: MetricsSource;
   private readonly channels: ConsoleChannels;
   private readonly starter: Starter;
   private readonly workers: WorkerFacts;
@@ -118,6 +127,13 @@ export class Instances {
     this.consoles = new Consoles(this.guests, this.registry, this.channels, o.paths, scrollbackBytes);
     this.queries = new InstanceQueries(o.repo, this.disks);
     this.files = new FileFacts(o.repo, this.queries, o.bus);
+    this.usage = new UsageSampler({
+      repo: o.repo, hasGuest: (id) => this.registry.has(id), cgroups: o.jail.cgroups,
+      hostInterfaces: (id) => this.networks.nicsOf(id).flatMap((n) => (n.hostInterface ? [{ slot: n.slot, hostInterface: n.hostInterface }] : [])),
+      cgroupOf: (r) => this.limits.cgroupOf(r.id) ?? guestCgroupName(r.id, r.owner), // where it really is (a tenant's level, an adopted guest's)
+      ramDirOf: (id) => o.paths.umlDir(id), mconsole: (n, c, t) => this.guests.mconsole(n, c, t), log: o.log,
+    }, o.usageTiming ?? DEFAULT_TIMING);
+    this.metrics = new MetricsSource({ repo: o.repo, sampler: this.usage, allocated: (r) => this.files.allocatedTotal(r), hasGuest: (id) => this.registry.has(id), bus: o.bus });
     this.presenter = new Presenter(o.repo, o.catalog, this.lock, this.disks, this.networks, this.files, this.cpu);
     this.workers = new WorkerFacts(o.repo, o.catalog, this.registry, this.facts, this.consoles, o.bus, o.log, {
       afterBoot: (id, rt, name) => {
@@ -247,7 +263,24 @@ export class Instances {
     return this.guests.mconsole(name, command, timeoutMs);
   }
 
+  // ---- usage (read from the sampler's cache)
+
+  usageHistory(name: string): InstanceUsage {
+    const row = this.guests.row(name);
+    return { name: row.name, intervalS: this.usage.timing.keepEveryMs / 1000, samples: this.usage.history(row.id) };
+  }
+
+  usageList(): UsageList {
+    return { intervalS: this.usage.timing.everyMs / 1000, instances: this.o.repo.all().map((r) => ({ name: r.name, state: r.state, sample: this.usage.latest(r.id) })) };
+  }
+
   // ---- consoles
+
+  /** The last `lines` lines of the console log (and its rotated predecessor). */
+  consoleLog(name: string, lines: number): string {
+    const files = instanceFiles(this.o.paths.instanceDir(this.guests.row(name).id));
+    return tailLines([files.consoleLog, `${files.consoleLog}.1`], lines).toString("utf8");
+  }
 
   attachConsole(name: string, viewer: ConsoleViewer, replay = true, channel?: string) {
     return this.consoles.attach(name, viewer, replay, channel);
@@ -275,6 +308,7 @@ export class Instances {
     this.files.start();
     this.cpu.start();
     this.reclaimer.start();
+    this.usage.start();
     return r;
   }
 
@@ -283,6 +317,7 @@ export class Instances {
     this.files.stop();
     this.reclaimer.stop();
     this.cpu.stop();
+    this.usage.stop();
     // forget them first: a worker that ends now is released, not "died" (which would kill its guest)
     await Promise.all(this.registry.takeAll().map(async (rt) => {
       await rt.host.detach();

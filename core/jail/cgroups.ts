@@ -13,6 +13,13 @@ export interface CgroupLayout {
   hierarchies: string[];
   /** umld's parent cgroup name under each hierarchy */
   parent: string;
+  /**
+   * Hierarchies without umld's controllers where a guest's cgroup is made
+   * only to place it: a v1 host's name=systemd and a hybrid host's cgroup2
+   * (what systemd tracks units by), so guests are not processes of the
+   * service that started umld and `systemctl stop umld` never reaches them.
+   */
+  tracking?: string[];
 }
 
 export interface CgroupLimits {
@@ -70,9 +77,16 @@ export function detectCgroups(parent: string, mountinfo = readFileSync("/proc/se
     const g = post?.split(" ") ?? [];
     return { dir: f[4] ?? "", type: g[0] ?? "", superOpts: (g[2] ?? "").split(",") };
   });
+  // systemd's own hierarchies on a v1 or hybrid host (it mounts them there): where it counts a unit's processes
+  const systemdV1 = mounts.filter((m) => m.type === "cgroup" && m.superOpts.includes("name=systemd") && m.dir.startsWith("/sys/fs/cgroup/")).map((m) => m.dir);
+  const hybridV2 = mounts.filter((m) => m.type === "cgroup2" && m.dir === "/sys/fs/cgroup/unified").map((m) => m.dir);
+  const withTracking = (l: CgroupLayout, dirs: string[]): CgroupLayout => {
+    const tracking = [...new Set(dirs)].filter((d) => !l.hierarchies.includes(d)).sort();
+    return tracking.length ? { ...l, tracking } : l;
+  };
   if (v2At !== undefined) {
     if (!mounts.some((m) => m.type === "cgroup2" && m.dir === v2At)) throw new Error(`no cgroup2 file system is mounted at ${v2At}`);
-    return { version: 2, hierarchies: [v2At], parent };
+    return withTracking({ version: 2, hierarchies: [v2At], parent }, systemdV1);
   }
   const unified = mounts.find((m) => m.type === "cgroup2" && m.dir === "/sys/fs/cgroup");
   const v1 = mounts.filter((m) => m.type === "cgroup" && m.superOpts.some((o) => V1_CONTROLLERS.includes(o)));
@@ -81,13 +95,18 @@ export function detectCgroups(parent: string, mountinfo = readFileSync("/proc/se
     if (!dir) throw new Error("no cgroup file system is mounted");
     return { version: 2, hierarchies: [dir], parent };
   }
-  return { version: 1, hierarchies: [...new Set(v1.map((m) => m.dir))].sort(), parent };
+  return withTracking({ version: 1, hierarchies: [...new Set(v1.map((m) => m.dir))].sort(), parent }, [...systemdV1, ...hybridV2]);
+}
+
+/** Every hierarchy a guest's cgroup is made in: the controllers' and the tracking ones. */
+function allHierarchies(l: CgroupLayout): string[] {
+  return [...l.hierarchies, ...(l.tracking ?? [])];
 }
 
 /** The guest's cgroup directories (one per hierarchy): what the launcher joins. */
 export function cgroupDirs(l: CgroupLayout, name: string): string[] {
   if (!validName(name)) throw new Error(`cgroup name not allowed: '${name}'`);
-  return l.hierarchies.map((h) => join(h, l.parent, name));
+  return allHierarchies(l).map((h) => join(h, l.parent, name));
 }
 
 function tryWrite(path: string, value: string): boolean {
@@ -101,6 +120,7 @@ function tryWrite(path: string, value: string): boolean {
 
 /** umld's parent cgroup, made once at start; on v2 the controllers are delegated to it. */
 export function ensureParent(l: CgroupLayout): void {
+  for (const h of l.tracking ?? []) mkdirSync(join(h, l.parent), { recursive: true });
   for (const h of l.hierarchies) {
     mkdirSync(join(h, l.parent), { recursive: true });
     if (l.version === 2) {
@@ -271,16 +291,22 @@ export function renameCgroup(l: CgroupLayout, from: string, to: string, pid?: nu
   }
   const src = cgroupDirs(l, from);
   const dst = cgroupDirs(l, to);
-  if (!to.includes("/") && !from.includes("/")) {
-    for (let i = 0; i < src.length; i++) renameSync(src[i]!, dst[i]!);
-    return;
-  }
-  if (pid === undefined) throw new Error(`cgroup ${from} cannot be renamed to ${to} (another parent) without the pid to move`);
+  const pids = pid !== undefined ? [pid] : cgroupProcs(l, from);
+  const sameParent = !to.includes("/") && !from.includes("/");
   for (let i = 0; i < src.length; i++) {
+    if (sameParent && !existsSync(join(allHierarchies(l)[i]!, "cgroup.controllers"))) {
+      renameSync(src[i]!, dst[i]!);
+      continue;
+    }
+    // another parent (EIO), or a hybrid host's cgroup2 tracking hierarchy (renames refused, EPERM): the processes move
     mkdirSync(dst[i]!, { recursive: true });
-    writeFileSync(join(dst[i]!, "cgroup.procs"), String(pid));
+    for (const p of pids) if (!tryWrite(join(dst[i]!, "cgroup.procs"), String(p)) && i < l.hierarchies.length) throw new Error(`could not move ${p} into ${dst[i]}`);
+    try {
+      rmdirSync(src[i]!);
+    } catch {
+      // a process that raced the move: the cgroup goes with the guest's teardown
+    }
   }
-  removeCgroup(l, from);
 }
 
 /** Every process in the cgroup (all hierarchies). */
@@ -334,7 +360,7 @@ export function removeCgroup(l: CgroupLayout, name: string): boolean {
 /** Names of the cgroups under umld's parent (e.g. to find guests of this daemon). */
 export function listCgroups(l: CgroupLayout): string[] {
   const names = new Set<string>();
-  for (const h of l.hierarchies) {
+  for (const h of allHierarchies(l)) {
     try {
       for (const e of readdirSync(join(h, l.parent), { withFileTypes: true })) if (e.isDirectory() && NAME.test(e.name)) names.add(e.name);
     } catch {
@@ -347,4 +373,26 @@ export function listCgroups(l: CgroupLayout): string[] {
 /** The cgroup parent of umld's own guests: "umld" for the default state dir, unique per other state dir. */
 export function defaultCgroupParent(stateDir: string, hash: (s: string) => string): string {
   return stateDir === "/var/lib/umld" ? "umld" : `umld-${hash(stateDir).slice(0, 12)}`;
+}
+
+/**
+ * CPU seconds used by every process of the cgroup since it was made (v2
+ * cpu.stat usage_usec, v1 cpuacct.usage in ns); null when the cgroup or the
+ * accounting file is missing. One small file read: callers cache it.
+ */
+export function cpuUsage(l: CgroupLayout, name: string): number | null {
+  for (const d of cgroupDirs(l, name)) {
+    try {
+      if (l.version === 2) {
+        const m = /^usage_usec (\d+)$/m.exec(readFileSync(join(d, "cpu.stat"), "utf8"));
+        if (m) return Number(m[1]) / 1e6;
+      } else {
+        const text = readFileSync(join(d, "cpuacct.usage"), "utf8").trim();
+        if (/^\d+$/.test(text)) return Number(text) / 1e9;
+      }
+    } catch {
+      // not this hierarchy (v1: only the cpuacct one has the file), or the cgroup is gone
+    }
+  }
+  return null;
 }

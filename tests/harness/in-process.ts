@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import pino from "pino";
+import { daemonLogger } from "../../daemon/logger.js";
 import { UmldClient } from "../../client/client.js";
 import type { Transport } from "../../client/transport.js";
 import { parseConfig, type DaemonConfig } from "../../daemon/config.js";
@@ -23,16 +24,19 @@ export class InProcessDaemon {
     readonly token: string,
   ) {}
 
-  static async start(args: string[] = []): Promise<InProcessDaemon> {
+  /** `log`: the daemon's log lines are collected there, through umld's own logger at `logLevel` (default: no log); `args`: more command-line options. */
+  static async start(opts: { log?: string[]; logLevel?: string; args?: string[] } = {}): Promise<InProcessDaemon> {
     const stateDir = mkdtempSync("/tmp/umld-t-");
-    const cfg = parseConfig(["--state-dir", stateDir, "--listen", "none", "--guest-ids", testGuestIds(stateDir), ...args]) as DaemonConfig;
+    const cfg = parseConfig(["--state-dir", stateDir, "--listen", "none", "--guest-ids", testGuestIds(stateDir), ...(opts.args ?? [])]) as DaemonConfig;
     const threads: FakeSupervisorThread[] = [];
     const thread = () => {
       const t = new FakeSupervisorThread();
       threads.push(t);
       return t;
     };
-    const daemon = await startDaemon(cfg, pino({ level: "silent" }), { thread, guestFilter: false });
+    const sink = opts.log;
+    const log = sink ? daemonLogger(opts.logLevel ?? "trace", { write: (line: string) => void sink.push(line) }) : pino({ level: "silent" });
+    const daemon = await startDaemon(cfg, log, { thread, guestFilter: false });
     return new InProcessDaemon(stateDir, threads, daemon, daemon.services.adminToken);
   }
 

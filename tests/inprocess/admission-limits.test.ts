@@ -14,7 +14,7 @@ describe("admission and limits in process", () => {
   let d: InProcessDaemon;
   before(async () => {
     // a ratio that lets this host commit ~200 MiB of guest memory, whatever its size
-    d = await InProcessDaemon.start(["--memory-overcommit", (200 / memTotalMiB).toFixed(6)]);
+    d = await InProcessDaemon.start({ args: ["--memory-overcommit", (200 / memTotalMiB).toFixed(6)] });
   });
   after(() => d.stop());
 

@@ -28,6 +28,11 @@ describe("cgroups (v1 and v2)", () => {
     assert.deepEqual(v1.hierarchies, ["/sys/fs/cgroup/blkio", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids"], "name=systemd is not a controller");
     assert.equal(detectCgroups("umld", HYBRID).version, 1, "a hybrid host's controllers are on v1");
     assert.deepEqual(detectCgroups("umld", HYBRID, "/sys/fs/cgroup/unified").hierarchies, ["/sys/fs/cgroup/unified"]);
+    // systemd counts a unit's processes in these: a guest gets a cgroup there too, outside the unit that started umld
+    assert.deepEqual(v1.tracking, ["/sys/fs/cgroup/systemd"]);
+    assert.deepEqual(detectCgroups("umld", HYBRID).tracking, ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"]);
+    assert.deepEqual(detectCgroups("umld", HYBRID, "/sys/fs/cgroup/unified").tracking, ["/sys/fs/cgroup/systemd"]);
+    assert.deepEqual(cgroupDirs(v1, "g").slice(-1), ["/sys/fs/cgroup/systemd/umld/g"], "the launcher joins the tracking hierarchy too");
     assert.throws(() => detectCgroups("umld", V1, "/nowhere"), /no cgroup2/);
     assert.throws(() => detectCgroups("../x", V2), /not allowed/);
     assert.throws(() => cgroupDirs(detectCgroups("umld", V2), "a/../b"), /not allowed/);
