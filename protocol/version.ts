@@ -28,6 +28,10 @@ export const CAPABILITIES = [
   "tenants",
   "audit",
   "openapi",
+  "dashboard",
+  "whoami",
+  "host-overview",
+  "websocket-protocol-auth",
 ] as const;
 
 export const VersionView = z.object({
