@@ -23,9 +23,10 @@ export class InProcessDaemon {
     readonly token: string,
   ) {}
 
-  static async start(): Promise<InProcessDaemon> {
+  /** `listen`: also on a loopback TCP port (WebSockets and browsers need a real socket). */
+  static async start(opts: { listen?: boolean } = {}): Promise<InProcessDaemon> {
     const stateDir = mkdtempSync("/tmp/umld-t-");
-    const cfg = parseConfig(["--state-dir", stateDir, "--listen", "none", "--guest-ids", testGuestIds(stateDir)]) as DaemonConfig;
+    const cfg = parseConfig(["--state-dir", stateDir, "--listen", opts.listen ? "127.0.0.1:0" : "none", "--guest-ids", testGuestIds(stateDir)]) as DaemonConfig;
     const threads: FakeSupervisorThread[] = [];
     const thread = () => {
       const t = new FakeSupervisorThread();
@@ -34,6 +35,13 @@ export class InProcessDaemon {
     };
     const daemon = await startDaemon(cfg, pino({ level: "silent" }), { thread, guestFilter: false });
     return new InProcessDaemon(stateDir, threads, daemon, daemon.services.adminToken);
+  }
+
+  /** The loopback base URL (started with `listen`). */
+  get url(): string {
+    const tcp = this.daemon.tcp;
+    if (!tcp) throw new Error("started without listen");
+    return `http://${tcp.host}:${tcp.port}`;
   }
 
   get services() {

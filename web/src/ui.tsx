@@ -1,0 +1,131 @@
+import type { ComponentChildren } from "preact";
+import { useCallback, useEffect, useReducer, useRef, useState } from "preact/hooks";
+import { ApiError, ProtocolError } from "../../client/index.js";
+
+/** What a person reads when a call fails: the daemon's own message and code. */
+export function errorMessage(e: unknown): string {
+  if (e instanceof ApiError) return `${e.message} (${e.code})`;
+  if (e instanceof ProtocolError) return `unexpected answer from umld: ${e.message}`;
+  if (e instanceof TypeError) return `cannot reach umld: ${e.message}`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+export function ErrorText({ error }: { error: unknown }) {
+  if (error === null || error === undefined) return null;
+  return (
+    <p role="alert" class="error">
+      {errorMessage(error)}
+    </p>
+  );
+}
+
+/** A labelled control: the label wraps it, so it is its accessible name. */
+export function Field({ label, hint, children }: { label: string; hint?: string; children: ComponentChildren }) {
+  return (
+    <label class="field">
+      <span>{label}</span>
+      {children}
+      {hint ? <small>{hint}</small> : null}
+    </label>
+  );
+}
+
+export function Section({ title, children, id }: { title: string; children: ComponentChildren; id?: string }) {
+  const hid = `h-${id ?? title.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
+  return (
+    <section aria-labelledby={hid}>
+      <h2 id={hid}>{title}</h2>
+      {children}
+    </section>
+  );
+}
+
+/** A table that scrolls sideways on a narrow screen instead of breaking the page. */
+export function Table({ caption, children }: { caption: string; children: ComponentChildren }) {
+  return (
+    <div class="scroll" role="region" aria-label={caption} tabIndex={0}>
+      <table>
+        <caption class="sr-only">{caption}</caption>
+        {children}
+      </table>
+    </div>
+  );
+}
+
+export function StateBadge({ state }: { state: string }) {
+  return <span class={`state state-${state}`}>{state}</span>;
+}
+
+/**
+ * Runs one action at a time for a form or a row of buttons: `busy` while it
+ * runs, its error (shown by the caller with ErrorText), and a note on success.
+ */
+export function useAction(): { run: (fn: () => Promise<string | void>) => Promise<void>; busy: boolean; error: unknown; note: string | null } {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [note, setNote] = useState<string | null>(null);
+  const mounted = useRef(true);
+  useEffect(() => () => void (mounted.current = false), []);
+  const run = useCallback(async (fn: () => Promise<string | void>) => {
+    setBusy(true);
+    setError(null);
+    setNote(null);
+    try {
+      const n = await fn();
+      if (mounted.current) setNote(n ?? null);
+    } catch (e) {
+      if (mounted.current) setError(e);
+    } finally {
+      if (mounted.current) setBusy(false);
+    }
+  }, []);
+  return { run, busy, error, note };
+}
+
+/** The outcome of a form or button row: a status line read out politely, or the error. */
+export function Outcome({ action }: { action: { busy: boolean; error: unknown; note: string | null } }) {
+  return (
+    <>
+      <p class="note" role="status" aria-live="polite">
+        {action.busy ? "Working…" : (action.note ?? "")}
+      </p>
+      <ErrorText error={action.error} />
+    </>
+  );
+}
+
+/** Loads data once (and again when `deps` change or `reload()` is called). */
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T | null; error: unknown; reload: () => void } {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [tick, bump] = useReducer((x: number, _: null) => x + 1, 0);
+  const reload = useCallback(() => bump(null), []);
+  useEffect(() => {
+    let live = true;
+    load().then(
+      (d) => {
+        if (!live) return;
+        setData(d);
+        setError(null);
+      },
+      (e) => live && setError(e),
+    );
+    return () => void (live = false);
+  }, [...deps, tick]);
+  return { data, error, reload };
+}
+
+/** Re-renders the caller whenever `subscribe`'s source changes. */
+export function useSubscription(subscribe: (fn: () => void) => () => void): void {
+  const [, force] = useReducer((x: number) => x + 1, 0);
+  useEffect(() => subscribe(() => force(0)), [subscribe]);
+}
+
+/** Re-renders every `ms` (uptimes counted on locally, no requests). */
+export function useTick(ms: number): void {
+  const [, force] = useReducer((x: number) => x + 1, 0);
+  useEffect(() => {
+    const t = setInterval(() => force(0), ms);
+    return () => clearInterval(t);
+  }, [ms]);
+}
