@@ -21,6 +21,7 @@ const result = await build({
   entryNames: "[name]-[hash]",
   chunkNames: "[name]-[hash]",
   assetNames: "[name]-[hash]",
+  publicPath: "/assets/",
   bundle: true,
   splitting: true,
   format: "esm",

@@ -74,7 +74,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
     ["create", "Create", session.can("create")],
     ["catalog", "Images and kernels", true],
     ["networks", "Networks", true],
-    ["host", "Host", true],
+    ["host", session.admin ? "Host" : "Overview", true],
     ["tenants", "Tenants", session.admin],
   ];
   const active = route.view === "instance" ? "instances" : route.view;

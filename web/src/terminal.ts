@@ -24,7 +24,8 @@ export interface TerminalEvents {
  */
 export function openTerminal(el: HTMLElement, ws: WebSocket, events: TerminalEvents, early: ArrayBuffer[] = []): TerminalSession {
   // no links addon, no clipboard (OSC 52) or title handling: guest output stays text in a box
-  const term = new Terminal({ scrollback: 5000, cursorBlink: true, fontFamily: "ui-monospace, Menlo, Consolas, monospace", fontSize: 14, convertEol: false });
+  // convertEol: the kernel writes bare \n before the guest's tty turns on onlcr; without it boot messages staircase
+  const term = new Terminal({ scrollback: 5000, cursorBlink: true, fontFamily: "ui-monospace, Menlo, Consolas, monospace", fontSize: 14, convertEol: true });
   const fit = new FitAddon();
   term.loadAddon(fit);
   term.open(el);

@@ -2,6 +2,9 @@ import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useReducer, useRef, useState } from "preact/hooks";
 import { ApiError, ProtocolError } from "../../client/index.js";
 
+/** A name (instance, tenant, token, network...) as an input pattern; `\-` because browsers compile patterns with the v flag. */
+export const NAME_PATTERN = "[a-z0-9]([a-z0-9\\-]*[a-z0-9])?";
+
 /** What a person reads when a call fails: the daemon's own message and code. */
 export function errorMessage(e: unknown): string {
   if (e instanceof ApiError) return `${e.message} (${e.code})`;

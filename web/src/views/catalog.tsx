@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { useApp } from "../context.js";
 import { bytes, time } from "../format.js";
-import { ErrorText, Field, Outcome, Section, Table, useAction, useLoad } from "../ui.js";
+import { ErrorText, Field, NAME_PATTERN, Outcome, Section, Table, useAction, useLoad } from "../ui.js";
 
 /** Images and kernels: what instances are made from and boot. */
 export function CatalogView() {
@@ -82,7 +82,7 @@ export function CatalogView() {
         {session.admin ? (
           <form class="inline" onSubmit={build}>
             <Field label="New busybox image name">
-              <input required pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" value={buildName} onInput={(e) => setBuildName(e.currentTarget.value)} />
+              <input required pattern={NAME_PATTERN} value={buildName} onInput={(e) => setBuildName(e.currentTarget.value)} />
             </Field>
             <button type="submit" disabled={act.busy}>
               Build image

@@ -1,9 +1,7 @@
 import { useState } from "preact/hooks";
 import { useApp } from "../context.js";
 import { navigate } from "../router.js";
-import { ErrorText, Field, Outcome, useAction, useLoad } from "../ui.js";
-
-const NAME_PATTERN = "[a-z0-9]([a-z0-9-]*[a-z0-9])?";
+import { ErrorText, Field, NAME_PATTERN, Outcome, useAction, useLoad } from "../ui.js";
 
 export function CreateView() {
   const { session, instances } = useApp();

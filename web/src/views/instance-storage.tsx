@@ -3,7 +3,7 @@ import type { InstanceView as Instance } from "../../../protocol/instances.js";
 import { useApp } from "../context.js";
 import { bytes, time } from "../format.js";
 import { navigate } from "../router.js";
-import { ErrorText, Field, Outcome, Section, Table, useAction, useLoad } from "../ui.js";
+import { ErrorText, Field, NAME_PATTERN, Outcome, Section, Table, useAction, useLoad } from "../ui.js";
 
 export function DisksTab({ i }: { i: Instance }) {
   const { session, instances } = useApp();
@@ -206,7 +206,7 @@ export function SnapshotsTab({ i }: { i: Instance }) {
       {canSnap ? (
         <form class="inline" onSubmit={create}>
           <Field label="Snapshot name">
-            <input required pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" maxLength={63} value={name} onInput={(e) => setName(e.currentTarget.value)} />
+            <input required pattern={NAME_PATTERN} maxLength={63} value={name} onInput={(e) => setName(e.currentTarget.value)} />
           </Field>
           <button type="submit" disabled={act.busy}>
             Take a snapshot
@@ -216,7 +216,7 @@ export function SnapshotsTab({ i }: { i: Instance }) {
       {canClone ? (
         <form class="inline" onSubmit={(e) => (e.preventDefault(), void clone(undefined))}>
           <Field label="New instance name" hint="for Clone (from a snapshot above, or a full copy of the disk now)">
-            <input required pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" maxLength={63} value={cloneName} onInput={(e) => setCloneName(e.currentTarget.value)} />
+            <input required pattern={NAME_PATTERN} maxLength={63} value={cloneName} onInput={(e) => setCloneName(e.currentTarget.value)} />
           </Field>
           <button type="submit" disabled={act.busy}>
             Clone the current disk

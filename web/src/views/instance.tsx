@@ -96,7 +96,7 @@ function Summary({ i }: { i: Instance }) {
       </div>
       <div>
         <dt>Boots</dt>
-        <dd>{i.bootCount}</dd>
+        <dd data-field="boots">{i.bootCount}</dd>
       </div>
       {i.busy ? (
         <div>

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { useApp } from "../context.js";
-import { ErrorText, Field, Outcome, Table, useAction, useLoad } from "../ui.js";
+import { ErrorText, Field, NAME_PATTERN, Outcome, Table, useAction, useLoad } from "../ui.js";
 
 export function NetworksView() {
   const { session } = useApp();
@@ -72,7 +72,7 @@ export function NetworksView() {
         <form class="stack" onSubmit={create}>
           <h2>New network</h2>
           <Field label="Network name">
-            <input required pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+            <input required pattern={NAME_PATTERN} value={name} onInput={(e) => setName(e.currentTarget.value)} />
           </Field>
           <Field label="Kind" hint="switch: between guests; user: NAT out through slirp; host: bridged on the host (admins)">
             <select value={kind} onChange={(e) => setKind(e.currentTarget.value as typeof kind)}>

@@ -2,12 +2,23 @@ import { useState } from "preact/hooks";
 import { PERMISSIONS, type Permission } from "../../../protocol/tenants.js";
 import { useApp } from "../context.js";
 import { mib, time } from "../format.js";
-import { ErrorText, Field, Outcome, Section, Table, useAction, useLoad } from "../ui.js";
+import { ErrorText, Field, NAME_PATTERN, Outcome, Section, Table, useAction, useLoad } from "../ui.js";
 
 const quota = (n: number | null, fmt: (n: number) => string = String) => (n === null ? "—" : fmt(n));
 
 /** Admins: tenants with their quotas and usage; a tenant's tokens, a new token's secret shown once. */
 export function TenantsView() {
+  const { session } = useApp();
+  if (session.admin) return <AdminTenants />;
+  return (
+    <>
+      <h1 tabIndex={-1}>Tenants</h1>
+      <p>Tenants are for admins.</p>
+    </>
+  );
+}
+
+function AdminTenants() {
   const { session } = useApp();
   const tenants = useLoad(() => session.client.call("listTenants"), []);
   const act = useAction();
@@ -15,7 +26,6 @@ export function TenantsView() {
   const [maxInstances, setMaxInstances] = useState("");
   const [maxMemory, setMaxMemory] = useState("");
   const [selected, setSelected] = useState<string | null>(null);
-  if (!session.admin) return <p>Tenants are for admins.</p>;
   const create = (e: { preventDefault(): void }) => {
     e.preventDefault();
     void act.run(async () => {
@@ -84,7 +94,7 @@ export function TenantsView() {
       <form class="stack" onSubmit={create}>
         <h2>New tenant</h2>
         <Field label="Tenant name">
-          <input required pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+          <input required pattern={NAME_PATTERN} value={name} onInput={(e) => setName(e.currentTarget.value)} />
         </Field>
         <Field label="Most instances" hint="empty: no quota">
           <input type="number" min={0} value={maxInstances} onInput={(e) => setMaxInstances(e.currentTarget.value)} />
@@ -174,7 +184,7 @@ function Tokens({ tenant }: { tenant: string }) {
       <form class="stack" onSubmit={create}>
         <h3>New token</h3>
         <Field label="Token name">
-          <input required pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+          <input required pattern={NAME_PATTERN} value={name} onInput={(e) => setName(e.currentTarget.value)} />
         </Field>
         <fieldset>
           <legend>Permissions</legend>
