@@ -78,6 +78,19 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
     await page.getByRole("button", { name: "Start", exact: true }).waitFor();
     assert.equal((await d.get("dash-1")).state, "stopped");
 
+    // snapshots: take one, restore it (a confirm dialog, accepted), clone from it
+    page.on("dialog", (dialog) => void dialog.accept());
+    await page.getByRole("link", { name: "Snapshots", exact: true }).click();
+    await page.getByLabel("Snapshot name").fill("before");
+    await page.getByRole("button", { name: "Take a snapshot" }).click();
+    await page.getByRole("button", { name: "Restore before" }).click();
+    await page.getByText("Restored to before.").waitFor();
+    await page.getByLabel("New instance name").fill("dash-2");
+    await b.shot(page, "snapshots");
+    await page.getByRole("button", { name: "Clone before" }).click();
+    await page.getByRole("heading", { name: /^dash-2/ }).waitFor();
+    assert.equal((await d.get("dash-2")).state, "stopped");
+
     // the list, live: the state moved without a reload
     await page.getByRole("link", { name: "Instances" }).click();
     const row = page.locator('tr[data-instance="dash-1"]');
@@ -100,7 +113,7 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
       await b.shot(page, shot);
     }
     await page.locator('[data-field="committed"]').waitFor();
-    assert.match((await page.locator('td[data-state="stopped"]').textContent()) ?? "", /^1$/, "dash-1, stopped");
+    assert.match((await page.locator('td[data-state="stopped"]').textContent()) ?? "", /^2$/, "dash-1 and its clone, stopped");
 
     await page.getByRole("link", { name: "Tenants", exact: true }).click();
     await page.getByLabel("Tenant name").fill("acme");
@@ -127,7 +140,7 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
     const { page, problems } = await b.page(`${d.url}/`, { width: 390, height: 844 }); // a phone
     await signIn(page, tenantToken);
     await page.locator('tr[data-instance="acme-box"]').waitFor();
-    assert.equal(await page.locator("tr[data-instance]").count(), 1, "only acme's guest, not dash-1");
+    assert.equal(await page.locator("tr[data-instance]").count(), 1, "only acme's guest, not dash-1 or dash-2");
     assert.equal(await page.getByRole("link", { name: "Tenants" }).count(), 0);
     assert.equal(await page.getByRole("link", { name: "Host" }).count(), 0);
     await b.shot(page, "tenant-phone");
@@ -153,7 +166,7 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
   it("the daemon's log never holds a token the browser sent", () => {
     const log = d.logLines.join("\n");
     assert.ok(log.length > 0);
-    for (const t of [d.token, tenantToken]) assert.ok(!log.includes(t), "a token in the log");
+    for (const t of [d.token, tenantToken].filter(Boolean)) assert.ok(!log.includes(t), "a token in the log");
     assert.ok(!log.includes("umld.bearer."), "a WebSocket credential in the log");
   });
 });

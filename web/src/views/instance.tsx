@@ -10,6 +10,8 @@ import { EventsTab, KernelTab, NetworkTab } from "./instance-more.js";
 import { cpuSeconds, crashReason, uptimeNow } from "./instances.js";
 
 const ACTION_LABELS = { start: "Start", shutdown: "Shut down", halt: "Halt", reboot: "Reboot", pause: "Pause", resume: "Resume" } as const;
+/** How often an open instance page asks for the guest's own memory figures (one small request). */
+const MEMORY_REFRESH_MS = 5000;
 const TAB_LABELS: Record<InstanceTab, string> = { overview: "Overview", console: "Console", disks: "Disks", network: "Network", snapshots: "Snapshots", kernel: "Kernel", events: "Events" };
 
 export function InstanceView({ name, tab }: { name: string; tab: InstanceTab }) {
@@ -208,7 +210,11 @@ function MemorySection({ i }: { i: Instance }) {
   useEffect(() => setTarget(String(i.memoryMiB)), [i.memoryMiB]);
   useEffect(() => setBoot(String(i.maxMemoryMiB)), [i.maxMemoryMiB]);
   useEffect(() => {
-    if (i.pid !== null) instances.queueMemory(i.name);
+    if (i.pid === null) return;
+    instances.queueMemory(i.name);
+    // the guest's free memory moves without events: this one open page asks again now and then
+    const t = setInterval(() => instances.queueMemory(i.name), MEMORY_REFRESH_MS);
+    return () => clearInterval(t);
   }, [i.name, i.pid]);
   const running = i.pid !== null;
   const canConfigure = session.can("configure");
