@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { defaultCgroupParent } from "../../core/jail/cgroups.js";
 import { processGroup, switchProcesses, umlProcessesUnder } from "../../core/host/procfs.js";
+import type { IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -267,17 +268,27 @@ export function testGuestIds(stateDir: string): string {
   return `${first}-${first + 9_999}`;
 }
 
+/** A node:http(s) answer read whole: its status and its JSON body (null when empty). */
+export function jsonAnswer(res: IncomingMessage): Promise<ApiResult> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (c: Buffer) => chunks.push(c));
+    res.on("error", reject);
+    res.on("end", () => {
+      const text = Buffer.concat(chunks).toString();
+      try {
+        resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null });
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
+}
+
 /** fetch() cannot be given a CA: the same request through node:https, trusting `ca` only. */
 export function httpsJson(url: string, method: string, headers: Record<string, string>, payload: string | undefined, ca: Buffer): Promise<ApiResult> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { method, headers, ca }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString();
-        resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null });
-      });
-    });
+    const req = httpsRequest(url, { method, headers, ca }, (res) => jsonAnswer(res).then(resolve, reject));
     req.on("error", reject);
     req.end(payload);
   });
@@ -307,16 +318,17 @@ function kill(pid: number): void {
  * are removed, waiting up to 3 s for the kernel to let go.
  */
 export function sweepCgroups(stateDir: string): void {
-  const parent = defaultCgroupParent(stateDir, (x) => createHash("sha256").update(x).digest("hex"));
+  const parent = cgroupParentOf(stateDir);
   const dirs: string[] = [];
-  for (const h of readdirSafe("/sys/fs/cgroup")) {
-    const dir = `/sys/fs/cgroup/${h}/${parent}`;
+  // a v1 or hybrid host: one hierarchy per directory under /sys/fs/cgroup; a v2 host: the parent right there
+  for (const root of [...readdirSafe("/sys/fs/cgroup").map((h) => `/sys/fs/cgroup/${h}`), "/sys/fs/cgroup"]) {
+    const dir = `${root}/${parent}`;
     for (const child of readdirSafe(dir)) if (isDir(`${dir}/${child}`)) dirs.push(`${dir}/${child}`);
     if (isDir(dir)) dirs.push(dir);
   }
-  const deadline = Date.now() + 3000;
   for (const dir of dirs) {
-    for (;;) {
+    // each cgroup gets its own time: one slow to empty must not leave the others behind
+    for (const deadline = Date.now() + 5000; ; ) {
       for (const pid of readFileSafe(`${dir}/cgroup.procs`).split("\n").filter(Boolean)) {
         try {
           process.kill(Number(pid), "SIGKILL");
@@ -333,6 +345,11 @@ export function sweepCgroups(stateDir: string): void {
       }
     }
   }
+}
+
+/** The cgroup parent a test daemon on this state dir uses (its guests' cgroups are under it). */
+export function cgroupParentOf(stateDir: string): string {
+  return defaultCgroupParent(stateDir, (x) => createHash("sha256").update(x).digest("hex"));
 }
 
 function isDir(p: string): boolean {
