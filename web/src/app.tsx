@@ -80,9 +80,10 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
   const active = route.view === "instance" ? "instances" : route.view;
   return (
     <>
-      <a class="skip" href="#main" onClick={(e) => (e.preventDefault(), document.getElementById("main")?.focus())}>
+      {/* a button, not a link to #main: the fragment is the page's route */}
+      <button type="button" class="skip" onClick={() => document.getElementById("main")?.focus()}>
         Skip to content
-      </a>
+      </button>
       <header class="top">
         <div class="brand">
           <img src={iconUrl} alt="" width={20} height={20} />

@@ -25,6 +25,7 @@ export function ErrorText({ error }: { error: unknown }) {
 /** A labelled control: the label wraps it, so it is its accessible name. */
 export function Field({ label, hint, children }: { label: string; hint?: string; children: ComponentChildren }) {
   return (
+    // biome-ignore lint/a11y/noLabelWithoutControl: the control is the child passed in, which the label wraps
     <label class="field">
       <span>{label}</span>
       {children}
@@ -46,12 +47,13 @@ export function Section({ title, children, id }: { title: string; children: Comp
 /** A table that scrolls sideways on a narrow screen instead of breaking the page. */
 export function Table({ caption, children }: { caption: string; children: ComponentChildren }) {
   return (
-    <div class="scroll" role="region" aria-label={caption} tabIndex={0}>
+    // biome-ignore lint/a11y/noNoninteractiveTabindex: a region that scrolls sideways must take focus, or keyboards cannot scroll it
+    <section class="scroll" aria-label={caption} tabIndex={0}>
       <table>
         <caption class="sr-only">{caption}</caption>
         {children}
       </table>
-    </div>
+    </section>
   );
 }
 
@@ -61,21 +63,22 @@ export function StateBadge({ state }: { state: string }) {
 
 /**
  * Runs one action at a time for a form or a row of buttons: `busy` while it
- * runs, its error (shown by the caller with ErrorText), and a note on success.
+ * runs, its error (shown by the caller with ErrorText), and the note (a
+ * string) the action returns on success.
  */
-export function useAction(): { run: (fn: () => Promise<string | void>) => Promise<void>; busy: boolean; error: unknown; note: string | null } {
+export function useAction(): { run: (fn: () => Promise<unknown>) => Promise<void>; busy: boolean; error: unknown; note: string | null } {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [note, setNote] = useState<string | null>(null);
   const mounted = useRef(true);
   useEffect(() => () => void (mounted.current = false), []);
-  const run = useCallback(async (fn: () => Promise<string | void>) => {
+  const run = useCallback(async (fn: () => Promise<unknown>) => {
     setBusy(true);
     setError(null);
     setNote(null);
     try {
       const n = await fn();
-      if (mounted.current) setNote(n ?? null);
+      if (mounted.current) setNote(typeof n === "string" ? n : null);
     } catch (e) {
       if (mounted.current) setError(e);
     } finally {

@@ -62,7 +62,7 @@ export function ConsoleTab({ i }: { i: Instance }) {
       <Section title="Extra consoles and serial lines">
         <ErrorText error={channels.error} />
         {channels.data && channels.data.channels.length === 0 ? <p>None.</p> : null}
-        {channels.data && channels.data.channels.length ? (
+        {channels.data?.channels.length ? (
           <Table caption="Extra consoles and serial lines">
             <thead>
               <tr>
@@ -108,7 +108,7 @@ export function ConsoleTab({ i }: { i: Instance }) {
 
 function Terminal({ name, channel }: { name: string; channel: string }) {
   const { session } = useApp();
-  const box = useRef<HTMLDivElement>(null);
+  const box = useRef<HTMLElement>(null);
   const term = useRef<TerminalSession | null>(null);
   const [status, setStatus] = useState("connecting…");
   const [size, setSize] = useState<{ cols: number; rows: number } | null>(null);
@@ -146,7 +146,7 @@ function Terminal({ name, channel }: { name: string; channel: string }) {
         {channel || "con0"}: {status}
         {size ? ` · ${size.cols}×${size.rows}` : ""}
       </p>
-      <div class="terminal" ref={box} role="region" aria-label={`Console of ${name}`} data-console={name} />
+      <section class="terminal" ref={box} aria-label={`Console of ${name}`} data-console={name} />
       <div class="inline">
         <button type="button" onClick={sendSize} disabled={!size || !status.startsWith("connected")}>
           Tell the guest this size

@@ -155,7 +155,8 @@ function Actions({ i }: { i: Instance }) {
     });
   if (!actions.length && !canDelete) return null;
   return (
-    <div class="actions" role="group" aria-label="Actions">
+    <fieldset class="actions">
+      <legend class="sr-only">Actions</legend>
       {actions.map((a) => (
         <button type="button" key={a} disabled={act.busy || i.busy !== null} onClick={() => run(a)}>
           {ACTION_LABELS[a]}
@@ -167,7 +168,7 @@ function Actions({ i }: { i: Instance }) {
         </button>
       ) : null}
       <Outcome action={act} />
-    </div>
+    </fieldset>
   );
 }
 

@@ -32,7 +32,7 @@ export function NetworksView() {
       <h1 tabIndex={-1}>Networks</h1>
       <ErrorText error={nets.error} />
       {nets.data && nets.data.networks.length === 0 ? <p>No networks yet.</p> : null}
-      {nets.data && nets.data.networks.length ? (
+      {nets.data?.networks.length ? (
         <Table caption="Networks">
           <thead>
             <tr>

@@ -50,7 +50,7 @@ function AdminTenants() {
       <h1 tabIndex={-1}>Tenants</h1>
       <ErrorText error={tenants.error} />
       {tenants.data && tenants.data.tenants.length === 0 ? <p>No tenants yet.</p> : null}
-      {tenants.data && tenants.data.tenants.length ? (
+      {tenants.data?.tenants.length ? (
         <Table caption="Tenants">
           <thead>
             <tr>
@@ -145,7 +145,7 @@ function Tokens({ tenant }: { tenant: string }) {
   return (
     <Section title={`Tokens of ${tenant}`} id="tokens">
       <ErrorText error={tokens.error} />
-      {tokens.data && tokens.data.tokens.length ? (
+      {tokens.data?.tokens.length ? (
         <Table caption={`Tokens of ${tenant}`}>
           <thead>
             <tr>
