@@ -167,6 +167,7 @@ export const InstanceView = z.object({
   nics: z.array(NicView).describe("NICs: eth0.. on a network (docs/networking.md)"),
   attachments: z.array(z.object({ slot: z.string(), disk: z.string(), readOnly: z.boolean() })).describe("data disks (ubdb..ubdp)"),
   uptime: z.number().nullable().describe("seconds since the guest process started, null when not running"),
+  cpuSeconds: z.number().nullable().describe("host CPU time (user + system) all the guest's host processes used this boot, as of the last refresh (every 10 s and on each event); null when not running or without a cgroup"),
   bootCount: z.number().int().describe("boots of this instance, reboots included"),
   lastExit: ExitInfo.nullable().describe("how the last process ended, or null"),
   createdAt: z.string().describe("ISO 8601 time"),

@@ -1,4 +1,5 @@
 import type { EventBus } from "../events/bus.js";
+import { type CgroupLayout, cgroupCpuSeconds } from "../jail/cgroups.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import { allocatedBytes } from "../util/fs.js";
 import type { InstanceQueries } from "./queries.js";
@@ -7,11 +8,13 @@ interface Entry {
   /** bytes each writable file really uses */
   allocated: Map<string, number>;
   problems: string[];
+  /** CPU seconds its host processes used this boot (its cgroup's counter); null: not running or no cgroup */
+  cpuSeconds: number | null;
 }
 
 /**
  * What an instance view says about files (bytes allocated, problems with its
- * disks), kept up to date off the read path: refreshed when something
+ * disks) and the CPU time of its cgroup, kept up to date off the read path: refreshed when something
  * happens to the instance and every `everyMs` for all. A view reads it and
  * never touches the disk.
  */
@@ -25,6 +28,7 @@ export class FileFacts {
     private readonly repo: InstancesRepo,
     private readonly queries: InstanceQueries,
     bus: EventBus,
+    private readonly cgroups: CgroupLayout | null = null,
     private readonly everyMs = 10_000,
   ) {
     bus.on("event", (e: { type: string; instance?: unknown }) => {
@@ -47,14 +51,15 @@ export class FileFacts {
   }
 
   /** The instance's cached facts (computed now only the first time it is asked about). */
-  of(r: InstanceRow): { allocated(path: string): number; problems: string[] } {
+  of(r: InstanceRow): { allocated(path: string): number; problems: string[]; cpuSeconds: number | null } {
     const e = this.entries.get(r.id) ?? this.refresh(r);
-    return { allocated: (p) => e.allocated.get(p) ?? 0, problems: e.problems };
+    return { allocated: (p) => e.allocated.get(p) ?? 0, problems: e.problems, cpuSeconds: e.cpuSeconds };
   }
 
   /** Refreshes an instance's facts now (after a change made by a command). */
   refresh(r: InstanceRow): Entry {
-    const e: Entry = { allocated: new Map(this.queries.writableFiles(r).map((f) => [f.path, allocatedBytes(f.path)])), problems: this.queries.problems(r) };
+    const cpuSeconds = this.cgroups && r.pid !== null ? cgroupCpuSeconds(this.cgroups, r.id) : null;
+    const e: Entry = { allocated: new Map(this.queries.writableFiles(r).map((f) => [f.path, allocatedBytes(f.path)])), problems: this.queries.problems(r), cpuSeconds };
     this.entries.set(r.id, e);
     return e;
   }

@@ -102,7 +102,7 @@ export class Instances {
     this.channels = new ConsoleChannels(o.channelsRepo, o.log);
     this.consoles = new Consoles(this.guests, this.registry, this.channels, o.paths, scrollbackBytes);
     this.queries = new InstanceQueries(o.repo, this.disks);
-    this.files = new FileFacts(o.repo, this.queries, o.bus);
+    this.files = new FileFacts(o.repo, this.queries, o.bus, o.jail.cgroups);
     this.presenter = new Presenter(o.repo, o.catalog, this.lock, this.disks, this.networks, this.files);
     this.workers = new WorkerFacts(o.repo, o.catalog, this.registry, this.facts, this.consoles, o.bus, o.log, {
       afterBoot: (id, rt, name) => {

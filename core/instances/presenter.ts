@@ -49,6 +49,7 @@ export class Presenter {
       nics: this.networks.nicsOf(r.id),
       diskUsage: { quotaBytes, virtualBytes, allocatedBytes: used, exceeded: quotaBytes !== null && used > quotaBytes },
       uptime: r.started_at && isActive(r.state) ? Math.max(0, (Date.now() - Date.parse(r.started_at)) / 1000) : null,
+      cpuSeconds: r.pid !== null ? facts.cpuSeconds : null,
       bootCount: r.boot_count,
       lastExit: r.last_exit_reason && r.last_exit_at ? { code: r.last_exit_code, signal: r.last_exit_signal, reason: r.last_exit_reason, at: r.last_exit_at } : null,
       createdAt: r.created_at,

@@ -180,6 +180,29 @@ export function removeCgroup(l: CgroupLayout, name: string): boolean {
   return ok;
 }
 
+/**
+ * CPU time used by every process of the cgroup so far, in seconds (processes
+ * that ended included): v2 `cpu.stat` usage_usec, v1 `cpuacct.usage` (ns).
+ * Null when there is no such cgroup or counter.
+ */
+export function cgroupCpuSeconds(l: CgroupLayout, name: string): number | null {
+  for (const d of cgroupDirs(l, name)) {
+    try {
+      if (l.version === 2) return parseCpuStat(readFileSync(join(d, "cpu.stat"), "utf8"));
+      if (existsSync(join(d, "cpuacct.usage"))) return Number(readFileSync(join(d, "cpuacct.usage"), "utf8").trim()) / 1e9;
+    } catch {
+      // not there (yet, or any more)
+    }
+  }
+  return null;
+}
+
+/** usage_usec of a cgroup v2 cpu.stat, in seconds. */
+export function parseCpuStat(text: string): number | null {
+  const m = /^usage_usec (\d+)$/m.exec(text);
+  return m ? Number(m[1]) / 1e6 : null;
+}
+
 /** Names of the cgroups under umld's parent (e.g. to find guests of this daemon). */
 export function listCgroups(l: CgroupLayout): string[] {
   const names = new Set<string>();
