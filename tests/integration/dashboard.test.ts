@@ -44,6 +44,9 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
     for (const label of ["Shut down", "Halt", "Reboot", "Pause"]) assert.ok(await page.getByRole("button", { name: label, exact: true }).isVisible(), label);
     assert.equal(await page.getByRole("button", { name: "Start", exact: true }).count(), 0, "Start is not offered to a running guest");
     await field(page, "guest-memory").filter({ hasText: "total" }).waitFor();
+    // CPU time from the guest's cgroup: booting took some (the page reloads a running guest every 5 s)
+    await field(page, "cpu").filter({ hasText: /^\d+\.\d s$/ }).waitFor();
+    assert.ok(((await d.get("dash-1")).cpuSeconds ?? 0) > 0, "the guest used CPU to boot");
     await b.shot(page, "instance");
 
     // the console: the prompt from the scrollback, a command typed and its output
@@ -72,6 +75,14 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
     await field(page, "ready").filter({ hasText: "yes" }).waitFor({ timeout: BOOT_MS });
     assert.equal((await d.get("dash-1")).bootCount, 2);
 
+    // the list while it runs: memory figures asked a few at a time, then back to the instance
+    await page.getByRole("link", { name: "Instances" }).click();
+    const row = page.locator('tr[data-instance="dash-1"]');
+    await row.getByText("running").waitFor();
+    await row.getByText(/free of/).waitFor();
+    await b.shot(page, "instances");
+    await row.getByRole("link", { name: "dash-1" }).click();
+
     // shut down: stopped, and Start is offered again
     await page.getByRole("button", { name: "Shut down", exact: true }).click();
     await stateOf(page).filter({ hasText: "stopped" }).waitFor({ timeout: BOOT_MS });
@@ -93,9 +104,7 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
 
     // the list, live: the state moved without a reload
     await page.getByRole("link", { name: "Instances" }).click();
-    const row = page.locator('tr[data-instance="dash-1"]');
     await row.getByText("stopped").waitFor();
-    await b.shot(page, "instances");
     assert.deepEqual(problems, [], "no script error, CSP violation or failed request");
   });
 

@@ -7,11 +7,11 @@ import { Field, Outcome, Section, StateBadge, useAction, useSubscription, useTic
 import { ConsoleTab } from "./console.js";
 import { DisksTab, SnapshotsTab } from "./instance-storage.js";
 import { EventsTab, KernelTab, NetworkTab } from "./instance-more.js";
-import { cpuSeconds, crashReason, uptimeNow } from "./instances.js";
+import { cpuTime, crashReason, uptimeNow } from "./instances.js";
 
 const ACTION_LABELS = { start: "Start", shutdown: "Shut down", halt: "Halt", reboot: "Reboot", pause: "Pause", resume: "Resume" } as const;
-/** How often an open instance page asks for the guest's own memory figures (one small request). */
-const MEMORY_REFRESH_MS = 5000;
+/** How often an open instance page of a running guest reloads it and its memory figures (two small requests). */
+const REFRESH_MS = 5000;
 const TAB_LABELS: Record<InstanceTab, string> = { overview: "Overview", console: "Console", disks: "Disks", network: "Network", snapshots: "Snapshots", kernel: "Kernel", events: "Events" };
 
 export function InstanceView({ name, tab }: { name: string; tab: InstanceTab }) {
@@ -21,6 +21,16 @@ export function InstanceView({ name, tab }: { name: string; tab: InstanceTab }) 
   useEffect(() => {
     if (!instances.items.has(name)) void instances.refresh(name).catch(() => {});
   }, [name]);
+  const pid = i?.pid ?? null;
+  useEffect(() => {
+    if (pid === null) return;
+    // CPU time and the guest's free memory move without events: this one open page asks again now and then
+    const t = setInterval(() => {
+      void instances.refresh(name).catch(() => {});
+      instances.queueMemory(name);
+    }, REFRESH_MS);
+    return () => clearInterval(t);
+  }, [name, pid]);
   if (!i) {
     return (
       <>
@@ -65,7 +75,6 @@ function Summary({ i }: { i: Instance }) {
   const { instances } = useApp();
   useTick(1000);
   const why = crashReason(i);
-  const cpu = cpuSeconds(i);
   return (
     <dl class="summary">
       <div>
@@ -82,12 +91,10 @@ function Summary({ i }: { i: Instance }) {
           {mib(i.memoryMiB)} of {mib(i.maxMemoryMiB)}
         </dd>
       </div>
-      {cpu !== null ? (
-        <div>
-          <dt>CPU time</dt>
-          <dd>{cpu.toFixed(1)} s</dd>
-        </div>
-      ) : null}
+      <div>
+        <dt>CPU time</dt>
+        <dd data-field="cpu">{cpuTime(i)}</dd>
+      </div>
       <div>
         <dt>Image</dt>
         <dd>{i.image}</dd>
@@ -211,11 +218,7 @@ function MemorySection({ i }: { i: Instance }) {
   useEffect(() => setTarget(String(i.memoryMiB)), [i.memoryMiB]);
   useEffect(() => setBoot(String(i.maxMemoryMiB)), [i.maxMemoryMiB]);
   useEffect(() => {
-    if (i.pid === null) return;
-    instances.queueMemory(i.name);
-    // the guest's free memory moves without events: this one open page asks again now and then
-    const t = setInterval(() => instances.queueMemory(i.name), MEMORY_REFRESH_MS);
-    return () => clearInterval(t);
+    if (i.pid !== null) instances.queueMemory(i.name);
   }, [i.name, i.pid]);
   const running = i.pid !== null;
   const canConfigure = session.can("configure");

@@ -4,10 +4,9 @@ import { duration, kib, bytes, mib } from "../format.js";
 import { href } from "../router.js";
 import { ErrorText, StateBadge, Table, useSubscription, useTick } from "../ui.js";
 
-/** Fields other versions of umld add to the instance view (CPU time); shown when present. */
-export function cpuSeconds(i: Instance): number | null {
-  const v = (i as { cpuSeconds?: unknown }).cpuSeconds;
-  return typeof v === "number" ? v : null;
+/** Host CPU time this boot, as the daemon last measured it. */
+export function cpuTime(i: Instance): string {
+  return i.cpuSeconds === null ? "—" : `${i.cpuSeconds.toFixed(1)} s`;
 }
 
 /** Seconds up now: the uptime fetched, counted on in the page. */
@@ -57,7 +56,6 @@ export function InstancesView() {
           <tbody>
             {list.map((i) => {
               const m = instances.memory.get(i.name);
-              const cpu = cpuSeconds(i);
               const why = crashReason(i);
               return (
                 <tr key={i.name} data-instance={i.name}>
@@ -76,7 +74,7 @@ export function InstancesView() {
                   </td>
                   <td>{i.pid !== null ? guestView(m) : "—"}</td>
                   <td>{i.pid !== null && m ? bytes(m.hostAllocatedBytes) : "—"}</td>
-                  <td>{cpu === null ? "—" : `${cpu.toFixed(1)} s`}</td>
+                  <td>{cpuTime(i)}</td>
                   <td>{duration(uptimeNow(i, instances.fetchedAt.get(i.name)))}</td>
                   <td>{i.image}</td>
                   <td>{i.bootedKernel ?? i.kernel}</td>
