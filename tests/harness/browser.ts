@@ -71,3 +71,20 @@ export async function waitForTerminal(terminal: Locator, text: string, timeoutMs
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/**
+ * Controls on the page with no accessible name: inputs and selects without a
+ * label or aria-label, buttons and links without text or aria-label
+ * (xterm.js's hidden input excepted). Each is described for the message.
+ */
+export async function unlabelledControls(page: Page): Promise<string[]> {
+  return page.evaluate(`[...document.querySelectorAll("input, select, textarea, button, a[href]")]
+    .filter((el) => !el.closest(".xterm") && el.type !== "hidden")
+    .filter((el) => {
+      const aria = (el.getAttribute("aria-label") || "").trim();
+      if (aria) return false;
+      if (el.matches("input, select, textarea")) return !(el.labels && el.labels.length && [...el.labels].some((l) => l.textContent.trim()));
+      return !el.textContent.trim();
+    })
+    .map((el) => el.outerHTML.slice(0, 120))`) as Promise<string[]>;
+}

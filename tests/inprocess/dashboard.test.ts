@@ -84,7 +84,7 @@ describe("the dashboard's daemon side, in process", () => {
     const con = await open(`${ws}/instances/web/console`, webSocketProtocols(acme), origin);
     assert.deepEqual([con.status, con.protocol], [101, "umld.v1"]);
     con.ws!.close();
-    // wrong token, no token, and the token alone without umld.v1
+    // a wrong token, and umld.v1 offered with no token
     assert.equal((await open(`${ws}/events`, webSocketProtocols("umld_x_y"), origin)).status, 401);
     assert.equal((await open(`${ws}/events`, ["umld.v1"], origin)).status, 401);
   });

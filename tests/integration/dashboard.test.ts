@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
 import { TestDaemon } from "../harness/daemon.js";
-import { signIn, TestBrowser, waitForTerminal } from "../harness/browser.js";
+import { signIn, TestBrowser, unlabelledControls, waitForTerminal } from "../harness/browser.js";
 
 const BOOT_MS = 120_000;
 
@@ -48,6 +48,7 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
     await field(page, "cpu").filter({ hasText: /^\d+\.\d s$/ }).waitFor();
     assert.ok(((await d.get("dash-1")).cpuSeconds ?? 0) > 0, "the guest used CPU to boot");
     await b.shot(page, "instance");
+    assert.deepEqual(await unlabelledControls(page), [], "every control of the instance page has a name");
 
     // the console: the prompt from the scrollback, a command typed and its output
     await page.getByRole("link", { name: "Console", exact: true }).click();
@@ -63,6 +64,7 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
     await other.waitFor("dashboard-42");
     other.close();
     await b.shot(page, "console");
+    assert.deepEqual(await unlabelledControls(page), [], "every control of the console tab has a name");
     // attached again: the scrollback brings back what was on the console
     await page.getByRole("button", { name: "Reconnect" }).click();
     await page.getByText("con0: connected").waitFor();
@@ -120,6 +122,7 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
       await page.getByRole("heading", { name: heading, exact: true, level: 1 }).waitFor();
       await page.waitForLoadState("networkidle");
       await b.shot(page, shot);
+      assert.deepEqual(await unlabelledControls(page), [], `every control of ${link} has a name`);
     }
     await page.locator('[data-field="committed"]').waitFor();
     assert.match((await page.locator('td[data-state="stopped"]').textContent()) ?? "", /^2$/, "dash-1 and its clone, stopped");
@@ -135,6 +138,7 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
     tenantToken = await secret.inputValue();
     assert.match(tenantToken, /^umld_/);
     await b.shot(page, "tenants");
+    assert.deepEqual(await unlabelledControls(page), [], "every control of Tenants has a name");
 
     // signing out forgets the token
     await page.getByRole("button", { name: "Sign out" }).click();
@@ -164,7 +168,11 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
     // a read-only token: the buttons that would be refused are not there
     const reader = await d.api("POST", "/v1/tenants/acme/tokens", { name: "reader", actions: ["read"] });
     const ro = await b.page(`${d.url}/#/instances/acme-box`);
-    await signIn(ro.page, reader.body.token);
+    // by keyboard alone: Tab to the token, type it, Enter
+    await ro.page.getByLabel("Token").waitFor();
+    await ro.page.keyboard.press("Tab");
+    await ro.page.keyboard.type(reader.body.token);
+    await ro.page.keyboard.press("Enter");
     await ro.page.getByRole("heading", { name: /^acme-box/ }).waitFor();
     assert.equal(await ro.page.getByRole("button", { name: "Start", exact: true }).count(), 0);
     assert.equal(await ro.page.getByRole("link", { name: "Create" }).count(), 0);
