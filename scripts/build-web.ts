@@ -1,4 +1,4 @@
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
@@ -13,6 +13,18 @@ const repo = fileURLToPath(new URL("../../", import.meta.url));
 const out = `${repo}dist/web/`;
 rmSync(out, { recursive: true, force: true });
 mkdirSync(`${out}assets`, { recursive: true });
+
+/**
+ * zod re-exports every locale's messages (`z.locales`), which a bundler
+ * cannot drop from a namespace import: more than half the app. The page
+ * uses English only, so the locales index is replaced by English alone.
+ */
+const englishOnly: Plugin = {
+  name: "zod-english-only",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, () => ({ contents: 'export { default as en } from "./en.js";', loader: "js" }));
+  },
+};
 
 const result = await build({
   absWorkingDir: repo,
@@ -31,6 +43,7 @@ const result = await build({
   jsxImportSource: "preact",
   loader: { ".svg": "file" },
   metafile: true,
+  plugins: [englishOnly],
   logLevel: "warning",
 });
 
