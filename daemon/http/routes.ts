@@ -47,7 +47,7 @@ function handlers(s: Services): Record<RouteName, Handler> {
     listInstances: () => ({ instances: s.instances.list() }),
     createInstance: (p) => {
       const b = p.body as z.output<typeof CreateInstanceRequest>;
-      return s.instances.create({ name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, policy: b, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions });
+      return s.instances.create({ name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, limits: b.limits, policy: b, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions });
     },
     getInstance: (p) => s.instances.get(p.params.name!),
     deleteInstance: (p) => s.instances.delete(p.params.name!, p.query.force === "true"),

@@ -251,7 +251,7 @@ export function httpsJson(url: string, method: string, headers: Record<string, s
   });
 }
 
-/** SIGKILL to every UML process group and uml_switch process started from this state dir. */
+/** SIGKILL to every UML process group started from this state dir. */
 export function killGuestsUnder(stateDir: string): void {
   // by process group: a helper whose group leader is gone is not a leader itself
   const groups = new Set<number>();
@@ -272,15 +272,6 @@ export function killGuestsUnder(stateDir: string): void {
   for (const pid of guestPids(stateDir)) {
     try {
       process.kill(pid, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
-  for (const entry of readdirSafe("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, "latin1").split("\0");
-      if (argv[0]?.endsWith("uml_switch") && argv.some((a) => a.startsWith(`${stateDir}/net/`))) process.kill(Number(entry), "SIGKILL");
     } catch {
       // gone
     }
