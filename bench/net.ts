@@ -45,9 +45,14 @@ function parseRtt(out: string): { p50: number; p99: number } | null {
 
 /** One path measured by a runner (a guest shell, the host, a namespace): 1 and 4 streams, then pings. */
 async function measure(path: string, run: (args: string) => Promise<string>, host: string, mode: "send" | "recv" = "send"): Promise<Row> {
-  const one = parseTcp(await run(`tcp ${host} ${PORT} ${mode} ${MB} 1`));
-  const four = parseTcp(await run(`tcp ${host} ${PORT} ${mode} ${MB} 4`));
-  const rtt = parseRtt(await run(`ping ${host} ${PORT} ${PINGS}`));
+  const runLogged = async (args: string) => {
+    const out = await run(args);
+    if (!/^(tcp|rtt) /m.test(out) || /FAILED/.test(out)) console.error(`# ${path}: netbench ${args}: ${out.trim()}`);
+    return out;
+  };
+  const one = parseTcp(await runLogged(`tcp ${host} ${PORT} ${mode} ${MB} 1`));
+  const four = parseTcp(await runLogged(`tcp ${host} ${PORT} ${mode} ${MB} 4`));
+  const rtt = parseRtt(await runLogged(`ping ${host} ${PORT} ${PINGS}`));
   const row = { path, one, four, p50: rtt?.p50 ?? null, p99: rtt?.p99 ?? null };
   console.error(`# ${JSON.stringify(row)}`);
   return row;
@@ -101,19 +106,22 @@ async function main(): Promise<void> {
 
   const tag = String(process.pid % 100000);
   const ns = {
-    a: TestNamespace.create(`umldb-${tag}-a`, { hostEnd: `umldb${tag}a`, nsAddr: "10.251.8.1/24" }),
-    nat: TestNamespace.create(`umldb-${tag}-n`, { hostEnd: `umldb${tag}n`, nsAddr: "10.251.9.2/24", hostAddr: "10.251.9.1/24" }),
+    a: new TestNamespace(`umldb-${tag}-a`, `umldb${tag}a`),
+    nat: new TestNamespace(`umldb-${tag}-n`, `umldb${tag}n`),
   };
-  // the veth baseline: a pair between two namespaces, moved from the host into them
   const nsB = `umldb-${tag}-b`;
-  execFileSync("ip", ["netns", "add", nsB]);
-  execFileSync("ip", ["link", "set", `umldb${tag}a`, "netns", nsB]);
-  execFileSync("ip", ["-n", nsB, "addr", "add", "10.251.8.2/24", "dev", `umldb${tag}a`]);
-  execFileSync("ip", ["-n", nsB, "link", "set", `umldb${tag}a`, "up"]);
   const servers: ChildProcess[] = [];
-  const d = await TestDaemon.start({ logLevel: "info" });
   const rows: Row[] = [];
+  let d: TestDaemon | undefined;
   try {
+    TestNamespace.create(ns.a.name, { hostEnd: ns.a.hostEnd, nsAddr: "10.251.8.1/24" });
+    TestNamespace.create(ns.nat.name, { hostEnd: ns.nat.hostEnd, nsAddr: "10.251.9.2/24", hostAddr: "10.251.9.1/24" });
+    // the veth baseline: a pair between two namespaces, moved from the host into them
+    execFileSync("ip", ["netns", "add", nsB]);
+    execFileSync("ip", ["link", "set", ns.a.hostEnd, "netns", nsB]);
+    execFileSync("ip", ["-n", nsB, "addr", "add", "10.251.8.2/24", "dev", ns.a.hostEnd]);
+    execFileSync("ip", ["-n", nsB, "link", "set", ns.a.hostEnd, "up"]);
+    d = await TestDaemon.start({ logLevel: "info" });
     await ok("image", d.api("POST", "/v1/images", { name: "netbench", source: { type: "dir", path: `${work}/root` }, readiness: "notify" }));
     await ok("switch network", d.api("POST", "/v1/networks", { name: "sw", kind: "switch", subnet: "10.251.1.0/24" }));
     await ok("host network", d.api("POST", "/v1/networks", { name: "hn", kind: "host", subnet: "10.251.2.0/24" }));
@@ -147,7 +155,7 @@ async function main(): Promise<void> {
     console.log(table(rows, veth));
   } finally {
     for (const s of servers) s.kill("SIGKILL");
-    await d.stop();
+    await d?.stop();
     ns.a.destroy();
     ns.nat.destroy();
     try {
