@@ -13,10 +13,10 @@
  * umld's bridges. Subnets 10.251.1-9.0/24 must be free on the host.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { layoutBusyboxRoot } from "../core/storage/busybox-image.js";
 import { REPO, TestDaemon, type ConsoleClient } from "../tests/harness/daemon.js";
+import { netbenchImage } from "../tests/harness/fixtures.js";
 import { TestNamespace } from "../tests/harness/host-net.js";
 
 const { values } = parseArgs({ options: { mb: { type: "string", default: "128" } } });
@@ -97,13 +97,7 @@ function table(rows: Row[], veth: Row): string {
 
 async function main(): Promise<void> {
   const work = mkdtempSync("/tmp/umld-bench-net-");
-  const tool = `${work}/netbench`;
-  execFileSync("cc", ["-O2", "-static", "-Wall", "-Wextra", "-Werror", "-o", tool, `${REPO}bench/netbench.c`]);
-  chmodSync(work, 0o755);
-  await layoutBusyboxRoot(`${work}/root`);
-  copyFileSync(tool, `${work}/root/bin/netbench`);
-  chmodSync(`${work}/root/bin/netbench`, 0o755);
-
+  let tool = "";
   const tag = String(process.pid % 100000);
   const ns = {
     a: new TestNamespace(`umldb-${tag}-a`, `umldb${tag}a`),
@@ -122,7 +116,7 @@ async function main(): Promise<void> {
     execFileSync("ip", ["-n", nsB, "addr", "add", "10.251.8.2/24", "dev", ns.a.hostEnd]);
     execFileSync("ip", ["-n", nsB, "link", "set", ns.a.hostEnd, "up"]);
     d = await TestDaemon.start({ logLevel: "info" });
-    await ok("image", d.api("POST", "/v1/images", { name: "netbench", source: { type: "dir", path: `${work}/root` }, readiness: "notify" }));
+    tool = await netbenchImage(d, "netbench", work);
     await ok("switch network", d.api("POST", "/v1/networks", { name: "sw", kind: "switch", subnet: "10.251.1.0/24" }));
     await ok("host network", d.api("POST", "/v1/networks", { name: "hn", kind: "host", subnet: "10.251.2.0/24" }));
     await ok("NAT network", d.api("POST", "/v1/networks", { name: "nat", kind: "host", subnet: "10.251.3.0/24", nat: true }));
