@@ -12,9 +12,10 @@ const USAGE = `usage: umlctl [global options] COMMAND [args]
 commands:
   ls                                  list instances
   show NAME                           one instance (JSON)
-  create NAME [--memory MIB] [--image IMG] [--kernel K] [policy flags]
-  set NAME [policy flags]             change policies; policy flags: --restart never|on-failure|always,
-                                      --autostart / --no-autostart, --order N, --delay S, --hang-timeout S, --on-hang report|reset
+  create NAME [--memory MIB] [--image IMG] [--kernel K] [--net-mbit N] [policy flags]
+  set NAME [policy flags] [--net-mbit N|none]   change policies and limits; policy flags: --restart never|on-failure|always,
+                                      --autostart / --no-autostart, --order N, --delay S, --hang-timeout S, --on-hang report|reset;
+                                      --net-mbit: each switch/host NIC shaped to N Mbit/s each way, live (none: unlimited)
   start|shutdown|halt|reboot|pause|resume NAME [--timeout S] [--no-wait]
   rm NAME [--force]                   delete (refused while running unless --force)
   console NAME [--no-scrollback] [--channel ssl0]   attach the console (or a channel); detach with Ctrl-]
@@ -84,6 +85,13 @@ function policyFlags(v: Record<string, unknown>): Record<string, unknown> {
   return p;
 }
 
+/** --net-mbit N|none as the `limits` object of create and PATCH (none lifts the limit). */
+function limitFlags(v: Record<string, unknown>): Record<string, unknown> {
+  const n = v["net-mbit"];
+  if (n === undefined) return {};
+  return { limits: { netMbit: n === "none" ? null : Number(n) } };
+}
+
 function table(list: InstanceView[]): string {
   const rows = [["NAME", "STATE", "READY", "MEMORY", "PID", "UPTIME", "IMAGE", "LAST EXIT"]];
   for (const i of list) {
@@ -112,7 +120,7 @@ async function main(): Promise<void> {
       delay: { type: "string" }, "hang-timeout": { type: "string" }, "on-hang": { type: "string" }, "from-kernel": { type: "string" }, batch: { type: "string" },
       kind: { type: "string" }, nat: { type: "boolean" }, "host-access": { type: "boolean" }, tenant: { type: "string" },
       "max-instances": { type: "string" }, "max-memory": { type: "string" }, "max-disk": { type: "string" }, "max-snapshots": { type: "string" },
-      actions: { type: "string" }, expires: { type: "string" }, limit: { type: "string" },
+      actions: { type: "string" }, expires: { type: "string" }, limit: { type: "string" }, "net-mbit": { type: "string" },
     },
   });
   const [cmd, name, ...rest] = positionals;
@@ -147,7 +155,7 @@ async function main(): Promise<void> {
       if (values.memory) body.memoryMiB = Number(values.memory);
       if (values.image) body.image = values.image;
       if (values.kernel) body.kernel = values.kernel;
-      Object.assign(body, policyFlags(values));
+      Object.assign(body, policyFlags(values), limitFlags(values));
       const i = await c.call("createInstance", { body });
       return out(i, `created ${i.name} (${i.memoryMiB}M, image ${i.image}, kernel ${i.kernel})`);
     }
@@ -166,10 +174,10 @@ async function main(): Promise<void> {
       return;
     }
     case "set": {
-      const body = policyFlags(values);
-      if (Object.keys(body).length === 0) fail("set NAME needs a policy flag (see --help)");
+      const body = { ...policyFlags(values), ...limitFlags(values) };
+      if (Object.keys(body).length === 0) fail("set NAME needs a policy flag or --net-mbit (see --help)");
       const r = await c.call("patchInstance", { params: { name: need() }, body });
-      return out(r, `${name}: ${JSON.stringify(r.instance.policy)}`);
+      return out(r, `${name}: ${JSON.stringify({ ...r.instance.policy, limits: r.instance.limits })}`);
     }
     case "mem": {
       const mib = rest[0] ?? fail("mem needs NAME MIB");

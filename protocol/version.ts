@@ -27,6 +27,7 @@ export const CAPABILITIES = [
   "user-networks",
   "tenants",
   "audit",
+  "net-limits",
 ] as const;
 
 export const VersionView = z.object({

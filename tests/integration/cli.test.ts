@@ -85,6 +85,8 @@ describe("umlctl", { timeout: 120_000 }, () => {
     assert.match(images, /^cli-3b-flat\tmerged\t64M\t\d+M used\t1 dependants$/m);
     assert.match((await ctl("set", "cli-3", "--restart", "on-failure", "--autostart", "--hang-timeout", "10", "--on-hang", "reset")).stdout,
       /"autostart":true.*"restartPolicy":"on-failure","hangTimeoutS":10,"onHang":"reset"/);
+    assert.match((await ctl("set", "cli-3", "--net-mbit", "20")).stdout, /"limits":\{"netMbit":20\}/);
+    assert.match((await ctl("set", "cli-3", "--net-mbit", "none")).stdout, /"limits":\{"netMbit":null\}/);
     const refused = await ctlFails(["--state-dir", d.stateDir, "snapshot", "rm", "cli-3", "nope"]);
     assert.match(refused.stderr, /snapshot_not_found/);
   });
