@@ -165,15 +165,16 @@ export class HostLinks {
 
   /**
    * A persistent TAP enslaved to the bridge, owned by `uid` so the guest's
-   * unprivileged UML process can open it. `reown`: a TAP of another owner is
-   * deleted and made again (only when no guest has it open). True when the
-   * TAP is new (its shaping, if any, is to be applied again).
+   * unprivileged UML process can open it. `reown`: a TAP of another owner, or
+   * with a group, is deleted and made again (only when no guest has it open).
+   * True when the TAP is new (its shaping, if any, is to be applied again).
    */
   ensureTap(tap: string, bridge: string, uid: number, reown = false): boolean {
     safeIf(tap);
     safeIf(bridge);
     if (uid !== 0) this.tunOpenable();
-    if (reown && this.exists(tap) && this.tapOwner(tap) !== uid) this.removeLink(tap);
+    // a guest can give its TAP to another uid or to a group (TUN ioctls on its own descriptor): made again
+    if (reown && this.exists(tap) && (this.tapOwner(tap) !== uid || this.tapGroup(tap) !== null)) this.removeLink(tap);
     let made = false;
     if (!this.exists(tap)) {
       run("ip", ["tuntap", "add", "dev", tap, "mode", "tap", ...(uid !== 0 ? ["user", String(uid)] : [])]);
@@ -217,6 +218,16 @@ export class HostLinks {
       return v < 0 ? 0 : v;
     } catch {
       return 0;
+    }
+  }
+
+  /** The TAP's group, which may open it too (null: none, as umld makes them). */
+  tapGroup(tap: string): number | null {
+    try {
+      const v = Number(readFileSync(`/sys/class/net/${safeIf(tap)}/group`, "utf8").trim());
+      return v < 0 ? null : v;
+    } catch {
+      return null;
     }
   }
 

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { TestDaemon, type ConsoleClient } from "../harness/daemon.js";
+import { REPO, TestDaemon, type ConsoleClient } from "../harness/daemon.js";
 import { recordedHostPieces, sh, umldTables, umlLinks, until } from "../harness/host-net.js";
 
 /** The network id a bridge name was made from is its table's name; tests get it from the database. */
@@ -116,6 +117,19 @@ describe("switch networks between real guests", { timeout: 240_000 }, () => {
     assert.equal(nic.status, 201);
     assert.ok(umlLinks().includes(nic.body.hostInterface), "the TAP is made with the NIC");
     await d.mustAct("lz", "start");
+    await d.mustAct("lz", "halt");
+    // an escaped guest can give its TAP to a group (every guest is in the catalogue's) with its own TUN descriptor
+    const tapLz = nic.body.hostInterface as string;
+    const owner = readFileSync(`/sys/class/net/${tapLz}/owner`, "utf8").trim();
+    const helper = `${mkdtempSync("/tmp/umld-tapio-")}/tap-ioctls`;
+    execFileSync("cc", ["-O2", "-static", "-o", helper, `${REPO}tests/fixtures/tap-ioctls.c`]);
+    chmodSync(dirname(helper), 0o755);
+    sh("setpriv", [`--reuid=${owner}`, `--regid=${owner}`, "--clear-groups", "--inh-caps=-all", helper, tapLz, "group", "2000000000"]);
+    assert.equal(readFileSync(`/sys/class/net/${tapLz}/group`, "utf8").trim(), "2000000000", "the guest's uid can do it");
+    await d.mustAct("lz", "start");
+    assert.equal(readFileSync(`/sys/class/net/${tapLz}/group`, "utf8").trim(), "-1", "made again at the next start: no other uid may open it");
+    assert.equal(readFileSync(`/sys/class/net/${tapLz}/owner`, "utf8").trim(), owner);
+    rmSync(dirname(helper), { recursive: true, force: true });
     await d.mustAct("lz", "halt");
     assert.equal((await d.api("DELETE", "/v1/instances/lz/nics/eth0")).status, 200);
     assert.ok(!umlLinks().includes(nic.body.hostInterface), "and goes with it");
