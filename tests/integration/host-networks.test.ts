@@ -56,6 +56,9 @@ describe("host and user networks with real guests", { timeout: 300_000 }, () => 
     await d.mustAct("h1", "start");
     con.h1 = await d.shell("h1");
     assert.match(await con.h1.run("ping -c 2 -W 3 10.231.0.1"), / 0% packet loss/, "guest to host over the bridge");
+    await con.h1.run("ip addr add 10.231.0.77/24 dev eth0");
+    assert.match(await con.h1.run("ping -I 10.231.0.77 -c 2 -W 1 10.231.0.1"), /100% packet loss/, "from an address not its NIC's: dropped at its port");
+    await con.h1.run("ip addr del 10.231.0.77/24 dev eth0");
 
     const ns = TestNamespace.create("umldtest-lan", { hostEnd: "umldtest-v0", nsAddr: "10.231.0.200/24", bridge: net.body.bridge });
     namespaces.push(ns);

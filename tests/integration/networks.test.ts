@@ -124,6 +124,8 @@ describe("switch networks between real guests", { timeout: 240_000 }, () => {
     const helper = `${mkdtempSync("/tmp/umld-tapio-")}/tap-ioctls`;
     execFileSync("cc", ["-O2", "-static", "-o", helper, `${REPO}tests/fixtures/tap-ioctls.c`]);
     chmodSync(dirname(helper), 0o755);
+    const other = readFileSync(`/sys/class/net/${taps.g1}/owner`, "utf8").trim();
+    assert.throws(() => sh("setpriv", [`--reuid=${other}`, `--regid=${other}`, "--clear-groups", "--inh-caps=-all", helper, tapLz, "group", "1"]), /TUNSETIFF/, "another guest's uid cannot open it");
     sh("setpriv", [`--reuid=${owner}`, `--regid=${owner}`, "--clear-groups", "--inh-caps=-all", helper, tapLz, "group", "2000000000"]);
     assert.equal(readFileSync(`/sys/class/net/${tapLz}/group`, "utf8").trim(), "2000000000", "the guest's uid can do it");
     await d.mustAct("lz", "start");
