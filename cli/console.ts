@@ -1,10 +1,10 @@
-import type { UmldClient } from "./client.js";
+import type { CliClient } from "./client.js";
 
 /** Ctrl-]: the detach key, as in telnet and virsh console. */
 export const DETACH_KEY = 0x1d;
 
 /** Raw terminal attach: keystrokes go to the guest as they are typed; Ctrl-] detaches. */
-export function attachConsole(c: UmldClient, name: string, scrollback: boolean, channel?: string): Promise<void> {
+export function attachConsole(c: CliClient, name: string, scrollback: boolean, channel?: string): Promise<void> {
   return new Promise((resolve) => {
     const q = new URLSearchParams();
     if (!scrollback) q.set("scrollback", "0");

@@ -1,9 +1,5 @@
-import type { UmldClient } from "./client.js";
-
-interface OperationEvent {
-  type: string;
-  operation?: { id: string; status: string; progress: { done: number; total: number | null; unit: string; step: string | null } | null; error: { code: string; message: string } | null };
-}
+import { Event } from "../protocol/events.js";
+import type { CliClient } from "./client.js";
 
 function bar(done: number, total: number | null, unit: string, step: string | null): string {
   const width = 30;
@@ -17,14 +13,15 @@ function bar(done: number, total: number | null, unit: string, step: string | nu
  * Starts an operation with wait=false, draws its progress from the events
  * stream (on a terminal, a bar redrawn in place), and resolves when it ends.
  */
-export async function withProgress<T extends { operation: { id: string } }>(c: UmldClient, start: () => Promise<T>): Promise<{ status: string; error: { code: string; message: string } | null }> {
+export async function withProgress<T extends { operation: { id: string } }>(c: CliClient, start: () => Promise<T>): Promise<{ status: string; error: { code: string; message: string } | null }> {
   const ws = c.websocket("/events");
-  const early: OperationEvent[] = [];
-  let onEvent: ((e: OperationEvent) => void) | null = null;
+  const early: Event[] = [];
+  let onEvent: ((e: Event) => void) | null = null;
   ws.on("message", (d) => {
-    const e = JSON.parse(String(d)) as OperationEvent;
-    if (onEvent) onEvent(e);
-    else early.push(e);
+    const parsed = Event.safeParse(JSON.parse(String(d)));
+    if (!parsed.success) return; // an event type this umlctl does not know yet
+    if (onEvent) onEvent(parsed.data);
+    else early.push(parsed.data);
   });
   await new Promise<void>((resolve, reject) => {
     ws.once("open", () => resolve());
@@ -35,8 +32,8 @@ export async function withProgress<T extends { operation: { id: string } }>(c: U
   const tty = process.stderr.isTTY;
   return new Promise((resolve) => {
     onEvent = (e) => {
+      if (e.type !== "operation" || e.operation.id !== id) return;
       const op = e.operation;
-      if (e.type !== "operation" || !op || op.id !== id) return;
       if (op.progress) {
         const line = bar(op.progress.done, op.progress.total, op.progress.unit, op.progress.step);
         process.stderr.write(tty ? `\r${line}` : `${line}\n`);

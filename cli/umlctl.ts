@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import type { InstanceView } from "../protocol/instances.js";
-import { INSTANCE_ACTIONS } from "../protocol/instances.js";
-import { ApiError, UmldClient, type Target } from "./client.js";
+import type { z } from "zod";
+import type { BodyIn, QueryIn } from "../protocol/contract.js";
+import { INSTANCE_ACTIONS, OnHang, RestartPolicy, type InstanceView } from "../protocol/instances.js";
+import { ImageRecipe } from "../protocol/images.js";
+import { MconsoleCommand } from "../protocol/guest.js";
+import { NetworkKind } from "../protocol/networks.js";
+import { Permission, type Quotas } from "../protocol/tenants.js";
+import { ApiError, CliClient, type Target } from "./client.js";
 import { attachConsole } from "./console.js";
 import { withProgress } from "./progress.js";
 
@@ -73,20 +78,35 @@ function target(v: { "state-dir"?: string; url?: string; token?: string; tenant?
   return { socketPath: `${stateDir}/umld.sock`, ...acting };
 }
 
-function policyFlags(v: Record<string, unknown>): Record<string, unknown> {
-  const p: Record<string, unknown> = {};
-  if (v.restart) p.restartPolicy = v.restart;
+/** The issues of an invalid request, as umlctl prints them (the daemon's own format, from the same schemas). */
+function failInvalid(issues: Array<{ path: string; message: string }>): never {
+  const first = issues[0];
+  return fail(`invalid_request: ${first ? `invalid ${first.path}: ${first.message}` : "invalid request"}\n${issues.map((i) => `  ${i.path}: ${i.message}`).join("\n")}`, 1);
+}
+
+/** A flag's value as a request field of an enumerated type: refused here, exactly as the daemon would refuse it, when it is not one. */
+function field<S extends z.ZodType>(schema: S, value: string, path: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) return failInvalid(r.error.issues.map((i) => ({ path: [path, ...i.path.map(String)].join("."), message: i.message })));
+  return r.data;
+}
+
+type PolicyFlags = Pick<BodyIn<"patchInstance">, "restartPolicy" | "autostart" | "autostartOrder" | "autostartDelayS" | "hangTimeoutS" | "onHang">;
+
+function policyFlags(v: { restart?: string; autostart?: boolean; "no-autostart"?: boolean; order?: string; delay?: string; "hang-timeout"?: string; "on-hang"?: string }): PolicyFlags {
+  const p: PolicyFlags = {};
+  if (v.restart) p.restartPolicy = field(RestartPolicy, v.restart, "body.restartPolicy");
   if (v.autostart) p.autostart = true;
   if (v["no-autostart"]) p.autostart = false;
   if (v.order) p.autostartOrder = Number(v.order);
   if (v.delay) p.autostartDelayS = Number(v.delay);
   if (v["hang-timeout"]) p.hangTimeoutS = Number(v["hang-timeout"]);
-  if (v["on-hang"]) p.onHang = v["on-hang"];
+  if (v["on-hang"]) p.onHang = field(OnHang, v["on-hang"], "body.onHang");
   return p;
 }
 
 /** --net-mbit N|none as the `limits` object of create and PATCH (none lifts the limit). */
-function limitFlags(v: Record<string, unknown>): Record<string, unknown> {
+function limitFlags(v: { "net-mbit"?: string }): Pick<BodyIn<"patchInstance">, "limits"> {
   const n = v["net-mbit"];
   if (n === undefined) return {};
   return { limits: { netMbit: n === "none" ? null : Number(n) } };
@@ -128,14 +148,15 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE + "\n");
     return;
   }
-  const c = new UmldClient(target(values));
+  const c = new CliClient(target(values));
   const out = (v: unknown, human?: string): void => void process.stdout.write((values.json || human === undefined ? JSON.stringify(v, null, 2) : human) + "\n");
   const need = () => name ?? fail(`${cmd} needs an instance NAME`);
 
-  if ((INSTANCE_ACTIONS as readonly string[]).includes(cmd)) {
-    const body: Record<string, unknown> = { action: cmd, wait: !values["no-wait"] };
+  const action = INSTANCE_ACTIONS.find((a) => a === cmd);
+  if (action) {
+    const body: BodyIn<"changeState"> = { action, wait: !values["no-wait"] };
     if (values.timeout) body.timeoutS = Number(values.timeout);
-    if (cmd === "upgrade") {
+    if (action === "upgrade") {
       body.kernel = values.kernel ?? fail("upgrade needs --kernel K");
       if (values.deadline) body.deadlineS = Number(values.deadline);
     }
@@ -151,11 +172,11 @@ async function main(): Promise<void> {
     case "show":
       return out(await c.call("getInstance", { params: { name: need() } }));
     case "create": {
-      const body: Record<string, unknown> = { name: need() };
+      const body: BodyIn<"createInstance"> = { name: need(), ...policyFlags(values) };
       if (values.memory) body.memoryMiB = Number(values.memory);
       if (values.image) body.image = values.image;
       if (values.kernel) body.kernel = values.kernel;
-      Object.assign(body, policyFlags(values), limitFlags(values));
+      Object.assign(body, limitFlags(values));
       const i = await c.call("createInstance", { body });
       return out(i, `created ${i.name} (${i.memoryMiB}M, image ${i.image}, kernel ${i.kernel})`);
     }
@@ -195,7 +216,7 @@ async function main(): Promise<void> {
       }
       const [inst, arg] = rest;
       if (sub === "attach") {
-        const body: Record<string, unknown> = { disk: arg ?? fail("disk attach NAME DISK"), readOnly: Boolean(values.ro) };
+        const body: BodyIn<"attachDisk"> = { disk: arg ?? fail("disk attach NAME DISK"), readOnly: Boolean(values.ro) };
         if (values.size) body.sizeMiB = Number(values.size);
         if (values.image) body.image = values.image;
         const r = await c.call("attachDisk", { params: { name: inst ?? fail("disk attach NAME DISK") }, body });
@@ -228,7 +249,7 @@ async function main(): Promise<void> {
         case "rm":
           return out(await c.call("deleteKernel", { params: { name: a1 ?? fail("kernel rm NAME") } }), `deleted ${a1}`);
         case "upgrade": {
-          const body: Record<string, unknown> = { action: "upgrade", kernel: a2 ?? fail("kernel upgrade INSTANCE KERNEL") };
+          const body: BodyIn<"changeState"> = { action: "upgrade", kernel: a2 ?? fail("kernel upgrade INSTANCE KERNEL") };
           if (values.deadline) body.deadlineS = Number(values.deadline);
           const r = await c.call("changeState", { params: { name: a1 ?? fail("kernel upgrade INSTANCE KERNEL") }, body });
           return out(r, `${a1}: running ${r.instance.bootedKernel}`);
@@ -239,11 +260,11 @@ async function main(): Promise<void> {
           return out(r, `${a1}: next start boots ${r.instance.stagedKernel ?? r.instance.kernel}`);
         }
         case "rollout": {
-          const selector: Record<string, unknown> = {};
+          const selector: BodyIn<"rollout">["selector"] = {};
           if (values.instances) selector.instances = values.instances.split(",");
           if (values.image) selector.image = values.image;
           if (values["from-kernel"]) selector.kernel = values["from-kernel"];
-          const body: Record<string, unknown> = { selector, batchSize: Number(values.batch ?? 1) };
+          const body: BodyIn<"rollout"> = { selector, batchSize: Number(values.batch ?? 1) };
           if (values.deadline) body.deadlineS = Number(values.deadline);
           const r = await c.call("rollout", { params: { name: a1 ?? fail("kernel rollout KERNEL ...") }, body });
           const res = r.result;
@@ -277,7 +298,8 @@ async function main(): Promise<void> {
       }
       if (name === "import") {
         const type = values.tar ? "tar" : values.dir ? "dir" : values.raw ? "raw" : fail("image import NAME --tar P | --dir P | --raw P");
-        const body: Record<string, unknown> = { name: a1 ?? fail("image import NAME ..."), source: { type, path: values.tar ?? values.dir ?? values.raw }, wait: false };
+        const path = values.tar ?? values.dir ?? values.raw ?? fail("image import NAME --tar P | --dir P | --raw P");
+        const body: BodyIn<"importImage"> = { name: a1 ?? fail("image import NAME ..."), source: { type, path }, wait: false };
         if (values.size) body.sizeMiB = Number(values.size);
         if (values.notify) body.readiness = "notify";
         const r = await withProgress(c, () => c.call("importImage", { body }));
@@ -285,7 +307,8 @@ async function main(): Promise<void> {
         return out(r, `imported ${a1}`);
       }
       if (name === "build") {
-        const body: Record<string, unknown> = { name: a1 ?? fail("image build NAME --recipe busybox|debian"), recipe: values.recipe ?? fail("image build needs --recipe busybox|debian"), wait: false };
+        const recipe = field(ImageRecipe, values.recipe ?? fail("image build needs --recipe busybox|debian"), "body.recipe");
+        const body: BodyIn<"buildImage"> = { name: a1 ?? fail("image build NAME --recipe busybox|debian"), recipe, wait: false };
         if (values.size) body.sizeMiB = Number(values.size);
         const r = await withProgress(c, () => c.call("buildImage", { body }));
         if (r.error) fail(`${r.error.code}: ${r.error.message}`, 1);
@@ -319,7 +342,7 @@ async function main(): Promise<void> {
     }
     case "clone": {
       const target = rest[0] ?? fail("clone SOURCE NEW [--snapshot SNAP]");
-      const body: Record<string, unknown> = { name: target, wait: false };
+      const body: BodyIn<"cloneInstance"> = { name: target, wait: false };
       if (values.snapshot) body.snapshot = values.snapshot;
       const r = await withProgress(c, () => c.call("cloneInstance", { params: { name: need() }, body }));
       if (r.error) fail(`${r.error.code}: ${r.error.message}`, 1);
@@ -332,9 +355,9 @@ async function main(): Promise<void> {
         return out(r, r.networks.map((n) => `${n.name}\t${n.kind}${n.nat ? "+nat" : ""}${n.hostAccess ? "+host" : ""}\t${n.subnet}\t${n.bridge ?? "-"}\t${n.nics.map((x) => `${x.instance}:${x.slot}=${x.ip}`).join(",") || "-"}`).join("\n") || "no networks");
       }
       if (name === "create") {
-        const body: Record<string, unknown> = { name: a1 ?? fail("net create NAME [SUBNET] [--kind switch|host|user] [--nat] [--host-access]") };
+        const body: BodyIn<"createNetwork"> = { name: a1 ?? fail("net create NAME [SUBNET] [--kind switch|host|user] [--nat] [--host-access]") };
         if (a2) body.subnet = a2;
-        if (values.kind) body.kind = values.kind;
+        if (values.kind) body.kind = field(NetworkKind, values.kind, "body.kind");
         if (values.nat) body.nat = true;
         if (values["host-access"]) body.hostAccess = true;
         const r = await c.call("createNetwork", { body });
@@ -354,7 +377,8 @@ async function main(): Promise<void> {
     }
     case "mconsole": {
       const [command, ...args] = rest;
-      const r = await c.call("mconsole", { params: { name: need() }, body: { command: command ?? fail("mconsole NAME COMMAND [ARGS]"), args: args.join(" "), force: Boolean(values.force) } });
+      const mc = field(MconsoleCommand, command ?? fail("mconsole NAME COMMAND [ARGS]"), "body.command");
+      const r = await c.call("mconsole", { params: { name: need() }, body: { command: mc, args: args.join(" "), force: Boolean(values.force) } });
       return out(r, r.reply.replace(/^\n/, ""));
     }
     case "guest": {
@@ -364,13 +388,13 @@ async function main(): Promise<void> {
     case "tenant": {
       const t = rest[0];
       const quotas = () => {
-        const q: Record<string, number> = {};
+        const q: Quotas = {};
         for (const [flag, key] of [["max-instances", "maxInstances"], ["max-memory", "maxMemoryMiB"], ["max-disk", "maxDiskMiB"], ["max-snapshots", "maxSnapshots"]] as const) {
           if (values[flag] !== undefined) q[key] = Number(values[flag]);
         }
         return q;
       };
-      const line = (v: { name: string; quotas: Record<string, number | null>; usage: Record<string, number> }) =>
+      const line = (v: { name: string; quotas: Record<string, number | null>; usage: Record<string, number> }): string =>
         `${v.name}\tinstances ${v.usage.instances}/${v.quotas.maxInstances ?? "-"}\tmemory ${v.usage.memoryMiB}/${v.quotas.maxMemoryMiB ?? "-"} MiB\tdisk ${v.usage.diskMiB}/${v.quotas.maxDiskMiB ?? "-"} MiB\tsnapshots ${v.usage.snapshots}/${v.quotas.maxSnapshots ?? "-"}`;
       if (name === "ls") {
         const r = await c.call("listTenants");
@@ -392,8 +416,8 @@ async function main(): Promise<void> {
         return out(r, r.tokens.map((k) => `${k.id}\t${k.name}\t${k.actions.join(",")}\t${k.revokedAt ? "revoked" : k.expiresAt ? `expires ${k.expiresAt}` : "no expiry"}`).join("\n") || "no tokens");
       }
       if (name === "create") {
-        const body: Record<string, unknown> = { name: arg ?? fail("token create T NAME [--actions a,b] [--expires S]") };
-        if (values.actions) body.actions = values.actions.split(",");
+        const body: BodyIn<"createToken"> = { name: arg ?? fail("token create T NAME [--actions a,b] [--expires S]") };
+        if (values.actions) body.actions = values.actions.split(",").map((a, i) => field(Permission, a, `body.actions.${i}`));
         if (values.expires) body.expiresInS = Number(values.expires);
         const r = await c.call("createToken", { params: { tenant: t ?? fail("token create T NAME") }, body });
         return out(r, r.token);
@@ -402,7 +426,7 @@ async function main(): Promise<void> {
       return fail("token ls | create | revoke");
     }
     case "audit": {
-      const query: Record<string, string> = {};
+      const query: QueryIn<"listAudit"> = {};
       if (values.limit) query.limit = values.limit;
       if (name) query.tenant = name;
       const r = await c.call("listAudit", { query });
@@ -421,10 +445,19 @@ async function main(): Promise<void> {
   }
 }
 
+/** The zod issues an invalid_request carries in its details. */
+function issuesOf(details: unknown): Array<{ path: string; message: string }> | null {
+  if (typeof details !== "object" || details === null || !("issues" in details) || !Array.isArray(details.issues)) return null;
+  return details.issues.map((i: unknown) => ({
+    path: typeof i === "object" && i !== null && "path" in i ? String(i.path) : "",
+    message: typeof i === "object" && i !== null && "message" in i ? String(i.message) : "",
+  }));
+}
+
 main().catch((e: unknown) => {
   if (e instanceof ApiError) {
-    const issues = (e.body.details as { issues?: Array<{ path: string; message: string }> } | undefined)?.issues;
-    fail(`${e.body.code}: ${e.body.message}${issues ? "\n" + issues.map((i) => `  ${i.path}: ${i.message}`).join("\n") : ""}`, 1);
+    const issues = issuesOf(e.details);
+    fail(`${e.code}: ${e.message}${issues ? "\n" + issues.map((i) => `  ${i.path}: ${i.message}`).join("\n") : ""}`, 1);
   }
   const err = e as NodeJS.ErrnoException;
   if (err.code === "ENOENT" || err.code === "ECONNREFUSED") fail(`cannot reach umld (${err.message}); is it running? see --state-dir / --url`, 1);

@@ -1,22 +1,13 @@
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance } from "fastify";
 import { UmldError } from "../core/errors.js";
 import { localRequests } from "./auth/principals.js";
 import { auditedByGate, Gate } from "./auth/gate.js";
-import type { Scope } from "./auth/scope.js";
 import { toErrorResponse } from "./http/errors.js";
+import "./http/request-context.js";
 import { registerRoutes } from "./http/routes.js";
 import type { Services } from "./services.js";
 
 export { localRequests };
-
-declare module "fastify" {
-  interface FastifyRequest {
-    scope: Scope | null;
-    routeName: string | null;
-    auditObject: string | null;
-    errorCode: string | null;
-  }
-}
 
 /** A certificate and key (PEM) for the TCP listener. */
 export interface Tls {
@@ -30,12 +21,6 @@ export interface Limits {
   bodyLimitBytes: number;
 }
 export const DEFAULT_LIMITS: Limits = { ratePerMinute: 1200, bodyLimitBytes: 64 * 1024 };
-
-/** The scope of a request that got through authentication. */
-export function scopeOf(req: FastifyRequest): Scope {
-  if (!req.scope) throw new UmldError("unauthorized", "missing, invalid, revoked or expired bearer token");
-  return req.scope;
-}
 
 /**
  * The HTTP app without listening: used by the daemon and by tests through

@@ -29,6 +29,7 @@ import { DEFAULT_RETENTION, Retention } from "../core/store/retention.js";
 import { DEFAULT_SESSION_LIMITS } from "./ws/sessions.js";
 import { TenantsRepo } from "../core/store/tenants-repo.js";
 import { Tenants } from "../core/tenants/tenants.js";
+import { Dispatcher } from "../core/commands/dispatch.js";
 import { createHash } from "node:crypto";
 import { adminGid, HostIds, hostIdClashes, probeUid, sharedGid } from "../core/jail/host-ids.js";
 import { IMAGE_MODE, imageGid, KERNEL_MODE, sealImage, sealKernel, setImageGroups } from "../core/storage/seal.js";
@@ -176,7 +177,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
 
   const adminToken = ensureAdminToken(paths.adminToken);
   const images = new ImageOperations(catalog, operations, (path) => instances.layersOn(path));
-  const services: Services = { instances, operations, catalog, images, bus, log, daemonVersion: daemonVersion(), adminToken, tenants };
+  const dispatcher = new Dispatcher({ instances, catalog, images, tenants, operations, bus });
+  const services: Services = { instances, operations, catalog, images, bus, log, daemonVersion: daemonVersion(), adminToken, tenants, dispatcher };
   const tls = cfg.tls ? { cert: readFileSync(cfg.tls.certPath), key: readFileSync(cfg.tls.keyPath) } : undefined;
   const gate = new Gate(adminToken, tenants, cfg.limits.ratePerMinute); // HTTP and upgrades share one budget
   const app = await buildApp(services, cfg.limits, tls, gate);

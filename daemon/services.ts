@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { Dispatcher } from "../core/commands/dispatch.js";
 import type { EventBus } from "../core/events/bus.js";
 import type { Instances } from "../core/instances/instances.js";
 import type { Operations } from "../core/operations/operations.js";
@@ -17,4 +18,6 @@ export interface Services {
   daemonVersion: string;
   adminToken: string;
   tenants: Tenants;
+  /** every write goes through it */
+  dispatcher: Dispatcher;
 }

@@ -44,3 +44,6 @@ export const AttachmentView = z.object({
   live: z.boolean().describe("true when it was hot-plugged into the running guest now"),
 });
 export type AttachmentView = z.infer<typeof AttachmentView>;
+
+export const DataDiskList = z.object({ disks: z.array(DataDiskView) });
+export const DetachDiskResult = z.object({ detached: z.string().describe("the slot it was in"), disk: z.string() });

@@ -9,23 +9,23 @@ export const InstanceStateEvent = z.object({
   to: InstanceState,
   reason: z.string(),
   timestamp: z.string(),
-});
+}).describe("the instance changed state");
 export const InstanceReadyEvent = z.object({
   type: z.literal("instance.ready"),
   instance: z.string(),
   bootMs: z.number().describe("milliseconds from process start to the readiness signal"),
   timestamp: z.string(),
-});
+}).describe("the guest signalled readiness");
 export const InstanceCreatedEvent = z.object({
   type: z.literal("instance.created"),
   instance: z.string(),
   timestamp: z.string(),
-});
+}).describe("an instance was created");
 export const InstanceDeletedEvent = z.object({
   type: z.literal("instance.deleted"),
   instance: z.string(),
   timestamp: z.string(),
-});
+}).describe("an instance was deleted");
 export const InstanceMemoryEvent = z.object({
   type: z.literal("instance.memory"),
   instance: z.string(),
@@ -35,7 +35,7 @@ export const InstanceMemoryEvent = z.object({
   unpluggedMiB: z.number().int(),
   limitedBy: z.string().nullable(),
   timestamp: z.string(),
-});
+}).describe("a live memory change: requested, reached (memoryMiB), boot size, unplugged, and what limited it");
 export const InstanceDiskEvent = z.object({
   type: z.literal("instance.disk"),
   instance: z.string(),
@@ -45,7 +45,7 @@ export const InstanceDiskEvent = z.object({
   readOnly: z.boolean(),
   live: z.boolean(),
   timestamp: z.string(),
-});
+}).describe("a data disk was attached or detached (live: in the running guest)");
 export const InstanceUpgradeEvent = z.object({
   type: z.literal("instance.upgrade"),
   instance: z.string(),
@@ -54,7 +54,7 @@ export const InstanceUpgradeEvent = z.object({
   status: z.enum(["staged", "succeeded", "rolled-back"]),
   reason: z.string().nullable(),
   timestamp: z.string(),
-});
+}).describe("a kernel upgrade was staged, succeeded or was rolled back");
 export const InstanceHangEvent = z.object({
   type: z.literal("instance.hang"),
   instance: z.string(),
@@ -65,7 +65,7 @@ export const InstanceHangEvent = z.object({
   }),
   action: z.enum(["reported", "reset"]),
   timestamp: z.string(),
-});
+}).describe("the guest kernel made no progress: reported, or also reset");
 export const InstanceRestartEvent = z.object({
   type: z.literal("instance.restart"),
   instance: z.string(),
@@ -73,18 +73,18 @@ export const InstanceRestartEvent = z.object({
   delayS: z.number(),
   reason: z.string(),
   timestamp: z.string(),
-});
+}).describe("umld restarts the instance by its restart policy");
 export const InstanceFlaggedEvent = z.object({
   type: z.literal("instance.flagged"),
   instance: z.string(),
   flag: z.string(),
   timestamp: z.string(),
-});
+}).describe("umld stopped acting on the instance by itself (e.g. a crash loop)");
 export const OperationEvent = z.object({
   type: z.literal("operation"),
   operation: OperationView,
   timestamp: z.string(),
-});
+}).describe("an operation started or ended (with its result when it produced one)");
 
 export const Event = z.discriminatedUnion("type", [
   InstanceStateEvent,

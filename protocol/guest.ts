@@ -4,9 +4,11 @@ import { Name, OwnedName } from "./names.js";
 /** What the mconsole passthrough accepts; halt/reboot/stop/go go through the lifecycle API instead. */
 export const MCONSOLE_PASSTHROUGH = ["version", "help", "proc", "sysrq", "stack", "log", "cad", "config"] as const;
 
+export const MconsoleCommand = z.enum(MCONSOLE_PASSTHROUGH);
+
 export const MconsoleRequest = z
   .object({
-    command: z.enum(MCONSOLE_PASSTHROUGH),
+    command: MconsoleCommand,
     args: z
       .union([z.string(), z.array(z.string()).max(32).transform((a) => a.join(" "))])
       .pipe(z.string().max(400).regex(/^[\x20-\x7e]*$/, "printable ASCII, no newlines"))
@@ -41,3 +43,13 @@ export const ChannelView = z.object({
   guestDevice: z.string().describe("e.g. /dev/ttyS0 for ssl0, /dev/tty1 for con1"),
 });
 export type ChannelView = z.infer<typeof ChannelView>;
+
+export const ChannelList = z.object({ channels: z.array(ChannelView) });
+export const RemoveChannelResult = z.object({ removed: z.string().describe("the channel") });
+/** Query of the console WebSocket. */
+export const ConsoleQuery = z
+  .object({
+    scrollback: z.enum(["0", "1"]).optional().describe("0: skip the replay of the scrollback"),
+    channel: ConsoleChannel.optional().describe("an extra console or serial line instead of the main console"),
+  })
+  .strict();

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Name, OwnedName } from "./names.js";
+import { OperationView } from "./operations.js";
 
 export const ImageView = z.object({
   name: z.string(),
@@ -34,10 +35,14 @@ export type ImportImageRequest = z.input<typeof ImportImageRequest>;
 /** A tenant names its own images (and shared ones) plainly; admins use stored names, `<tenant>.<name>` for a tenant's. */
 export const ImageNameParams = z.object({ name: OwnedName }).strict();
 
+export const ImageRecipe = z
+  .enum(["busybox", "debian"])
+  .describe("busybox: busybox-static (seconds); debian: a minimal Debian (bookworm) made with debootstrap from Debian's packages, login on the console (minutes)");
+
 export const BuildImageRequest = z
   .object({
     name: Name,
-    recipe: z.enum(["busybox", "debian"]).describe("busybox: busybox-static (seconds); debian: a minimal Debian (bookworm) made with debootstrap from Debian's packages, login on the console (minutes)"),
+    recipe: ImageRecipe,
     sizeMiB: z.number().int().min(32).max(1024 * 1024).optional(),
     wait: z.boolean().default(true),
   })
@@ -62,3 +67,7 @@ export const KernelView = z.object({
   createdAt: z.string().describe("when it was added"),
 });
 export type KernelView = z.infer<typeof KernelView>;
+
+export const ImageList = z.object({ images: z.array(ImageView) });
+export const KernelList = z.object({ kernels: z.array(KernelView) });
+export const ImageOperation = z.object({ operation: OperationView, image: ImageView.nullable().describe("the image, once the operation succeeded; null while it runs") });

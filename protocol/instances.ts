@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { BootOption, Name, OwnedName } from "./names.js";
+import { NicView } from "./networks.js";
 
 export const INSTANCE_STATES = ["stopped", "starting", "running", "paused", "stopping", "crashed"] as const;
 export const InstanceState = z.enum(INSTANCE_STATES);
@@ -41,9 +42,11 @@ export const Limits = z
   .strict();
 export type Limits = z.input<typeof Limits>;
 
-export const LimitsView = z.object({
-  netMbit: z.number().int().nullable().describe("each NIC's rate in each direction, Mbit/s; null: unlimited"),
-});
+export const LimitsView = z
+  .object({
+    netMbit: z.number().int().nullable().describe("each NIC's rate in each direction, Mbit/s; null: unlimited"),
+  })
+  .describe("resource limits; netMbit: each switch/host NIC shaped to this many Mbit/s each way (docs/networking.md)");
 
 /** Guest memory in MiB: below 32 UML panics or deadlocks; 64 GiB is a sanity cap. */
 export const MemoryMiB = z.number().int().min(32).max(65536);
@@ -83,7 +86,6 @@ export const StateActionRequest = z
     path: ["kernel"],
   });
 
-/** Live changes: memory on a running guest (plug/unplug), the boot size and kernel for the next start. */
 /** An absolute host path an admin grants: no . or .. segments, nothing that splits a UML option. */
 export const HostDir = z
   .string()
@@ -91,6 +93,7 @@ export const HostDir = z
   .regex(/^\/[A-Za-z0-9._\/-]*$/, "an absolute path of [A-Za-z0-9._/-]")
   .refine((p) => !p.split("/").some((seg) => seg === "." || seg === ".."), "no . or .. segments");
 
+/** Live changes: memory on a running guest (plug/unplug), the boot size and kernel for the next start. */
 export const PatchInstanceRequest = z
   .object({
     memoryMiB: MemoryMiB.optional().describe("live memory target; never above maxMemoryMiB"),
@@ -153,11 +156,11 @@ export const DiskView = z.object({
 export type DiskView = z.infer<typeof DiskView>;
 
 export const InstanceView = z.object({
-  name: Name,
-  id: z.string(),
-  state: InstanceState,
+  name: OwnedName.describe("the instance name (admins see a tenant's as <tenant>.<name>)"),
+  id: z.string().describe("the internal id (also the UML umid)"),
+  state: InstanceState.describe("see docs/lifecycle.md"),
   ready: z.boolean().describe("the guest signalled readiness since its last boot"),
-  pid: z.number().int().nullable(),
+  pid: z.number().int().nullable().describe("the UML main process (= its process group), null when not running"),
   hostfsDir: z.string().nullable().describe("the host directory granted to the guest's hostfs; null: none"),
   memoryMiB: z.number().int().describe("live memory target in MiB"),
   maxMemoryMiB: z.number().int().describe("boot size in MiB"),
@@ -165,21 +168,21 @@ export const InstanceView = z.object({
   kernel: z.string().describe("the kernel the next start boots"),
   bootedKernel: z.string().nullable().describe("the kernel the running guest booted, null when not running"),
   stagedKernel: z.string().nullable().describe("kernel staged for the next start"),
-  image: z.string(),
-  bootOptions: z.array(z.string()),
-  disks: z.array(DiskView),
+  image: z.string().describe("the image it was created from"),
+  bootOptions: z.array(z.string()).describe("the extra kernel boot options, as created"),
+  disks: z.array(DiskView).describe("its writable disks: the root COW (ubda) and data disks, with their backing and sizes"),
   diskUsage: z.object({
     quotaBytes: z.number().int().nullable(),
     virtualBytes: z.number().int().describe("what the writable disks may grow to"),
     allocatedBytes: z.number().int().describe("what they use on the host now"),
     exceeded: z.boolean(),
-  }),
-  nics: z.array(z.object({ slot: z.string(), network: z.string(), mac: z.string(), ip: z.string() })),
+  }).describe("the disk quota and what the writable disks use (docs/layers.md)"),
+  nics: z.array(NicView).describe("NICs: eth0.. on a network (docs/networking.md)"),
   attachments: z.array(z.object({ slot: z.string(), disk: z.string(), readOnly: z.boolean() })).describe("data disks (ubdb..ubdp)"),
   uptime: z.number().nullable().describe("seconds since the guest process started, null when not running"),
-  bootCount: z.number().int(),
-  lastExit: ExitInfo.nullable(),
-  createdAt: z.string(),
+  bootCount: z.number().int().describe("boots of this instance, reboots included"),
+  lastExit: ExitInfo.nullable().describe("how the last process ended, or null"),
+  createdAt: z.string().describe("ISO 8601 time"),
   busy: z.string().nullable().describe("the action in progress, if any"),
   policy: z.object({
     autostart: z.boolean(),
@@ -188,7 +191,7 @@ export const InstanceView = z.object({
     restartPolicy: RestartPolicy,
     hangTimeoutS: z.number().int(),
     onHang: OnHang,
-  }),
+  }).describe("what umld does without being asked (docs/operations.md)"),
   limits: LimitsView,
   crashStreak: z.number().int().describe("crashes in a row, each within a minute of its start"),
   flag: z.string().nullable().describe("why umld stopped acting on its own (e.g. crash-loop); cleared by a start"),
@@ -197,3 +200,8 @@ export const InstanceView = z.object({
 export type InstanceView = z.infer<typeof InstanceView>;
 
 export const InstanceList = z.object({ instances: z.array(InstanceView) });
+
+export const PatchInstanceResult = z.object({
+  instance: InstanceView,
+  memory: MemoryChangeResult.nullable().describe("what a memory change did to the running guest; null when memoryMiB was not changed or the guest is not running"),
+});

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Name } from "./names.js";
+import { OperationView } from "./operations.js";
 
 export const RegisterKernelRequest = z
   .object({
@@ -36,3 +37,5 @@ export const RolloutResult = z.object({
   skipped: z.array(z.string()).describe("selected but not attempted because an earlier batch failed"),
 });
 export type RolloutResult = z.infer<typeof RolloutResult>;
+
+export const RolloutOperation = z.object({ operation: OperationView, result: RolloutResult.nullable().describe("null while the rollout runs (wait=false)") });

@@ -58,3 +58,6 @@ export const AttachNicRequest = z
   .strict();
 export const NetworkNameParams = z.object({ name: OwnedName }).strict();
 export const NicSlotParams = z.object({ name: OwnedName, slot: z.string().regex(/^eth([0-9]|1[0-5])$/, "eth0..eth15") }).strict();
+
+export const NetworkList = z.object({ networks: z.array(NetworkView) });
+export const AttachNicResult = NicView.extend({ live: z.boolean().describe("true when it was hot-plugged into the running guest now") });

@@ -20,3 +20,5 @@ export type OperationView = z.infer<typeof OperationView>;
 
 export const ActionResult = z.object({ operation: OperationView, instance: InstanceView });
 export type ActionResult = z.infer<typeof ActionResult>;
+
+export const OperationIdParams = z.object({ id: z.string().regex(/^op-[a-f0-9]{16}$/, "an operation id, op-<16 hex>") }).strict();

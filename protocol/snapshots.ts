@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { MemoryMiB } from "./instances.js";
+import { InstanceView, MemoryMiB } from "./instances.js";
+import { OperationView } from "./operations.js";
 import { Name, OwnedName } from "./names.js";
 
 export const CreateSnapshotRequest = z.object({ name: Name, wait: z.boolean().default(true) }).strict();
@@ -32,3 +33,11 @@ export const MergeRequest = z
     wait: z.boolean().default(true),
   })
   .strict();
+
+export const SnapshotList = z.object({ snapshots: z.array(SnapshotView) });
+export const SnapshotOperation = z.object({ operation: OperationView, result: SnapshotView.nullable().describe("null while the snapshot is taken (wait=false)") });
+export const CloneOperation = z.object({ operation: OperationView, result: InstanceView.nullable().describe("the new instance; null while it is made (wait=false)") });
+export const MergeOperation = z.object({
+  operation: OperationView,
+  result: z.object({ image: z.string(), switched: z.boolean().describe("the instance now runs on a fresh COW over the new image") }).nullable().describe("null while the merge runs (wait=false)"),
+});

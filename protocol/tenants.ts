@@ -76,7 +76,10 @@ export const AuditEntry = z.object({
   status: z.number().int(),
   outcome: z.string(),
   remote: z.string().nullable(),
-  /** refusals this entry stands for: a flood of bad tokens or rate-limited calls is one entry per address (or token) a minute */
-  count: z.number().int(),
+  count: z.number().int().describe("refusals this entry stands for: a flood of bad tokens or rate-limited calls is one entry per address (or token) a minute"),
 });
 export type AuditEntry = z.infer<typeof AuditEntry>;
+
+export const TenantList = z.object({ tenants: z.array(TenantView) });
+export const TokenList = z.object({ tokens: z.array(TokenView) });
+export const AuditList = z.object({ entries: z.array(AuditEntry) });

@@ -27,6 +27,7 @@ export const CAPABILITIES = [
   "user-networks",
   "tenants",
   "audit",
+  "openapi",
   "net-limits",
 ] as const;
 

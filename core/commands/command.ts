@@ -78,6 +78,11 @@ export const INSTANCE_VERBS = {
   upgrade: "instance.upgrade-kernel",
 } as const;
 export type InstanceVerb = (typeof INSTANCE_VERBS)[keyof typeof INSTANCE_VERBS];
+const VERBS: ReadonlySet<CommandKind> = new Set(Object.values(INSTANCE_VERBS));
+
+export function isInstanceVerb(cmd: Command): cmd is CommandOf<InstanceVerb> {
+  return VERBS.has(cmd.kind);
+}
 
 /**
  * What a principal needs to give each command. A tenant token's actions are
@@ -125,15 +130,10 @@ export const COMMAND_ACCESS: Record<CommandKind, Access> = {
 };
 
 /** Commands that run as an operation and may be answered at once (202) when `wait` is false; null: always answered when done. */
-export function waits(cmd: Command): boolean | null {
+export function waits<K extends CommandKind>(command: CommandOf<K>): boolean | null {
+  const cmd = command as Command; // a CommandOf<K> is one member of Command (TypeScript cannot relate the two; microsoft/TypeScript#30581)
+  if (isInstanceVerb(cmd)) return cmd.wait;
   switch (cmd.kind) {
-    case "instance.start":
-    case "instance.shutdown":
-    case "instance.halt":
-    case "instance.reboot":
-    case "instance.pause":
-    case "instance.resume":
-    case "instance.upgrade-kernel":
     case "snapshot.create":
     case "kernel.rollout":
       return cmd.wait;

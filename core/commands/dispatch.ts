@@ -1,6 +1,6 @@
 import { UmldError } from "../errors.js";
 import { authorize, prefixOf, type Principal } from "../tenants/principal.js";
-import { COMMAND_ACCESS, type Command, type CommandKind, type CommandOf } from "./command.js";
+import { COMMAND_ACCESS, isInstanceVerb, type Command, type CommandKind, type CommandOf } from "./command.js";
 import { runCommand, type CommandResult, type CoreServices } from "./handlers.js";
 import { usageDelta } from "./usage.js";
 
@@ -69,17 +69,15 @@ export class Dispatcher {
 /** A tenant's names get its prefix: it can only ever name its own instances, disks, networks. */
 function qualify(cmd: Command, prefix: string): void {
   const q = (n: string) => prefix + n;
+  if (isInstanceVerb(cmd)) {
+    cmd.name = q(cmd.name);
+    return;
+  }
   switch (cmd.kind) {
     case "instance.create":
     case "instance.delete":
-    case "instance.start":
-    case "instance.shutdown":
-    case "instance.halt":
-    case "instance.reboot":
-    case "instance.pause":
-    case "instance.resume":
-    case "instance.upgrade-kernel":
     case "instance.configure":
+    case "instance.merge":
     case "instance.mconsole":
     case "network.create":
     case "network.delete":
@@ -89,9 +87,6 @@ function qualify(cmd: Command, prefix: string): void {
     case "instance.clone":
       cmd.name = q(cmd.name);
       cmd.clone.name = q(cmd.clone.name);
-      return;
-    case "instance.merge":
-      cmd.name = q(cmd.name);
       return;
     case "snapshot.create":
     case "snapshot.restore":

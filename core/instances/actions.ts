@@ -6,7 +6,7 @@ import type { Operations } from "../operations/operations.js";
 import type { Catalog } from "../storage/catalog.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import { asObject } from "../util/fs.js";
-import { DEFAULT_ACTION_TIMEOUT_S } from "./commands.js";
+import { DEFAULT_ACTION_TIMEOUT_S, type ActOptions } from "./commands.js";
 import type { Facts } from "./facts.js";
 import type { Guests } from "./guests.js";
 import type { KernelUpgrades, UpgradeSteps } from "./kernel-upgrades.js";
@@ -15,16 +15,6 @@ import type { Registry } from "./registry.js";
 import type { Starter } from "./start.js";
 
 export type GuestAction = Exclude<InstanceAction, "upgrade">;
-
-export interface ActOptions {
-  timeoutS?: number;
-  wait: boolean;
-  /** a restart by a policy keeps the crash streak and flag */
-  byPolicy?: boolean;
-  /** upgrade only */
-  kernel?: string;
-  deadlineS?: number;
-}
 
 export interface ActionDeps {
   repo: InstancesRepo;

@@ -18,6 +18,17 @@ export interface LimitsInput {
   netMbit?: number | null;
 }
 
+/** How an instance action is run (a command's options; restart policies add byPolicy). */
+export interface ActOptions {
+  timeoutS?: number;
+  wait: boolean;
+  /** a restart by a policy keeps the crash streak and flag */
+  byPolicy?: boolean;
+  /** upgrade only */
+  kernel?: string;
+  deadlineS?: number;
+}
+
 /** Policy fields as the protocol names them (create and PATCH). */
 export interface PolicyInput {
   autostart?: boolean;

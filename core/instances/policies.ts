@@ -4,7 +4,7 @@ import { isActive } from "../lifecycle/transitions.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import { nowIso } from "../util/ids.js";
 import type { InstanceAction } from "../../protocol/instances.js";
-import type { ActOptions } from "./actions.js";
+import type { ActOptions } from "./commands.js";
 
 /** A crash within this long of its start counts towards a crash loop. */
 export const CRASH_WINDOW_S = 60;

@@ -16,7 +16,7 @@ import { mergeCowOffThread } from "../uml/cow-merge.js";
 import { checkCow, createCow, CowMismatchError, type BackingRecord } from "../uml/cow.js";
 import { allocatedBytes, renameDurable } from "../util/fs.js";
 import { newId, nowIso } from "../util/ids.js";
-import type { ActOptions } from "./actions.js";
+import type { ActOptions } from "./commands.js";
 import type { CreateInstance } from "./commands.js";
 
 /** What snapshots, clones and merges need of the instances (core/instances/instances.ts wires it). */

@@ -6,8 +6,13 @@ import { request as httpsRequest } from "node:https";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
+import { matchRoute } from "../../protocol/paths.js";
+import { ErrorBody } from "../../protocol/errors.js";
 import type { Event } from "../../protocol/events.js";
 import type { InstanceView } from "../../protocol/instances.js";
+import { checkAnswer, UmldClient } from "../../client/index.js";
+import { fetchTransport } from "../../client/transport.js";
+import { nodeTransport } from "../../client/node/transports.js";
 import { sweepHostNetworking } from "./host-net.js";
 
 export const REPO = fileURLToPath(new URL("../../../", import.meta.url));
@@ -77,16 +82,25 @@ export class TestDaemon {
     if (opts.raw !== undefined) payload = opts.raw;
     else if (body !== undefined) payload = JSON.stringify(body);
     if (payload !== undefined) headers["content-type"] = opts.contentType ?? "application/json";
-    if (this.ca) return httpsJson(this.url + path, method, headers, payload, this.ca);
-    const res = await fetch(this.url + path, { method, headers, body: payload });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
+    let answer: ApiResult;
+    if (this.ca) answer = await httpsJson(this.url + path, method, headers, payload, this.ca);
+    else {
+      const res = await fetch(this.url + path, { method, headers, body: payload });
+      const text = await res.text();
+      answer = { status: res.status, body: text ? JSON.parse(text) : null };
+    }
+    assertConforms(method, path, answer);
+    return answer;
+  }
+
+  /** The typed client of client/ on this daemon (as admin, or with `token`). */
+  client(token: string | null = this.token): UmldClient {
+    const transport = this.ca ? nodeTransport(this.url, { ca: this.ca }) : fetchTransport(this.url);
+    return new UmldClient({ transport, token });
   }
 
   async create(name: string, memoryMiB = 64): Promise<InstanceView> {
-    const r = await this.api("POST", "/v1/instances", { name, memoryMiB });
-    if (r.status !== 201) throw new Error(`create ${name}: ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
+    return this.client().call("createInstance", { body: { name, memoryMiB } });
   }
 
   async act(name: string, action: string, extra: Record<string, unknown> = {}): Promise<ApiResult> {
@@ -222,6 +236,23 @@ export class TestDaemon {
     const bug = this.logLines.find((l) => l.includes("unhandled rejection"));
     if (bug) throw new Error(`umld logged an unhandled rejection: ${bug.slice(0, 500)}`);
   }
+}
+
+/**
+ * Every answer an integration test gets must be one the contract declares: a
+ * status the route lists and a body its schema for that status accepts (an
+ * unknown path: an error body). So every test checks the protocol.
+ */
+export function assertConforms(method: string, path: string, answer: ApiResult): void {
+  const pathname = path.split("?")[0]!;
+  const m = matchRoute(method, pathname);
+  const what = `${method} ${pathname} answered ${answer.status} ${JSON.stringify(answer.body)?.slice(0, 400)}`;
+  if (!m) {
+    if (!ErrorBody.safeParse(answer.body).success) throw new Error(`contract: no route, and not an error body: ${what}`);
+    return;
+  }
+  const c = checkAnswer(m.def, answer.status, answer.body);
+  if (!c.ok) throw new Error(`contract (${m.name}): ${c.problem}${c.issues.length ? `: ${JSON.stringify(c.issues.slice(0, 5))}` : ""}; ${what}`);
 }
 
 /**

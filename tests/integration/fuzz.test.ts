@@ -6,7 +6,7 @@ import fc from "fast-check";
 import type { z } from "zod";
 import { ERRORS } from "../../protocol/errors.js";
 import { routes, type RouteDef } from "../../protocol/routes.js";
-import { TestDaemon } from "../harness/daemon.js";
+import { assertConforms, TestDaemon } from "../harness/daemon.js";
 
 /**
  * Hostile input at every route, as an admin and as a tenant: random JSON,
@@ -113,8 +113,9 @@ describe("hostile input at every route", { timeout: 600_000 }, () => {
     return { status: res.status, body: parsed };
   }
 
-  function check(r: Sent, what: string): void {
+  function check(r: Sent, what: string, method: string, path: string): void {
     assert.ok(r.status >= 400 && r.status < 500, `${what}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+    assertConforms(method, path, r); // a status the route declares, an ErrorBody
     assert.ok(r.body?.error?.code in ERRORS, `${what}: unregistered error ${JSON.stringify(r.body).slice(0, 300)}`);
     assert.equal(typeof r.body.error.message, "string");
   }
@@ -146,7 +147,7 @@ describe("hostile input at every route", { timeout: 600_000 }, () => {
             let path = "/v1" + def.path;
             params.forEach((p, i) => (path = path.replace(`:${p}`, encodeURIComponent(values[i]!))));
             requests++;
-            check(await send(def.method, path + (qs ? `?${qs}` : ""), text ?? undefined, token), `${name} ${path}`);
+            check(await send(def.method, path + (qs ? `?${qs}` : ""), text ?? undefined, token), `${name} ${path}`, def.method, path);
           }),
           { numRuns: 25, seed: 42 },
         );
@@ -174,7 +175,7 @@ describe("hostile input at every route", { timeout: 600_000 }, () => {
       let path = "/v1" + def.path;
       for (const p of paramNames(def.path)) path = path.replace(`:${p}`, p === "name" ? "base" : p === "tenant" ? "fz" : "x");
       for (const [what, body, type] of bodies) {
-        for (const token of [d.token, tenantToken]) check(await send(def.method, path, body, token, type), `${name} ${what}`);
+        for (const token of [d.token, tenantToken]) check(await send(def.method, path, body, token, type), `${name} ${what}`, def.method, path);
       }
     }
     assert.equal(dumpDb(d.stateDir), dbBefore);

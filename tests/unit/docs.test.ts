@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ERRORS } from "../../protocol/errors.js";
-import { routes, websockets } from "../../protocol/routes.js";
+import { regenerate } from "../../scripts/protocol-doc.js";
+import { CAPABILITIES } from "../../protocol/version.js";
 import { lifecycleMermaid } from "../../core/lifecycle/diagram.js";
 import { REPO } from "../harness/daemon.js";
 
@@ -19,9 +20,13 @@ describe("docs/ stays true to the code", () => {
     assert.ok(doc("lifecycle.md").includes("```mermaid\n" + lifecycleMermaid() + "\n```"), "regenerate the diagram with core/lifecycle/diagram.ts");
   });
 
-  it("protocol.md documents every endpoint with its success status", () => {
+  it("protocol.md names every capability", () => {
     const text = doc("protocol.md");
-    for (const r of Object.values(routes)) assert.ok(text.includes(`| \`${r.method} /v1${r.path}\` | ${r.status} |`), `${r.method} ${r.path}`);
-    for (const w of Object.values(websockets)) assert.ok(text.includes(`\`WS /v1${w.path}\``), w.path);
+    for (const c of CAPABILITIES) assert.ok(text.includes(`\`${c}\``), c);
+  });
+
+  it("protocol.md's endpoint, instance view and event tables are the ones generated from the contract", () => {
+    const text = doc("protocol.md");
+    assert.equal(text, regenerate(text), "run npm run openapi and commit docs/protocol.md");
   });
 });

@@ -26,7 +26,19 @@ describe("dependencies run one way: protocol ← core ← daemon", () => {
     }
   });
 
-  it("cli/ talks to umld only through the public protocol", () => {
+  it("cli/ talks to umld only through the public protocol and client/", () => {
     for (const f of sources("cli")) for (const i of imports(f)) assert.ok(!/\/(core|daemon)\//.test(i), `${f} imports ${i}`);
+  });
+
+  it("client/ imports only protocol/ and zod; only client/node/ may use node:* (the rest runs in a browser)", () => {
+    const files = sources("client");
+    assert.ok(files.some((f) => f.startsWith("client/node/")) && files.some((f) => !f.startsWith("client/node/")));
+    for (const f of files) {
+      const node = f.startsWith("client/node/");
+      for (const i of imports(f)) {
+        const ok = i === "zod" || i.startsWith("./") || /^(\.\.\/)+protocol\//.test(i) || (node && (i.startsWith("node:") || i.startsWith("../")));
+        assert.ok(ok, `${f} imports ${i}`);
+      }
+    }
   });
 });

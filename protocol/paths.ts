@@ -1,0 +1,41 @@
+import { contract, ROUTE_NAMES, type RouteDef, type RouteName } from "./contract.js";
+import { API_PREFIX } from "./version.js";
+
+/** The route a method and a concrete path (with /v1, without a query) belong to, with its path parameters; null: no such endpoint. */
+export function matchRoute(method: string, path: string): { name: RouteName; def: RouteDef; params: Record<string, string> } | null {
+  for (const name of ROUTE_NAMES) {
+    const def: RouteDef = contract[name];
+    if (def.method !== method) continue;
+    const params = matchPath(def.path, path);
+    if (params) return { name, def, params };
+  }
+  return null;
+}
+
+/** Path parameters of `path` under the template `template` (relative to /v1), or null when it does not match. */
+export function matchPath(template: string, path: string): Record<string, string> | null {
+  const prefix = API_PREFIX;
+  if (!path.startsWith(prefix + "/")) return null;
+  const want = template.split("/");
+  const got = path.slice(prefix.length).split("/");
+  if (want.length !== got.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i]!;
+    const g = got[i]!;
+    if (w.startsWith(":")) {
+      if (g === "") return null;
+      try {
+        params[w.slice(1)] = decodeURIComponent(g);
+      } catch {
+        return null;
+      }
+    } else if (w !== g) return null;
+  }
+  return params;
+}
+
+/** A concrete path (with /v1) from a template and its parameters. */
+export function fillPath(template: string, params: Readonly<Record<string, string>> = {}): string {
+  return API_PREFIX + template.replace(/:(\w+)/g, (_, k: string) => encodeURIComponent(params[k] ?? ""));
+}
