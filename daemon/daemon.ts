@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import pino, { type Logger } from "pino";
 import { EventBus } from "../core/events/bus.js";
 import { Instances } from "../core/instances/instances.js";
-import { WorkerPool } from "../core/instances/supervisor-host.js";
+import { WorkerPool } from "../core/supervisor/host.js";
 import { Operations } from "../core/operations/operations.js";
 import { StatePaths } from "../core/paths.js";
 import { Catalog } from "../core/storage/catalog.js";

@@ -160,7 +160,7 @@ export const InstanceView = z.object({
   id: z.string().describe("the internal id (also the UML umid)"),
   state: InstanceState.describe("see docs/lifecycle.md"),
   ready: z.boolean().describe("the guest signalled readiness since its last boot"),
-  pid: z.number().int().nullable().describe("the UML main process (= its process group), null when not running"),
+  pid: z.number().int().nullable().describe("the UML main process (= its process group), null when not running; a new one after each reboot"),
   hostfsDir: z.string().nullable().describe("the host directory granted to the guest's hostfs; null: none"),
   memoryMiB: z.number().int().describe("live memory target in MiB"),
   maxMemoryMiB: z.number().int().describe("boot size in MiB"),

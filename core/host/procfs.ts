@@ -63,13 +63,29 @@ export function isGuestProcess(pid: number, g: GuestIdentityCheck): boolean {
   return g.uid === null || processUid(pid) === g.uid;
 }
 
+/** Every process whose command line `matches` (it may have ended by the time the caller looks). */
+export function processesMatching(matches: (argv: string[]) => boolean): number[] {
+  return pids().filter((p) => {
+    const argv = cmdline(p);
+    return argv !== null && matches(argv);
+  });
+}
+
+/** uml_switch processes with a path under `dir` on their command line (their control socket). */
+export function switchProcesses(dir: string): number[] {
+  return processesMatching((argv) => (argv[0]?.endsWith("uml_switch") ?? false) && argv.some((a) => a.startsWith(`${dir}/`) || a === dir));
+}
+
+/** UML processes (main pids and their helpers) started with a uml_dir under `dir`; of one umid when given. */
+export function umlProcessesUnder(dir: string, umid?: string): number[] {
+  return processesMatching((argv) => argv.some((a) => a.startsWith(`uml_dir=${dir}/`)) && (umid === undefined || argv.includes(`umid=${umid}`)));
+}
+
 /** Group leaders whose command line `matches`, by umid: the main pids of live UML processes. */
 export function umlMainPids(matches: (argv: string[]) => boolean): Map<string, number> {
   const out = new Map<string, number>();
-  for (const pid of pids()) {
-    const argv = cmdline(pid);
-    if (!argv || !matches(argv)) continue;
-    const umid = umlOption(argv, "umid");
+  for (const pid of processesMatching(matches)) {
+    const umid = umlOption(cmdline(pid) ?? [], "umid");
     if (umid && processGroup(pid) === pid) out.set(umid, pid);
   }
   return out;

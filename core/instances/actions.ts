@@ -98,18 +98,10 @@ export class InstanceActions implements UpgradeSteps {
       }
       case "reboot": {
         const booted = facts.wait(row.id, (f) => f === "booted" || f === "exited", timeoutMs);
+        // the process ends and the supervisor starts a fresh one (worker facts "rebooting", "respawned")
         await rt.host.action("reboot", timeoutMs);
         facts.record(row.id, "reboot", "reboot requested", { ready: false, bootCountIncrement: true });
-        try {
-          await this.d.starter.expectBoot(row, booted, timeoutMs);
-        } catch (e) {
-          if ((e as UmldError).code !== "boot_failed") throw e;
-          // UML re-execs itself to reboot, and the re-exec is fragile: now and then a process of the old
-          // kernel still holds the root COW's lock and the new kernel cannot open it, and under load UML
-          // may die in its own teardown ("Segfault with no mm"). Everything old is gone now: start fresh, once.
-          rt.log.warn({ reason: ((e as UmldError).details as { exit?: { reason?: string } } | undefined)?.exit?.reason }, "the rebooting guest's process ended before the new kernel came up; starting a fresh process");
-          await this.d.starter.start(this.d.guests.row(row.name), timeoutMs);
-        }
+        await this.d.starter.expectBoot(row, booted, timeoutMs);
         return;
       }
       case "pause":

@@ -9,7 +9,7 @@ import type { LiveDisks } from "./live-disks.js";
 import { CRASH_WINDOW_S, type Policies } from "./policies.js";
 import { liveGuestProcesses, sweepStateFiles, type LiveGuest } from "./reconcile.js";
 import type { Starter } from "./start.js";
-import type { WorkerPool } from "./supervisor-host.js";
+import type { WorkerPool } from "../supervisor/host.js";
 import type { WorkerFacts } from "./worker-facts.js";
 
 export interface AdoptionDeps {

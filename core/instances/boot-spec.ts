@@ -7,7 +7,7 @@ import { instanceFiles, type StatePaths } from "../paths.js";
 import type { InstanceRow } from "../store/instances-repo.js";
 import { umlArgs } from "../uml/argv.js";
 import { bootOptionProblem } from "../../protocol/names.js";
-import type { WorkerBootSpec } from "./worker-messages.js";
+import type { WorkerBootSpec } from "../supervisor/rpc.js";
 
 const MiB = 1024 * 1024;
 

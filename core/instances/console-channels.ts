@@ -5,7 +5,7 @@ import { isActive } from "../lifecycle/transitions.js";
 import type { ChannelsRepo } from "../store/channels-repo.js";
 import type { InstanceRow } from "../store/instances-repo.js";
 import { nowIso } from "../util/ids.js";
-import type { SupervisorHost } from "./supervisor-host.js";
+import type { SupervisorHost } from "../supervisor/host.js";
 
 /** The guest's device for a channel: ssl0 → /dev/ttyS0, con1 → /dev/tty1. */
 export function guestDevice(channel: string): string {

@@ -5,7 +5,7 @@ import type { EventBus } from "../events/bus.js";
 import { transition, type LifecycleEvent } from "../lifecycle/transitions.js";
 import type { InstancesRepo, StateChange } from "../store/instances-repo.js";
 import { nowIso } from "../util/ids.js";
-import type { FromWorker } from "./worker-messages.js";
+import type { FromWorker } from "../supervisor/rpc.js";
 
 export type Fact = "booted" | "ready" | "exited" | "spawned" | "fatal";
 export type FactWait = Promise<{ fact: Fact; m?: FromWorker }>;

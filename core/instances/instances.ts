@@ -38,7 +38,7 @@ import { InstanceQueries } from "./queries.js";
 import { Registry } from "./registry.js";
 import { Snapshots } from "./snapshots.js";
 import { Starter } from "./start.js";
-import type { WorkerPool } from "./supervisor-host.js";
+import type { WorkerPool } from "../supervisor/host.js";
 import { WorkerFacts } from "./worker-facts.js";
 
 export type { JailConfig } from "./guests.js";
@@ -102,7 +102,7 @@ export class Instances {
     this.queries = new InstanceQueries(o.repo, this.disks);
     this.files = new FileFacts(o.repo, this.queries, o.bus);
     this.presenter = new Presenter(o.repo, o.catalog, this.lock, this.disks, this.networks, this.files);
-    this.workers = new WorkerFacts(o.repo, o.catalog, this.registry, this.facts, this.lock, this.consoles, o.bus, o.log, {
+    this.workers = new WorkerFacts(o.repo, o.catalog, this.registry, this.facts, this.consoles, o.bus, o.log, {
       afterBoot: (id, rt, name) => {
         void this.channels.configureAll(id, rt.host, rt.log);
         void this.disks.afterBoot(name).then(() => this.networks.afterBoot(name)).then(() => this.memory.afterBoot(name)).catch((e) =>
@@ -113,6 +113,7 @@ export class Instances {
       afterExit: (id, requested, reason, upS) => this.policies.afterExit(id, requested, reason, upS),
       onHang: (id, evidence) => this.policies.onHang(id, evidence),
       act: (name, action, byPolicy) => this.act(name, action, { wait: true, byPolicy }),
+      bootSpec: (row) => this.starter.bootSpec(row),
     });
     this.starter = new Starter({
       paths: o.paths, repo: o.repo, catalog: o.catalog, pool: o.pool, jail: o.jail, guests: this.guests, facts: this.facts,

@@ -23,8 +23,8 @@ export interface UpgradeSteps {
 
 
 /**
- * Kernel upgrades: a new kernel needs a new process (a UML reboot re-executes
- * its own binary), so an upgrade is shutdown + start on the new kernel; if the
+ * Kernel upgrades: a new kernel needs a new start (a reboot boots the same
+ * kernel again), so an upgrade is shutdown + start on the new kernel; if the
  * guest panics, exits or misses its deadline, the previous kernel is restored
  * and started. Rollouts upgrade in batches and stop at the first failed batch.
  */

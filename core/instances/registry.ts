@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { SupervisorHost } from "./supervisor-host.js";
+import type { SupervisorHost } from "../supervisor/host.js";
 
 /** What the main thread knows of a guest while a worker supervises it. */
 export interface Runtime {

@@ -13,8 +13,8 @@ import { grantFile, prepareInstanceDir } from "./guest-files.js";
 import type { Guests, JailConfig } from "./guests.js";
 import type { LiveDisks } from "./live-disks.js";
 import { recordOf } from "./snapshots.js";
-import type { WorkerPool } from "./supervisor-host.js";
-import type { WorkerBootSpec } from "./worker-messages.js";
+import type { WorkerPool } from "../supervisor/host.js";
+import type { WorkerBootSpec } from "../supervisor/rpc.js";
 import type { WorkerFacts } from "./worker-facts.js";
 
 export interface StartDeps {

@@ -6,10 +6,9 @@ import { nowIso } from "../util/ids.js";
 import type { EventBus } from "../events/bus.js";
 import type { Consoles } from "./consoles.js";
 import type { Facts } from "./facts.js";
-import type { OpLock } from "./op-lock.js";
 import type { Registry, Runtime } from "./registry.js";
-import type { SupervisorHost } from "./supervisor-host.js";
-import type { FromWorker } from "./worker-messages.js";
+import type { SupervisorHost } from "../supervisor/host.js";
+import type { FromWorker, WorkerBootSpec } from "../supervisor/rpc.js";
 
 /** What happens around a guest's facts, done by the services that own it. */
 export interface Reactions {
@@ -22,10 +21,9 @@ export interface Reactions {
   onHang(id: string, evidence: { sinceS: number; probe: string; source: "probe" | "watchdog" }): void;
   /** an action of the daemon's own (finishing a stop found half done) */
   act(name: string, action: "halt" | "start", byPolicy: boolean): Promise<unknown>;
+  /** the instance's boot spec as of now: a reboot's new process boots from it */
+  bootSpec(row: InstanceRow): WorkerBootSpec;
 }
-
-/** The panic of a kernel that could not open its root disk (after a reboot: the old kernel's lock). */
-const ROOT_LOCK_PANIC = /Unable to mount root fs/;
 
 /**
  * Worker facts become lifecycle events, persisted and published, and wake
@@ -38,7 +36,6 @@ export class WorkerFacts {
     private readonly catalog: Catalog,
     private readonly registry: Registry,
     private readonly facts: Facts,
-    private readonly lock: OpLock,
     private readonly consoles: Consoles,
     private readonly bus: EventBus,
     private readonly log: Logger,
@@ -64,6 +61,24 @@ export class WorkerFacts {
         this.repo.update(id, { booted_kernel_id: this.repo.byId(id)!.kernel_id, unplugged_mib: 0 });
         rt.log.info({ pid: m.pid }, "UML process spawned");
         break;
+      case "rebooting": {
+        // a reboot is a new process, booted from the instance's spec as of now (what was plugged or unplugged since)
+        const row = this.repo.byId(id);
+        if (!row) return rt.host.respawn(null, "the instance is gone");
+        try {
+          const spec = this.reactions.bootSpec(row);
+          rt.jail.clear();
+          for (const p of spec.jailHolds) rt.jail.add(p);
+          rt.host.respawn(spec);
+        } catch (e) {
+          rt.host.respawn(null, (e as Error).message);
+        }
+        return;
+      }
+      case "respawned":
+        this.repo.update(id, { pid: m.pid });
+        rt.log.info({ pid: m.pid }, "guest rebooted: a fresh UML process");
+        return;
       case "adopted": {
         rt.log.info({ pid: m.pid, mconsole: m.mconsole }, "guest re-adopted after a daemon restart");
         if (m.mconsole) this.reactions.afterAdoption(id, rt);
@@ -91,7 +106,7 @@ export class WorkerFacts {
           rt.log.info({ bootMs: m.bootMs, via: m.via }, "guest ready");
           this.bus.publish({ type: "instance.ready", instance: row.name, bootMs: m.bootMs, timestamp: nowIso() });
           // once the kernel's drivers are up (at the SOCKET notification the serial driver may not have
-          // applied its command line yet); a reboot restarts the kernel with its original command line
+          // applied its command line yet)
           this.reactions.afterBoot(id, rt, row.name);
         }
         break;
@@ -132,12 +147,6 @@ export class WorkerFacts {
     this.repo.update(id, { booted_kernel_id: null, unplugged_mib: 0 });
     this.facts.record(id, m.requested ? "exited" : "crashed", m.reason, { pid: null, ready: false, exit, startedAt: null });
     setTimeout(() => void rt.host.terminate(), 200).unref();
-    if (!m.requested && this.lock.busyWith(id) !== "reboot" && ROOT_LOCK_PANIC.test(m.reason) && upS < 60 && row) {
-      // a reboot from inside the guest hit UML's re-exec race on its root disk's lock: start fresh once
-      rt.log.warn("kernel could not lock its root disk after a reboot; starting a fresh process");
-      void this.reactions.act(row.name, "start", true).catch(() => {});
-      return;
-    }
     this.reactions.afterExit(id, m.requested, m.reason, upS);
   }
 

@@ -2,7 +2,7 @@ import { readdirSync, rmdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { killCgroup, removeCgroup, type CgroupLayout } from "../jail/cgroups.js";
-import { cmdline, pids } from "../host/procfs.js";
+import { switchProcesses } from "../host/procfs.js";
 
 /**
  * Switch networks were one uml_switch process each (jailed, in a cgroup
@@ -14,9 +14,7 @@ import { cmdline, pids } from "../host/procfs.js";
  */
 export function retireSwitches(netDir: string, cgroups: CgroupLayout | null, log: Logger): void {
   const ids = subdirs(netDir).filter((d) => /^[0-9a-f]{16}$/.test(d));
-  for (const pid of pids()) {
-    const argv = cmdline(pid);
-    if (!argv?.[0]?.endsWith("uml_switch") || !argv.some((a) => a.startsWith(`${netDir}/`))) continue;
+  for (const pid of switchProcesses(netDir)) {
     try {
       process.kill(pid, "SIGKILL");
       log.warn({ pid }, "stopped a uml_switch of an older umld: switch networks are kernel bridges now; guests running on it get their NIC back when restarted");

@@ -46,7 +46,7 @@ export interface InstanceRow {
 }
 
 /** Columns that may change after creation outside a state transition. */
-const UPDATABLE = ["autostart", "autostart_order", "autostart_delay_s", "restart_policy", "crash_streak", "flag", "hang_timeout_s", "on_hang", "stopped_by_host", "disk_quota_mib", "net_mbit", "hostfs_dir", "memory_mib", "max_memory_mib", "unplugged_mib", "kernel_id", "staged_kernel_id", "previous_kernel_id", "booted_kernel_id"] as const;
+const UPDATABLE = ["pid", "autostart", "autostart_order", "autostart_delay_s", "restart_policy", "crash_streak", "flag", "hang_timeout_s", "on_hang", "stopped_by_host", "disk_quota_mib", "net_mbit", "hostfs_dir", "memory_mib", "max_memory_mib", "unplugged_mib", "kernel_id", "staged_kernel_id", "previous_kernel_id", "booted_kernel_id"] as const;
 export type InstanceUpdate = Partial<Pick<InstanceRow, (typeof UPDATABLE)[number]>>;
 
 export interface DiskRow {

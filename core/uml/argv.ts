@@ -64,6 +64,9 @@ export function umlArgs(s: LaunchSpec): string[] {
     ...(s.devices ?? []),
     "root=/dev/ubda",
     "rw",
+    // a reboot ends the process (status 0) instead of re-executing it in place, which raced on the root COW's lock:
+    // the supervisor starts a fresh process
+    "noreboot",
     "con=null",
     "ssl=null",
     "con0=fd:0,fd:1",

@@ -1,23 +1,14 @@
 import Database from "better-sqlite3";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { readCowHeader } from "../../core/uml/cow.js";
+import { umlMainPids, umlOption } from "../../core/host/procfs.js";
 
 /** Live UML main pids by umid for a state dir. */
 export function liveGuests(stateDir: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, "latin1").split("\0");
-      const umid = argv.find((a) => a.startsWith("umid="))?.slice(5);
-      if (!umid || !argv.includes(`uml_dir=${stateDir}/instances/${umid}/run/`)) continue;
-      const pgrp = Number(readFileSync(`/proc/${entry}/stat`, "latin1").split(") ")[1]?.split(" ")[2]);
-      if (umid && pgrp === Number(entry)) out.set(umid, Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
+  return umlMainPids((argv) => {
+    const umid = umlOption(argv, "umid");
+    return umid !== null && umlOption(argv, "uml_dir") === `${stateDir}/instances/${umid}/run/`;
+  });
 }
 
 /**

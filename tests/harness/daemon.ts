@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { defaultCgroupParent } from "../../core/jail/cgroups.js";
+import { processGroup, switchProcesses, umlProcessesUnder } from "../../core/host/procfs.js";
 import { request as httpsRequest } from "node:https";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -282,30 +283,20 @@ export function httpsJson(url: string, method: string, headers: Record<string, s
   });
 }
 
-/** SIGKILL to every UML process group started from this state dir. */
+/** SIGKILL to every UML process group and uml_switch process started from this state dir. */
 export function killGuestsUnder(stateDir: string): void {
   // by process group: a helper whose group leader is gone is not a leader itself
-  const groups = new Set<number>();
-  for (const pid of guestPids(stateDir)) {
-    try {
-      groups.add(Number(readFileSync(`/proc/${pid}/stat`, "latin1").split(") ")[1]?.split(" ")[2]));
-    } catch {
-      // gone
-    }
-  }
-  for (const g of groups) {
-    try {
-      process.kill(-g, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
-  for (const pid of guestPids(stateDir)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // gone
-    }
+  const groups = new Set(guestPids(stateDir).map((p) => processGroup(p)).filter((g): g is number => g !== null));
+  for (const g of groups) kill(-g);
+  for (const pid of guestPids(stateDir)) kill(pid);
+  for (const pid of switchProcesses(`${stateDir}/net`)) kill(pid);
+}
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // gone
   }
 }
 
@@ -367,17 +358,7 @@ export function mconsolePath(stateDir: string, id: string, pid: number): string 
 
 /** Live UML processes started from this state dir (optionally: of one instance id). */
 export function guestPids(stateDir: string, umid?: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSafe("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      if (cmd.includes(`uml_dir=${stateDir}/instances/`) && (!umid || cmd.split("\0").includes(`umid=${umid}`))) out.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
+  return umlProcessesUnder(`${stateDir}/instances`, umid);
 }
 
 function readdirSafe(p: string): string[] {

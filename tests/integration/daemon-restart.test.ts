@@ -65,6 +65,19 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
         await con.waitFor(`adopted-${i}-121`, 10_000);
         con.close();
       }
+      // an adopted guest (not our child: its end is seen by watching its pid) reboots into a fresh process too
+      const rb = await d.mustAct("keep-b", "reboot");
+      assert.equal(rb.ready, true);
+      assert.equal(rb.bootCount, 2);
+      assert.notEqual(rb.pid, vms[1]!.pid, "a new process");
+      const conC = await d.shell("keep-c");
+      const ev = d.events.length;
+      conC.type("reboot\n");
+      await d.waitEvent((e) => e.type === "instance.ready" && e.instance === "keep-c", 30_000, ev);
+      const c = await d.get("keep-c");
+      assert.equal(c.bootCount, 2);
+      assert.ok(c.pid && c.pid !== vms[2]!.pid, "a reboot from inside an adopted guest: a new process");
+      conC.close();
       // and they can be paused, resumed and halted through the new daemon
       assert.equal((await d.mustAct("keep-a", "pause")).state, "paused");
       assert.equal((await d.mustAct("keep-a", "resume")).state, "running");

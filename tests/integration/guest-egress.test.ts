@@ -1,21 +1,15 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
+import { cmdline, processesMatching, processUid } from "../../core/host/procfs.js";
 import { TestDaemon, testGuestIds, type ConsoleClient } from "../harness/daemon.js";
 import { guestTable, nsTcpRecorder, sh, tcpRecorder, TestNamespace, until } from "../harness/host-net.js";
 
 /** The arguments of each slirp process running as `uid`. */
 function slirpArgs(uid: number): string[][] {
-  const out: string[][] = [];
-  for (const p of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
-    try {
-      const argv = readFileSync(`/proc/${p}/cmdline`, "latin1").split("\0").slice(0, -1);
-      if (argv[0]?.endsWith("slirp-fullbolt") && new RegExp(`^Uid:\\s+${uid}\\s`, "m").test(readFileSync(`/proc/${p}/status`, "utf8"))) out.push(argv.slice(1));
-    } catch {
-      // gone
-    }
-  }
-  return out;
+  return processesMatching((argv) => argv[0]?.endsWith("slirp-fullbolt") ?? false)
+    .filter((p) => processUid(p) === uid)
+    .map((p) => (cmdline(p) ?? []).slice(1, -1)); // the trailing NUL leaves an empty last element
 }
 
 /**
@@ -95,7 +89,7 @@ describe("guest egress: user networks reach the host only when an admin allows i
     assert.equal((await d.api("POST", "/v1/instances", { name: "g1", memoryMiB: 64 }, { token: tenantToken })).status, 201);
     assert.equal((await d.api("POST", "/v1/instances/g1/nics", { network: "closed" }, { token: tenantToken })).status, 201);
     assert.equal((await d.api("PUT", "/v1/instances/g1/state", { action: "start" }, { token: tenantToken })).status, 200);
-    uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${(await d.get("nf.g1")).pid}/status`, "utf8"))![1]);
+    uid = processUid((await d.get("nf.g1")).pid!)!;
     con = await d.console("nf.g1");
     await con.waitFor("g1:/# "); // a tenant's guest knows its own name only
     await con.runUntil("ip -4 addr show eth0", /inet 10\.0\.2\.15\/24/);

@@ -40,7 +40,8 @@ describe("instance lifecycle with a real UML guest", { timeout: 240_000 }, () =>
     assert.equal(rebooted.state, "running");
     assert.equal(rebooted.ready, true);
     assert.equal(rebooted.bootCount, 2);
-    assert.equal(rebooted.pid, started.pid, "a UML reboot re-execs in the same process");
+    assert.ok(rebooted.pid && rebooted.pid !== started.pid, "a reboot is a fresh process");
+    assert.deepEqual(guestPids(d.stateDir, created.id).filter((p) => p === started.pid), [], "the old process is gone");
     assert.deepEqual(d.statesOf("life-1", ev1), ["starting", "running"]);
     // the console viewer stays attached across the reboot and sees the new boot
     await con.waitFor("life-1:/# ", 20_000, await con.waitFor("umld: guest ready: life-1", 20_000, beforeReboot));
@@ -109,16 +110,58 @@ describe("instance lifecycle with a real UML guest", { timeout: 240_000 }, () =>
     con.close();
   });
 
-  it("30 reboots in a row all come back ready (UML's re-exec can leave the root disk locked: umld starts fresh then)", async () => {
-    await d.create("reboots");
-    await d.mustAct("reboots", "start");
+  it("30 reboots in a row all come back ready, each a fresh process (UML's in-place re-exec raced on the root disk's lock)", async () => {
+    const vm = await d.create("reboots");
+    let pid = (await d.mustAct("reboots", "start")).pid;
+    const t0 = Date.now();
     for (let i = 0; i < 30; i++) {
       const r = await d.act("reboots", "reboot");
       assert.equal(r.status, 200, `reboot ${i}: ${JSON.stringify(r.body)}`);
       assert.equal(r.body.instance.state, "running");
       assert.equal(r.body.instance.ready, true);
+      assert.equal(r.body.instance.bootCount, i + 2);
+      assert.notEqual(r.body.instance.pid, pid, `reboot ${i}: a new process`);
+      pid = r.body.instance.pid;
     }
+    console.log(`30 API reboots: ${Date.now() - t0} ms`);
+    assert.deepEqual(guestPids(d.stateDir, vm.id).filter((p) => p === pid).length, 1, "one guest process, the last one");
     await d.mustAct("reboots", "halt");
+  });
+
+  it("a reboot from inside the guest (reboot, sysrq b, ctrl-alt-del the kernel handles) is a fresh process too, ready again", async () => {
+    const vm = await d.create("self-reboot");
+    let before = await d.mustAct("self-reboot", "start");
+    const con = await d.shell("self-reboot");
+    const mconsole = (command: string, args: string) => d.api("POST", "/v1/instances/self-reboot/mconsole", { command, args });
+    const triggers: Array<[string, () => Promise<unknown>]> = [
+      ["reboot", async () => con.type("reboot\n")],
+      ["sysrq b", () => mconsole("sysrq", "b")],
+      // with ctrl-alt-del not trapped by init (as under a shell init) the kernel restarts at once
+      ["ctrl-alt-del", async () => {
+        await con.run("echo 1 > /proc/sys/kernel/ctrl-alt-del");
+        return mconsole("cad", "");
+      }],
+    ];
+    for (const [how, trigger] of triggers) {
+      const ev = d.events.length;
+      await trigger();
+      await d.waitEvent((e) => e.type === "instance.ready" && e.instance === "self-reboot", 30_000, ev);
+      const now = await d.get("self-reboot");
+      assert.equal(now.state, "running", how);
+      assert.equal(now.bootCount, before.bootCount + 1, how);
+      assert.ok(now.pid && now.pid !== before.pid, `${how}: a new process`);
+      assert.deepEqual(d.statesOf("self-reboot", ev), ["running"], `${how}: one guest_reboot, never stopped or crashed`);
+      assert.deepEqual(guestPids(d.stateDir, vm.id).filter((p) => p === before.pid), [], `${how}: the old process is gone`);
+      before = now;
+    }
+    // and it still works: a command in the console of the newest boot
+    await con.waitFor("self-reboot:/# ", 20_000, con.bytes - 200);
+    assert.match(await con.run("echo again-$((3*3))"), /again-9/);
+    const ev = d.events.length;
+    con.type("poweroff\n");
+    const e = await d.waitEvent((x) => x.type === "instance.state" && x.instance === "self-reboot" && (x.to === "stopped" || x.to === "crashed"), 20_000, ev);
+    assert.equal((e as { to: string }).to, "stopped", "a poweroff after reboots is still a poweroff");
+    con.close();
   });
 
   it("a guest that powers itself off is stopped, not crashed", async () => {

@@ -194,6 +194,15 @@ describe("live disks on a real guest", { timeout: 180_000 }, () => {
     await con.run("mount /dev/ubdb /mnt");
     assert.match(await con.run("cat /mnt/file"), /payload-42/);
     await con.run("umount /mnt");
+
+    // booted with the disk, then detached live: a reboot (a fresh process) does not bring it back
+    assert.equal((await d.api("DELETE", "/v1/instances/disk-1/disks/ubdb")).status, 200);
+    await d.mustAct("disk-1", "reboot");
+    con.close();
+    con = await d.shell("disk-1");
+    assert.doesNotMatch(await con.run("cat /proc/partitions"), /ubdb/);
+    assert.equal((await d.api("POST", "/v1/instances/disk-1/disks", { disk: "data1" })).status, 201);
+    assert.match(await con.run("cat /proc/partitions"), /\subdb$/m);
   });
 
   it("a disk is read-write on one instance at a time; read-only sharing and COW disks over images work", async () => {

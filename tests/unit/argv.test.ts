@@ -18,7 +18,7 @@ describe("UML command line", () => {
     const l = { args: umlArgs(spec) };
     for (const a of [
       "umid=0123456789abcdef", "uml_dir=/var/lib/umld/run/", "mem=64M",
-      "ubd0=/var/lib/umld/instances/i/disk0.cow,/var/lib/umld/images/busybox.ext4", "root=/dev/ubda", "rw",
+      "ubd0=/var/lib/umld/instances/i/disk0.cow,/var/lib/umld/images/busybox.ext4", "root=/dev/ubda", "rw", "noreboot",
       "con=null", "ssl=null", "con0=fd:0,fd:1", "mconsole=notify:/var/lib/umld/instances/i/notify.sock",
       "hostfs=/var/lib/umld/instances/i/hostfs", "umld.hostname=web-1",
       "pty.legacy_count=0", "initcall_blacklist=raid6_select_algo", "lpj=21434368",

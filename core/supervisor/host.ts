@@ -1,11 +1,14 @@
 import { EventEmitter } from "node:events";
 import { Worker } from "node:worker_threads";
-import { UmldError, type PlainError } from "../errors.js";
-import type { FromWorker, SupervisedAction, ToWorker, WorkerBootSpec } from "./worker-messages.js";
-import type { JailChange } from "../jail/jail-spec.js";
+import { UmldError } from "../errors.js";
 import type { CgroupLayout } from "../jail/cgroups.js";
+import type { JailChange } from "../jail/jail-spec.js";
+import type {
+  Args, Call, ConsoleSnapshot, FromWorker, Notice, NoticeKind, Notices, Reply, ReplyOk, RequestKind, SupervisedAction, WorkerBootSpec, WorkerOutput,
+} from "./rpc.js";
+import { transferable } from "./rpc.js";
 
-const WORKER_URL = new URL("./supervisor-worker.js", import.meta.url);
+const WORKER_URL = new URL("./worker.js", import.meta.url);
 
 /** Worker heap limits: a supervisor holds a scrollback ring and a few sockets, nothing more. */
 const RESOURCE_LIMITS = { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4, stackSizeMb: 1 };
@@ -15,14 +18,24 @@ export interface SupervisorEvents {
   gone: [{ code: number; error?: Error }];
 }
 
+interface Pending<K extends RequestKind> {
+  resolve: (value: Reply<K>) => void;
+  reject: (e: UmldError) => void;
+}
+/** Calls waiting for their reply, one map per kind: a reply's kind picks the map, so its value needs no cast. */
+type PendingCalls = { [K in RequestKind]: Map<number, Pending<K>> };
+
 /**
  * The main thread's handle on one supervisor worker. Never blocks: every call
- * is a message; replies come back as promises. If the worker dies, pending
- * calls fail and `gone` is emitted; the daemon carries on.
+ * is a message; replies come back as promises typed by the request's kind. If
+ * the worker dies, pending calls fail and `gone` is emitted; the daemon carries on.
  */
 export class SupervisorHost extends EventEmitter<SupervisorEvents> {
   private nextId = 1;
-  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: UmldError) => void }>();
+  private readonly pending: PendingCalls = {
+    action: new Map(), mconsole: new Map(), "console-in": new Map(), scrollback: new Map(), "channel-open": new Map(),
+    "channel-close": new Map(), "channel-in": new Map(), "channel-scrollback": new Map(), jail: new Map(), detach: new Map(),
+  };
   private alive = true;
   readonly idle: Promise<void>;
 
@@ -30,17 +43,20 @@ export class SupervisorHost extends EventEmitter<SupervisorEvents> {
     super();
     let markIdle!: () => void;
     this.idle = new Promise((r) => (markIdle = r));
-    worker.on("message", (m: FromWorker) => {
-      if (m.t === "idle") return markIdle();
-      if (m.t === "reply") {
-        const p = this.pending.get(m.id);
-        if (!p) return;
-        this.pending.delete(m.id);
-        if (m.ok) p.resolve(m.value);
-        else p.reject(UmldError.fromPlain(m.error));
-        return;
+    worker.on("message", (m: WorkerOutput) => {
+      switch (m.t) {
+        case "idle":
+          return markIdle();
+        case "reply":
+          return this.settle(m);
+        case "failed": {
+          const p = this.pending[m.kind].get(m.id);
+          this.pending[m.kind].delete(m.id);
+          return p?.reject(UmldError.fromPlain(m.error));
+        }
+        default:
+          this.emit("message", m);
       }
-      this.emit("message", m);
     });
     worker.on("error", (error) => this.onGone(1, error));
     worker.on("exit", (code) => this.onGone(code));
@@ -52,89 +68,104 @@ export class SupervisorHost extends EventEmitter<SupervisorEvents> {
 
   /** Spawns a standby launcher in a spare cgroup now, so a later boot does not wait for either. */
   standby(launcher: string, cgroups: CgroupLayout): void {
-    this.send({ t: "standby", launcher, cgroups });
+    this.notify("standby", { launcher, cgroups });
   }
 
   boot(spec: WorkerBootSpec): void {
-    this.send({ t: "boot", spec });
+    this.notify("boot", { spec });
   }
 
-  action(action: SupervisedAction, timeoutMs: number): Promise<unknown> {
-    return this.call((id) => ({ t: "action", id, action, timeoutMs }));
+  action(action: SupervisedAction, timeoutMs: number): Promise<Reply<"action">> {
+    return this.call("action", { action, timeoutMs });
   }
 
   mconsole(command: string, timeoutMs = 5000): Promise<string> {
-    return this.call((id) => ({ t: "mconsole", id, command, timeoutMs })) as Promise<string>;
+    return this.call("mconsole", { command, timeoutMs });
   }
 
-  scrollback(): Promise<{ data: Uint8Array; end: number }> {
-    return this.call((id) => ({ t: "scrollback", id })) as Promise<{ data: Uint8Array; end: number }>;
+  scrollback(): Promise<ConsoleSnapshot> {
+    return this.call("scrollback", {});
   }
 
   openChannel(channel: string): Promise<string> {
-    return this.call((id) => ({ t: "channel-open", id, channel })) as Promise<string>;
+    return this.call("channel-open", { channel });
   }
 
-  closeChannel(channel: string): Promise<void> {
-    return this.call((id) => ({ t: "channel-close", id, channel })) as Promise<void>;
+  async closeChannel(channel: string): Promise<void> {
+    await this.call("channel-close", { channel });
   }
 
-  channelScrollback(channel: string): Promise<{ data: Uint8Array; end: number }> {
-    return this.call((id) => ({ t: "channel-scrollback", id, channel })) as Promise<{ data: Uint8Array; end: number }>;
+  channelScrollback(channel: string): Promise<ConsoleSnapshot> {
+    return this.call("channel-scrollback", { channel });
   }
 
   /** Resolves false when the input was dropped: the guest is not reading the line. */
   channelInput(channel: string, data: Buffer): Promise<boolean> {
-    const copy = new Uint8Array(data.length);
-    copy.set(data);
-    return this.call((id) => ({ t: "channel-in", id, channel, data: copy }), [copy.buffer as ArrayBuffer]) as Promise<boolean>;
+    const t = transferable(data);
+    return this.call("channel-in", { channel, data: t.data }, [t.buffer]);
   }
 
   /** Adds mounts to (or removes them from) the running guest's jail: a hot-plugged disk, a TAP, slirp, a pty. */
-  changeJail(change: Omit<JailChange, "pid">): Promise<void> {
-    return this.call((id) => ({ t: "jail", id, change })) as Promise<void>;
+  async changeJail(change: Omit<JailChange, "pid">): Promise<void> {
+    await this.call("jail", { change });
+  }
+
+  /** The answer to a `rebooting` fact: start the guest again from this spec, or end it (crashed) with `error`. */
+  respawn(spec: WorkerBootSpec | null, error = "no boot spec"): void {
+    this.notify("respawn", spec ? { spec } : { spec: null, error });
   }
 
   setWatchdog(hangTimeoutMs: number): void {
-    this.send({ t: "watchdog", hangTimeoutMs });
+    this.notify("watchdog", { hangTimeoutMs });
   }
 
   /** Resolves false when the input was dropped: the guest is not reading its console (e.g. paused) and the worker's bounded queue is full. */
   consoleInput(data: Buffer): Promise<boolean> {
-    const copy = new Uint8Array(data.length);
-    copy.set(data);
-    return this.call((id) => ({ t: "console-in", id, data: copy }), [copy.buffer as ArrayBuffer]) as Promise<boolean>;
+    const t = transferable(data);
+    return this.call("console-in", { data: t.data }, [t.buffer]);
   }
 
   /** Release the guest without stopping it (daemon shutdown). */
   async detach(): Promise<void> {
     if (!this.alive) return;
-    await Promise.race([this.call((id) => ({ t: "detach", id })), new Promise((r) => setTimeout(r, 1000))]).catch(() => {});
+    await Promise.race([this.call("detach", {}), new Promise((r) => setTimeout(r, 1000))]).catch(() => {});
   }
 
   terminate(): Promise<number> {
     return this.worker.terminate();
   }
 
-  private call(make: (id: number) => ToWorker, transfer: ArrayBuffer[] = []): Promise<unknown> {
+  /** One request; the reply's type follows from its kind. */
+  call<K extends RequestKind>(kind: K, args: Args<K>, transfer: ArrayBuffer[] = []): Promise<Reply<K>> {
     if (!this.alive) return Promise.reject(new UmldError("host_error", "supervisor worker is gone"));
     const id = this.nextId++;
+    const message: Call<K> = { t: "call", id, kind, args };
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.send(make(id), transfer);
+      this.pending[kind].set(id, { resolve, reject });
+      this.worker.postMessage(message, transfer);
     });
   }
 
-  private send(m: ToWorker, transfer: ArrayBuffer[] = []): void {
-    if (this.alive) this.worker.postMessage(m, transfer);
+  private settle<K extends RequestKind>(m: ReplyOk<K>): void {
+    const calls = this.pending[m.kind];
+    const p = calls.get(m.id);
+    calls.delete(m.id);
+    p?.resolve(m.value);
+  }
+
+  private notify<K extends NoticeKind>(kind: K, args: Notices[K]): void {
+    const message: Notice<K> = { t: "notice", kind, args };
+    if (this.alive) this.worker.postMessage(message);
   }
 
   private onGone(code: number, error?: Error): void {
     if (!this.alive) return;
     this.alive = false;
-    const err: PlainError = { code: "host_error", message: `supervisor worker exited (${error?.message ?? `code ${code}`})` };
-    for (const p of this.pending.values()) p.reject(UmldError.fromPlain(err));
-    this.pending.clear();
+    const err = new UmldError("host_error", `supervisor worker exited (${error?.message ?? `code ${code}`})`);
+    for (const calls of Object.values(this.pending)) {
+      for (const p of calls.values()) p.reject(err);
+      calls.clear();
+    }
     this.emit("gone", { code, error });
   }
 }
