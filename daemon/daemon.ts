@@ -1,3 +1,4 @@
+import type { FastifyInstance } from "fastify";
 import { join } from "node:path";
 import { native } from "../core/native.js";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, unlinkSync } from "node:fs";
@@ -6,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import pino, { type Logger } from "pino";
 import { EventBus } from "../core/events/bus.js";
 import { Instances } from "../core/instances/instances.js";
-import { WorkerPool } from "../core/supervisor/host.js";
+import { WorkerPool, type SupervisorThread } from "../core/supervisor/host.js";
 import { Operations } from "../core/operations/operations.js";
 import { StatePaths } from "../core/paths.js";
 import { Catalog } from "../core/storage/catalog.js";
@@ -44,6 +45,8 @@ import { WebSockets } from "./ws/websockets.js";
 
 export interface RunningDaemon {
   services: Services;
+  /** the HTTP app (tests inject requests into it) */
+  app: FastifyInstance;
   tcp: { host: string; port: number } | null;
   socketPath: string;
   /** Stops listening and releases every guest without stopping it. */
@@ -116,7 +119,14 @@ function resealCatalog(catalog: Catalog, paths: StatePaths): number {
   return n;
 }
 
-export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level: cfg.logLevel })): Promise<RunningDaemon> {
+/** What the in-process tests replace: the supervisor threads (a fake guest behind each), and the host firewall. */
+export interface DaemonSeams {
+  thread?: () => SupervisorThread;
+  /** false: no nftables guest filter (nothing on the host's firewall changes) */
+  guestFilter?: boolean;
+}
+
+export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level: cfg.logLevel }), seams: DaemonSeams = {}): Promise<RunningDaemon> {
   process.umask(0o077); // whatever umld makes is private unless it says otherwise
   const paths = new StatePaths(cfg.stateDir);
   // guests reach their files through their jails only: nothing here is theirs to traverse on the host
@@ -165,10 +175,10 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const jail = { hostIds, cgroups, launcher: LAUNCHER, maxProcesses: cfg.guestMaxProcesses, tenantGid };
   if (cgroups) sweepSpareCgroups(cgroups, log);
   // standby launchers are renamed into a guest's cgroup at its start: cgroup v1 only (v2 forbids renames)
-  const pool = new WorkerPool(250, cgroups?.version === 1 ? { launcher: LAUNCHER, cgroups } : null);
+  const pool = new WorkerPool(250, cgroups?.version === 1 && !seams.thread ? { launcher: LAUNCHER, cgroups } : null, seams.thread);
   pool.warm();
   const historyRepo = new InstancesRepo(db);
-  const instances = new Instances({ paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log });
+  const instances = new Instances({ paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: seams.guestFilter === false ? undefined : new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log });
   instances.networks.start(); // bridges and TAPs first: adopted guests are plugged into them
   const reconciled = await instances.reconcileAtStart();
   const autostarted = instances.autostart();
@@ -216,6 +226,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   let closed = false;
   return {
     services,
+    app,
     tcp,
     socketPath: paths.socket,
     async shutdownGuests(deadlineS: number) {

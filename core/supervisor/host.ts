@@ -13,6 +13,19 @@ const WORKER_URL = new URL("./worker.js", import.meta.url);
 /** Worker heap limits: a supervisor holds a scrollback ring and a few sockets, nothing more. */
 const RESOURCE_LIMITS = { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4, stackSizeMb: 1 };
 
+/** What the main thread needs of a supervisor thread: a worker_threads Worker, or a fake one in the in-process tests. */
+export interface SupervisorThread {
+  on(event: "message", listener: (m: WorkerOutput) => void): unknown;
+  on(event: "error", listener: (e: Error) => void): unknown;
+  on(event: "exit", listener: (code: number) => void): unknown;
+  /** a ToWorker message (typed where it is built: Call<K>, Notice<K>) */
+  postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
+  terminate(): Promise<number>;
+}
+
+/** A real supervisor thread: core/supervisor/worker.ts in a worker with small heap limits. */
+export const workerThread = (): SupervisorThread => new Worker(WORKER_URL, { resourceLimits: RESOURCE_LIMITS });
+
 export interface SupervisorEvents {
   message: [FromWorker];
   gone: [{ code: number; error?: Error }];
@@ -39,7 +52,7 @@ export class SupervisorHost extends EventEmitter<SupervisorEvents> {
   private alive = true;
   readonly idle: Promise<void>;
 
-  constructor(private readonly worker: Worker = new Worker(WORKER_URL, { resourceLimits: RESOURCE_LIMITS })) {
+  constructor(private readonly worker: SupervisorThread = workerThread()) {
     super();
     let markIdle!: () => void;
     this.idle = new Promise((r) => (markIdle = r));
@@ -184,18 +197,19 @@ export class WorkerPool {
     private readonly refillDelayMs = 250,
     /** with cgroups, each spare worker also holds a standby launcher already in a spare cgroup */
     private readonly standby: { launcher: string; cgroups: CgroupLayout } | null = null,
+    private readonly thread: () => SupervisorThread = workerThread,
   ) {}
 
   warm(): void {
     if (this.closed || this.spare) return;
-    this.spare = new SupervisorHost();
+    this.spare = new SupervisorHost(this.thread());
     if (this.standby) this.spare.standby(this.standby.launcher, this.standby.cgroups);
   }
 
   async take(): Promise<SupervisorHost> {
     let host = this.spare;
     this.spare = null;
-    if (!host || !host.isAlive) host = new SupervisorHost();
+    if (!host || !host.isAlive) host = new SupervisorHost(this.thread());
     await host.idle;
     if (!this.closed && !this.refillTimer) {
       this.refillTimer = setTimeout(() => {

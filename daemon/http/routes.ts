@@ -27,7 +27,7 @@ type Handlers = { [N in RouteName]: Handler<N> };
  * the tenant's namespace and reserves its quota; a read is a query, its
  * names put in the namespace here.
  */
-function handlers(s: Services): Handlers {
+export function handlers(s: Services): Handlers {
   return {
     health: (_c, x) => {
       if (x.scope.prefix === null) return { status: "ok", uptime: process.uptime(), instances: s.instances.counts() };
