@@ -168,7 +168,7 @@ export class Networks {
         try {
           this.host.shape(n, previous);
         } catch {
-          // logged below with the cause
+          // the stored (previous) limit is applied again at the next daemon start
         }
       }
       throw new UmldError("host_error", `cannot shape the instance's NICs: ${(e as Error).message}`, { netMbit: mbit });
