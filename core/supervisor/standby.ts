@@ -62,8 +62,12 @@ export function prepareStandby(launcher: string, layout: CgroupLayout, warn: (ms
 /** A standby that will not be used (an adoption, a teardown): it ends with EOF, its cgroup goes. */
 export function dropStandby(s: Standby): void {
   native.closeFd(s.writeFd);
-  killCgroup(s.layout, s.spare);
-  removeCgroup(s.layout, s.spare);
+  // a loaded host can take a while to end the launcher: an empty spare left behind would outlive the daemon
+  for (const until = Date.now() + 3000; ; ) {
+    killCgroup(s.layout, s.spare);
+    if (removeCgroup(s.layout, s.spare) || Date.now() > until) return;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  }
 }
 
 /** The standby if this boot can use it: alive, under the same cgroup parent, in its cgroups (waited for: ~10 ms after it was made). */

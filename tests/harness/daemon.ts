@@ -307,16 +307,17 @@ function kill(pid: number): void {
  * are removed, waiting up to 3 s for the kernel to let go.
  */
 export function sweepCgroups(stateDir: string): void {
-  const parent = defaultCgroupParent(stateDir, (x) => createHash("sha256").update(x).digest("hex"));
+  const parent = cgroupParentOf(stateDir);
   const dirs: string[] = [];
-  for (const h of readdirSafe("/sys/fs/cgroup")) {
-    const dir = `/sys/fs/cgroup/${h}/${parent}`;
+  // a v1 or hybrid host: one hierarchy per directory under /sys/fs/cgroup; a v2 host: the parent right there
+  for (const root of [...readdirSafe("/sys/fs/cgroup").map((h) => `/sys/fs/cgroup/${h}`), "/sys/fs/cgroup"]) {
+    const dir = `${root}/${parent}`;
     for (const child of readdirSafe(dir)) if (isDir(`${dir}/${child}`)) dirs.push(`${dir}/${child}`);
     if (isDir(dir)) dirs.push(dir);
   }
-  const deadline = Date.now() + 3000;
   for (const dir of dirs) {
-    for (;;) {
+    // each cgroup gets its own time: one slow to empty must not leave the others behind
+    for (const deadline = Date.now() + 5000; ; ) {
       for (const pid of readFileSafe(`${dir}/cgroup.procs`).split("\n").filter(Boolean)) {
         try {
           process.kill(Number(pid), "SIGKILL");
@@ -333,6 +334,11 @@ export function sweepCgroups(stateDir: string): void {
       }
     }
   }
+}
+
+/** The cgroup parent a test daemon on this state dir uses (its guests' cgroups are under it). */
+export function cgroupParentOf(stateDir: string): string {
+  return defaultCgroupParent(stateDir, (x) => createHash("sha256").update(x).digest("hex"));
 }
 
 function isDir(p: string): boolean {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { guestPids, TestDaemon } from "../harness/daemon.js";
+import { cgroupParentOf, guestPids, TestDaemon } from "../harness/daemon.js";
 
 const procsOf = (dir: string) => readFileSync(`${dir}/cgroup.procs`, "utf8").split("\n").filter(Boolean).map(Number);
 
@@ -16,17 +16,27 @@ describe("guests' cgroups", { timeout: 240_000 }, () => {
       d = await TestDaemon.start({ logLevel: "info", args: ["--cgroup-v2", mnt] });
     });
     after(async () => {
-      await d?.stop();
-      for (const p of readdirSync(mnt, { withFileTypes: true })) if (p.isDirectory() && p.name.startsWith("umld")) rmdirSync(`${mnt}/${p.name}`);
-      execFileSync("umount", [mnt]);
-      rmSync(mnt, { recursive: true, force: true });
+      try {
+        await d?.stop();
+      } finally {
+        // cgroup2 is one hierarchy however often it is mounted (other runs share it): only this daemon's parent is ours
+        const own = d && `${mnt}/${cgroupParentOf(d.stateDir)}`;
+        try {
+          if (own && existsSync(own)) {
+            for (const p of readdirSync(own, { withFileTypes: true })) if (p.isDirectory()) rmdirSync(`${own}/${p.name}`);
+            rmdirSync(own);
+          }
+        } finally {
+          execFileSync("umount", ["-l", mnt]);
+          rmSync(mnt, { recursive: true, force: true });
+        }
+      }
     });
 
     it("holds every process of a running guest; a halt or a kill of the kernel alone leaves none and removes it", async () => {
       const vm = await d.create("v2");
       const up = await d.mustAct("v2", "start");
-      const parent = readdirSync(mnt).find((n) => n.startsWith("umld"))!;
-      const dir = `${mnt}/${parent}/${vm.id}`;
+      const dir = `${mnt}/${cgroupParentOf(d.stateDir)}/${vm.id}`;
       const procs = procsOf(dir);
       const pids = guestPids(d.stateDir, vm.id);
       assert.ok(pids.length >= 2 && pids.every((p) => procs.includes(p)), `guest ${pids} in its cgroup ${procs}`);
