@@ -145,11 +145,11 @@ async function main(): Promise<void> {
   });
   const [cmd, name, ...rest] = positionals;
   if (values.help || !cmd) {
-    process.stdout.write(USAGE + "\n");
+    process.stdout.write(`${USAGE}\n`);
     return;
   }
   const c = new CliClient(target(values));
-  const out = (v: unknown, human?: string): void => void process.stdout.write((values.json || human === undefined ? JSON.stringify(v, null, 2) : human) + "\n");
+  const out = (v: unknown, human?: string): void => void process.stdout.write(`${values.json || human === undefined ? JSON.stringify(v, null, 2) : human}\n`);
   const need = () => name ?? fail(`${cmd} needs an instance NAME`);
 
   const action = INSTANCE_ACTIONS.find((a) => a === cmd);
@@ -188,7 +188,7 @@ async function main(): Promise<void> {
       return attachConsole(c, need(), !values["no-scrollback"], values.channel);
     case "events": {
       const ws = c.websocket("/events");
-      ws.on("message", (d) => process.stdout.write(String(d) + "\n"));
+      ws.on("message", (d) => process.stdout.write(`${String(d)}\n`));
       ws.on("unexpected-response", (_q, res) => fail(`events: daemon answered ${res.statusCode}`, 1));
       ws.on("error", (e) => fail(`events: ${e.message}`, 1));
       await new Promise(() => {});
@@ -457,7 +457,7 @@ function issuesOf(details: unknown): Array<{ path: string; message: string }> | 
 main().catch((e: unknown) => {
   if (e instanceof ApiError) {
     const issues = issuesOf(e.details);
-    fail(`${e.code}: ${e.message}${issues ? "\n" + issues.map((i) => `  ${i.path}: ${i.message}`).join("\n") : ""}`, 1);
+    fail(`${e.code}: ${e.message}${issues ? `\n${issues.map((i) => `  ${i.path}: ${i.message}`).join("\n")}` : ""}`, 1);
   }
   const err = e as NodeJS.ErrnoException;
   if (err.code === "ENOENT" || err.code === "ECONNREFUSED") fail(`cannot reach umld (${err.message}); is it running? see --state-dir / --url`, 1);

@@ -64,7 +64,7 @@ Environment: UMLD_STATE_DIR, UMLD_LISTEN, UMLD_LOG_LEVEL override the defaults.`
 
 export function parseListen(v: string): { host: string; port: number } | null {
   if (v === "none") return null;
-  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):(\d{1,5})$/.exec(v);
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
   if (!m) throw new Error(`--listen must be HOST:PORT or none, got '${v}'`);
   const port = Number(m[2]);
   if (port > 65535) throw new Error(`--listen port out of range: ${port}`);

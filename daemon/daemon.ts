@@ -105,14 +105,14 @@ function openCgroups(cfg: DaemonConfig, stateDir: string, log: Logger): CgroupLa
 function resealCatalog(catalog: Catalog, paths: StatePaths): number {
   let n = 0;
   for (const i of catalog.imageRows()) {
-    if (!i.path.startsWith(paths.images + "/") || !existsSync(i.path)) continue;
+    if (!i.path.startsWith(`${paths.images}/`) || !existsSync(i.path)) continue;
     const st = statSync(i.path);
     if ((st.mode & 0o777) === IMAGE_MODE && st.gid === imageGid(i.owner, i.shared === 1)) continue;
     sealImage(i.path, i.owner, i.shared === 1);
     n++;
   }
   for (const k of catalog.listKernels()) {
-    if (!k.path.startsWith(paths.kernels + "/") || !existsSync(k.path) || (statSync(k.path).mode & 0o777) === KERNEL_MODE) continue;
+    if (!k.path.startsWith(`${paths.kernels}/`) || !existsSync(k.path) || (statSync(k.path).mode & 0o777) === KERNEL_MODE) continue;
     sealKernel(k.path);
     n++;
   }

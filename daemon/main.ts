@@ -4,7 +4,7 @@ import { parseConfig, USAGE } from "./config.js";
 import { startDaemon } from "./daemon.js";
 
 async function main(): Promise<void> {
-  let cfg;
+  let cfg: ReturnType<typeof parseConfig>;
   try {
     cfg = parseConfig(process.argv.slice(2));
   } catch (e) {
@@ -12,11 +12,11 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   if (cfg === "help") {
-    process.stdout.write(USAGE + "\n");
+    process.stdout.write(`${USAGE}\n`);
     return;
   }
   const log = pino({ level: cfg.logLevel, base: { service: "umld" } });
-  let daemon;
+  let daemon: Awaited<ReturnType<typeof startDaemon>>;
   try {
     daemon = await startDaemon(cfg, log);
   } catch (e) {

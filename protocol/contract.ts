@@ -1,5 +1,5 @@
-import { z } from "zod";
-import { ErrorBody, ERRORS, type ErrorCode } from "./errors.js";
+import type { z } from "zod";
+import { ErrorBody, type ERRORS, type ErrorCode } from "./errors.js";
 import { HealthView, VersionView } from "./version.js";
 import {
   CreateInstanceRequest,

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Name, OwnedName } from "./names.js";
+import { OwnedName } from "./names.js";
 
 /** What the mconsole passthrough accepts; halt/reboot/stop/go go through the lifecycle API instead. */
 export const MCONSOLE_PASSTHROUGH = ["version", "help", "proc", "sysrq", "stack", "log", "cad", "config"] as const;

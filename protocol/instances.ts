@@ -90,7 +90,7 @@ export const StateActionRequest = z
 export const HostDir = z
   .string()
   .max(200)
-  .regex(/^\/[A-Za-z0-9._\/-]*$/, "an absolute path of [A-Za-z0-9._/-]")
+  .regex(/^\/[A-Za-z0-9._/-]*$/, "an absolute path of [A-Za-z0-9._/-]")
   .refine((p) => !p.split("/").some((seg) => seg === "." || seg === ".."), "no . or .. segments");
 
 /** Live changes: memory on a running guest (plug/unplug), the boot size and kernel for the next start. */

@@ -15,7 +15,7 @@ export function matchRoute(method: string, path: string): { name: RouteName; def
 /** Path parameters of `path` under the template `template` (relative to /v1), or null when it does not match. */
 export function matchPath(template: string, path: string): Record<string, string> | null {
   const prefix = API_PREFIX;
-  if (!path.startsWith(prefix + "/")) return null;
+  if (!path.startsWith(`${prefix}/`)) return null;
   const want = template.split("/");
   const got = path.slice(prefix.length).split("/");
   if (want.length !== got.length) return null;

@@ -6,7 +6,7 @@ import { openApiDocument } from "../protocol/openapi.js";
 
 /** docs/openapi.json as committed. */
 export function openApiJson(): string {
-  return JSON.stringify(openApiDocument(), null, 2) + "\n";
+  return `${JSON.stringify(openApiDocument(), null, 2)}\n`;
 }
 
 /** docs/protocol.md's tables, generated from the contract: between these markers the file is rewritten by `npm run openapi`. */
@@ -70,7 +70,7 @@ export function regenerate(markdown: string): string {
     const start = out.indexOf(begin(name));
     const end = out.indexOf(END, start);
     if (start < 0 || end < 0) throw new Error(`docs/protocol.md lacks the markers of the generated section '${name}'`);
-    out = out.slice(0, start) + begin(name) + "\n" + make() + "\n" + out.slice(end);
+    out = `${out.slice(0, start) + begin(name)}\n${make()}\n${out.slice(end)}`;
   }
   return out;
 }

@@ -14,7 +14,7 @@ export function hostMemoryBytes(pid: number, dir: string): number | null {
       } catch {
         continue;
       }
-      if (target.startsWith(dir + "/") && target.endsWith("(deleted)")) return statSync(`/proc/${pid}/fd/${fd}`).blocks * 512;
+      if (target.startsWith(`${dir}/`) && target.endsWith("(deleted)")) return statSync(`/proc/${pid}/fd/${fd}`).blocks * 512;
     }
   } catch {
     // process gone

@@ -59,7 +59,7 @@ export interface GuestIdentityCheck {
 /** The pid is alive, carries the guest's umid, and runs as the guest's uid (guards against pid reuse and impostors). */
 export function isGuestProcess(pid: number, g: GuestIdentityCheck): boolean {
   const argv = cmdline(pid);
-  if (!argv || !argv.includes(`umid=${g.umid}`)) return false;
+  if (!argv?.includes(`umid=${g.umid}`)) return false;
   return g.uid === null || processUid(pid) === g.uid;
 }
 

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync, constants } from "node:fs";
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, rmSync, constants } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { AttachmentView, DataDiskView } from "../../protocol/disks.js";
@@ -172,7 +172,7 @@ export class LiveDisks {
     const users = this.repo.ofDisk(disk.id).map((a) => this.instances.byId(a.instance_id)?.name ?? "?");
     if (users.length) throw new UmldError("disk_in_use", `disk '${name}' is attached to ${users.join(", ")}; detach it first`, { disk: name, attachedTo: users });
     this.repo.delete(disk.id);
-    if (disk.path.startsWith(this.disksDir + "/")) rmSync(disk.path, { force: true });
+    if (disk.path.startsWith(`${this.disksDir}/`)) rmSync(disk.path, { force: true });
     this.log.info({ disk: name }, "disk deleted");
     return { deleted: name };
   }

@@ -73,7 +73,7 @@ function grantableDir(paths: StatePaths, dir: string): string {
   }
   if (!statSync(real).isDirectory()) throw new UmldError("invalid_request", `hostfsDir ${dir} is not a directory`, { hostfsDir: dir });
   const state = realpathSync(paths.root);
-  if (real === "/" || real === state || real.startsWith(state + "/") || state.startsWith(real + "/")) {
+  if (real === "/" || real === state || real.startsWith(`${state}/`) || state.startsWith(`${real}/`)) {
     throw new UmldError("invalid_request", `hostfsDir may not be / nor hold or be inside umld's state directory`, { hostfsDir: dir });
   }
   if (/[,:\s=]/.test(real)) throw new UmldError("invalid_request", `hostfsDir resolves to a path UML cannot take: ${real}`, { hostfsDir: dir });

@@ -106,7 +106,7 @@ export function guestFilterRules(s: GuestFilterSpec): string {
     `  }`,
     `}`,
   ];
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 /** IPv4 nameservers of a resolv.conf (slirp speaks IPv4 only and uses these). */

@@ -107,7 +107,7 @@ export function firewallRules(f: FirewallSpec): string {
     );
   }
   lines.push(`}`);
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 /** Replaces the table, and the `ip` table of the same name older versions made, in one transaction. */
@@ -215,7 +215,7 @@ export class HostLinks {
   tapOwner(tap: string): number {
     try {
       const v = Number(readFileSync(`/sys/class/net/${safeIf(tap)}/owner`, "utf8").trim());
-      return v < 0 ? 0 : v;
+      return Math.max(v , 0);
     } catch {
       return 0;
     }

@@ -120,7 +120,7 @@ export async function layoutBusyboxRoot(root: string): Promise<void> {
     mkdirSync(dirname(target), { recursive: true });
     const depth = rel.split("/").length - 1;
     try {
-      symlinkSync("../".repeat(depth) + "bin/busybox", target);
+      symlinkSync(`${"../".repeat(depth)}bin/busybox`, target);
     } catch {
       // duplicate applet path
     }

@@ -1,6 +1,4 @@
-import { execFile } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
-import { promisify } from "node:util";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, type Stats } from "node:fs";
 import { dirname, join } from "node:path";
 import type { ImageView, KernelView } from "../../protocol/images.js";
 import { UmldError } from "../errors.js";
@@ -15,7 +13,6 @@ import { allocatedBytes, fsyncDir } from "../util/fs.js";
 import { sealKernel } from "./seal.js";
 import { derivedImageName, ownerOfName } from "./ownership.js";
 
-const run = promisify(execFile);
 
 export const DEFAULT_IMAGE_NAME = "busybox";
 export const DEFAULT_KERNEL_NAME = "default";
@@ -39,7 +36,7 @@ export class Catalog {
   async registerKernel(requestedName: string | undefined, sourcePath: string, makeDefault: boolean): Promise<KernelView> {
     let name = requestedName ?? "";
     if (requestedName !== undefined && this.repo.kernelByName(requestedName)) throw new UmldError("kernel_exists", `a kernel named '${name}' already exists`, { kernel: name });
-    let st;
+    let st: Stats;
     try {
       st = statSync(sourcePath);
     } catch {
@@ -90,7 +87,7 @@ export class Catalog {
     const users = usedBy(k.id);
     if (users.length) throw new UmldError("kernel_in_use", `kernel '${name}' is used by ${users.join(", ")}`, { kernel: name, instances: users });
     this.repo.deleteKernel(k.id);
-    if (k.path.startsWith(this.kernelsDir + "/")) rmSync(join(this.kernelsDir, k.id), { recursive: true, force: true });
+    if (k.path.startsWith(`${this.kernelsDir}/`)) rmSync(join(this.kernelsDir, k.id), { recursive: true, force: true });
   }
 
   /** Registers the installed linux.uml as the default kernel; re-reads version and sha256 only when the file changed. */
@@ -309,7 +306,7 @@ export class Catalog {
       throw new UmldError("image_in_use", `image '${name}' holds snapshot ${which.join(", ")}; delete the snapshot instead`, { image: name, snapshots: which });
     }
     this.repo.deleteImage(img.id);
-    if (img.path.startsWith(this.imagesDir + "/")) rmSync(img.path, { force: true });
+    if (img.path.startsWith(`${this.imagesDir}/`)) rmSync(img.path, { force: true });
   }
 
   imagesDirectory(): string {

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { closeSync, createReadStream, createWriteStream, mkdtempSync, openSync, readdirSync, readSync, realpathSync, rmSync, statfsSync, statSync } from "node:fs";
+import { closeSync, createReadStream, createWriteStream, mkdtempSync, openSync, readdirSync, readSync, realpathSync, rmSync, statfsSync, statSync, type Stats } from "node:fs";
 import { dirname, join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -35,9 +35,9 @@ const SENSITIVE_DIRS = ["/etc", "/root", "/proc", "/sys", "/dev"];
 export function sourceRefusal(real: string, stateDir: string): string | null {
   if (real === "/") return "the host's root directory";
   for (const d of [stateDir, ...SENSITIVE_DIRS]) {
-    if (real === d || real.startsWith(d + "/")) return d === stateDir ? "umld's state directory" : d;
+    if (real === d || real.startsWith(`${d}/`)) return d === stateDir ? "umld's state directory" : d;
   }
-  if (stateDir.startsWith(real + "/")) return "a directory holding umld's state directory";
+  if (stateDir.startsWith(`${real}/`)) return "a directory holding umld's state directory";
   return null;
 }
 
@@ -80,7 +80,7 @@ export async function importImage(
   const maxBytes = Math.min(limits.maxBytes, sizeMiB !== undefined ? sizeMiB * MiB : Infinity);
   const step = { timeout: limits.stepTimeoutMs, killSignal: "SIGKILL" as const, maxBuffer: 1 << 20 };
   let real: string;
-  let st;
+  let st: Stats;
   try {
     real = realpathSync(source.path);
     st = statSync(real);

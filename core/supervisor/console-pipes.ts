@@ -147,7 +147,7 @@ export class ConsolePipes {
       if (this.logBytes > this.logMaxBytes) {
         closeSync(this.logFd);
         this.logFd = -1;
-        renameSync(this.files.consoleLog, this.files.consoleLog + ".1");
+        renameSync(this.files.consoleLog, `${this.files.consoleLog}.1`);
         this.openLog();
       }
     } catch (e) {

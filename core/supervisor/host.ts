@@ -209,7 +209,7 @@ export class WorkerPool {
   async take(): Promise<SupervisorHost> {
     let host = this.spare;
     this.spare = null;
-    if (!host || !host.isAlive) host = new SupervisorHost(this.thread());
+    if (!host?.isAlive) host = new SupervisorHost(this.thread());
     await host.idle;
     if (!this.closed && !this.refillTimer) {
       this.refillTimer = setTimeout(() => {

@@ -58,7 +58,7 @@ export function umlArgs(s: LaunchSpec): string[] {
   }
   return [
     `umid=${s.umid}`,
-    `uml_dir=${s.umlDir.endsWith("/") ? s.umlDir : s.umlDir + "/"}`,
+    `uml_dir=${s.umlDir.endsWith("/") ? s.umlDir : `${s.umlDir}/`}`,
     `mem=${s.memoryMiB}M`,
     `ubd0=${s.rootCow},${s.rootBacking}`,
     ...(s.devices ?? []),

@@ -1,5 +1,4 @@
 import type { RouteScope } from "../../protocol/routes.js";
-import { UmldError } from "../../core/errors.js";
 import { authorize, prefixOf, type Principal } from "../../core/tenants/principal.js";
 
 /**

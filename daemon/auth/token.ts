@@ -9,7 +9,7 @@ export function ensureAdminToken(path: string): string {
     if (t.length >= 32) return t;
   }
   const token = `umld_${randomBytes(32).toString("hex")}`;
-  writeFileSync(path, token + "\n", { mode: 0o600 });
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);
   return token;
 }

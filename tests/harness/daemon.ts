@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { defaultCgroupParent } from "../../core/jail/cgroups.js";
 import { processGroup, switchProcesses, umlProcessesUnder } from "../../core/host/procfs.js";
+import type { IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -267,17 +268,27 @@ export function testGuestIds(stateDir: string): string {
   return `${first}-${first + 9_999}`;
 }
 
+/** A node:http(s) answer read whole: its status and its JSON body (null when empty). */
+export function jsonAnswer(res: IncomingMessage): Promise<ApiResult> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (c: Buffer) => chunks.push(c));
+    res.on("error", reject);
+    res.on("end", () => {
+      const text = Buffer.concat(chunks).toString();
+      try {
+        resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null });
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
+}
+
 /** fetch() cannot be given a CA: the same request through node:https, trusting `ca` only. */
 export function httpsJson(url: string, method: string, headers: Record<string, string>, payload: string | undefined, ca: Buffer): Promise<ApiResult> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { method, headers, ca }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString();
-        resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null });
-      });
-    });
+    const req = httpsRequest(url, { method, headers, ca }, (res) => jsonAnswer(res).then(resolve, reject));
     req.on("error", reject);
     req.end(payload);
   });

@@ -144,8 +144,10 @@ describe("hostile input at every route", { timeout: 600_000 }, () => {
             const bodyValid = !def.body || def.body.safeParse(wireBody).success;
             const queryValid = !def.query || def.query.safeParse(Object.fromEntries(new URLSearchParams(qs))).success;
             fc.pre(!(paramsValid && bodyValid && queryValid)); // hostile means: something in it is wrong
-            let path = "/v1" + def.path;
-            params.forEach((p, i) => (path = path.replace(`:${p}`, encodeURIComponent(values[i]!))));
+            let path = `/v1${def.path}`;
+            params.forEach((p, i) => {
+              path = path.replace(`:${p}`, encodeURIComponent(values[i]!));
+            });
             requests++;
             check(await send(def.method, path + (qs ? `?${qs}` : ""), text ?? undefined, token), `${name} ${path}`, def.method, path);
           }),
@@ -172,7 +174,7 @@ describe("hostile input at every route", { timeout: 600_000 }, () => {
     ];
     for (const [name, def] of Object.entries(routes) as Array<[string, RouteDef]>) {
       if (!def.body) continue;
-      let path = "/v1" + def.path;
+      let path = `/v1${def.path}`;
       for (const p of paramNames(def.path)) path = path.replace(`:${p}`, p === "name" ? "base" : p === "tenant" ? "fz" : "x");
       for (const [what, body, type] of bodies) {
         for (const token of [d.token, tenantToken]) check(await send(def.method, path, body, token, type), `${name} ${what}`, def.method, path);
@@ -184,9 +186,9 @@ describe("hostile input at every route", { timeout: 600_000 }, () => {
   it("no token, a wrong token and a forged one are 401 everywhere, and change nothing", async () => {
     const dbBefore = dumpDb(d.stateDir);
     for (const def of Object.values(routes) as RouteDef[]) {
-      let path = "/v1" + def.path;
+      let path = `/v1${def.path}`;
       for (const p of paramNames(def.path)) path = path.replace(`:${p}`, "base");
-      for (const token of ["", "umld_0000000000000000_" + "0".repeat(64), tenantToken.slice(0, -2) + "00", "Basic abc"]) {
+      for (const token of ["", `umld_0000000000000000_${"0".repeat(64)}`, `${tenantToken.slice(0, -2)}00`, "Basic abc"]) {
         const r = await fetch(d.url + path, { method: def.method, headers: token ? { authorization: `Bearer ${token}` } : {} });
         assert.equal(r.status, 401, `${def.method} ${def.path}`);
       }

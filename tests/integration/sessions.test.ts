@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { request } from "node:http";
 import { after, before, describe, it } from "node:test";
 import WebSocket from "ws";
-import { TestDaemon, type ConsoleClient } from "../harness/daemon.js";
+import { jsonAnswer, TestDaemon, type ConsoleClient } from "../harness/daemon.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -47,14 +47,7 @@ function refusal(d: TestDaemon, path: string, token: string | null): Promise<{ s
 /** A request on the daemon's unix socket: root, never rate-limited. */
 function local(d: TestDaemon, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: `${d.stateDir}/umld.sock`, path, method, headers: body ? { "content-type": "application/json" } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString();
-        resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null });
-      });
-    });
+    const req = request({ socketPath: `${d.stateDir}/umld.sock`, path, method, headers: body ? { "content-type": "application/json" } : {} }, (res) => jsonAnswer(res).then(resolve, reject));
     req.on("error", reject);
     req.end(body ? JSON.stringify(body) : undefined);
   });

@@ -63,7 +63,7 @@ describe("tenants, tokens and scoping", { timeout: 240_000 }, () => {
     assert.equal((await d.api("DELETE", "/v1/instances/web", undefined, { token: tok.bobco })).status, 200);
     for (const [name, r] of Object.entries(routes)) {
       if (!r.path.startsWith("/instances/:name")) continue;
-      const path = "/v1" + r.path.replace(":name", "web").replace(":slot", r.path.includes("nics") ? "eth0" : "ubdb").replace(":channel", "ssl0").replace(":snapshot", "s1");
+      const path = `/v1${r.path.replace(":name", "web").replace(":slot", r.path.includes("nics") ? "eth0" : "ubdb").replace(":channel", "ssl0").replace(":snapshot", "s1")}`;
       const body = { createSnapshot: { name: "s1" }, changeState: { action: "halt" }, attachDisk: { sizeMiB: 8 }, addChannel: { channel: "ssl0" }, attachNic: { network: "lan" }, cloneInstance: { name: "copy" }, patchInstance: { memoryMiB: 48 }, mconsole: { command: "version" }, mergeDisk: { image: "x" } }[name as string];
       const other = await d.api(r.method, path, body, { token: tok.bobco });
       const none = await d.api(r.method, path.replace("/web", "/nothing-here"), body, { token: tok.bobco });
@@ -150,7 +150,7 @@ describe("tenants, tokens and scoping", { timeout: 240_000 }, () => {
     assert.equal((await d.api("DELETE", `/v1/tenants/bobco/tokens/${id}`)).body.revokedAt !== null, true);
     assert.equal((await d.api("GET", "/v1/instances", undefined, { token: tok.bobco })).status, 401);
     assert.equal(await d.upgradeStatus("/v1/events", tok.bobco), 401);
-    assert.equal((await d.api("GET", "/v1/instances", undefined, { token: tok.bobco!.slice(0, -1) + "0" })).status, 401);
+    assert.equal((await d.api("GET", "/v1/instances", undefined, { token: `${tok.bobco!.slice(0, -1)}0` })).status, 401);
   });
 
   it("the audit log has every mutating call and console attach, with principal, object and outcome", async () => {

@@ -5,7 +5,10 @@ import { ApiError, ProtocolError, UmldClient, type HttpRequest, type HttpRespons
 /** A transport that records requests and answers from a script: the client needs nothing else. */
 function fake(answer: (r: HttpRequest) => HttpResponse): { client: UmldClient; sent: HttpRequest[] } {
   const sent: HttpRequest[] = [];
-  const client = new UmldClient({ token: "tok", tenant: "acme", transport: async (r) => (sent.push(r), answer(r)) });
+  const client = new UmldClient({ token: "tok", tenant: "acme", transport: async (r) => {
+    sent.push(r);
+    return answer(r);
+  } });
   return { client, sent };
 }
 

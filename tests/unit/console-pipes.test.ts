@@ -11,7 +11,10 @@ function rig(scrollbackBytes = 16, logMaxBytes = 1 << 20) {
   native.mkfifo(files.consoleOut, 0o600);
   const got: Array<[string, number]> = [];
   const pipes = new ConsolePipes(files, scrollbackBytes, logMaxBytes, { data: (c, o) => got.push([c.toString("latin1"), o]), warn: () => {} });
-  return { dir, files, pipes, got, done: () => (pipes.close(), rmSync(dir, { recursive: true, force: true })) };
+  return { dir, files, pipes, got, done: () => {
+    pipes.close();
+    rmSync(dir, { recursive: true, force: true });
+  } };
 }
 
 describe("console pipes: FIFOs, log, scrollback, bounded input", () => {

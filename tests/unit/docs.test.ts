@@ -17,7 +17,7 @@ describe("docs/ stays true to the code", () => {
   });
 
   it("lifecycle.md embeds the diagram generated from the transition table", () => {
-    assert.ok(doc("lifecycle.md").includes("```mermaid\n" + lifecycleMermaid() + "\n```"), "regenerate the diagram with core/lifecycle/diagram.ts");
+    assert.ok(doc("lifecycle.md").includes(`\`\`\`mermaid\n${lifecycleMermaid()}\n\`\`\``), "regenerate the diagram with core/lifecycle/diagram.ts");
   });
 
   it("protocol.md names every capability", () => {

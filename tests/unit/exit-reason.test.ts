@@ -60,7 +60,7 @@ describe("how a guest's end is classified", () => {
     });
 
     it("the last such line wins; a stop umld asked for wins over all; a reboot umld asked for is one however it ended", () => {
-      assert.equal(classifyExit({ ...base, code: 0, consoleTail: REBOOT_TAIL + "reboot: Power down\n" }).reboot, undefined);
+      assert.equal(classifyExit({ ...base, code: 0, consoleTail: `${REBOOT_TAIL}reboot: Power down\n` }).reboot, undefined);
       assert.deepEqual(classifyExit({ ...base, code: 0, stopRequested: "shut down", consoleTail: REBOOT_TAIL }), { reason: "shut down", requested: true });
       assert.deepEqual(classifyExit({ ...base, signal: "SIGSEGV", rebootRequested: true }), { reason: "reboot requested", requested: true, reboot: true });
       assert.deepEqual(classifyExit({ ...base, code: 0, stopRequested: "halted", rebootRequested: true }), { reason: "halted", requested: true });

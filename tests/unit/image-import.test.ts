@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { after, describe, it } from "node:test";
 import { importImage, sourceRefusal } from "../../core/storage/image-import.js";
-import { UmldError } from "../../core/errors.js";
+import type { UmldError } from "../../core/errors.js";
 
 const root = process.getuid?.() === 0;
 

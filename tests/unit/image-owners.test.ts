@@ -5,7 +5,7 @@ import pino from "pino";
 import { migrate, MIGRATIONS_DIR, openDb } from "../../core/store/db.js";
 import { TenantsRepo } from "../../core/store/tenants-repo.js";
 import { Tenants } from "../../core/tenants/tenants.js";
-import { UmldError } from "../../core/errors.js";
+import type { UmldError } from "../../core/errors.js";
 
 const at = "2024-01-01T00:00:00.000Z";
 

@@ -170,7 +170,10 @@ describe("native: datagram sockets", () => {
     const got: string[] = [];
     let delivered!: () => void;
     const done = new Promise<void>((r) => (delivered = r));
-    const server = new native.Socket((buf) => (got.push(buf.toString()), delivered()));
+    const server = new native.Socket((buf) => {
+      got.push(buf.toString());
+      delivered();
+    });
     mkdirSync(join(dir, "jail"));
     server.bind(join(dir, "jail/mconsole"));
     symlinkSync(join(dir, "jail/mconsole"), join(dir, "jail/evil"));

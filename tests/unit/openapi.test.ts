@@ -7,7 +7,7 @@ import { openApiDocument } from "../../protocol/openapi.js";
 import { openApiJson } from "../../scripts/protocol-doc.js";
 import { REPO } from "../harness/daemon.js";
 
-const openApiPath = (path: string) => "/v1" + path.replace(/:(\w+)/g, "{$1}");
+const openApiPath = (path: string) => `/v1${path.replace(/:(\w+)/g, "{$1}")}`;
 
 describe("the OpenAPI document generated from the contract", () => {
   it("docs/openapi.json is the generated document (npm run openapi writes it)", () => {

@@ -14,7 +14,7 @@ import { InstancesRepo } from "../../core/store/instances-repo.js";
 import { OperationsRepo } from "../../core/store/operations-repo.js";
 import { SnapshotsRepo } from "../../core/store/snapshots-repo.js";
 import { createCow, readCowHeader } from "../../core/uml/cow.js";
-import { UmldError } from "../../core/errors.js";
+import type { UmldError } from "../../core/errors.js";
 
 const at = "2024-01-01T00:00:00.000Z";
 

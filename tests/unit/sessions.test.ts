@@ -27,7 +27,10 @@ const admin = (actingFor: string | null = null): Principal => ({ kind: "admin", 
 
 function setup(limits = { perToken: 3, viewersPerInstance: 2 }) {
   let notify!: (e: RightsEnded) => void;
-  const sessions = new Sessions(limits, { onRightsEnded: (l) => ((notify = l), () => {}) });
+  const sessions = new Sessions(limits, { onRightsEnded: (l) => {
+    notify = l;
+    return () => {};
+  } });
   const open = (p: Principal, kind: "events" | "console" = "events", instance: string | null = null, local = false) => {
     const ws = new FakeSocket();
     const s = sessions.open(ws, p, local, kind, instance);
