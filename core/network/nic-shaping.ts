@@ -22,12 +22,13 @@ export function burstBytes(mbit: number): number {
 export function shapingBatch(tap: string, ifb: string, mbit: number): string {
   if (!Number.isInteger(mbit) || mbit < NET_MBIT_MIN || mbit > NET_MBIT_MAX) throw new Error(`not a rate: ${mbit}`);
   const tbf = `tbf rate ${mbit}mbit burst ${burstBytes(mbit)} latency 50ms`;
-  return [
+  const lines = [
     `qdisc replace dev ${safeIf(ifb)} root ${tbf}`,
     `qdisc replace dev ${safeIf(tap)} root ${tbf}`,
     `qdisc replace dev ${tap} handle ffff: ingress`,
     `filter replace dev ${tap} parent ffff: prio 1 protocol all u32 match u32 0 0 action mirred egress redirect dev ${ifb}`,
-  ].join("\n") + "\n";
+  ];
+  return `${lines.join("\n")}\n`;
 }
 
 export class NicShaping {

@@ -72,7 +72,7 @@ export function segmentRules(g: SegmentGuardSpec): string {
       `}`,
     );
   }
-  return out.join("\n") + "\n";
+  return `${out.join("\n")}\n`;
 }
 
 /** Replaces both tables of a network in one transaction (`rules` empty: removes them). */
