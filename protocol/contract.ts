@@ -161,7 +161,7 @@ export const contract = {
   }),
   listKernels: route({ method: "GET", path: "/kernels", summary: "Registered kernels", response: KernelList, status: 200 }),
   patchInstance: route({
-    method: "PATCH", path: "/instances/:name", summary: "Live memory target (plug/unplug), boot size, staged kernel, disk quota, hostfs directory, policies",
+    method: "PATCH", path: "/instances/:name", summary: "Live memory target (plug/unplug), boot size, staged kernel, disk quota, hostfs directory, policies, limits (live)",
     params: InstanceNameParams, body: PatchInstanceRequest, response: PatchInstanceResult, status: 200, errors: GUEST,
   }),
   getMemory: route({
@@ -212,11 +212,11 @@ export const contract = {
   }),
   listNetworks: route({ method: "GET", path: "/networks", summary: "Networks and the NICs on them", response: NetworkList, status: 200 }),
   createNetwork: route({
-    method: "POST", path: "/networks", summary: "Create a network (a host network's bridge and table at once; a switch starts with its first NIC)",
+    method: "POST", path: "/networks", summary: "Create a network (a switch or host network's bridge and tables at once)",
     body: CreateNetworkRequest, response: NetworkView, status: 201, errors: [409, 501],
   }),
   deleteNetwork: route({
-    method: "DELETE", path: "/networks/:name", summary: "Delete a network no NIC is on (its switch, bridge and table removed)",
+    method: "DELETE", path: "/networks/:name", summary: "Delete a network no NIC is on (its bridge and tables removed)",
     params: NetworkNameParams, response: Deleted, status: 200, errors: CONFLICT,
   }),
   attachNic: route({

@@ -32,6 +32,7 @@ export const CAPABILITIES = [
   "usage",
   "events-replay",
   "console-log",
+  "net-limits",
 ] as const;
 
 export const VersionView = z.object({

@@ -20,6 +20,13 @@ function policyFlags(x: Ctx, v: Values): PolicyFlags {
   return p;
 }
 
+/** --net-mbit N|none as the `limits` object of create and PATCH (none lifts the limit). */
+function limitFlags(v: Values): Pick<BodyIn<"patchInstance">, "limits"> {
+  const n = v["net-mbit"];
+  if (n === undefined) return {};
+  return { limits: { netMbit: n === "none" ? null : Number(n) } };
+}
+
 export const INSTANCE_COLUMNS = [
   col<InstanceView>("name", (i) => i.name),
   col<InstanceView>("state", (i) => i.state),
@@ -75,10 +82,10 @@ export const instanceCommands: CommandSpec[] = [
   },
   {
     name: "create",
-    help: ["create NAME [--memory MIB] [--image IMG] [--kernel K] [policy flags]"],
-    flags: ["memory", "image", "kernel", ...POLICY_FLAGS],
+    help: ["create NAME [--memory MIB] [--image IMG] [--kernel K] [--net-mbit N] [policy flags]"],
+    flags: ["memory", "image", "kernel", "net-mbit", ...POLICY_FLAGS],
     async run(x) {
-      const body: BodyIn<"createInstance"> = { name: x.arg(0, "create needs an instance NAME"), ...policyFlags(x, x.v) };
+      const body: BodyIn<"createInstance"> = { name: x.arg(0, "create needs an instance NAME"), ...policyFlags(x, x.v), ...limitFlags(x.v) };
       if (x.v.memory) body.memoryMiB = Number(x.v.memory);
       if (x.v.image) body.image = x.v.image;
       if (x.v.kernel) body.kernel = x.v.kernel;
@@ -89,17 +96,18 @@ export const instanceCommands: CommandSpec[] = [
   {
     name: "set",
     help: [
-      "set NAME [policy flags]              change policies; policy flags: --restart never|on-failure|always,",
-      "                                     --autostart / --no-autostart, --order N, --delay S, --hang-timeout S, --on-hang report|reset",
+      "set NAME [policy flags] [--net-mbit N|none]   change policies and limits; policy flags: --restart never|on-failure|always,",
+      "                                     --autostart / --no-autostart, --order N, --delay S, --hang-timeout S, --on-hang report|reset;",
+      "                                     --net-mbit: each switch/host NIC shaped to N Mbit/s each way, live (none: unlimited)",
     ],
-    flags: POLICY_FLAGS,
+    flags: [...POLICY_FLAGS, "net-mbit"],
     completes: "instance",
     async run(x) {
       const name = x.arg(0, "set needs an instance NAME");
-      const body = policyFlags(x, x.v);
-      if (Object.keys(body).length === 0) x.fail("set NAME needs a policy flag (see --help)");
+      const body = { ...policyFlags(x, x.v), ...limitFlags(x.v) };
+      if (Object.keys(body).length === 0) x.fail("set NAME needs a policy flag or --net-mbit (see --help)");
       const r = await x.c.call("patchInstance", { params: { name }, body });
-      x.out(r, `${name}: ${JSON.stringify(r.instance.policy)}`);
+      x.out(r, `${name}: ${JSON.stringify({ ...r.instance.policy, limits: r.instance.limits })}`);
     },
   },
   {

@@ -57,6 +57,7 @@ export class Presenter {
         autostart: r.autostart === 1, autostartOrder: r.autostart_order, autostartDelayS: r.autostart_delay_s,
         restartPolicy: r.restart_policy, hangTimeoutS: r.hang_timeout_s, onHang: r.on_hang,
       },
+      limits: { netMbit: r.net_mbit },
       crashStreak: r.crash_streak,
       flag: r.flag,
       problems: facts.problems,
