@@ -1,4 +1,4 @@
-import { fillPath } from "../protocol/paths.js";
+import { fillRoute } from "../protocol/paths.js";
 import { contract, type BodyIn, type ParamsIn, type QueryIn, type ResponseOf, type RouteDef, type RouteName } from "../protocol/contract.js";
 import { ErrorBody } from "../protocol/errors.js";
 import { ApiError, ProtocolError } from "./errors.js";
@@ -74,17 +74,20 @@ export class UmldClient {
     const def: RouteDef = contract[name];
     const params = part(args, "params");
     const body = part(args, "body");
-    const path = fillPath(def.path, typeof params === "object" && params !== null ? Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])) : {}) + queryString(part(args, "query"));
-    const headers: Record<string, string> = { accept: "application/json" };
+    const path = fillRoute(def, typeof params === "object" && params !== null ? Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])) : {}) + queryString(part(args, "query"));
+    const headers: Record<string, string> = { accept: def.contentType ? `${def.contentType.split(";")[0]}, application/json` : "application/json" };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     if (this.options.tenant) headers["umld-tenant"] = this.options.tenant;
     if (body !== undefined) headers["content-type"] = "application/json";
     const res = await this.options.transport({ method: def.method, path, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     let json: unknown;
-    try {
-      json = res.text ? JSON.parse(res.text) : null;
-    } catch {
-      throw new ProtocolError(`daemon answered ${res.status} with non-JSON: ${res.text.slice(0, 200)}`, res.status);
+    if (def.contentType && res.status < 400) json = res.text; // a text answer (GET /metrics); refusals are still JSON
+    else {
+      try {
+        json = res.text ? JSON.parse(res.text) : null;
+      } catch {
+        throw new ProtocolError(`daemon answered ${res.status} with non-JSON: ${res.text.slice(0, 200)}`, res.status);
+      }
     }
     const checked = checkAnswer(def, res.status, json);
     if (!checked.ok) {

@@ -20,6 +20,8 @@ export class StatePaths {
   get db(): string { return join(this.root, "umld.db"); }
   get socket(): string { return join(this.root, "umld.sock"); }
   get adminToken(): string { return join(this.root, "admin.token"); }
+  /** good for GET /metrics only: give it to Prometheus */
+  get metricsToken(): string { return join(this.root, "metrics.token"); }
   get images(): string { return join(this.root, "images"); }
   get instances(): string { return join(this.root, "instances"); }
   get disks(): string { return join(this.root, "disks"); }

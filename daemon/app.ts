@@ -10,6 +10,9 @@ import type { Services } from "./services.js";
 
 export { localRequests };
 
+/** Reads that are audited like writes: a console log is what the console showed. */
+const AUDITED_READS = new Set(["consoleLog"]);
+
 /** A certificate and key (PEM) for the TCP listener. */
 export interface Tls {
   cert: Buffer;
@@ -60,9 +63,10 @@ export async function buildApp(
     req.scope = gate.admit(req.raw, `${req.method} ${req.url.split("?")[0]!.slice(0, 200)}`);
   });
   app.addHook("onResponse", async (req, reply) => {
-    if (req.method === "GET" || req.method === "HEAD") return;
+    s.metrics.requestDuration.observe({ route: req.routeName ?? "none", method: req.method, code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    if ((req.method === "GET" || req.method === "HEAD") && !AUDITED_READS.has(req.routeName ?? "")) return;
     if (auditedByGate.has(req.raw)) return; // a refusal in a flood: audited coalesced by the gate
-    s.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime), principal: req.scope?.principal.label ?? "anonymous" }, "api request");
+    s.log.info({ method: req.method, url: req.url.split("?")[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime), principal: req.scope?.principal.label ?? "anonymous" }, "api request");
     s.tenants.audit({
       principal: req.scope?.principal.label ?? "anonymous",
       tenant: req.scope?.principal.tenant ?? null,
@@ -76,7 +80,7 @@ export async function buildApp(
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toErrorResponse(err);
     req.errorCode = body.error.code;
-    if (status >= 500) s.log.error({ err, url: req.url }, "request failed");
+    if (status >= 500) s.log.error({ err, url: req.url.split("?")[0] }, "request failed"); // a query may hold what a client should not have sent
     if (status === 429) void reply.header("retry-after", String((body.error.details as { retryAfterS?: number } | undefined)?.retryAfterS ?? 60));
     void reply.code(status).type("application/json").send(req.scope ? req.scope.present(body) : body);
   });

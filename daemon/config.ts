@@ -24,6 +24,10 @@ export interface DaemonConfig {
   sessions?: { perToken: number; viewersPerInstance: number };
   /** pruning of the audit log, state history and finished operations; default 90 days, 500000 rows each */
   retention?: { days: number; maxRows: number };
+  /** the event journal a reconnecting client replays from; default 7 days, 100000 events */
+  eventRetention?: { days: number; maxRows: number };
+  /** seconds between two readings of every running guest's usage (default 5) */
+  usageIntervalS?: number;
 }
 
 export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [--log-level LEVEL] [--kernel PATH]
@@ -32,6 +36,7 @@ export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [-
             [--tls-cert PEM --tls-key PEM]
             [--max-websockets-per-token N] [--max-console-viewers N]
             [--retention-days N] [--retention-rows N]
+            [--event-retention-days N] [--event-retention-rows N] [--usage-interval S]
 
   --state-dir DIR     where umld keeps its database, images, instances and sockets (default /var/lib/umld)
   --listen HOST:PORT  TCP listener for the JSON API; requests must carry the admin token (default 127.0.0.1:7070)
@@ -59,6 +64,14 @@ export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [-
                       console viewers per instance opened with tenant tokens (default 16)
   --retention-days N  audit rows, state history and finished operations older than this are pruned (default 90)
   --retention-rows N  and at most this many of each are kept (default 500000)
+  --event-retention-days N  events older than this leave the journal clients replay from
+                      (GET /v1/events?since=SEQ; default 7)
+  --event-retention-rows N  and at most this many are kept (default 100000)
+  --usage-interval S  seconds between readings of every running guest's CPU, memory and traffic
+                      (GET /metrics, /v1/usage; default 5)
+
+Under systemd (Type=notify) umld sends READY=1 once it serves and has adopted its guests,
+WATCHDOG=1 every WATCHDOG_USEC/2, STOPPING=1 when it stops (systemd/umld.service).
 
 Environment: UMLD_STATE_DIR, UMLD_LISTEN, UMLD_LOG_LEVEL override the defaults.`;
 
@@ -138,6 +151,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       "max-console-viewers": { type: "string" },
       "retention-days": { type: "string" },
       "retention-rows": { type: "string" },
+      "event-retention-days": { type: "string" },
+      "event-retention-rows": { type: "string" },
+      "usage-interval": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -168,5 +184,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       days: count("--retention-days", values["retention-days"], 90, 36_500),
       maxRows: count("--retention-rows", values["retention-rows"], 500_000, 1_000_000_000),
     },
+    eventRetention: {
+      days: count("--event-retention-days", values["event-retention-days"], 7, 36_500),
+      maxRows: count("--event-retention-rows", values["event-retention-rows"], 100_000, 100_000_000),
+    },
+    usageIntervalS: count("--usage-interval", values["usage-interval"], 5, 3600),
   };
 }

@@ -6,6 +6,10 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino, { type Logger } from "pino";
 import { EventBus } from "../core/events/bus.js";
+import { EventJournal } from "../core/events/journal.js";
+import { EventsRepo } from "../core/store/events-repo.js";
+import { DEFAULT_TIMING } from "../core/metrics/usage-sampler.js";
+import { DaemonMetrics } from "./http/metrics.js";
 import { Instances } from "../core/instances/instances.js";
 import { WorkerPool, type SupervisorThread } from "../core/supervisor/host.js";
 import { Operations } from "../core/operations/operations.js";
@@ -19,7 +23,7 @@ import { DataDisksRepo } from "../core/store/data-disks-repo.js";
 import { ChannelsRepo } from "../core/store/channels-repo.js";
 import { SnapshotsRepo } from "../core/store/snapshots-repo.js";
 import { NetworksRepo } from "../core/store/networks-repo.js";
-import { SwitchSupervisor } from "../core/network/switches.js";
+import { retireSwitches } from "../core/network/legacy-switches.js";
 import { GuestFilter } from "../core/network/guest-filter.js";
 import { HostLinks } from "../core/network/host-links.js";
 import { OperationsRepo } from "../core/store/operations-repo.js";
@@ -134,8 +138,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
     mkdirSync(d, { recursive: true, mode: 0o700 });
     chmodSync(d, 0o700);
   }
-  mkdirSync(paths.networks, { recursive: true, mode: 0o711 });
-  chmodSync(paths.networks, 0o711); // bound into the jails of guests with a switch NIC: traverse to their switch's socket, list nothing
+  mkdirSync(paths.networks, { recursive: true, mode: 0o700 });
+  chmodSync(paths.networks, 0o700); // root's only: no guest reaches anything here since switches are kernel bridges
   if (!launcherAvailable()) throw new Error(`the jail launcher is missing (${LAUNCHER}): run npm run build`);
   const clashes = hostIdClashes(cfg.guestIds);
   if (clashes.length) {
@@ -144,7 +148,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const cgroups = openCgroups(cfg, paths.root, log);
   const db = openDb(paths.db);
   for (const f of [paths.db, `${paths.db}-wal`, `${paths.db}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
-  const bus = new EventBus();
+  const journal = new EventJournal(new EventsRepo(db));
+  const bus = new EventBus(journal, (err) => log.error({ err }, "an event could not be written to the journal: it went out live only"));
   const operationsRepo = new OperationsRepo(db);
   const operations = new Operations(operationsRepo, bus);
   const interrupted = operationsRepo.failInterrupted(nowIso());
@@ -167,8 +172,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const resealed = resealCatalog(catalog, paths);
   if (resealed) log.info({ files: resealed }, "images and kernels made readable by their owners' guests only");
   const networksRepo = new NetworksRepo(db);
-  const switchUid = (id: string) => networksRepo.byId(id)?.host_uid ?? hostIds.allocate({ kind: "network", id }); // a network made since this start
-  const switches = new SwitchSupervisor(paths.networks, { launcher: LAUNCHER, jailRoot: paths.jailRoot, cgroups, uidOf: switchUid }, log);
+  retireSwitches(paths.networks, cgroups, log);
   const tenantGid = (instanceName: string): number | null => {
     const dot = instanceName.indexOf(".");
     return dot <= 0 ? null : gidOfTenant(instanceName.slice(0, dot));
@@ -179,19 +183,22 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const pool = new WorkerPool(250, cgroups?.version === 1 && !seams.thread ? { launcher: LAUNCHER, cgroups } : null, seams.thread);
   pool.warm();
   const historyRepo = new InstancesRepo(db);
-  const instances = new Instances({ paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: seams.guestFilter === false ? undefined : new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log });
-  instances.networks.start(); // switches first: adopted guests are plugged into them
+  const usageTiming = { ...DEFAULT_TIMING, everyMs: (cfg.usageIntervalS ?? 5) * 1000, keepEveryMs: Math.max(DEFAULT_TIMING.keepEveryMs, (cfg.usageIntervalS ?? 5) * 1000) };
+  const instances = new Instances({ usageTiming, paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: seams.guestFilter === false ? undefined : new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log });
+  instances.networks.start(); // bridges and TAPs first: adopted guests are plugged into them
   const reconciled = await instances.reconcileAtStart();
   const autostarted = instances.autostart();
   if (autostarted.length) log.info({ instances: autostarted }, "autostart");
   if (interrupted || reconciled.crashed.length || reconciled.adopted.length) log.warn({ interruptedOperations: interrupted, ...reconciled }, "reconciled state from a previous run");
 
   const adminToken = ensureAdminToken(paths.adminToken);
+  const metricsToken = ensureAdminToken(paths.metricsToken);
   const images = new ImageOperations(catalog, operations, (path) => instances.layersOn(path));
   const dispatcher = new Dispatcher({ instances, catalog, images, tenants, operations, bus });
-  const services: Services = { instances, operations, catalog, images, bus, log, daemonVersion: daemonVersion(), adminToken, tenants, dispatcher };
+  const version = daemonVersion();
+  const services: Services = { instances, operations, catalog, images, bus, journal, log, daemonVersion: version, adminToken, tenants, dispatcher, metrics: new DaemonMetrics(version) };
   const tls = cfg.tls ? { cert: readFileSync(cfg.tls.certPath), key: readFileSync(cfg.tls.keyPath) } : undefined;
-  const gate = new Gate(adminToken, tenants, cfg.limits.ratePerMinute); // HTTP and upgrades share one budget
+  const gate = new Gate(adminToken, tenants, cfg.limits.ratePerMinute, metricsToken); // HTTP and upgrades share one budget
   const app = await buildApp(services, cfg.limits, tls, gate);
   const sockets = new WebSockets(services, gate, cfg.sessions ?? DEFAULT_SESSION_LIMITS);
   const retention = new Retention({
@@ -200,6 +207,9 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
     operations: (b, k, n) => operationsRepo.prune(b, k, n),
   }, cfg.retention ?? DEFAULT_RETENTION, log);
   retention.start();
+  // the journal has its own, shorter bounds: a client's replay window (docs/operations.md)
+  const eventRetention = new Retention({ events: (b, k, n) => journal.prune(b, k, n) }, cfg.eventRetention ?? { days: 7, maxRows: 100_000 }, log);
+  eventRetention.start();
   await app.ready();
 
   // the unix socket: same routes, no token (the file is mode 0600)
@@ -239,11 +249,11 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
       if (closed) return;
       closed = true;
       retention.stop();
+      eventRetention.stop();
       sockets.close();
       await new Promise<void>((r) => unixServer.close(() => r()));
       await app.close();
       await instances.detachAll();
-      switches.close(); // switches keep running with the guests
       await pool.close();
       db.close();
       log.info("umld stopped; guests left running");

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-import pino from "pino";
 import { parseConfig, USAGE } from "./config.js";
 import { startDaemon } from "./daemon.js";
+import { SystemdNotifier } from "./systemd-notify.js";
+import { daemonLogger } from "./logger.js";
 
 async function main(): Promise<void> {
   let cfg: ReturnType<typeof parseConfig>;
@@ -15,7 +16,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const log = pino({ level: cfg.logLevel, base: { service: "umld" } });
+  const log = daemonLogger(cfg.logLevel);
+  const systemd = SystemdNotifier.fromEnv(log);
   let daemon: Awaited<ReturnType<typeof startDaemon>>;
   try {
     daemon = await startDaemon(cfg, log);
@@ -23,6 +25,9 @@ async function main(): Promise<void> {
     log.fatal({ err: e }, "umld failed to start");
     process.exit(1);
   }
+  // serving, every guest adopted: only now is the unit started (Type=notify)
+  const counts = daemon.services.instances.counts();
+  systemd?.ready(`serving; ${counts.running} of ${counts.total} instances running`);
   // a stray rejection is a bug to log, never a reason to take every guest's supervisor down
   process.on("unhandledRejection", (reason) => log.error({ err: reason }, "unhandled rejection (bug): logged, daemon continues"));
   let stopping = false;
@@ -30,6 +35,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "stopping");
+    systemd?.stopping();
     (cfg.shutdownGuests ? daemon.shutdownGuests(cfg.shutdownDeadlineS).then(() => daemon.close()) : daemon.close()).then(
       () => process.exit(0),
       (e) => {

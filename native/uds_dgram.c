@@ -9,6 +9,7 @@
  * JS API (one object per socket):
  *   const s = new Socket(onMessage)   // onMessage(buf: Buffer, truncated: boolean) per datagram
  *   s.bind(path); s.connect(path); s.send(buf) -> bytes; s.close()
+ *   (a path "@name" is the abstract name "name", as systemd's NOTIFY_SOCKET may give)
  * - Receiving starts at bind(). A datagram longer than 64 KiB is delivered cut to its first
  *   64 KiB with truncated = true (recvmsg MSG_TRUNC): the caller decides, nothing is dropped unseen.
  * - An exception thrown by onMessage is not swallowed: it becomes an uncaught exception of
@@ -22,6 +23,7 @@
 #define _GNU_SOURCE
 #include "napi_util.h"
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -192,23 +194,32 @@ static int start_polling(napi_env env, uds_t *u) {
   return 0;
 }
 
-static bool get_addr(napi_env env, size_t argc, napi_value *argv, struct sockaddr_un *addr, const char *fn) {
+/* A path, or "@name" for the abstract namespace (as systemd's NOTIFY_SOCKET may be): *len is the address length to pass. */
+static bool get_addr(napi_env env, size_t argc, napi_value *argv, struct sockaddr_un *addr, socklen_t *len, const char *fn) {
   memset(addr, 0, sizeof *addr);
   addr->sun_family = AF_UNIX;
+  *len = sizeof *addr;
   if (argc < 1) {
     throw_code(env, EINVAL, fn, "needs a path");
     return false;
   }
-  return get_string(env, argv[0], addr->sun_path, sizeof addr->sun_path, fn); /* < 108 bytes */
+  if (!get_string(env, argv[0], addr->sun_path, sizeof addr->sun_path, fn)) return false; /* < 108 bytes */
+  if (addr->sun_path[0] == '@') {
+    /* an abstract name is exactly its bytes, no NUL after it: the length says where it ends */
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(addr->sun_path));
+    addr->sun_path[0] = '\0';
+  }
+  return true;
 }
 
 static napi_value js_bind(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   struct sockaddr_un addr;
+  socklen_t len;
   uds_t *u = this_socket(env, info, &argc, argv, true);
-  if (!u || !get_addr(env, argc, argv, &addr, "bind")) return NULL;
-  if (bind(u->fd, (struct sockaddr *)&addr, sizeof addr) < 0) return throw_errno(env, errno, "bind");
+  if (!u || !get_addr(env, argc, argv, &addr, &len, "bind")) return NULL;
+  if (bind(u->fd, (struct sockaddr *)&addr, len) < 0) return throw_errno(env, errno, "bind");
   start_polling(env, u);
   return NULL;
 }
@@ -217,9 +228,10 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   struct sockaddr_un addr;
+  socklen_t len;
   uds_t *u = this_socket(env, info, &argc, argv, true);
-  if (!u || !get_addr(env, argc, argv, &addr, "connect")) return NULL;
-  if (connect(u->fd, (struct sockaddr *)&addr, sizeof addr) < 0) return throw_errno(env, errno, "connect");
+  if (!u || !get_addr(env, argc, argv, &addr, &len, "connect")) return NULL;
+  if (connect(u->fd, (struct sockaddr *)&addr, len) < 0) return throw_errno(env, errno, "connect");
   return NULL;
 }
 

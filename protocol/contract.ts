@@ -45,7 +45,8 @@ import {
   WhoAmI,
   type Access,
 } from "./tenants.js";
-import { Event } from "./events.js";
+import { Event, EventsQuery } from "./events.js";
+import { ConsoleLogQuery, ConsoleLogText, InstanceUsage, METRICS_CONTENT_TYPE, MetricsText, UsageList } from "./usage.js";
 import { Deleted, DetachedResult, HostView, OpenApiDocument, ShutdownGuestsRequest, ShutdownGuestsResult } from "./host.js";
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -69,6 +70,10 @@ interface RouteSpec {
   waitable?: true;
   /** error statuses particular to this route; those every route may give are added (see ERRORS_OF_EVERY_ROUTE) */
   errors?: readonly ErrorStatus[];
+  /** the success answer's media type when it is not JSON (its schema is then a string); errors stay JSON */
+  contentType?: string;
+  /** served at `path` itself, not under /v1 (GET /metrics, where Prometheus looks) */
+  unversioned?: true;
 }
 
 /**
@@ -108,6 +113,21 @@ export const contract = {
   health: route({ method: "GET", path: "/health", summary: "Daemon liveness and instance counts (a tenant: its own instances)", response: HealthView, status: 200 }),
   version: route({ method: "GET", path: "/version", summary: "Protocol version and capability names", response: VersionView, status: 200 }),
   openapi: route({ method: "GET", path: "/openapi.json", summary: "This protocol as an OpenAPI 3.1 document (the same as docs/openapi.json)", response: OpenApiDocument, status: 200 }),
+  metrics: route({
+    method: "GET", path: "/metrics", unversioned: true, contentType: METRICS_CONTENT_TYPE,
+    summary: "Prometheus metrics from cached state (admin or the metrics token: every series; a tenant token with `metrics`: its own instances')",
+    response: MetricsText, status: 200,
+  }),
+  listUsage: route({ method: "GET", path: "/usage", summary: "Every instance's latest usage reading (umlctl top)", response: UsageList, status: 200 }),
+  instanceUsage: route({
+    method: "GET", path: "/instances/:name/usage", summary: "CPU, memory and network readings of the last hour, for graphs",
+    params: InstanceNameParams, response: InstanceUsage, status: 200,
+  }),
+  consoleLog: route({
+    method: "GET", path: "/instances/:name/console/log", contentType: "text/plain; charset=utf-8",
+    summary: "The last lines of the console log (for whoever may attach the console; audited)",
+    params: InstanceNameParams, query: ConsoleLogQuery, response: ConsoleLogText, status: 200,
+  }),
   listInstances: route({ method: "GET", path: "/instances", summary: "All instances", response: InstanceList, status: 200 }),
   createInstance: route({
     method: "POST", path: "/instances", summary: "Create a stopped instance with its own COW disk over an image",
@@ -142,7 +162,7 @@ export const contract = {
   }),
   listKernels: route({ method: "GET", path: "/kernels", summary: "Registered kernels", response: KernelList, status: 200 }),
   patchInstance: route({
-    method: "PATCH", path: "/instances/:name", summary: "Live memory target (plug/unplug), boot size, staged kernel, disk quota, hostfs directory, policies",
+    method: "PATCH", path: "/instances/:name", summary: "Live memory target (plug/unplug), boot size, staged kernel, disk quota, hostfs directory, policies, limits (live)",
     params: InstanceNameParams, body: PatchInstanceRequest, response: PatchInstanceResult, status: 200, errors: GUEST,
   }),
   getMemory: route({
@@ -193,11 +213,11 @@ export const contract = {
   }),
   listNetworks: route({ method: "GET", path: "/networks", summary: "Networks and the NICs on them", response: NetworkList, status: 200 }),
   createNetwork: route({
-    method: "POST", path: "/networks", summary: "Create a network (a host network's bridge and table at once; a switch starts with its first NIC)",
+    method: "POST", path: "/networks", summary: "Create a network (a switch or host network's bridge and tables at once)",
     body: CreateNetworkRequest, response: NetworkView, status: 201, errors: [409, 501],
   }),
   deleteNetwork: route({
-    method: "DELETE", path: "/networks/:name", summary: "Delete a network no NIC is on (its switch, bridge and table removed)",
+    method: "DELETE", path: "/networks/:name", summary: "Delete a network no NIC is on (its bridge and tables removed)",
     params: NetworkNameParams, response: Deleted, status: 200, errors: CONFLICT,
   }),
   attachNic: route({
@@ -296,6 +316,10 @@ export const routeScopes: Record<RouteName, RouteScope> = {
   health: { access: "any" },
   version: { access: "any" },
   openapi: { access: "any" },
+  metrics: { access: "metrics" },
+  listUsage: { access: "read", list: "instances" },
+  instanceUsage: { access: "read" },
+  consoleLog: { access: "console" },
   listInstances: { access: "read", list: "instances" },
   createInstance: { access: "create" },
   getInstance: { access: "read" },
@@ -374,10 +398,11 @@ export const websockets = {
   },
   events: {
     path: "/events",
-    summary: "Every event as one JSON text frame (see Event)",
+    summary: "Every event as one JSON text frame (see Event). Query: since=SEQ replays the kept events after SEQ first (410 events_expired when they are no longer kept); type=a,b receives only those types.",
+    query: EventsQuery,
     access: "read",
-    messages: "server to client only: one JSON text frame per event (Event)",
+    messages: "server to client only: one JSON text frame per event (Event), in seq order",
     message: Event,
-    errors: [400, 401, 403, 404, 429, 500],
+    errors: [400, 401, 403, 404, 410, 429, 500],
   },
 } as const satisfies Record<string, WebSocketDef>;

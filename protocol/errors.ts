@@ -58,6 +58,7 @@ export const ERRORS = {
   mconsole_error: { status: 502, doc: "The guest kernel answered the mconsole command with an error; its text is the message." },
   channel_not_found: { status: 404, doc: "The instance has no such extra console or serial line." },
   channel_busy: { status: 409, doc: "The console channel is already configured, or still open in the guest when removing it." },
+  events_expired: { status: 410, doc: "The events after the `since` asked for are no longer kept (bounded retention, docs/operations.md), or that seq was never issued here (a new state dir); details give `since`, `oldest` and `latest`. Resync: read the objects again, then reconnect with since=latest." },
   payload_too_large: { status: 413, doc: "The request body is larger than the daemon accepts." },
   unsupported_media_type: { status: 415, doc: "The request body is not JSON." },
   boot_failed: { status: 500, doc: "The guest process exited or failed before it became ready; details carry the exit." },

@@ -2,7 +2,11 @@ import { z } from "zod";
 import { InstanceState } from "./instances.js";
 import { OperationView } from "./operations.js";
 
+/** Every event's place in the daemon's journal: increasing, never reused, across restarts too. */
+const seq = z.number().int().min(1).describe("the event's sequence number: increasing across daemon restarts; reconnect with ?since=<the last one seen> to get what was missed");
+
 export const InstanceStateEvent = z.object({
+  seq,
   type: z.literal("instance.state"),
   instance: z.string(),
   from: InstanceState,
@@ -11,22 +15,26 @@ export const InstanceStateEvent = z.object({
   timestamp: z.string(),
 }).describe("the instance changed state");
 export const InstanceReadyEvent = z.object({
+  seq,
   type: z.literal("instance.ready"),
   instance: z.string(),
   bootMs: z.number().describe("milliseconds from process start to the readiness signal"),
   timestamp: z.string(),
 }).describe("the guest signalled readiness");
 export const InstanceCreatedEvent = z.object({
+  seq,
   type: z.literal("instance.created"),
   instance: z.string(),
   timestamp: z.string(),
 }).describe("an instance was created");
 export const InstanceDeletedEvent = z.object({
+  seq,
   type: z.literal("instance.deleted"),
   instance: z.string(),
   timestamp: z.string(),
 }).describe("an instance was deleted");
 export const InstanceMemoryEvent = z.object({
+  seq,
   type: z.literal("instance.memory"),
   instance: z.string(),
   requestedMiB: z.number().int(),
@@ -37,6 +45,7 @@ export const InstanceMemoryEvent = z.object({
   timestamp: z.string(),
 }).describe("a live memory change: requested, reached (memoryMiB), boot size, unplugged, and what limited it");
 export const InstanceDiskEvent = z.object({
+  seq,
   type: z.literal("instance.disk"),
   instance: z.string(),
   change: z.enum(["attached", "detached"]),
@@ -47,6 +56,7 @@ export const InstanceDiskEvent = z.object({
   timestamp: z.string(),
 }).describe("a data disk was attached or detached (live: in the running guest)");
 export const InstanceUpgradeEvent = z.object({
+  seq,
   type: z.literal("instance.upgrade"),
   instance: z.string(),
   from: z.string(),
@@ -56,6 +66,7 @@ export const InstanceUpgradeEvent = z.object({
   timestamp: z.string(),
 }).describe("a kernel upgrade was staged, succeeded or was rolled back");
 export const InstanceHangEvent = z.object({
+  seq,
   type: z.literal("instance.hang"),
   instance: z.string(),
   evidence: z.object({
@@ -67,6 +78,7 @@ export const InstanceHangEvent = z.object({
   timestamp: z.string(),
 }).describe("the guest kernel made no progress: reported, or also reset");
 export const InstanceRestartEvent = z.object({
+  seq,
   type: z.literal("instance.restart"),
   instance: z.string(),
   attempt: z.number().int(),
@@ -75,12 +87,14 @@ export const InstanceRestartEvent = z.object({
   timestamp: z.string(),
 }).describe("umld restarts the instance by its restart policy");
 export const InstanceFlaggedEvent = z.object({
+  seq,
   type: z.literal("instance.flagged"),
   instance: z.string(),
   flag: z.string(),
   timestamp: z.string(),
 }).describe("umld stopped acting on the instance by itself (e.g. a crash loop)");
 export const OperationEvent = z.object({
+  seq,
   type: z.literal("operation"),
   operation: OperationView,
   timestamp: z.string(),
@@ -101,3 +115,23 @@ export const Event = z.discriminatedUnion("type", [
 ]);
 export type Event = z.infer<typeof Event>;
 export type EventType = Event["type"];
+export const EVENT_TYPES = Event.options.map((o) => o.shape.type.value) as EventType[];
+
+type WithoutSeq<T> = T extends unknown ? Omit<T, "seq"> : never;
+/** An event as core publishes it: the bus gives it its seq. */
+export type EventDraft = WithoutSeq<Event>;
+
+/** Query of the events WebSocket: replay from a seq, and which types. */
+export const EventsQuery = z
+  .object({
+    since: z.coerce.number().int().min(0).optional().describe("replay every kept event after this seq first (0: all kept), then go on live; too old: 410 events_expired"),
+    type: z
+      .string()
+      .max(1000)
+      .transform((s) => s.split(",").map((t) => t.trim()).filter(Boolean))
+      .pipe(z.array(z.enum(EVENT_TYPES as [EventType, ...EventType[]])).min(1))
+      .optional()
+      .describe("comma-separated event types to receive (default: all), e.g. instance.state,operation"),
+  })
+  .strict();
+export type EventsQuery = z.output<typeof EventsQuery>;

@@ -37,6 +37,31 @@ export const PolicyFields = {
   onHang: OnHang.optional().describe("report: an instance.hang event; reset: also halt and start it"),
 };
 
+/** A NIC's rate in Mbit/s: at least 1, at most 100 Gbit/s. */
+export const NET_MBIT_MIN = 1;
+export const NET_MBIT_MAX = 100_000;
+
+/** Resource limits of an instance: one object, so more limits can join it; each field optional, null lifts it. */
+export const Limits = z
+  .object({
+    netMbit: z
+      .number()
+      .int()
+      .min(NET_MBIT_MIN)
+      .max(NET_MBIT_MAX)
+      .nullable()
+      .optional()
+      .describe("each NIC on a switch or host network is shaped to this many Mbit/s in each direction (1-100000), live; null: unlimited"),
+  })
+  .strict();
+export type Limits = z.input<typeof Limits>;
+
+export const LimitsView = z
+  .object({
+    netMbit: z.number().int().nullable().describe("each NIC's rate in each direction, Mbit/s; null: unlimited"),
+  })
+  .describe("resource limits; netMbit: each switch/host NIC shaped to this many Mbit/s each way (docs/networking.md)");
+
 /** Guest memory in MiB: below 32 UML panics or deadlocks; 64 GiB is a sanity cap. */
 export const MemoryMiB = z.number().int().min(32).max(65536);
 
@@ -46,6 +71,7 @@ export const CreateInstanceRequest = z
     memoryMiB: MemoryMiB.default(64).describe("guest RAM in MiB (32-65536): the live target"),
     maxMemoryMiB: MemoryMiB.optional().describe("boot size in MiB, at least memoryMiB (default: memoryMiB); memory can be raised live up to it"),
     diskQuotaMiB: z.number().int().min(1).max(64 * 1024 * 1024).optional().describe("the most the instance's writable disks may grow (their virtual sizes), in MiB"),
+    limits: Limits.optional(),
     ...PolicyFields,
     image: Name.optional().describe("image name; the default image when absent"),
     kernel: Name.optional().describe("kernel name; the default kernel when absent"),
@@ -89,6 +115,7 @@ export const PatchInstanceRequest = z
     kernel: Name.nullable().optional().describe("stage this kernel for the next start (null: unstage)"),
     diskQuotaMiB: z.number().int().min(1).max(64 * 1024 * 1024).nullable().optional().describe("disk quota in MiB (null: none)"),
     hostfsDir: HostDir.nullable().optional().describe("admins only: the one host directory the guest may mount with hostfs (as the guest user), from its next start; null: none"),
+    limits: Limits.optional().describe("changed live (a running guest's NICs at once); fields left out stay as they are"),
     ...PolicyFields,
   })
   .strict()
@@ -167,7 +194,6 @@ export const InstanceView = z.object({
   nics: z.array(NicView).describe("NICs: eth0.. on a network (docs/networking.md)"),
   attachments: z.array(z.object({ slot: z.string(), disk: z.string(), readOnly: z.boolean() })).describe("data disks (ubdb..ubdp)"),
   uptime: z.number().nullable().describe("seconds since the guest process started, null when not running"),
-  cpuSeconds: z.number().nullable().describe("host CPU time (user + system) all the guest's host processes used this boot, as of the last refresh (every 10 s and on each event); null when not running or without a cgroup"),
   bootCount: z.number().int().describe("boots of this instance, reboots included"),
   lastExit: ExitInfo.nullable().describe("how the last process ended, or null"),
   createdAt: z.string().describe("ISO 8601 time"),
@@ -180,6 +206,7 @@ export const InstanceView = z.object({
     hangTimeoutS: z.number().int(),
     onHang: OnHang,
   }).describe("what umld does without being asked (docs/operations.md)"),
+  limits: LimitsView,
   crashStreak: z.number().int().describe("crashes in a row, each within a minute of its start"),
   flag: z.string().nullable().describe("why umld stopped acting on its own (e.g. crash-loop); cleared by a start"),
   problems: z.array(z.string()).describe("what is wrong with the instance's files right now (missing COW, changed backing)"),

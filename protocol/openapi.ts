@@ -11,7 +11,9 @@ import * as networks from "./networks.js";
 import * as operations from "./operations.js";
 import * as snapshots from "./snapshots.js";
 import * as tenants from "./tenants.js";
+import * as usage from "./usage.js";
 import * as version from "./version.js";
+import { routePath } from "./paths.js";
 import { contract, routeScopes, websockets, ROUTE_NAMES, type RouteDef, type WebSocketDef } from "./contract.js";
 
 type Json = Record<string, unknown>;
@@ -22,7 +24,7 @@ export interface OpenApi {
   [k: string]: unknown;
 }
 
-const MODULES = [errors, version, instances, operations, images, events, disks, kernels, guest, snapshots, networks, tenants, host];
+const MODULES = [errors, version, instances, operations, images, events, disks, kernels, guest, snapshots, networks, tenants, host, usage];
 const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
 
 /** Exported schemas by object, named as exported (the first name wins); they become the document's components. */
@@ -63,10 +65,10 @@ function parameters(schema: z.ZodType | undefined, where: "path" | "query"): Jso
   });
 }
 
-const openApiPath = (path: string) => version.API_PREFIX + path.replace(/:(\w+)/g, "{$1}");
+const openApiPath = (def: { path: string; unversioned?: true }) => routePath(def).replace(/:(\w+)/g, "{$1}");
 const tagOf = (path: string) => {
   const first = path.split("/")[1] ?? "";
-  return ["health", "version", "openapi.json"].includes(first) ? "daemon" : first;
+  return ["health", "version", "openapi.json", "metrics", "usage"].includes(first) ? "daemon" : first;
 };
 
 /** What an error status means, with the registry's codes that have it (one shared response object per status). */
@@ -114,7 +116,7 @@ export function openApiDocument(): OpenApi {
     for (const [status, schema] of Object.entries(def.responses)) {
       if (!schema) continue;
       const code = Number(status);
-      responses[status] = code >= 400 ? errorResponse(code) : { description: STATUS_TEXT[code] ?? "Success", content: { "application/json": { schema: schemaOf(schema, "output") } } };
+      responses[status] = code >= 400 ? errorResponse(code) : { description: STATUS_TEXT[code] ?? "Success", content: { [def.contentType ?? "application/json"]: { schema: schemaOf(schema, "output") } } };
     }
     const op: Json = {
       operationId: name,
@@ -126,7 +128,7 @@ export function openApiDocument(): OpenApi {
     if (params.length) op.parameters = params;
     if (def.body) op.requestBody = { required: true, content: { "application/json": { schema: schemaOf(def.body, "input") } } };
     op.responses = responses;
-    (paths[openApiPath(def.path)] ??= {})[def.method.toLowerCase()] = op;
+    (paths[openApiPath(def)] ??= {})[def.method.toLowerCase()] = op;
   }
   for (const [name, ws] of Object.entries(websockets) as Array<[string, WebSocketDef]>) {
     const responses: Record<string, Json> = {
@@ -137,7 +139,7 @@ export function openApiDocument(): OpenApi {
     };
     for (const status of ws.errors) responses[String(status)] = errorResponse(status);
     const params = [...parameters(ws.params, "path"), ...parameters(ws.query, "query")];
-    (paths[openApiPath(ws.path)] ??= {}).get = {
+    (paths[openApiPath(ws)] ??= {}).get = {
       operationId: `${name}WebSocket`,
       summary: `WebSocket: ${ws.summary}`,
       description: "A GET with `Connection: Upgrade` and `Upgrade: websocket`; a refused upgrade is a plain HTTP answer with the JSON error body.",

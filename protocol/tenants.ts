@@ -3,10 +3,11 @@ import { Name } from "./names.js";
 
 /**
  * What a tenant token may do. Routes name the permission they need
- * (protocol/routes.ts); `reboot` alone allows the state actions reboot and
- * start (an admin's "reboot a crashed guest without a shell").
+ * (protocol/contract.ts routeScopes); `reboot` alone allows the state actions reboot and
+ * start (an admin's "reboot a crashed guest without a shell"); `metrics` is
+ * GET /metrics with the tenant's own series only.
  */
-export const PERMISSIONS = ["read", "create", "delete", "power", "reboot", "console", "configure", "snapshot", "network"] as const;
+export const PERMISSIONS = ["read", "create", "delete", "power", "reboot", "console", "configure", "snapshot", "network", "metrics"] as const;
 export const Permission = z.enum(PERMISSIONS);
 export type Permission = z.infer<typeof Permission>;
 
@@ -86,7 +87,7 @@ export const AuditList = z.object({ entries: z.array(AuditEntry) });
 
 /** Who a token is: what the dashboard shows and which controls it offers (the daemon still checks every call). */
 export const WhoAmI = z.object({
-  kind: z.enum(["admin", "tenant"]),
+  kind: z.enum(["admin", "tenant", "metrics"]).describe("metrics: the token in STATE/metrics.token, for scraping /metrics only"),
   tenant: z.string().nullable().describe("the tenant whose names apply: a tenant token's, or the one an admin acts for (Umld-Tenant); null: an admin"),
   principal: z.string().describe("as the audit log names it: local, admin, or <tenant>:<token id>"),
   actions: z.array(Permission).nullable().describe("a tenant token's permissions; null: an admin's, everything"),

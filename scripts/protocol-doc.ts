@@ -3,6 +3,7 @@ import { contract, routeScopes, websockets, ROUTE_NAMES, type RouteDef, type Web
 import { Event } from "../protocol/events.js";
 import { InstanceView } from "../protocol/instances.js";
 import { openApiDocument } from "../protocol/openapi.js";
+import { routePath } from "../protocol/paths.js";
 
 /** docs/openapi.json as committed. */
 export function openApiJson(): string {
@@ -32,7 +33,8 @@ export function endpointTable(): string {
     const codes = Object.keys(def.responses).map(Number);
     const ok = codes.filter((c) => c < 400).join(", ");
     const errors = codes.filter((c) => c >= 400).join(", ");
-    rows.push(`| \`${def.method} /v1${def.path}\` | ${ok} | ${errors} | ${routeScopes[name].access} | ${cell(def.summary)} |`);
+    const media = def.contentType ? ` (${def.contentType.split(";")[0]})` : "";
+    rows.push(`| \`${def.method} ${routePath(def)}\` | ${ok}${media} | ${errors} | ${routeScopes[name].access} | ${cell(def.summary)} |`);
   }
   for (const ws of Object.values(websockets) as WebSocketDef[]) {
     rows.push(`| \`WS /v1${ws.path}\` | 101 | ${ws.errors.join(", ")} | ${ws.access} | ${cell(ws.summary)} |`);

@@ -6,10 +6,16 @@ export interface CreateInstance {
   memoryMiB: number;
   maxMemoryMiB?: number;
   diskQuotaMiB?: number;
+  limits?: LimitsInput;
   policy?: PolicyInput;
   image?: string;
   kernel?: string;
   bootOptions?: string[];
+}
+
+/** Resource limits as the protocol names them (create and PATCH); null lifts one. */
+export interface LimitsInput {
+  netMbit?: number | null;
 }
 
 /** How an instance action is run (a command's options; restart policies add byPolicy). */

@@ -37,7 +37,7 @@ export class Facts {
     }
     const at = nowIso();
     this.repo.changeState(id, row.state, { state: to, reason, at, ...extra });
-    this.log.info({ instance: row.name, instanceId: id, from: row.state, to, reason }, "state change");
+    this.log.info({ instance: row.name, tenant: row.owner, instanceId: id, from: row.state, to, reason }, "state change");
     this.bus.publish({ type: "instance.state", instance: row.name, from: row.state, to, reason, timestamp: at });
     return to;
   }

@@ -1,5 +1,4 @@
 import type { EventBus } from "../events/bus.js";
-import { type CgroupLayout, cgroupCpuSeconds } from "../jail/cgroups.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import { allocatedBytes } from "../util/fs.js";
 import type { InstanceQueries } from "./queries.js";
@@ -8,13 +7,11 @@ interface Entry {
   /** bytes each writable file really uses */
   allocated: Map<string, number>;
   problems: string[];
-  /** CPU seconds its host processes used this boot (its cgroup's counter); null: not running or no cgroup */
-  cpuSeconds: number | null;
 }
 
 /**
  * What an instance view says about files (bytes allocated, problems with its
- * disks) and the CPU time of its cgroup, kept up to date off the read path: refreshed when something
+ * disks), kept up to date off the read path: refreshed when something
  * happens to the instance and every `everyMs` for all. A view reads it and
  * never touches the disk.
  */
@@ -28,7 +25,6 @@ export class FileFacts {
     private readonly repo: InstancesRepo,
     private readonly queries: InstanceQueries,
     bus: EventBus,
-    private readonly cgroups: CgroupLayout | null = null,
     private readonly everyMs = 10_000,
   ) {
     bus.on("event", (e: { type: string; instance?: unknown }) => {
@@ -51,15 +47,22 @@ export class FileFacts {
   }
 
   /** The instance's cached facts (computed now only the first time it is asked about). */
-  of(r: InstanceRow): { allocated(path: string): number; problems: string[]; cpuSeconds: number | null } {
+  of(r: InstanceRow): { allocated(path: string): number; problems: string[] } {
     const e = this.entries.get(r.id) ?? this.refresh(r);
-    return { allocated: (p) => e.allocated.get(p) ?? 0, problems: e.problems, cpuSeconds: e.cpuSeconds };
+    return { allocated: (p) => e.allocated.get(p) ?? 0, problems: e.problems };
+  }
+
+  /** Bytes the instance's writable files use, from the cache (metrics). */
+  allocatedTotal(r: InstanceRow): number {
+    const e = this.entries.get(r.id) ?? this.refresh(r);
+    let n = 0;
+    for (const v of e.allocated.values()) n += v;
+    return n;
   }
 
   /** Refreshes an instance's facts now (after a change made by a command). */
   refresh(r: InstanceRow): Entry {
-    const cpuSeconds = this.cgroups && r.pid !== null ? cgroupCpuSeconds(this.cgroups, r.id) : null;
-    const e: Entry = { allocated: new Map(this.queries.writableFiles(r).map((f) => [f.path, allocatedBytes(f.path)])), problems: this.queries.problems(r), cpuSeconds };
+    const e: Entry = { allocated: new Map(this.queries.writableFiles(r).map((f) => [f.path, allocatedBytes(f.path)])), problems: this.queries.problems(r) };
     this.entries.set(r.id, e);
     return e;
   }

@@ -9,9 +9,10 @@ import type { GuestIdentity } from "../guest/identity.js";
 import type { GuestFilter } from "../network/guest-filter.js";
 import type { HostLinks } from "../network/host-links.js";
 import { Networks } from "../network/networks.js";
-import type { SwitchSupervisor } from "../network/switches.js";
 import type { Operations } from "../operations/operations.js";
-import type { StatePaths } from "../paths.js";
+import { instanceFiles, type StatePaths } from "../paths.js";
+import { tailLines } from "../console/log-tail.js";
+import type { InstanceUsage, UsageList } from "../../protocol/usage.js";
 import type { Catalog } from "../storage/catalog.js";
 import type { ChannelsRepo } from "../store/channels-repo.js";
 import type { DataDisksRepo } from "../store/data-disks-repo.js";
@@ -41,6 +42,8 @@ import { Snapshots } from "./snapshots.js";
 import { Starter } from "./start.js";
 import type { WorkerPool } from "../supervisor/host.js";
 import { WorkerFacts } from "./worker-facts.js";
+import { MetricsSource } from "../metrics/metrics-source.js";
+import { DEFAULT_TIMING, UsageSampler, type SamplerTiming } from "../metrics/usage-sampler.js";
 
 export type { JailConfig } from "./guests.js";
 
@@ -51,7 +54,6 @@ export interface InstancesOptions {
   channelsRepo: ChannelsRepo;
   snapshotsRepo: SnapshotsRepo;
   networksRepo: NetworksRepo;
-  switches: SwitchSupervisor;
   hostLinks: HostLinks;
   /** what guests' host processes may send (absent: unfiltered) */
   guestFilter?: GuestFilter;
@@ -63,6 +65,8 @@ export interface InstancesOptions {
   scrollbackBytes?: number;
   consoleLogMaxBytes?: number;
   jail: JailConfig;
+  /** how often guests' usage is read (core/metrics/usage-sampler.ts) */
+  usageTiming?: SamplerTiming;
 }
 
 /**
@@ -83,6 +87,8 @@ export class Instances {
   readonly consoles: Consoles;
   readonly queries: InstanceQueries;
   readonly files: FileFacts;
+  readonly usage: UsageSampler;
+  readonly metrics: MetricsSource;
   private readonly channels: ConsoleChannels;
   private readonly starter: Starter;
   private readonly workers: WorkerFacts;
@@ -98,11 +104,18 @@ export class Instances {
     const view = (name: string) => this.fresh(name); // a command's answer: what it changed on disk shows at once
     this.memory = new LiveMemory(this.guests, o.repo, o.bus, o.log, (id) => o.paths.umlDir(id));
     this.disks = new LiveDisks(this.guests, o.disksRepo, o.repo, o.catalog, o.bus, o.log, o.paths.disks);
-    this.networks = new Networks(this.guests, o.networksRepo, o.repo, o.switches, o.hostLinks, o.log, o.guestFilter);
+    this.networks = new Networks(this.guests, o.networksRepo, o.repo, o.hostLinks, o.log, o.guestFilter);
     this.channels = new ConsoleChannels(o.channelsRepo, o.log);
     this.consoles = new Consoles(this.guests, this.registry, this.channels, o.paths, scrollbackBytes);
     this.queries = new InstanceQueries(o.repo, this.disks);
-    this.files = new FileFacts(o.repo, this.queries, o.bus, o.jail.cgroups);
+    this.files = new FileFacts(o.repo, this.queries, o.bus);
+    this.usage = new UsageSampler({
+      repo: o.repo, hasGuest: (id) => this.registry.has(id), cgroups: o.jail.cgroups,
+      hostInterfaces: (id) => this.networks.nicsOf(id).flatMap((n) => (n.hostInterface ? [{ slot: n.slot, hostInterface: n.hostInterface }] : [])),
+      cgroupOf: (r) => r.id, // the guest's cgroup as boot-spec.ts names it
+      ramDirOf: (id) => o.paths.umlDir(id), mconsole: (n, c, t) => this.guests.mconsole(n, c, t), log: o.log,
+    }, o.usageTiming ?? DEFAULT_TIMING);
+    this.metrics = new MetricsSource({ repo: o.repo, sampler: this.usage, allocated: (r) => this.files.allocatedTotal(r), hasGuest: (id) => this.registry.has(id), bus: o.bus });
     this.presenter = new Presenter(o.repo, o.catalog, this.lock, this.disks, this.networks, this.files);
     this.workers = new WorkerFacts(o.repo, o.catalog, this.registry, this.facts, this.consoles, o.bus, o.log, {
       afterBoot: (id, rt, name) => {
@@ -191,7 +204,8 @@ export class Instances {
   }
 
   patch(name: string, req: PatchRequest) {
-    return patchInstance({ paths: this.o.paths, repo: this.o.repo, catalog: this.o.catalog, bus: this.o.bus, guests: this.guests, registry: this.registry, memory: this.memory, view: (n) => this.fresh(n) }, name, req);
+    return patchInstance({ paths: this.o.paths, repo: this.o.repo, catalog: this.o.catalog, bus: this.o.bus, guests: this.guests, registry: this.registry, memory: this.memory,
+      applyNetLimit: (id, mbit, previous) => this.networks.applyNetLimit(id, mbit, previous), view: (n) => this.fresh(n) }, name, req);
   }
 
   rollout(kernelName: string, sel: { instances?: string[]; kernel?: string; image?: string }, batchSize: number, deadlineS: number | undefined, wait: boolean) {
@@ -212,7 +226,24 @@ export class Instances {
     return this.guests.mconsole(name, command, timeoutMs);
   }
 
+  // ---- usage (read from the sampler's cache)
+
+  usageHistory(name: string): InstanceUsage {
+    const row = this.guests.row(name);
+    return { name: row.name, intervalS: this.usage.timing.keepEveryMs / 1000, samples: this.usage.history(row.id) };
+  }
+
+  usageList(): UsageList {
+    return { intervalS: this.usage.timing.everyMs / 1000, instances: this.o.repo.all().map((r) => ({ name: r.name, state: r.state, sample: this.usage.latest(r.id) })) };
+  }
+
   // ---- consoles
+
+  /** The last `lines` lines of the console log (and its rotated predecessor). */
+  consoleLog(name: string, lines: number): string {
+    const files = instanceFiles(this.o.paths.instanceDir(this.guests.row(name).id));
+    return tailLines([files.consoleLog, `${files.consoleLog}.1`], lines).toString("utf8");
+  }
 
   attachConsole(name: string, viewer: ConsoleViewer, replay = true, channel?: string) {
     return this.consoles.attach(name, viewer, replay, channel);
@@ -238,12 +269,14 @@ export class Instances {
       workers: this.workers, pool: this.o.pool, policies: this.policies, log: this.o.log,
     });
     this.files.start();
+    this.usage.start();
     return r;
   }
 
   /** Daemon stop: release every guest without stopping it. */
   async detachAll(): Promise<void> {
     this.files.stop();
+    this.usage.stop();
     // forget them first: a worker that ends now is released, not "died" (which would kill its guest)
     await Promise.all(this.registry.takeAll().map(async (rt) => {
       await rt.host.detach();

@@ -6,13 +6,13 @@ import type { StatePaths } from "../paths.js";
 import type { Catalog } from "../storage/catalog.js";
 import type { InstancesRepo } from "../store/instances-repo.js";
 import { nowIso } from "../util/ids.js";
-import type { PolicyInput } from "./commands.js";
+import type { LimitsInput, PolicyInput } from "./commands.js";
 import { policyColumns } from "./create-delete.js";
 import type { Guests } from "./guests.js";
 import type { LiveMemory } from "./live-memory.js";
 import type { Registry } from "./registry.js";
 
-export type PatchRequest = { memoryMiB?: number; maxMemoryMiB?: number; kernel?: string | null; diskQuotaMiB?: number | null; hostfsDir?: string | null } & PolicyInput;
+export type PatchRequest = { memoryMiB?: number; maxMemoryMiB?: number; kernel?: string | null; diskQuotaMiB?: number | null; hostfsDir?: string | null; limits?: LimitsInput } & PolicyInput;
 
 export interface PatchDeps {
   paths: StatePaths;
@@ -22,6 +22,8 @@ export interface PatchDeps {
   guests: Guests;
   registry: Registry;
   memory: LiveMemory;
+  /** shapes the instance's NICs now (all or none: on a failure they go back to `previous`) */
+  applyNetLimit(instanceId: string, mbit: number | null, previous: number | null): void;
   view(name: string): InstanceView;
 }
 
@@ -40,6 +42,11 @@ export async function patchInstance(d: PatchDeps, name: string, req: PatchReques
     throw new UmldError("invalid_state", `cannot change the memory of an instance that is ${row.state}`, { state: row.state, action: "set-memory" });
   }
   const hostfs = req.hostfsDir === undefined || req.hostfsDir === null ? req.hostfsDir : grantableDir(d.paths, req.hostfsDir);
+  const netMbit = req.limits?.netMbit;
+  if (netMbit !== undefined && netMbit !== row.net_mbit) {
+    d.applyNetLimit(row.id, netMbit, row.net_mbit); // first of the changes: if the host refuses, nothing changed
+    d.repo.update(row.id, { net_mbit: netMbit });
+  }
   if (req.maxMemoryMiB !== undefined) d.repo.update(row.id, { max_memory_mib: max, memory_mib: target });
   if (req.diskQuotaMiB !== undefined) d.repo.update(row.id, { disk_quota_mib: req.diskQuotaMiB });
   if (hostfs !== undefined) d.repo.update(row.id, { hostfs_dir: hostfs });

@@ -154,6 +154,7 @@ export class Snapshots {
         this.m.create({
           name: req.name, memoryMiB: req.memoryMiB ?? Math.min(row.memory_mib, row.max_memory_mib), maxMemoryMiB: Math.max(req.memoryMiB ?? 0, row.max_memory_mib),
           image: base.name, kernel: this.catalog.kernelById(row.kernel_id)!.name, bootOptions: JSON.parse(row.boot_options) as string[],
+          limits: { netMbit: row.net_mbit }, // a copy of the instance, limits included
         });
       } catch (e) {
         if (!fromSnapshot) this.catalog.deleteImageRow(base, (p) => this.m.layersOn(p));

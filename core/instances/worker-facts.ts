@@ -44,7 +44,7 @@ export class WorkerFacts {
 
   /** A worker attached to this instance, its messages handled here. */
   attach(row: InstanceRow, host: SupervisorHost): Runtime {
-    const log = this.log.child({ instance: row.name, instanceId: row.id });
+    const log = this.log.child({ instance: row.name, tenant: row.owner, instanceId: row.id });
     const rt: Runtime = { host, log, jail: new Set() };
     this.registry.set(row.id, rt);
     this.consoles.hub(row.id).resetOffsets();

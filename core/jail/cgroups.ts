@@ -13,6 +13,13 @@ export interface CgroupLayout {
   hierarchies: string[];
   /** umld's parent cgroup name under each hierarchy */
   parent: string;
+  /**
+   * Hierarchies without umld's controllers where a guest's cgroup is made
+   * only to place it: a v1 host's name=systemd and a hybrid host's cgroup2
+   * (what systemd tracks units by), so guests are not processes of the
+   * service that started umld and `systemctl stop umld` never reaches them.
+   */
+  tracking?: string[];
 }
 
 export interface CgroupLimits {
@@ -41,9 +48,16 @@ export function detectCgroups(parent: string, mountinfo = readFileSync("/proc/se
     const g = post?.split(" ") ?? [];
     return { dir: f[4] ?? "", type: g[0] ?? "", superOpts: (g[2] ?? "").split(",") };
   });
+  // systemd's own hierarchies on a v1 or hybrid host (it mounts them there): where it counts a unit's processes
+  const systemdV1 = mounts.filter((m) => m.type === "cgroup" && m.superOpts.includes("name=systemd") && m.dir.startsWith("/sys/fs/cgroup/")).map((m) => m.dir);
+  const hybridV2 = mounts.filter((m) => m.type === "cgroup2" && m.dir === "/sys/fs/cgroup/unified").map((m) => m.dir);
+  const withTracking = (l: CgroupLayout, dirs: string[]): CgroupLayout => {
+    const tracking = [...new Set(dirs)].filter((d) => !l.hierarchies.includes(d)).sort();
+    return tracking.length ? { ...l, tracking } : l;
+  };
   if (v2At !== undefined) {
     if (!mounts.some((m) => m.type === "cgroup2" && m.dir === v2At)) throw new Error(`no cgroup2 file system is mounted at ${v2At}`);
-    return { version: 2, hierarchies: [v2At], parent };
+    return withTracking({ version: 2, hierarchies: [v2At], parent }, systemdV1);
   }
   const unified = mounts.find((m) => m.type === "cgroup2" && m.dir === "/sys/fs/cgroup");
   const v1 = mounts.filter((m) => m.type === "cgroup" && m.superOpts.some((o) => V1_CONTROLLERS.includes(o)));
@@ -52,13 +66,18 @@ export function detectCgroups(parent: string, mountinfo = readFileSync("/proc/se
     if (!dir) throw new Error("no cgroup file system is mounted");
     return { version: 2, hierarchies: [dir], parent };
   }
-  return { version: 1, hierarchies: [...new Set(v1.map((m) => m.dir))].sort(), parent };
+  return withTracking({ version: 1, hierarchies: [...new Set(v1.map((m) => m.dir))].sort(), parent }, [...systemdV1, ...hybridV2]);
+}
+
+/** Every hierarchy a guest's cgroup is made in: the controllers' and the tracking ones. */
+function allHierarchies(l: CgroupLayout): string[] {
+  return [...l.hierarchies, ...(l.tracking ?? [])];
 }
 
 /** The guest's cgroup directories (one per hierarchy): what the launcher joins. */
 export function cgroupDirs(l: CgroupLayout, name: string): string[] {
   if (!NAME.test(name)) throw new Error(`cgroup name not allowed: '${name}'`);
-  return l.hierarchies.map((h) => join(h, l.parent, name));
+  return allHierarchies(l).map((h) => join(h, l.parent, name));
 }
 
 function tryWrite(path: string, value: string): boolean {
@@ -72,6 +91,7 @@ function tryWrite(path: string, value: string): boolean {
 
 /** umld's parent cgroup, made once at start; on v2 the controllers are delegated to it. */
 export function ensureParent(l: CgroupLayout): void {
+  for (const h of l.tracking ?? []) mkdirSync(join(h, l.parent), { recursive: true });
   for (const h of l.hierarchies) {
     mkdirSync(join(h, l.parent), { recursive: true });
     if (l.version === 2) {
@@ -129,7 +149,21 @@ export function renameCgroup(l: CgroupLayout, from: string, to: string): void {
   }
   const src = cgroupDirs(l, from);
   const dst = cgroupDirs(l, to);
-  for (let i = 0; i < src.length; i++) renameSync(src[i]!, dst[i]!);
+  const pids = cgroupProcs(l, from);
+  for (let i = 0; i < src.length; i++) {
+    if (!existsSync(join(allHierarchies(l)[i]!, "cgroup.controllers"))) {
+      renameSync(src[i]!, dst[i]!);
+      continue;
+    }
+    // a hybrid host's cgroup2 tracking hierarchy refuses renames (EPERM): its processes move instead
+    mkdirSync(dst[i]!, { recursive: true });
+    for (const pid of pids) tryWrite(join(dst[i]!, "cgroup.procs"), String(pid));
+    try {
+      rmdirSync(src[i]!);
+    } catch {
+      // a process that raced the move: the cgroup goes with the guest's teardown
+    }
+  }
 }
 
 /** Every process in the cgroup (all hierarchies). */
@@ -180,33 +214,10 @@ export function removeCgroup(l: CgroupLayout, name: string): boolean {
   return ok;
 }
 
-/**
- * CPU time used by every process of the cgroup so far, in seconds (processes
- * that ended included): v2 `cpu.stat` usage_usec, v1 `cpuacct.usage` (ns).
- * Null when there is no such cgroup or counter.
- */
-export function cgroupCpuSeconds(l: CgroupLayout, name: string): number | null {
-  for (const d of cgroupDirs(l, name)) {
-    try {
-      if (l.version === 2) return parseCpuStat(readFileSync(join(d, "cpu.stat"), "utf8"));
-      if (existsSync(join(d, "cpuacct.usage"))) return Number(readFileSync(join(d, "cpuacct.usage"), "utf8").trim()) / 1e9;
-    } catch {
-      // not there (yet, or any more)
-    }
-  }
-  return null;
-}
-
-/** usage_usec of a cgroup v2 cpu.stat, in seconds. */
-export function parseCpuStat(text: string): number | null {
-  const m = /^usage_usec (\d+)$/m.exec(text);
-  return m ? Number(m[1]) / 1e6 : null;
-}
-
 /** Names of the cgroups under umld's parent (e.g. to find guests of this daemon). */
 export function listCgroups(l: CgroupLayout): string[] {
   const names = new Set<string>();
-  for (const h of l.hierarchies) {
+  for (const h of allHierarchies(l)) {
     try {
       for (const e of readdirSync(join(h, l.parent), { withFileTypes: true })) if (e.isDirectory() && NAME.test(e.name)) names.add(e.name);
     } catch {
@@ -219,4 +230,26 @@ export function listCgroups(l: CgroupLayout): string[] {
 /** The cgroup parent of umld's own guests: "umld" for the default state dir, unique per other state dir. */
 export function defaultCgroupParent(stateDir: string, hash: (s: string) => string): string {
   return stateDir === "/var/lib/umld" ? "umld" : `umld-${hash(stateDir).slice(0, 12)}`;
+}
+
+/**
+ * CPU seconds used by every process of the cgroup since it was made (v2
+ * cpu.stat usage_usec, v1 cpuacct.usage in ns); null when the cgroup or the
+ * accounting file is missing. One small file read: callers cache it.
+ */
+export function cpuUsage(l: CgroupLayout, name: string): number | null {
+  for (const d of cgroupDirs(l, name)) {
+    try {
+      if (l.version === 2) {
+        const m = /^usage_usec (\d+)$/m.exec(readFileSync(join(d, "cpu.stat"), "utf8"));
+        if (m) return Number(m[1]) / 1e6;
+      } else {
+        const text = readFileSync(join(d, "cpuacct.usage"), "utf8").trim();
+        if (/^\d+$/.test(text)) return Number(text) / 1e9;
+      }
+    } catch {
+      // not this hierarchy (v1: only the cpuacct one has the file), or the cgroup is gone
+    }
+  }
+  return null;
 }

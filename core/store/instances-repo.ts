@@ -41,10 +41,12 @@ export interface InstanceRow {
   stopped_by_host: number;
   /** the host uid (and gid) its processes run as, from the daemon's range; null only before it is assigned */
   host_uid: number | null;
+  /** limits.netMbit: each NIC's rate in each direction, Mbit/s; null: unlimited */
+  net_mbit: number | null;
 }
 
 /** Columns that may change after creation outside a state transition. */
-const UPDATABLE = ["pid", "autostart", "autostart_order", "autostart_delay_s", "restart_policy", "crash_streak", "flag", "hang_timeout_s", "on_hang", "stopped_by_host", "disk_quota_mib", "hostfs_dir", "memory_mib", "max_memory_mib", "unplugged_mib", "kernel_id", "staged_kernel_id", "previous_kernel_id", "booted_kernel_id"] as const;
+const UPDATABLE = ["pid", "autostart", "autostart_order", "autostart_delay_s", "restart_policy", "crash_streak", "flag", "hang_timeout_s", "on_hang", "stopped_by_host", "disk_quota_mib", "net_mbit", "hostfs_dir", "memory_mib", "max_memory_mib", "unplugged_mib", "kernel_id", "staged_kernel_id", "previous_kernel_id", "booted_kernel_id"] as const;
 export type InstanceUpdate = Partial<Pick<InstanceRow, (typeof UPDATABLE)[number]>>;
 
 export interface DiskRow {
@@ -85,8 +87,8 @@ export class InstancesRepo {
       byName: db.prepare("SELECT * FROM instances WHERE name = ?"),
       byId: db.prepare("SELECT * FROM instances WHERE id = ?"),
       insert: db.prepare(
-        `INSERT INTO instances (id, name, owner, state, ready, memory_mib, max_memory_mib, disk_quota_mib, image_id, kernel_id, boot_options, created_at, updated_at)
-         VALUES (@id, @name, @owner, 'stopped', 0, @memory_mib, @max_memory_mib, @disk_quota_mib, @image_id, @kernel_id, @boot_options, @created_at, @created_at)`,
+        `INSERT INTO instances (id, name, owner, state, ready, memory_mib, max_memory_mib, disk_quota_mib, net_mbit, image_id, kernel_id, boot_options, created_at, updated_at)
+         VALUES (@id, @name, @owner, 'stopped', 0, @memory_mib, @max_memory_mib, @disk_quota_mib, @net_mbit, @image_id, @kernel_id, @boot_options, @created_at, @created_at)`,
       ),
       insertDisk: db.prepare(
         `INSERT INTO disks (id, instance_id, slot, kind, path, backing_path, backing_size, backing_mtime, size_bytes, created_at)
@@ -144,7 +146,7 @@ export class InstancesRepo {
   }
 
   /** The instance and its disks in one transaction. */
-  insert(row: Pick<InstanceRow, "id" | "name" | "memory_mib" | "max_memory_mib" | "disk_quota_mib" | "image_id" | "kernel_id" | "boot_options" | "created_at">, disks: DiskRow[]): void {
+  insert(row: Pick<InstanceRow, "id" | "name" | "memory_mib" | "max_memory_mib" | "disk_quota_mib" | "net_mbit" | "image_id" | "kernel_id" | "boot_options" | "created_at">, disks: DiskRow[]): void {
     this.db.transaction(() => {
       this.q.insert.run({ ...row, owner: ownerOfName(row.name).tenant });
       for (const d of disks) this.q.insertDisk.run(d);

@@ -8,8 +8,9 @@ import { UmldError } from "../errors.js";
  * cannot contain.
  */
 export interface Principal {
-  kind: "admin" | "tenant";
-  /** For the audit log: "local", "admin", "admin:<token>", "<tenant>:<token>". */
+  /** metrics: the host's metrics token (STATE/metrics.token), good for GET /metrics only */
+  kind: "admin" | "tenant" | "metrics";
+  /** For the audit log: "local", "admin", "admin:<token>", "<tenant>:<token>", "metrics". */
   label: string;
   tokenId: string | null;
   /** The tenant whose namespace applies: the token's, or the one an admin acts for. */
@@ -41,6 +42,10 @@ export function ownerOfName(stored: string): { tenant: string | null; name: stri
  */
 export function authorize(p: Principal, access: Access, what?: string): void {
   if (access === "any" || p.kind === "admin") return;
+  if (p.kind === "metrics") {
+    if (access === "metrics") return;
+    throw new UmldError("forbidden", "the metrics token is for GET /metrics only", { needs: access });
+  }
   if (access === "admin") throw new UmldError("forbidden", "this endpoint is for admins", { needs: "admin" });
   if (p.actions!.has(access)) return;
   const action = what?.replace(/^instance\./, "");

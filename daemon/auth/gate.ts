@@ -13,7 +13,7 @@ export const auditedByGate = new WeakSet<IncomingMessage>();
 
 /** The budget key of an authenticated principal: its token, or the bootstrap admin token. */
 export function budgetKey(p: Principal): string {
-  return p.tokenId ? `token:${p.tokenId}` : "admin";
+  return p.tokenId ? `token:${p.tokenId}` : p.kind === "metrics" ? "metrics" : "admin";
 }
 
 /**
@@ -34,6 +34,7 @@ export class Gate {
     private readonly adminToken: string,
     private readonly tenants: Tenants,
     ratePerMinute: number,
+    private readonly metricsToken: string | null = null,
   ) {
     this.limiter = new RateLimiter(ratePerMinute, 60_000);
     this.coalescer = new AuditCoalescer((row) => tenants.audit(row));
@@ -46,11 +47,11 @@ export class Gate {
 
   /** The caller's scope, or throws `unauthorized` (401) or `rate_limited` (429); `bearer`: the token presented (default: the Authorization header's). */
   admit(req: IncomingMessage, action: string, object: string | null = null, bearer?: string | null): Scope {
-    if (localRequests.has(req)) return new Scope(resolvePrincipal(req, this.adminToken, this.tenants));
+    if (localRequests.has(req)) return new Scope(resolvePrincipal(req, this.adminToken, this.tenants, this.metricsToken));
     const remote = req.socket.remoteAddress ?? null;
     let principal: Principal;
     try {
-      principal = resolvePrincipal(req, this.adminToken, this.tenants, bearer);
+      principal = resolvePrincipal(req, this.adminToken, this.tenants, this.metricsToken, bearer ?? undefined);
     } catch (e) {
       if (!(e instanceof UmldError) || e.code !== "unauthorized") throw e;
       const key = addressKey(remote ?? undefined);

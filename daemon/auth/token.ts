@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 
-/** Reads DIR/admin.token, creating it (mode 0600) on first start. */
+/** Reads a token file (DIR/admin.token, DIR/metrics.token), creating it (mode 0600) on first start. */
 export function ensureAdminToken(path: string): string {
   if (existsSync(path)) {
     chmodSync(path, 0o600);

@@ -10,7 +10,7 @@ import {
   type RouteDef,
   type RouteName,
 } from "../../protocol/contract.js";
-import { API_PREFIX } from "../../protocol/version.js";
+import { routePath } from "../../protocol/paths.js";
 import { UmldError } from "../../core/errors.js";
 import { validationError } from "./errors.js";
 
@@ -68,7 +68,7 @@ function registerOne<N extends RouteName>(app: FastifyInstance, name: N, serve: 
   const def: RouteDef = contract[name];
   app.route({
     method: def.method,
-    url: API_PREFIX + def.path,
+    url: routePath(def),
     handler: async (req, reply) => {
       // the parts are parsed by contract[name]'s own schemas: their outputs are the route's types
       const parse = () =>
@@ -80,7 +80,9 @@ function registerOne<N extends RouteName>(app: FastifyInstance, name: N, serve: 
         }) as Call<N>;
       reply.code(def.status);
       const result = await serve(name, req, reply, parse);
-      return serialize(name, def, reply.statusCode, result);
+      const body = serialize(name, def, reply.statusCode, result);
+      if (def.contentType) void reply.type(def.contentType); // a text answer, sent as is
+      return body;
     },
   });
 }

@@ -37,6 +37,10 @@ export function handlers(s: Services): Handlers {
     },
     version: () => ({ protocolVersion: PROTOCOL_VERSION, daemonVersion: s.daemonVersion, capabilities: [...CAPABILITIES] }),
     openapi: () => openApiDocument(),
+    metrics: (_c, x) => s.metrics.render(s.instances.metrics, x.scope),
+    listUsage: () => s.instances.usageList(),
+    instanceUsage: ({ params }, x) => s.instances.usageHistory(x.own(params.name)),
+    consoleLog: ({ params, query }, x) => s.instances.consoleLog(x.own(params.name), query.tail),
     listInstances: () => ({ instances: s.instances.list() }),
     getInstance: ({ params }, x) => s.instances.get(x.own(params.name)),
     getOperation: ({ params }, x) => {
@@ -69,7 +73,7 @@ export function handlers(s: Services): Handlers {
 
     // ---- writes: one command each
     createInstance: ({ body: b }, x) =>
-      x.run({ kind: "instance.create", name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, policy: b, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions }),
+      x.run({ kind: "instance.create", name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, limits: b.limits, policy: b, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions }),
     deleteInstance: ({ params, query }, x) => x.run({ kind: "instance.delete", name: params.name, force: query.force === "true" }),
     changeState: ({ params, body: b }, x) => {
       const common = { name: params.name, wait: b.wait, timeoutS: b.timeoutS };
@@ -118,6 +122,8 @@ function filterList(scope: Scope, a: AnyAnswer): unknown {
     }
     case "listInstances":
       return { ...a.result, instances: a.result.instances.filter((x) => scope.sees(x.name)) };
+    case "listUsage":
+      return { ...a.result, instances: a.result.instances.filter((x) => scope.sees(x.name)) };
     case "listDisks":
       return { ...a.result, disks: a.result.disks.filter((x) => scope.sees(x.name)) };
     case "listNetworks":
@@ -150,6 +156,7 @@ export function registerRoutes(app: FastifyInstance, s: Services): void {
     const any = anyCall(call);
     scope.authorize(routeScopes[name], any.name === "changeState" ? any.body.action : undefined);
     const result = await h[name](call, edge(s, scope, reply));
+    if (contract[name].contentType) return result; // text (a console log, metrics): names in it are the caller's already, and guest text is never rewritten
     return scope.present(filterList(scope, anyAnswer(name, result)));
   });
 }

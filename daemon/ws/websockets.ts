@@ -7,16 +7,21 @@ import { auditedByGate, type Gate } from "../auth/gate.js";
 import { checkOrigin, selectProtocol, webSocketBearer } from "../auth/websocket-credentials.js";
 import type { Scope } from "../auth/scope.js";
 import { ConsoleChannel } from "../../protocol/guest.js";
+import { EventsQuery, type Event } from "../../protocol/events.js";
+import { validationError } from "../http/errors.js";
 import { API_PREFIX } from "../../protocol/version.js";
 import { UmldError } from "../../core/errors.js";
 import type { Services } from "../services.js";
 import { toErrorResponse } from "../http/errors.js";
 import { keepAlive } from "./keep-alive.js";
+import { REPLAY_PAGE } from "../../core/events/journal.js";
 import { DEFAULT_SESSION_LIMITS, Sessions, SLOW_READER_GRACE_MS, type Session, type SessionLimits } from "./sessions.js";
 
 const MAX_MESSAGE_BYTES = 64 * 1024;
 /** An events reader further behind than this is dropped (1013): the daemon never buffers much for one reader. */
 export const MAX_EVENT_BACKLOG = 1024 * 1024;
+/** Live events held back per socket while it replays; past it the reader is dropped (1013) and reconnects with since. */
+const MAX_HELD_EVENTS = 100_000;
 /** Console input on its way to the supervisor, per socket: past it the socket is not read until the worker caught up. */
 const MAX_INPUT_IN_FLIGHT = 256 * 1024;
 
@@ -54,8 +59,11 @@ export class WebSockets {
       if (!local) checkOrigin(req);
       if (action === "events.attach") {
         sc.authorize({ access: "read" });
+        const q = EventsQuery.safeParse(Object.fromEntries(url.searchParams));
+        if (!q.success) throw validationError("query", q.error);
+        if (q.data.since !== undefined) this.s.journal.checkSince(q.data.since); // 410 before the upgrade, not a closed socket after it
         this.sessions.admit(sc.principal, local, "events", null);
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.events(ws, sc, this.sessions.open(ws, sc.principal, local, "events")));
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.events(ws, sc, this.sessions.open(ws, sc.principal, local, "events"), q.data));
         return;
       }
       if (m) {
@@ -96,18 +104,57 @@ export class WebSockets {
     });
   }
 
-  private events(ws: WebSocket, scope: Scope, session: Session): void {
+  /**
+   * Live events, after a replay of the journal from `since` when asked: the
+   * bus is listened to first and what it publishes meanwhile is held back,
+   * then sent after the replay without the ones the replay already had, so a
+   * reconnecting client gets each event it missed exactly once, in seq order.
+   */
+  private events(ws: WebSocket, scope: Scope, session: Session, q: EventsQuery): void {
     const idle = keepAlive(ws);
-    const onEvent = (e: unknown) => {
-      const visible = scope.event(e as Record<string, unknown>);
-      if (!visible) return;
-      if (ws.bufferedAmount > MAX_EVENT_BACKLOG) return session.end(1013, "event consumer too slow", SLOW_READER_GRACE_MS);
+    const types = q.type ? new Set<string>(q.type) : null;
+    let cursor = q.since ?? Infinity; // replaying: events up to the cursor went out already
+    let held: Event[] | null = q.since === undefined ? null : [];
+    const send = (e: Event): boolean => {
+      if (types && !types.has(e.type)) return true;
+      const visible = scope.event(e as unknown as Record<string, unknown>);
+      if (!visible) return true;
+      if (ws.bufferedAmount > MAX_EVENT_BACKLOG) {
+        session.end(1013, "event consumer too slow", SLOW_READER_GRACE_MS);
+        return false;
+      }
       idle.touch();
       ws.send(JSON.stringify(visible));
+      return true;
+    };
+    const onEvent = (e: Event) => {
+      if (held) {
+        held.push(e);
+        if (held.length > MAX_HELD_EVENTS) session.end(1013, "events arrive faster than the replay can catch up", SLOW_READER_GRACE_MS);
+      } else if (e.seq > cursor || cursor === Infinity) send(e);
     };
     this.s.bus.on("event", onEvent);
     session.onEnd(() => this.s.bus.off("event", onEvent));
     ws.on("error", () => ws.terminate());
+    if (held === null) return;
+    const replay = async () => {
+      for (;;) {
+        if (session.ended) return;
+        const page = this.s.journal.page(cursor);
+        for (const e of page) {
+          if (!send(e)) return;
+          cursor = e.seq;
+        }
+        if (page.length < REPLAY_PAGE) break;
+        // let the socket drain between pages: a long replay never piles up in memory
+        while (ws.bufferedAmount > MAX_EVENT_BACKLOG / 4 && !session.ended) await new Promise((r) => setTimeout(r, 10));
+      }
+      const rest = held ?? [];
+      held = null;
+      for (const e of rest) if (e.seq > cursor && !send(e)) return;
+      cursor = Math.max(cursor, rest.at(-1)?.seq ?? 0);
+    };
+    replay().catch((e: unknown) => session.end(1011, toErrorResponse(e).body.error.message.slice(0, 120)));
   }
 
   private console(ws: WebSocket, session: Session, name: string, replay: boolean, channel?: string): void {

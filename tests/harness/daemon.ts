@@ -42,12 +42,17 @@ export class TestDaemon {
     readonly ca?: Buffer,
   ) {}
 
-  static async start(opts: { stateDir?: string; logLevel?: "trace" | "debug" | "info"; args?: string[]; ca?: Buffer } = {}): Promise<TestDaemon> {
+  /**
+   * `env`: added to the daemon's environment (e.g. NOTIFY_SOCKET); `cgroups`: cgroup directories the
+   * daemon process joins before it starts (as systemd puts a service's main process in the unit's).
+   */
+  static async start(opts: { stateDir?: string; logLevel?: "trace" | "debug" | "info"; args?: string[]; ca?: Buffer; env?: Record<string, string>; cgroups?: string[] } = {}): Promise<TestDaemon> {
     const stateDir = opts.stateDir ?? mkdtempSync("/tmp/umld-t-");
     const ids = (opts.args ?? []).includes("--guest-ids") ? [] : ["--guest-ids", testGuestIds(stateDir)];
-    const proc = spawn(process.execPath, [MAIN, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", opts.logLevel ?? "debug", ...ids, ...(opts.args ?? [])], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const argv = [MAIN, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", opts.logLevel ?? "debug", ...ids, ...(opts.args ?? [])];
+    const enter = (opts.cgroups ?? []).map((d) => `echo $$ > '${d}/cgroup.procs'`).join(" && ");
+    const [cmd, args] = enter ? ["/bin/sh", ["-c", `${enter} && exec "$0" "$@"`, process.execPath, ...argv]] : [process.execPath, argv];
+    const proc = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
     const lines: string[] = [];
     // "umld listening" is an info line: the daemon must log at info or lower for the harness to see it
     const url = await new Promise<string>((resolve, reject) => {
@@ -89,7 +94,9 @@ export class TestDaemon {
     else {
       const res = await fetch(this.url + path, { method, headers, body: payload });
       const text = await res.text();
-      answer = { status: res.status, body: text ? JSON.parse(text) : null };
+      // text answers (GET /metrics, a console log) stay text
+      const json = (res.headers.get("content-type") ?? "application/json").startsWith("application/json");
+      answer = { status: res.status, body: json ? (text ? JSON.parse(text) : null) : text };
     }
     assertConforms(method, path, answer);
     return answer;

@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import pino from "pino";
+import { daemonLogger } from "../../daemon/logger.js";
 import { UmldClient } from "../../client/client.js";
 import type { Transport } from "../../client/transport.js";
 import { parseConfig, type DaemonConfig } from "../../daemon/config.js";
@@ -23,8 +24,11 @@ export class InProcessDaemon {
     readonly token: string,
   ) {}
 
-  /** `listen`: also on a loopback TCP port (WebSockets and browsers need a real socket). */
-  static async start(opts: { listen?: boolean } = {}): Promise<InProcessDaemon> {
+  /**
+   * `log`: the daemon's log lines are collected there, through umld's own logger at `logLevel` (default: no log).
+   * `listen`: also on a loopback TCP port (WebSockets and browsers need a real socket).
+   */
+  static async start(opts: { log?: string[]; logLevel?: string; listen?: boolean } = {}): Promise<InProcessDaemon> {
     const stateDir = mkdtempSync("/tmp/umld-t-");
     const cfg = parseConfig(["--state-dir", stateDir, "--listen", opts.listen ? "127.0.0.1:0" : "none", "--guest-ids", testGuestIds(stateDir)]) as DaemonConfig;
     const threads: FakeSupervisorThread[] = [];
@@ -33,7 +37,9 @@ export class InProcessDaemon {
       threads.push(t);
       return t;
     };
-    const daemon = await startDaemon(cfg, pino({ level: "silent" }), { thread, guestFilter: false });
+    const sink = opts.log;
+    const log = sink ? daemonLogger(opts.logLevel ?? "trace", { write: (line: string) => void sink.push(line) }) : pino({ level: "silent" });
+    const daemon = await startDaemon(cfg, log, { thread, guestFilter: false });
     return new InProcessDaemon(stateDir, threads, daemon, daemon.services.adminToken);
   }
 

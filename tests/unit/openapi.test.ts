@@ -7,7 +7,7 @@ import { openApiDocument } from "../../protocol/openapi.js";
 import { openApiJson } from "../../scripts/protocol-doc.js";
 import { REPO } from "../harness/daemon.js";
 
-const openApiPath = (path: string) => `/v1${path.replace(/:(\w+)/g, "{$1}")}`;
+const openApiPath = (def: { path: string; unversioned?: true }) => `${def.unversioned ? "" : "/v1"}${def.path.replace(/:(\w+)/g, "{$1}")}`;
 
 describe("the OpenAPI document generated from the contract", () => {
   it("docs/openapi.json is the generated document (npm run openapi writes it)", () => {
@@ -35,17 +35,19 @@ describe("the OpenAPI document generated from the contract", () => {
     let operations = 0;
     for (const name of ROUTE_NAMES) {
       const def: RouteDef = contract[name];
-      const op = doc.paths[openApiPath(def.path)]?.[def.method.toLowerCase()];
+      const op = doc.paths[openApiPath(def)]?.[def.method.toLowerCase()];
       assert.ok(op, `${def.method} ${def.path}`);
       assert.equal(op.operationId, name);
       assert.deepEqual(Object.keys(op.responses).sort(), Object.keys(def.responses).sort(), name);
       assert.equal(op.requestBody !== undefined, def.body !== undefined, name);
+      const ok = (op.responses[String(def.status)] as { content: Record<string, unknown> }).content;
+      assert.deepEqual(Object.keys(ok), [def.contentType ?? "application/json"], `${name}: the success answer's media type`);
       const pathParams = [...def.path.matchAll(/:(\w+)/g)].map((m) => m[1]);
       assert.deepEqual(op.parameters?.filter((p) => p.in === "path").map((p) => p.name) ?? [], pathParams, name);
       operations++;
     }
     for (const ws of Object.values(websockets)) {
-      const op = doc.paths[openApiPath(ws.path)]?.get;
+      const op = doc.paths[openApiPath(ws)]?.get;
       assert.ok(op?.responses["101"], ws.path);
       for (const status of ws.errors) assert.ok(op.responses[String(status)], `${ws.path} ${status}`);
       operations++;

@@ -25,6 +25,7 @@ export function App() {
   const signOut = (why: string | null) => {
     Session.forget();
     current.current?.stream.close();
+    current.current?.instances.close();
     current.current = null;
     setCtx(null);
     setNotice(why);

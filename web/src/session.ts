@@ -36,6 +36,7 @@ export class Session {
       return res;
     };
     const me = await new UmldClient({ transport, token }).call("whoami");
+    if (me.kind === "metrics") throw new Error("This is the metrics token: it reads /metrics only. Sign in with the admin token or a tenant's.");
     session = new Session(token, me, transport);
     sessionStorage.setItem(KEY, token);
     return session;

@@ -1,6 +1,7 @@
 import { ApiError } from "../../client/index.js";
 import type { Event } from "../../protocol/events.js";
 import type { InstanceView, MemoryView } from "../../protocol/instances.js";
+import type { UsageSample } from "../../protocol/usage.js";
 import type { EventStream } from "./events.js";
 import type { Session } from "./session.js";
 
@@ -8,18 +9,25 @@ import type { Session } from "./session.js";
 const REFRESHING = new Set(["instance.created", "instance.state", "instance.ready", "instance.memory", "instance.disk", "instance.upgrade", "instance.restart", "instance.flagged", "instance.hang"]);
 /** Guest memory asks the guest (mconsole): a few at a time, never a burst. */
 const MEMORY_CONCURRENCY = 3;
+/** The daemon's sampler reads every guest every few seconds; the page asks for all of them at once, no faster than this. */
+const USAGE_EVERY_MS = 5000;
 
 /**
  * The instances as the token sees them, kept live by the event stream: the
  * list is loaded once (and after a reconnect), then an event about an
- * instance reloads that one instance (coalesced), and its memory when it
- * may have moved. Views subscribe and re-render; nothing polls.
+ * instance reloads that one instance (coalesced), and its memory figures when
+ * a page showed them. CPU and memory use of every guest come from the
+ * daemon's sampler (GET /v1/usage, one request for all, every 5 s while a
+ * guest runs and the tab is visible). Views subscribe and re-render.
  */
 export class InstancesStore {
   readonly items = new Map<string, InstanceView>();
   /** when each view was fetched (performance.now()), to count uptime on locally */
   readonly fetchedAt = new Map<string, number>();
   readonly memory = new Map<string, MemoryView | null>();
+  /** the sampler's latest reading of each instance (null: none yet) */
+  readonly usage = new Map<string, UsageSample | null>();
+  private usageTimer: ReturnType<typeof setInterval> | null = null;
   loaded = false;
   error: unknown = null;
   private subs = new Set<() => void>();
@@ -51,11 +59,31 @@ export class InstancesStore {
       }
       this.loaded = true;
       this.error = null;
-      for (const i of instances) if (i.pid !== null) this.queueMemory(i.name);
+      void this.loadUsage();
+      this.usageTimer ??= setInterval(() => {
+        if (document.visibilityState === "visible" && [...this.items.values()].some((i) => i.pid !== null)) void this.loadUsage();
+      }, USAGE_EVERY_MS);
     } catch (e) {
       this.error = e;
     }
     this.notify();
+  }
+
+  /** Stops asking for usage (signed out). */
+  close(): void {
+    if (this.usageTimer) clearInterval(this.usageTimer);
+    this.usageTimer = null;
+  }
+
+  private async loadUsage(): Promise<void> {
+    try {
+      const { instances } = await this.session.client.call("listUsage");
+      this.usage.clear();
+      for (const u of instances) this.usage.set(u.name, u.sample);
+      this.notify();
+    } catch {
+      // figures only: the list stays as it is
+    }
   }
 
   /** Reloads one instance now (after an action of ours, say). */
@@ -111,7 +139,7 @@ export class InstancesStore {
         this.pending.delete(name);
         this.refresh(name).then(
           () => {
-            if (memoryToo && this.items.get(name)?.pid != null) this.queueMemory(name);
+            if (memoryToo && this.memory.has(name) && this.items.get(name)?.pid != null) this.queueMemory(name);
           },
           () => {},
         );

@@ -7,10 +7,10 @@ import { Field, Outcome, Section, StateBadge, useAction, useSubscription, useTic
 import { ConsoleTab } from "./console.js";
 import { DisksTab, SnapshotsTab } from "./instance-storage.js";
 import { EventsTab, KernelTab, NetworkTab } from "./instance-more.js";
-import { cpuTime, crashReason, uptimeNow } from "./instances.js";
+import { cpuUse, crashReason, uptimeNow } from "./instances.js";
 
 const ACTION_LABELS = { start: "Start", shutdown: "Shut down", halt: "Halt", reboot: "Reboot", pause: "Pause", resume: "Resume" } as const;
-/** How often an open instance page of a running guest reloads it and its memory figures (two small requests). */
+/** How often an open instance page of a running guest reloads it and asks the guest its memory figures. */
 const REFRESH_MS = 5000;
 const TAB_LABELS: Record<InstanceTab, string> = { overview: "Overview", console: "Console", disks: "Disks", network: "Network", snapshots: "Snapshots", kernel: "Kernel", events: "Events" };
 
@@ -24,7 +24,7 @@ export function InstanceView({ name, tab }: { name: string; tab: InstanceTab }) 
   const pid = i?.pid ?? null;
   useEffect(() => {
     if (pid === null) return;
-    // CPU time and the guest's free memory move without events: this one open page asks again now and then
+    // uptime, busy and the guest's free memory move without events: this one open page asks again now and then
     const t = setInterval(() => {
       void instances.refresh(name).catch(() => {});
       instances.queueMemory(name);
@@ -92,8 +92,8 @@ function Summary({ i }: { i: Instance }) {
         </dd>
       </div>
       <div>
-        <dt>CPU time</dt>
-        <dd data-field="cpu">{cpuTime(i)}</dd>
+        <dt>CPU</dt>
+        <dd data-field="cpu">{cpuUse(i.pid !== null ? instances.usage.get(i.name) : null)}</dd>
       </div>
       <div>
         <dt>Image</dt>

@@ -1,12 +1,14 @@
-import type { InstanceView as Instance, MemoryView } from "../../../protocol/instances.js";
+import type { InstanceView as Instance } from "../../../protocol/instances.js";
+import type { UsageSample } from "../../../protocol/usage.js";
 import { useApp } from "../context.js";
-import { duration, kib, bytes, mib } from "../format.js";
+import { bytes, duration, mib } from "../format.js";
 import { href } from "../router.js";
 import { ErrorText, StateBadge, Table, useSubscription, useTick } from "../ui.js";
 
-/** Host CPU time this boot, as the daemon last measured it. */
-export function cpuTime(i: Instance): string {
-  return i.cpuSeconds === null ? "—" : `${i.cpuSeconds.toFixed(1)} s`;
+/** CPU use from the daemon's latest reading: percent of one core now, and seconds this boot. */
+export function cpuUse(u: UsageSample | null | undefined): string {
+  if (!u || u.cpuSeconds === null) return "—";
+  return `${u.cpuPercent === null ? "" : `${u.cpuPercent.toFixed(0)} %, `}${u.cpuSeconds.toFixed(1)} s`;
 }
 
 /** Seconds up now: the uptime fetched, counted on in the page. */
@@ -19,9 +21,9 @@ export function crashReason(i: Instance): string | null {
   return i.state === "crashed" ? (i.lastExit?.reason ?? "unknown") : null;
 }
 
-export function guestView(m: MemoryView | null | undefined): string {
-  if (!m || m.guestMemTotalKiB === null) return "—";
-  return `${kib(m.guestMemFreeKiB)} free of ${kib(m.guestMemTotalKiB)}`;
+/** The guest's own MemAvailable, as the sampler last read it (every 30 s at most). */
+export function guestAvailable(u: UsageSample | null | undefined): string {
+  return u?.memoryGuestAvailableBytes == null ? "—" : `${bytes(u.memoryGuestAvailableBytes)} available`;
 }
 
 export function InstancesView() {
@@ -45,7 +47,7 @@ export function InstancesView() {
               <th scope="col">State</th>
               <th scope="col">Ready</th>
               <th scope="col">Memory target</th>
-              <th scope="col">Guest view</th>
+              <th scope="col">In the guest</th>
               <th scope="col">Host</th>
               <th scope="col">CPU</th>
               <th scope="col">Uptime</th>
@@ -55,7 +57,7 @@ export function InstancesView() {
           </thead>
           <tbody>
             {list.map((i) => {
-              const m = instances.memory.get(i.name);
+              const u = i.pid !== null ? instances.usage.get(i.name) : null;
               const why = crashReason(i);
               return (
                 <tr key={i.name} data-instance={i.name}>
@@ -72,9 +74,9 @@ export function InstancesView() {
                     {mib(i.memoryMiB)}
                     {i.maxMemoryMiB !== i.memoryMiB ? <small> of {mib(i.maxMemoryMiB)}</small> : null}
                   </td>
-                  <td>{i.pid !== null ? guestView(m) : "—"}</td>
-                  <td>{i.pid !== null && m ? bytes(m.hostAllocatedBytes) : "—"}</td>
-                  <td>{cpuTime(i)}</td>
+                  <td>{guestAvailable(u)}</td>
+                  <td>{u?.memoryHostBytes == null ? "—" : bytes(u.memoryHostBytes)}</td>
+                  <td data-field="cpu">{cpuUse(u)}</td>
                   <td>{duration(uptimeNow(i, instances.fetchedAt.get(i.name)))}</td>
                   <td>{i.image}</td>
                   <td>{i.bootedKernel ?? i.kernel}</td>

@@ -1,0 +1,54 @@
+import type { CommandSpec } from "./command.js";
+
+export const hostCommands: CommandSpec[] = [
+  {
+    name: "events",
+    help: [
+      "events [--since SEQ] [--type a,b]    every event as one JSON line; --since replays what came after SEQ first",
+      "                                     (each event has its seq: reconnect with the last one seen)",
+    ],
+    flags: ["since", "type"],
+    async run(x) {
+      const q = new URLSearchParams();
+      if (x.v.since !== undefined) q.set("since", x.v.since);
+      if (x.v.type !== undefined) q.set("type", x.v.type);
+      const ws = x.c.websocket(`/events${q.size ? `?${q}` : ""}`);
+      ws.on("message", (d) => process.stdout.write(`${String(d)}\n`));
+      ws.on("unexpected-response", (_q, res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c));
+        res.on("end", () => {
+          const e = (() => {
+            try {
+              return (JSON.parse(body) as { error: { code: string; message: string } }).error;
+            } catch {
+              return { code: String(res.statusCode), message: body };
+            }
+          })();
+          x.fail(`${e.code}: ${e.message}`, 1);
+        });
+      });
+      ws.on("error", (e) => x.fail(`events: ${e.message}`, 1));
+      ws.on("close", (code, reason) => x.fail(`events: the daemon closed the stream (${code} ${String(reason)}); reconnect with --since`, 1));
+      await new Promise(() => {});
+    },
+  },
+  {
+    name: "metrics",
+    help: ["metrics                              what GET /metrics serves Prometheus (for this token)"],
+    async run(x) {
+      process.stdout.write(await x.c.call("metrics"));
+    },
+  },
+  {
+    name: "shutdown-guests",
+    help: ["shutdown-guests [--deadline S]       host shutdown: every guest shut down, halted after S seconds (default 60)"],
+    flags: ["deadline"],
+    async run(x) {
+      const r = await x.c.call("shutdownGuests", { body: x.v.deadline ? { deadlineS: Number(x.v.deadline) } : {} });
+      x.out(r, `${r.shutDown.length} shut down${r.shutDown.length ? ` (${r.shutDown.join(", ")})` : ""}, ${r.halted.length} halted${r.halted.length ? ` (${r.halted.join(", ")})` : ""}`);
+    },
+  },
+  { name: "version", help: ["version"], run: async (x) => x.out(await x.c.call("version")) },
+  { name: "health", help: ["health"], run: async (x) => x.out(await x.c.call("health")) },
+];

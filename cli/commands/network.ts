@@ -1,0 +1,65 @@
+import type { BodyIn, ResponseOf } from "../../protocol/contract.js";
+import { NetworkKind } from "../../protocol/networks.js";
+import { col } from "../output.js";
+import type { CommandSpec } from "./command.js";
+
+type NetworkRow = ResponseOf<"listNetworks">["networks"][number];
+
+export const networkCommands: CommandSpec[] = [
+  {
+    name: "net",
+    subs: ["ls", "create", "rm"],
+    help: [
+      "net ls | rm NAME | create NAME [SUBNET] [--kind switch|host|user] [--nat] [--host-access]",
+      "                                     e.g. net create lan 10.77.0.0/24; net create wan 10.78.0.0/24 --kind host --nat",
+      "                                     --host-access (user, admins): its guests reach the host's services at 10.0.2.2",
+    ],
+    flags: ["kind", "nat", "host-access"],
+    completes: "network",
+    lists: true,
+    async run(x) {
+      const [sub] = x.args;
+      if (sub === "ls") {
+        const r = await x.c.call("listNetworks");
+        return x.list(r, r.networks, [
+          col<NetworkRow>("name", (n) => n.name),
+          col<NetworkRow>("kind", (n) => `${n.kind}${n.nat ? "+nat" : ""}${n.hostAccess ? "+host" : ""}`),
+          col<NetworkRow>("subnet", (n) => n.subnet),
+          col<NetworkRow>("bridge", (n) => n.bridge),
+          col<NetworkRow>("nics", (n) => n.nics.map((i) => `${i.instance}:${i.slot}=${i.ip}`).join(",") || null),
+        ], "no networks");
+      }
+      const name = x.arg(1, `net ${sub ?? "ls | create | rm"} NAME`);
+      if (sub === "create") {
+        const body: BodyIn<"createNetwork"> = { name };
+        if (x.args[2]) body.subnet = x.args[2];
+        if (x.v.kind) body.kind = x.field(NetworkKind, x.v.kind, "body.kind");
+        if (x.v.nat) body.nat = true;
+        if (x.v["host-access"]) body.hostAccess = true;
+        const r = await x.c.call("createNetwork", { body });
+        return x.out(r, `created network ${r.name} (${r.kind}${r.nat ? ", NAT" : ""}${r.hostAccess ? ", host access" : ""}, ${r.subnet}${r.gateway ? `, host at ${r.gateway}` : ""}${r.bridge ? ` on ${r.bridge}` : ""})`);
+      }
+      if (sub === "rm") return x.out(await x.c.call("deleteNetwork", { params: { name } }), `deleted network ${name}`);
+      x.fail("net ls | create | rm");
+    },
+  },
+  {
+    name: "nic",
+    subs: ["add", "rm"],
+    help: ["nic add NAME NETWORK | rm NAME SLOT  NICs (live if running; rm needs the interface down in the guest)"],
+    completes: "instance",
+    async run(x) {
+      const [sub] = x.args;
+      const inst = x.arg(1, `nic ${sub ?? "add | rm"} NAME ...`);
+      if (sub === "add") {
+        const r = await x.c.call("attachNic", { params: { name: inst }, body: { network: x.arg(2, "nic add NAME NETWORK") } });
+        return x.out(r, `${inst}: ${r.slot} on ${r.network}, ${r.ip} (${r.mac})${r.live ? " (live)" : ""}`);
+      }
+      if (sub === "rm") {
+        const slot = x.arg(2, "nic rm NAME SLOT");
+        return x.out(await x.c.call("detachNic", { params: { name: inst, slot } }), `${inst}: ${slot} removed`);
+      }
+      x.fail("nic add | rm");
+    },
+  },
+];
