@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
 import { webSocketProtocols } from "../../client/websocket.js";
@@ -63,6 +64,8 @@ describe("the dashboard's daemon side, in process", () => {
     const reader = await d.api("GET", "/v1/whoami", undefined, { token: bob });
     assert.deepEqual([reader.body.kind, reader.body.tenant, reader.body.actions], ["tenant", "bob", ["read"]]);
     assert.equal((await d.api("GET", "/v1/whoami", undefined, { token: "umld_nope_nope" })).status, 401);
+    const metrics = await d.api("GET", "/v1/whoami", undefined, { token: readFileSync(`${d.stateDir}/metrics.token`, "utf8").trim() });
+    assert.deepEqual([metrics.status, metrics.body.kind], [200, "metrics"], "the dashboard can tell the metrics token apart");
 
     await d.api("POST", "/v1/instances", { name: "web", memoryMiB: 64 }, { token: acme });
     await d.api("PUT", "/v1/instances/web/state", { action: "start" }, { token: acme });
