@@ -92,6 +92,12 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
     await page.getByRole("button", { name: "Start", exact: true }).waitFor();
     assert.equal((await d.get("dash-1")).state, "stopped");
 
+    // its events, live since the page opened: the boots and the shutdown
+    await page.getByRole("link", { name: "Events", exact: true }).click();
+    await page.getByRole("cell", { name: /^stopping → stopped/ }).first().waitFor();
+    await page.getByRole("cell", { name: /^ready after \d+ ms$/ }).first().waitFor();
+    await b.shot(page, "events");
+
     // snapshots: take one, restore it (a confirm dialog, accepted), clone from it
     page.on("dialog", (dialog) => void dialog.accept());
     await page.getByRole("link", { name: "Snapshots", exact: true }).click();
