@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { appendFileSync, chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
 import { TestDaemon } from "../harness/daemon.js";
+import { fakeKernel } from "../harness/fixtures.js";
 import { signIn, TestBrowser, unlabelledControls, waitForTerminal } from "../harness/browser.js";
 
 const BOOT_MS = 120_000;
@@ -15,13 +17,22 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
   let d: TestDaemon;
   let b: TestBrowser;
   let tenantToken = "";
+  const kernels = mkdtempSync("/tmp/umld-k-");
   before(async () => {
     d = await TestDaemon.start();
     b = await TestBrowser.launch();
+    // two more kernels: the same UML with another sha, and one whose guest panics at boot
+    copyFileSync("/usr/bin/linux.uml", `${kernels}/linux-good`);
+    appendFileSync(`${kernels}/linux-good`, "umld-test-build");
+    chmodSync(`${kernels}/linux-good`, 0o755);
+    for (const [name, path] of [["good", `${kernels}/linux-good`], ["panics", fakeKernel(kernels, "panics")]]) {
+      assert.equal((await d.api("POST", "/v1/kernels", { name, path })).status, 201, name);
+    }
   });
   after(async () => {
     await b?.close();
     await d?.stop();
+    rmSync(kernels, { recursive: true, force: true });
   });
 
   it("an admin signs in, creates and starts a guest, uses its console, reboots it and shuts it down", async () => {
@@ -78,7 +89,20 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
     await field(page, "ready").filter({ hasText: "yes" }).waitFor({ timeout: BOOT_MS });
     assert.equal((await d.get("dash-1")).bootCount, 2);
 
-    // the list while it runs: memory figures asked a few at a time, then back to the instance
+    // a kernel upgrade that fails rolls back, and says so; then one that works
+    await page.getByRole("link", { name: "Kernel", exact: true }).click();
+    await page.getByLabel("Upgrade to kernel").selectOption("panics");
+    await page.getByRole("button", { name: "Upgrade kernel" }).click();
+    await page.getByText(/^Rolled back: /).waitFor({ timeout: BOOT_MS });
+    await field(page, "ready").filter({ hasText: "yes" }).waitFor({ timeout: BOOT_MS });
+    await page.getByLabel("Upgrade to kernel").selectOption("good");
+    await page.getByRole("button", { name: "Upgrade kernel" }).click();
+    await page.getByText("Upgraded: dash-1 runs good.").waitFor({ timeout: BOOT_MS });
+    await b.shot(page, "kernel");
+    assert.equal((await d.get("dash-1")).bootedKernel, "good");
+    await field(page, "ready").filter({ hasText: "yes" }).waitFor({ timeout: BOOT_MS });
+
+    // the list while it runs, then back to the instance
     await page.getByRole("link", { name: "Instances" }).click();
     const row = page.locator('tr[data-instance="dash-1"]');
     await row.getByText("running").waitFor();
@@ -114,7 +138,8 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
     // the list, live: the state moved without a reload
     await page.getByRole("link", { name: "Instances" }).click();
     await row.getByText("stopped").waitFor();
-    assert.deepEqual(problems, [], "no script error, CSP violation or failed request");
+    // the one refusal expected: the upgrade that rolled back answers 500 upgrade_rolled_back (docs/errors.md)
+    assert.deepEqual(problems, ["http 500 PUT /v1/instances/dash-1/state"], "no script error, CSP violation or other failed request");
   });
 
   it("an admin's other views: images and kernels, networks, host, tenants with a new token shown once", async () => {
