@@ -23,7 +23,7 @@ import { DataDisksRepo } from "../core/store/data-disks-repo.js";
 import { ChannelsRepo } from "../core/store/channels-repo.js";
 import { SnapshotsRepo } from "../core/store/snapshots-repo.js";
 import { NetworksRepo } from "../core/store/networks-repo.js";
-import { SwitchSupervisor } from "../core/network/switches.js";
+import { retireSwitches } from "../core/network/legacy-switches.js";
 import { GuestFilter } from "../core/network/guest-filter.js";
 import { HostLinks } from "../core/network/host-links.js";
 import { OperationsRepo } from "../core/store/operations-repo.js";
@@ -138,8 +138,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
     mkdirSync(d, { recursive: true, mode: 0o700 });
     chmodSync(d, 0o700);
   }
-  mkdirSync(paths.networks, { recursive: true, mode: 0o711 });
-  chmodSync(paths.networks, 0o711); // bound into the jails of guests with a switch NIC: traverse to their switch's socket, list nothing
+  mkdirSync(paths.networks, { recursive: true, mode: 0o700 });
+  chmodSync(paths.networks, 0o700); // root's only: no guest reaches anything here since switches are kernel bridges
   if (!launcherAvailable()) throw new Error(`the jail launcher is missing (${LAUNCHER}): run npm run build`);
   const clashes = hostIdClashes(cfg.guestIds);
   if (clashes.length) {
@@ -172,8 +172,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const resealed = resealCatalog(catalog, paths);
   if (resealed) log.info({ files: resealed }, "images and kernels made readable by their owners' guests only");
   const networksRepo = new NetworksRepo(db);
-  const switchUid = (id: string) => networksRepo.byId(id)?.host_uid ?? hostIds.allocate({ kind: "network", id }); // a network made since this start
-  const switches = new SwitchSupervisor(paths.networks, { launcher: LAUNCHER, jailRoot: paths.jailRoot, cgroups, uidOf: switchUid }, log);
+  retireSwitches(paths.networks, cgroups, log);
   const tenantGid = (instanceName: string): number | null => {
     const dot = instanceName.indexOf(".");
     return dot <= 0 ? null : gidOfTenant(instanceName.slice(0, dot));
@@ -185,12 +184,12 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   pool.warm();
   const historyRepo = new InstancesRepo(db);
   const usageTiming = { ...DEFAULT_TIMING, everyMs: (cfg.usageIntervalS ?? 5) * 1000, keepEveryMs: Math.max(DEFAULT_TIMING.keepEveryMs, (cfg.usageIntervalS ?? 5) * 1000) };
-  const instances = new Instances({ usageTiming, paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, switches, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: seams.guestFilter === false ? undefined : new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log, admission: { overcommit: cfg.memoryOvercommit } });
+  const instances = new Instances({ usageTiming, paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: seams.guestFilter === false ? undefined : new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log, admission: { overcommit: cfg.memoryOvercommit } });
   tenants.setCpuCapApplier((t, cpus, before) => instances.applyTenantCpuCap(t, cpus, before));
   tenants.onRightsEnded((e) => {
     if (e.kind === "tenant-deleted" && cgroups) removeTenantLevel(cgroups, e.tenant); // it owns no guest any more
   });
-  instances.networks.start(); // switches first: adopted guests are plugged into them
+  instances.networks.start(); // bridges and TAPs first: adopted guests are plugged into them
   const reconciled = await instances.reconcileAtStart();
   const autostarted = instances.autostart();
   if (autostarted.length) log.info({ instances: autostarted }, "autostart");
@@ -259,7 +258,6 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
       await new Promise<void>((r) => unixServer.close(() => r()));
       await app.close();
       await instances.detachAll();
-      switches.close(); // switches keep running with the guests
       await pool.close();
       db.close();
       log.info("umld stopped; guests left running");

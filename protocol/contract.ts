@@ -42,11 +42,12 @@ import {
   TokenList,
   TokenParams,
   TokenView,
+  WhoAmI,
   type Access,
 } from "./tenants.js";
 import { Event, EventsQuery } from "./events.js";
 import { ConsoleLogQuery, ConsoleLogText, InstanceUsage, METRICS_CONTENT_TYPE, MetricsText, UsageList } from "./usage.js";
-import { Deleted, DetachedResult, OpenApiDocument, ShutdownGuestsRequest, ShutdownGuestsResult } from "./host.js";
+import { Deleted, DetachedResult, HostView, OpenApiDocument, ShutdownGuestsRequest, ShutdownGuestsResult } from "./host.js";
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 /** Every status an error answer may have (the registry's). */
@@ -161,7 +162,7 @@ export const contract = {
   }),
   listKernels: route({ method: "GET", path: "/kernels", summary: "Registered kernels", response: KernelList, status: 200 }),
   patchInstance: route({
-    method: "PATCH", path: "/instances/:name", summary: "Live memory target (plug/unplug), memory reclaim, CPU/I/O/process limits, boot size, staged kernel, disk quota, hostfs directory, policies",
+    method: "PATCH", path: "/instances/:name", summary: "Live memory target (plug/unplug), memory reclaim, boot size, staged kernel, disk quota, hostfs directory, policies, limits (CPU, I/O, processes, NIC rate; live)",
     params: InstanceNameParams, body: PatchInstanceRequest, response: PatchInstanceResult, status: 200, errors: [...GUEST, 501],
   }),
   getMemory: route({
@@ -212,11 +213,11 @@ export const contract = {
   }),
   listNetworks: route({ method: "GET", path: "/networks", summary: "Networks and the NICs on them", response: NetworkList, status: 200 }),
   createNetwork: route({
-    method: "POST", path: "/networks", summary: "Create a network (a host network's bridge and table at once; a switch starts with its first NIC)",
+    method: "POST", path: "/networks", summary: "Create a network (a switch or host network's bridge and tables at once)",
     body: CreateNetworkRequest, response: NetworkView, status: 201, errors: [409, 501],
   }),
   deleteNetwork: route({
-    method: "DELETE", path: "/networks/:name", summary: "Delete a network no NIC is on (its switch, bridge and table removed)",
+    method: "DELETE", path: "/networks/:name", summary: "Delete a network no NIC is on (its bridge and tables removed)",
     params: NetworkNameParams, response: Deleted, status: 200, errors: CONFLICT,
   }),
   attachNic: route({
@@ -276,6 +277,8 @@ export const contract = {
     method: "GET", path: "/audit", summary: "The audit log, newest first: every mutating call and console attach (admin)",
     query: AuditQuery, response: AuditList, status: 200,
   }),
+  whoami: route({ method: "GET", path: "/whoami", summary: "Who the token is: admin or tenant, and its permissions (what the dashboard offers)", response: WhoAmI, status: 200 }),
+  host: route({ method: "GET", path: "/host", summary: "The host: instances by state, memory committed to guests against the host's total and available (admin)", response: HostView, status: 200 }),
 };
 
 export type Contract = typeof contract;
@@ -364,6 +367,8 @@ export const routeScopes: Record<RouteName, RouteScope> = {
   createToken: { access: "admin" },
   revokeToken: { access: "admin" },
   listAudit: { access: "admin" },
+  whoami: { access: "any" },
+  host: { access: "admin" },
 };
 
 /** A WebSocket endpoint: a GET upgraded to 101, or refused with an error body like any route. */

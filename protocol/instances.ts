@@ -10,6 +10,20 @@ export const INSTANCE_ACTIONS = ["start", "shutdown", "halt", "reboot", "pause",
 export const InstanceAction = z.enum(INSTANCE_ACTIONS);
 export type InstanceAction = z.infer<typeof InstanceAction>;
 
+/**
+ * The lifecycle actions valid in each state, for clients that offer only
+ * those (the dashboard's buttons); core/lifecycle/transitions.ts is the table
+ * the daemon applies, and a unit test checks that the two agree.
+ */
+export const ACTIONS_IN_STATE: Readonly<Record<InstanceState, readonly Exclude<InstanceAction, "upgrade">[]>> = {
+  stopped: ["start"],
+  crashed: ["start"],
+  starting: ["shutdown", "halt"],
+  running: ["shutdown", "halt", "reboot", "pause"],
+  paused: ["resume", "shutdown", "halt", "reboot"],
+  stopping: ["halt"],
+};
+
 export const RestartPolicy = z.enum(["never", "on-failure", "always"]);
 export const OnHang = z.enum(["report", "reset"]);
 
@@ -28,6 +42,9 @@ export const PIDS_MIN = 32;
 /** cgroup v2's range for cpu.weight and io.weight (v1 shares and BFQ weights are derived: docs/performance.md). */
 export const WEIGHT_MIN = 1;
 export const WEIGHT_MAX = 10_000;
+/** A NIC's rate in Mbit/s: at least 1, at most 100 Gbit/s. */
+export const NET_MBIT_MIN = 1;
+export const NET_MBIT_MAX = 100_000;
 
 /** Resource limits of an instance: one object, so more limits can join it; each field optional, null lifts it. */
 export const Limits = z
@@ -63,16 +80,27 @@ export const Limits = z
       .nullable()
       .optional()
       .describe("most host processes of the guest (UML, its helpers, one per guest process; at least 32, at most the daemon's --guest-max-processes); null: that maximum"),
+    netMbit: z
+      .number()
+      .int()
+      .min(NET_MBIT_MIN)
+      .max(NET_MBIT_MAX)
+      .nullable()
+      .optional()
+      .describe("each NIC on a switch or host network is shaped to this many Mbit/s in each direction (1-100000), live; null: unlimited"),
   })
   .strict();
 export type Limits = z.input<typeof Limits>;
 
-export const LimitsView = z.object({
-  cpus: z.number().nullable().describe("CPU cap in cores; null: unlimited"),
-  cpuWeight: z.number().int().nullable().describe("CPU weight; null: the default (100)"),
-  ioWeight: z.number().int().nullable().describe("I/O weight; null: the default (100)"),
-  pids: z.number().int().nullable().describe("most host processes; null: the daemon's --guest-max-processes"),
-}).describe("CPU, I/O and process limits through the guest's cgroup, applied live (docs/live-changes.md)");
+export const LimitsView = z
+  .object({
+    cpus: z.number().nullable().describe("CPU cap in cores; null: unlimited"),
+    cpuWeight: z.number().int().nullable().describe("CPU weight; null: the default (100)"),
+    ioWeight: z.number().int().nullable().describe("I/O weight; null: the default (100)"),
+    pids: z.number().int().nullable().describe("most host processes; null: the daemon's --guest-max-processes"),
+    netMbit: z.number().int().nullable().describe("each NIC's rate in each direction, Mbit/s; null: unlimited"),
+  })
+  .describe("resource limits, applied live: CPU, I/O and processes through the guest's cgroup (docs/live-changes.md); netMbit: each switch/host NIC shaped to this many Mbit/s each way (docs/networking.md)");
 
 export const MemoryReclaim = z.enum(["off", "auto"]);
 export type MemoryReclaim = z.infer<typeof MemoryReclaim>;
@@ -133,7 +161,7 @@ export const PatchInstanceRequest = z
     diskQuotaMiB: z.number().int().min(1).max(64 * 1024 * 1024).nullable().optional().describe("disk quota in MiB (null: none)"),
     hostfsDir: HostDir.nullable().optional().describe("admins only: the one host directory the guest may mount with hostfs (as the guest user), from its next start; null: none"),
     memoryReclaim: MemoryReclaim.optional().describe(`${MEMORY_RECLAIM_DOC}; live`),
-    limits: Limits.optional().describe("changed live (a running guest's cgroup at once); fields left out stay as they are"),
+    limits: Limits.optional().describe("changed live (a running guest's cgroup and NICs at once); fields left out stay as they are"),
     ...PolicyFields,
   })
   .strict()

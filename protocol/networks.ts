@@ -3,7 +3,7 @@ import { Name, OwnedName } from "./names.js";
 
 export const NetworkKind = z
   .enum(["switch", "host", "user"])
-  .describe("switch: an isolated L2 segment between guests (uml_switch); host: guests bridged to a host bridge through TAPs, optionally NATed; user: one private slirp NAT per NIC, no privileges");
+  .describe("switch: an isolated L2 segment between guests (a kernel bridge with no address and no uplink); host: guests bridged to a host bridge with an address, optionally NATed; user: one private slirp NAT per NIC, no privileges");
 export type NetworkKind = z.infer<typeof NetworkKind>;
 
 /** The fixed network slirp gives every guest. */
@@ -29,8 +29,8 @@ export const NetworkView = z.object({
   nat: z.boolean(),
   hostAccess: z.boolean().describe("user networks: guests on it may reach the host's own services; false for every other kind (host networks' guests reach the host with ping only)"),
   gateway: z.string().nullable().describe("host: the bridge's address, the guests' route out (the host itself answers only ping there); user: slirp's alias for the host's loopback (reachable with hostAccess)"),
-  bridge: z.string().nullable().describe("host: the host bridge umld created"),
-  switchPid: z.number().int().nullable(),
+  bridge: z.string().nullable().describe("switch and host: the host bridge umld created"),
+  switchPid: z.number().int().nullable().describe("always null: switch networks had a uml_switch process before they became kernel bridges"),
   nics: z.array(z.object({ instance: z.string(), slot: z.string(), ip: z.string(), mac: z.string() })),
   createdAt: z.string(),
 });
@@ -41,7 +41,7 @@ export const NicView = z.object({
   network: z.string(),
   mac: z.string().describe("fe:<prefix>:<address>: the guest reads its address from it"),
   ip: z.string(),
-  hostInterface: z.string().nullable().describe("host networks: the TAP on the host side"),
+  hostInterface: z.string().nullable().describe("switch and host networks: the TAP on the host side"),
 });
 export type NicView = z.infer<typeof NicView>;
 

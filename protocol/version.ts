@@ -32,6 +32,11 @@ export const CAPABILITIES = [
   "usage",
   "events-replay",
   "console-log",
+  "net-limits",
+  "dashboard",
+  "whoami",
+  "host-overview",
+  "websocket-protocol-auth",
 ] as const;
 
 export const VersionView = z.object({

@@ -21,6 +21,12 @@ function policyFlags(x: Ctx, v: Values): PolicyFlags {
   return p;
 }
 
+/** The limit flags as the `limits` part of create and PATCH (none lifts one). */
+function limitsPart(v: Values): Pick<BodyIn<"patchInstance">, "limits"> {
+  const limits = limitFlags(v);
+  return Object.keys(limits).length ? { limits } : {};
+}
+
 export const INSTANCE_COLUMNS = [
   col<InstanceView>("name", (i) => i.name),
   col<InstanceView>("state", (i) => i.state),
@@ -79,14 +85,12 @@ export const instanceCommands: CommandSpec[] = [
     help: ["create NAME [--memory MIB] [--image IMG] [--kernel K] [--reclaim auto] [limit flags] [policy flags]"],
     flags: ["memory", "image", "kernel", "reclaim", ...LIMIT_FLAGS.map(([f]) => f), ...POLICY_FLAGS],
     async run(x) {
-      const body: BodyIn<"createInstance"> = { name: x.arg(0, "create needs an instance NAME"), ...policyFlags(x, x.v) };
+      const body: BodyIn<"createInstance"> = { name: x.arg(0, "create needs an instance NAME"), ...policyFlags(x, x.v), ...limitsPart(x.v) };
       if (x.v.memory) body.memoryMiB = Number(x.v.memory);
       if (x.v.image) body.image = x.v.image;
       if (x.v.kernel) body.kernel = x.v.kernel;
       const reclaim = reclaimFlag(x, x.v);
       if (reclaim) body.memoryReclaim = reclaim;
-      const limits = limitFlags(x.v);
-      if (Object.keys(limits).length) body.limits = limits;
       const i = await x.c.call("createInstance", { body });
       x.out(i, `created ${i.name} (${i.memoryMiB}M, image ${i.image}, kernel ${i.kernel})`);
     },
@@ -94,17 +98,19 @@ export const instanceCommands: CommandSpec[] = [
   {
     name: "set",
     help: [
-      "set NAME [policy flags]              change policies; policy flags: --restart never|on-failure|always,",
-      "                                     --autostart / --no-autostart, --order N, --delay S, --hang-timeout S, --on-hang report|reset",
+      "set NAME [policy flags] [limit flags]   change policies and limits; policy flags: --restart never|on-failure|always,",
+      "                                     --autostart / --no-autostart, --order N, --delay S, --hang-timeout S, --on-hang report|reset;",
+      "                                     limit flags (live; none lifts one): --cpus X, --cpu-weight N, --io-weight N, --pids N,",
+      "                                     --net-mbit N (each switch/host NIC shaped to N Mbit/s each way)",
     ],
-    flags: POLICY_FLAGS,
+    flags: [...POLICY_FLAGS, ...LIMIT_FLAGS.map(([f]) => f)],
     completes: "instance",
     async run(x) {
       const name = x.arg(0, "set needs an instance NAME");
-      const body = policyFlags(x, x.v);
-      if (Object.keys(body).length === 0) x.fail("set NAME needs a policy flag (see --help)");
+      const body = { ...policyFlags(x, x.v), ...limitsPart(x.v) };
+      if (Object.keys(body).length === 0) x.fail("set NAME needs a policy flag or a limit flag (see --help)");
       const r = await x.c.call("patchInstance", { params: { name }, body });
-      x.out(r, `${name}: ${JSON.stringify(r.instance.policy)}`);
+      x.out(r, `${name}: ${JSON.stringify({ ...r.instance.policy, limits: r.instance.limits })}`);
     },
   },
   {

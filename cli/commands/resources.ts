@@ -3,8 +3,8 @@ import { MemoryReclaim } from "../../protocol/instances.js";
 import type { Ctx, Values } from "../context.js";
 import type { CommandSpec } from "./command.js";
 
-/** --cpus, --cpu-weight, --io-weight, --pids: a guest's limits (docs/live-changes.md). */
-export const LIMIT_FLAGS = [["cpus", "cpus"], ["cpu-weight", "cpuWeight"], ["io-weight", "ioWeight"], ["pids", "pids"]] as const;
+/** --cpus, --cpu-weight, --io-weight, --pids, --net-mbit: a guest's limits (docs/live-changes.md, docs/networking.md). */
+export const LIMIT_FLAGS = [["cpus", "cpus"], ["cpu-weight", "cpuWeight"], ["io-weight", "ioWeight"], ["pids", "pids"], ["net-mbit", "netMbit"]] as const;
 
 /** The limit flags given, as `limits` (none: null, which lifts it). */
 export function limitFlags(v: Values): NonNullable<BodyIn<"patchInstance">["limits"]> {
@@ -36,7 +36,7 @@ export const resourceCommands: CommandSpec[] = [
   },
   {
     name: "limits",
-    help: ["limits NAME [--cpus X] [--cpu-weight N] [--io-weight N] [--pids N]   live; none lifts one"],
+    help: ["limits NAME [--cpus X] [--cpu-weight N] [--io-weight N] [--pids N] [--net-mbit N]   live; none lifts one"],
     flags: LIMIT_FLAGS.map(([f]) => f),
     completes: "instance",
     async run(x) {

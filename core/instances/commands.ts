@@ -31,6 +31,7 @@ export interface LimitsInput {
   cpuWeight?: number | null;
   ioWeight?: number | null;
   pids?: number | null;
+  netMbit?: number | null;
 }
 
 /** Policy fields as the protocol names them (create and PATCH). */

@@ -74,7 +74,7 @@ export class Lifetimes {
         backing_size: cow.size, backing_mtime: cow.mtime, size_bytes: cow.size, created_at: at,
       };
       repo.insert(
-        { id, name: cmd.name, memory_mib: cmd.memoryMiB, max_memory_mib: cmd.maxMemoryMiB ?? cmd.memoryMiB, disk_quota_mib: cmd.diskQuotaMiB ?? null, image_id: image.id, kernel_id: kernel.id,
+        { id, name: cmd.name, memory_mib: cmd.memoryMiB, max_memory_mib: cmd.maxMemoryMiB ?? cmd.memoryMiB, disk_quota_mib: cmd.diskQuotaMiB ?? null, net_mbit: cmd.limits?.netMbit ?? null, image_id: image.id, kernel_id: kernel.id,
           boot_options: JSON.stringify(cmd.bootOptions ?? this.lpjDefaults), created_at: at, memory_reclaim: cmd.memoryReclaim ?? "off", ...limits },
         [disk],
       );

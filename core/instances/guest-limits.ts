@@ -7,6 +7,9 @@ import type { InstanceRow, InstancesRepo, LimitColumns } from "../store/instance
 import type { LimitsInput } from "./commands.js";
 import type { Registry } from "./registry.js";
 
+/** The limits a guest's cgroup applies. */
+const CGROUP_LIMITS = ["cpus", "cpuWeight", "ioWeight", "pids"] as const;
+
 /** cgroup weights' default (v2 cpu.weight and io.weight; v1 cpu.shares 1024) */
 const DEFAULT_WEIGHT = 100;
 
@@ -78,7 +81,8 @@ export class GuestLimits {
     if (input.pids !== undefined && input.pids !== null && (input.pids < PIDS_MIN || input.pids > this.c.maxProcesses)) {
       bad("pids", `limits.pids must be ${PIDS_MIN}-${this.c.maxProcesses} (the daemon's --guest-max-processes)`, { pids: input.pids, min: PIDS_MIN, max: this.c.maxProcesses });
     }
-    const asked = Object.entries(input).filter(([, v]) => v !== undefined && v !== null).map(([k]) => k as keyof LimitsInput);
+    // the cgroup's limits (netMbit shapes NICs: core/network)
+    const asked = CGROUP_LIMITS.filter((k) => input[k] !== undefined && input[k] !== null);
     if (asked.length) {
       const support = this.c.cgroups ? limitSupport(this.c.cgroups) : null;
       const missing = asked.filter((k) => !support?.[k]);
@@ -111,6 +115,11 @@ export class GuestLimits {
       }
     }
     this.repo.update(row.id, cols);
+  }
+
+  /** The row's cgroup limit columns (to put them back). */
+  columnsOf(row: InstanceRow): Partial<LimitColumns> {
+    return { cpus: row.cpus, cpu_weight: row.cpu_weight, io_weight: row.io_weight, pids_max: row.pids_max };
   }
 
   /** The limits a guest of this row gets (boot spec and live changes). */

@@ -9,7 +9,6 @@ import type { GuestIdentity } from "../guest/identity.js";
 import type { GuestFilter } from "../network/guest-filter.js";
 import type { HostLinks } from "../network/host-links.js";
 import { Networks } from "../network/networks.js";
-import type { SwitchSupervisor } from "../network/switches.js";
 import type { Operations } from "../operations/operations.js";
 import { instanceFiles, type StatePaths } from "../paths.js";
 import { tailLines } from "../console/log-tail.js";
@@ -60,7 +59,6 @@ export interface InstancesOptions {
   channelsRepo: ChannelsRepo;
   snapshotsRepo: SnapshotsRepo;
   networksRepo: NetworksRepo;
-  switches: SwitchSupervisor;
   hostLinks: HostLinks;
   /** what guests' host processes may send (absent: unfiltered) */
   guestFilter?: GuestFilter;
@@ -122,7 +120,7 @@ export class Instances {
     this.admission = new Admission(o.repo, o.admission?.memTotalMiB ?? hostMemTotalMiB(), o.admission?.overcommit ?? DEFAULT_OVERCOMMIT);
     this.reclaimer = new MemoryReclaimer(o.repo, this.registry, this.memory, this.cpu, o.bus, o.log, (id) => o.paths.umlDir(id), { ...DEFAULT_RECLAIM_OPTIONS, ...o.reclaim });
     this.disks = new LiveDisks(this.guests, o.disksRepo, o.repo, o.catalog, o.bus, o.log, o.paths.disks);
-    this.networks = new Networks(this.guests, o.networksRepo, o.repo, o.switches, o.hostLinks, o.log, o.guestFilter);
+    this.networks = new Networks(this.guests, o.networksRepo, o.repo, o.hostLinks, o.log, o.guestFilter);
     this.channels = new ConsoleChannels(o.channelsRepo, o.log);
     this.consoles = new Consoles(this.guests, this.registry, this.channels, o.paths, scrollbackBytes);
     this.queries = new InstanceQueries(o.repo, this.disks);
@@ -236,7 +234,7 @@ export class Instances {
   patch(name: string, req: PatchRequest) {
     return patchInstance({
       paths: this.o.paths, repo: this.o.repo, catalog: this.o.catalog, bus: this.o.bus, guests: this.guests, registry: this.registry, memory: this.memory,
-      limits: this.limits, reclaimer: this.reclaimer, view: (n) => this.fresh(n),
+      limits: this.limits, reclaimer: this.reclaimer, applyNetLimit: (id, mbit, previous) => this.networks.applyNetLimit(id, mbit, previous), view: (n) => this.fresh(n),
     }, name, req);
   }
 

@@ -29,6 +29,8 @@ export interface PatchDeps {
   memory: LiveMemory;
   limits: GuestLimits;
   reclaimer: MemoryReclaimer;
+  /** shapes the instance's NICs now (all or none: on a failure they go back to `previous`) */
+  applyNetLimit(instanceId: string, mbit: number | null, previous: number | null): void;
   view(name: string): InstanceView;
 }
 
@@ -48,7 +50,17 @@ export async function patchInstance(d: PatchDeps, name: string, req: PatchReques
   }
   const hostfs = req.hostfsDir === undefined || req.hostfsDir === null ? req.hostfsDir : grantableDir(d.paths, req.hostfsDir);
   const limits = d.limits.check(row.owner, req.limits);
+  const netMbit = req.limits?.netMbit;
   d.limits.change(row, limits); // first of the changes: if the guest's cgroup refuses, nothing changed
+  if (netMbit !== undefined && netMbit !== row.net_mbit) {
+    try {
+      d.applyNetLimit(row.id, netMbit, row.net_mbit); // if the host refuses, the NICs are as they were
+    } catch (e) {
+      d.limits.change(d.repo.byId(row.id)!, d.limits.columnsOf(row)); // and so are the cgroup's limits
+      throw e;
+    }
+    d.repo.update(row.id, { net_mbit: netMbit });
+  }
   if (req.maxMemoryMiB !== undefined) d.repo.update(row.id, { max_memory_mib: max, memory_mib: target });
   if (req.diskQuotaMiB !== undefined) d.repo.update(row.id, { disk_quota_mib: req.diskQuotaMiB });
   if (hostfs !== undefined) d.repo.update(row.id, { hostfs_dir: hostfs });

@@ -60,7 +60,7 @@ export class Presenter {
         autostart: r.autostart === 1, autostartOrder: r.autostart_order, autostartDelayS: r.autostart_delay_s,
         restartPolicy: r.restart_policy, hangTimeoutS: r.hang_timeout_s, onHang: r.on_hang,
       },
-      limits: { cpus: r.cpus, cpuWeight: r.cpu_weight, ioWeight: r.io_weight, pids: r.pids_max },
+      limits: { cpus: r.cpus, cpuWeight: r.cpu_weight, ioWeight: r.io_weight, pids: r.pids_max, netMbit: r.net_mbit },
       cpuSeconds: this.cpu.seconds(r),
       crashStreak: r.crash_streak,
       flag: r.flag,

@@ -57,7 +57,6 @@ export class Starter {
     const root = this.d.repo.disks(row.id).find((x) => x.slot === "ubda")!;
     grantFile(root.path, spec.guest, 0o600);
     this.d.disks.grantAll(row.id, spec.guest, this.d.guests.identityOfRow(row).groups[1]!);
-    await this.d.networks.switchesReady(row.id); // a NIC that connects before its switch listens would be dead
     const host = await this.d.pool.take();
     const rt = this.d.workers.attach(row, host);
     rt.cgroup = spec.cgroup?.name ?? null;

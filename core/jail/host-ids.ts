@@ -5,7 +5,7 @@ import type { HostIdOwner, HostIdsRepo } from "../store/host-ids-repo.js";
 /**
  * The host uids/gids umld hands out: every instance's UML runs as a uid of its
  * own (gid = uid), every tenant has a gid its images and shared disks are read
- * through, every switch network's uml_switch has a uid of its own. The first
+ * through (switch networks' uml_switch processes had uids too: kept reserved). The first
  * two ids of the range are groups: every guest is in SHARED (the admin's
  * shared catalogue: images, kernels); admins' guests are also in ADMIN (their
  * private images); the third runs probes of untrusted binaries. Nothing else

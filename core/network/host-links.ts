@@ -3,17 +3,21 @@ import { chmodSync, existsSync, readFileSync, readlinkSync, rmSync, statSync, wr
 import type { Logger } from "pino";
 
 /**
- * The host side of `host` networks: a Linux bridge with the network's first
- * address, one persistent TAP per NIC enslaved to it, and one nftables table
- * per network (isolation from other networks, masquerade when NATed).
- * Everything here is idempotent: `ensure*` is safe to call at every start
- * (re-adoption after a daemon restart), `remove*` on what is already gone.
+ * The host side of `switch` and `host` networks: a Linux bridge per network
+ * (a host network's with the network's first address, a switch network's
+ * with none), one persistent TAP per NIC enslaved to it, and for host
+ * networks one nftables table per network (isolation from other networks,
+ * masquerade when NATed). Everything here is idempotent: `ensure*` is safe to
+ * call at every start (re-adoption after a daemon restart), `remove*` on what
+ * is already gone.
  *
  * Names are derived from umld's random ids, so two umld state dirs on one
  * host never touch each other's interfaces.
  */
 export const BRIDGE_PREFIX = "umlbr-";
 export const TAP_PREFIX = "umlt-";
+/** the IFB device a shaped NIC's incoming traffic (what its guest sends) is queued on */
+export const IFB_PREFIX = "umlq-";
 export const TABLE_PREFIX = "umld_";
 
 export function bridgeName(networkId: string): string {
@@ -24,17 +28,21 @@ export function tapName(nicId: string): string {
   return TAP_PREFIX + nicId.slice(0, 10);
 }
 
+export function ifbName(nicId: string): string {
+  return IFB_PREFIX + nicId.slice(0, 10);
+}
+
 export function tableName(networkId: string): string {
   return TABLE_PREFIX + networkId;
 }
 
 /** A name we made ourselves, checked again before it reaches a command line. */
-function safeIf(name: string): string {
-  if (!/^uml(br|t)-[0-9a-f]{8,10}$/.test(name)) throw new Error(`refusing interface name '${name}'`);
+export function safeIf(name: string): string {
+  if (!/^uml(br|t|q)-[0-9a-f]{8,10}$/.test(name)) throw new Error(`refusing interface name '${name}'`);
   return name;
 }
 
-function run(cmd: string, args: string[], input?: string): string {
+export function run(cmd: string, args: string[], input?: string): string {
   try {
     return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"], timeout: 10_000 });
   } catch (e) {
@@ -118,16 +126,35 @@ export class HostLinks {
     return existsSync(`/sys/class/net/${safeIf(ifname)}`);
   }
 
-  /** The bridge, up, with the network's gateway address on it. */
-  ensureBridge(bridge: string, gatewayCidr: string): void {
+  /**
+   * The bridge, up: a host network's with its gateway address on it, a switch
+   * network's (`gatewayCidr` null) with no address and IPv6 off, so the host
+   * takes no part in the segment (its guard table drops what would reach it).
+   */
+  ensureBridge(bridge: string, gatewayCidr: string | null): void {
     safeIf(bridge);
     if (!this.exists(bridge)) {
       run("ip", ["link", "add", bridge, "type", "bridge"]);
       this.log.info({ bridge }, "bridge created");
     }
-    const addrs = run("ip", ["-o", "-4", "addr", "show", "dev", bridge]);
-    if (!addrs.includes(` ${gatewayCidr} `)) run("ip", ["addr", "add", gatewayCidr, "dev", bridge]);
+    this.pinAddress(bridge);
+    if (gatewayCidr === null) {
+      noIpv6(bridge);
+    } else {
+      const addrs = run("ip", ["-o", "-4", "addr", "show", "dev", bridge]);
+      if (!addrs.includes(` ${gatewayCidr} `)) run("ip", ["addr", "add", gatewayCidr, "dev", bridge]);
+    }
     run("ip", ["link", "set", bridge, "up"]);
+  }
+
+  /**
+   * A bridge whose MAC was never set takes its lowest port's, and a guest can
+   * change its TAP's MAC (a TUN ioctl on its own descriptor): pinned, the
+   * bridge (a host network's gateway) keeps the address it has.
+   */
+  private pinAddress(bridge: string): void {
+    const read = (f: string) => readFileSync(`/sys/class/net/${bridge}/${f}`, "utf8").trim();
+    if (read("addr_assign_type") !== "3") run("ip", ["link", "set", bridge, "address", read("address")]); // 3: NET_ADDR_SET
   }
 
   removeLink(ifname: string): void {
@@ -138,22 +165,28 @@ export class HostLinks {
 
   /**
    * A persistent TAP enslaved to the bridge, owned by `uid` so the guest's
-   * unprivileged UML process can open it. `reown`: a TAP of another owner is
-   * deleted and made again (only when no guest has it open).
+   * unprivileged UML process can open it. `reown`: a TAP of another owner, or
+   * with a group, is deleted and made again (only when no guest has it open).
+   * True when the TAP is new (its shaping, if any, is to be applied again).
    */
-  ensureTap(tap: string, bridge: string, uid: number, reown = false): void {
+  ensureTap(tap: string, bridge: string, uid: number, reown = false): boolean {
     safeIf(tap);
     safeIf(bridge);
     if (uid !== 0) this.tunOpenable();
-    if (reown && this.exists(tap) && this.tapOwner(tap) !== uid) this.removeLink(tap);
+    // a guest can give its TAP to another uid or to a group (TUN ioctls on its own descriptor): made again
+    if (reown && this.exists(tap) && (this.tapOwner(tap) !== uid || this.tapGroup(tap) !== null)) this.removeLink(tap);
+    let made = false;
     if (!this.exists(tap)) {
       run("ip", ["tuntap", "add", "dev", tap, "mode", "tap", ...(uid !== 0 ? ["user", String(uid)] : [])]);
+      noIpv6(tap); // a bridge port: the host has nothing to say on it
       this.log.info({ tap, bridge }, "TAP created");
+      made = true;
     } else if (this.inBridgeAndUp(tap, bridge)) {
-      return; // every boot and reboot asks: read /sys, run nothing
+      return false; // every boot and reboot asks: read /sys, run nothing
     }
     run("ip", ["link", "set", tap, "master", bridge]);
     run("ip", ["link", "set", tap, "up"]);
+    return made;
   }
 
   private inBridgeAndUp(ifname: string, bridge: string): boolean {
@@ -185,6 +218,16 @@ export class HostLinks {
       return Math.max(v , 0);
     } catch {
       return 0;
+    }
+  }
+
+  /** The TAP's group, which may open it too (null: none, as umld makes them). */
+  tapGroup(tap: string): number | null {
+    try {
+      const v = Number(readFileSync(`/sys/class/net/${safeIf(tap)}/group`, "utf8").trim());
+      return v < 0 ? null : v;
+    } catch {
+      return null;
     }
   }
 
@@ -225,4 +268,10 @@ export class HostLinks {
     rmSync(this.forwardMarker, { force: true });
     this.log.info("net.ipv4.ip_forward turned off again (umld had turned it on)");
   }
+}
+
+/** IPv6 off on an interface of ours (absent when the host has no IPv6 at all). */
+function noIpv6(ifname: string): void {
+  const knob = `/proc/sys/net/ipv6/conf/${safeIf(ifname)}/disable_ipv6`;
+  if (existsSync(knob) && readFileSync(knob, "utf8").trim() !== "1") writeFileSync(knob, "1\n");
 }

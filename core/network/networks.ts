@@ -8,8 +8,10 @@ import type { NetworkRow, NetworksRepo, NicRow } from "../store/networks-repo.js
 import { newId, nowIso } from "../util/ids.js";
 import { allocateIp, gatewayOf, macFor, overlaps, parseSubnet } from "./address.js";
 import type { GuestFilter } from "./guest-filter.js";
-import { bridgeName, tableName, tapName, type HostLinks } from "./host-links.js";
-import type { SwitchSupervisor } from "./switches.js";
+import { bridgeName, tapName, type HostLinks } from "./host-links.js";
+import { HostSide } from "./host-side.js";
+import { deviceSpec, guestNames, umlDevice } from "./nic-devices.js";
+import { NicShaping } from "./nic-shaping.js";
 import type { JailChange } from "../jail/jail-spec.js";
 import type { JailFile } from "../jail/elf-deps.js";
 import { binaryFiles } from "../jail/binary-files.js";
@@ -19,7 +21,7 @@ export interface NetHost {
   identityOf(instanceName: string): { uid: number; gid: number };
   hasGuest(id: string): boolean;
   mconsole(name: string, command: string, timeoutMs?: number): Promise<string>;
-  /** files added to a running guest's jail (/dev/net/tun, slirp, the switch sockets) */
+  /** files added to a running guest's jail (/dev/net/tun, slirp and its libraries) */
   jailChange(instanceId: string, change: Omit<JailChange, "pid">): Promise<void>;
 }
 
@@ -38,28 +40,36 @@ const USER_GUEST_IP = "10.0.2.15";
 
 /**
  * Networks and the NICs on them:
- * - switch: an isolated L2 segment per network, one uml_switch each (`ethN=daemon,…`);
- * - host: a host bridge with the network's first address, a TAP per NIC (`ethN=tuntap,…`),
+ * - switch: an isolated L2 segment per network: a kernel bridge with no address and no uplink,
+ *   closed to the host, a TAP per NIC on UML's vector driver (`vecN:transport=tap,…`);
+ * - host: a host bridge with the network's first address, the same TAPs and driver,
  *   an nftables table per network (isolation, masquerade when NATed);
  * - user: slirp per NIC (`ethN=slirp,…`), unprivileged NAT; the host's loopback at 10.0.2.2
  *   only with hostAccess (the guest filter, keyed on the guest's uid, refuses it otherwise).
- * MAC and address are allocated per network and stable, on the command line
- * at every start, and hot-plugged with `config ethN=…`.
+ * The host side of the first two is host-side.ts. MAC and address are allocated per
+ * network and stable, on the command line at every start, and hot-plugged with `config`.
  */
 export class Networks {
   /** every guest uid the filter was given in this run */
   private readonly seenUids = new Set<number>();
+  private readonly host: HostSide;
 
   constructor(
     private readonly m: NetHost,
     private readonly repo: NetworksRepo,
     private readonly instances: InstancesRepo,
-    private readonly switches: SwitchSupervisor,
     private readonly links: HostLinks,
     private readonly log: Logger,
     /** absent: no filter (tests of the manager alone) */
     private readonly guestFilter?: GuestFilter,
-  ) {}
+  ) {
+    this.host = new HostSide({
+      links, log, shaping: new NicShaping(log),
+      nicsOn: (id) => repo.nicsOn(id),
+      ownerOf: (id) => this.tapOwner(id),
+      netMbitOf: (id) => instances.byId(id)?.net_mbit ?? null,
+    });
+  }
 
   /** A TAP is opened by the guest's UML process: it belongs to the instance's uid. */
   private tapOwner(instanceId: string): number {
@@ -67,17 +77,16 @@ export class Networks {
     return name ? this.m.identityOf(name).uid : 0;
   }
 
-  /** At daemon start: every switch adopted or started, every bridge, TAP and table made sure of (re-adoption). */
+  /** At daemon start: every bridge, TAP, table and shaping made sure of (re-adoption). */
   start(): void {
     this.refreshOrLog(); // guests do not start until it is in place (bootArgs asks again)
     for (const n of this.repo.all()) {
       try {
-        this.ensureHostSide(n);
+        this.host.ensureNetwork(n);
       } catch (e) {
         this.log.error({ network: n.name, err: (e as Error).message }, "cannot restore the network's host side");
       }
     }
-    this.switches.watch();
   }
 
   create(name: string, kind: NetworkKind, subnet: string | undefined, nat: boolean, hostAccess = false): NetworkView {
@@ -99,12 +108,12 @@ export class Networks {
     }
     if (kind === "user" && !existsSync(SLIRP)) throw new UmldError("unsupported", `user networks need ${SLIRP} (Debian package slirp)`, { kind });
     const id = newId();
-    const row: NetworkRow = { id, name, owner: ownerOfName(name).tenant, kind, subnet, nat: nat ? 1 : 0, host_access: hostAccess ? 1 : 0, host_if: kind === "host" ? bridgeName(id) : null, created_at: nowIso() };
+    const row: NetworkRow = { id, name, owner: ownerOfName(name).tenant, kind, subnet, nat: nat ? 1 : 0, host_access: hostAccess ? 1 : 0, host_if: kind === "user" ? null : bridgeName(id), created_at: nowIso() };
     this.repo.insert(row);
     try {
-      this.ensureHostSide(row);
+      this.host.ensureNetwork(row);
     } catch (e) {
-      this.removeHostSide(row);
+      this.removeHostSideQuietly(row);
       this.repo.delete(row.id);
       throw new UmldError("host_error", `cannot set up the network on the host: ${(e as Error).message}`);
     }
@@ -120,7 +129,7 @@ export class Networks {
     const net = this.net(name);
     const users = this.repo.nicsOn(net.id).map((n) => this.instances.byId(n.instance_id)?.name ?? "?");
     if (users.length) throw new UmldError("network_in_use", `network '${name}' has NICs of ${users.join(", ")}`, { network: name, instances: users });
-    this.removeHostSide(net);
+    this.host.removeNetwork(net);
     this.repo.delete(net.id);
     if (!this.repo.all().some((n) => n.kind === "host" && n.nat)) this.links.releaseForwarding();
     this.log.info({ network: name }, "network deleted");
@@ -131,14 +140,39 @@ export class Networks {
     return this.repo.nicsOf(instanceId).map((n) => ({ slot: n.slot, network: this.repo.byId(n.network_id)?.name ?? "?", mac: n.mac, ip: n.ip, hostInterface: n.host_if }));
   }
 
-  /** Before an instance is deleted: its NICs and their TAPs go (and switches nobody uses any more). */
+  /** Before an instance is deleted: its NICs and their TAPs go. */
   forgetInstance(instanceId: string): void {
     for (const n of this.repo.nicsOf(instanceId)) {
       this.repo.deleteNic(instanceId, n.slot);
-      if (n.host_if) this.removeTap(n.host_if);
-      this.releaseIfUnused(n.network_id);
+      this.host.removeNic(n);
+      this.guardOrLog(n.network_id);
     }
     this.refreshOrLog();
+  }
+
+  /**
+   * An instance's `limits.netMbit` applied to its NICs now (each NIC gets the
+   * rate in each direction; user NICs have no host interface to shape). All
+   * or nothing: on a failure the NICs done so far go back to `previous`.
+   */
+  applyNetLimit(instanceId: string, mbit: number | null, previous: number | null): void {
+    const nics = this.repo.nicsOf(instanceId).filter((n) => n.host_if);
+    const done: NicRow[] = [];
+    try {
+      for (const n of nics) {
+        this.host.shape(n, mbit);
+        done.push(n);
+      }
+    } catch (e) {
+      for (const n of done) {
+        try {
+          this.host.shape(n, previous);
+        } catch {
+          // the stored (previous) limit is applied again at the next daemon start
+        }
+      }
+      throw new UmldError("host_error", `cannot shape the instance's NICs: ${(e as Error).message}`, { netMbit: mbit });
+    }
   }
 
   /**
@@ -164,23 +198,7 @@ export class Networks {
     this.guestFilter.update(this.seenUids, hostOk, egressOk);
   }
 
-  /** The last NIC of a switch network went: its switch stops (a new one starts with the next NIC). */
-  private releaseIfUnused(networkId: string): void {
-    const net = this.repo.byId(networkId);
-    if (net?.kind === "switch" && this.repo.nicsOn(networkId).length === 0) {
-      this.switches.stop(networkId);
-      this.log.info({ network: net.name }, "switch stopped: no NIC on the network any more");
-    } else if (net?.kind === "switch") {
-      this.switches.grant(networkId, this.switchGuests(networkId)); // a guest that left it may not reach it any more
-    }
-  }
-
-  /** The host uids of the guests with a NIC on a switch network: the only ones that may reach its switch. */
-  private switchGuests(networkId: string): number[] {
-    return this.repo.nicsOn(networkId).map((n) => this.tapOwner(n.instance_id));
-  }
-
-  /** What a guest's jail needs for its NICs: /dev/net/tun for a TAP, slirp and its libraries, the switch sockets. */
+  /** What a guest's jail needs for its NICs: /dev/net/tun for a TAP, slirp and its libraries. */
   jailNeeds(instanceId: string): { tun: boolean; files: JailFile[] } {
     const kinds = new Set(this.repo.nicsOf(instanceId).map((n) => this.repo.byId(n.network_id)?.kind));
     return this.jailFor(kinds);
@@ -189,17 +207,10 @@ export class Networks {
   private jailFor(kinds: Set<string | undefined>): { tun: boolean; files: JailFile[] } {
     const files: JailFile[] = [];
     if (kinds.has("user")) files.push(...binaryFiles(SLIRP));
-    if (kinds.has("switch")) files.push({ source: this.switches.socketsDir, at: this.switches.socketsDir });
-    return { tun: kinds.has("host"), files };
+    return { tun: kinds.has("host") || kinds.has("switch"), files };
   }
 
-  /** Waits until the switches of an instance's switch NICs listen (before its guest boots or a NIC is plugged). */
-  async switchesReady(instanceId: string): Promise<void> {
-    const nets = new Set(this.repo.nicsOf(instanceId).map((n) => n.network_id));
-    for (const id of nets) if (this.repo.byId(id)?.kind === "switch") await this.switches.whenReady(id);
-  }
-
-  /** Command-line options for every NIC (a new process); their switches are made sure to run. */
+  /** Command-line options for every NIC (a new process); their TAPs are made sure of. */
   bootArgs(instanceId: string): string[] {
     this.filterOrFail(); // a guest never runs unfiltered: its uid may be new (another tenant's)
     return this.repo.nicsOf(instanceId).map((n) => this.spec(n, true));
@@ -236,12 +247,15 @@ export class Networks {
       id, instance_id: row.id, network_id: net.id, slot, ip, created_at: nowIso(),
       mac: mac ?? macFor(ip, subnet.prefix, net.kind === "host" && net.nat === 1),
       shared_ip: net.kind === "user" ? 1 : 0,
-      host_if: net.kind === "host" ? tapName(id) : null,
+      host_if: net.kind === "user" ? null : tapName(id),
     };
     this.repo.insertNic(nic); // first: the unique indexes make two concurrent attaches take different addresses
     try {
       if (net.kind === "user") this.filterOrFail();
-      if (nic.host_if) this.links.ensureTap(nic.host_if, net.host_if!, this.m.identityOf(row.name).uid);
+      if (nic.host_if) {
+        this.host.guard(net); // its port's rules first, then the port
+        this.host.ensureNic(net, nic, true);
+      }
       if (live) {
         const needs = this.jailFor(new Set([net.kind]));
         await this.m.jailChange(row.id, { readOnly: needs.files, readWrite: [], devices: needs.tun ? ["/dev/net/tun"] : [], remove: [] });
@@ -249,8 +263,8 @@ export class Networks {
       }
     } catch (e) {
       this.repo.deleteNic(row.id, slot);
-      if (nic.host_if) this.removeTap(nic.host_if);
-      this.releaseIfUnused(net.id);
+      this.host.removeNic(nic);
+      this.guardOrLog(net.id);
       if (net.kind === "user") this.refreshOrLog();
       throw e instanceof UmldError ? e : new UmldError("host_error", `cannot add the NIC: ${(e as Error).message}`, { slot });
     }
@@ -262,9 +276,10 @@ export class Networks {
     const row = this.m.row(instanceName);
     const nic = this.repo.nicsOf(row.id).find((n) => n.slot === slot);
     if (!nic) throw new UmldError("nic_not_found", `instance '${instanceName}' has no NIC ${slot}`, { slot });
+    const kind = this.repo.byId(nic.network_id)!.kind;
     if (row.state === "running" && this.m.hasGuest(row.id)) {
       try {
-        await this.m.mconsole(instanceName, `remove ${slot}`);
+        await this.m.mconsole(instanceName, `remove ${umlDevice(kind, slot)}`);
       } catch (e) {
         const text = (e as Error).message;
         if (/currently open|busy/i.test(text)) {
@@ -276,9 +291,9 @@ export class Networks {
       throw new UmldError("invalid_state", `cannot remove a NIC from an instance that is ${row.state}`, { state: row.state, action: "detach-nic" });
     }
     this.repo.deleteNic(row.id, slot);
-    if (nic.host_if) this.removeTap(nic.host_if);
-    this.releaseIfUnused(nic.network_id);
-    if (this.repo.byId(nic.network_id)?.kind === "user") this.filterOrFail(); // host access may end here
+    this.host.removeNic(nic);
+    this.guardOrLog(nic.network_id);
+    if (kind === "user") this.filterOrFail(); // host access may end here
     this.log.info({ instance: instanceName, slot }, "NIC detached");
     return { detached: slot };
   }
@@ -292,54 +307,39 @@ export class Networks {
   }
 
   private async plug(instanceName: string, nic: NicRow): Promise<void> {
-    const spec = this.spec(nic, false);
-    if (this.repo.byId(nic.network_id)?.kind === "switch") await this.switches.whenReady(nic.network_id);
-    await this.m.mconsole(instanceName, `config ${spec}`);
-    // UML answers OK even when the switch cannot be reached: the guest must show the interface
-    await this.m.mconsole(instanceName, `proc sys/net/ipv4/conf/${nic.slot}/forwarding`).catch(async () => {
-      await this.m.mconsole(instanceName, `remove ${nic.slot}`).catch(() => {});
-      throw new UmldError("device_failed", `the guest did not get ${nic.slot}`, { slot: nic.slot });
-    });
+    const kind = this.repo.byId(nic.network_id)!.kind;
+    await this.m.mconsole(instanceName, `config ${this.spec(nic, false)}`);
+    // UML answers OK even for a device it cannot use: the guest must show the interface (by either name)
+    for (const name of guestNames(kind, nic.slot)) {
+      if (await this.m.mconsole(instanceName, `proc sys/net/ipv4/conf/${name}/forwarding`).then(() => true, () => false)) return;
+    }
+    await this.m.mconsole(instanceName, `remove ${umlDevice(kind, nic.slot)}`).catch(() => {});
+    throw new UmldError("device_failed", `the guest did not get ${nic.slot}`, { slot: nic.slot });
   }
 
   /** `newProcess`: no guest has the NIC's TAP open, so one of another owner may be made again. */
   private spec(n: NicRow, newProcess: boolean): string {
     const net = this.repo.byId(n.network_id)!;
-    switch (net.kind) {
-      case "switch":
-        this.switches.ensure(n.network_id, this.switchGuests(n.network_id));
-        return `${n.slot}=daemon,${n.mac},unix,${this.switches.ctlPath(n.network_id)}`;
-      case "host":
-        this.links.ensureTap(n.host_if!, net.host_if!, this.tapOwner(n.instance_id), newProcess);
-        return `${n.slot}=tuntap,${n.host_if},${n.mac}`;
-      case "user":
-        return [`${n.slot}=slirp,`, SLIRP, ...SLIRP_ARGS].join(",");
+    this.host.ensureNic(net, n, newProcess);
+    return deviceSpec(net.kind, { slot: n.slot, mac: n.mac, tap: n.host_if }, { binary: SLIRP, args: SLIRP_ARGS });
+  }
+
+  /** Setup failed half-way: whatever was made goes again (a failure here is logged, the first one reported). */
+  private removeHostSideQuietly(n: NetworkRow): void {
+    try {
+      this.host.removeNetwork(n);
+    } catch (e) {
+      this.log.error({ network: n.name, err: (e as Error).message }, "cannot remove a network's host side");
     }
   }
 
-  /**
-   * Idempotent: creates what is missing, adopts what is there. A switch runs
-   * only while NICs are on its network (started on demand by the first boot
-   * or hot-plug, stopped when the last NIC goes); a host network's bridge and
-   * table live as long as the network, so its host side is there to connect to.
-   */
-  private ensureHostSide(n: NetworkRow): void {
-    if (n.kind === "switch") {
-      if (this.repo.nicsOn(n.id).length) this.switches.ensure(n.id, this.switchGuests(n.id));
-      else this.switches.stop(n.id); // e.g. left running by a daemon that died before stopping it
+  private guardOrLog(networkId: string): void {
+    const net = this.repo.byId(networkId);
+    try {
+      if (net) this.host.guard(net);
+    } catch (e) {
+      this.log.error({ network: net?.name, err: (e as Error).message }, "cannot update the network's bridge guard");
     }
-    if (n.kind !== "host") return;
-    const subnet = parseSubnet(n.subnet)!;
-    this.links.ensureBridge(n.host_if!, `${gatewayOf(subnet)}/${subnet.prefix}`);
-    this.links.ensureFirewall({ table: tableName(n.id), bridge: n.host_if!, subnet: n.subnet, nat: n.nat === 1 });
-    for (const nic of this.repo.nicsOn(n.id)) this.links.ensureTap(nic.host_if!, n.host_if!, this.tapOwner(nic.instance_id));
-  }
-
-  private removeHostSide(n: NetworkRow): void {
-    if (n.kind === "switch") this.switches.stop(n.id);
-    if (n.kind !== "host") return;
-    this.links.removeFirewall(tableName(n.id));
-    this.links.removeLink(n.host_if!); // its TAPs are gone already: a network is deleted without NICs
   }
 
   private refreshOrLog(): void {
@@ -347,14 +347,6 @@ export class Networks {
       this.refreshGuestFilter();
     } catch (e) {
       this.log.error({ err: (e as Error).message }, "cannot update the guest filter");
-    }
-  }
-
-  private removeTap(tap: string): void {
-    try {
-      this.links.removeLink(tap);
-    } catch (e) {
-      this.log.error({ tap, err: (e as Error).message }, "cannot remove a TAP");
     }
   }
 
@@ -371,7 +363,7 @@ export class Networks {
       hostAccess: r.host_access === 1,
       gateway: r.kind === "host" ? gatewayOf(parseSubnet(r.subnet)!) : r.kind === "user" ? "10.0.2.2" : null,
       bridge: r.host_if,
-      switchPid: r.kind === "switch" ? this.switches.livePid(r.id) : null,
+      switchPid: null, // switch networks have no process since they moved to kernel bridges
       nics: this.repo.nicsOn(r.id).map((n) => ({ instance: this.instances.byId(n.instance_id)?.name ?? "?", slot: n.slot, ip: n.ip, mac: n.mac })),
     };
   }

@@ -26,11 +26,11 @@ for w in $cmdline; do
   case "$w" in umld.hostname=*) name="\${w#umld.hostname=}" ;; esac
 done
 echo "$name" > /proc/sys/kernel/hostname
-for n in /sys/class/net/eth*; do [ -e "$n" ] && /etc/umld-net "\${n##*/}"; done
+for n in /sys/class/net/eth* /sys/class/net/vec*; do [ -e "$n" ] && /etc/umld-net "\${n##*/}"; done
 echo "${READY_CONSOLE_MARKER}: $name"
 [ -w /proc/mconsole ] && printf '${READY_NOTIFY_TEXT}' > /proc/mconsole
 ip link set lo up 2>/dev/null
-# NICs hot-added later: mdev listens on netlink and runs /etc/umld-net for new eth* only.
+# NICs hot-added later: mdev listens on netlink and runs /etc/umld-net for new eth*/vec* only.
 # Never a kernel hotplug helper (/proc/sys/kernel/hotplug): the kernel starts one per uevent,
 # also while a UML reboot tears devices down, and those share UML's file table and keep
 # the root COW's lock into the next boot (seen: F_SETLK failed). mdev is an ordinary
@@ -40,7 +40,7 @@ exit 0
 `;
 
 /** mdev (netlink daemon) handles added NICs and nothing else: devtmpfs owns /dev. */
-export const MDEV_CONF = `SUBSYSTEM=net;eth[0-9]+ 0:0 600 ! @/etc/umld-net $MDEV
+export const MDEV_CONF = `SUBSYSTEM=net;(eth|vec)[0-9]+ 0:0 600 ! @/etc/umld-net $MDEV
 .* 0:0 600 !
 `;
 
@@ -50,10 +50,12 @@ export const MDEV_CONF = `SUBSYSTEM=net;eth[0-9]+ 0:0 600 ! @/etc/umld-net $MDEV
  * kernel command line per NIC, at boot and when a NIC is hot-added. `fa:`
  * adds a default route through the subnet's first address (a NATed host
  * network). A slirp NIC (user network) has no MAC: it is a SLIP link (type
- * 256) and slirp's network is always 10.0.2.15/24.
+ * 256) and slirp's network is always 10.0.2.15/24. UML's vector driver
+ * (switch and host NICs) names its devices vecN: renamed to the slot, ethN.
  */
 export const NET_SCRIPT = `#!/bin/sh
 i="$1"
+case "$i" in vec*) ip link set "$i" name "eth\${i#vec}" && i="eth\${i#vec}" ;; esac
 if [ "$(cat /sys/class/net/$i/type)" = 256 ]; then
   ip addr add 10.0.2.15/24 dev "$i"
   ip link set "$i" up

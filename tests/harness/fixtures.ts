@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { layoutBusyboxRoot } from "../../core/storage/busybox-image.js";
 import { REPO, type TestDaemon } from "./daemon.js";
 
@@ -27,4 +27,22 @@ export async function panickingImage(d: TestDaemon, name: string): Promise<void>
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * bench/netbench.c built static (the image has no libc) and an image with it
+ * in /bin: a traffic tool that measures the network, not the guest's shell
+ * tools. Returns the host-side binary too (the same tool for namespaces).
+ */
+export async function netbenchImage(d: TestDaemon, name: string, dir: string): Promise<string> {
+  const tool = `${dir}/netbench`;
+  execFileSync("cc", ["-O2", "-static", "-Wall", "-Wextra", "-Werror", "-o", tool, `${REPO}bench/netbench.c`]);
+  chmodSync(dir, 0o755); // run from namespaces and by the test as root; nothing secret here
+  const root = mkdtempSync(`${dir}/root-`);
+  await layoutBusyboxRoot(root);
+  execFileSync("cp", [tool, `${root}/bin/netbench`]);
+  const r = await d.api("POST", "/v1/images", { name, source: { type: "dir", path: root }, readiness: "notify" });
+  rmSync(root, { recursive: true, force: true });
+  if (r.status !== 201) throw new Error(`importing ${name}: ${r.status} ${JSON.stringify(r.body)}`);
+  return tool;
 }

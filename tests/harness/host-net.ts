@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import Database from "better-sqlite3";
 import { guestTableName } from "../../core/network/guest-filter.js";
-import { replaceTable } from "../../core/network/host-links.js";
+import { ifbName, replaceTable } from "../../core/network/host-links.js";
+import { replaceSegmentTables } from "../../core/network/segment-guard.js";
 
 /** Host-side networking the tests look at and clean up: interfaces, nftables tables, namespaces. */
 
@@ -11,17 +12,17 @@ export function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
 }
 
-/** umld's bridges and TAPs on this host (all state dirs). */
+/** umld's bridges, TAPs and IFBs on this host (all state dirs). */
 export function umlLinks(): string[] {
   return sh("ip", ["-o", "link", "show"])
     .split("\n")
     .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1])
-    .filter((n): n is string => !!n && /^uml(br|t)-/.test(n));
+    .filter((n): n is string => !!n && /^uml(br|t|q)-/.test(n));
 }
 
-/** umld's nftables tables on this host (all state dirs): host networks' and guest filters. */
+/** umld's nftables tables on this host (all state dirs): networks' (a name once per family) and guest filters. */
 export function umldTables(): string[] {
-  return sh("nft", ["list", "tables"]).split("\n").map((l) => /^table (?:ip|inet) (umld_\w+)/.exec(l.trim())?.[1]).filter((t): t is string => !!t);
+  return sh("nft", ["list", "tables"]).split("\n").map((l) => /^table (?:ip|inet|bridge|netdev) (umld_\w+)/.exec(l.trim())?.[1]).filter((t): t is string => !!t);
 }
 
 /** The families a table of this name exists in ("ip" from versions before the inet tables). */
@@ -34,15 +35,15 @@ export function guestTable(stateDir: string): string {
   return guestTableName(stateDir);
 }
 
-/** What a state dir's database says umld made on the host. */
+/** What a state dir's database says umld made on the host (every network's table names, in any family). */
 export function recordedHostPieces(stateDir: string): { links: string[]; tables: string[] } {
   const path = `${stateDir}/umld.db`;
   if (!existsSync(path)) return { links: [], tables: [] };
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
-    const nets = db.prepare("SELECT id, host_if FROM networks WHERE kind = 'host'").all() as Array<{ id: string; host_if: string }>;
-    const taps = db.prepare("SELECT host_if FROM nics WHERE host_if IS NOT NULL").all() as Array<{ host_if: string }>;
-    return { links: [...taps.map((t) => t.host_if), ...nets.map((n) => n.host_if)], tables: nets.map((n) => `umld_${n.id}`) };
+    const nets = db.prepare("SELECT id, host_if FROM networks WHERE host_if IS NOT NULL").all() as Array<{ id: string; host_if: string }>;
+    const taps = db.prepare("SELECT id, host_if FROM nics WHERE host_if IS NOT NULL").all() as Array<{ id: string; host_if: string }>;
+    return { links: [...taps.flatMap((t) => [ifbName(t.id), t.host_if]), ...nets.map((n) => n.host_if)], tables: nets.map((n) => `umld_${n.id}`) };
   } catch {
     return { links: [], tables: [] }; // a database from before host networks
   } finally {
@@ -60,7 +61,7 @@ export function sweepHostNetworking(stateDir: string): void {
       // gone
     }
   }
-  for (const t of tables) sh("nft", ["-f", "-"], replaceTable(t, ""));
+  for (const t of tables) sh("nft", ["-f", "-"], replaceTable(t, "") + replaceSegmentTables(t, ""));
   sh("nft", ["-f", "-"], `table inet ${guestTable(stateDir)}\ndelete table inet ${guestTable(stateDir)}\n`);
   if (existsSync(`${stateDir}/net/ip_forward.umld`)) sh("sysctl", ["-q", "-w", "net.ipv4.ip_forward=0"]);
 }

@@ -43,12 +43,12 @@ describe("admission and limits in process", () => {
     const r = await d.api("POST", "/v1/instances", { name: "l", memoryMiB: 64, memoryReclaim: "auto", limits: { cpuWeight: 300, pids: 100 } });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     assert.equal(r.body.memoryReclaim, "auto");
-    assert.deepEqual(r.body.limits, { cpus: null, cpuWeight: 300, ioWeight: null, pids: 100 });
+    assert.deepEqual(r.body.limits, { cpus: null, cpuWeight: 300, ioWeight: null, pids: 100, netMbit: null });
     assert.ok(r.body.cpuSeconds === null || r.body.cpuSeconds === 0, `a guest that never ran used no CPU: ${r.body.cpuSeconds}`);
     const p = await d.api("PATCH", "/v1/instances/l", { memoryReclaim: "off", limits: { cpuWeight: null, cpus: 0.5 } });
     assert.equal(p.status, 200, JSON.stringify(p.body));
     assert.equal(p.body.instance.memoryReclaim, "off");
-    assert.deepEqual(p.body.instance.limits, { cpus: 0.5, cpuWeight: null, ioWeight: null, pids: 100 }, "a field left out stays, null lifts it");
+    assert.deepEqual(p.body.instance.limits, { cpus: 0.5, cpuWeight: null, ioWeight: null, pids: 100, netMbit: null }, "a field left out stays, null lifts it");
     for (const [limits, path] of [[{ cpus: 0 }, "body.limits.cpus"], [{ cpus: 4096 }, "body.limits.cpus"], [{ ioWeight: 0 }, "body.limits.ioWeight"], [{ pids: 1 }, "body.limits.pids"], [{ cpus: 0.2, pids: 100_000 }, "body.limits.pids"]] as const) {
       const bad = await d.api("PATCH", "/v1/instances/l", { limits });
       assert.deepEqual([bad.status, bad.body.error.code], [400, "invalid_request"], JSON.stringify(limits));
@@ -57,7 +57,7 @@ describe("admission and limits in process", () => {
     const reclaim = await d.api("PATCH", "/v1/instances/l", { memoryReclaim: "sometimes" });
     assert.equal(reclaim.status, 400);
     const now = (await d.api("GET", "/v1/instances/l")).body;
-    assert.deepEqual([now.memoryReclaim, now.limits], ["off", { cpus: 0.5, cpuWeight: null, ioWeight: null, pids: 100 }], "nothing changed");
+    assert.deepEqual([now.memoryReclaim, now.limits], ["off", { cpus: 0.5, cpuWeight: null, ioWeight: null, pids: 100, netMbit: null }], "nothing changed");
   });
 
   it("a tenant's guest cannot be given more CPU than its tenant's maxCpus", async () => {

@@ -39,7 +39,7 @@ describe("CPU, I/O and process limits through the guests' cgroups", { timeout: 3
   it("a guest running a CPU hog with limits.cpus 0.25 uses at most 30 % of a core while another keeps its share", async () => {
     const r = await d.api("POST", "/v1/instances", { name: "capped", limits: { cpus: 0.25 } });
     assert.equal(r.status, 201, JSON.stringify(r.body));
-    assert.deepEqual(r.body.limits, { cpus: 0.25, cpuWeight: null, ioWeight: null, pids: null });
+    assert.deepEqual(r.body.limits, { cpus: 0.25, cpuWeight: null, ioWeight: null, pids: null, netMbit: null });
     await d.create("uncapped");
     const vm = await d.mustAct("capped", "start");
     await d.mustAct("uncapped", "start");
@@ -74,9 +74,9 @@ describe("CPU, I/O and process limits through the guests' cgroups", { timeout: 3
 
   it("sets weights and the process limit live, and refuses bad limits with a clear error, changing nothing", async () => {
     const vm = await d.get("capped");
-    const ok = await d.api("PATCH", "/v1/instances/capped", { limits: { cpus: null, cpuWeight: 50, ioWeight: 300, pids: 64 } });
+    const ok = await d.api("PATCH", "/v1/instances/capped", { limits: { cpus: null, cpuWeight: 50, ioWeight: 300, pids: 64, netMbit: null } });
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
-    assert.deepEqual(ok.body.instance.limits, { cpus: null, cpuWeight: 50, ioWeight: 300, pids: 64 });
+    assert.deepEqual(ok.body.instance.limits, { cpus: null, cpuWeight: 50, ioWeight: 300, pids: 64, netMbit: null });
     assert.equal(read(`${cgroupDir(d, "cpu", vm.id)}/cpu.shares`), "512");
     assert.equal(read(`${cgroupDir(d, "pids", vm.id)}/pids.max`), "64");
     const bfq = `${cgroupDir(d, "blkio", vm.id)}/blkio.bfq.weight`;
@@ -97,7 +97,7 @@ describe("CPU, I/O and process limits through the guests' cgroups", { timeout: 3
       assert.equal(r.body.error.code, "invalid_request");
       assert.ok(JSON.stringify(r.body.error.details).includes(path), `${JSON.stringify(limits)} names ${path}: ${JSON.stringify(r.body.error)}`);
     }
-    assert.deepEqual((await d.get("capped")).limits, { cpus: null, cpuWeight: 50, ioWeight: 300, pids: 64 }, "nothing changed");
+    assert.deepEqual((await d.get("capped")).limits, { cpus: null, cpuWeight: 50, ioWeight: 300, pids: 64, netMbit: null }, "nothing changed");
     assert.equal(read(`${cgroupDir(d, "cpu", vm.id)}/cpu.cfs_quota_us`), "-1");
     const badCreate = await d.api("POST", "/v1/instances", { name: "nope", limits: { cpus: 1000 } });
     assert.equal(badCreate.status, 400);

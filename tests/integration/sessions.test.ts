@@ -215,7 +215,8 @@ describe("rights end live sessions", { timeout: 300_000 }, () => {
       c.close();
     }
     assert.ok(takesInput, "the queue drained: new input is taken again");
-    assert.ok((await facts()) > up, "the guest kernel runs on");
+    const later = await facts();
+    assert.ok(later > up, `the guest kernel runs on: uptime ${up} s after the resume, ${later} s later`);
     // UML 6.1's console driver stops reading input for good once a burst throttled the guest's
     // tty (line_unthrottle never re-enables the read interrupt; 4 KiB into `cat` does it, on main
     // too): a reboot gives the guest a fresh console, and the shell answers on it

@@ -38,7 +38,7 @@ function setup(dir: string, opts: { pending?: boolean } = {}) {
   mkdirSync(paths.instanceDir(id));
   const h = createCow(cow, a);
   const instances = new InstancesRepo(db);
-  instances.insert({ id, name: "vm", memory_mib: 64, max_memory_mib: 64, disk_quota_mib: null, image_id: "a000000000000000", kernel_id: "k", boot_options: "[]", created_at: at }, [
+  instances.insert({ id, name: "vm", memory_mib: 64, max_memory_mib: 64, disk_quota_mib: null, net_mbit: null, image_id: "a000000000000000", kernel_id: "k", boot_options: "[]", created_at: at }, [
     { id: "d", instance_id: id, slot: "ubda", kind: "cow", path: cow, backing_path: a, backing_size: h.size, backing_mtime: h.mtime, size_bytes: h.size, created_at: at },
   ]);
   if (opts.pending !== false) {

@@ -1,0 +1,85 @@
+import type { Logger } from "pino";
+import type { NetworkRow, NicRow } from "../store/networks-repo.js";
+import { gatewayOf, parseSubnet } from "./address.js";
+import { ifbName, run, tableName, type HostLinks } from "./host-links.js";
+import type { NicShaping } from "./nic-shaping.js";
+import { replaceSegmentTables, segmentRules } from "./segment-guard.js";
+
+export interface HostSideContext {
+  links: HostLinks;
+  shaping: NicShaping;
+  log: Logger;
+  nicsOn(networkId: string): NicRow[];
+  /** the host uid of a NIC's guest: its TAP's owner */
+  ownerOf(instanceId: string): number;
+  /** the instance's `limits.netMbit` (null: unlimited) */
+  netMbitOf(instanceId: string): number | null;
+}
+
+/**
+ * What a switch or host network is on the host: a bridge (a host network's
+ * with its gateway address, a switch network's with none, no uplink and no
+ * way into the host), a TAP per NIC owned by its guest's uid, the bridge's
+ * layer-2 guard (segment-guard.ts), a host network's firewall (host-links.ts),
+ * and each NIC's shaping (nic-shaping.ts). Idempotent, so the same calls
+ * create and re-adopt after a daemon restart. User networks have no host side.
+ */
+export class HostSide {
+  constructor(private readonly c: HostSideContext) {}
+
+  /** The network's bridge, tables and every NIC's TAP and shaping. */
+  ensureNetwork(n: NetworkRow): void {
+    if (n.kind === "user" || !n.host_if) return;
+    const subnet = parseSubnet(n.subnet)!;
+    this.c.links.ensureBridge(n.host_if, n.kind === "host" ? `${gatewayOf(subnet)}/${subnet.prefix}` : null);
+    this.guard(n); // before any port: a switch bridge is closed to the host from the start
+    if (n.kind === "host") this.c.links.ensureFirewall({ table: tableName(n.id), bridge: n.host_if, subnet: n.subnet, nat: n.nat === 1 });
+    for (const nic of this.c.nicsOn(n.id)) {
+      this.c.links.ensureTap(nic.host_if!, n.host_if, this.c.ownerOf(nic.instance_id));
+      this.shape(nic); // the database is the truth: a daemon that died mid-PATCH left the old rate
+    }
+  }
+
+  /** A network without NICs goes: its tables, then its bridge. */
+  removeNetwork(n: NetworkRow): void {
+    if (n.kind === "user") return;
+    run("nft", ["-f", "-"], replaceSegmentTables(tableName(n.id), ""));
+    if (n.kind === "host") this.c.links.removeFirewall(tableName(n.id));
+    if (n.host_if) this.c.links.removeLink(n.host_if);
+  }
+
+  /**
+   * The NIC's TAP in its bridge, owned by its guest (`reown`: no guest has it
+   * open, so a TAP of another owner is made again), shaped when it is new.
+   */
+  ensureNic(n: NetworkRow, nic: NicRow, reown = false): void {
+    if (!nic.host_if || !n.host_if) return;
+    if (this.c.links.ensureTap(nic.host_if, n.host_if, this.c.ownerOf(nic.instance_id), reown)) this.shape(nic);
+  }
+
+  /** A NIC came or went: the bridge's guard names exactly the NICs on it. */
+  guard(n: NetworkRow): void {
+    if (n.kind === "user" || !n.host_if) return;
+    const ports = this.c.nicsOn(n.id).filter((x) => x.host_if).map((x) => ({ tap: x.host_if!, mac: x.mac, ip: x.ip }));
+    const rules = segmentRules({ table: tableName(n.id), bridge: n.host_if, isolated: n.kind === "switch", pinAddresses: n.kind === "host", ports });
+    run("nft", ["-f", "-"], replaceSegmentTables(tableName(n.id), rules));
+  }
+
+  /** The NIC's rate: `mbit`, by default its instance's limit (null: none). */
+  shape(nic: NicRow, mbit = this.c.netMbitOf(nic.instance_id)): void {
+    if (!nic.host_if) return;
+    this.c.shaping.apply(nic.host_if, ifbName(nic.id), mbit);
+  }
+
+  /** The NIC's TAP and IFB go (detached, or its instance deleted). */
+  removeNic(nic: NicRow): void {
+    if (!nic.host_if) return;
+    for (const link of [ifbName(nic.id), nic.host_if]) {
+      try {
+        this.c.links.removeLink(link);
+      } catch (e) {
+        this.c.log.error({ link, err: (e as Error).message }, "cannot remove a NIC's host interface");
+      }
+    }
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The layer-2 rules of one network's bridge, in nftables tables of its own
+ * (`bridge umld_<id>` and, for switch networks, `netdev umld_<id>`), replaced
+ * atomically whenever a NIC comes or goes:
+ *
+ * - every guest's port (its TAP) may send only from its NIC's MAC, so a guest
+ *   cannot poison the bridge's forwarding table to steal a neighbour's frames
+ *   or flood it; on a host network (routed and NATed by the host) also IPv4
+ *   and ARP only from its NIC's address (or 0.0.0.0);
+ * - a switch network's bridge has no address and is no way into the host:
+ *   nothing it would pass up to the host's stack (ARP, IPv4 to any host
+ *   address, IPv6) gets there, and the host sends nothing into it. Bound to
+ *   the bridge device itself (ingress and egress hooks), so this holds from
+ *   the moment the bridge exists, whatever its ports.
+ */
+export interface SegmentPort {
+  tap: string;
+  mac: string;
+  ip: string;
+}
+
+export interface SegmentGuardSpec {
+  /** umld_<network id>: the same name as a host network's inet table, in other families */
+  table: string;
+  bridge: string;
+  /** a switch network: the host takes no part in it */
+  isolated: boolean;
+  /** a host network: a port sends IPv4 and ARP only from its NIC's address */
+  pinAddresses: boolean;
+  ports: SegmentPort[];
+}
+
+const IFNAME = /^uml(br|t)-[0-9a-f]{8,10}$/;
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+const TABLE = /^umld_[0-9a-f]{16}$/;
+
+function check(re: RegExp, v: string, what: string): string {
+  if (!re.test(v)) throw new Error(`refusing ${what} '${v}'`);
+  return v;
+}
+
+export function segmentRules(g: SegmentGuardSpec): string {
+  const table = check(TABLE, g.table, "table name");
+  const bridge = check(IFNAME, g.bridge, "interface name");
+  const ports = g.ports.flatMap((p) => {
+    const tap = `iifname "${check(IFNAME, p.tap, "interface name")}"`;
+    const lines = [`    ${tap} ether saddr != ${check(MAC, p.mac, "MAC")} drop`];
+    if (g.pinAddresses) {
+      const own = `{ 0.0.0.0, ${check(IPV4, p.ip, "address")} }`;
+      lines.push(`    ${tap} ether type arp arp saddr ip != ${own} drop`, `    ${tap} ether type ip ip saddr != ${own} drop`);
+    }
+    return lines;
+  });
+  const out = [
+    `table bridge ${table} {`,
+    `  chain ports {`,
+    `    type filter hook prerouting priority filter; policy accept;`,
+    ...ports,
+    `  }`,
+    `}`,
+  ];
+  if (g.isolated) {
+    out.push(
+      `table netdev ${table} {`,
+      `  chain to_host {`,
+      `    type filter hook ingress device "${bridge}" priority filter; policy drop;`,
+      `  }`,
+      `  chain from_host {`,
+      `    type filter hook egress device "${bridge}" priority filter; policy drop;`,
+      `  }`,
+      `}`,
+    );
+  }
+  return `${out.join("\n")}\n`;
+}
+
+/** Replaces both tables of a network in one transaction (`rules` empty: removes them). */
+export function replaceSegmentTables(table: string, rules: string): string {
+  check(TABLE, table, "table name");
+  return `table bridge ${table}\ndelete table bridge ${table}\ntable netdev ${table}\ndelete table netdev ${table}\n${rules}`;
+}
