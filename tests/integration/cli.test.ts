@@ -99,8 +99,8 @@ describe("umlctl", { timeout: 300_000 }, () => {
     assert.match(images, /^cli-3b-flat\s+merged\s+64M\s+\d+M\s+1\s+-$/m);
     assert.match((await ctl("set", "cli-3", "--restart", "on-failure", "--autostart", "--hang-timeout", "10", "--on-hang", "reset")).stdout,
       /"autostart":true.*"restartPolicy":"on-failure","hangTimeoutS":10,"onHang":"reset"/);
-    assert.match((await ctl("set", "cli-3", "--net-mbit", "20")).stdout, /"limits":\{"netMbit":20\}/);
-    assert.match((await ctl("set", "cli-3", "--net-mbit", "none")).stdout, /"limits":\{"netMbit":null\}/);
+    assert.match((await ctl("set", "cli-3", "--net-mbit", "20")).stdout, /"limits":\{"cpus":null,"cpuWeight":null,"ioWeight":null,"pids":null,"netMbit":20\}/);
+    assert.match((await ctl("set", "cli-3", "--net-mbit", "none")).stdout, /"limits":\{"cpus":null,"cpuWeight":null,"ioWeight":null,"pids":null,"netMbit":null\}/);
     const refused = await ctlFails(["--state-dir", d.stateDir, "snapshot", "rm", "cli-3", "nope"]);
     assert.match(refused.stderr, /snapshot_not_found/);
   });
