@@ -68,3 +68,20 @@ describe("review: ops routes between tenants", () => {
     assert.deepEqual(rows, [], "audit rows holding the tenant's token secret");
   });
 });
+
+describe("review: the log scrubber", () => {
+  let d: InProcessDaemon;
+  const raw: string[] = [];
+  before(async () => {
+    d = await InProcessDaemon.start({ log: raw, logLevel: "info" });
+  });
+  after(() => d.stop());
+
+  it("scrubs a token's secret also where a word character follows or precedes it in a logged URL", async () => {
+    const acme = await d.tenant("acme");
+    for (const path of [`/v1/instances/${acme}_old`, `/v1/instances/${d.token}0`, `/v1/instances/x_${acme}`]) await d.api("DELETE", path);
+    const logged = raw.join("").split("\n").filter((l) => l.includes('"api request"'));
+    assert.ok(logged.length >= 3, "the requests were logged (so the check below is not vacuous)");
+    for (const secret of [acme.slice(-64), d.token.slice(-64)]) assert.ok(!raw.join("").includes(secret), `a secret in the log: ${logged.find((l) => l.includes(secret))}`);
+  });
+});
