@@ -22,10 +22,11 @@ async function reader(d: TestDaemon, query: string, token: string): Promise<{ ws
  * - a tenant re-created under a deleted tenant's name replays that tenant's
  *   history (instance names, operations and their errors): the journal is
  *   filtered on the name prefix only, and a tenant's deletion leaves its rows;
- * - a replay scans the journal synchronously, page after page, yielding only
- *   when the socket backs up: a tenant that sees few of the kept events (or
- *   asks for a type that never happens) holds the daemon's event loop for the
- *   whole journal (up to --event-retention-rows, 100000 by default) per upgrade.
+ * - a replay scanned the journal synchronously, page after page, yielding only
+ *   when the socket backed up: a tenant that sees few of the kept events (or
+ *   asks for a type that never happens) held the daemon's event loop for the
+ *   whole journal (up to --event-retention-rows, 100000 by default) per
+ *   upgrade: 7.2 s for twenty upgrades here; now it yields after every page.
  */
 describe("review: event replay across tenants and its cost", { timeout: 180_000 }, () => {
   let d: TestDaemon;
@@ -52,7 +53,7 @@ describe("review: event replay across tenants and its cost", { timeout: 180_000 
     assert.deepEqual(leaked.map((e) => `${e.seq} ${e.type}`), [], "the new acme sees the old acme's history");
   });
 
-  it("a replay that matches nothing does not hold the daemon's event loop for the whole journal", { todo: "review finding: replay is one synchronous scan" }, async () => {
+  it("a replay that matches nothing does not hold the daemon's event loop for the whole journal", async () => {
     // another tenant's busy history: 100000 kept events (what --event-retention-rows keeps by default)
     const db = new Database(`${d.stateDir}/umld.db`);
     db.pragma("busy_timeout = 10000");
