@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { UmldError } from "../core/errors.js";
 import { localRequests } from "./auth/principals.js";
 import { auditedByGate, Gate } from "./auth/gate.js";
+import { isDashboardRequest, loadDashboard, registerDashboard, type Dashboard } from "./http/dashboard.js";
 import { toErrorResponse } from "./http/errors.js";
 import "./http/request-context.js";
 import { registerRoutes } from "./http/routes.js";
@@ -30,7 +31,13 @@ export const DEFAULT_LIMITS: Limits = { ratePerMinute: 1200, bodyLimitBytes: 64 
  * inject(). `gate` authenticates and rate-limits; the daemon shares it with
  * the WebSocket upgrades so both draw on one budget.
  */
-export async function buildApp(s: Services, limits: Limits = DEFAULT_LIMITS, tls?: Tls, gate = new Gate(s.adminToken, s.tenants, limits.ratePerMinute)): Promise<FastifyInstance> {
+export async function buildApp(
+  s: Services,
+  limits: Limits = DEFAULT_LIMITS,
+  tls?: Tls,
+  gate = new Gate(s.adminToken, s.tenants, limits.ratePerMinute),
+  dashboard: Dashboard | null = loadDashboard(),
+): Promise<FastifyInstance> {
   // maxParamLength: an admin names "<tenant>.<name>" (up to 127 characters) in paths
   const options = { logger: false, bodyLimit: limits.bodyLimitBytes, return503OnClosing: true, trustProxy: false, maxParamLength: 256 } as const;
   const app = (tls ? Fastify({ ...options, https: { cert: tls.cert, key: tls.key, minVersion: "TLSv1.2" } }) : Fastify(options)) as unknown as FastifyInstance;
@@ -52,6 +59,7 @@ export async function buildApp(s: Services, limits: Limits = DEFAULT_LIMITS, tls
   app.addHook("onClose", async () => gate.close());
   // the first hook: budgets apply before anything else is done for a request, bad tokens included (per address)
   app.addHook("onRequest", async (req) => {
+    if (isDashboardRequest(req)) return gate.admitAnonymous(req.raw); // static files: no token, the address's budget
     req.scope = gate.admit(req.raw, `${req.method} ${req.url.split("?")[0]!.slice(0, 200)}`);
   });
   app.addHook("onResponse", async (req, reply) => {
@@ -82,5 +90,6 @@ export async function buildApp(s: Services, limits: Limits = DEFAULT_LIMITS, tls
     void reply.code(status).send(body);
   });
   registerRoutes(app, s);
+  registerDashboard(app, dashboard);
   return app;
 }

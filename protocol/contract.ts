@@ -42,11 +42,12 @@ import {
   TokenList,
   TokenParams,
   TokenView,
+  WhoAmI,
   type Access,
 } from "./tenants.js";
 import { Event, EventsQuery } from "./events.js";
 import { ConsoleLogQuery, ConsoleLogText, InstanceUsage, METRICS_CONTENT_TYPE, MetricsText, UsageList } from "./usage.js";
-import { Deleted, DetachedResult, OpenApiDocument, ShutdownGuestsRequest, ShutdownGuestsResult } from "./host.js";
+import { Deleted, DetachedResult, HostView, OpenApiDocument, ShutdownGuestsRequest, ShutdownGuestsResult } from "./host.js";
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 /** Every status an error answer may have (the registry's). */
@@ -276,6 +277,8 @@ export const contract = {
     method: "GET", path: "/audit", summary: "The audit log, newest first: every mutating call and console attach (admin)",
     query: AuditQuery, response: AuditList, status: 200,
   }),
+  whoami: route({ method: "GET", path: "/whoami", summary: "Who the token is: admin or tenant, and its permissions (what the dashboard offers)", response: WhoAmI, status: 200 }),
+  host: route({ method: "GET", path: "/host", summary: "The host: instances by state, memory committed to guests against the host's total and available (admin)", response: HostView, status: 200 }),
 };
 
 export type Contract = typeof contract;
@@ -364,6 +367,8 @@ export const routeScopes: Record<RouteName, RouteScope> = {
   createToken: { access: "admin" },
   revokeToken: { access: "admin" },
   listAudit: { access: "admin" },
+  whoami: { access: "any" },
+  host: { access: "admin" },
 };
 
 /** A WebSocket endpoint: a GET upgraded to 101, or refused with an error body like any route. */

@@ -14,3 +14,4 @@ export * from "./snapshots.js";
 export * from "./networks.js";
 export * from "./tenants.js";
 export * from "./host.js";
+export * from "./websocket-auth.js";

@@ -10,6 +10,20 @@ export const INSTANCE_ACTIONS = ["start", "shutdown", "halt", "reboot", "pause",
 export const InstanceAction = z.enum(INSTANCE_ACTIONS);
 export type InstanceAction = z.infer<typeof InstanceAction>;
 
+/**
+ * The lifecycle actions valid in each state, for clients that offer only
+ * those (the dashboard's buttons); core/lifecycle/transitions.ts is the table
+ * the daemon applies, and a unit test checks that the two agree.
+ */
+export const ACTIONS_IN_STATE: Readonly<Record<InstanceState, readonly Exclude<InstanceAction, "upgrade">[]>> = {
+  stopped: ["start"],
+  crashed: ["start"],
+  starting: ["shutdown", "halt"],
+  running: ["shutdown", "halt", "reboot", "pause"],
+  paused: ["resume", "shutdown", "halt", "reboot"],
+  stopping: ["halt"],
+};
+
 export const RestartPolicy = z.enum(["never", "on-failure", "always"]);
 export const OnHang = z.enum(["report", "reset"]);
 

@@ -84,3 +84,13 @@ export type AuditEntry = z.infer<typeof AuditEntry>;
 export const TenantList = z.object({ tenants: z.array(TenantView) });
 export const TokenList = z.object({ tokens: z.array(TokenView) });
 export const AuditList = z.object({ entries: z.array(AuditEntry) });
+
+/** Who a token is: what the dashboard shows and which controls it offers (the daemon still checks every call). */
+export const WhoAmI = z.object({
+  kind: z.enum(["admin", "tenant", "metrics"]).describe("metrics: the token in STATE/metrics.token, for scraping /metrics only"),
+  tenant: z.string().nullable().describe("the tenant whose names apply: a tenant token's, or the one an admin acts for (Umld-Tenant); null: an admin"),
+  principal: z.string().describe("as the audit log names it: local, admin, or <tenant>:<token id>"),
+  actions: z.array(Permission).nullable().describe("a tenant token's permissions; null: an admin's, everything"),
+  expiresAt: z.string().nullable().describe("when the token stops working (ISO 8601); null: never"),
+});
+export type WhoAmI = z.infer<typeof WhoAmI>;

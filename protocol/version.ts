@@ -33,6 +33,10 @@ export const CAPABILITIES = [
   "events-replay",
   "console-log",
   "net-limits",
+  "dashboard",
+  "whoami",
+  "host-overview",
+  "websocket-protocol-auth",
 ] as const;
 
 export const VersionView = z.object({

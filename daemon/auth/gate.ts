@@ -45,13 +45,13 @@ export class Gate {
     this.timer.unref();
   }
 
-  /** The caller's scope, or throws `unauthorized` (401) or `rate_limited` (429). */
-  admit(req: IncomingMessage, action: string, object: string | null = null): Scope {
+  /** The caller's scope, or throws `unauthorized` (401) or `rate_limited` (429); `bearer`: the token presented (default: the Authorization header's). */
+  admit(req: IncomingMessage, action: string, object: string | null = null, bearer?: string | null): Scope {
     if (localRequests.has(req)) return new Scope(resolvePrincipal(req, this.adminToken, this.tenants, this.metricsToken));
     const remote = req.socket.remoteAddress ?? null;
     let principal: Principal;
     try {
-      principal = resolvePrincipal(req, this.adminToken, this.tenants, this.metricsToken);
+      principal = resolvePrincipal(req, this.adminToken, this.tenants, this.metricsToken, bearer ?? undefined);
     } catch (e) {
       if (!(e instanceof UmldError) || e.code !== "unauthorized") throw e;
       const key = addressKey(remote ?? undefined);
@@ -68,6 +68,17 @@ export class Gate {
       throw err;
     }
     return new Scope(principal);
+  }
+
+  /**
+   * Requests that need no token (the dashboard's static files): only the
+   * per-address budget, so a flood of them is refused like a flood of bad
+   * tokens. Throws `rate_limited` (429).
+   */
+  admitAnonymous(req: IncomingMessage): void {
+    if (localRequests.has(req)) return;
+    const v = this.limiter.hit(addressKey(req.socket.remoteAddress ?? undefined));
+    if (!v.ok) throw limited(v, "address");
   }
 
   /** Writes the summary rows still pending (daemon stopping). */

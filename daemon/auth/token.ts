@@ -14,12 +14,16 @@ export function ensureAdminToken(path: string): string {
   return token;
 }
 
-/** Constant-time check of an `Authorization: Bearer ...` header. */
-export function bearerMatches(header: string | undefined, token: string): boolean {
-  if (!header) return false;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!m) return false;
-  const a = Buffer.from(m[1]!);
+/** The token of an `Authorization: Bearer ...` header, or null. */
+export function bearerOf(header: string | undefined): string | null {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
+  return m ? m[1]! : null;
+}
+
+/** Constant-time check of a presented token. */
+export function tokenMatches(given: string | null, token: string): boolean {
+  if (given === null) return false;
+  const a = Buffer.from(given);
   const b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -3,6 +3,7 @@ import { CAPABILITIES, PROTOCOL_VERSION } from "../../protocol/version.js";
 import { contract, routeScopes, type ResponseIn, type RouteName } from "../../protocol/contract.js";
 import { openApiDocument } from "../../protocol/openapi.js";
 import { UmldError } from "../../core/errors.js";
+import { hostOverview } from "../../core/host/overview.js";
 import { INSTANCE_VERBS, waits, type CommandKind, type CommandOf } from "../../core/commands/command.js";
 import type { CommandResult } from "../../core/commands/handlers.js";
 import type { Scope } from "../auth/scope.js";
@@ -64,6 +65,11 @@ export function handlers(s: Services): Handlers {
     },
     listTokens: ({ params }) => ({ tokens: s.tenants.listTokens(params.tenant) }),
     listAudit: ({ query: q }) => ({ entries: s.tenants.auditLog(q.limit, q.tenant, q.before) }),
+    whoami: (_c, x) => {
+      const p = x.scope.principal;
+      return { kind: p.kind, tenant: p.tenant, principal: p.label, actions: p.actions ? [...p.actions] : null, expiresAt: p.expiresAt ? new Date(p.expiresAt).toISOString() : null };
+    },
+    host: () => hostOverview(s.instances.list(), { version: s.daemonVersion, uptimeS: process.uptime() }),
 
     // ---- writes: one command each
     createInstance: ({ body: b }, x) =>

@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { OwnedName } from "../../protocol/names.js";
 import { localRequests } from "../auth/principals.js";
 import { auditedByGate, type Gate } from "../auth/gate.js";
+import { checkOrigin, selectProtocol, webSocketBearer } from "../auth/websocket-credentials.js";
 import type { Scope } from "../auth/scope.js";
 import { ConsoleChannel } from "../../protocol/guest.js";
 import { EventsQuery, type Event } from "../../protocol/events.js";
@@ -28,11 +29,12 @@ const MAX_INPUT_IN_FLIGHT = 256 * 1024;
  * WebSocket endpoints: /v1/events (JSON text frames) and
  * /v1/instances/:name/console (binary both ways; scrollback first).
  * Authentication and rate limiting happen in the upgrade (the same gate as
- * HTTP requests), before any frame; each open socket is a session that ends
- * when its rights do (see Sessions).
+ * HTTP requests; the token from Authorization or a browser's subprotocol),
+ * before any frame, and a browser page of another origin is refused; each
+ * open socket is a session that ends when its rights do (see Sessions).
  */
 export class WebSockets {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, handleProtocols: selectProtocol });
   readonly sessions: Sessions;
 
   constructor(
@@ -53,7 +55,8 @@ export class WebSockets {
       if (url.pathname === `${API_PREFIX}/events`) action = "events.attach";
       const m = new RegExp(`^${API_PREFIX}/instances/([^/]+)/console$`).exec(url.pathname);
       if (m) action = "console.attach";
-      const sc = (scope = this.gate.admit(req, action));
+      const sc = (scope = this.gate.admit(req, action, null, webSocketBearer(req)));
+      if (!local) checkOrigin(req);
       if (action === "events.attach") {
         sc.authorize({ access: "read" });
         const q = EventsQuery.safeParse(Object.fromEntries(url.searchParams));

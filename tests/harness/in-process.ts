@@ -24,10 +24,13 @@ export class InProcessDaemon {
     readonly token: string,
   ) {}
 
-  /** `log`: the daemon's log lines are collected there, through umld's own logger at `logLevel` (default: no log). */
-  static async start(opts: { log?: string[]; logLevel?: string } = {}): Promise<InProcessDaemon> {
+  /**
+   * `log`: the daemon's log lines are collected there, through umld's own logger at `logLevel` (default: no log).
+   * `listen`: also on a loopback TCP port (WebSockets and browsers need a real socket).
+   */
+  static async start(opts: { log?: string[]; logLevel?: string; listen?: boolean } = {}): Promise<InProcessDaemon> {
     const stateDir = mkdtempSync("/tmp/umld-t-");
-    const cfg = parseConfig(["--state-dir", stateDir, "--listen", "none", "--guest-ids", testGuestIds(stateDir)]) as DaemonConfig;
+    const cfg = parseConfig(["--state-dir", stateDir, "--listen", opts.listen ? "127.0.0.1:0" : "none", "--guest-ids", testGuestIds(stateDir)]) as DaemonConfig;
     const threads: FakeSupervisorThread[] = [];
     const thread = () => {
       const t = new FakeSupervisorThread();
@@ -38,6 +41,13 @@ export class InProcessDaemon {
     const log = sink ? daemonLogger(opts.logLevel ?? "trace", { write: (line: string) => void sink.push(line) }) : pino({ level: "silent" });
     const daemon = await startDaemon(cfg, log, { thread, guestFilter: false });
     return new InProcessDaemon(stateDir, threads, daemon, daemon.services.adminToken);
+  }
+
+  /** The loopback base URL (started with `listen`). */
+  get url(): string {
+    const tcp = this.daemon.tcp;
+    if (!tcp) throw new Error("started without listen");
+    return `http://${tcp.host}:${tcp.port}`;
   }
 
   get services() {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { INSTANCE_ACTIONS, INSTANCE_STATES } from "../../protocol/instances.js";
+import { ACTIONS_IN_STATE, INSTANCE_ACTIONS, INSTANCE_STATES } from "../../protocol/instances.js";
 import { UmldError } from "../../core/errors.js";
-import { canTransition, isActive, LIFECYCLE_EVENTS, transition, TRANSITIONS } from "../../core/lifecycle/transitions.js";
+import { canTransition, isActive, LIFECYCLE_EVENTS, transition, TRANSITIONS, type LifecycleEvent } from "../../core/lifecycle/transitions.js";
 
 /** The lifecycle as the product promises it, written out independently of the table. */
 const EXPECTED: Record<string, string> = {
@@ -76,6 +76,13 @@ describe("lifecycle transition table", () => {
       } else {
         assert.ok(canTransition(s, "start"), s);
       }
+    }
+  });
+
+  it("the actions protocol/ offers per state (the dashboard's buttons) are exactly the table's", () => {
+    for (const state of INSTANCE_STATES) {
+      const table = INSTANCE_ACTIONS.filter((a) => a !== "upgrade" && canTransition(state, a as LifecycleEvent));
+      assert.deepEqual([...ACTIONS_IN_STATE[state]].sort(), [...table].sort(), state);
     }
   });
 });
