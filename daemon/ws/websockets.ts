@@ -146,6 +146,8 @@ export class WebSockets {
           cursor = e.seq;
         }
         if (page.length < REPLAY_PAGE) break;
+        // a page at a time: a replay that sends little (another tenant's journal, a type filter) never holds the event loop for the whole journal
+        await new Promise((r) => setImmediate(r));
         // let the socket drain between pages: a long replay never piles up in memory
         while (ws.bufferedAmount > MAX_EVENT_BACKLOG / 4 && !session.ended) await new Promise((r) => setTimeout(r, 10));
       }

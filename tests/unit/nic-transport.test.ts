@@ -45,9 +45,14 @@ describe("segment guard: a bridge's layer-2 rules", () => {
     ]);
     assert.deepEqual(chain(segmentRules(guard({ pinAddresses: true })), "ports").slice(1), [
       `iifname "umlt-0a1b2c3d4e" ether saddr != fe:18:0a:4d:00:02 drop`,
+      `iifname "umlt-0a1b2c3d4e" ether type { 8021q, 8021ad } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type arp arp saddr ip != { 0.0.0.0, 10.77.0.2 } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip ip saddr != { 0.0.0.0, 10.77.0.2 } drop`,
     ]);
+    // a port gets unicast only to its NIC's MAC, bridged (forward) or from the host (output): a guest that sets its TAP's MAC to a neighbour's gets none of its frames
+    const toPort = `oifname "umlt-0a1b2c3d4e" ether daddr != fe:18:0a:4d:00:02 ether daddr & 01:00:00:00:00:00 == 00:00:00:00:00:00 drop`;
+    assert.deepEqual(chain(segmentRules(guard({})), "to_port"), ["type filter hook forward priority filter; policy accept;", toPort]);
+    assert.deepEqual(chain(segmentRules(guard({})), "host_to_port"), ["type filter hook output priority filter; policy accept;", toPort]);
     assert.doesNotMatch(segmentRules(guard({})), /netdev/, "a host network's bridge is the host's gateway: its inet table decides");
   });
 
