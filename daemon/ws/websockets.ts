@@ -140,7 +140,7 @@ export class WebSockets {
     const replay = async () => {
       for (;;) {
         if (session.ended) return;
-        const page = this.s.journal.page(cursor);
+        const page = this.s.journal.page(cursor, { subjectPrefix: scope.prefix, types: q.type ?? null });
         for (const e of page) {
           if (!send(e)) return;
           cursor = e.seq;
