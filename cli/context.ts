@@ -13,7 +13,7 @@ export const OPTIONS = {
   "no-wait": { type: "boolean" }, force: { type: "boolean" }, "no-scrollback": { type: "boolean" },
   size: { type: "string" }, ro: { type: "boolean" }, default: { type: "boolean" }, deadline: { type: "string" },
   instances: { type: "string" }, channel: { type: "string" },
-  tar: { type: "string" }, recipe: { type: "string" }, dir: { type: "string" }, raw: { type: "string" }, notify: { type: "boolean" },
+  tar: { type: "string" }, recipe: { type: "string" }, dir: { type: "string" }, raw: { type: "string" }, notify: { type: "boolean" }, unfiltered: { type: "boolean" },
   snapshot: { type: "string" }, "no-switch": { type: "boolean" },
   restart: { type: "string" }, autostart: { type: "boolean" }, "no-autostart": { type: "boolean" }, order: { type: "string" },
   delay: { type: "string" }, "hang-timeout": { type: "string" }, "on-hang": { type: "string" }, "net-mbit": { type: "string" }, "from-kernel": { type: "string" }, batch: { type: "string" },

@@ -1,5 +1,5 @@
 import pino, { type DestinationStream, type Logger } from "pino";
-import { redactSecrets } from "./log-redaction.js";
+import { redactSecrets } from "../core/tenants/secrets.js";
 
 /** umld's logger: JSON lines at `level`, every line scrubbed of token secrets on its way out (stdout unless `to`). */
 export function daemonLogger(level: string, to?: DestinationStream): Logger {

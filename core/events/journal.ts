@@ -1,6 +1,6 @@
 import type { Event, EventDraft } from "../../protocol/events.js";
 import { UmldError } from "../errors.js";
-import type { EventsRepo } from "../store/events-repo.js";
+import type { EventFilter, EventsRepo } from "../store/events-repo.js";
 
 /** Events read per page of a replay. */
 export const REPLAY_PAGE = 500;
@@ -46,9 +46,9 @@ export class EventJournal {
     }
   }
 
-  /** Up to `limit` events after `since`, in seq order. */
-  page(since: number, limit = REPLAY_PAGE): Event[] {
-    return this.repo.after(since, limit).map((r) => ({ ...(JSON.parse(r.body) as EventDraft), seq: r.seq }) as Event);
+  /** Up to `limit` events after `since` that pass the filter, in seq order. */
+  page(since: number, filter: EventFilter = {}, limit = REPLAY_PAGE): Event[] {
+    return this.repo.after(since, limit, filter).map((r) => ({ ...(JSON.parse(r.body) as EventDraft), seq: r.seq }) as Event);
   }
 
   prune(before: string, keep: number, batch: number): number {

@@ -6,7 +6,13 @@
  * - every guest's port (its TAP) may send only from its NIC's MAC, so a guest
  *   cannot poison the bridge's forwarding table to steal a neighbour's frames
  *   or flood it; on a host network (routed and NATed by the host) also IPv4
- *   and ARP only from its NIC's address (or 0.0.0.0);
+ *   and ARP only from its NIC's address (or 0.0.0.0), and no VLAN-tagged
+ *   frame (the pins match the ether type a tag hides);
+ * - a port is given only unicast frames to its NIC's MAC (and broadcast and
+ *   multicast): a guest that sets its TAP's host-side MAC to a neighbour's
+ *   (a TUN ioctl on its own descriptor) makes the bridge send that
+ *   neighbour's frames from the host to its port, and a neighbour whose
+ *   forwarding entry aged out has its unicast flooded to every port;
  * - a switch network's bridge has no address and is no way into the host:
  *   nothing it would pass up to the host's stack (ARP, IPv4 to any host
  *   address, IPv6) gets there, and the host sends nothing into it. Bound to
@@ -48,15 +54,26 @@ export function segmentRules(g: SegmentGuardSpec): string {
     const lines = [`    ${tap} ether saddr != ${check(MAC, p.mac, "MAC")} drop`];
     if (g.pinAddresses) {
       const own = `{ 0.0.0.0, ${check(IPV4, p.ip, "address")} }`;
-      lines.push(`    ${tap} ether type arp arp saddr ip != ${own} drop`, `    ${tap} ether type ip ip saddr != ${own} drop`);
+      // a VLAN tag hides the ether type the pins match, and the host takes VLAN id 0 as untagged
+      lines.push(`    ${tap} ether type { 8021q, 8021ad } drop`, `    ${tap} ether type arp arp saddr ip != ${own} drop`, `    ${tap} ether type ip ip saddr != ${own} drop`);
     }
     return lines;
   });
+  // unicast (group bit clear) to any MAC but the NIC's never leaves by its port
+  const toPort = g.ports.map((p) => `    oifname "${p.tap}" ether daddr != ${p.mac} ether daddr & 01:00:00:00:00:00 == 00:00:00:00:00:00 drop`);
   const out = [
     `table bridge ${table} {`,
     `  chain ports {`,
     `    type filter hook prerouting priority filter; policy accept;`,
     ...ports,
+    `  }`,
+    `  chain to_port {`,
+    `    type filter hook forward priority filter; policy accept;`,
+    ...toPort,
+    `  }`,
+    `  chain host_to_port {`,
+    `    type filter hook output priority filter; policy accept;`,
+    ...toPort,
     `  }`,
     `}`,
   ];

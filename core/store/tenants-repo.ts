@@ -1,4 +1,5 @@
 import type { Db } from "./db.js";
+import { EventsRepo } from "./events-repo.js";
 
 export interface TenantRow {
   id: string; name: string; created_at: string;
@@ -27,7 +28,15 @@ export interface Usage { instances: number; memoryMiB: number; diskMiB: number; 
  */
 export class TenantsRepo {
   private readonly q;
+  private readonly events: EventsRepo;
+  private readonly deleteWithEvents;
   constructor(db: Db) {
+    this.events = new EventsRepo(db);
+    // a tenant's events go with it: one created later under its name must never replay them
+    this.deleteWithEvents = db.transaction((id: string, eventsPrefix: string) => {
+      this.q.delete.run(id);
+      this.events.forget(eventsPrefix);
+    });
     const owned = "i.owner = @tenant";
     this.q = {
       all: db.prepare("SELECT * FROM tenants ORDER BY name"),
@@ -68,7 +77,8 @@ export class TenantsRepo {
   byId(id: string): TenantRow | undefined { return this.q.byId.get(id) as TenantRow | undefined; }
   insert(r: TenantRow): void { this.q.insert.run(r); }
   setQuotas(r: TenantRow): void { this.q.setQuotas.run(r); }
-  delete(id: string): void { this.q.delete.run(id); }
+  /** The tenant, its tokens (ON DELETE CASCADE) and the journal's events about its objects (stored names under `eventsPrefix`). */
+  delete(id: string, eventsPrefix: string): void { this.deleteWithEvents(id, eventsPrefix); }
   usage(tenant: string): Usage {
     const u = this.q.usage.get({ tenant }) as Omit<Usage, "snapshots">;
     const data = (this.q.dataDisks.get({ tenant }) as { mib: number }).mib; // its data disks count too

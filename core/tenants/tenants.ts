@@ -5,7 +5,8 @@ import { PERMISSIONS } from "../../protocol/tenants.js";
 import { UmldError } from "../errors.js";
 import type { AuditRow, TenantRow, TenantsRepo, TokenRow, Usage } from "../store/tenants-repo.js";
 import { newId, nowIso } from "../util/ids.js";
-import type { Principal } from "./principal.js";
+import { prefixOf, type Principal } from "./principal.js";
+import { redactSecrets } from "./secrets.js";
 
 /** Rights that ended: live sessions (WebSockets) holding them must end too. */
 export type RightsEnded = { kind: "token-revoked"; tokenId: string } | { kind: "tenant-deleted"; tenant: string };
@@ -75,7 +76,7 @@ export class Tenants {
       const list = parts.map(([kind, names]) => `${names.length} ${names.length === 1 ? kind.replace(/s$/, "") : kind} (${names.slice(0, 10).join(", ")}${names.length > 10 ? ", ..." : ""})`).join(", ");
       throw new UmldError("tenant_in_use", `tenant '${name}' still owns ${list}; delete them first`, owned);
     }
-    this.repo.delete(row.id); // its tokens go with it (ON DELETE CASCADE)
+    this.repo.delete(row.id, prefixOf(name)); // its tokens and its events go with it
     this.log.info({ tenant: name }, "tenant deleted");
     this.rightsEnded({ kind: "tenant-deleted", tenant: name });
     return { deleted: name };
@@ -228,7 +229,8 @@ export class Tenants {
   // ---- audit
 
   audit(entry: Omit<AuditRow, "at" | "seq" | "count"> & { count?: number }): void {
-    const row = { ...entry, count: entry.count ?? 1, at: nowIso() };
+    // a client may paste a token anywhere in a path: the audit log keeps no secret either (its id stays)
+    const row = { ...entry, action: redactSecrets(entry.action), object: entry.object === null ? null : redactSecrets(entry.object), count: entry.count ?? 1, at: nowIso() };
     this.repo.audit(row);
     this.log.info({ audit: true, ...row }, "audit");
   }

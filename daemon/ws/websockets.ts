@@ -140,12 +140,14 @@ export class WebSockets {
     const replay = async () => {
       for (;;) {
         if (session.ended) return;
-        const page = this.s.journal.page(cursor);
+        const page = this.s.journal.page(cursor, { subjectPrefix: scope.prefix, types: q.type ?? null });
         for (const e of page) {
           if (!send(e)) return;
           cursor = e.seq;
         }
         if (page.length < REPLAY_PAGE) break;
+        // a page at a time: a replay that sends little (another tenant's journal, a type filter) never holds the event loop for the whole journal
+        await new Promise((r) => setImmediate(r));
         // let the socket drain between pages: a long replay never piles up in memory
         while (ws.bufferedAmount > MAX_EVENT_BACKLOG / 4 && !session.ended) await new Promise((r) => setTimeout(r, 10));
       }

@@ -39,7 +39,7 @@ describe("the event journal", () => {
     const old = new Date(Date.now() - 86_400_000).toISOString();
     for (let i = 0; i < 10; i++) bus.publish(created(`vm-${i}`, i < 4 ? old : undefined));
     assert.deepEqual(journal.page(7).map((e) => e.seq), [8, 9, 10]);
-    assert.deepEqual(journal.page(2, 3).map((e) => e.seq), [3, 4, 5]);
+    assert.deepEqual(journal.page(2, {}, 3).map((e) => e.seq), [3, 4, 5]);
     journal.checkSince(0); // all kept: nothing missed
     assert.equal(journal.prune(new Date(Date.now() - 3600_000).toISOString(), 100, 1000), 4, "by age");
     journal.checkSince(4);
@@ -58,6 +58,23 @@ describe("the event journal", () => {
     assert.deepEqual(refused(11), { since: 11, oldest: 5, latest: 10 }, "a seq from another journal");
     assert.equal(journal.prune(new Date(0).toISOString(), 2, 1000), 4, "by rows: the newest 2 are kept");
     assert.deepEqual(journal.page(0).map((e) => e.seq), [9, 10]);
+    db.close();
+  });
+
+  it("filters a page in SQL by a tenant's prefix and by type, and forgets a prefix's events only", () => {
+    const db = openDb(`${dir}/c.db`);
+    const repo = new EventsRepo(db);
+    const journal = new EventJournal(repo);
+    const bus = new EventBus(journal);
+    for (const n of ["acme.web", "acme-2.web", "acmf.x", "acme.db", "other"]) bus.publish(created(n));
+    bus.publish({ type: "instance.deleted", instance: "acme.web", timestamp: new Date().toISOString() } as EventDraft);
+    const names = (f: Parameters<EventJournal["page"]>[1]) => journal.page(0, f).map((e) => `${e.type}:${"instance" in e ? e.instance : ""}`);
+    assert.deepEqual(names({ subjectPrefix: "acme." }), ["instance.created:acme.web", "instance.created:acme.db", "instance.deleted:acme.web"]);
+    assert.deepEqual(names({ subjectPrefix: "acme.", types: ["instance.deleted"] }), ["instance.deleted:acme.web"]);
+    assert.deepEqual(names({ types: ["instance.created"] }).length, 5);
+    assert.equal(repo.forget("acme."), 3);
+    assert.deepEqual(names({}), ["instance.created:acme-2.web", "instance.created:acmf.x", "instance.created:other"]);
+    assert.throws(() => repo.forget(""), /empty subject prefix/);
     db.close();
   });
 });

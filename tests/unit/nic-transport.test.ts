@@ -45,9 +45,14 @@ describe("segment guard: a bridge's layer-2 rules", () => {
     ]);
     assert.deepEqual(chain(segmentRules(guard({ pinAddresses: true })), "ports").slice(1), [
       `iifname "umlt-0a1b2c3d4e" ether saddr != fe:18:0a:4d:00:02 drop`,
+      `iifname "umlt-0a1b2c3d4e" ether type { 8021q, 8021ad } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type arp arp saddr ip != { 0.0.0.0, 10.77.0.2 } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip ip saddr != { 0.0.0.0, 10.77.0.2 } drop`,
     ]);
+    // a port gets unicast only to its NIC's MAC, bridged (forward) or from the host (output): a guest that sets its TAP's MAC to a neighbour's gets none of its frames
+    const toPort = `oifname "umlt-0a1b2c3d4e" ether daddr != fe:18:0a:4d:00:02 ether daddr & 01:00:00:00:00:00 == 00:00:00:00:00:00 drop`;
+    assert.deepEqual(chain(segmentRules(guard({})), "to_port"), ["type filter hook forward priority filter; policy accept;", toPort]);
+    assert.deepEqual(chain(segmentRules(guard({})), "host_to_port"), ["type filter hook output priority filter; policy accept;", toPort]);
     assert.doesNotMatch(segmentRules(guard({})), /netdev/, "a host network's bridge is the host's gateway: its inet table decides");
   });
 
@@ -75,8 +80,8 @@ describe("segment guard: a bridge's layer-2 rules", () => {
 describe("NIC shaping and limits.netMbit", () => {
   it("shapes both directions with a token bucket: the TAP's root, and the IFB its ingress is redirected to", () => {
     assert.deepEqual(shapingBatch("umlt-0a1b2c3d4e", "umlq-0a1b2c3d4e", 50).split("\n"), [
-      "qdisc replace dev umlq-0a1b2c3d4e root tbf rate 50mbit burst 65536 latency 50ms",
-      "qdisc replace dev umlt-0a1b2c3d4e root tbf rate 50mbit burst 65536 latency 50ms",
+      "qdisc replace dev umlq-0a1b2c3d4e root tbf rate 50mbit burst 65536 limit 378036",
+      "qdisc replace dev umlt-0a1b2c3d4e root tbf rate 50mbit burst 65536 limit 378036",
       "qdisc replace dev umlt-0a1b2c3d4e handle ffff: ingress",
       "filter replace dev umlt-0a1b2c3d4e parent ffff: prio 1 protocol all u32 match u32 0 0 action mirred egress redirect dev umlq-0a1b2c3d4e",
       "",

@@ -6,7 +6,7 @@ import { tailLines } from "../../core/console/log-tail.js";
 import { crashClass } from "../../core/metrics/crash-reasons.js";
 import { HISTORY_MS, UsageHistory } from "../../core/metrics/usage-history.js";
 import { classifyExit } from "../../core/supervisor/exit-reason.js";
-import { redactSecrets } from "../../daemon/log-redaction.js";
+import { redactSecrets } from "../../core/tenants/secrets.js";
 
 const sample = (cpu: number, rx: number): UsageSample => ({
   at: "", cpuSeconds: cpu, cpuPercent: null, memoryTargetBytes: 64 << 20, memoryHostBytes: 1 << 20, memoryGuestAvailableBytes: null,

@@ -1,5 +1,6 @@
 /** umld's token formats: tenant tokens `umld_<id>_<secret>`, the admin and metrics tokens `umld_<secret>`. */
-const TOKEN = /\bumld_(?:([a-f0-9]{16})_)?[a-f0-9]{64}\b/g;
+// no word boundaries: "_" and digits are word characters, so a secret pasted next to one (`<token>_old`) kept all of it
+const TOKEN = /umld_(?:([a-f0-9]{16})_)?[a-f0-9]{64}/g;
 
 /**
  * The last line of defence for the log: every line is scanned for a token's
