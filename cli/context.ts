@@ -19,6 +19,8 @@ export const OPTIONS = {
   delay: { type: "string" }, "hang-timeout": { type: "string" }, "on-hang": { type: "string" }, "net-mbit": { type: "string" }, "from-kernel": { type: "string" }, batch: { type: "string" },
   kind: { type: "string" }, nat: { type: "boolean" }, "host-access": { type: "boolean" },
   "max-instances": { type: "string" }, "max-memory": { type: "string" }, "max-disk": { type: "string" }, "max-snapshots": { type: "string" },
+  "max-cpus": { type: "string" }, reclaim: { type: "string" }, cpus: { type: "string" }, "cpu-weight": { type: "string" },
+  "io-weight": { type: "string" }, pids: { type: "string" },
   actions: { type: "string" }, expires: { type: "string" }, limit: { type: "string" },
   since: { type: "string" }, type: { type: "string" }, tail: { type: "string" }, once: { type: "boolean" }, interval: { type: "string" },
 } as const;
