@@ -61,3 +61,40 @@ export const NicSlotParams = z.object({ name: OwnedName, slot: z.string().regex(
 
 export const NetworkList = z.object({ networks: z.array(NetworkView) });
 export const AttachNicResult = NicView.extend({ live: z.boolean().describe("true when it was hot-plugged into the running guest now") });
+
+export const ForwardProtocol = z.enum(["tcp", "udp"]);
+export type ForwardProtocol = z.infer<typeof ForwardProtocol>;
+const Port = z.number().int().min(1).max(65535);
+const Ipv4 = z
+  .string()
+  .max(15)
+  .regex(/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/, "an IPv4 address such as 192.0.2.10");
+
+export const CreateForwardRequest = z
+  .object({
+    listenAddress: Ipv4.optional().describe("an IPv4 address of one of the host's interfaces (not loopback); default: every address of the host"),
+    listenPort: Port.describe("the host port; a tenant's must be in the range an admin granted it (tenant quotas.forwardPorts)"),
+    protocol: ForwardProtocol.default("tcp"),
+    instance: OwnedName.describe("the guest it goes to: it needs a NIC on this network"),
+    targetPort: Port.optional().describe("the guest's port; default: listenPort"),
+  })
+  .strict();
+
+export const ForwardView = z.object({
+  network: z.string(),
+  protocol: ForwardProtocol,
+  listenAddress: z.string().nullable().describe("null: every address of the host"),
+  listenPort: z.number().int(),
+  instance: z.string(),
+  slot: z.string().describe("the instance's NIC on this network"),
+  targetAddress: z.string().describe("the NIC's address"),
+  targetPort: z.number().int(),
+  createdAt: z.string(),
+});
+export type ForwardView = z.infer<typeof ForwardView>;
+export const ForwardList = z.object({ forwards: z.array(ForwardView) });
+export const ForwardParams = z
+  .object({ name: OwnedName, protocol: ForwardProtocol, port: z.coerce.number().int().min(1).max(65535) })
+  .strict();
+export const ForwardQuery = z.object({ listenAddress: Ipv4.optional().describe("the forward's listen address, when it has one") }).strict();
+export const DeletedForward = z.object({ deleted: z.string().describe("protocol/port[@address]") });

@@ -37,6 +37,7 @@ export const CAPABILITIES = [
   "whoami",
   "host-overview",
   "websocket-protocol-auth",
+  "network-forwards",
 ] as const;
 
 export const VersionView = z.object({

@@ -51,11 +51,44 @@ export function run(cmd: string, args: string[], input?: string): string {
   }
 }
 
+/** A port forward as its rules need it (forwards.ts keeps them). */
+export interface ForwardRule {
+  protocol: "tcp" | "udp";
+  /** null: every address of the host */
+  listenAddress: string | null;
+  listenPort: number;
+  ip: string;
+  targetPort: number;
+}
+
 export interface FirewallSpec {
   table: string;
   bridge: string;
   subnet: string;
   nat: boolean;
+  /** NATed networks: host ports DNATed to guests (forwards.ts) */
+  forwards?: ForwardRule[];
+}
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+const port = (p: number) => {
+  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`refusing port ${p}`);
+  return p;
+};
+
+/** A forward's DNAT and the forward-chain accept of what it lets in, checked again before it reaches nft. */
+function forwardLines(f: FirewallSpec): { nat: string[]; accept: string[] } {
+  const nat: string[] = [];
+  const accept: string[] = [];
+  for (const r of f.forwards ?? []) {
+    if (r.protocol !== "tcp" && r.protocol !== "udp") throw new Error(`refusing protocol '${String(r.protocol)}'`);
+    if (!IPV4.test(r.ip) || (r.listenAddress !== null && !IPV4.test(r.listenAddress))) throw new Error(`refusing forward address`);
+    const to = r.listenAddress === null ? "fib daddr type local" : `ip daddr ${r.listenAddress}`;
+    // never from a guest network (a guest reaches its neighbours directly, other networks not at all)
+    nat.push(`    iifname != "${BRIDGE_PREFIX}*" ${to} ${r.protocol} dport ${port(r.listenPort)} dnat ip to ${r.ip}:${port(r.targetPort)}`);
+    accept.push(`    oifname "${f.bridge}" ip daddr ${r.ip} ${r.protocol} dport ${port(r.targetPort)} ct status dnat accept`);
+  }
+  return { nat, accept };
 }
 
 /** Link-local and cloud metadata (169.254.169.254): a NATed guest is never forwarded there. */
@@ -70,8 +103,10 @@ const NO_FORWARD_V4 = "169.254.0.0/16";
  */
 export function firewallRules(f: FirewallSpec): string {
   const br = `iifname "${f.bridge}"`;
+  const forwards = f.nat ? forwardLines(f) : { nat: [], accept: [] };
   const fwd = f.nat
     ? [
+        ...forwards.accept,
         `    ${br} oifname "${BRIDGE_PREFIX}*" drop`,
         `    ${br} ip daddr ${NO_FORWARD_V4} drop`,
         `    ${br} ip saddr ${f.subnet} accept`,
@@ -105,6 +140,7 @@ export function firewallRules(f: FirewallSpec): string {
       `    ip saddr ${f.subnet} oifname != "${f.bridge}" masquerade`,
       `  }`,
     );
+    if (forwards.nat.length) lines.push(`  chain prerouting {`, `    type nat hook prerouting priority dstnat; policy accept;`, ...forwards.nat, `  }`);
   }
   lines.push(`}`);
   return `${lines.join("\n")}\n`;

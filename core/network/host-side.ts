@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { NetworkRow, NicRow } from "../store/networks-repo.js";
 import { gatewayOf, parseSubnet } from "./address.js";
-import { ifbName, run, tableName, type HostLinks } from "./host-links.js";
+import { ifbName, run, tableName, type ForwardRule, type HostLinks } from "./host-links.js";
 import type { NicShaping } from "./nic-shaping.js";
 import { replaceSegmentTables, segmentRules } from "./segment-guard.js";
 
@@ -12,6 +12,8 @@ export interface HostSideContext {
   nicsOn(networkId: string): NicRow[];
   /** the host uid of a NIC's guest: its TAP's owner */
   ownerOf(instanceId: string): number;
+  /** a NATed network's port forwards (forwards.ts) */
+  forwardsOn(networkId: string): ForwardRule[];
   /** the instance's `limits.netMbit` (null: unlimited) */
   netMbitOf(instanceId: string): number | null;
 }
@@ -33,11 +35,17 @@ export class HostSide {
     const subnet = parseSubnet(n.subnet)!;
     this.c.links.ensureBridge(n.host_if, n.kind === "host" ? `${gatewayOf(subnet)}/${subnet.prefix}` : null);
     this.guard(n); // before any port: a switch bridge is closed to the host from the start
-    if (n.kind === "host") this.c.links.ensureFirewall({ table: tableName(n.id), bridge: n.host_if, subnet: n.subnet, nat: n.nat === 1 });
+    this.firewall(n);
     for (const nic of this.c.nicsOn(n.id)) {
       this.c.links.ensureTap(nic.host_if!, n.host_if, this.c.ownerOf(nic.instance_id));
       this.shape(nic); // the database is the truth: a daemon that died mid-PATCH left the old rate
     }
+  }
+
+  /** A host network's table, with its forwards, made to say what the database says. */
+  firewall(n: NetworkRow): void {
+    if (n.kind !== "host" || !n.host_if) return;
+    this.c.links.ensureFirewall({ table: tableName(n.id), bridge: n.host_if, subnet: n.subnet, nat: n.nat === 1, forwards: this.c.forwardsOn(n.id) });
   }
 
   /** A network without NICs goes: its tables, then its bridge. */

@@ -10,6 +10,8 @@ import { allocateIp, gatewayOf, macFor, overlaps, parseSubnet } from "./address.
 import type { GuestFilter } from "./guest-filter.js";
 import { bridgeName, tapName, type HostLinks } from "./host-links.js";
 import { HostSide } from "./host-side.js";
+import { Forwards, ruleOf } from "./forwards.js";
+import { hostListeners } from "./listeners.js";
 import { deviceSpec, guestNames, umlDevice } from "./nic-devices.js";
 import { NicShaping } from "./nic-shaping.js";
 import type { JailChange } from "../jail/jail-spec.js";
@@ -53,6 +55,7 @@ export class Networks {
   /** every guest uid the filter was given in this run */
   private readonly seenUids = new Set<number>();
   private readonly host: HostSide;
+  readonly forwards: Forwards;
 
   constructor(
     private readonly m: NetHost,
@@ -68,6 +71,12 @@ export class Networks {
       nicsOn: (id) => repo.nicsOn(id),
       ownerOf: (id) => this.tapOwner(id),
       netMbitOf: (id) => instances.byId(id)?.net_mbit ?? null,
+      forwardsOn: (id) => repo.forwards.on(id).map(ruleOf),
+    });
+    this.forwards = new Forwards({
+      repo: repo.forwards, networks: repo, instances, log, listeners: hostListeners,
+      hostAddresses: () => links.hostAddresses(),
+      applyFirewall: (n) => this.host.firewall(n),
     });
   }
 
@@ -337,8 +346,9 @@ export class Networks {
     const net = this.repo.byId(networkId);
     try {
       if (net) this.host.guard(net);
+      if (net) this.host.firewall(net); // a NIC's forwards went with it (ON DELETE CASCADE)
     } catch (e) {
-      this.log.error({ network: net?.name, err: (e as Error).message }, "cannot update the network's bridge guard");
+      this.log.error({ network: net?.name, err: (e as Error).message }, "cannot update the network's bridge guard or table");
     }
   }
 

@@ -1,4 +1,5 @@
 import type { Db } from "./db.js";
+import { ForwardsRepo } from "./forwards-repo.js";
 
 import type { NetworkKind } from "../../protocol/networks.js";
 
@@ -7,7 +8,10 @@ export interface NicRow { id: string; instance_id: string; network_id: string; s
 
 export class NetworksRepo {
   private readonly q;
+  /** port forwards of NATed host networks, on the NICs here */
+  readonly forwards: ForwardsRepo;
   constructor(db: Db) {
+    this.forwards = new ForwardsRepo(db);
     this.q = {
       all: db.prepare("SELECT * FROM networks ORDER BY name"),
       byName: db.prepare("SELECT * FROM networks WHERE name = ?"),

@@ -56,6 +56,7 @@ export function handlers(s: Services): Handlers {
     listDisks: () => ({ disks: s.instances.disks.list() }),
     listChannels: ({ params }, x) => ({ channels: s.instances.listChannels(x.own(params.name)) }),
     listNetworks: () => ({ networks: s.instances.networks.list() }),
+    listForwards: ({ params }, x) => ({ forwards: s.instances.networks.forwards.list(x.own(params.name)) }),
     listSnapshots: ({ params }, x) => ({ snapshots: s.instances.snapshots.list(x.own(params.name)) }),
     listTenants: () => ({ tenants: s.tenants.list() }),
     getTenant: ({ params }, x) => {
@@ -96,6 +97,9 @@ export function handlers(s: Services): Handlers {
     detachNic: ({ params }, x) => x.run({ kind: "nic.detach", instance: params.name, slot: params.slot }),
     createNetwork: ({ body: b }, x) => x.run({ kind: "network.create", name: b.name, networkKind: b.kind, subnet: b.subnet, nat: b.nat, hostAccess: b.hostAccess }),
     deleteNetwork: ({ params }, x) => x.run({ kind: "network.delete", name: params.name }),
+    createForward: ({ params, body: b }, x) =>
+      x.run({ kind: "forward.add", network: params.name, instance: b.instance, protocol: b.protocol, listenAddress: b.listenAddress ?? null, listenPort: b.listenPort, targetPort: b.targetPort ?? b.listenPort }),
+    deleteForward: ({ params, query }, x) => x.run({ kind: "forward.remove", network: params.name, protocol: params.protocol, listenPort: params.port, listenAddress: query.listenAddress ?? null }),
     importImage: ({ body }, x) => x.run({ kind: "image.import", request: body }),
     buildImage: ({ body }, x) => x.run({ kind: "image.build", request: body }),
     deleteImage: ({ params }, x) => x.run({ kind: "image.delete", name: params.name }),
