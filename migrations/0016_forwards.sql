@@ -13,6 +13,10 @@ CREATE TABLE forwards (
 CREATE UNIQUE INDEX forwards_port ON forwards (protocol, listen_port, COALESCE(listen_address, ''));
 CREATE INDEX forwards_network ON forwards (network_id);
 
+-- Routed host networks (mode "routed"): the subnet is routed to this host, guests keep their addresses,
+-- forwarded both ways with no NAT.
+ALTER TABLE networks ADD COLUMN routed INTEGER NOT NULL DEFAULT 0;
+
 -- The host ports a tenant's own forwards may listen on (NULL: none; admins are not limited).
 ALTER TABLE tenants ADD COLUMN forward_port_first INTEGER;
 ALTER TABLE tenants ADD COLUMN forward_port_last INTEGER;

@@ -15,6 +15,10 @@ export const CreateNetworkRequest = z
     kind: NetworkKind.default("switch"),
     subnet: z.string().max(18).regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "an IPv4 CIDR such as 10.77.0.0/24").optional().describe(`required for switch and host; user networks are always ${USER_SUBNET}`),
     nat: z.boolean().default(false).describe("host only: masquerade the guests' traffic to the host's other interfaces"),
+    mode: z
+      .enum(["nat", "routed"])
+      .optional()
+      .describe("host only: nat (the same as nat: true), or routed: the subnet is routed to this host by the provider; guests keep their addresses, forwarded to and from the uplinks with no NAT"),
     hostAccess: z
       .boolean()
       .default(false)
@@ -27,6 +31,7 @@ export const NetworkView = z.object({
   kind: NetworkKind,
   subnet: z.string(),
   nat: z.boolean(),
+  routed: z.boolean().describe("host networks in mode routed: guests reached at their own addresses, no NAT"),
   hostAccess: z.boolean().describe("user networks: guests on it may reach the host's own services; false for every other kind (host networks' guests reach the host with ping only)"),
   gateway: z.string().nullable().describe("host: the bridge's address, the guests' route out (the host itself answers only ping there); user: slirp's alias for the host's loopback (reachable with hostAccess)"),
   bridge: z.string().nullable().describe("switch and host: the host bridge umld created"),

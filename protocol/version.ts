@@ -38,6 +38,7 @@ export const CAPABILITIES = [
   "host-overview",
   "websocket-protocol-auth",
   "network-forwards",
+  "routed-networks",
 ] as const;
 
 export const VersionView = z.object({

@@ -18,13 +18,13 @@ export const networkCommands: CommandSpec[] = [
     name: "net",
     subs: ["ls", "create", "rm", "forward"],
     help: [
-      "net ls | rm NAME | create NAME [SUBNET] [--kind switch|host|user] [--nat] [--host-access]",
+      "net ls | rm NAME | create NAME [SUBNET] [--kind switch|host|user] [--nat | --routed] [--host-access]",
       "net forward ls NET | add NET INSTANCE PORT[:GUESTPORT] [--udp] [--address A] | rm NET PORT [--udp] [--address A]",
       "                                     port forwards into a NATed host network (tenants: ports their admin granted)",
       "                                     e.g. net create lan 10.77.0.0/24; net create wan 10.78.0.0/24 --kind host --nat",
       "                                     --host-access (user, admins): its guests reach the host's services at 10.0.2.2",
     ],
-    flags: ["kind", "nat", "host-access", "udp", "address"],
+    flags: ["kind", "nat", "routed", "host-access", "udp", "address"],
     completes: "network",
     lists: true,
     async run(x) {
@@ -33,7 +33,7 @@ export const networkCommands: CommandSpec[] = [
         const r = await x.c.call("listNetworks");
         return x.list(r, r.networks, [
           col<NetworkRow>("name", (n) => n.name),
-          col<NetworkRow>("kind", (n) => `${n.kind}${n.nat ? "+nat" : ""}${n.hostAccess ? "+host" : ""}`),
+          col<NetworkRow>("kind", (n) => `${n.kind}${n.nat ? "+nat" : ""}${n.routed ? "+routed" : ""}${n.hostAccess ? "+host" : ""}`),
           col<NetworkRow>("subnet", (n) => n.subnet),
           col<NetworkRow>("bridge", (n) => n.bridge),
           col<NetworkRow>("nics", (n) => n.nics.map((i) => `${i.instance}:${i.slot}=${i.ip}`).join(",") || null),
@@ -46,9 +46,10 @@ export const networkCommands: CommandSpec[] = [
         if (x.args[2]) body.subnet = x.args[2];
         if (x.v.kind) body.kind = x.field(NetworkKind, x.v.kind, "body.kind");
         if (x.v.nat) body.nat = true;
+        if (x.v.routed) body.mode = "routed";
         if (x.v["host-access"]) body.hostAccess = true;
         const r = await x.c.call("createNetwork", { body });
-        return x.out(r, `created network ${r.name} (${r.kind}${r.nat ? ", NAT" : ""}${r.hostAccess ? ", host access" : ""}, ${r.subnet}${r.gateway ? `, host at ${r.gateway}` : ""}${r.bridge ? ` on ${r.bridge}` : ""})`);
+        return x.out(r, `created network ${r.name} (${r.kind}${r.nat ? ", NAT" : ""}${r.routed ? ", routed" : ""}${r.hostAccess ? ", host access" : ""}, ${r.subnet}${r.gateway ? `, host at ${r.gateway}` : ""}${r.bridge ? ` on ${r.bridge}` : ""})`);
       }
       if (sub === "rm") return x.out(await x.c.call("deleteNetwork", { params: { name } }), `deleted network ${name}`);
       x.fail("net ls | create | rm | forward");

@@ -66,6 +66,8 @@ export interface FirewallSpec {
   bridge: string;
   subnet: string;
   nat: boolean;
+  /** the subnet is routed to this host: forwarded both ways, no NAT */
+  routed?: boolean;
   /** NATed networks: host ports DNATed to guests (forwards.ts) */
   forwards?: ForwardRule[];
 }
@@ -97,8 +99,10 @@ const NO_FORWARD_V4 = "169.254.0.0/16";
 /**
  * The nftables ruleset of one host network: one `inet` table (IPv4 and IPv6),
  * replaced atomically by `nft -f`. To the host, from the bridge: replies, ping
- * and neighbour discovery only. Forwarded: nothing without NAT; with NAT, IPv4
- * from the subnet to anything but another umld bridge or link-local/metadata.
+ * and neighbour discovery only. Forwarded: nothing on a local network; with
+ * NAT, IPv4 from the subnet to anything but another umld bridge or
+ * link-local/metadata (and in, only replies and port forwards); routed, the
+ * same out and anything in to the subnet but from another umld bridge.
  * IPv6 is never forwarded (umld gives guests no IPv6 yet).
  */
 export function firewallRules(f: FirewallSpec): string {
@@ -114,7 +118,17 @@ export function firewallRules(f: FirewallSpec): string {
         `    oifname "${f.bridge}" ip daddr ${f.subnet} ct state established,related accept`,
         `    oifname "${f.bridge}" drop`,
       ]
-    : [`    ${br} drop`, `    oifname "${f.bridge}" drop`];
+    : f.routed
+      ? [
+          `    ${br} oifname "${BRIDGE_PREFIX}*" drop`,
+          `    ${br} ip daddr ${NO_FORWARD_V4} drop`,
+          `    ${br} ip saddr ${f.subnet} accept`,
+          `    ${br} drop`,
+          `    oifname "${f.bridge}" iifname "${BRIDGE_PREFIX}*" drop`,
+          `    oifname "${f.bridge}" ip daddr ${f.subnet} accept`,
+          `    oifname "${f.bridge}" drop`,
+        ]
+      : [`    ${br} drop`, `    oifname "${f.bridge}" drop`];
   const lines = [
     `table inet ${f.table} {`,
     `  chain input {`,
@@ -270,7 +284,7 @@ export class HostLinks {
   ensureFirewall(f: FirewallSpec): void {
     // `add` then `delete` makes the replacement work whether or not the table exists
     run("nft", ["-f", "-"], replaceTable(f.table, firewallRules(f)));
-    if (f.nat) this.enableForwarding();
+    if (f.nat || f.routed) this.enableForwarding();
   }
 
   removeFirewall(table: string): void {

@@ -45,7 +45,7 @@ export class HostSide {
   /** A host network's table, with its forwards, made to say what the database says. */
   firewall(n: NetworkRow): void {
     if (n.kind !== "host" || !n.host_if) return;
-    this.c.links.ensureFirewall({ table: tableName(n.id), bridge: n.host_if, subnet: n.subnet, nat: n.nat === 1, forwards: this.c.forwardsOn(n.id) });
+    this.c.links.ensureFirewall({ table: tableName(n.id), bridge: n.host_if, subnet: n.subnet, nat: n.nat === 1, routed: n.routed === 1, forwards: this.c.forwardsOn(n.id) });
   }
 
   /** A network without NICs goes: its tables, then its bridge. */

@@ -98,7 +98,7 @@ export class Networks {
     }
   }
 
-  create(name: string, kind: NetworkKind, subnet: string | undefined, nat: boolean, hostAccess = false): NetworkView {
+  create(name: string, kind: NetworkKind, subnet: string | undefined, nat: boolean, hostAccess = false, routed = false): NetworkView {
     if (this.repo.byName(name)) throw new UmldError("network_exists", `a network named '${name}' already exists`, { network: name });
     if (kind === "user") {
       if (subnet !== undefined && subnet !== USER_SUBNET) throw new UmldError("invalid_request", `user networks are always ${USER_SUBNET} (slirp's own)`, { subnet });
@@ -107,6 +107,8 @@ export class Networks {
       throw new UmldError("invalid_request", `a ${kind} network needs a subnet, e.g. 10.77.0.0/24`, { kind });
     }
     if (nat && kind !== "host") throw new UmldError("invalid_request", `nat is for host networks (user networks are always NATed, switch networks never)`, { kind });
+    if (routed && kind !== "host") throw new UmldError("invalid_request", `mode routed is for host networks`, { kind });
+    if (routed && nat) throw new UmldError("invalid_request", `a routed network is not NATed: its guests keep their own addresses`, { mode: "routed", nat });
     if (hostAccess && kind !== "user") throw new UmldError("invalid_request", `hostAccess is for user networks (a host network's guests reach the host with ping only; a switch network has no host side)`, { kind });
     const parsed = parseSubnet(subnet);
     if (!parsed) throw new UmldError("invalid_request", `subnet must be an IPv4 network address with a /8../30 prefix, e.g. 10.77.0.0/24`, { subnet });
@@ -117,7 +119,7 @@ export class Networks {
     }
     if (kind === "user" && !existsSync(SLIRP)) throw new UmldError("unsupported", `user networks need ${SLIRP} (Debian package slirp)`, { kind });
     const id = newId();
-    const row: NetworkRow = { id, name, owner: ownerOfName(name).tenant, kind, subnet, nat: nat ? 1 : 0, host_access: hostAccess ? 1 : 0, host_if: kind === "user" ? null : bridgeName(id), created_at: nowIso() };
+    const row: NetworkRow = { id, name, owner: ownerOfName(name).tenant, kind, subnet, nat: nat ? 1 : 0, routed: routed ? 1 : 0, host_access: hostAccess ? 1 : 0, host_if: kind === "user" ? null : bridgeName(id), created_at: nowIso() };
     this.repo.insert(row);
     try {
       this.host.ensureNetwork(row);
@@ -126,7 +128,7 @@ export class Networks {
       this.repo.delete(row.id);
       throw new UmldError("host_error", `cannot set up the network on the host: ${(e as Error).message}`);
     }
-    this.log.info({ network: name, kind, subnet, nat, hostAccess }, "network created");
+    this.log.info({ network: name, kind, subnet, nat, routed, hostAccess }, "network created");
     return this.view(row);
   }
 
@@ -140,7 +142,7 @@ export class Networks {
     if (users.length) throw new UmldError("network_in_use", `network '${name}' has NICs of ${users.join(", ")}`, { network: name, instances: users });
     this.host.removeNetwork(net);
     this.repo.delete(net.id);
-    if (!this.repo.all().some((n) => n.kind === "host" && n.nat)) this.links.releaseForwarding();
+    if (!this.repo.all().some((n) => n.kind === "host" && (n.nat || n.routed))) this.links.releaseForwarding();
     this.log.info({ network: name }, "network deleted");
     return { deleted: name };
   }
@@ -254,7 +256,7 @@ export class Networks {
     const id = newId();
     const nic: NicRow = {
       id, instance_id: row.id, network_id: net.id, slot, ip, created_at: nowIso(),
-      mac: mac ?? macFor(ip, subnet.prefix, net.kind === "host" && net.nat === 1),
+      mac: mac ?? macFor(ip, subnet.prefix, net.kind === "host" && (net.nat === 1 || net.routed === 1)),
       shared_ip: net.kind === "user" ? 1 : 0,
       host_if: net.kind === "user" ? null : tapName(id),
     };
@@ -370,6 +372,7 @@ export class Networks {
     return {
       name: r.name, kind: r.kind, subnet: r.subnet, createdAt: r.created_at,
       nat: r.kind === "user" || r.nat === 1,
+      routed: r.routed === 1,
       hostAccess: r.host_access === 1,
       gateway: r.kind === "host" ? gatewayOf(parseSubnet(r.subnet)!) : r.kind === "user" ? "10.0.2.2" : null,
       bridge: r.host_if,

@@ -140,7 +140,7 @@ describe("port forwards into a NATed host network", { timeout: 400_000 }, () => 
     assert.equal((await d.api("POST", "/v1/tenants", { name: "fwt", quotas: { forwardPorts: { first: port + 100, last: port + 109 } } })).status, 201);
     assert.equal((await d.api("POST", "/v1/tenants", { name: "bad", quotas: { forwardPorts: { first: 9, last: 8 } } })).body.error.code, "invalid_request");
     tenant = (await d.api("POST", "/v1/tenants/fwt/tokens", { name: "t" })).body.token;
-    const tnet = await d.api("POST", "/v1/networks", { name: "tnet", kind: "host", subnet: "10.238.0.0/24", nat: true }, as);
+    const tnet = await d.api("POST", "/v1/networks", { name: "tnet", kind: "host", subnet: "10.246.0.0/24", nat: true }, as);
     assert.equal(tnet.status, 201, JSON.stringify(tnet.body));
     tenantBridge = tnet.body.bridge;
     assert.equal((await d.api("POST", "/v1/instances", { name: "tg" }, { token: tenant })).status, 201);

@@ -1,0 +1,26 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { describe, it } from "node:test";
+import { firewallRules } from "../../core/network/host-links.js";
+import { chain, nftCheckSkip } from "../harness/host-net.js";
+
+const routed = { table: "umld_0123456789abcdef", bridge: "umlbr-01234567", subnet: "10.9.0.0/24", nat: false, routed: true };
+
+describe("routed host network rules", () => {
+  it("forwards the subnet both ways, never to or from another umld bridge or to metadata, and never NATs", () => {
+    const text = firewallRules(routed);
+    const fwd = chain(text, "forward");
+    const at = (rule: string) => fwd.indexOf(rule);
+    assert.ok(at('iifname "umlbr-01234567" oifname "umlbr-*" drop') < at('iifname "umlbr-01234567" ip saddr 10.9.0.0/24 accept'));
+    assert.ok(at('iifname "umlbr-01234567" ip daddr 169.254.0.0/16 drop') < at('iifname "umlbr-01234567" ip saddr 10.9.0.0/24 accept'));
+    assert.ok(at('oifname "umlbr-01234567" iifname "umlbr-*" drop') < at('oifname "umlbr-01234567" ip daddr 10.9.0.0/24 accept'));
+    assert.ok(at('oifname "umlbr-01234567" ip daddr 10.9.0.0/24 accept') < at('oifname "umlbr-01234567" drop'));
+    assert.ok(at('oifname "umlbr-01234567" meta nfproto ipv6 drop') >= 0, "IPv6 still not forwarded");
+    assert.ok(!text.includes("masquerade") && !text.includes("dnat"));
+    assert.ok(!firewallRules({ ...routed, forwards: [{ protocol: "tcp", listenAddress: null, listenPort: 1, ip: "10.9.0.2", targetPort: 1 }] }).includes("dnat"), "forwards are for NATed networks");
+  });
+
+  it("the kernel's nft accepts it", { skip: nftCheckSkip() }, () => {
+    execFileSync("nft", ["-c", "-f", "-"], { input: firewallRules(routed), stdio: ["pipe", "pipe", "pipe"] });
+  });
+});
