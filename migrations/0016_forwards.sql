@@ -17,6 +17,10 @@ CREATE INDEX forwards_network ON forwards (network_id);
 -- forwarded both ways with no NAT.
 ALTER TABLE networks ADD COLUMN routed INTEGER NOT NULL DEFAULT 0;
 
+-- Host networks on a bridge the admin already has (mode "bridged"): host_if names that bridge, which
+-- umld neither creates nor deletes.
+ALTER TABLE networks ADD COLUMN bridged INTEGER NOT NULL DEFAULT 0;
+
 -- The host ports a tenant's own forwards may listen on (NULL: none; admins are not limited).
 ALTER TABLE tenants ADD COLUMN forward_port_first INTEGER;
 ALTER TABLE tenants ADD COLUMN forward_port_last INTEGER;

@@ -47,6 +47,7 @@ export const ERRORS = {
   quota_exceeded: { status: 409, doc: "The tenant would exceed a quota; details give the quota, its limit, the usage (including requests still running) and the request." },
   rate_limited: { status: 429, doc: "Too many requests from this token (or address) in a short time; retry after the seconds in details." },
   too_many_websockets: { status: 429, doc: "A WebSocket upgrade refused: the token (or, for console viewers, the instance) has as many open as the daemon allows; details give `per` and `limit`." },
+  address_in_use: { status: 409, doc: "The address asked for a NIC is another NIC's on the network, the host's, or the subnet's first address (the router)." },
   port_taken: { status: 409, doc: "The host port is already forwarded (by this or another network) or a host process listens on it; details name what has it." },
   port_not_granted: { status: 403, doc: "A tenant's port forward asked for a host port outside the range an admin granted it (tenant quotas.forwardPorts, none by default); details give the range." },
   forward_not_found: { status: 404, doc: "The network has no port forward of that protocol, port and listen address." },

@@ -16,9 +16,14 @@ export const CreateNetworkRequest = z
     subnet: z.string().max(18).regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "an IPv4 CIDR such as 10.77.0.0/24").optional().describe(`required for switch and host; user networks are always ${USER_SUBNET}`),
     nat: z.boolean().default(false).describe("host only: masquerade the guests' traffic to the host's other interfaces"),
     mode: z
-      .enum(["nat", "routed"])
+      .enum(["nat", "routed", "bridged"])
       .optional()
-      .describe("host only: nat (the same as nat: true), or routed: the subnet is routed to this host by the provider; guests keep their addresses, forwarded to and from the uplinks with no NAT"),
+      .describe("host only: nat (the same as nat: true); routed: the subnet is routed to this host by the provider, guests keep their addresses, forwarded to and from the uplinks with no NAT; bridged: guests on `bridge`, an existing bridge of the admin's, with addresses of its LAN"),
+    bridge: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, "an interface name (1-15 letters, digits, _ . -)")
+      .optional()
+      .describe("mode bridged: the name of an existing Linux bridge on the host (e.g. one enslaving the uplink); umld adds its TAPs and never changes or deletes the bridge"),
     hostAccess: z
       .boolean()
       .default(false)
@@ -32,6 +37,7 @@ export const NetworkView = z.object({
   subnet: z.string(),
   nat: z.boolean(),
   routed: z.boolean().describe("host networks in mode routed: guests reached at their own addresses, no NAT"),
+  bridged: z.boolean().describe("host networks in mode bridged: on the admin's bridge named in `bridge`"),
   hostAccess: z.boolean().describe("user networks: guests on it may reach the host's own services; false for every other kind (host networks' guests reach the host with ping only)"),
   gateway: z.string().nullable().describe("host: the bridge's address, the guests' route out (the host itself answers only ping there); user: slirp's alias for the host's loopback (reachable with hostAccess)"),
   bridge: z.string().nullable().describe("switch and host: the host bridge umld created"),
@@ -59,6 +65,12 @@ export const AttachNicRequest = z
       .refine((m) => (parseInt(m.slice(0, 2), 16) & 0b11) === 0b10, "a locally administered unicast MAC (first byte x2, x6, xa or xe)")
       .optional()
       .describe("default: allocated, carrying the NIC's address (fe:/fa:) so the default image configures itself; a MAC of your own means configuring the address in the guest"),
+    ip: z
+      .string()
+      .max(15)
+      .regex(/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/, "an IPv4 address such as 192.0.2.10")
+      .optional()
+      .describe("bridged networks only: the address to give the NIC, from the network's subnet (default: the first free one after the subnet's first address, skipping the host's)"),
   })
   .strict();
 export const NetworkNameParams = z.object({ name: OwnedName }).strict();

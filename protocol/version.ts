@@ -39,6 +39,7 @@ export const CAPABILITIES = [
   "websocket-protocol-auth",
   "network-forwards",
   "routed-networks",
+  "bridged-networks",
 ] as const;
 
 export const VersionView = z.object({

@@ -18,13 +18,13 @@ export const networkCommands: CommandSpec[] = [
     name: "net",
     subs: ["ls", "create", "rm", "forward"],
     help: [
-      "net ls | rm NAME | create NAME [SUBNET] [--kind switch|host|user] [--nat | --routed] [--host-access]",
+      "net ls | rm NAME | create NAME [SUBNET] [--kind switch|host|user] [--nat | --routed | --bridge BR] [--host-access]",
       "net forward ls NET | add NET INSTANCE PORT[:GUESTPORT] [--udp] [--address A] | rm NET PORT [--udp] [--address A]",
       "                                     port forwards into a NATed host network (tenants: ports their admin granted)",
       "                                     e.g. net create lan 10.77.0.0/24; net create wan 10.78.0.0/24 --kind host --nat",
       "                                     --host-access (user, admins): its guests reach the host's services at 10.0.2.2",
     ],
-    flags: ["kind", "nat", "routed", "host-access", "udp", "address"],
+    flags: ["kind", "nat", "routed", "bridge", "host-access", "udp", "address"],
     completes: "network",
     lists: true,
     async run(x) {
@@ -47,6 +47,10 @@ export const networkCommands: CommandSpec[] = [
         if (x.v.kind) body.kind = x.field(NetworkKind, x.v.kind, "body.kind");
         if (x.v.nat) body.nat = true;
         if (x.v.routed) body.mode = "routed";
+        if (typeof x.v.bridge === "string") {
+          body.mode = "bridged";
+          body.bridge = x.v.bridge;
+        }
         if (x.v["host-access"]) body.hostAccess = true;
         const r = await x.c.call("createNetwork", { body });
         return x.out(r, `created network ${r.name} (${r.kind}${r.nat ? ", NAT" : ""}${r.routed ? ", routed" : ""}${r.hostAccess ? ", host access" : ""}, ${r.subnet}${r.gateway ? `, host at ${r.gateway}` : ""}${r.bridge ? ` on ${r.bridge}` : ""})`);
@@ -58,13 +62,14 @@ export const networkCommands: CommandSpec[] = [
   {
     name: "nic",
     subs: ["add", "rm"],
-    help: ["nic add NAME NETWORK | rm NAME SLOT  NICs (live if running; rm needs the interface down in the guest)"],
+    help: ["nic add NAME NETWORK [--ip A] | rm NAME SLOT  NICs (live if running; rm needs the interface down in the guest; --ip: bridged networks)"],
+    flags: ["ip"],
     completes: "instance",
     async run(x) {
       const [sub] = x.args;
       const inst = x.arg(1, `nic ${sub ?? "add | rm"} NAME ...`);
       if (sub === "add") {
-        const r = await x.c.call("attachNic", { params: { name: inst }, body: { network: x.arg(2, "nic add NAME NETWORK") } });
+        const r = await x.c.call("attachNic", { params: { name: inst }, body: { network: x.arg(2, "nic add NAME NETWORK"), ...(typeof x.v.ip === "string" ? { ip: x.v.ip } : {}) } });
         return x.out(r, `${inst}: ${r.slot} on ${r.network}, ${r.ip} (${r.mac})${r.live ? " (live)" : ""}`);
       }
       if (sub === "rm") {

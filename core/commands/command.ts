@@ -45,9 +45,9 @@ export interface CommandArgs {
   "disk.delete": { name: string };
   "channel.add": { instance: string; channel: string };
   "channel.remove": { instance: string; channel: string };
-  "nic.attach": { instance: string; network: string; mac?: string };
+  "nic.attach": { instance: string; network: string; mac?: string; ip?: string };
   "nic.detach": { instance: string; slot: string };
-  "network.create": { name: string; networkKind: NetworkKind; subnet?: string; nat: boolean; routed: boolean; hostAccess: boolean };
+  "network.create": { name: string; networkKind: NetworkKind; subnet?: string; nat: boolean; routed: boolean; bridge?: string; hostAccess: boolean };
   "network.delete": { name: string };
   "forward.add": { network: string; instance: string; protocol: ForwardProtocol; listenAddress: string | null; listenPort: number; targetPort: number };
   "forward.remove": { network: string; protocol: ForwardProtocol; listenPort: number; listenAddress: string | null };

@@ -36,6 +36,15 @@ export function tableName(networkId: string): string {
   return TABLE_PREFIX + networkId;
 }
 
+/** An admin's bridge (bridged networks): a name the kernel accepts and no command or nft syntax hides in. */
+export const ADMIN_BRIDGE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+
+/** A bridge TAPs may join: one of ours, or an admin's (checked to be a bridge when the network was made). */
+export function safeBridge(name: string): string {
+  if (!/^umlbr-[0-9a-f]{8}$/.test(name) && !ADMIN_BRIDGE.test(name)) throw new Error(`refusing bridge name '${name}'`);
+  return name;
+}
+
 /** A name we made ourselves, checked again before it reaches a command line. */
 export function safeIf(name: string): string {
   if (!/^uml(br|t|q)-[0-9a-f]{8,10}$/.test(name)) throw new Error(`refusing interface name '${name}'`);
@@ -68,6 +77,9 @@ export interface FirewallSpec {
   nat: boolean;
   /** the subnet is routed to this host: forwarded both ways, no NAT */
   routed?: boolean;
+  /** on an admin's bridge: only the guests' own frames (by their pinned MACs) are kept from the host */
+  bridged?: boolean;
+  guestMacs?: string[];
   /** NATed networks: host ports DNATed to guests (forwards.ts) */
   forwards?: ForwardRule[];
 }
@@ -106,6 +118,7 @@ const NO_FORWARD_V4 = "169.254.0.0/16";
  * IPv6 is never forwarded (umld gives guests no IPv6 yet).
  */
 export function firewallRules(f: FirewallSpec): string {
+  if (f.bridged) return bridgedRules(f);
   const br = `iifname "${f.bridge}"`;
   const forwards = f.nat ? forwardLines(f) : { nat: [], accept: [] };
   const fwd = f.nat
@@ -160,6 +173,32 @@ export function firewallRules(f: FirewallSpec): string {
   return `${lines.join("\n")}\n`;
 }
 
+/**
+ * A bridged network's table: the bridge is the admin's LAN, so only frames
+ * from the guests' MACs (each pinned to its port by the bridge guard) are
+ * kept from the host's own services (replies, ping and neighbour discovery
+ * pass); what the host routes or bridges for the LAN is the admin's.
+ */
+function bridgedRules(f: FirewallSpec): string {
+  const bridge = safeBridge(f.bridge);
+  const macs = (f.guestMacs ?? []).map((m) => {
+    if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(m)) throw new Error(`refusing MAC '${m}'`);
+    return m;
+  });
+  const from = `iifname "${bridge}" ether saddr { ${macs.join(", ")} }`;
+  const lines = [`table inet ${f.table} {`, `  chain input {`, `    type filter hook input priority filter; policy accept;`];
+  if (macs.length) {
+    lines.push(
+      `    ${from} ct state established,related accept`,
+      `    ${from} icmp type echo-request accept`,
+      `    ${from} icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert } accept`,
+      `    ${from} drop`,
+    );
+  }
+  lines.push(`  }`, `}`);
+  return `${lines.join("\n")}\n`;
+}
+
 /** Replaces the table, and the `ip` table of the same name older versions made, in one transaction. */
 export function replaceTable(table: string, rules: string): string {
   return `table ip ${table}\ndelete table ip ${table}\ntable inet ${table}\ndelete table inet ${table}\n${rules}`;
@@ -202,7 +241,8 @@ export class HostLinks {
    * change its TAP's MAC (a TUN ioctl on its own descriptor): pinned, the
    * bridge (a host network's gateway) keeps the address it has.
    */
-  private pinAddress(bridge: string): void {
+  pinAddress(bridge: string): void {
+    safeBridge(bridge);
     const read = (f: string) => readFileSync(`/sys/class/net/${bridge}/${f}`, "utf8").trim();
     if (read("addr_assign_type") !== "3") run("ip", ["link", "set", bridge, "address", read("address")]); // 3: NET_ADDR_SET
   }
@@ -221,7 +261,7 @@ export class HostLinks {
    */
   ensureTap(tap: string, bridge: string, uid: number, reown = false): boolean {
     safeIf(tap);
-    safeIf(bridge);
+    safeBridge(bridge);
     if (uid !== 0) this.tunOpenable();
     // a guest can give its TAP to another uid or to a group (TUN ioctls on its own descriptor): made again
     if (reown && this.exists(tap) && (this.tapOwner(tap) !== uid || this.tapGroup(tap) !== null)) this.removeLink(tap);

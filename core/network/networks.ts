@@ -10,6 +10,7 @@ import { allocateIp, gatewayOf, macFor, overlaps, parseSubnet } from "./address.
 import type { GuestFilter } from "./guest-filter.js";
 import { bridgeName, tapName, type HostLinks } from "./host-links.js";
 import { HostSide } from "./host-side.js";
+import { bridgedAddress, checkAdminBridge } from "./bridged.js";
 import { Forwards, ruleOf } from "./forwards.js";
 import { hostListeners } from "./listeners.js";
 import { deviceSpec, guestNames, umlDevice } from "./nic-devices.js";
@@ -98,7 +99,7 @@ export class Networks {
     }
   }
 
-  create(name: string, kind: NetworkKind, subnet: string | undefined, nat: boolean, hostAccess = false, routed = false): NetworkView {
+  create(name: string, kind: NetworkKind, subnet: string | undefined, nat: boolean, hostAccess = false, routed = false, bridge?: string): NetworkView {
     if (this.repo.byName(name)) throw new UmldError("network_exists", `a network named '${name}' already exists`, { network: name });
     if (kind === "user") {
       if (subnet !== undefined && subnet !== USER_SUBNET) throw new UmldError("invalid_request", `user networks are always ${USER_SUBNET} (slirp's own)`, { subnet });
@@ -109,17 +110,19 @@ export class Networks {
     if (nat && kind !== "host") throw new UmldError("invalid_request", `nat is for host networks (user networks are always NATed, switch networks never)`, { kind });
     if (routed && kind !== "host") throw new UmldError("invalid_request", `mode routed is for host networks`, { kind });
     if (routed && nat) throw new UmldError("invalid_request", `a routed network is not NATed: its guests keep their own addresses`, { mode: "routed", nat });
+    if (bridge !== undefined && (kind !== "host" || nat || routed)) throw new UmldError("invalid_request", `mode bridged (with a bridge) is for host networks, not NATed or routed`, { kind, bridge });
+    if (bridge !== undefined) checkAdminBridge(bridge, this.repo.all());
     if (hostAccess && kind !== "user") throw new UmldError("invalid_request", `hostAccess is for user networks (a host network's guests reach the host with ping only; a switch network has no host side)`, { kind });
     const parsed = parseSubnet(subnet);
     if (!parsed) throw new UmldError("invalid_request", `subnet must be an IPv4 network address with a /8../30 prefix, e.g. 10.77.0.0/24`, { subnet });
     if (kind === "host") {
-      const clash = [...this.repo.all().filter((n) => n.kind === "host").map((n) => ({ what: `network '${n.name}'`, cidr: n.subnet })), ...this.links.hostAddresses().map((a) => ({ what: `host interface ${a.ifname}`, cidr: a.cidr }))]
+      const clash = [...this.repo.all().filter((n) => n.kind === "host").map((n) => ({ what: `network '${n.name}'`, cidr: n.subnet })), ...(bridge !== undefined ? [] : this.links.hostAddresses()).map((a) => ({ what: `host interface ${a.ifname}`, cidr: a.cidr }))]
         .find((o) => overlaps(parsed, o.cidr));
       if (clash) throw new UmldError("subnet_conflict", `${subnet} overlaps ${clash.cidr} of ${clash.what}: a host network's subnet is routed on the host`, { subnet, conflict: clash.cidr });
     }
     if (kind === "user" && !existsSync(SLIRP)) throw new UmldError("unsupported", `user networks need ${SLIRP} (Debian package slirp)`, { kind });
     const id = newId();
-    const row: NetworkRow = { id, name, owner: ownerOfName(name).tenant, kind, subnet, nat: nat ? 1 : 0, routed: routed ? 1 : 0, host_access: hostAccess ? 1 : 0, host_if: kind === "user" ? null : bridgeName(id), created_at: nowIso() };
+    const row: NetworkRow = { id, name, owner: ownerOfName(name).tenant, kind, subnet, nat: nat ? 1 : 0, routed: routed ? 1 : 0, bridged: bridge !== undefined ? 1 : 0, host_access: hostAccess ? 1 : 0, host_if: kind === "user" ? null : (bridge ?? bridgeName(id)), created_at: nowIso() };
     this.repo.insert(row);
     try {
       this.host.ensureNetwork(row);
@@ -235,7 +238,7 @@ export class Networks {
     }
   }
 
-  async attach(instanceName: string, network: string, mac?: string): Promise<NicView & { live: boolean }> {
+  async attach(instanceName: string, network: string, mac?: string, requestedIp?: string): Promise<NicView & { live: boolean }> {
     const row = this.m.row(instanceName);
     const net = this.net(network);
     const live = row.state === "running" && this.m.hasGuest(row.id);
@@ -248,7 +251,8 @@ export class Networks {
     const subnet = parseSubnet(net.subnet)!;
     const taken = new Set(this.repo.nicsOn(net.id).map((n) => n.ip));
     if (net.kind === "host") taken.add(gatewayOf(subnet));
-    const ip = net.kind === "user" ? USER_GUEST_IP : allocateIp(subnet, taken);
+    if (requestedIp !== undefined && net.bridged !== 1) throw new UmldError("invalid_request", `ip is for NICs on bridged networks (umld allocates the others' addresses)`, { ip: requestedIp, network });
+    const ip = net.kind === "user" ? USER_GUEST_IP : net.bridged === 1 ? bridgedAddress(subnet, net.subnet, taken, this.links.hostAddresses().map((a) => a.cidr.split("/")[0]!), requestedIp) : allocateIp(subnet, taken);
     if (!ip) throw new UmldError("subnet_full", `network '${network}' has no free address in ${net.subnet}`, { network });
     if (mac && net.kind !== "user" && this.repo.nicsOn(net.id).some((n) => n.mac === mac)) {
       throw new UmldError("mac_in_use", `another NIC on '${network}' has the MAC ${mac}`, { mac, network });
@@ -256,7 +260,7 @@ export class Networks {
     const id = newId();
     const nic: NicRow = {
       id, instance_id: row.id, network_id: net.id, slot, ip, created_at: nowIso(),
-      mac: mac ?? macFor(ip, subnet.prefix, net.kind === "host" && (net.nat === 1 || net.routed === 1)),
+      mac: mac ?? macFor(ip, subnet.prefix, net.kind === "host" && (net.nat === 1 || net.routed === 1 || net.bridged === 1)),
       shared_ip: net.kind === "user" ? 1 : 0,
       host_if: net.kind === "user" ? null : tapName(id),
     };
@@ -373,6 +377,7 @@ export class Networks {
       name: r.name, kind: r.kind, subnet: r.subnet, createdAt: r.created_at,
       nat: r.kind === "user" || r.nat === 1,
       routed: r.routed === 1,
+      bridged: r.bridged === 1,
       hostAccess: r.host_access === 1,
       gateway: r.kind === "host" ? gatewayOf(parseSubnet(r.subnet)!) : r.kind === "user" ? "10.0.2.2" : null,
       bridge: r.host_if,

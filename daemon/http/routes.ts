@@ -93,9 +93,10 @@ export function handlers(s: Services): Handlers {
     deleteDisk: ({ params }, x) => x.run({ kind: "disk.delete", name: params.name }),
     addChannel: ({ params, body }, x) => x.run({ kind: "channel.add", instance: params.name, channel: body.channel }),
     removeChannel: ({ params }, x) => x.run({ kind: "channel.remove", instance: params.name, channel: params.channel }),
-    attachNic: ({ params, body }, x) => x.run({ kind: "nic.attach", instance: params.name, network: body.network, mac: body.mac }),
+    attachNic: ({ params, body }, x) => x.run({ kind: "nic.attach", instance: params.name, network: body.network, mac: body.mac, ip: body.ip }),
     detachNic: ({ params }, x) => x.run({ kind: "nic.detach", instance: params.name, slot: params.slot }),
-    createNetwork: ({ body: b }, x) => x.run({ kind: "network.create", name: b.name, networkKind: b.kind, subnet: b.subnet, nat: b.nat || b.mode === "nat", routed: b.mode === "routed", hostAccess: b.hostAccess }),
+    createNetwork: ({ body: b }, x) => x.run({ kind: "network.create", name: b.name, networkKind: b.kind, subnet: b.subnet, nat: b.nat || b.mode === "nat", routed: b.mode === "routed",
+        ...(b.mode === "bridged" || b.bridge !== undefined ? { bridge: b.bridge ?? "" } : {}), hostAccess: b.hostAccess }),
     deleteNetwork: ({ params }, x) => x.run({ kind: "network.delete", name: params.name }),
     createForward: ({ params, body: b }, x) =>
       x.run({ kind: "forward.add", network: params.name, instance: b.instance, protocol: b.protocol, listenAddress: b.listenAddress ?? null, listenPort: b.listenPort, targetPort: b.targetPort ?? b.listenPort }),

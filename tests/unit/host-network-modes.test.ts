@@ -24,3 +24,25 @@ describe("routed host network rules", () => {
     execFileSync("nft", ["-c", "-f", "-"], { input: firewallRules(routed), stdio: ["pipe", "pipe", "pipe"] });
   });
 });
+
+describe("bridged host network rules", () => {
+  const bridged = { table: "umld_0123456789abcdef", bridge: "br0", subnet: "192.168.50.0/24", nat: false, bridged: true };
+  it("only the guests' MACs are kept from the host, and nothing is forwarded, NATed or DNATed", () => {
+    const text = firewallRules({ ...bridged, guestMacs: ["fa:18:c0:a8:32:14"] });
+    assert.deepEqual(chain(text, "input").slice(1), [
+      'iifname "br0" ether saddr { fa:18:c0:a8:32:14 } ct state established,related accept',
+      'iifname "br0" ether saddr { fa:18:c0:a8:32:14 } icmp type echo-request accept',
+      'iifname "br0" ether saddr { fa:18:c0:a8:32:14 } icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert } accept',
+      'iifname "br0" ether saddr { fa:18:c0:a8:32:14 } drop',
+    ]);
+    assert.ok(!/forward|masquerade|dnat/.test(text));
+    assert.deepEqual(chain(firewallRules({ ...bridged, guestMacs: [] }), "input").slice(1), [], "no guests: nothing dropped");
+  });
+  it("refuses a bridge or MAC that is not one", () => {
+    assert.throws(() => firewallRules({ ...bridged, bridge: 'br0" accept' }), /refusing/);
+    assert.throws(() => firewallRules({ ...bridged, guestMacs: ["fa:18:c0:a8:32:14 }"] }), /refusing/);
+  });
+  it("the kernel's nft accepts it", { skip: nftCheckSkip() }, () => {
+    execFileSync("nft", ["-c", "-f", "-"], { input: firewallRules({ ...bridged, guestMacs: ["fa:18:c0:a8:32:14", "fa:18:c0:a8:32:15"] }), stdio: ["pipe", "pipe", "pipe"] });
+  });
+});
