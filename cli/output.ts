@@ -74,3 +74,13 @@ export function bytes(n: number | null | undefined): string {
   if (n >= 1024) return `${Math.round(n / 1024)}K`;
   return `${n}B`;
 }
+
+/** Text a guest wrote, safe for a terminal: control characters but newline and tab shown as ^X (as cat -v), C1 as \xNN. */
+export function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  return text.replace(/\r\n/g, "\n").replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => {
+    const n = c.charCodeAt(0);
+    if (n < 0x20) return `^${String.fromCharCode(n + 64)}`;
+    return n === 0x7f ? "^?" : `\\x${n.toString(16)}`;
+  });
+}

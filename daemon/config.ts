@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { DEFAULT_OVERCOMMIT } from "../core/instances/admission.js";
 import { DEFAULT_HOST_IDS, parseHostIdRange, type HostIdRange } from "../core/jail/host-ids.js";
 
 export interface DaemonConfig {
@@ -18,6 +19,8 @@ export interface DaemonConfig {
   cgroupV2: string | null;
   /** most host processes per guest */
   guestMaxProcesses: number;
+  /** guests' boot sizes together may be at most the host's MemTotal times this (default 1.5) */
+  memoryOvercommit: number;
   /** TLS on the TCP listener */
   tls?: { certPath: string; keyPath: string };
   /** open WebSockets per token, console viewers per instance (tenants); default 32 and 16 */
@@ -32,7 +35,7 @@ export interface DaemonConfig {
 
 export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [--log-level LEVEL] [--kernel PATH]
             [--shutdown-guests [--shutdown-deadline S]] [--rate-limit N]
-            [--guest-ids FIRST-LAST] [--cgroup-parent NAME] [--guest-max-processes N]
+            [--guest-ids FIRST-LAST] [--cgroup-parent NAME] [--guest-max-processes N] [--memory-overcommit R]
             [--tls-cert PEM --tls-key PEM]
             [--max-websockets-per-token N] [--max-console-viewers N]
             [--retention-days N] [--retention-rows N]
@@ -54,6 +57,8 @@ export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [-
   --cgroup-v2 PATH    use the cgroup v2 hierarchy mounted at PATH (e.g. /sys/fs/cgroup/unified on a
                       hybrid host); default: /sys/fs/cgroup when it is v2, else the v1 controllers
   --guest-max-processes N  host processes per guest, its own and UML's (default 1024)
+  --memory-overcommit R  refuse a start that would commit more guest memory (the boot sizes of the guests
+                      running) than the host's MemTotal times R (default 1.5; 0.001-100); docs/performance.md
   --tls-cert PEM      serve the TCP listener over TLS with this certificate (and --tls-key); the
   --tls-key PEM       unix socket stays plain (local, root only)
   --rate-limit N      requests and WebSocket upgrades per minute per token over TCP (default 1200), and
@@ -122,6 +127,13 @@ function maxProcesses(v: string | undefined): number {
   return n;
 }
 
+function overcommit(v: string | undefined): number {
+  if (v === undefined) return DEFAULT_OVERCOMMIT;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0.001 || n > 100) throw new Error(`--memory-overcommit must be a ratio 0.001-100, got '${v}'`);
+  return n;
+}
+
 function count(flag: string, v: string | undefined, dflt: number, max: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
@@ -145,6 +157,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       "cgroup-parent": { type: "string" },
       "cgroup-v2": { type: "string" },
       "guest-max-processes": { type: "string" },
+      "memory-overcommit": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "max-websockets-per-token": { type: "string" },
@@ -175,6 +188,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     cgroupParent: cgroupParent(values["cgroup-parent"]),
     cgroupV2: values["cgroup-v2"] === undefined ? null : absolute("--cgroup-v2", values["cgroup-v2"]),
     guestMaxProcesses: maxProcesses(values["guest-max-processes"]),
+    memoryOvercommit: overcommit(values["memory-overcommit"]),
     tls: tlsFiles(values["tls-cert"], values["tls-key"]),
     sessions: {
       perToken: count("--max-websockets-per-token", values["max-websockets-per-token"], 32, 100_000),

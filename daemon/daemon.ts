@@ -40,7 +40,7 @@ import { adminGid, HostIds, hostIdClashes, probeUid, sharedGid } from "../core/j
 import { IMAGE_MODE, imageGid, KERNEL_MODE, sealImage, sealKernel, setImageGroups } from "../core/storage/seal.js";
 import { probeJailed } from "../core/jail/probe.js";
 import { HostIdsRepo } from "../core/store/host-ids-repo.js";
-import { defaultCgroupParent, detectCgroups, ensureParent, killCgroup, listCgroups, removeCgroup, type CgroupLayout } from "../core/jail/cgroups.js";
+import { defaultCgroupParent, detectCgroups, ensureParent, killCgroup, listCgroups, removeCgroup, removeTenantLevel, type CgroupLayout } from "../core/jail/cgroups.js";
 import { LAUNCHER, launcherAvailable } from "../core/jail/jail-spec.js";
 import { ensureAdminToken } from "./auth/token.js";
 import type { DaemonConfig } from "./config.js";
@@ -177,14 +177,18 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
     const dot = instanceName.indexOf(".");
     return dot <= 0 ? null : gidOfTenant(instanceName.slice(0, dot));
   };
-  const jail = { hostIds, cgroups, launcher: LAUNCHER, maxProcesses: cfg.guestMaxProcesses, tenantGid };
+  const jail = { hostIds, cgroups, launcher: LAUNCHER, maxProcesses: cfg.guestMaxProcesses, tenantGid, tenantCpuCap: (t: string) => tenants.cpuCap(t) };
   if (cgroups) sweepSpareCgroups(cgroups, log);
   // standby launchers are renamed into a guest's cgroup at its start: cgroup v1 only (v2 forbids renames)
   const pool = new WorkerPool(250, cgroups?.version === 1 && !seams.thread ? { launcher: LAUNCHER, cgroups } : null, seams.thread);
   pool.warm();
   const historyRepo = new InstancesRepo(db);
   const usageTiming = { ...DEFAULT_TIMING, everyMs: (cfg.usageIntervalS ?? 5) * 1000, keepEveryMs: Math.max(DEFAULT_TIMING.keepEveryMs, (cfg.usageIntervalS ?? 5) * 1000) };
-  const instances = new Instances({ usageTiming, paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: seams.guestFilter === false ? undefined : new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log });
+  const instances = new Instances({ usageTiming, paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: seams.guestFilter === false ? undefined : new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log, admission: { overcommit: cfg.memoryOvercommit } });
+  tenants.setCpuCapApplier((t, cpus, before) => instances.applyTenantCpuCap(t, cpus, before));
+  tenants.onRightsEnded((e) => {
+    if (e.kind === "tenant-deleted" && cgroups) removeTenantLevel(cgroups, e.tenant); // it owns no guest any more
+  });
   instances.networks.start(); // bridges and TAPs first: adopted guests are plugged into them
   const reconciled = await instances.reconcileAtStart();
   const autostarted = instances.autostart();

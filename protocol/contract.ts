@@ -145,7 +145,7 @@ export const contract = {
   listInstances: route({ method: "GET", path: "/instances", summary: "All instances", response: InstanceList, status: 200 }),
   createInstance: route({
     method: "POST", path: "/instances", summary: "Create a stopped instance with its own COW disk over an image",
-    body: CreateInstanceRequest, response: InstanceView, status: 201, errors: CONFLICT,
+    body: CreateInstanceRequest, response: InstanceView, status: 201, errors: [409, 501], // 501: limits this host's cgroups cannot apply
   }),
   getInstance: route({ method: "GET", path: "/instances/:name", summary: "One instance", params: InstanceNameParams, response: InstanceView, status: 200 }),
   deleteInstance: route({
@@ -176,8 +176,8 @@ export const contract = {
   }),
   listKernels: route({ method: "GET", path: "/kernels", summary: "Registered kernels", response: KernelList, status: 200 }),
   patchInstance: route({
-    method: "PATCH", path: "/instances/:name", summary: "Live memory target (plug/unplug), boot size, staged kernel, disk quota, hostfs directory, policies, limits (live)",
-    params: InstanceNameParams, body: PatchInstanceRequest, response: PatchInstanceResult, status: 200, errors: GUEST,
+    method: "PATCH", path: "/instances/:name", summary: "Live memory target (plug/unplug), memory reclaim, boot size, staged kernel, disk quota, hostfs directory, policies, limits (CPU, I/O, processes, NIC rate; live)",
+    params: InstanceNameParams, body: PatchInstanceRequest, response: PatchInstanceResult, status: 200, errors: [...GUEST, 501],
   }),
   getMemory: route({
     method: "GET", path: "/instances/:name/memory", summary: "Memory target, guest view and host use, measured now",
@@ -279,11 +279,11 @@ export const contract = {
     params: InstanceNameParams, body: MergeRequest, response: MergeOperation, status: 201, waitable: true, errors: GUEST,
   }),
   listTenants: route({ method: "GET", path: "/tenants", summary: "Tenants with their quotas and usage (admin)", response: TenantList, status: 200 }),
-  createTenant: route({ method: "POST", path: "/tenants", summary: "Create a tenant (admin)", body: CreateTenantRequest, response: TenantView, status: 201, errors: CONFLICT }),
+  createTenant: route({ method: "POST", path: "/tenants", summary: "Create a tenant (admin)", body: CreateTenantRequest, response: TenantView, status: 201, errors: [409, 501] }),
   getTenant: route({ method: "GET", path: "/tenants/:tenant", summary: "One tenant (admin; a tenant token: its own)", params: TenantParams, response: TenantView, status: 200 }),
   patchTenant: route({
     method: "PATCH", path: "/tenants/:tenant", summary: "Change a tenant's quotas (admin)",
-    params: TenantParams, body: PatchTenantRequest, response: TenantView, status: 200, errors: CONFLICT,
+    params: TenantParams, body: PatchTenantRequest, response: TenantView, status: 200, errors: [409, 501], // 501: maxCpus without a CPU controller
   }),
   deleteTenant: route({
     method: "DELETE", path: "/tenants/:tenant", summary: "Delete a tenant that owns nothing; its tokens stop working (admin)",

@@ -45,6 +45,7 @@ export const ERRORS = {
   token_exists: { status: 409, doc: "The tenant already has a token with that name." },
   forbidden: { status: 403, doc: "The token is valid but may not do this (an admin-only route, or a permission the token lacks: details name it)." },
   quota_exceeded: { status: 409, doc: "The tenant would exceed a quota; details give the quota, its limit, the usage (including requests still running) and the request." },
+  host_memory_exhausted: { status: 409, doc: "Starting the instance would commit more guest memory (the boot sizes of running guests) than the host's memory times --memory-overcommit; details give committedMiB, requestedMiB, limitMiB, hostMemTotalMiB and overcommit. Nothing was started." },
   rate_limited: { status: 429, doc: "Too many requests from this token (or address) in a short time; retry after the seconds in details." },
   too_many_websockets: { status: 429, doc: "A WebSocket upgrade refused: the token (or, for console viewers, the instance) has as many open as the daemon allows; details give `per` and `limit`." },
   address_in_use: { status: 409, doc: "The address asked for a NIC is another NIC's on the network, the host's, or the subnet's first address (the router)." },

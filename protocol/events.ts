@@ -42,6 +42,8 @@ export const InstanceMemoryEvent = z.object({
   maxMemoryMiB: z.number().int(),
   unpluggedMiB: z.number().int(),
   limitedBy: z.string().nullable(),
+  /** who moved it: a request (PATCH, a boot re-applying the target) or the reclaimer (memoryReclaim auto) */
+  by: z.enum(["request", "reclaim"]).optional(),
   timestamp: z.string(),
 }).describe("a live memory change: requested, reached (memoryMiB), boot size, unplugged, and what limited it");
 export const InstanceDiskEvent = z.object({

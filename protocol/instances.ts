@@ -37,6 +37,11 @@ export const PolicyFields = {
   onHang: OnHang.optional().describe("report: an instance.hang event; reset: also halt and start it"),
 };
 
+/** The fewest host processes a guest may be limited to: UML and its helpers, and a boot's burst (~21). */
+export const PIDS_MIN = 32;
+/** cgroup v2's range for cpu.weight and io.weight (v1 shares and BFQ weights are derived: docs/performance.md). */
+export const WEIGHT_MIN = 1;
+export const WEIGHT_MAX = 10_000;
 /** A NIC's rate in Mbit/s: at least 1, at most 100 Gbit/s. */
 export const NET_MBIT_MIN = 1;
 export const NET_MBIT_MAX = 100_000;
@@ -44,6 +49,37 @@ export const NET_MBIT_MAX = 100_000;
 /** Resource limits of an instance: one object, so more limits can join it; each field optional, null lifts it. */
 export const Limits = z
   .object({
+    cpus: z
+      .number()
+      .min(0.01)
+      .max(1024)
+      .nullable()
+      .optional()
+      .describe("most CPU time, in cores (0.25: a quarter of one core), enforced by the guest's cgroup; at most the host's cores and its tenant's maxCpus; null: unlimited"),
+    cpuWeight: z
+      .number()
+      .int()
+      .min(WEIGHT_MIN)
+      .max(WEIGHT_MAX)
+      .nullable()
+      .optional()
+      .describe("share of CPU time under contention, relative to other guests (1-10000, default 100); null: the default"),
+    ioWeight: z
+      .number()
+      .int()
+      .min(WEIGHT_MIN)
+      .max(WEIGHT_MAX)
+      .nullable()
+      .optional()
+      .describe("share of disk time under contention (1-10000, default 100); only where the host's disk scheduler weighs cgroups (BFQ, or io.cost); null: the default"),
+    pids: z
+      .number()
+      .int()
+      .min(PIDS_MIN)
+      .max(1_000_000)
+      .nullable()
+      .optional()
+      .describe("most host processes of the guest (UML, its helpers, one per guest process; at least 32, at most the daemon's --guest-max-processes); null: that maximum"),
     netMbit: z
       .number()
       .int()
@@ -58,9 +94,17 @@ export type Limits = z.input<typeof Limits>;
 
 export const LimitsView = z
   .object({
+    cpus: z.number().nullable().describe("CPU cap in cores; null: unlimited"),
+    cpuWeight: z.number().int().nullable().describe("CPU weight; null: the default (100)"),
+    ioWeight: z.number().int().nullable().describe("I/O weight; null: the default (100)"),
+    pids: z.number().int().nullable().describe("most host processes; null: the daemon's --guest-max-processes"),
     netMbit: z.number().int().nullable().describe("each NIC's rate in each direction, Mbit/s; null: unlimited"),
   })
-  .describe("resource limits; netMbit: each switch/host NIC shaped to this many Mbit/s each way (docs/networking.md)");
+  .describe("resource limits, applied live: CPU, I/O and processes through the guest's cgroup (docs/live-changes.md); netMbit: each switch/host NIC shaped to this many Mbit/s each way (docs/networking.md)");
+
+export const MemoryReclaim = z.enum(["off", "auto"]);
+export type MemoryReclaim = z.infer<typeof MemoryReclaim>;
+const MEMORY_RECLAIM_DOC = "auto: umld unplugs the memory the guest does not use (keeping a headroom free) and plugs it back before the guest runs short, never above memoryMiB; off: the guest keeps memoryMiB";
 
 /** Guest memory in MiB: below 32 UML panics or deadlocks; 64 GiB is a sanity cap. */
 export const MemoryMiB = z.number().int().min(32).max(65536);
@@ -71,6 +115,7 @@ export const CreateInstanceRequest = z
     memoryMiB: MemoryMiB.default(64).describe("guest RAM in MiB (32-65536): the live target"),
     maxMemoryMiB: MemoryMiB.optional().describe("boot size in MiB, at least memoryMiB (default: memoryMiB); memory can be raised live up to it"),
     diskQuotaMiB: z.number().int().min(1).max(64 * 1024 * 1024).optional().describe("the most the instance's writable disks may grow (their virtual sizes), in MiB"),
+    memoryReclaim: MemoryReclaim.optional().describe(`${MEMORY_RECLAIM_DOC} (default off)`),
     limits: Limits.optional(),
     ...PolicyFields,
     image: Name.optional().describe("image name; the default image when absent"),
@@ -115,7 +160,8 @@ export const PatchInstanceRequest = z
     kernel: Name.nullable().optional().describe("stage this kernel for the next start (null: unstage)"),
     diskQuotaMiB: z.number().int().min(1).max(64 * 1024 * 1024).nullable().optional().describe("disk quota in MiB (null: none)"),
     hostfsDir: HostDir.nullable().optional().describe("admins only: the one host directory the guest may mount with hostfs (as the guest user), from its next start; null: none"),
-    limits: Limits.optional().describe("changed live (a running guest's NICs at once); fields left out stay as they are"),
+    memoryReclaim: MemoryReclaim.optional().describe(`${MEMORY_RECLAIM_DOC}; live`),
+    limits: Limits.optional().describe("changed live (a running guest's cgroup and NICs at once); fields left out stay as they are"),
     ...PolicyFields,
   })
   .strict()
@@ -127,8 +173,11 @@ export const MemoryView = z.object({
   maxMiB: z.number().int().describe("the boot size (= maxMemoryMiB)"),
   unpluggedMiB: z.number().int().describe("memory the daemon has taken back from the running guest"),
   safetyFloorMiB: z.number().int().describe("free memory the daemon always leaves the guest when unplugging"),
+  reclaim: MemoryReclaim.describe("whether umld moves the guest's memory by itself (memoryReclaim)"),
+  headroomMiB: z.number().int().describe("with reclaim auto: free memory kept in the guest; below it, memory is plugged back"),
   guestMemTotalKiB: z.number().int().nullable(),
   guestMemFreeKiB: z.number().int().nullable(),
+  guestMemAvailableKiB: z.number().int().nullable(),
   hostAllocatedBytes: z.number().int().nullable().describe("bytes of the guest's RAM file actually backed on the host"),
 });
 export type MemoryView = z.infer<typeof MemoryView>;
@@ -179,6 +228,7 @@ export const InstanceView = z.object({
   memoryMiB: z.number().int().describe("live memory target in MiB"),
   maxMemoryMiB: z.number().int().describe("boot size in MiB"),
   unpluggedMiB: z.number().int().describe("memory taken back from the running guest"),
+  memoryReclaim: MemoryReclaim.describe("auto: umld gives the guest's unused memory back to the host by itself"),
   kernel: z.string().describe("the kernel the next start boots"),
   bootedKernel: z.string().nullable().describe("the kernel the running guest booted, null when not running"),
   stagedKernel: z.string().nullable().describe("kernel staged for the next start"),
@@ -207,6 +257,7 @@ export const InstanceView = z.object({
     onHang: OnHang,
   }).describe("what umld does without being asked (docs/operations.md)"),
   limits: LimitsView,
+  cpuSeconds: z.number().nullable().describe("CPU time used by all the guest's host processes over every boot, from its cgroup (refreshed every few seconds); null: no cgroups on this host"),
   crashStreak: z.number().int().describe("crashes in a row, each within a minute of its start"),
   flag: z.string().nullable().describe("why umld stopped acting on its own (e.g. crash-loop); cleared by a start"),
   problems: z.array(z.string()).describe("what is wrong with the instance's files right now (missing COW, changed backing)"),

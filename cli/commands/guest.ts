@@ -1,7 +1,7 @@
 import { MconsoleCommand, type ChannelView } from "../../protocol/guest.js";
 import type { UsageSample } from "../../protocol/usage.js";
 import { attachConsole } from "../console.js";
-import { bytes, col } from "../output.js";
+import { bytes, col, printable } from "../output.js";
 import type { CommandSpec } from "./command.js";
 
 const pct = (n: number | null) => (n === null ? "-" : `${n.toFixed(1)}%`);
@@ -28,12 +28,13 @@ export const guestCommands: CommandSpec[] = [
   },
   {
     name: "log",
-    help: ["log NAME [--tail N]                  the last N lines (default 200) of the console log"],
-    flags: ["tail"],
+    help: ["log NAME [--tail N] [--unfiltered]   the last N lines (default 200) of the console log (--unfiltered: with the guest's control characters)"],
+    flags: ["tail", "unfiltered"],
     completes: "instance",
     async run(x) {
       const text = await x.c.call("consoleLog", { params: { name: x.arg(0, "log needs an instance NAME") }, query: x.v.tail ? { tail: x.v.tail } : {} });
-      process.stdout.write(text);
+      // the guest wrote these bytes: on a terminal its escape sequences would drive the admin's terminal
+      process.stdout.write(x.v.unfiltered ? text : printable(text));
     },
   },
   {

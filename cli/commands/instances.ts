@@ -4,6 +4,7 @@ import type { Ctx, Values } from "../context.js";
 import { bytes, col } from "../output.js";
 import { withSpinner } from "../progress.js";
 import type { CommandSpec } from "./command.js";
+import { LIMIT_FLAGS, limitFlags, reclaimFlag } from "./resources.js";
 
 type PolicyFlags = Pick<BodyIn<"patchInstance">, "restartPolicy" | "autostart" | "autostartOrder" | "autostartDelayS" | "hangTimeoutS" | "onHang">;
 export const POLICY_FLAGS = ["restart", "autostart", "no-autostart", "order", "delay", "hang-timeout", "on-hang"] as const;
@@ -20,11 +21,10 @@ function policyFlags(x: Ctx, v: Values): PolicyFlags {
   return p;
 }
 
-/** --net-mbit N|none as the `limits` object of create and PATCH (none lifts the limit). */
-function limitFlags(v: Values): Pick<BodyIn<"patchInstance">, "limits"> {
-  const n = v["net-mbit"];
-  if (n === undefined) return {};
-  return { limits: { netMbit: n === "none" ? null : Number(n) } };
+/** The limit flags as the `limits` part of create and PATCH (none lifts one). */
+function limitsPart(v: Values): Pick<BodyIn<"patchInstance">, "limits"> {
+  const limits = limitFlags(v);
+  return Object.keys(limits).length ? { limits } : {};
 }
 
 export const INSTANCE_COLUMNS = [
@@ -82,13 +82,15 @@ export const instanceCommands: CommandSpec[] = [
   },
   {
     name: "create",
-    help: ["create NAME [--memory MIB] [--image IMG] [--kernel K] [--net-mbit N] [policy flags]"],
-    flags: ["memory", "image", "kernel", "net-mbit", ...POLICY_FLAGS],
+    help: ["create NAME [--memory MIB] [--image IMG] [--kernel K] [--reclaim auto] [limit flags] [policy flags]"],
+    flags: ["memory", "image", "kernel", "reclaim", ...LIMIT_FLAGS.map(([f]) => f), ...POLICY_FLAGS],
     async run(x) {
-      const body: BodyIn<"createInstance"> = { name: x.arg(0, "create needs an instance NAME"), ...policyFlags(x, x.v), ...limitFlags(x.v) };
+      const body: BodyIn<"createInstance"> = { name: x.arg(0, "create needs an instance NAME"), ...policyFlags(x, x.v), ...limitsPart(x.v) };
       if (x.v.memory) body.memoryMiB = Number(x.v.memory);
       if (x.v.image) body.image = x.v.image;
       if (x.v.kernel) body.kernel = x.v.kernel;
+      const reclaim = reclaimFlag(x, x.v);
+      if (reclaim) body.memoryReclaim = reclaim;
       const i = await x.c.call("createInstance", { body });
       x.out(i, `created ${i.name} (${i.memoryMiB}M, image ${i.image}, kernel ${i.kernel})`);
     },
@@ -96,16 +98,17 @@ export const instanceCommands: CommandSpec[] = [
   {
     name: "set",
     help: [
-      "set NAME [policy flags] [--net-mbit N|none]   change policies and limits; policy flags: --restart never|on-failure|always,",
+      "set NAME [policy flags] [limit flags]   change policies and limits; policy flags: --restart never|on-failure|always,",
       "                                     --autostart / --no-autostart, --order N, --delay S, --hang-timeout S, --on-hang report|reset;",
-      "                                     --net-mbit: each switch/host NIC shaped to N Mbit/s each way, live (none: unlimited)",
+      "                                     limit flags (live; none lifts one): --cpus X, --cpu-weight N, --io-weight N, --pids N,",
+      "                                     --net-mbit N (each switch/host NIC shaped to N Mbit/s each way)",
     ],
-    flags: [...POLICY_FLAGS, "net-mbit"],
+    flags: [...POLICY_FLAGS, ...LIMIT_FLAGS.map(([f]) => f)],
     completes: "instance",
     async run(x) {
       const name = x.arg(0, "set needs an instance NAME");
-      const body = { ...policyFlags(x, x.v), ...limitFlags(x.v) };
-      if (Object.keys(body).length === 0) x.fail("set NAME needs a policy flag or --net-mbit (see --help)");
+      const body = { ...policyFlags(x, x.v), ...limitsPart(x.v) };
+      if (Object.keys(body).length === 0) x.fail("set NAME needs a policy flag or a limit flag (see --help)");
       const r = await x.c.call("patchInstance", { params: { name }, body });
       x.out(r, `${name}: ${JSON.stringify({ ...r.instance.policy, limits: r.instance.limits })}`);
     },

@@ -5,6 +5,7 @@ import { hostCommands } from "./host.js";
 import { instanceCommands } from "./instances.js";
 import { kernelCommands } from "./kernels.js";
 import { networkCommands } from "./network.js";
+import { resourceCommands } from "./resources.js";
 import { storageCommands } from "./storage.js";
 import { tenantCommands } from "./tenants.js";
 import { topCommand } from "./top.js";
@@ -24,6 +25,7 @@ const completion: CommandSpec = {
 /** Every umlctl command, in the order the help lists them. */
 export const COMMANDS: CommandSpec[] = [
   ...instanceCommands,
+  ...resourceCommands,
   ...guestCommands,
   topCommand,
   ...storageCommands,

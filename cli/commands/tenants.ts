@@ -8,7 +8,7 @@ type TenantRow = ResponseOf<"listTenants">["tenants"][number];
 type TokenRow = ResponseOf<"listTokens">["tokens"][number];
 type AuditRow = ResponseOf<"listAudit">["entries"][number];
 
-const QUOTA_FLAGS = [["max-instances", "maxInstances"], ["max-memory", "maxMemoryMiB"], ["max-disk", "maxDiskMiB"], ["max-snapshots", "maxSnapshots"]] as const;
+const QUOTA_FLAGS = [["max-instances", "maxInstances"], ["max-memory", "maxMemoryMiB"], ["max-disk", "maxDiskMiB"], ["max-snapshots", "maxSnapshots"], ["max-cpus", "maxCpus"]] as const;
 
 function quotas(v: Values): Quotas {
   const q: Quotas = {};
@@ -37,7 +37,7 @@ export const tenantCommands: CommandSpec[] = [
     name: "tenant",
     subs: ["ls", "show", "create", "set", "rm"],
     help: [
-      "tenant ls | show T | rm T | create T [--max-instances N] [--max-memory MIB] [--max-disk MIB] [--max-snapshots N]",
+      "tenant ls | show T | rm T | create T [--max-instances N] [--max-memory MIB] [--max-disk MIB] [--max-snapshots N] [--max-cpus X]",
       "tenant set T [--max-… flags] [--forward-ports FIRST-LAST|none]   change a tenant's quotas and the host ports its forwards may use",
     ],
     flags: [...QUOTA_FLAGS.map(([f]) => f), "forward-ports"],

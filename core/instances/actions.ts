@@ -7,6 +7,7 @@ import type { Catalog } from "../storage/catalog.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import { asObject } from "../util/fs.js";
 import { DEFAULT_ACTION_TIMEOUT_S, type ActOptions } from "./commands.js";
+import type { Admission } from "./admission.js";
 import type { Facts } from "./facts.js";
 import type { Guests } from "./guests.js";
 import type { KernelUpgrades, UpgradeSteps } from "./kernel-upgrades.js";
@@ -25,6 +26,7 @@ export interface ActionDeps {
   facts: Facts;
   guests: Guests;
   starter: Starter;
+  admission: Admission;
   view(name: string): InstanceView;
 }
 
@@ -47,24 +49,36 @@ export class InstanceActions implements UpgradeSteps {
     if (action === "upgrade") return this.upgrades!.upgrade(name, o.kernel!, o.deadlineS, o.timeoutS, o.wait);
     const row = this.d.guests.row(name);
     const release = this.d.lock.take(row.id, action, name); // a halt may overtake a running action
+    let admitted = () => {};
     try {
       transition(row.state, action); // validates: 409 naming both when not allowed
       if (action === "start") {
+        admitted = this.d.admission.reserve(row); // before anything changes: a refused start leaves no trace
         if (!o.byPolicy && (row.flag || row.crash_streak)) this.d.repo.update(row.id, { flag: null, crash_streak: 0 });
         if (row.stopped_by_host) this.d.repo.update(row.id, { stopped_by_host: 0 }); // a write (an fsync) only when it changes
         if (row.staged_kernel_id) {
           // a staged kernel boots with the upgrade's safety net: rolled back if it fails
           release();
-          return await this.upgrades!.upgrade(name, this.d.catalog.kernelById(row.staged_kernel_id)!.name, undefined, o.timeoutS, o.wait);
+          try {
+            return await this.upgrades!.upgrade(name, this.d.catalog.kernelById(row.staged_kernel_id)!.name, undefined, o.timeoutS, o.wait);
+          } finally {
+            admitted();
+          }
         }
         this.d.starter.checkDisks(row);
       }
     } catch (e) {
       release();
+      admitted();
       throw e;
     }
     const timeoutMs = (o.timeoutS ?? DEFAULT_ACTION_TIMEOUT_S[action]) * 1000;
-    return this.operation(`instance.${action}`, name, o.wait, () => this.run(row, action, timeoutMs).finally(release));
+    return this.operation(`instance.${action}`, name, o.wait, () =>
+      this.run(row, action, timeoutMs).finally(() => {
+        release();
+        admitted();
+      }),
+    );
   }
 
   /** Runs `work` as an operation; waits for it (failures become the operation's error) unless wait is false. */

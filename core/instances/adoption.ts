@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
+import { cgroupOfProcess, guestCgroupName, type CgroupLayout } from "../jail/cgroups.js";
 import { isActive } from "../lifecycle/transitions.js";
 import type { StatePaths } from "../paths.js";
 import type { Catalog } from "../storage/catalog.js";
@@ -12,6 +14,15 @@ import type { Starter } from "./start.js";
 import type { WorkerPool } from "../supervisor/host.js";
 import type { WorkerFacts } from "./worker-facts.js";
 
+/** The cgroup a live process is in, under umld's parent (null: unknown). */
+function cgroupOfPid(l: CgroupLayout, pid: number): string | null {
+  try {
+    return cgroupOfProcess(l, readFileSync(`/proc/${pid}/cgroup`, "utf8"));
+  } catch {
+    return null;
+  }
+}
+
 export interface AdoptionDeps {
   paths: StatePaths;
   repo: InstancesRepo;
@@ -22,6 +33,7 @@ export interface AdoptionDeps {
   workers: WorkerFacts;
   pool: WorkerPool;
   policies: Policies;
+  cgroups: CgroupLayout | null;
   log: Logger;
 }
 
@@ -65,9 +77,12 @@ export async function reconcileAtStart(d: AdoptionDeps): Promise<Reconciled> {
     if (row.pid && found?.pid === row.pid) {
       try {
         if (found.legacy) d.log.warn({ instance: row.name, pid: row.pid }, "adopting a guest started before guests were jailed: restart it to jail it");
-        const boot = d.starter.bootSpec(row);
+        // where its cgroup really is: a daemon before tenant levels put a tenant's guest right under the parent
+        const cgroup = (d.cgroups && cgroupOfPid(d.cgroups, row.pid)) || guestCgroupName(row.id, row.owner);
+        const boot = d.starter.bootSpec(row, cgroup);
         const spec = { ...boot, mconsoleInJail: found.mconsole, adopt: { pid: row.pid, paused: row.state === "paused", legacy: found.legacy } };
         const rt = d.workers.attach(row, await d.pool.take());
+        rt.cgroup = found.legacy ? null : cgroup;
         for (const p of boot.jailHolds) rt.jail.add(p);
         rt.host.boot(spec);
         adopted.push(row.name);

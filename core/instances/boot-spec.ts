@@ -9,18 +9,13 @@ import { umlArgs } from "../uml/argv.js";
 import { bootOptionProblem } from "../../protocol/names.js";
 import type { WorkerBootSpec } from "../supervisor/rpc.js";
 
-const MiB = 1024 * 1024;
-
-/** What a guest may use on the host besides its RAM: page structures, page tables of its processes, UML itself. */
-export function guestCgroupLimits(maxMemoryMiB: number, maxProcesses: number): CgroupLimits {
-  return { memoryBytes: Math.ceil(maxMemoryMiB * 1.25 * MiB + 128 * MiB), pids: maxProcesses, cpuWeight: null };
-}
-
 /** Everything a start needs, gathered by start.ts from the catalog, the disks and the networks. */
 export interface BootInputs {
   paths: StatePaths;
   launcher: string;
   cgroups: CgroupLayout | null;
+  /** the guest's cgroup under umld's parent and its limits (guest-limits.ts) */
+  cgroup: { name: string; limits: CgroupLimits };
   identity: GuestIdentity;
   /** the kernel and its loader and libraries */
   kernel: { path: string; files: JailFile[] };
@@ -61,7 +56,7 @@ export function bootSpec(row: InstanceRow, b: BootInputs): WorkerBootSpec {
     bootOptions: allowedBootOptions(row),
     devices: b.devices,
   });
-  const cgroup = b.cgroups ? { layout: b.cgroups, name: row.id, limits: guestCgroupLimits(row.max_memory_mib, b.maxProcesses) } : null;
+  const cgroup = b.cgroups ? { layout: b.cgroups, name: b.cgroup.name, limits: b.cgroup.limits } : null;
   const jail = guestJail(
     {
       jailRoot: b.paths.jailRoot,

@@ -6,16 +6,12 @@ export interface CreateInstance {
   memoryMiB: number;
   maxMemoryMiB?: number;
   diskQuotaMiB?: number;
+  memoryReclaim?: "off" | "auto";
   limits?: LimitsInput;
   policy?: PolicyInput;
   image?: string;
   kernel?: string;
   bootOptions?: string[];
-}
-
-/** Resource limits as the protocol names them (create and PATCH); null lifts one. */
-export interface LimitsInput {
-  netMbit?: number | null;
 }
 
 /** How an instance action is run (a command's options; restart policies add byPolicy). */
@@ -27,6 +23,15 @@ export interface ActOptions {
   /** upgrade only */
   kernel?: string;
   deadlineS?: number;
+}
+
+/** Resource limits as the protocol names them (create and PATCH); null lifts one. */
+export interface LimitsInput {
+  cpus?: number | null;
+  cpuWeight?: number | null;
+  ioWeight?: number | null;
+  pids?: number | null;
+  netMbit?: number | null;
 }
 
 /** Policy fields as the protocol names them (create and PATCH). */

@@ -13,15 +13,18 @@ import { defaultBootOptions } from "../uml/argv.js";
 import { createCow } from "../uml/cow.js";
 import { newId, nowIso } from "../util/ids.js";
 import { Revert } from "../util/revert.js";
+import { ownerOfName } from "../tenants/principal.js";
 import type { InstanceActions } from "./actions.js";
 import type { CreateInstance, PolicyInput } from "./commands.js";
 import type { Consoles } from "./consoles.js";
+import type { GuestLimits } from "./guest-limits.js";
 import { grantFile, prepareInstanceDir } from "./guest-files.js";
 import type { Guests, JailConfig } from "./guests.js";
 import type { Registry } from "./registry.js";
 import type { Snapshots } from "./snapshots.js";
 
 export interface LifetimeDeps {
+  limits: GuestLimits;
   paths: StatePaths;
   repo: InstancesRepo;
   catalog: Catalog;
@@ -53,6 +56,7 @@ export class Lifetimes {
         quotaBytes: cmd.diskQuotaMiB * 1048576, usageBytes: 0, requestBytes: image.size_bytes,
       });
     }
+    const limits = this.d.limits.check(ownerOfName(cmd.name).tenant, cmd.limits);
     const id = newId();
     const dir = paths.instanceDir(id);
     const f = instanceFiles(dir);
@@ -71,7 +75,7 @@ export class Lifetimes {
       };
       repo.insert(
         { id, name: cmd.name, memory_mib: cmd.memoryMiB, max_memory_mib: cmd.maxMemoryMiB ?? cmd.memoryMiB, disk_quota_mib: cmd.diskQuotaMiB ?? null, net_mbit: cmd.limits?.netMbit ?? null, image_id: image.id, kernel_id: kernel.id,
-          boot_options: JSON.stringify(cmd.bootOptions ?? this.lpjDefaults), created_at: at },
+          boot_options: JSON.stringify(cmd.bootOptions ?? this.lpjDefaults), created_at: at, memory_reclaim: cmd.memoryReclaim ?? "off", ...limits },
         [disk],
       );
       revert.add(() => repo.delete(id));

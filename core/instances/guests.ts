@@ -17,6 +17,8 @@ export interface JailConfig {
   maxProcesses: number;
   /** the gid the owner of an instance (by stored name) shares images and read-only disks through: its tenant's, or null for an admin's */
   tenantGid(instanceName: string): number | null;
+  /** a tenant's CPU cap in cores (maxCpus; null: none) */
+  tenantCpuCap(tenant: string): number | null;
 }
 
 /**

@@ -12,6 +12,7 @@ import { Networks } from "../network/networks.js";
 import type { Operations } from "../operations/operations.js";
 import { instanceFiles, type StatePaths } from "../paths.js";
 import { tailLines } from "../console/log-tail.js";
+import { guestCgroupName } from "../jail/cgroups.js";
 import type { InstanceUsage, UsageList } from "../../protocol/usage.js";
 import type { Catalog } from "../storage/catalog.js";
 import type { ChannelsRepo } from "../store/channels-repo.js";
@@ -20,18 +21,22 @@ import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import type { NetworksRepo } from "../store/networks-repo.js";
 import type { SnapshotsRepo } from "../store/snapshots-repo.js";
 import { InstanceActions } from "./actions.js";
+import { Admission, DEFAULT_OVERCOMMIT, hostMemTotalMiB } from "./admission.js";
 import { reconcileAtStart, type Reconciled } from "./adoption.js";
 import type { ActOptions, CreateInstance } from "./commands.js";
 import { ConsoleChannels } from "./console-channels.js";
 import { Consoles } from "./consoles.js";
+import { CpuAccounting } from "./cpu-accounting.js";
 import { Lifetimes } from "./create-delete.js";
 import { Facts } from "./facts.js";
 import { FileFacts } from "./file-facts.js";
 import { guestFacts, passthrough } from "./guest-access.js";
+import { GuestLimits } from "./guest-limits.js";
 import { Guests, type JailConfig } from "./guests.js";
 import { KernelUpgrades } from "./kernel-upgrades.js";
 import { LiveDisks } from "./live-disks.js";
 import { LiveMemory } from "./live-memory.js";
+import { DEFAULT_RECLAIM_OPTIONS, MemoryReclaimer, type ReclaimOptions } from "./memory-reclaim.js";
 import { OpLock } from "./op-lock.js";
 import { patchInstance, type PatchRequest } from "./patch.js";
 import { Policies } from "./policies.js";
@@ -65,6 +70,9 @@ export interface InstancesOptions {
   scrollbackBytes?: number;
   consoleLogMaxBytes?: number;
   jail: JailConfig;
+  /** host admission: guests' boot sizes together at most MemTotal × overcommit (default: this host's MemTotal, 1.5) */
+  admission?: { memTotalMiB?: number; overcommit?: number };
+  reclaim?: Partial<ReclaimOptions>;
   /** how often guests' usage is read (core/metrics/usage-sampler.ts) */
   usageTiming?: SamplerTiming;
 }
@@ -87,6 +95,10 @@ export class Instances {
   readonly consoles: Consoles;
   readonly queries: InstanceQueries;
   readonly files: FileFacts;
+  readonly limits: GuestLimits;
+  readonly cpu: CpuAccounting;
+  readonly admission: Admission;
+  readonly reclaimer: MemoryReclaimer;
   readonly usage: UsageSampler;
   readonly metrics: MetricsSource;
   private readonly channels: ConsoleChannels;
@@ -103,6 +115,10 @@ export class Instances {
     this.facts = new Facts(o.repo, o.bus, o.log);
     const view = (name: string) => this.fresh(name); // a command's answer: what it changed on disk shows at once
     this.memory = new LiveMemory(this.guests, o.repo, o.bus, o.log, (id) => o.paths.umlDir(id));
+    this.limits = new GuestLimits({ cgroups: o.jail.cgroups, maxProcesses: o.jail.maxProcesses, tenantCpuCap: (t) => o.jail.tenantCpuCap(t) }, o.repo, this.registry, o.log);
+    this.cpu = new CpuAccounting(o.jail.cgroups, this.registry, o.repo);
+    this.admission = new Admission(o.repo, o.admission?.memTotalMiB ?? hostMemTotalMiB(), o.admission?.overcommit ?? DEFAULT_OVERCOMMIT);
+    this.reclaimer = new MemoryReclaimer(o.repo, this.registry, this.memory, this.cpu, o.bus, o.log, (id) => o.paths.umlDir(id), { ...DEFAULT_RECLAIM_OPTIONS, ...o.reclaim });
     this.disks = new LiveDisks(this.guests, o.disksRepo, o.repo, o.catalog, o.bus, o.log, o.paths.disks);
     this.networks = new Networks(this.guests, o.networksRepo, o.repo, o.hostLinks, o.log, o.guestFilter);
     this.channels = new ConsoleChannels(o.channelsRepo, o.log);
@@ -112,31 +128,41 @@ export class Instances {
     this.usage = new UsageSampler({
       repo: o.repo, hasGuest: (id) => this.registry.has(id), cgroups: o.jail.cgroups,
       hostInterfaces: (id) => this.networks.nicsOf(id).flatMap((n) => (n.hostInterface ? [{ slot: n.slot, hostInterface: n.hostInterface }] : [])),
-      cgroupOf: (r) => r.id, // the guest's cgroup as boot-spec.ts names it
+      cgroupOf: (r) => this.limits.cgroupOf(r.id) ?? guestCgroupName(r.id, r.owner), // where it really is (a tenant's level, an adopted guest's)
       ramDirOf: (id) => o.paths.umlDir(id), mconsole: (n, c, t) => this.guests.mconsole(n, c, t), log: o.log,
     }, o.usageTiming ?? DEFAULT_TIMING);
     this.metrics = new MetricsSource({ repo: o.repo, sampler: this.usage, allocated: (r) => this.files.allocatedTotal(r), hasGuest: (id) => this.registry.has(id), bus: o.bus });
-    this.presenter = new Presenter(o.repo, o.catalog, this.lock, this.disks, this.networks, this.files);
+    this.presenter = new Presenter(o.repo, o.catalog, this.lock, this.disks, this.networks, this.files, this.cpu);
     this.workers = new WorkerFacts(o.repo, o.catalog, this.registry, this.facts, this.consoles, o.bus, o.log, {
       afterBoot: (id, rt, name) => {
         void this.channels.configureAll(id, rt.host, rt.log);
-        void this.disks.afterBoot(name).then(() => this.networks.afterBoot(name)).then(() => this.memory.afterBoot(name)).catch((e) =>
-          rt.log.warn({ err: (e as Error).message }, "re-applying disks and memory after boot failed"),
-        );
+        const warn = (e: unknown) => rt.log.warn({ err: (e as Error).message }, "re-applying disks, NICs and memory after boot failed");
+        // memory's count is reset whatever happened to the disks: the reclaimer waits for it
+        void this.disks.afterBoot(name).then(() => this.networks.afterBoot(name)).catch(warn)
+          .then(() => this.memory.afterBoot(name)).catch(warn).finally(() => this.reclaimer.refresh());
       },
-      afterAdoption: (id, rt) => void this.channels.configureAll(id, rt.host, rt.log),
+      afterAdoption: (id, rt) => {
+        void this.channels.configureAll(id, rt.host, rt.log);
+        this.memory.settle(id);
+        this.reclaimer.refresh();
+      },
       afterExit: (id, requested, reason, upS) => this.policies.afterExit(id, requested, reason, upS),
+      accountCpu: (id, cpuNs) => this.cpu.finish(id, cpuNs),
+      accountExit: (id, cpuNs) => {
+        this.cpu.finish(id, cpuNs);
+        this.limits.guestEnded(id);
+      },
       onHang: (id, evidence) => this.policies.onHang(id, evidence),
       act: (name, action, byPolicy) => this.act(name, action, { wait: true, byPolicy }),
-      bootSpec: (row) => this.starter.bootSpec(row),
+      bootSpec: (row) => this.starter.bootSpec(row, this.limits.prepareBoot(row)),
     });
     this.starter = new Starter({
       paths: o.paths, repo: o.repo, catalog: o.catalog, pool: o.pool, jail: o.jail, guests: this.guests, facts: this.facts,
-      workers: this.workers, disks: this.disks, networks: this.networks, scrollbackBytes, consoleLogMaxBytes: o.consoleLogMaxBytes ?? 16 * 1024 * 1024,
+      workers: this.workers, disks: this.disks, networks: this.networks, limits: this.limits, scrollbackBytes, consoleLogMaxBytes: o.consoleLogMaxBytes ?? 16 * 1024 * 1024,
     });
     this.actions = new InstanceActions({
       repo: o.repo, catalog: o.catalog, operations: o.operations, registry: this.registry, lock: this.lock, facts: this.facts,
-      guests: this.guests, starter: this.starter, view,
+      guests: this.guests, starter: this.starter, admission: this.admission, view,
     });
     this.upgrades = new KernelUpgrades(this.actions, o.repo, o.catalog, o.operations, o.bus, o.log);
     this.actions.setUpgrades(this.upgrades);
@@ -149,6 +175,7 @@ export class Instances {
     this.snapshots = new Snapshots(layers, o.repo, o.snapshotsRepo, o.catalog, o.operations, o.log);
     this.policies = new Policies({ row: (n) => this.guests.row(n), hasGuest: (id) => this.registry.has(id), act: (n, a, x) => this.act(n, a, x) }, o.repo, o.bus, o.log);
     this.lifetimes = new Lifetimes({
+      limits: this.limits,
       paths: o.paths, repo: o.repo, catalog: o.catalog, bus: o.bus, log: o.log, jail: o.jail, guests: this.guests, registry: this.registry,
       actions: this.actions, consoles: this.consoles, networks: this.networks, snapshots: () => this.snapshots, view,
     });
@@ -160,7 +187,7 @@ export class Instances {
     return this.o.repo.all().map((r) => this.presenter.view(r));
   }
 
-  /** One instance: its file facts (a few stats and COW headers) read now; lists use the cached ones. */
+  /** One instance: its file facts (a few stats and COW headers) and CPU time read now; lists use the cached ones. */
   get(name: string): InstanceView {
     return this.fresh(name);
   }
@@ -169,6 +196,7 @@ export class Instances {
   fresh(name: string): InstanceView {
     const row = this.guests.row(name);
     this.files.refresh(row);
+    this.cpu.sample(row.id);
     return this.presenter.view(row);
   }
 
@@ -204,8 +232,15 @@ export class Instances {
   }
 
   patch(name: string, req: PatchRequest) {
-    return patchInstance({ paths: this.o.paths, repo: this.o.repo, catalog: this.o.catalog, bus: this.o.bus, guests: this.guests, registry: this.registry, memory: this.memory,
-      applyNetLimit: (id, mbit, previous) => this.networks.applyNetLimit(id, mbit, previous), view: (n) => this.fresh(n) }, name, req);
+    return patchInstance({
+      paths: this.o.paths, repo: this.o.repo, catalog: this.o.catalog, bus: this.o.bus, guests: this.guests, registry: this.registry, memory: this.memory,
+      limits: this.limits, reclaimer: this.reclaimer, applyNetLimit: (id, mbit, previous) => this.networks.applyNetLimit(id, mbit, previous), view: (n) => this.fresh(n),
+    }, name, req);
+  }
+
+  /** A tenant's changed CPU cap on its cgroup level and its running guests (Tenants calls it before it stores the cap). */
+  applyTenantCpuCap(tenant: string, cpus: number | null, before: number | null): void {
+    this.limits.applyTenantCap(tenant, cpus, before);
   }
 
   rollout(kernelName: string, sel: { instances?: string[]; kernel?: string; image?: string }, batchSize: number, deadlineS: number | undefined, wait: boolean) {
@@ -266,9 +301,11 @@ export class Instances {
   async reconcileAtStart(): Promise<Reconciled> {
     const r = await reconcileAtStart({
       paths: this.o.paths, repo: this.o.repo, catalog: this.o.catalog, disks: this.disks, facts: this.facts, starter: this.starter,
-      workers: this.workers, pool: this.o.pool, policies: this.policies, log: this.o.log,
+      workers: this.workers, pool: this.o.pool, policies: this.policies, cgroups: this.o.jail.cgroups, log: this.o.log,
     });
     this.files.start();
+    this.cpu.start();
+    this.reclaimer.start();
     this.usage.start();
     return r;
   }
@@ -276,6 +313,8 @@ export class Instances {
   /** Daemon stop: release every guest without stopping it. */
   async detachAll(): Promise<void> {
     this.files.stop();
+    this.reclaimer.stop();
+    this.cpu.stop();
     this.usage.stop();
     // forget them first: a worker that ends now is released, not "died" (which would kill its guest)
     await Promise.all(this.registry.takeAll().map(async (rt) => {

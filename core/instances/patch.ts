@@ -8,11 +8,16 @@ import type { InstancesRepo } from "../store/instances-repo.js";
 import { nowIso } from "../util/ids.js";
 import type { LimitsInput, PolicyInput } from "./commands.js";
 import { policyColumns } from "./create-delete.js";
+import type { GuestLimits } from "./guest-limits.js";
 import type { Guests } from "./guests.js";
 import type { LiveMemory } from "./live-memory.js";
+import type { MemoryReclaimer } from "./memory-reclaim.js";
 import type { Registry } from "./registry.js";
 
-export type PatchRequest = { memoryMiB?: number; maxMemoryMiB?: number; kernel?: string | null; diskQuotaMiB?: number | null; hostfsDir?: string | null; limits?: LimitsInput } & PolicyInput;
+export type PatchRequest = {
+  memoryMiB?: number; maxMemoryMiB?: number; kernel?: string | null; diskQuotaMiB?: number | null; hostfsDir?: string | null;
+  memoryReclaim?: "off" | "auto"; limits?: LimitsInput;
+} & PolicyInput;
 
 export interface PatchDeps {
   paths: StatePaths;
@@ -22,6 +27,8 @@ export interface PatchDeps {
   guests: Guests;
   registry: Registry;
   memory: LiveMemory;
+  limits: GuestLimits;
+  reclaimer: MemoryReclaimer;
   /** shapes the instance's NICs now (all or none: on a failure they go back to `previous`) */
   applyNetLimit(instanceId: string, mbit: number | null, previous: number | null): void;
   view(name: string): InstanceView;
@@ -42,9 +49,16 @@ export async function patchInstance(d: PatchDeps, name: string, req: PatchReques
     throw new UmldError("invalid_state", `cannot change the memory of an instance that is ${row.state}`, { state: row.state, action: "set-memory" });
   }
   const hostfs = req.hostfsDir === undefined || req.hostfsDir === null ? req.hostfsDir : grantableDir(d.paths, req.hostfsDir);
+  const limits = d.limits.check(row.owner, req.limits);
   const netMbit = req.limits?.netMbit;
+  d.limits.change(row, limits); // first of the changes: if the guest's cgroup refuses, nothing changed
   if (netMbit !== undefined && netMbit !== row.net_mbit) {
-    d.applyNetLimit(row.id, netMbit, row.net_mbit); // first of the changes: if the host refuses, nothing changed
+    try {
+      d.applyNetLimit(row.id, netMbit, row.net_mbit); // if the host refuses, the NICs are as they were
+    } catch (e) {
+      d.limits.change(d.repo.byId(row.id)!, d.limits.columnsOf(row)); // and so are the cgroup's limits
+      throw e;
+    }
     d.repo.update(row.id, { net_mbit: netMbit });
   }
   if (req.maxMemoryMiB !== undefined) d.repo.update(row.id, { max_memory_mib: max, memory_mib: target });
@@ -59,7 +73,16 @@ export async function patchInstance(d: PatchDeps, name: string, req: PatchReques
       d.bus.publish({ type: "instance.upgrade", instance: name, from, to: kernel.name, status: "staged", reason: null, timestamp: nowIso() });
     }
   }
-  const memory = req.memoryMiB !== undefined ? await d.memory.set(name, req.memoryMiB) : null;
+  let memory = req.memoryMiB !== undefined ? await d.memory.set(name, req.memoryMiB) : null;
+  if (req.memoryReclaim !== undefined && req.memoryReclaim !== row.memory_reclaim) {
+    d.repo.update(row.id, { memory_reclaim: req.memoryReclaim });
+    d.reclaimer.refresh();
+    // reclaim off: the guest gets its target back (what the reclaimer took)
+    const now = d.guests.row(name);
+    if (req.memoryReclaim === "off" && req.memoryMiB === undefined && now.state === "running" && now.unplugged_mib > now.max_memory_mib - now.memory_mib) {
+      memory = await d.memory.set(name, now.memory_mib);
+    }
+  }
   return { instance: d.view(name), memory };
 }
 

@@ -3,6 +3,7 @@ import { isActive } from "../lifecycle/transitions.js";
 import type { Networks } from "../network/networks.js";
 import type { Catalog } from "../storage/catalog.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
+import type { CpuAccounting } from "./cpu-accounting.js";
 import type { FileFacts } from "./file-facts.js";
 import type { LiveDisks } from "./live-disks.js";
 import type { OpLock } from "./op-lock.js";
@@ -16,6 +17,7 @@ export class Presenter {
     private readonly disks: LiveDisks,
     private readonly networks: Networks,
     private readonly files: FileFacts,
+    private readonly cpu: CpuAccounting,
   ) {}
 
   view(r: InstanceRow): InstanceView {
@@ -36,6 +38,7 @@ export class Presenter {
       memoryMiB: r.memory_mib,
       maxMemoryMiB: r.max_memory_mib,
       unpluggedMiB: r.unplugged_mib,
+      memoryReclaim: r.memory_reclaim,
       kernel: kernelName(r.kernel_id) ?? "?",
       bootedKernel: kernelName(r.booted_kernel_id),
       stagedKernel: kernelName(r.staged_kernel_id),
@@ -57,7 +60,8 @@ export class Presenter {
         autostart: r.autostart === 1, autostartOrder: r.autostart_order, autostartDelayS: r.autostart_delay_s,
         restartPolicy: r.restart_policy, hangTimeoutS: r.hang_timeout_s, onHang: r.on_hang,
       },
-      limits: { netMbit: r.net_mbit },
+      limits: { cpus: r.cpus, cpuWeight: r.cpu_weight, ioWeight: r.io_weight, pids: r.pids_max, netMbit: r.net_mbit },
+      cpuSeconds: this.cpu.seconds(r),
       crashStreak: r.crash_streak,
       flag: r.flag,
       problems: facts.problems,

@@ -7,6 +7,8 @@ export interface Runtime {
   log: Logger;
   /** what the running guest's jail holds beyond its boot (paths inside it), so a hot-plug adds a thing once */
   jail: Set<string>;
+  /** the guest's cgroup under umld's parent (null: none); an adopted guest's is where it really is */
+  cgroup: string | null;
 }
 
 /** The one map of live workers: instance id → its runtime. */
@@ -19,6 +21,11 @@ export class Registry {
 
   has(id: string): boolean {
     return this.runtimes.has(id);
+  }
+
+  /** Ids of every supervised guest. */
+  ids(): string[] {
+    return [...this.runtimes.keys()];
   }
 
   set(id: string, rt: Runtime): void {

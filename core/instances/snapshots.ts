@@ -154,7 +154,8 @@ export class Snapshots {
         this.m.create({
           name: req.name, memoryMiB: req.memoryMiB ?? Math.min(row.memory_mib, row.max_memory_mib), maxMemoryMiB: Math.max(req.memoryMiB ?? 0, row.max_memory_mib),
           image: base.name, kernel: this.catalog.kernelById(row.kernel_id)!.name, bootOptions: JSON.parse(row.boot_options) as string[],
-          limits: { netMbit: row.net_mbit }, // a copy of the instance, limits included
+          // a copy of the instance, its limits and memory reclaim included
+          memoryReclaim: row.memory_reclaim, limits: { cpus: row.cpus, cpuWeight: row.cpu_weight, ioWeight: row.io_weight, pids: row.pids_max, netMbit: row.net_mbit },
         });
       } catch (e) {
         if (!fromSnapshot) this.catalog.deleteImageRow(base, (p) => this.m.layersOn(p));

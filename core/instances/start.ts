@@ -11,6 +11,7 @@ import { bootSpec, type BootInputs } from "./boot-spec.js";
 import { bootFailed, fatalError, type Facts, type FactWait } from "./facts.js";
 import { grantFile, prepareInstanceDir } from "./guest-files.js";
 import type { Guests, JailConfig } from "./guests.js";
+import type { GuestLimits } from "./guest-limits.js";
 import type { LiveDisks } from "./live-disks.js";
 import { recordOf } from "./snapshots.js";
 import type { WorkerPool } from "../supervisor/host.js";
@@ -28,6 +29,7 @@ export interface StartDeps {
   workers: WorkerFacts;
   disks: LiveDisks;
   networks: Networks;
+  limits: GuestLimits;
   scrollbackBytes: number;
   consoleLogMaxBytes: number;
 }
@@ -50,13 +52,14 @@ export class Starter {
   }
 
   async start(row: InstanceRow, timeoutMs: number): Promise<void> {
-    const spec = this.bootSpec(row);
+    const spec = this.bootSpec(row, this.d.limits.prepareBoot(row));
     prepareInstanceDir(this.d.paths.instanceDir(row.id), row.id);
     const root = this.d.repo.disks(row.id).find((x) => x.slot === "ubda")!;
     grantFile(root.path, spec.guest, 0o600);
     this.d.disks.grantAll(row.id, spec.guest, this.d.guests.identityOfRow(row).groups[1]!);
     const host = await this.d.pool.take();
     const rt = this.d.workers.attach(row, host);
+    rt.cgroup = spec.cgroup?.name ?? null;
     for (const p of spec.jailHolds) rt.jail.add(p);
     const spawned = this.d.facts.wait(row.id, (f) => f === "spawned" || f === "fatal", 10_000);
     const booted = this.d.facts.wait(row.id, (f) => f === "booted" || f === "exited" || f === "fatal", timeoutMs);
@@ -81,8 +84,8 @@ export class Starter {
     if (r.fact === "exited") throw bootFailed(row.name, r.m);
   }
 
-  /** Everything a worker needs to run (or adopt) this instance. */
-  bootSpec(row: InstanceRow): WorkerBootSpec {
+  /** Everything a worker needs to run (or adopt) this instance, in the cgroup named (under umld's parent). */
+  bootSpec(row: InstanceRow, cgroup: string): WorkerBootSpec {
     const kernel = this.d.catalog.kernelById(row.kernel_id)!;
     const image = this.d.catalog.imageById(row.image_id)!;
     const root = this.d.repo.disks(row.id).find((x) => x.slot === "ubda");
@@ -98,6 +101,7 @@ export class Starter {
       paths: this.d.paths,
       launcher: this.d.jail.launcher,
       cgroups: this.d.jail.cgroups,
+      cgroup: { name: cgroup, limits: this.d.limits.limitsOf(row) },
       identity: this.d.guests.identityOfRow(row),
       kernel: { path: kernel.path, files: kernelFiles },
       rootCow: root.path,

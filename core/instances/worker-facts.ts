@@ -18,6 +18,10 @@ export interface Reactions {
   afterAdoption(id: string, rt: Runtime): void;
   /** restart policies */
   afterExit(id: string, requested: boolean, reason: string, upS: number): void;
+  /** the boot's CPU time joins the instance's total (cpuNs: read by the worker before its cgroup went) */
+  accountExit(id: string, cpuNs: number | null | undefined): void;
+  /** a rebooted process's CPU time joins it (its cgroup went; the next process gets a fresh one) */
+  accountCpu(id: string, cpuNs: number | null): void;
   onHang(id: string, evidence: { sinceS: number; probe: string; source: "probe" | "watchdog" }): void;
   /** an action of the daemon's own (finishing a stop found half done) */
   act(name: string, action: "halt" | "start", byPolicy: boolean): Promise<unknown>;
@@ -45,7 +49,7 @@ export class WorkerFacts {
   /** A worker attached to this instance, its messages handled here. */
   attach(row: InstanceRow, host: SupervisorHost): Runtime {
     const log = this.log.child({ instance: row.name, tenant: row.owner, instanceId: row.id });
-    const rt: Runtime = { host, log, jail: new Set() };
+    const rt: Runtime = { host, log, jail: new Set(), cgroup: null };
     this.registry.set(row.id, rt);
     this.consoles.hub(row.id).resetOffsets();
     host.on("message", (m) => this.onWorker(row.id, rt, m));
@@ -63,12 +67,14 @@ export class WorkerFacts {
         break;
       case "rebooting": {
         // a reboot is a new process, booted from the instance's spec as of now (what was plugged or unplugged since)
+        this.reactions.accountCpu(id, m.cpuNs);
         const row = this.repo.byId(id);
         if (!row) return rt.host.respawn(null, "the instance is gone");
         try {
           const spec = this.reactions.bootSpec(row);
           rt.jail.clear();
           for (const p of spec.jailHolds) rt.jail.add(p);
+          rt.cgroup = spec.cgroup?.name ?? null; // an adopted guest of an older layout moves to its proper level
           rt.host.respawn(spec);
         } catch (e) {
           rt.host.respawn(null, (e as Error).message);
@@ -76,7 +82,8 @@ export class WorkerFacts {
         return;
       }
       case "respawned":
-        this.repo.update(id, { pid: m.pid });
+        // a fresh process has all its boot memory: afterBoot re-applies the target
+        this.repo.update(id, { pid: m.pid, unplugged_mib: 0 });
         rt.log.info({ pid: m.pid }, "guest rebooted: a fresh UML process");
         return;
       case "adopted": {
@@ -143,6 +150,7 @@ export class WorkerFacts {
     const row = this.repo.byId(id);
     const upS = row?.started_at ? (Date.now() - Date.parse(row.started_at)) / 1000 : 0;
     rt.log[m.requested ? "info" : "error"]({ code: m.code, signal: m.signal, reason: m.reason }, "UML process exited");
+    this.reactions.accountExit(id, m.cpuNs);
     this.registry.drop(id, rt);
     this.repo.update(id, { booted_kernel_id: null, unplugged_mib: 0 });
     this.facts.record(id, m.requested ? "exited" : "crashed", m.reason, { pid: null, ready: false, exit, startedAt: null });
@@ -151,7 +159,9 @@ export class WorkerFacts {
   }
 
   private onWorkerGone(id: string, rt: Runtime, error?: Error): void {
-    if (!this.registry.drop(id, rt)) return;
+    if (this.registry.get(id) !== rt) return;
+    this.reactions.accountExit(id, null);
+    this.registry.drop(id, rt);
     const row = this.repo.byId(id);
     rt.log.error({ error: error?.message }, "supervisor worker died; killing its guest so it is not left unmanaged");
     if (row?.pid) {

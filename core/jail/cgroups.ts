@@ -29,11 +29,40 @@ export interface CgroupLimits {
   pids: number | null;
   /** CPU weight 1..10000 (v2 scale; v1 shares are derived); null: the default */
   cpuWeight: number | null;
+  /** most CPU time in cores (v2 cpu.max, v1 cfs quota over a 100 ms period); null or absent: none */
+  cpus?: number | null;
+  /** I/O weight 1..10000 (v2 io.weight; BFQ's 1..1000 is this clamped); null or absent: the default */
+  ioWeight?: number | null;
 }
+
+/** The CFS period quotas are counted over (the kernel's default). */
+export const CPU_PERIOD_US = 100_000;
+/** The smallest quota the kernel takes. */
+const CPU_QUOTA_MIN_US = 1000;
 
 const V1_CONTROLLERS = ["memory", "pids", "cpu", "cpuacct", "blkio"];
 const V2_CONTROLLERS = ["memory", "pids", "cpu", "io"];
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** A tenant's level: its guests' common cgroup (`t-<tenant>`), the parent of each of its guests' cgroups. */
+const TENANT_LEVEL = /^t-[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** The cgroup level all of a tenant's guests share (its CPU cap). */
+export function tenantLevel(tenant: string): string {
+  const level = `t-${tenant}`;
+  if (!TENANT_LEVEL.test(level)) throw new Error(`tenant name not usable in a cgroup: '${tenant}'`);
+  return level;
+}
+
+/** A guest's cgroup name under umld's parent: `<id>` for an admin's guest, `t-<tenant>/<id>` for a tenant's. */
+export function guestCgroupName(id: string, owner: string | null): string {
+  return owner ? `${tenantLevel(owner)}/${id}` : id;
+}
+
+function validName(name: string): boolean {
+  const parts = name.split("/");
+  if (parts.length === 1) return NAME.test(name);
+  return parts.length === 2 && TENANT_LEVEL.test(parts[0]!) && NAME.test(parts[1]!);
+}
 
 /**
  * Finds the cgroup file systems: cgroup2 mounted at /sys/fs/cgroup means v2;
@@ -76,7 +105,7 @@ function allHierarchies(l: CgroupLayout): string[] {
 
 /** The guest's cgroup directories (one per hierarchy): what the launcher joins. */
 export function cgroupDirs(l: CgroupLayout, name: string): string[] {
-  if (!NAME.test(name)) throw new Error(`cgroup name not allowed: '${name}'`);
+  if (!validName(name)) throw new Error(`cgroup name not allowed: '${name}'`);
   return allHierarchies(l).map((h) => join(h, l.parent, name));
 }
 
@@ -122,17 +151,128 @@ export function setLimits(l: CgroupLayout, name: string, limits: CgroupLimits): 
       }
     }
   };
+  const weight = limits.cpuWeight ?? 100;
+  const io = limits.ioWeight ?? 100;
   if (l.version === 2) {
     set("memory.max", limits.memoryBytes === null ? "max" : String(limits.memoryBytes));
     set("memory.oom.group", "1"); // an OOM kill takes the whole guest, not one of its host processes
     set("pids.max", limits.pids === null ? "max" : String(limits.pids));
-    if (limits.cpuWeight !== null) set("cpu.weight", String(limits.cpuWeight));
+    set("cpu.weight", String(weight));
+    set("cpu.max", `${cpuQuotaUs(limits.cpus) ?? "max"} ${CPU_PERIOD_US}`);
+    set("io.weight", `default ${io}`);
+    set("io.bfq.weight", `default ${Math.min(io, 1000)}`);
   } else {
     set("memory.limit_in_bytes", limits.memoryBytes === null ? "-1" : String(limits.memoryBytes));
     set("pids.max", limits.pids === null ? "max" : String(limits.pids));
-    if (limits.cpuWeight !== null) set("cpu.shares", String(Math.max(2, Math.round((limits.cpuWeight * 1024) / 100))));
+    set("cpu.shares", String(Math.min(262_144, Math.max(2, Math.round((weight * 1024) / 100)))));
+    set("cpu.cfs_period_us", String(CPU_PERIOD_US));
+    set("cpu.cfs_quota_us", String(cpuQuotaUs(limits.cpus) ?? -1));
+    set("blkio.bfq.weight", String(Math.min(io, 1000)));
+    set("blkio.weight", String(Math.min(1000, Math.max(10, io)))); // CFQ's, on kernels that still have it
   }
   return failed;
+}
+
+function cpuQuotaUs(cpus: number | null | undefined): number | null {
+  return cpus === null || cpus === undefined ? null : Math.max(CPU_QUOTA_MIN_US, Math.round(cpus * CPU_PERIOD_US));
+}
+
+/** Which limits this host's cgroups can apply (read from umld's parent: what its children get). */
+export function limitSupport(l: CgroupLayout): { cpus: boolean; cpuWeight: boolean; ioWeight: boolean; pids: boolean } {
+  const has = (...files: string[]) => l.hierarchies.some((h) => files.some((f) => existsSync(join(h, l.parent, f))));
+  return l.version === 2
+    ? { cpus: has("cpu.max"), cpuWeight: has("cpu.weight"), ioWeight: has("io.weight", "io.bfq.weight"), pids: has("pids.max") }
+    : { cpus: has("cpu.cfs_quota_us"), cpuWeight: has("cpu.shares"), ioWeight: has("blkio.bfq.weight", "blkio.weight"), pids: has("pids.max") };
+}
+
+/**
+ * A tenant's level, made if missing, with its CPU cap (null: none). On v2 its
+ * children get the controllers. v1 refuses a cap below a child's own quota:
+ * callers lower the children first (guest-limits.ts).
+ */
+export function ensureTenantLevel(l: CgroupLayout, tenant: string, cpus: number | null): string[] {
+  const level = tenantLevel(tenant);
+  const failed: string[] = [];
+  for (const h of l.hierarchies) {
+    const dir = join(h, l.parent, level);
+    mkdirSync(dir, { recursive: true });
+    if (l.version === 2) tryWrite(join(dir, "cgroup.subtree_control"), V2_CONTROLLERS.map((c) => `+${c}`).join(" "));
+    const write = (file: string, value: string) => {
+      if (existsSync(join(dir, file)) && !tryWrite(join(dir, file), value)) failed.push(join(dir, file));
+    };
+    if (l.version === 2) write("cpu.max", `${cpuQuotaUs(cpus) ?? "max"} ${CPU_PERIOD_US}`);
+    else {
+      write("cpu.cfs_period_us", String(CPU_PERIOD_US));
+      write("cpu.cfs_quota_us", String(cpuQuotaUs(cpus) ?? -1));
+    }
+  }
+  return failed;
+}
+
+/**
+ * A tenant's level weighs what its guests weigh together (their CPU and I/O
+ * weights summed, clamped to the cgroup's range): under contention a tenant's
+ * ten guests get what ten guests get, and a guest's own weight only divides
+ * its tenant's share.
+ */
+export function setTenantWeights(l: CgroupLayout, tenant: string, cpuWeight: number, ioWeight: number): void {
+  const cpu = Math.max(1, cpuWeight);
+  const io = Math.max(1, ioWeight);
+  for (const h of l.hierarchies) {
+    const dir = join(h, l.parent, tenantLevel(tenant));
+    const write = (file: string, value: string) => {
+      if (existsSync(join(dir, file))) tryWrite(join(dir, file), value);
+    };
+    if (l.version === 2) {
+      write("cpu.weight", String(Math.min(10_000, cpu)));
+      write("io.weight", `default ${Math.min(10_000, io)}`);
+      write("io.bfq.weight", `default ${Math.min(1000, io)}`);
+    } else {
+      write("cpu.shares", String(Math.min(262_144, Math.max(2, Math.round((cpu * 1024) / 100)))));
+      write("blkio.bfq.weight", String(Math.min(1000, io)));
+    }
+  }
+}
+
+/** Removes a tenant's level once no guest of it is left (false while one is). */
+export function removeTenantLevel(l: CgroupLayout, tenant: string): boolean {
+  return removeCgroup(l, tenantLevel(tenant));
+}
+
+/** The file a cgroup's CPU time is read from: v1 cpuacct.usage (ns), v2 cpu.stat (usage_usec); null if absent. */
+export function cpuUsageFile(l: CgroupLayout, name: string): string | null {
+  const file = l.version === 2 ? "cpu.stat" : "cpuacct.usage";
+  for (const d of cgroupDirs(l, name)) if (existsSync(join(d, file))) return join(d, file);
+  return null;
+}
+
+/** Nanoseconds of CPU time from the text of that file. */
+export function parseCpuUsageNs(version: 1 | 2, text: string): number | null {
+  if (version === 1) {
+    const n = Number(text.trim());
+    return Number.isFinite(n) && text.trim() !== "" ? n : null;
+  }
+  const m = /^usage_usec (\d+)$/m.exec(text);
+  return m ? Number(m[1]) * 1000 : null;
+}
+
+/**
+ * The cgroup (name under umld's parent) a process is in, from its
+ * /proc/<pid>/cgroup: where an adopted guest really is, whichever layout the
+ * daemon that started it used. Null when it is not under the parent.
+ */
+export function cgroupOfProcess(l: CgroupLayout, procCgroup: string): string | null {
+  for (const line of procCgroup.split("\n")) {
+    const [, controllers, path] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
+    if (path === undefined) continue;
+    if (l.version === 2 ? controllers !== "" : !/(^|,)(memory|pids|cpu)(,|$)/.test(controllers ?? "")) continue;
+    const prefix = `/${l.parent}/`;
+    const at = path.indexOf(prefix); // a cgroup namespace may hide what is above umld's parent
+    if (at < 0) continue;
+    const name = path.slice(at + prefix.length);
+    if (validName(name)) return name;
+  }
+  return null;
 }
 
 /**
@@ -140,24 +280,27 @@ export function setLimits(l: CgroupLayout, name: string, limits: CgroupLimits): 
  * rename moves no process, so it costs nothing like joining one does (v1
  * only: cgroup v2 refuses renames). A
  * cgroup already there under that name (left by a crash) is emptied and
- * removed first.
+ * removed first. A rename cannot change the parent (EIO): a tenant's guest
+ * (`t-<tenant>/<id>`) is made there and the launcher, one process still, is
+ * moved into it (one RCU grace period, ~10 ms).
  */
-export function renameCgroup(l: CgroupLayout, from: string, to: string): void {
+export function renameCgroup(l: CgroupLayout, from: string, to: string, pid?: number): void {
   if (cgroupDirs(l, to).some((d) => existsSync(d))) {
     killCgroup(l, to);
     removeCgroup(l, to);
   }
   const src = cgroupDirs(l, from);
   const dst = cgroupDirs(l, to);
-  const pids = cgroupProcs(l, from);
+  const pids = pid !== undefined ? [pid] : cgroupProcs(l, from);
+  const sameParent = !to.includes("/") && !from.includes("/");
   for (let i = 0; i < src.length; i++) {
-    if (!existsSync(join(allHierarchies(l)[i]!, "cgroup.controllers"))) {
+    if (sameParent && !existsSync(join(allHierarchies(l)[i]!, "cgroup.controllers"))) {
       renameSync(src[i]!, dst[i]!);
       continue;
     }
-    // a hybrid host's cgroup2 tracking hierarchy refuses renames (EPERM): its processes move instead
+    // another parent (EIO), or a hybrid host's cgroup2 tracking hierarchy (renames refused, EPERM): the processes move
     mkdirSync(dst[i]!, { recursive: true });
-    for (const pid of pids) tryWrite(join(dst[i]!, "cgroup.procs"), String(pid));
+    for (const p of pids) if (!tryWrite(join(dst[i]!, "cgroup.procs"), String(p)) && i < l.hierarchies.length) throw new Error(`could not move ${p} into ${dst[i]}`);
     try {
       rmdirSync(src[i]!);
     } catch {

@@ -157,8 +157,9 @@ export class Networks {
   /** Before an instance is deleted: its NICs and their TAPs go. */
   forgetInstance(instanceId: string): void {
     for (const n of this.repo.nicsOf(instanceId)) {
-      this.repo.deleteNic(instanceId, n.slot);
+      // the TAP first: a row gone with its TAP left would leave a port in the bridge nobody sweeps, owned by a uid the next guest may get
       this.host.removeNic(n);
+      this.repo.deleteNic(instanceId, n.slot);
       this.guardOrLog(n.network_id);
     }
     this.refreshOrLog();

@@ -18,10 +18,18 @@ export function burstBytes(mbit: number): number {
   return Math.max(64 * 1024, Math.ceil((mbit * 1_000_000) / 8 / 100));
 }
 
+/**
+ * Bytes the queue may hold: 50 ms at the rate plus the bucket, at most 8 MiB of kernel memory that
+ * no guest's cgroup is charged for (tbf's `latency 50ms` alone would let a 100 Gbit NIC queue 625 MB).
+ */
+export function queueBytes(mbit: number): number {
+  return Math.min((mbit * 1_000_000) / 8 / 20, 8 * 1024 * 1024) + burstBytes(mbit);
+}
+
 /** The `tc -batch` lines that shape `tap` (and `ifb`) to `mbit`; replace-only, so applying twice is a no-op. */
 export function shapingBatch(tap: string, ifb: string, mbit: number): string {
   if (!Number.isInteger(mbit) || mbit < NET_MBIT_MIN || mbit > NET_MBIT_MAX) throw new Error(`not a rate: ${mbit}`);
-  const tbf = `tbf rate ${mbit}mbit burst ${burstBytes(mbit)} latency 50ms`;
+  const tbf = `tbf rate ${mbit}mbit burst ${burstBytes(mbit)} limit ${Math.ceil(queueBytes(mbit))}`;
   const lines = [
     `qdisc replace dev ${safeIf(ifb)} root ${tbf}`,
     `qdisc replace dev ${safeIf(tap)} root ${tbf}`,

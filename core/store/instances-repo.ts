@@ -41,12 +41,25 @@ export interface InstanceRow {
   stopped_by_host: number;
   /** the host uid (and gid) its processes run as, from the daemon's range; null only before it is assigned */
   host_uid: number | null;
+  /** memoryReclaim: 'auto' lets the reclaimer move the guest's memory below memory_mib */
+  memory_reclaim: "off" | "auto";
+  /** limits.cpus, cores; null: unlimited */
+  cpus: number | null;
+  /** limits.cpuWeight and limits.ioWeight (1-10000); null: the cgroup's default */
+  cpu_weight: number | null;
+  io_weight: number | null;
+  /** limits.pids; null: the daemon's --guest-max-processes */
+  pids_max: number | null;
+  /** CPU seconds of the boots that ended */
+  cpu_seconds: number;
   /** limits.netMbit: each NIC's rate in each direction, Mbit/s; null: unlimited */
   net_mbit: number | null;
 }
 
 /** Columns that may change after creation outside a state transition. */
-const UPDATABLE = ["pid", "autostart", "autostart_order", "autostart_delay_s", "restart_policy", "crash_streak", "flag", "hang_timeout_s", "on_hang", "stopped_by_host", "disk_quota_mib", "net_mbit", "hostfs_dir", "memory_mib", "max_memory_mib", "unplugged_mib", "kernel_id", "staged_kernel_id", "previous_kernel_id", "booted_kernel_id"] as const;
+const UPDATABLE = ["pid", "autostart", "autostart_order", "autostart_delay_s", "restart_policy", "crash_streak", "flag", "hang_timeout_s", "on_hang", "stopped_by_host", "disk_quota_mib", "memory_reclaim", "cpus", "cpu_weight", "io_weight", "pids_max", "cpu_seconds", "net_mbit", "hostfs_dir", "memory_mib", "max_memory_mib", "unplugged_mib", "kernel_id", "staged_kernel_id", "previous_kernel_id", "booted_kernel_id"] as const;
+/** The columns of an instance's cgroup limits and memory reclaim (create and PATCH). */
+export type LimitColumns = Pick<InstanceRow, "memory_reclaim" | "cpus" | "cpu_weight" | "io_weight" | "pids_max">;
 export type InstanceUpdate = Partial<Pick<InstanceRow, (typeof UPDATABLE)[number]>>;
 
 export interface DiskRow {
@@ -87,8 +100,8 @@ export class InstancesRepo {
       byName: db.prepare("SELECT * FROM instances WHERE name = ?"),
       byId: db.prepare("SELECT * FROM instances WHERE id = ?"),
       insert: db.prepare(
-        `INSERT INTO instances (id, name, owner, state, ready, memory_mib, max_memory_mib, disk_quota_mib, net_mbit, image_id, kernel_id, boot_options, created_at, updated_at)
-         VALUES (@id, @name, @owner, 'stopped', 0, @memory_mib, @max_memory_mib, @disk_quota_mib, @net_mbit, @image_id, @kernel_id, @boot_options, @created_at, @created_at)`,
+        `INSERT INTO instances (id, name, owner, state, ready, memory_mib, max_memory_mib, disk_quota_mib, memory_reclaim, cpus, cpu_weight, io_weight, pids_max, net_mbit, image_id, kernel_id, boot_options, created_at, updated_at)
+         VALUES (@id, @name, @owner, 'stopped', 0, @memory_mib, @max_memory_mib, @disk_quota_mib, @memory_reclaim, @cpus, @cpu_weight, @io_weight, @pids_max, @net_mbit, @image_id, @kernel_id, @boot_options, @created_at, @created_at)`,
       ),
       insertDisk: db.prepare(
         `INSERT INTO disks (id, instance_id, slot, kind, path, backing_path, backing_size, backing_mtime, size_bytes, created_at)
@@ -125,6 +138,7 @@ export class InstancesRepo {
       counts: db.prepare(
         "SELECT COUNT(*) AS total, SUM(CASE WHEN state IN ('starting','running','paused','stopping') THEN 1 ELSE 0 END) AS active FROM instances",
       ),
+      committed: db.prepare("SELECT id, max_memory_mib FROM instances WHERE state IN ('starting','running','paused','stopping')"),
     };
   }
 
@@ -140,15 +154,19 @@ export class InstancesRepo {
   disks(instanceId: string): DiskRow[] {
     return this.q.disks.all(instanceId) as DiskRow[];
   }
+  /** Boot sizes of the instances that hold a guest (starting, running, paused, stopping), by id. */
+  committedMemory(): Map<string, number> {
+    return new Map((this.q.committed.all() as Array<{ id: string; max_memory_mib: number }>).map((r) => [r.id, r.max_memory_mib]));
+  }
   counts(): { total: number; active: number } {
     const r = this.q.counts.get() as { total: number; active: number | null };
     return { total: r.total, active: r.active ?? 0 };
   }
 
   /** The instance and its disks in one transaction. */
-  insert(row: Pick<InstanceRow, "id" | "name" | "memory_mib" | "max_memory_mib" | "disk_quota_mib" | "net_mbit" | "image_id" | "kernel_id" | "boot_options" | "created_at">, disks: DiskRow[]): void {
+  insert(row: Pick<InstanceRow, "id" | "name" | "memory_mib" | "max_memory_mib" | "disk_quota_mib" | "net_mbit" | "image_id" | "kernel_id" | "boot_options" | "created_at"> & Partial<LimitColumns>, disks: DiskRow[]): void {
     this.db.transaction(() => {
-      this.q.insert.run({ ...row, owner: ownerOfName(row.name).tenant });
+      this.q.insert.run({ memory_reclaim: "off", cpus: null, cpu_weight: null, io_weight: null, pids_max: null, ...row, owner: ownerOfName(row.name).tenant });
       for (const d of disks) this.q.insertDisk.run(d);
     })();
   }

@@ -1,7 +1,7 @@
-import { closeSync, constants, openSync } from "node:fs";
+import { closeSync, constants, openSync, readFileSync } from "node:fs";
 import { readLogTail } from "../console/console-hub.js";
 import { isGuestProcess, processesWithUmid } from "../host/procfs.js";
-import { createCgroup, killCgroup, removeCgroup } from "../jail/cgroups.js";
+import { cpuUsageFile, createCgroup, killCgroup, parseCpuUsageNs, removeCgroup, type CgroupLayout } from "../jail/cgroups.js";
 import { native } from "../native.js";
 import { classifyExit, type ExitFacts, type ExitReason } from "./exit-reason.js";
 import type { WorkerBootSpec } from "./rpc.js";
@@ -144,12 +144,13 @@ export function guestAlive(pid: number, spec: WorkerBootSpec, legacy: boolean): 
  * guest has no cgroup: its processes are found by umid, never by signalling a
  * process group whose leader may be reused.
  */
-export function killStragglers(spec: WorkerBootSpec, legacy: boolean, warn: (msg: string, fields: Record<string, unknown>) => void): void {
+export function killStragglers(spec: WorkerBootSpec, legacy: boolean, warn: (msg: string, fields: Record<string, unknown>) => void): number | null {
   const cg = spec.cgroup;
   if (cg && !legacy) {
     killCgroup(cg.layout, cg.name);
+    const cpuNs = finalCpuNs(cg.layout, cg.name); // the process's CPU time, read before its cgroup goes
     if (!removeCgroup(cg.layout, cg.name)) warn("the guest's cgroup could not be removed", { cgroup: cg.name });
-    return;
+    return cpuNs;
   }
   for (const p of processesWithUmid(spec.instanceId, null)) {
     try {
@@ -157,6 +158,16 @@ export function killStragglers(spec: WorkerBootSpec, legacy: boolean, warn: (msg
     } catch {
       // gone meanwhile
     }
+  }
+  return null;
+}
+
+function finalCpuNs(layout: CgroupLayout, name: string): number | null {
+  const file = cpuUsageFile(layout, name);
+  try {
+    return file ? parseCpuUsageNs(layout.version, readFileSync(file, "utf8")) : null;
+  } catch {
+    return null;
   }
 }
 

@@ -101,7 +101,7 @@ export type ReplyMessage = ReplyOk | ReplyFailed;
 export type FromWorker =
   | { t: "spawned"; pid: number; at: number }
   /** the guest rebooted: its process ended and its cgroup is gone; the main thread answers with a `respawn` notice */
-  | { t: "rebooting"; reason: string }
+  | { t: "rebooting"; reason: string; cpuNs: number | null }
   /** the new UML process of a rebooted guest */
   | { t: "respawned"; pid: number; at: number }
   | { t: "adopted"; pid: number; mconsole: boolean }
@@ -111,7 +111,8 @@ export type FromWorker =
   | { t: "hang"; sinceS: number; probe: string; source: "probe" | "watchdog" }
   | { t: "console"; data: Uint8Array; offset: number }
   | { t: "channel-data"; channel: string; data: Uint8Array; offset: number }
-  | { t: "exited"; code: number | null; signal: string | null; reason: string; requested: boolean }
+  /** cpuNs (also on rebooting): the CPU time of the ended process's cgroup, read just before it was removed (null: no cgroup) */
+  | { t: "exited"; code: number | null; signal: string | null; reason: string; requested: boolean; cpuNs?: number | null }
   | { t: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields?: Record<string, unknown> }
   | { t: "fatal"; error: PlainError };
 

@@ -80,7 +80,7 @@ export async function usable(s: Standby | null, spec: WorkerBootSpec): Promise<S
 export function launch(s: Standby, spec: WorkerBootSpec & { cgroup: NonNullable<WorkerBootSpec["cgroup"]> }, onExit: OnExit): number {
   s.onExit = onExit;
   try {
-    renameCgroup(s.layout, s.spare, spec.cgroup.name);
+    renameCgroup(s.layout, s.spare, spec.cgroup.name, s.pid);
     setLimits(s.layout, spec.cgroup.name, spec.cgroup.limits);
     writeSync(s.writeFd, standbyArgs(spec));
   } catch (e) {

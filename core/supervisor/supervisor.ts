@@ -206,22 +206,22 @@ export class Supervisor {
     // a SIGKILL of the main pid alone leaves guest processes running natively: reap them
     if (!proc.adopted) proc.signalGroup("SIGKILL");
     proc.markEnded();
-    killStragglers(this.spec, this.legacy, (msg, fields) => this.log("warn", msg, fields));
+    const cpuNs = killStragglers(this.spec, this.legacy, (msg, fields) => this.log("warn", msg, fields));
     this.mconsole.close();
     this.watchdog.stop();
     if (r.reboot && !this.legacy) {
       // the next process boots from the instance's spec as of now (a disk detached since must not come back)
       const timer = setTimeout(() => this.respawn("the daemon sent no boot spec within 10 s"), 10_000);
       this.pendingReboot = { code, signal, reason: r.reason, timer };
-      this.post({ t: "rebooting", reason: r.reason });
+      this.post({ t: "rebooting", reason: r.reason, cpuNs });
       return;
     }
-    this.finish(code, signal, r.reason, r.requested);
+    this.finish(code, signal, r.reason, r.requested, cpuNs);
   }
 
   /** The guest is gone for good: the main thread is told, gets the last console bytes, then this goes away. */
-  private finish(code: number | null, signal: string | null, reason: string, requested: boolean): void {
-    this.post({ t: "exited", code, signal, reason, requested });
+  private finish(code: number | null, signal: string | null, reason: string, requested: boolean, cpuNs: number | null = null): void {
+    this.post({ t: "exited", code, signal, reason, requested, cpuNs });
     setTimeout(() => this.close(), 50);
   }
 

@@ -28,6 +28,8 @@ export class Tenants {
   /** Reservations of requests still running, per tenant: usage the database does not show yet. */
   private inflight = new Map<string, Usage>();
   private rightsListeners = new Set<(e: RightsEnded) => void>();
+  /** puts a changed CPU cap on the tenant's running guests (their common cgroup); throws if the host refuses */
+  private cpuCapApplier: (tenant: string, cpus: number | null, before: number | null) => void = () => {};
 
   constructor(
     private readonly repo: TenantsRepo,
@@ -39,7 +41,7 @@ export class Tenants {
   create(name: string, quotas: Quotas): TenantView {
     if (this.repo.byName(name)) throw new UmldError("tenant_exists", `a tenant named '${name}' already exists`, { tenant: name });
     const row: TenantRow = {
-      id: newId(), name, created_at: nowIso(), max_instances: null, max_memory_mib: null, max_disk_mib: null, max_snapshots: null,
+      id: newId(), name, created_at: nowIso(), max_instances: null, max_memory_mib: null, max_disk_mib: null, max_snapshots: null, max_cpus: null,
       forward_port_first: null, forward_port_last: null,
       guest_uid: null, guest_gid: null, // unused since every guest has a uid of its own (core/jail/host-ids.ts)
     };
@@ -59,7 +61,9 @@ export class Tenants {
 
   update(name: string, quotas: Quotas | undefined): TenantView {
     const row = this.row(name);
+    const cpusBefore = row.max_cpus;
     if (quotas) applyQuotas(row, quotas);
+    if (row.max_cpus !== cpusBefore) this.cpuCapApplier(name, row.max_cpus, cpusBefore); // first: if the host refuses, nothing changed
     this.repo.setQuotas(row);
     this.log.info({ tenant: name, quotas }, "tenant changed");
     return this.view(row);
@@ -92,7 +96,7 @@ export class Tenants {
   private view(r: TenantRow): TenantView {
     return {
       name: r.name,
-      quotas: { maxInstances: r.max_instances, maxMemoryMiB: r.max_memory_mib, maxDiskMiB: r.max_disk_mib, maxSnapshots: r.max_snapshots,
+      quotas: { maxInstances: r.max_instances, maxMemoryMiB: r.max_memory_mib, maxDiskMiB: r.max_disk_mib, maxSnapshots: r.max_snapshots, maxCpus: r.max_cpus,
         forwardPorts: r.forward_port_first != null && r.forward_port_last != null ? { first: r.forward_port_first, last: r.forward_port_last } : null,
       },
       usage: this.repo.usage(r.name),
@@ -175,6 +179,16 @@ export class Tenants {
     return () => this.rightsListeners.delete(listener);
   }
 
+  /** Who puts a changed maxCpus on the tenant's cgroup (core/instances/guest-limits.ts). */
+  setCpuCapApplier(apply: (tenant: string, cpus: number | null, before: number | null) => void): void {
+    this.cpuCapApplier = apply;
+  }
+
+  /** The tenant's CPU cap in cores (null: none, or no such tenant). */
+  cpuCap(tenant: string): number | null {
+    return this.repo.byName(tenant)?.max_cpus ?? null;
+  }
+
   private rightsEnded(e: RightsEnded): void {
     for (const l of this.rightsListeners) {
       try {
@@ -245,6 +259,7 @@ function applyQuotas(row: TenantRow, q: Quotas): void {
   if (q.maxMemoryMiB !== undefined) row.max_memory_mib = q.maxMemoryMiB;
   if (q.maxDiskMiB !== undefined) row.max_disk_mib = q.maxDiskMiB;
   if (q.maxSnapshots !== undefined) row.max_snapshots = q.maxSnapshots;
+  if (q.maxCpus !== undefined) row.max_cpus = q.maxCpus;
   if (q.forwardPorts !== undefined) {
     const r = q.forwardPorts;
     if (r && r.first > r.last) throw new UmldError("invalid_request", `forwardPorts: first (${r.first}) is above last (${r.last})`, { forwardPorts: r });

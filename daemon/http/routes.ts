@@ -74,7 +74,7 @@ export function handlers(s: Services): Handlers {
 
     // ---- writes: one command each
     createInstance: ({ body: b }, x) =>
-      x.run({ kind: "instance.create", name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, limits: b.limits, policy: b, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions }),
+      x.run({ kind: "instance.create", name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, memoryReclaim: b.memoryReclaim, limits: b.limits, policy: b, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions }),
     deleteInstance: ({ params, query }, x) => x.run({ kind: "instance.delete", name: params.name, force: query.force === "true" }),
     changeState: ({ params, body: b }, x) => {
       const common = { name: params.name, wait: b.wait, timeoutS: b.timeoutS };

@@ -70,7 +70,7 @@ export class FakeSupervisorThread extends EventEmitter implements SupervisorThre
         this.reply(c, {});
         const a = c.args.action;
         if (a === "shutdown" || a === "halt") this.fact({ t: "exited", code: 0, signal: null, reason: a === "halt" ? "halted" : "shut down", requested: true });
-        if (a === "reboot") this.fact({ t: "rebooting", reason: "reboot requested" });
+        if (a === "reboot") this.fact({ t: "rebooting", reason: "reboot requested", cpuNs: null });
         return;
       }
       case "mconsole":

@@ -319,6 +319,15 @@ function kill(pid: number): void {
 }
 
 /**
+ * The cgroup parent of the daemon using this state dir (umld's default for
+ * it). cgroup2 is one hierarchy however often mounted, and other runs share
+ * it: a test finds its own guests' cgroups by this name, never by a prefix.
+ */
+export function cgroupParentOf(stateDir: string): string {
+  return defaultCgroupParent(stateDir, (x) => createHash("sha256").update(x).digest("hex"));
+}
+
+/**
  * The cgroups a test daemon made (its parent and any guest, switch or spare
  * cgroup left in it): whatever still runs in them is killed (a standby
  * launcher of a SIGKILLed daemon ends on its own, but not at once), then they
@@ -327,12 +336,13 @@ function kill(pid: number): void {
 export function sweepCgroups(stateDir: string): void {
   const parent = cgroupParentOf(stateDir);
   const dirs: string[] = [];
+  // deepest first: a tenant's guests (t-<tenant>/<id>) before its level, every level before the parent;
   // a v1 or hybrid host: one hierarchy per directory under /sys/fs/cgroup; a v2 host: the parent right there
-  for (const root of [...readdirSafe("/sys/fs/cgroup").map((h) => `/sys/fs/cgroup/${h}`), "/sys/fs/cgroup"]) {
-    const dir = `${root}/${parent}`;
-    for (const child of readdirSafe(dir)) if (isDir(`${dir}/${child}`)) dirs.push(`${dir}/${child}`);
+  const walk = (dir: string) => {
+    for (const child of readdirSafe(dir)) if (isDir(`${dir}/${child}`)) walk(`${dir}/${child}`);
     if (isDir(dir)) dirs.push(dir);
-  }
+  };
+  for (const root of [...readdirSafe("/sys/fs/cgroup").map((h) => `/sys/fs/cgroup/${h}`), "/sys/fs/cgroup"]) walk(`${root}/${parent}`);
   for (const dir of dirs) {
     // each cgroup gets its own time: one slow to empty must not leave the others behind
     for (const deadline = Date.now() + 5000; ; ) {
@@ -352,11 +362,6 @@ export function sweepCgroups(stateDir: string): void {
       }
     }
   }
-}
-
-/** The cgroup parent a test daemon on this state dir uses (its guests' cgroups are under it). */
-export function cgroupParentOf(stateDir: string): string {
-  return defaultCgroupParent(stateDir, (x) => createHash("sha256").update(x).digest("hex"));
 }
 
 function isDir(p: string): boolean {

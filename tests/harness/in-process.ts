@@ -26,11 +26,11 @@ export class InProcessDaemon {
 
   /**
    * `log`: the daemon's log lines are collected there, through umld's own logger at `logLevel` (default: no log).
-   * `listen`: also on a loopback TCP port (WebSockets and browsers need a real socket).
+   * `listen`: also on a loopback TCP port (WebSockets and browsers need a real socket). `args`: more command-line options.
    */
-  static async start(opts: { log?: string[]; logLevel?: string; listen?: boolean } = {}): Promise<InProcessDaemon> {
+  static async start(opts: { log?: string[]; logLevel?: string; listen?: boolean; args?: string[] } = {}): Promise<InProcessDaemon> {
     const stateDir = mkdtempSync("/tmp/umld-t-");
-    const cfg = parseConfig(["--state-dir", stateDir, "--listen", opts.listen ? "127.0.0.1:0" : "none", "--guest-ids", testGuestIds(stateDir)]) as DaemonConfig;
+    const cfg = parseConfig(["--state-dir", stateDir, "--listen", opts.listen ? "127.0.0.1:0" : "none", "--guest-ids", testGuestIds(stateDir), ...(opts.args ?? [])]) as DaemonConfig;
     const threads: FakeSupervisorThread[] = [];
     const thread = () => {
       const t = new FakeSupervisorThread();

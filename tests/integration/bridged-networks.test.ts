@@ -15,7 +15,7 @@ const LAN = "umldbrt0";
 
 /** From inside a namespace: sends `line`, half-closes, prints "reply <what came back>", "error <code>" or "timeout". */
 function exchangeCode(host: string, port: number, line: string): string {
-  return `const s = require("net").connect(${port}, ${JSON.stringify(host)}, () => s.end(${JSON.stringify(line + "\n")})); let d = ""; s.on("data", (b) => d += b); s.on("end", () => { console.log("reply " + d.trim()); process.exit(); }); s.on("error", (e) => { console.log("error " + e.code); process.exit(); }); setTimeout(() => { console.log("timeout"); process.exit(); }, 4000);`;
+  return `const s = require("net").connect(${port}, ${JSON.stringify(host)}, () => s.end(${JSON.stringify(`${line}\n`)})); let d = ""; s.on("data", (b) => d += b); s.on("end", () => { console.log("reply " + d.trim()); process.exit(); }); s.on("error", (e) => { console.log("error " + e.code); process.exit(); }); setTimeout(() => { console.log("timeout"); process.exit(); }, 4000);`;
 }
 
 function nsExchange(ns: TestNamespace, host: string, port: number, line: string): string {

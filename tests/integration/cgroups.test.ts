@@ -50,6 +50,45 @@ describe("guests' cgroups", { timeout: 240_000 }, () => {
       assert.deepEqual(guestPids(d.stateDir, vm.id), [], "nothing of the guest is left");
       assert.ok(!existsSync(dir));
     });
+
+    it("puts a tenant's guest under the tenant's level and counts its CPU time from cpu.stat", async () => {
+      assert.equal((await d.api("POST", "/v1/tenants", { name: "acme" })).status, 201);
+      const as = { headers: { "umld-tenant": "acme" } };
+      assert.equal((await d.api("POST", "/v1/instances", { name: "tv2" }, as)).status, 201);
+      const up = await d.mustAct("acme.tv2", "start");
+      const parent = cgroupParentOf(d.stateDir);
+      const dir = `${mnt}/${parent}/t-acme/${up.id}`;
+      assert.ok(procsOf(dir).includes(up.pid!), "the guest is in t-acme/<id>");
+      assert.ok((await d.get("acme.tv2")).cpuSeconds! > 0, "its boot's CPU time is counted");
+      await d.mustAct("acme.tv2", "halt");
+      assert.ok(!existsSync(dir));
+      const total = (await d.get("acme.tv2")).cpuSeconds!;
+      assert.ok(total > 0, `and kept when it stops: ${total}`);
+      assert.equal((await d.api("DELETE", "/v1/instances/acme.tv2")).status, 200);
+      assert.equal((await d.api("DELETE", "/v1/tenants/acme")).status, 200);
+      assert.ok(!existsSync(`${mnt}/${parent}/t-acme`), "the tenant's level goes with the tenant");
+    });
+
+    it("applies limits through v2's files where cgroup2 has the controllers, else refuses them with 501 unsupported and changes nothing", async () => {
+      await d.create("lim2");
+      const up = await d.mustAct("lim2", "start");
+      const dir = `${mnt}/${cgroupParentOf(d.stateDir)}/${up.id}`;
+      const controllers = readFileSync(`${mnt}/${cgroupParentOf(d.stateDir)}/cgroup.controllers`, "utf8").split(/\s+/);
+      const r = await d.api("PATCH", "/v1/instances/lim2", { limits: { cpus: 0.5, cpuWeight: 200, pids: 64 } });
+      if (controllers.includes("cpu") && controllers.includes("pids")) {
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.equal(readFileSync(`${dir}/cpu.max`, "utf8").trim(), "50000 100000");
+        assert.equal(readFileSync(`${dir}/cpu.weight`, "utf8").trim(), "200");
+        assert.equal(readFileSync(`${dir}/pids.max`, "utf8").trim(), "64");
+      } else {
+        // this host binds cpu and pids to its v1 hierarchies: cgroup2 cannot hold them
+        assert.equal(r.status, 501, JSON.stringify(r.body));
+        assert.equal(r.body.error.code, "unsupported");
+        assert.deepEqual((await d.get("lim2")).limits, { cpus: null, cpuWeight: null, ioWeight: null, pids: null, netMbit: null }, "nothing stored");
+      }
+      assert.ok((await d.get("lim2")).cpuSeconds! > 0, "CPU time from cpu.stat, which every cgroup2 directory has");
+      await d.mustAct("lim2", "halt");
+    });
   });
 
   describe("limits (this host's cgroups)", () => {

@@ -69,6 +69,9 @@ describe("umlctl", { timeout: 300_000 }, () => {
     await ctl("create", "cli-2", "--memory", "128");
     await ctl("start", "cli-2");
     assert.match((await ctl("mem", "cli-2", "80")).stdout, /cli-2: 80 MiB of 128 \(requested 80; guest MemFree \d+ MiB\)/);
+    assert.match((await ctl("limits", "cli-2", "--cpus", "0.5", "--pids", "100")).stdout, /cli-2: \{"cpus":0.5,"cpuWeight":null,"ioWeight":null,"pids":100,"netMbit":null\}/);
+    assert.match((await ctl("limits", "cli-2", "--cpus", "none")).stdout, /"cpus":null/);
+    assert.match((await ctl("reclaim", "cli-2", "auto")).stdout, /cli-2: memory reclaim auto/);
     assert.match((await ctl("disk", "attach", "cli-2", "vol1", "--size", "16")).stdout, /vol1 attached to cli-2 as \/dev\/ubdb \(live\)/);
     assert.match((await ctl("disk", "ls")).stdout, /^vol1\s+raw\s+16M\s+cli-2:ubdb$/m);
     assert.match((await ctl("mconsole", "cli-2", "proc", "partitions")).stdout, /ubdb/);
@@ -96,8 +99,8 @@ describe("umlctl", { timeout: 300_000 }, () => {
     assert.match(images, /^cli-3b-flat\s+merged\s+64M\s+\d+M\s+1\s+-$/m);
     assert.match((await ctl("set", "cli-3", "--restart", "on-failure", "--autostart", "--hang-timeout", "10", "--on-hang", "reset")).stdout,
       /"autostart":true.*"restartPolicy":"on-failure","hangTimeoutS":10,"onHang":"reset"/);
-    assert.match((await ctl("set", "cli-3", "--net-mbit", "20")).stdout, /"limits":\{"netMbit":20\}/);
-    assert.match((await ctl("set", "cli-3", "--net-mbit", "none")).stdout, /"limits":\{"netMbit":null\}/);
+    assert.match((await ctl("set", "cli-3", "--net-mbit", "20")).stdout, /"limits":\{"cpus":null,"cpuWeight":null,"ioWeight":null,"pids":null,"netMbit":20\}/);
+    assert.match((await ctl("set", "cli-3", "--net-mbit", "none")).stdout, /"limits":\{"cpus":null,"cpuWeight":null,"ioWeight":null,"pids":null,"netMbit":null\}/);
     const refused = await ctlFails(["--state-dir", d.stateDir, "snapshot", "rm", "cli-3", "nope"]);
     assert.match(refused.stderr, /snapshot_not_found/);
   });

@@ -5,6 +5,9 @@ import { TestDaemon, type ConsoleClient } from "../harness/daemon.js";
 import { netbenchImage } from "../harness/fixtures.js";
 import { sh, umlLinks } from "../harness/host-net.js";
 
+/** The view's limits beside netMbit (the cgroup's, none set here). */
+const NO_CGROUP_LIMITS = { cpus: null, cpuWeight: null, ioWeight: null, pids: null };
+
 /** Mbit/s of a netbench TCP run ("tcp bytes=… secs=… MBps=X"), or a failure with its output. */
 function mbit(out: string): number {
   const m = /tcp bytes=\d+ secs=[\d.]+ MBps=([\d.]+)$/m.exec(out);
@@ -43,7 +46,7 @@ describe("NIC rate limits (limits.netMbit)", { timeout: 300_000 }, () => {
     for (const [name, limits] of [["lim", { netMbit: 50 }], ["free", undefined], ["sink", undefined]] as const) {
       const r = await d.api("POST", "/v1/instances", { name, memoryMiB: 128, image: "netbench", ...(limits ? { limits } : {}) });
       assert.equal(r.status, 201, JSON.stringify(r.body));
-      assert.deepEqual(r.body.limits, { netMbit: limits?.netMbit ?? null });
+      assert.deepEqual(r.body.limits, { ...NO_CGROUP_LIMITS, netMbit: limits?.netMbit ?? null });
       const nic = await d.api("POST", `/v1/instances/${name}/nics`, { network: "fair" });
       ip[name] = nic.body.ip;
       tap[name] = nic.body.hostInterface;
@@ -70,7 +73,7 @@ describe("NIC rate limits (limits.netMbit)", { timeout: 300_000 }, () => {
 
     const lifted = await d.api("PATCH", "/v1/instances/lim", { limits: { netMbit: null } });
     assert.equal(lifted.status, 200, JSON.stringify(lifted.body));
-    assert.deepEqual(lifted.body.instance.limits, { netMbit: null });
+    assert.deepEqual(lifted.body.instance.limits, { ...NO_CGROUP_LIMITS, netMbit: null });
     assert.equal(tbfRate(tap.lim!), null);
     assert.ok(!umlLinks().includes(tap.lim!.replace("umlt-", "umlq-")), "no IFB without a limit");
     const free = mbit(await con.lim!.run(`netbench tcp ${ip.sink} 5001 send 64 1`, 120_000));
@@ -85,14 +88,14 @@ describe("NIC rate limits (limits.netMbit)", { timeout: 300_000 }, () => {
   });
 
   it("bad limits are refused and change nothing; a tenant limits its own guest", async () => {
-    for (const bad of [{ netMbit: 0 }, { netMbit: 100_001 }, { netMbit: 1.5 }, { netMbit: "50" }, { netMbit: 50, cpus: 2 }, 50]) {
+    for (const bad of [{ netMbit: 0 }, { netMbit: 100_001 }, { netMbit: 1.5 }, { netMbit: "50" }, { netMbit: 50, memory: 2 }, 50]) {
       const r = await d.api("PATCH", "/v1/instances/lim", { limits: bad });
       assert.equal(r.status, 400, JSON.stringify(bad));
       assert.equal(r.body.error.code, "invalid_request");
       const c = await d.api("POST", "/v1/instances", { name: "bad", limits: bad });
       assert.equal(c.body.error.code, "invalid_request", JSON.stringify(bad));
     }
-    assert.deepEqual((await d.get("lim")).limits, { netMbit: 50 });
+    assert.deepEqual((await d.get("lim")).limits, { ...NO_CGROUP_LIMITS, netMbit: 50 });
     assert.equal(tbfRate(tap.lim!), "50Mbit");
     assert.equal((await d.api("GET", "/v1/instances/bad")).status, 404);
 
@@ -100,10 +103,10 @@ describe("NIC rate limits (limits.netMbit)", { timeout: 300_000 }, () => {
     const token = (await d.api("POST", "/v1/tenants/acme/tokens", { name: "t", actions: ["read", "create", "configure", "delete"] })).body.token as string;
     const made = await d.api("POST", "/v1/instances", { name: "own", limits: { netMbit: 10 } }, { token });
     assert.equal(made.status, 201, JSON.stringify(made.body));
-    assert.deepEqual(made.body.limits, { netMbit: 10 });
+    assert.deepEqual(made.body.limits, { ...NO_CGROUP_LIMITS, netMbit: 10 });
     const changed = await d.api("PATCH", "/v1/instances/own", { limits: { netMbit: 20 } }, { token });
     assert.equal(changed.status, 200, JSON.stringify(changed.body));
-    assert.deepEqual(changed.body.instance.limits, { netMbit: 20 });
+    assert.deepEqual(changed.body.instance.limits, { ...NO_CGROUP_LIMITS, netMbit: 20 });
     assert.equal((await d.api("DELETE", "/v1/instances/own", undefined, { token })).status, 200);
   });
 
@@ -112,7 +115,7 @@ describe("NIC rate limits (limits.netMbit)", { timeout: 300_000 }, () => {
     await d.kill("SIGKILL");
     d = await TestDaemon.start({ stateDir: d.stateDir, logLevel: "info" });
     assert.equal(tbfRate(tap.lim!), "50Mbit");
-    assert.deepEqual((await d.get("lim")).limits, { netMbit: 50 });
+    assert.deepEqual((await d.get("lim")).limits, { ...NO_CGROUP_LIMITS, netMbit: 50 });
     await d.mustAct("lim", "halt");
     assert.equal((await d.api("DELETE", "/v1/instances/lim/nics/eth0")).status, 200);
     assert.deepEqual(umlLinks().filter((l) => l === tap.lim || l === tap.lim!.replace("umlt-", "umlq-")), [], "TAP and IFB gone");

@@ -13,7 +13,7 @@ import { ipForward, nsTcpRecorder, sh, TestNamespace, until } from "../harness/h
 
 /** From inside a namespace: sends `line`, half-closes, prints "reply <what came back>", "error <code>" or "timeout". */
 function nsExchange(ns: TestNamespace, host: string, port: number, line: string): string {
-  const code = `const s = require("net").connect(${port}, ${JSON.stringify(host)}, () => s.end(${JSON.stringify(line + "\n")})); let d = ""; s.on("data", (b) => d += b); s.on("end", () => { console.log("reply " + d.trim()); process.exit(); }); s.on("error", (e) => { console.log("error " + e.code); process.exit(); }); setTimeout(() => { console.log("timeout"); process.exit(); }, 4000);`;
+  const code = `const s = require("net").connect(${port}, ${JSON.stringify(host)}, () => s.end(${JSON.stringify(`${line}\n`)})); let d = ""; s.on("data", (b) => d += b); s.on("end", () => { console.log("reply " + d.trim()); process.exit(); }); s.on("error", (e) => { console.log("error " + e.code); process.exit(); }); setTimeout(() => { console.log("timeout"); process.exit(); }, 4000);`;
   return ns.exec(process.execPath, ["-e", code]).trim();
 }
 

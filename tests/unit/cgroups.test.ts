@@ -3,7 +3,10 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { after, describe, it } from "node:test";
 import { execFileSync } from "node:child_process";
-import { cgroupDirs, cgroupProcs, createCgroup, detectCgroups, killCgroup, listCgroups, removeCgroup, setLimits, type CgroupLayout } from "../../core/jail/cgroups.js";
+import {
+  cgroupDirs, cgroupOfProcess, cgroupProcs, createCgroup, detectCgroups, ensureTenantLevel, guestCgroupName, killCgroup, listCgroups, parseCpuUsageNs, removeCgroup,
+  renameCgroup, setLimits, type CgroupLayout,
+} from "../../core/jail/cgroups.js";
 
 const V1 = `25 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
 30 29 0:26 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -58,6 +61,47 @@ describe("cgroups (v1 and v2)", () => {
     }
   });
 
+  it("writes CPU caps, weights and I/O weights in each version's terms, and lifts them with null", () => {
+    const root = mkdtempSync("/tmp/umld-cg-");
+    const read = (p: string) => readFileSync(p, "utf8");
+    try {
+      const v2: CgroupLayout = { version: 2, hierarchies: [`${root}/v2`], parent: "umld" };
+      mkdirSync(`${root}/v2/umld/g`, { recursive: true });
+      for (const f of ["cpu.max", "cpu.weight", "io.weight", "io.bfq.weight"]) writeFileSync(`${root}/v2/umld/g/${f}`, "");
+      assert.deepEqual(setLimits(v2, "g", { memoryBytes: null, pids: null, cpuWeight: 50, cpus: 0.25, ioWeight: 2000 }), []);
+      assert.deepEqual(["cpu.max", "cpu.weight", "io.weight", "io.bfq.weight"].map((f) => read(`${root}/v2/umld/g/${f}`)), ["25000 100000", "50", "default 2000", "default 1000"]);
+      setLimits(v2, "g", { memoryBytes: null, pids: null, cpuWeight: null, cpus: null, ioWeight: null });
+      assert.deepEqual(["cpu.max", "cpu.weight", "io.weight"].map((f) => read(`${root}/v2/umld/g/${f}`)), ["max 100000", "100", "default 100"]);
+      const v1: CgroupLayout = { version: 1, hierarchies: [`${root}/blkio`, `${root}/cpu`], parent: "umld" };
+      for (const [h, files] of [["cpu", ["cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.shares"]], ["blkio", ["blkio.bfq.weight"]]] as const) {
+        mkdirSync(`${root}/${h}/umld/g`, { recursive: true });
+        for (const f of files) writeFileSync(`${root}/${h}/umld/g/${f}`, "");
+      }
+      setLimits(v1, "g", { memoryBytes: null, pids: null, cpuWeight: 50, cpus: 1.5, ioWeight: 5 });
+      assert.deepEqual([read(`${root}/cpu/umld/g/cpu.cfs_quota_us`), read(`${root}/cpu/umld/g/cpu.cfs_period_us`), read(`${root}/cpu/umld/g/cpu.shares`), read(`${root}/blkio/umld/g/blkio.bfq.weight`)], ["150000", "100000", "512", "5"]);
+      setLimits(v1, "g", { memoryBytes: null, pids: null, cpuWeight: null, cpus: null });
+      assert.deepEqual([read(`${root}/cpu/umld/g/cpu.cfs_quota_us`), read(`${root}/cpu/umld/g/cpu.shares`)], ["-1", "1024"]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("puts a tenant's guests under its level, and finds where an adopted guest really is", () => {
+    assert.equal(guestCgroupName("abc", null), "abc");
+    assert.equal(guestCgroupName("abc", "acme"), "t-acme/abc");
+    const l: CgroupLayout = { version: 1, hierarchies: ["/sys/fs/cgroup/cpu"], parent: "umld" };
+    assert.deepEqual(cgroupDirs(l, "t-acme/abc"), ["/sys/fs/cgroup/cpu/umld/t-acme/abc"]);
+    for (const bad of ["x/abc", "t-acme/../abc", "t-acme/abc/d", "t-/abc"]) assert.throws(() => cgroupDirs(l, bad), /not allowed/, bad);
+    const v1proc = "12:pids:/umld/t-acme/abc\n4:cpu:/umld/t-acme/abc\n1:name=systemd:/\n0::/\n";
+    assert.equal(cgroupOfProcess(l, v1proc), "t-acme/abc");
+    assert.equal(cgroupOfProcess(l, "4:cpu:/umld/abc\n"), "abc", "a guest started before tenant levels");
+    assert.equal(cgroupOfProcess(l, "4:cpu:/other/abc\n"), null);
+    assert.equal(cgroupOfProcess({ version: 2, hierarchies: ["/x"], parent: "umld" }, "0::/umld/t-acme/abc\n"), "t-acme/abc");
+    assert.equal(parseCpuUsageNs(1, "123456789\n"), 123456789);
+    assert.equal(parseCpuUsageNs(2, "usage_usec 1500\nuser_usec 1000\n"), 1_500_000);
+    assert.equal(parseCpuUsageNs(2, "nr_periods 0\n"), null);
+  });
+
   describe("on a real cgroup2 file system (mounted for the test)", () => {
     const mnt = mkdtempSync("/tmp/umld-cg2-");
     let mounted = false;
@@ -67,13 +111,23 @@ describe("cgroups (v1 and v2)", () => {
     } catch {
       // no cgroup2 here (a container): the tests below are skipped
     }
+    // cgroup2 is one hierarchy however often mounted, shared with other runs: names of this run's own
+    const own = (n: string) => `umld-test-${process.pid}-${n}`;
     after(() => {
+      // what a failed test left (deepest first); cgroup directories go with rmdir alone
+      for (const n of ["a/g1", "b/t-acme/g1", "b/t-acme", "b/spare-1", "a", "b"]) {
+        try {
+          rmdirSync(`${mnt}/${own(n)}`);
+        } catch {
+          // not there
+        }
+      }
       if (mounted) execFileSync("umount", [mnt]);
       rmSync(mnt, { recursive: true, force: true });
     });
 
     it("holds a process, lists it, kills everything in it at once and goes away", { skip: !mounted }, async () => {
-      const l: CgroupLayout = { version: 2, hierarchies: [mnt], parent: "umld-test" };
+      const l: CgroupLayout = { version: 2, hierarchies: [mnt], parent: own("a") };
       const [dir] = createCgroup(l, "g1", { memoryBytes: null, pids: 16, cpuWeight: null });
       assert.ok(existsSync(`${dir}/cgroup.procs`));
       const child = spawn("sleep", ["60"], { stdio: "ignore" });
@@ -87,7 +141,24 @@ describe("cgroups (v1 and v2)", () => {
       assert.deepEqual(cgroupProcs(l, "g1"), []);
       assert.equal(removeCgroup(l, "g1"), true);
       assert.deepEqual(listCgroups(l), []);
-      rmdirSync(`${mnt}/umld-test`);
+      rmdirSync(`${mnt}/${own("a")}`);
+    });
+
+    it("moves a standby launcher into a tenant's guest cgroup (a rename cannot change the parent)", { skip: !mounted }, async () => {
+      const l: CgroupLayout = { version: 2, hierarchies: [mnt], parent: own("b") };
+      createCgroup(l, "spare-1", { memoryBytes: null, pids: null, cpuWeight: null });
+      ensureTenantLevel(l, "acme", null);
+      const child = spawn("sleep", ["60"], { stdio: "ignore" });
+      const exited = new Promise((r) => child.once("exit", r));
+      writeFileSync(`${mnt}/${own("b")}/spare-1/cgroup.procs`, String(child.pid));
+      renameCgroup(l, "spare-1", "t-acme/g1", child.pid);
+      assert.deepEqual(cgroupProcs(l, "t-acme/g1"), [child.pid]);
+      assert.ok(!existsSync(`${mnt}/${own("b")}/spare-1`), "the spare cgroup is gone");
+      killCgroup(l, "t-acme/g1");
+      await exited;
+      assert.equal(removeCgroup(l, "t-acme/g1"), true);
+      assert.equal(removeCgroup(l, "t-acme"), true);
+      rmdirSync(`${mnt}/${own("b")}`);
     });
   });
 });

@@ -57,6 +57,17 @@ export function Table({ caption, children }: { caption: string; children: Compon
   );
 }
 
+/** The last cell of a row: one button acting on that row, named for the row (a screen reader hears "Delete kernel k1"). */
+export function ActionCell({ label, disabled, onClick, children }: { label: string; disabled: boolean; onClick: () => void; children: ComponentChildren }) {
+  return (
+    <td>
+      <button type="button" disabled={disabled} onClick={onClick} aria-label={label}>
+        {children}
+      </button>
+    </td>
+  );
+}
+
 export function StateBadge({ state }: { state: string }) {
   return <span class={`state state-${state}`}>{state}</span>;
 }

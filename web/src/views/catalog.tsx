@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { useApp } from "../context.js";
 import { bytes, time } from "../format.js";
-import { ErrorText, Field, NAME_PATTERN, Outcome, Section, Table, useAction, useLoad } from "../ui.js";
+import { ActionCell, ErrorText, Field, NAME_PATTERN, Outcome, Section, Table, useAction, useLoad } from "../ui.js";
 
 /** Images and kernels: what instances are made from and boot. */
 export function CatalogView() {
@@ -113,11 +113,9 @@ export function CatalogView() {
                   <td>{bytes(k.sizeBytes)}</td>
                   <td>{time(k.createdAt)}</td>
                   {session.admin ? (
-                    <td>
-                      <button type="button" disabled={act.busy || k.isDefault} onClick={() => removeKernel(k.name)} aria-label={`Delete kernel ${k.name}`}>
-                        Delete
-                      </button>
-                    </td>
+                    <ActionCell label={`Delete kernel ${k.name}`} disabled={act.busy || k.isDefault} onClick={() => removeKernel(k.name)}>
+                      Delete
+                    </ActionCell>
                   ) : null}
                 </tr>
               ))}

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { InstanceView as Instance } from "../../../protocol/instances.js";
 import { useApp } from "../context.js";
 import type { TerminalSession } from "../terminal.js";
-import { ErrorText, Field, Outcome, Section, Table, useAction, useLoad } from "../ui.js";
+import { ActionCell, ErrorText, Field, Outcome, Section, Table, useAction, useLoad } from "../ui.js";
 
 /**
  * The Console tab: an xterm.js terminal on the console WebSocket (the
@@ -79,11 +79,9 @@ export function ConsoleTab({ i }: { i: Instance }) {
                   <td>{c.guestDevice}</td>
                   <td>{c.hostPty ?? "—"}</td>
                   {canConfigure ? (
-                    <td>
-                      <button type="button" disabled={act.busy} onClick={() => remove(c.channel)} aria-label={`Remove ${c.channel}`}>
-                        Remove
-                      </button>
-                    </td>
+                    <ActionCell label={`Remove ${c.channel}`} disabled={act.busy} onClick={() => remove(c.channel)}>
+                      Remove
+                    </ActionCell>
                   ) : null}
                 </tr>
               ))}

@@ -4,7 +4,7 @@ import type { Event } from "../../../protocol/events.js";
 import type { InstanceView as Instance } from "../../../protocol/instances.js";
 import { useApp } from "../context.js";
 import { time } from "../format.js";
-import { ErrorText, Field, Outcome, Section, Table, useAction, useLoad } from "../ui.js";
+import { ActionCell, ErrorText, Field, Outcome, Section, Table, useAction, useLoad } from "../ui.js";
 
 export function NetworkTab({ i }: { i: Instance }) {
   const { session, instances } = useApp();
@@ -51,11 +51,9 @@ export function NetworkTab({ i }: { i: Instance }) {
                 <td>{n.mac}</td>
                 <td>{n.hostInterface ?? "—"}</td>
                 {canNet ? (
-                  <td>
-                    <button type="button" disabled={act.busy} onClick={() => detach(n.slot)} aria-label={`Remove ${n.slot}`}>
-                      Remove
-                    </button>
-                  </td>
+                  <ActionCell label={`Remove ${n.slot}`} disabled={act.busy} onClick={() => detach(n.slot)}>
+                    Remove
+                  </ActionCell>
                 ) : null}
               </tr>
             ))}

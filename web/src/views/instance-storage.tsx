@@ -3,7 +3,7 @@ import type { InstanceView as Instance } from "../../../protocol/instances.js";
 import { useApp } from "../context.js";
 import { bytes, time } from "../format.js";
 import { navigate } from "../router.js";
-import { ErrorText, Field, NAME_PATTERN, Outcome, Section, Table, useAction, useLoad } from "../ui.js";
+import { ActionCell, ErrorText, Field, NAME_PATTERN, Outcome, Section, Table, useAction, useLoad } from "../ui.js";
 
 export function DisksTab({ i }: { i: Instance }) {
   const { session, instances } = useApp();
@@ -73,11 +73,9 @@ export function DisksTab({ i }: { i: Instance }) {
                   <td>{a.disk}</td>
                   <td>{a.readOnly ? "yes" : "no"}</td>
                   {canConfigure ? (
-                    <td>
-                      <button type="button" disabled={act.busy} onClick={() => detach(a.slot)} aria-label={`Detach ${a.disk} from ${a.slot}`}>
-                        Detach
-                      </button>
-                    </td>
+                    <ActionCell label={`Detach ${a.disk} from ${a.slot}`} disabled={act.busy} onClick={() => detach(a.slot)}>
+                      Detach
+                    </ActionCell>
                   ) : null}
                 </tr>
               ))}

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { useApp } from "../context.js";
-import { ErrorText, Field, NAME_PATTERN, Outcome, Table, useAction, useLoad } from "../ui.js";
+import { ActionCell, ErrorText, Field, NAME_PATTERN, Outcome, Table, useAction, useLoad } from "../ui.js";
 
 export function NetworksView() {
   const { session } = useApp();
@@ -57,11 +57,9 @@ export function NetworksView() {
                 <td>{n.gateway ?? "—"}</td>
                 <td>{n.nics.map((x) => `${x.instance} ${x.slot} ${x.ip}`).join(", ") || "—"}</td>
                 {canNet ? (
-                  <td>
-                    <button type="button" disabled={act.busy || n.nics.length > 0} onClick={() => remove(n.name)} aria-label={`Delete network ${n.name}`}>
-                      Delete
-                    </button>
-                  </td>
+                  <ActionCell label={`Delete network ${n.name}`} disabled={act.busy || n.nics.length > 0} onClick={() => remove(n.name)}>
+                    Delete
+                  </ActionCell>
                 ) : null}
               </tr>
             ))}
