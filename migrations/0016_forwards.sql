@@ -21,6 +21,9 @@ ALTER TABLE networks ADD COLUMN routed INTEGER NOT NULL DEFAULT 0;
 -- umld neither creates nor deletes.
 ALTER TABLE networks ADD COLUMN bridged INTEGER NOT NULL DEFAULT 0;
 
+-- DNS names (<instance>.<network>) served to a host network's guests by a dnsmasq of its own.
+ALTER TABLE networks ADD COLUMN dns INTEGER NOT NULL DEFAULT 0;
+
 -- The host ports a tenant's own forwards may listen on (NULL: none; admins are not limited).
 ALTER TABLE tenants ADD COLUMN forward_port_first INTEGER;
 ALTER TABLE tenants ADD COLUMN forward_port_last INTEGER;

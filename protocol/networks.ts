@@ -19,6 +19,10 @@ export const CreateNetworkRequest = z
       .enum(["nat", "routed", "bridged"])
       .optional()
       .describe("host only: nat (the same as nat: true); routed: the subnet is routed to this host by the provider, guests keep their addresses, forwarded to and from the uplinks with no NAT; bridged: guests on `bridge`, an existing bridge of the admin's, with addresses of its LAN"),
+    dns: z
+      .boolean()
+      .default(false)
+      .describe("host networks (not bridged): a dnsmasq on the gateway answers <instance>.<network> for the network's NICs (Debian package dnsmasq-base)"),
     bridge: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, "an interface name (1-15 letters, digits, _ . -)")
@@ -37,6 +41,7 @@ export const NetworkView = z.object({
   subnet: z.string(),
   nat: z.boolean(),
   routed: z.boolean().describe("host networks in mode routed: guests reached at their own addresses, no NAT"),
+  dns: z.boolean().describe("its guests' names (<instance>.<network>) are served at the gateway"),
   bridged: z.boolean().describe("host networks in mode bridged: on the admin's bridge named in `bridge`"),
   hostAccess: z.boolean().describe("user networks: guests on it may reach the host's own services; false for every other kind (host networks' guests reach the host with ping only)"),
   gateway: z.string().nullable().describe("host: the bridge's address, the guests' route out (the host itself answers only ping there); user: slirp's alias for the host's loopback (reachable with hostAccess)"),

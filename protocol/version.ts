@@ -40,6 +40,7 @@ export const CAPABILITIES = [
   "network-forwards",
   "routed-networks",
   "bridged-networks",
+  "network-dns",
 ] as const;
 
 export const VersionView = z.object({

@@ -18,13 +18,13 @@ export const networkCommands: CommandSpec[] = [
     name: "net",
     subs: ["ls", "create", "rm", "forward"],
     help: [
-      "net ls | rm NAME | create NAME [SUBNET] [--kind switch|host|user] [--nat | --routed | --bridge BR] [--host-access]",
+      "net ls | rm NAME | create NAME [SUBNET] [--kind switch|host|user] [--nat | --routed | --bridge BR] [--dns] [--host-access]",
       "net forward ls NET | add NET INSTANCE PORT[:GUESTPORT] [--udp] [--address A] | rm NET PORT [--udp] [--address A]",
       "                                     port forwards into a NATed host network (tenants: ports their admin granted)",
       "                                     e.g. net create lan 10.77.0.0/24; net create wan 10.78.0.0/24 --kind host --nat",
       "                                     --host-access (user, admins): its guests reach the host's services at 10.0.2.2",
     ],
-    flags: ["kind", "nat", "routed", "bridge", "host-access", "udp", "address"],
+    flags: ["kind", "nat", "routed", "bridge", "dns", "host-access", "udp", "address"],
     completes: "network",
     lists: true,
     async run(x) {
@@ -47,6 +47,7 @@ export const networkCommands: CommandSpec[] = [
         if (x.v.kind) body.kind = x.field(NetworkKind, x.v.kind, "body.kind");
         if (x.v.nat) body.nat = true;
         if (x.v.routed) body.mode = "routed";
+        if (x.v.dns) body.dns = true;
         if (typeof x.v.bridge === "string") {
           body.mode = "bridged";
           body.bridge = x.v.bridge;

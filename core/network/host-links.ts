@@ -1,6 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Logger } from "pino";
+import { gatewayOf, parseSubnet } from "./address.js";
 
 /**
  * The host side of `switch` and `host` networks: a Linux bridge per network
@@ -80,6 +82,8 @@ export interface FirewallSpec {
   /** on an admin's bridge: only the guests' own frames (by their pinned MACs) are kept from the host */
   bridged?: boolean;
   guestMacs?: string[];
+  /** a dnsmasq on the gateway answers the guests' names: port 53 there is open to them */
+  dns?: boolean;
   /** NATed networks: host ports DNATed to guests (forwards.ts) */
   forwards?: ForwardRule[];
 }
@@ -149,6 +153,7 @@ export function firewallRules(f: FirewallSpec): string {
     `    ${br} ct state established,related accept`,
     `    ${br} icmp type echo-request accept`,
     `    ${br} icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert } accept`,
+    ...(f.dns ? [`    ${br} ip daddr ${gatewayOf(parseSubnet(f.subnet)!)} meta l4proto { tcp, udp } th dport 53 accept`] : []),
     `    ${br} drop`,
     `  }`,
     `  chain forward {`,
@@ -210,6 +215,11 @@ export class HostLinks {
     private readonly forwardMarker: string,
     private readonly log: Logger,
   ) {}
+
+  /** STATE/net: where the networks' own files (dnsmasq pid files) live */
+  get stateDir(): string {
+    return dirname(this.forwardMarker);
+  }
 
   exists(ifname: string): boolean {
     return existsSync(`/sys/class/net/${safeIf(ifname)}`);

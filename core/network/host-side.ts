@@ -4,6 +4,7 @@ import { gatewayOf, parseSubnet } from "./address.js";
 import { existsSync } from "node:fs";
 import { ifbName, run, safeBridge, tableName, type ForwardRule, type HostLinks } from "./host-links.js";
 import type { NicShaping } from "./nic-shaping.js";
+import type { NetworkDns } from "./dns.js";
 import { replaceSegmentTables, segmentRules } from "./segment-guard.js";
 
 export interface HostSideContext {
@@ -13,6 +14,9 @@ export interface HostSideContext {
   nicsOn(networkId: string): NicRow[];
   /** the host uid of a NIC's guest: its TAP's owner */
   ownerOf(instanceId: string): number;
+  dns: NetworkDns;
+  /** `<instance>.<network>` of each NIC on the network */
+  dnsRecords(n: NetworkRow): Array<{ name: string; ip: string }>;
   /** a NATed network's port forwards (forwards.ts) */
   forwardsOn(networkId: string): ForwardRule[];
   /** the instance's `limits.netMbit` (null: unlimited) */
@@ -42,6 +46,7 @@ export class HostSide {
     }
     this.guard(n); // before any port: a switch bridge is closed to the host from the start
     this.firewall(n);
+    this.names(n);
     for (const nic of this.c.nicsOn(n.id)) {
       this.c.links.ensureTap(nic.host_if!, n.host_if, this.c.ownerOf(nic.instance_id));
       this.shape(nic); // the database is the truth: a daemon that died mid-PATCH left the old rate
@@ -51,13 +56,14 @@ export class HostSide {
   /** A host network's table, with its forwards, made to say what the database says. */
   firewall(n: NetworkRow): void {
     if (n.kind !== "host" || !n.host_if) return;
-    this.c.links.ensureFirewall({ table: tableName(n.id), bridge: n.host_if, subnet: n.subnet, nat: n.nat === 1, routed: n.routed === 1,
+    this.c.links.ensureFirewall({ table: tableName(n.id), bridge: n.host_if, subnet: n.subnet, nat: n.nat === 1, routed: n.routed === 1, dns: n.dns === 1,
       bridged: n.bridged === 1, guestMacs: this.c.nicsOn(n.id).map((x) => x.mac), forwards: this.c.forwardsOn(n.id) });
   }
 
   /** A network without NICs goes: its tables, then its bridge. */
   removeNetwork(n: NetworkRow): void {
     if (n.kind === "user") return;
+    if (n.dns === 1) this.c.dns.remove(n.id);
     run("nft", ["-f", "-"], replaceSegmentTables(tableName(n.id), ""));
     if (n.kind === "host") this.c.links.removeFirewall(tableName(n.id));
     if (n.host_if && n.bridged !== 1) this.c.links.removeLink(n.host_if); // an admin's bridge stays
@@ -79,6 +85,13 @@ export class HostSide {
     const rules = segmentRules({ table: tableName(n.id), bridge: n.host_if, isolated: n.kind === "switch", pinAddresses: n.kind === "host", ports });
     run("nft", ["-f", "-"], replaceSegmentTables(tableName(n.id), rules));
     if (n.bridged === 1) this.firewall(n); // its table names the guests' MACs: a new one is kept from the host before it sends
+    this.names(n);
+  }
+
+  /** A network with DNS: its dnsmasq answers exactly its NICs' names (started, or restarted when they changed). */
+  names(n: NetworkRow): void {
+    if (n.dns !== 1 || n.kind !== "host") return;
+    this.c.dns.ensure({ networkId: n.id, gateway: gatewayOf(parseSubnet(n.subnet)!), records: this.c.dnsRecords(n) });
   }
 
   /** The NIC's rate: `mbit`, by default its instance's limit (null: none). */

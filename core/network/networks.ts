@@ -11,6 +11,7 @@ import type { GuestFilter } from "./guest-filter.js";
 import { bridgeName, tapName, type HostLinks } from "./host-links.js";
 import { HostSide } from "./host-side.js";
 import { bridgedAddress, checkAdminBridge } from "./bridged.js";
+import { DNSMASQ, dnsName, NetworkDns } from "./dns.js";
 import { Forwards, ruleOf } from "./forwards.js";
 import { hostListeners } from "./listeners.js";
 import { deviceSpec, guestNames, umlDevice } from "./nic-devices.js";
@@ -73,6 +74,8 @@ export class Networks {
       ownerOf: (id) => this.tapOwner(id),
       netMbitOf: (id) => instances.byId(id)?.net_mbit ?? null,
       forwardsOn: (id) => repo.forwards.on(id).map(ruleOf),
+      dns: new NetworkDns(links.stateDir, log),
+      dnsRecords: (n) => repo.nicsOn(n.id).map((x) => ({ name: dnsName(instances.byId(x.instance_id)?.name ?? "", n.name), ip: x.ip })),
     });
     this.forwards = new Forwards({
       repo: repo.forwards, networks: repo, instances, log, listeners: hostListeners,
@@ -99,7 +102,7 @@ export class Networks {
     }
   }
 
-  create(name: string, kind: NetworkKind, subnet: string | undefined, nat: boolean, hostAccess = false, routed = false, bridge?: string): NetworkView {
+  create(name: string, kind: NetworkKind, subnet: string | undefined, nat: boolean, hostAccess = false, routed = false, bridge?: string, dns = false): NetworkView {
     if (this.repo.byName(name)) throw new UmldError("network_exists", `a network named '${name}' already exists`, { network: name });
     if (kind === "user") {
       if (subnet !== undefined && subnet !== USER_SUBNET) throw new UmldError("invalid_request", `user networks are always ${USER_SUBNET} (slirp's own)`, { subnet });
@@ -112,6 +115,8 @@ export class Networks {
     if (routed && nat) throw new UmldError("invalid_request", `a routed network is not NATed: its guests keep their own addresses`, { mode: "routed", nat });
     if (bridge !== undefined && (kind !== "host" || nat || routed)) throw new UmldError("invalid_request", `mode bridged (with a bridge) is for host networks, not NATed or routed`, { kind, bridge });
     if (bridge !== undefined) checkAdminBridge(bridge, this.repo.all());
+    if (dns && (kind !== "host" || bridge !== undefined)) throw new UmldError("invalid_request", `dns is for host networks umld addresses (not switch, user or bridged)`, { kind, dns });
+    if (dns && !existsSync(DNSMASQ)) throw new UmldError("unsupported", `DNS names need ${DNSMASQ} (Debian package dnsmasq-base)`, { dns });
     if (hostAccess && kind !== "user") throw new UmldError("invalid_request", `hostAccess is for user networks (a host network's guests reach the host with ping only; a switch network has no host side)`, { kind });
     const parsed = parseSubnet(subnet);
     if (!parsed) throw new UmldError("invalid_request", `subnet must be an IPv4 network address with a /8../30 prefix, e.g. 10.77.0.0/24`, { subnet });
@@ -122,7 +127,7 @@ export class Networks {
     }
     if (kind === "user" && !existsSync(SLIRP)) throw new UmldError("unsupported", `user networks need ${SLIRP} (Debian package slirp)`, { kind });
     const id = newId();
-    const row: NetworkRow = { id, name, owner: ownerOfName(name).tenant, kind, subnet, nat: nat ? 1 : 0, routed: routed ? 1 : 0, bridged: bridge !== undefined ? 1 : 0, host_access: hostAccess ? 1 : 0, host_if: kind === "user" ? null : (bridge ?? bridgeName(id)), created_at: nowIso() };
+    const row: NetworkRow = { id, name, owner: ownerOfName(name).tenant, kind, subnet, nat: nat ? 1 : 0, routed: routed ? 1 : 0, bridged: bridge !== undefined ? 1 : 0, dns: dns ? 1 : 0, host_access: hostAccess ? 1 : 0, host_if: kind === "user" ? null : (bridge ?? bridgeName(id)), created_at: nowIso() };
     this.repo.insert(row);
     try {
       this.host.ensureNetwork(row);
@@ -379,6 +384,7 @@ export class Networks {
       nat: r.kind === "user" || r.nat === 1,
       routed: r.routed === 1,
       bridged: r.bridged === 1,
+      dns: r.dns === 1,
       hostAccess: r.host_access === 1,
       gateway: r.kind === "host" ? gatewayOf(parseSubnet(r.subnet)!) : r.kind === "user" ? "10.0.2.2" : null,
       bridge: r.host_if,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
+import { dnsmasqArgs, dnsName } from "../../core/network/dns.js";
 import { firewallRules } from "../../core/network/host-links.js";
 import { chain, nftCheckSkip } from "../harness/host-net.js";
 
@@ -44,5 +45,26 @@ describe("bridged host network rules", () => {
   });
   it("the kernel's nft accepts it", { skip: nftCheckSkip() }, () => {
     execFileSync("nft", ["-c", "-f", "-"], { input: firewallRules({ ...bridged, guestMacs: ["fa:18:c0:a8:32:14", "fa:18:c0:a8:32:15"] }), stdio: ["pipe", "pipe", "pipe"] });
+  });
+});
+
+describe("DNS names (dnsmasq)", () => {
+  it("only the gateway, no upstream or files, one record per NIC in a stable order, names as <instance>.<network> of the owner", () => {
+    const args = dnsmasqArgs({ networkId: "0123456789abcdef", gateway: "10.9.0.1", records: [{ name: "web.lan", ip: "10.9.0.3" }, { name: "db.lan", ip: "10.9.0.2" }] }, "/s/net/dns-0123456789abcdef.pid");
+    assert.deepEqual(args, ["--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces", "--listen-address=10.9.0.1", "--except-interface=lo", "--pid-file=/s/net/dns-0123456789abcdef.pid", "--host-record=db.lan,10.9.0.2", "--host-record=web.lan,10.9.0.3"]);
+    assert.equal(dnsName("acme.web", "acme.lan"), "web.lan", "a tenant's names, not the stored ones");
+    assert.equal(dnsName("web", "lan"), "web.lan");
+  });
+  it("refuses what is not a name or an address", () => {
+    for (const r of [{ name: "web.lan,1.2.3.4", ip: "10.9.0.3" }, { name: "web", ip: "10.9.0.3" }, { name: "web.lan", ip: "10.9.0.3 --port=0" }]) {
+      assert.throws(() => dnsmasqArgs({ networkId: "0123456789abcdef", gateway: "10.9.0.1", records: [r] }, "/p"), /refusing/, JSON.stringify(r));
+    }
+  });
+  it("the host network's table opens port 53 on the gateway only when it serves names", () => {
+    const base = { table: "umld_0123456789abcdef", bridge: "umlbr-01234567", subnet: "10.9.0.0/24", nat: false };
+    const open = 'iifname "umlbr-01234567" ip daddr 10.9.0.1 meta l4proto { tcp, udp } th dport 53 accept';
+    const input = chain(firewallRules({ ...base, dns: true }), "input");
+    assert.ok(input.indexOf(open) > 0 && input.indexOf(open) < input.indexOf('iifname "umlbr-01234567" drop'));
+    assert.ok(!chain(firewallRules(base), "input").includes(open));
   });
 });
