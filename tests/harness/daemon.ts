@@ -238,10 +238,7 @@ export class TestDaemon {
       this.proc.kill("SIGTERM");
       await new Promise((r) => this.proc.once("exit", r));
     }
-    killGuestsUnder(this.stateDir);
-    sweepHostNetworking(this.stateDir);
-    sweepCgroups(this.stateDir);
-    rmSync(this.stateDir, { recursive: true, force: true });
+    leaveNothingOf(this.stateDir);
     const bug = this.logLines.find((l) => l.includes("unhandled rejection"));
     if (bug) throw new Error(`umld logged an unhandled rejection: ${bug.slice(0, 500)}`);
   }
@@ -302,6 +299,14 @@ export function httpsJson(url: string, method: string, headers: Record<string, s
 }
 
 /** SIGKILL to every UML process group and uml_switch process started from this state dir. */
+/** Everything a test daemon on this state dir made on the host goes: its guests, bridges, TAPs, nftables tables, cgroups, the dir. */
+export function leaveNothingOf(stateDir: string): void {
+  killGuestsUnder(stateDir);
+  sweepHostNetworking(stateDir);
+  sweepCgroups(stateDir);
+  rmSync(stateDir, { recursive: true, force: true });
+}
+
 export function killGuestsUnder(stateDir: string): void {
   // by process group: a helper whose group leader is gone is not a leader itself
   const groups = new Set(guestPids(stateDir).map((p) => processGroup(p)).filter((g): g is number => g !== null));

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import pino from "pino";
 import { startDaemon, type RunningDaemon } from "../../daemon/daemon.js";
 import { parseConfig } from "../../daemon/config.js";
-import { killGuestsUnder } from "../harness/daemon.js";
+import { leaveNothingOf, testGuestIds } from "../harness/daemon.js";
 
 /** In-process: the real daemon core with real workers and guests, driven through the manager. */
 describe("mconsole through a supervisor worker", { timeout: 120_000 }, () => {
@@ -12,7 +12,8 @@ describe("mconsole through a supervisor worker", { timeout: 120_000 }, () => {
   let dir: string;
   before(async () => {
     dir = mkdtempSync("/tmp/umld-t-");
-    const cfg = parseConfig(["--state-dir", dir, "--listen", "none", "--log-level", "silent"], {});
+    // its own guest ids, as every test daemon: the default range's nftables table is the host's umld's
+    const cfg = parseConfig(["--state-dir", dir, "--listen", "none", "--log-level", "silent", "--guest-ids", testGuestIds(dir)], {});
     assert.ok(cfg !== "help");
     d = await startDaemon(cfg, pino({ level: "silent" }));
     d.services.instances.create({ name: "mc", memoryMiB: 64 });
@@ -21,8 +22,7 @@ describe("mconsole through a supervisor worker", { timeout: 120_000 }, () => {
   after(async () => {
     await d?.services.instances.haltAll();
     await d?.close();
-    killGuestsUnder(dir);
-    rmSync(dir, { recursive: true, force: true });
+    leaveNothingOf(dir); // the daemon leaves its cgroups and guest filter for guests that outlive it: none here
   });
 
   it("answers version with the guest's kernel release and hostname", async () => {
