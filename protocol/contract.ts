@@ -16,7 +16,21 @@ import { ActionResult, OperationIdParams, OperationView } from "./operations.js"
 import { BuildImageRequest, ImageList, ImageNameParams, ImageOperation, ImportImageRequest, KernelList, KernelView, VerifyResult } from "./images.js";
 import { AttachDiskRequest, AttachmentView, DataDiskList, DetachDiskResult, DiskNameParams, DiskSlotParams } from "./disks.js";
 import { KernelNameParams, RegisterKernelRequest, RolloutOperation, RolloutRequest } from "./kernels.js";
-import { AttachNicRequest, AttachNicResult, CreateNetworkRequest, NetworkList, NetworkNameParams, NetworkView, NicSlotParams } from "./networks.js";
+import {
+  AttachNicRequest,
+  AttachNicResult,
+  CreateForwardRequest,
+  CreateNetworkRequest,
+  DeletedForward,
+  ForwardList,
+  ForwardParams,
+  ForwardQuery,
+  ForwardView,
+  NetworkList,
+  NetworkNameParams,
+  NetworkView,
+  NicSlotParams,
+} from "./networks.js";
 import { CloneOperation, CloneRequest, CreateSnapshotRequest, MergeOperation, MergeRequest, SnapshotList, SnapshotOperation, SnapshotParams } from "./snapshots.js";
 import {
   AddChannelRequest,
@@ -220,6 +234,17 @@ export const contract = {
     method: "DELETE", path: "/networks/:name", summary: "Delete a network no NIC is on (its bridge and tables removed)",
     params: NetworkNameParams, response: Deleted, status: 200, errors: CONFLICT,
   }),
+  listForwards: route({
+    method: "GET", path: "/networks/:name/forwards", summary: "The network's port forwards", params: NetworkNameParams, response: ForwardList, status: 200,
+  }),
+  createForward: route({
+    method: "POST", path: "/networks/:name/forwards", summary: "Forward a host port to a guest's NIC on a NATed host network (refused when the port is taken)",
+    params: NetworkNameParams, body: CreateForwardRequest, response: ForwardView, status: 201, errors: CONFLICT,
+  }),
+  deleteForward: route({
+    method: "DELETE", path: "/networks/:name/forwards/:protocol/:port", summary: "Remove a port forward (query listenAddress when it has one)",
+    params: ForwardParams, query: ForwardQuery, response: DeletedForward, status: 200,
+  }),
   attachNic: route({
     method: "POST", path: "/instances/:name/nics", summary: "Add a NIC on a network (live if running); MAC and address allocated",
     params: InstanceNameParams, body: AttachNicRequest, response: AttachNicResult, status: 201, errors: GUEST,
@@ -349,6 +374,9 @@ export const routeScopes: Record<RouteName, RouteScope> = {
   listNetworks: { access: "read", list: "networks" },
   createNetwork: { access: "network" },
   deleteNetwork: { access: "network" },
+  listForwards: { access: "read" },
+  createForward: { access: "network" },
+  deleteForward: { access: "network" },
   attachNic: { access: "network" },
   detachNic: { access: "network" },
   shutdownGuests: { access: "admin" },

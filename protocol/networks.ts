@@ -15,6 +15,19 @@ export const CreateNetworkRequest = z
     kind: NetworkKind.default("switch"),
     subnet: z.string().max(18).regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "an IPv4 CIDR such as 10.77.0.0/24").optional().describe(`required for switch and host; user networks are always ${USER_SUBNET}`),
     nat: z.boolean().default(false).describe("host only: masquerade the guests' traffic to the host's other interfaces"),
+    mode: z
+      .enum(["nat", "routed", "bridged"])
+      .optional()
+      .describe("host only: nat (the same as nat: true); routed: the subnet is routed to this host by the provider, guests keep their addresses, forwarded to and from the uplinks with no NAT; bridged: guests on `bridge`, an existing bridge of the admin's, with addresses of its LAN"),
+    dns: z
+      .boolean()
+      .default(false)
+      .describe("host networks (not bridged): a dnsmasq on the gateway answers <instance>.<network> for the network's NICs (Debian package dnsmasq-base)"),
+    bridge: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, "an interface name (1-15 letters, digits, _ . -)")
+      .optional()
+      .describe("mode bridged: the name of an existing Linux bridge on the host (e.g. one enslaving the uplink); umld adds its TAPs and never changes or deletes the bridge"),
     hostAccess: z
       .boolean()
       .default(false)
@@ -27,6 +40,9 @@ export const NetworkView = z.object({
   kind: NetworkKind,
   subnet: z.string(),
   nat: z.boolean(),
+  routed: z.boolean().describe("host networks in mode routed: guests reached at their own addresses, no NAT"),
+  dns: z.boolean().describe("its guests' names (<instance>.<network>) are served at the gateway"),
+  bridged: z.boolean().describe("host networks in mode bridged: on the admin's bridge named in `bridge`"),
   hostAccess: z.boolean().describe("user networks: guests on it may reach the host's own services; false for every other kind (host networks' guests reach the host with ping only)"),
   gateway: z.string().nullable().describe("host: the bridge's address, the guests' route out (the host itself answers only ping there); user: slirp's alias for the host's loopback (reachable with hostAccess)"),
   bridge: z.string().nullable().describe("switch and host: the host bridge umld created"),
@@ -54,6 +70,12 @@ export const AttachNicRequest = z
       .refine((m) => (parseInt(m.slice(0, 2), 16) & 0b11) === 0b10, "a locally administered unicast MAC (first byte x2, x6, xa or xe)")
       .optional()
       .describe("default: allocated, carrying the NIC's address (fe:/fa:) so the default image configures itself; a MAC of your own means configuring the address in the guest"),
+    ip: z
+      .string()
+      .max(15)
+      .regex(/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/, "an IPv4 address such as 192.0.2.10")
+      .optional()
+      .describe("bridged networks only: the address to give the NIC, from the network's subnet (default: the first free one after the subnet's first address, skipping the host's)"),
   })
   .strict();
 export const NetworkNameParams = z.object({ name: OwnedName }).strict();
@@ -61,3 +83,40 @@ export const NicSlotParams = z.object({ name: OwnedName, slot: z.string().regex(
 
 export const NetworkList = z.object({ networks: z.array(NetworkView) });
 export const AttachNicResult = NicView.extend({ live: z.boolean().describe("true when it was hot-plugged into the running guest now") });
+
+export const ForwardProtocol = z.enum(["tcp", "udp"]);
+export type ForwardProtocol = z.infer<typeof ForwardProtocol>;
+const Port = z.number().int().min(1).max(65535);
+const Ipv4 = z
+  .string()
+  .max(15)
+  .regex(/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/, "an IPv4 address such as 192.0.2.10");
+
+export const CreateForwardRequest = z
+  .object({
+    listenAddress: Ipv4.optional().describe("an IPv4 address of one of the host's interfaces (not loopback); default: every address of the host"),
+    listenPort: Port.describe("the host port; a tenant's must be in the range an admin granted it (tenant quotas.forwardPorts)"),
+    protocol: ForwardProtocol.default("tcp"),
+    instance: OwnedName.describe("the guest it goes to: it needs a NIC on this network"),
+    targetPort: Port.optional().describe("the guest's port; default: listenPort"),
+  })
+  .strict();
+
+export const ForwardView = z.object({
+  network: z.string(),
+  protocol: ForwardProtocol,
+  listenAddress: z.string().nullable().describe("null: every address of the host"),
+  listenPort: z.number().int(),
+  instance: z.string(),
+  slot: z.string().describe("the instance's NIC on this network"),
+  targetAddress: z.string().describe("the NIC's address"),
+  targetPort: z.number().int(),
+  createdAt: z.string(),
+});
+export type ForwardView = z.infer<typeof ForwardView>;
+export const ForwardList = z.object({ forwards: z.array(ForwardView) });
+export const ForwardParams = z
+  .object({ name: OwnedName, protocol: ForwardProtocol, port: z.coerce.number().int().min(1).max(65535) })
+  .strict();
+export const ForwardQuery = z.object({ listenAddress: Ipv4.optional().describe("the forward's listen address, when it has one") }).strict();
+export const DeletedForward = z.object({ deleted: z.string().describe("protocol/port[@address]") });

@@ -14,6 +14,8 @@ export type Permission = z.infer<typeof Permission>;
 /** Who may use a route: anyone authenticated, admins only, or tenants holding a permission (admins always). */
 export type Access = "any" | "admin" | Permission;
 
+export const PortRange = z.object({ first: z.number().int().min(1).max(65535), last: z.number().int().min(1).max(65535) }).strict();
+
 export const Quotas = z
   .object({
     maxInstances: z.number().int().min(0).max(100_000).nullable().optional(),
@@ -21,6 +23,7 @@ export const Quotas = z
     maxDiskMiB: z.number().int().min(0).max(1024 * 1024 * 1024).nullable().optional().describe("sum of the instances' disk quotas (an instance without one counts its root image's size) and the tenant's data disks"),
     maxSnapshots: z.number().int().min(0).max(1_000_000).nullable().optional(),
     maxCpus: z.number().min(0.01).max(1024).nullable().optional().describe("CPU time all the tenant's guests together may use, in cores (their common cgroup's cap); an instance's limits.cpus stays within it"),
+    forwardPorts: PortRange.nullable().optional().describe("the host ports the tenant's own port forwards may listen on (first <= last); null: none (the default)"),
   })
   .strict();
 export type Quotas = z.infer<typeof Quotas>;
@@ -30,7 +33,7 @@ export const PatchTenantRequest = z.object({ quotas: Quotas.optional() }).strict
 
 export const TenantView = z.object({
   name: z.string(),
-  quotas: z.object({ maxInstances: z.number().nullable(), maxMemoryMiB: z.number().nullable(), maxDiskMiB: z.number().nullable(), maxSnapshots: z.number().nullable(), maxCpus: z.number().nullable() }),
+  quotas: z.object({ maxInstances: z.number().nullable(), maxMemoryMiB: z.number().nullable(), maxDiskMiB: z.number().nullable(), maxSnapshots: z.number().nullable(), maxCpus: z.number().nullable(), forwardPorts: PortRange.nullable() }),
   usage: z.object({ instances: z.number(), memoryMiB: z.number(), diskMiB: z.number(), snapshots: z.number() }),
   createdAt: z.string(),
 });

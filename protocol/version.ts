@@ -37,6 +37,10 @@ export const CAPABILITIES = [
   "whoami",
   "host-overview",
   "websocket-protocol-auth",
+  "network-forwards",
+  "routed-networks",
+  "bridged-networks",
+  "network-dns",
 ] as const;
 
 export const VersionView = z.object({

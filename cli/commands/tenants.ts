@@ -13,6 +13,12 @@ const QUOTA_FLAGS = [["max-instances", "maxInstances"], ["max-memory", "maxMemor
 function quotas(v: Values): Quotas {
   const q: Quotas = {};
   for (const [flag, key] of QUOTA_FLAGS) if (v[flag] !== undefined) q[key] = Number(v[flag]);
+  const ports = v["forward-ports"];
+  if (typeof ports === "string") {
+    // FIRST-LAST, or none; anything else goes to the daemon as NaN and is refused there as invalid_request
+    const m = /^(\d+)-(\d+)$/.exec(ports);
+    q.forwardPorts = ports === "none" ? null : { first: m ? Number(m[1]) : NaN, last: m ? Number(m[2]) : NaN };
+  }
   return q;
 }
 
@@ -32,9 +38,9 @@ export const tenantCommands: CommandSpec[] = [
     subs: ["ls", "show", "create", "set", "rm"],
     help: [
       "tenant ls | show T | rm T | create T [--max-instances N] [--max-memory MIB] [--max-disk MIB] [--max-snapshots N] [--max-cpus X]",
-      "tenant set T [--max-… flags]         change a tenant's quotas",
+      "tenant set T [--max-… flags] [--forward-ports FIRST-LAST|none]   change a tenant's quotas and the host ports its forwards may use",
     ],
-    flags: QUOTA_FLAGS.map(([f]) => f),
+    flags: [...QUOTA_FLAGS.map(([f]) => f), "forward-ports"],
     completes: "tenant",
     lists: true,
     async run(x) {

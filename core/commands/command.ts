@@ -2,7 +2,7 @@ import type { z } from "zod";
 import type { AttachDiskRequest } from "../../protocol/disks.js";
 import type { MconsoleRequest } from "../../protocol/guest.js";
 import type { BuildImageRequest, ImportImageRequest } from "../../protocol/images.js";
-import type { NetworkKind } from "../../protocol/networks.js";
+import type { ForwardProtocol, NetworkKind } from "../../protocol/networks.js";
 import type { CloneRequest, MergeRequest } from "../../protocol/snapshots.js";
 import type { Access, Permission, Quotas } from "../../protocol/tenants.js";
 import type { CreateInstance } from "../instances/commands.js";
@@ -45,10 +45,12 @@ export interface CommandArgs {
   "disk.delete": { name: string };
   "channel.add": { instance: string; channel: string };
   "channel.remove": { instance: string; channel: string };
-  "nic.attach": { instance: string; network: string; mac?: string };
+  "nic.attach": { instance: string; network: string; mac?: string; ip?: string };
   "nic.detach": { instance: string; slot: string };
-  "network.create": { name: string; networkKind: NetworkKind; subnet?: string; nat: boolean; hostAccess: boolean };
+  "network.create": { name: string; networkKind: NetworkKind; subnet?: string; nat: boolean; routed: boolean; bridge?: string; dns: boolean; hostAccess: boolean };
   "network.delete": { name: string };
+  "forward.add": { network: string; instance: string; protocol: ForwardProtocol; listenAddress: string | null; listenPort: number; targetPort: number };
+  "forward.remove": { network: string; protocol: ForwardProtocol; listenPort: number; listenAddress: string | null };
   "image.import": { request: z.output<typeof ImportImageRequest> };
   "image.build": { request: z.output<typeof BuildImageRequest> };
   "image.delete": { name: string };
@@ -115,6 +117,8 @@ export const COMMAND_ACCESS: Record<CommandKind, Access> = {
   "nic.detach": "network",
   "network.create": "network",
   "network.delete": "network",
+  "forward.add": "network",
+  "forward.remove": "network",
   "image.import": "admin",
   "image.build": "admin",
   "image.delete": "delete",

@@ -20,7 +20,10 @@ export class Dispatcher {
     authorize(actor, COMMAND_ACCESS[cmd.kind], cmd.kind);
     const tenant = actor.tenant;
     if (tenant !== null) {
-      if (actor.kind === "tenant") refuseHostParts(cmd);
+      if (actor.kind === "tenant") {
+        refuseHostParts(cmd);
+        if (cmd.kind === "forward.add") this.s.tenants.checkForwardPort(tenant, cmd.listenPort);
+      }
       qualify(cmd, prefixOf(tenant));
       this.resolveImages(cmd, tenant);
     }
@@ -103,6 +106,13 @@ function qualify(cmd: Command, prefix: string): void {
       return;
     case "nic.attach":
       cmd.instance = q(cmd.instance);
+      cmd.network = q(cmd.network);
+      return;
+    case "forward.add":
+      cmd.instance = q(cmd.instance);
+      cmd.network = q(cmd.network);
+      return;
+    case "forward.remove":
       cmd.network = q(cmd.network);
       return;
     case "kernel.rollout":

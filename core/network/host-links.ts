@@ -1,6 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Logger } from "pino";
+import { gatewayOf, parseSubnet } from "./address.js";
 
 /**
  * The host side of `switch` and `host` networks: a Linux bridge per network
@@ -36,6 +38,15 @@ export function tableName(networkId: string): string {
   return TABLE_PREFIX + networkId;
 }
 
+/** An admin's bridge (bridged networks): a name the kernel accepts and no command or nft syntax hides in. */
+export const ADMIN_BRIDGE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+
+/** A bridge TAPs may join: one of ours, or an admin's (checked to be a bridge when the network was made). */
+export function safeBridge(name: string): string {
+  if (!/^umlbr-[0-9a-f]{8}$/.test(name) && !ADMIN_BRIDGE.test(name)) throw new Error(`refusing bridge name '${name}'`);
+  return name;
+}
+
 /** A name we made ourselves, checked again before it reaches a command line. */
 export function safeIf(name: string): string {
   if (!/^uml(br|t|q)-[0-9a-f]{8,10}$/.test(name)) throw new Error(`refusing interface name '${name}'`);
@@ -51,11 +62,51 @@ export function run(cmd: string, args: string[], input?: string): string {
   }
 }
 
+/** A port forward as its rules need it (forwards.ts keeps them). */
+export interface ForwardRule {
+  protocol: "tcp" | "udp";
+  /** null: every address of the host */
+  listenAddress: string | null;
+  listenPort: number;
+  ip: string;
+  targetPort: number;
+}
+
 export interface FirewallSpec {
   table: string;
   bridge: string;
   subnet: string;
   nat: boolean;
+  /** the subnet is routed to this host: forwarded both ways, no NAT */
+  routed?: boolean;
+  /** on an admin's bridge: only the guests' own frames (by their pinned MACs) are kept from the host */
+  bridged?: boolean;
+  guestMacs?: string[];
+  /** a dnsmasq on the gateway answers the guests' names: port 53 there is open to them */
+  dns?: boolean;
+  /** NATed networks: host ports DNATed to guests (forwards.ts) */
+  forwards?: ForwardRule[];
+}
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+const port = (p: number) => {
+  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`refusing port ${p}`);
+  return p;
+};
+
+/** A forward's DNAT and the forward-chain accept of what it lets in, checked again before it reaches nft. */
+function forwardLines(f: FirewallSpec): { nat: string[]; accept: string[] } {
+  const nat: string[] = [];
+  const accept: string[] = [];
+  for (const r of f.forwards ?? []) {
+    if (r.protocol !== "tcp" && r.protocol !== "udp") throw new Error(`refusing protocol '${String(r.protocol)}'`);
+    if (!IPV4.test(r.ip) || (r.listenAddress !== null && !IPV4.test(r.listenAddress))) throw new Error(`refusing forward address`);
+    const to = r.listenAddress === null ? "fib daddr type local" : `ip daddr ${r.listenAddress}`;
+    // never from a guest network (a guest reaches its neighbours directly, other networks not at all)
+    nat.push(`    iifname != "${BRIDGE_PREFIX}*" ${to} ${r.protocol} dport ${port(r.listenPort)} dnat ip to ${r.ip}:${port(r.targetPort)}`);
+    accept.push(`    oifname "${f.bridge}" ip daddr ${r.ip} ${r.protocol} dport ${port(r.targetPort)} ct status dnat accept`);
+  }
+  return { nat, accept };
 }
 
 /** Link-local and cloud metadata (169.254.169.254): a NATed guest is never forwarded there. */
@@ -64,14 +115,19 @@ const NO_FORWARD_V4 = "169.254.0.0/16";
 /**
  * The nftables ruleset of one host network: one `inet` table (IPv4 and IPv6),
  * replaced atomically by `nft -f`. To the host, from the bridge: replies, ping
- * and neighbour discovery only. Forwarded: nothing without NAT; with NAT, IPv4
- * from the subnet to anything but another umld bridge or link-local/metadata.
+ * and neighbour discovery only. Forwarded: nothing on a local network; with
+ * NAT, IPv4 from the subnet to anything but another umld bridge or
+ * link-local/metadata (and in, only replies and port forwards); routed, the
+ * same out and anything in to the subnet but from another umld bridge.
  * IPv6 is never forwarded (umld gives guests no IPv6 yet).
  */
 export function firewallRules(f: FirewallSpec): string {
+  if (f.bridged) return bridgedRules(f);
   const br = `iifname "${f.bridge}"`;
+  const forwards = f.nat ? forwardLines(f) : { nat: [], accept: [] };
   const fwd = f.nat
     ? [
+        ...forwards.accept,
         `    ${br} oifname "${BRIDGE_PREFIX}*" drop`,
         `    ${br} ip daddr ${NO_FORWARD_V4} drop`,
         `    ${br} ip saddr ${f.subnet} accept`,
@@ -79,7 +135,17 @@ export function firewallRules(f: FirewallSpec): string {
         `    oifname "${f.bridge}" ip daddr ${f.subnet} ct state established,related accept`,
         `    oifname "${f.bridge}" drop`,
       ]
-    : [`    ${br} drop`, `    oifname "${f.bridge}" drop`];
+    : f.routed
+      ? [
+          `    ${br} oifname "${BRIDGE_PREFIX}*" drop`,
+          `    ${br} ip daddr ${NO_FORWARD_V4} drop`,
+          `    ${br} ip saddr ${f.subnet} accept`,
+          `    ${br} drop`,
+          `    oifname "${f.bridge}" iifname "${BRIDGE_PREFIX}*" drop`,
+          `    oifname "${f.bridge}" ip daddr ${f.subnet} accept`,
+          `    oifname "${f.bridge}" drop`,
+        ]
+      : [`    ${br} drop`, `    oifname "${f.bridge}" drop`];
   const lines = [
     `table inet ${f.table} {`,
     `  chain input {`,
@@ -87,6 +153,7 @@ export function firewallRules(f: FirewallSpec): string {
     `    ${br} ct state established,related accept`,
     `    ${br} icmp type echo-request accept`,
     `    ${br} icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert } accept`,
+    ...(f.dns ? [`    ${br} ip daddr ${gatewayOf(parseSubnet(f.subnet)!)} meta l4proto { tcp, udp } th dport 53 accept`] : []),
     `    ${br} drop`,
     `  }`,
     `  chain forward {`,
@@ -105,8 +172,35 @@ export function firewallRules(f: FirewallSpec): string {
       `    ip saddr ${f.subnet} oifname != "${f.bridge}" masquerade`,
       `  }`,
     );
+    if (forwards.nat.length) lines.push(`  chain prerouting {`, `    type nat hook prerouting priority dstnat; policy accept;`, ...forwards.nat, `  }`);
   }
   lines.push(`}`);
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * A bridged network's table: the bridge is the admin's LAN, so only frames
+ * from the guests' MACs (each pinned to its port by the bridge guard) are
+ * kept from the host's own services (replies, ping and neighbour discovery
+ * pass); what the host routes or bridges for the LAN is the admin's.
+ */
+function bridgedRules(f: FirewallSpec): string {
+  const bridge = safeBridge(f.bridge);
+  const macs = (f.guestMacs ?? []).map((m) => {
+    if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(m)) throw new Error(`refusing MAC '${m}'`);
+    return m;
+  });
+  const from = `iifname "${bridge}" ether saddr { ${macs.join(", ")} }`;
+  const lines = [`table inet ${f.table} {`, `  chain input {`, `    type filter hook input priority filter; policy accept;`];
+  if (macs.length) {
+    lines.push(
+      `    ${from} ct state established,related accept`,
+      `    ${from} icmp type echo-request accept`,
+      `    ${from} icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert } accept`,
+      `    ${from} drop`,
+    );
+  }
+  lines.push(`  }`, `}`);
   return `${lines.join("\n")}\n`;
 }
 
@@ -121,6 +215,11 @@ export class HostLinks {
     private readonly forwardMarker: string,
     private readonly log: Logger,
   ) {}
+
+  /** STATE/net: where the networks' own files (dnsmasq pid files) live */
+  get stateDir(): string {
+    return dirname(this.forwardMarker);
+  }
 
   exists(ifname: string): boolean {
     return existsSync(`/sys/class/net/${safeIf(ifname)}`);
@@ -152,7 +251,8 @@ export class HostLinks {
    * change its TAP's MAC (a TUN ioctl on its own descriptor): pinned, the
    * bridge (a host network's gateway) keeps the address it has.
    */
-  private pinAddress(bridge: string): void {
+  pinAddress(bridge: string): void {
+    safeBridge(bridge);
     const read = (f: string) => readFileSync(`/sys/class/net/${bridge}/${f}`, "utf8").trim();
     if (read("addr_assign_type") !== "3") run("ip", ["link", "set", bridge, "address", read("address")]); // 3: NET_ADDR_SET
   }
@@ -171,7 +271,7 @@ export class HostLinks {
    */
   ensureTap(tap: string, bridge: string, uid: number, reown = false): boolean {
     safeIf(tap);
-    safeIf(bridge);
+    safeBridge(bridge);
     if (uid !== 0) this.tunOpenable();
     // a guest can give its TAP to another uid or to a group (TUN ioctls on its own descriptor): made again
     if (reown && this.exists(tap) && (this.tapOwner(tap) !== uid || this.tapGroup(tap) !== null)) this.removeLink(tap);
@@ -234,7 +334,7 @@ export class HostLinks {
   ensureFirewall(f: FirewallSpec): void {
     // `add` then `delete` makes the replacement work whether or not the table exists
     run("nft", ["-f", "-"], replaceTable(f.table, firewallRules(f)));
-    if (f.nat) this.enableForwarding();
+    if (f.nat || f.routed) this.enableForwarding();
   }
 
   removeFirewall(table: string): void {

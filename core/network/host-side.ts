@@ -1,8 +1,10 @@
 import type { Logger } from "pino";
 import type { NetworkRow, NicRow } from "../store/networks-repo.js";
 import { gatewayOf, parseSubnet } from "./address.js";
-import { ifbName, run, tableName, type HostLinks } from "./host-links.js";
+import { existsSync } from "node:fs";
+import { ifbName, run, safeBridge, tableName, type ForwardRule, type HostLinks } from "./host-links.js";
 import type { NicShaping } from "./nic-shaping.js";
+import type { NetworkDns } from "./dns.js";
 import { replaceSegmentTables, segmentRules } from "./segment-guard.js";
 
 export interface HostSideContext {
@@ -12,6 +14,11 @@ export interface HostSideContext {
   nicsOn(networkId: string): NicRow[];
   /** the host uid of a NIC's guest: its TAP's owner */
   ownerOf(instanceId: string): number;
+  dns: NetworkDns;
+  /** `<instance>.<network>` of each NIC on the network */
+  dnsRecords(n: NetworkRow): Array<{ name: string; ip: string }>;
+  /** a NATed network's port forwards (forwards.ts) */
+  forwardsOn(networkId: string): ForwardRule[];
   /** the instance's `limits.netMbit` (null: unlimited) */
   netMbitOf(instanceId: string): number | null;
 }
@@ -31,21 +38,35 @@ export class HostSide {
   ensureNetwork(n: NetworkRow): void {
     if (n.kind === "user" || !n.host_if) return;
     const subnet = parseSubnet(n.subnet)!;
-    this.c.links.ensureBridge(n.host_if, n.kind === "host" ? `${gatewayOf(subnet)}/${subnet.prefix}` : null);
+    if (n.bridged === 1) {
+      if (!existsSync(`/sys/class/net/${safeBridge(n.host_if)}/bridge`)) throw new Error(`the admin's bridge ${n.host_if} is gone`);
+      this.c.links.pinAddress(n.host_if); // its current MAC, kept: else a TAP with a lower one (a guest sets it) becomes the host's on the LAN
+    } else {
+      this.c.links.ensureBridge(n.host_if, n.kind === "host" ? `${gatewayOf(subnet)}/${subnet.prefix}` : null);
+    }
     this.guard(n); // before any port: a switch bridge is closed to the host from the start
-    if (n.kind === "host") this.c.links.ensureFirewall({ table: tableName(n.id), bridge: n.host_if, subnet: n.subnet, nat: n.nat === 1 });
+    this.firewall(n);
+    this.names(n);
     for (const nic of this.c.nicsOn(n.id)) {
       this.c.links.ensureTap(nic.host_if!, n.host_if, this.c.ownerOf(nic.instance_id));
       this.shape(nic); // the database is the truth: a daemon that died mid-PATCH left the old rate
     }
   }
 
+  /** A host network's table, with its forwards, made to say what the database says. */
+  firewall(n: NetworkRow): void {
+    if (n.kind !== "host" || !n.host_if) return;
+    this.c.links.ensureFirewall({ table: tableName(n.id), bridge: n.host_if, subnet: n.subnet, nat: n.nat === 1, routed: n.routed === 1, dns: n.dns === 1,
+      bridged: n.bridged === 1, guestMacs: this.c.nicsOn(n.id).map((x) => x.mac), forwards: this.c.forwardsOn(n.id) });
+  }
+
   /** A network without NICs goes: its tables, then its bridge. */
   removeNetwork(n: NetworkRow): void {
     if (n.kind === "user") return;
+    if (n.dns === 1) this.c.dns.remove(n.id);
     run("nft", ["-f", "-"], replaceSegmentTables(tableName(n.id), ""));
     if (n.kind === "host") this.c.links.removeFirewall(tableName(n.id));
-    if (n.host_if) this.c.links.removeLink(n.host_if);
+    if (n.host_if && n.bridged !== 1) this.c.links.removeLink(n.host_if); // an admin's bridge stays
   }
 
   /**
@@ -63,6 +84,14 @@ export class HostSide {
     const ports = this.c.nicsOn(n.id).filter((x) => x.host_if).map((x) => ({ tap: x.host_if!, mac: x.mac, ip: x.ip }));
     const rules = segmentRules({ table: tableName(n.id), bridge: n.host_if, isolated: n.kind === "switch", pinAddresses: n.kind === "host", ports });
     run("nft", ["-f", "-"], replaceSegmentTables(tableName(n.id), rules));
+    if (n.bridged === 1) this.firewall(n); // its table names the guests' MACs: a new one is kept from the host before it sends
+    this.names(n);
+  }
+
+  /** A network with DNS: its dnsmasq answers exactly its NICs' names (started, or restarted when they changed). */
+  names(n: NetworkRow): void {
+    if (n.dns !== 1 || n.kind !== "host") return;
+    this.c.dns.ensure({ networkId: n.id, gateway: gatewayOf(parseSubnet(n.subnet)!), records: this.c.dnsRecords(n) });
   }
 
   /** The NIC's rate: `mbit`, by default its instance's limit (null: none). */

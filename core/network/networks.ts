@@ -10,6 +10,10 @@ import { allocateIp, gatewayOf, macFor, overlaps, parseSubnet } from "./address.
 import type { GuestFilter } from "./guest-filter.js";
 import { bridgeName, tapName, type HostLinks } from "./host-links.js";
 import { HostSide } from "./host-side.js";
+import { bridgedAddress, checkAdminBridge } from "./bridged.js";
+import { DNSMASQ, dnsName, NetworkDns } from "./dns.js";
+import { Forwards, ruleOf } from "./forwards.js";
+import { hostListeners } from "./listeners.js";
 import { deviceSpec, guestNames, umlDevice } from "./nic-devices.js";
 import { NicShaping } from "./nic-shaping.js";
 import type { JailChange } from "../jail/jail-spec.js";
@@ -53,6 +57,7 @@ export class Networks {
   /** every guest uid the filter was given in this run */
   private readonly seenUids = new Set<number>();
   private readonly host: HostSide;
+  readonly forwards: Forwards;
 
   constructor(
     private readonly m: NetHost,
@@ -68,6 +73,14 @@ export class Networks {
       nicsOn: (id) => repo.nicsOn(id),
       ownerOf: (id) => this.tapOwner(id),
       netMbitOf: (id) => instances.byId(id)?.net_mbit ?? null,
+      forwardsOn: (id) => repo.forwards.on(id).map(ruleOf),
+      dns: new NetworkDns(links.stateDir, log),
+      dnsRecords: (n) => repo.nicsOn(n.id).map((x) => ({ name: dnsName(instances.byId(x.instance_id)?.name ?? "", n.name), ip: x.ip })),
+    });
+    this.forwards = new Forwards({
+      repo: repo.forwards, networks: repo, instances, log, listeners: hostListeners,
+      hostAddresses: () => links.hostAddresses(),
+      applyFirewall: (n) => this.host.firewall(n),
     });
   }
 
@@ -89,7 +102,7 @@ export class Networks {
     }
   }
 
-  create(name: string, kind: NetworkKind, subnet: string | undefined, nat: boolean, hostAccess = false): NetworkView {
+  create(name: string, kind: NetworkKind, subnet: string | undefined, nat: boolean, hostAccess = false, routed = false, bridge?: string, dns = false): NetworkView {
     if (this.repo.byName(name)) throw new UmldError("network_exists", `a network named '${name}' already exists`, { network: name });
     if (kind === "user") {
       if (subnet !== undefined && subnet !== USER_SUBNET) throw new UmldError("invalid_request", `user networks are always ${USER_SUBNET} (slirp's own)`, { subnet });
@@ -98,17 +111,23 @@ export class Networks {
       throw new UmldError("invalid_request", `a ${kind} network needs a subnet, e.g. 10.77.0.0/24`, { kind });
     }
     if (nat && kind !== "host") throw new UmldError("invalid_request", `nat is for host networks (user networks are always NATed, switch networks never)`, { kind });
+    if (routed && kind !== "host") throw new UmldError("invalid_request", `mode routed is for host networks`, { kind });
+    if (routed && nat) throw new UmldError("invalid_request", `a routed network is not NATed: its guests keep their own addresses`, { mode: "routed", nat });
+    if (bridge !== undefined && (kind !== "host" || nat || routed)) throw new UmldError("invalid_request", `mode bridged (with a bridge) is for host networks, not NATed or routed`, { kind, bridge });
+    if (bridge !== undefined) checkAdminBridge(bridge, this.repo.all());
+    if (dns && (kind !== "host" || bridge !== undefined)) throw new UmldError("invalid_request", `dns is for host networks umld addresses (not switch, user or bridged)`, { kind, dns });
+    if (dns && !existsSync(DNSMASQ)) throw new UmldError("unsupported", `DNS names need ${DNSMASQ} (Debian package dnsmasq-base)`, { dns });
     if (hostAccess && kind !== "user") throw new UmldError("invalid_request", `hostAccess is for user networks (a host network's guests reach the host with ping only; a switch network has no host side)`, { kind });
     const parsed = parseSubnet(subnet);
     if (!parsed) throw new UmldError("invalid_request", `subnet must be an IPv4 network address with a /8../30 prefix, e.g. 10.77.0.0/24`, { subnet });
     if (kind === "host") {
-      const clash = [...this.repo.all().filter((n) => n.kind === "host").map((n) => ({ what: `network '${n.name}'`, cidr: n.subnet })), ...this.links.hostAddresses().map((a) => ({ what: `host interface ${a.ifname}`, cidr: a.cidr }))]
+      const clash = [...this.repo.all().filter((n) => n.kind === "host").map((n) => ({ what: `network '${n.name}'`, cidr: n.subnet })), ...(bridge !== undefined ? [] : this.links.hostAddresses()).map((a) => ({ what: `host interface ${a.ifname}`, cidr: a.cidr }))]
         .find((o) => overlaps(parsed, o.cidr));
       if (clash) throw new UmldError("subnet_conflict", `${subnet} overlaps ${clash.cidr} of ${clash.what}: a host network's subnet is routed on the host`, { subnet, conflict: clash.cidr });
     }
     if (kind === "user" && !existsSync(SLIRP)) throw new UmldError("unsupported", `user networks need ${SLIRP} (Debian package slirp)`, { kind });
     const id = newId();
-    const row: NetworkRow = { id, name, owner: ownerOfName(name).tenant, kind, subnet, nat: nat ? 1 : 0, host_access: hostAccess ? 1 : 0, host_if: kind === "user" ? null : bridgeName(id), created_at: nowIso() };
+    const row: NetworkRow = { id, name, owner: ownerOfName(name).tenant, kind, subnet, nat: nat ? 1 : 0, routed: routed ? 1 : 0, bridged: bridge !== undefined ? 1 : 0, dns: dns ? 1 : 0, host_access: hostAccess ? 1 : 0, host_if: kind === "user" ? null : (bridge ?? bridgeName(id)), created_at: nowIso() };
     this.repo.insert(row);
     try {
       this.host.ensureNetwork(row);
@@ -117,7 +136,7 @@ export class Networks {
       this.repo.delete(row.id);
       throw new UmldError("host_error", `cannot set up the network on the host: ${(e as Error).message}`);
     }
-    this.log.info({ network: name, kind, subnet, nat, hostAccess }, "network created");
+    this.log.info({ network: name, kind, subnet, nat, routed, hostAccess }, "network created");
     return this.view(row);
   }
 
@@ -131,7 +150,7 @@ export class Networks {
     if (users.length) throw new UmldError("network_in_use", `network '${name}' has NICs of ${users.join(", ")}`, { network: name, instances: users });
     this.host.removeNetwork(net);
     this.repo.delete(net.id);
-    if (!this.repo.all().some((n) => n.kind === "host" && n.nat)) this.links.releaseForwarding();
+    if (!this.repo.all().some((n) => n.kind === "host" && (n.nat || n.routed))) this.links.releaseForwarding();
     this.log.info({ network: name }, "network deleted");
     return { deleted: name };
   }
@@ -225,7 +244,7 @@ export class Networks {
     }
   }
 
-  async attach(instanceName: string, network: string, mac?: string): Promise<NicView & { live: boolean }> {
+  async attach(instanceName: string, network: string, mac?: string, requestedIp?: string): Promise<NicView & { live: boolean }> {
     const row = this.m.row(instanceName);
     const net = this.net(network);
     const live = row.state === "running" && this.m.hasGuest(row.id);
@@ -238,7 +257,8 @@ export class Networks {
     const subnet = parseSubnet(net.subnet)!;
     const taken = new Set(this.repo.nicsOn(net.id).map((n) => n.ip));
     if (net.kind === "host") taken.add(gatewayOf(subnet));
-    const ip = net.kind === "user" ? USER_GUEST_IP : allocateIp(subnet, taken);
+    if (requestedIp !== undefined && net.bridged !== 1) throw new UmldError("invalid_request", `ip is for NICs on bridged networks (umld allocates the others' addresses)`, { ip: requestedIp, network });
+    const ip = net.kind === "user" ? USER_GUEST_IP : net.bridged === 1 ? bridgedAddress(subnet, net.subnet, taken, this.links.hostAddresses().map((a) => a.cidr.split("/")[0]!), requestedIp) : allocateIp(subnet, taken);
     if (!ip) throw new UmldError("subnet_full", `network '${network}' has no free address in ${net.subnet}`, { network });
     if (mac && net.kind !== "user" && this.repo.nicsOn(net.id).some((n) => n.mac === mac)) {
       throw new UmldError("mac_in_use", `another NIC on '${network}' has the MAC ${mac}`, { mac, network });
@@ -246,7 +266,7 @@ export class Networks {
     const id = newId();
     const nic: NicRow = {
       id, instance_id: row.id, network_id: net.id, slot, ip, created_at: nowIso(),
-      mac: mac ?? macFor(ip, subnet.prefix, net.kind === "host" && net.nat === 1),
+      mac: mac ?? macFor(ip, subnet.prefix, net.kind === "host" && (net.nat === 1 || net.routed === 1 || net.bridged === 1)),
       shared_ip: net.kind === "user" ? 1 : 0,
       host_if: net.kind === "user" ? null : tapName(id),
     };
@@ -338,8 +358,9 @@ export class Networks {
     const net = this.repo.byId(networkId);
     try {
       if (net) this.host.guard(net);
+      if (net) this.host.firewall(net); // a NIC's forwards went with it (ON DELETE CASCADE)
     } catch (e) {
-      this.log.error({ network: net?.name, err: (e as Error).message }, "cannot update the network's bridge guard");
+      this.log.error({ network: net?.name, err: (e as Error).message }, "cannot update the network's bridge guard or table");
     }
   }
 
@@ -361,6 +382,9 @@ export class Networks {
     return {
       name: r.name, kind: r.kind, subnet: r.subnet, createdAt: r.created_at,
       nat: r.kind === "user" || r.nat === 1,
+      routed: r.routed === 1,
+      bridged: r.bridged === 1,
+      dns: r.dns === 1,
       hostAccess: r.host_access === 1,
       gateway: r.kind === "host" ? gatewayOf(parseSubnet(r.subnet)!) : r.kind === "user" ? "10.0.2.2" : null,
       bridge: r.host_if,

@@ -48,7 +48,7 @@ function check(re: RegExp, v: string, what: string): string {
 
 export function segmentRules(g: SegmentGuardSpec): string {
   const table = check(TABLE, g.table, "table name");
-  const bridge = check(IFNAME, g.bridge, "interface name");
+  const bridge = check(g.isolated ? IFNAME : /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, g.bridge, "interface name"); // a host network may be on an admin's bridge
   const ports = g.ports.flatMap((p) => {
     const tap = `iifname "${check(IFNAME, p.tap, "interface name")}"`;
     const lines = [`    ${tap} ether saddr != ${check(MAC, p.mac, "MAC")} drop`];

@@ -7,6 +7,8 @@ export interface TenantRow {
   /** the CPU cap of all its guests together, in cores (its cgroup level's) */
   max_cpus: number | null;
   guest_uid: number | null; guest_gid: number | null;
+  /** the host ports its own forwards may listen on; NULL: none */
+  forward_port_first?: number | null; forward_port_last?: number | null;
   /** the gid its images and read-only disks are shared with its guests through (core/jail/host-ids.ts) */
   host_gid?: number | null;
 }
@@ -42,8 +44,12 @@ export class TenantsRepo {
       all: db.prepare("SELECT * FROM tenants ORDER BY name"),
       byName: db.prepare("SELECT * FROM tenants WHERE name = ?"),
       byId: db.prepare("SELECT * FROM tenants WHERE id = ?"),
-      insert: db.prepare("INSERT INTO tenants (id, name, max_instances, max_memory_mib, max_disk_mib, max_snapshots, max_cpus, guest_uid, guest_gid, created_at) VALUES (@id, @name, @max_instances, @max_memory_mib, @max_disk_mib, @max_snapshots, @max_cpus, @guest_uid, @guest_gid, @created_at)"),
-      setQuotas: db.prepare("UPDATE tenants SET max_instances = @max_instances, max_memory_mib = @max_memory_mib, max_disk_mib = @max_disk_mib, max_snapshots = @max_snapshots, max_cpus = @max_cpus, guest_uid = @guest_uid, guest_gid = @guest_gid WHERE id = @id"),
+      insert: db.prepare(
+        "INSERT INTO tenants (id, name, max_instances, max_memory_mib, max_disk_mib, max_snapshots, max_cpus, forward_port_first, forward_port_last, guest_uid, guest_gid, created_at) VALUES (@id, @name, @max_instances, @max_memory_mib, @max_disk_mib, @max_snapshots, @max_cpus, @forward_port_first, @forward_port_last, @guest_uid, @guest_gid, @created_at)",
+      ),
+      setQuotas: db.prepare(
+        "UPDATE tenants SET max_instances = @max_instances, max_memory_mib = @max_memory_mib, max_disk_mib = @max_disk_mib, max_snapshots = @max_snapshots, max_cpus = @max_cpus, forward_port_first = @forward_port_first, forward_port_last = @forward_port_last, guest_uid = @guest_uid, guest_gid = @guest_gid WHERE id = @id",
+      ),
       delete: db.prepare("DELETE FROM tenants WHERE id = ?"),
       usage: db.prepare(
         `SELECT COUNT(*) AS instances, COALESCE(SUM(i.max_memory_mib), 0) AS memoryMiB,

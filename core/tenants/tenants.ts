@@ -42,6 +42,7 @@ export class Tenants {
     if (this.repo.byName(name)) throw new UmldError("tenant_exists", `a tenant named '${name}' already exists`, { tenant: name });
     const row: TenantRow = {
       id: newId(), name, created_at: nowIso(), max_instances: null, max_memory_mib: null, max_disk_mib: null, max_snapshots: null, max_cpus: null,
+      forward_port_first: null, forward_port_last: null,
       guest_uid: null, guest_gid: null, // unused since every guest has a uid of its own (core/jail/host-ids.ts)
     };
     applyQuotas(row, quotas);
@@ -95,10 +96,23 @@ export class Tenants {
   private view(r: TenantRow): TenantView {
     return {
       name: r.name,
-      quotas: { maxInstances: r.max_instances, maxMemoryMiB: r.max_memory_mib, maxDiskMiB: r.max_disk_mib, maxSnapshots: r.max_snapshots, maxCpus: r.max_cpus },
+      quotas: { maxInstances: r.max_instances, maxMemoryMiB: r.max_memory_mib, maxDiskMiB: r.max_disk_mib, maxSnapshots: r.max_snapshots, maxCpus: r.max_cpus,
+        forwardPorts: r.forward_port_first != null && r.forward_port_last != null ? { first: r.forward_port_first, last: r.forward_port_last } : null,
+      },
       usage: this.repo.usage(r.name),
       createdAt: r.created_at,
     };
+  }
+
+  /** A tenant's own forward listens only on a port its admin granted it (quotas.forwardPorts). */
+  checkForwardPort(tenant: string, port: number): void {
+    const r = this.row(tenant);
+    const first = r.forward_port_first ?? null;
+    const last = r.forward_port_last ?? null;
+    if (first === null || last === null || port < first || port > last) {
+      const granted = first !== null && last !== null ? `${first}-${last}` : "none";
+      throw new UmldError("port_not_granted", `port ${port} is not in the host ports granted to tenant '${tenant}' (${granted})`, { port, granted: first !== null && last !== null ? { first, last } : null });
+    }
   }
 
   // ---- tokens
@@ -246,4 +260,10 @@ function applyQuotas(row: TenantRow, q: Quotas): void {
   if (q.maxDiskMiB !== undefined) row.max_disk_mib = q.maxDiskMiB;
   if (q.maxSnapshots !== undefined) row.max_snapshots = q.maxSnapshots;
   if (q.maxCpus !== undefined) row.max_cpus = q.maxCpus;
+  if (q.forwardPorts !== undefined) {
+    const r = q.forwardPorts;
+    if (r && r.first > r.last) throw new UmldError("invalid_request", `forwardPorts: first (${r.first}) is above last (${r.last})`, { forwardPorts: r });
+    row.forward_port_first = r?.first ?? null;
+    row.forward_port_last = r?.last ?? null;
+  }
 }

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import Database from "better-sqlite3";
 import { guestTableName } from "../../core/network/guest-filter.js";
@@ -62,6 +62,15 @@ export function sweepHostNetworking(stateDir: string): void {
     }
   }
   for (const t of tables) sh("nft", ["-f", "-"], replaceTable(t, "") + replaceSegmentTables(t, ""));
+  // a network's dnsmasq (DNS names): by the pid file umld gave it under this state dir
+  for (const f of existsSync(`${stateDir}/net`) ? readdirSync(`${stateDir}/net`).filter((x) => /^dns-[0-9a-f]{16}\.pid$/.test(x)) : []) {
+    try {
+      const pid = Number(readFileSync(`${stateDir}/net/${f}`, "utf8").trim());
+      if (pid > 1 && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`--pid-file=${stateDir}/net/${f}`)) process.kill(pid, "SIGTERM");
+    } catch {
+      // gone
+    }
+  }
   sh("nft", ["-f", "-"], `table inet ${guestTable(stateDir)}\ndelete table inet ${guestTable(stateDir)}\n`);
   if (existsSync(`${stateDir}/net/ip_forward.umld`)) sh("sysctl", ["-q", "-w", "net.ipv4.ip_forward=0"]);
 }

@@ -65,7 +65,9 @@ describe("segment guard: a bridge's layer-2 rules", () => {
   it("replaces both families' tables in one transaction, and refuses names that are not umld's", () => {
     assert.equal(replaceSegmentTables(table, ""), `table bridge ${table}\ndelete table bridge ${table}\ntable netdev ${table}\ndelete table netdev ${table}\n`);
     assert.throws(() => segmentRules(guard({ table: "umld_x; flush ruleset" })), /refusing table name/);
-    assert.throws(() => segmentRules(guard({ bridge: "eth0" })), /refusing interface name/);
+    assert.throws(() => segmentRules(guard({ bridge: "eth0", isolated: true })), /refusing interface name/);
+    // a host network may be on an admin's bridge (mode bridged): any interface name, but only a name
+    assert.throws(() => segmentRules(guard({ bridge: 'br0" accept', isolated: false })), /refusing interface name/);
     assert.throws(() => segmentRules(guard({ ports: [{ tap: "umlt-0a1b2c3d4e", mac: "fe:18:0a:4d:00:02 accept", ip: "10.0.0.1" }] })), /refusing MAC/);
     assert.throws(() => segmentRules(guard({ pinAddresses: true, ports: [{ tap: "umlt-0a1b2c3d4e", mac: "fe:18:0a:4d:00:02", ip: "10.0.0.1 }" }] })), /refusing address/);
   });

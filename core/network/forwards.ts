@@ -1,0 +1,135 @@
+import type { Logger } from "pino";
+import type { ForwardProtocol, ForwardView } from "../../protocol/networks.js";
+import { UmldError } from "../errors.js";
+import type { ForwardTarget, ForwardsRepo } from "../store/forwards-repo.js";
+import type { InstancesRepo } from "../store/instances-repo.js";
+import type { NetworkRow, NetworksRepo } from "../store/networks-repo.js";
+import { newId, nowIso } from "../util/ids.js";
+import { ipToNumber } from "./address.js";
+import { BRIDGE_PREFIX, type ForwardRule } from "./host-links.js";
+import type { Listener } from "./listeners.js";
+
+export interface ForwardsContext {
+  repo: ForwardsRepo;
+  networks: NetworksRepo;
+  instances: InstancesRepo;
+  /** IPv4 addresses on the host's interfaces */
+  hostAddresses(): Array<{ ifname: string; cidr: string }>;
+  listeners(): Listener[];
+  /** the network's table made to say what the database says (its forwards included) */
+  applyFirewall(n: NetworkRow): void;
+  log: Logger;
+}
+
+export interface ForwardSpec {
+  network: string;
+  instance: string;
+  protocol: ForwardProtocol;
+  listenAddress: string | null;
+  listenPort: number;
+  targetPort: number;
+}
+
+export function ruleOf(f: ForwardTarget): ForwardRule {
+  return { protocol: f.protocol, listenAddress: f.listen_address, listenPort: f.listen_port, ip: f.ip, targetPort: f.target_port };
+}
+
+/**
+ * Port forwards into NATed host networks: a host port DNATed to a guest NIC's
+ * address, in the network's own nftables table (host-links.ts), so the table
+ * is the one place its rules live and go. The database is the truth: a
+ * forward goes with its NIC (ON DELETE CASCADE), and the table is rewritten
+ * from it whenever a NIC comes or goes, and at every daemon start.
+ * Who may forward what (a tenant: its own guests, ports an admin granted) is
+ * the dispatcher's (core/commands/dispatch.ts).
+ */
+export class Forwards {
+  constructor(private readonly c: ForwardsContext) {}
+
+  list(network: string): ForwardView[] {
+    const net = this.net(network);
+    return this.c.repo.on(net.id).map((f) => this.view(net, f));
+  }
+
+  add(s: ForwardSpec): ForwardView {
+    const net = this.net(s.network);
+    if (net.kind !== "host" || net.nat !== 1) {
+      throw new UmldError("not_forwardable", `network '${s.network}' is not a NATed host network: its guests are reached without forwards, or not at all`, { network: s.network, kind: net.kind, nat: net.nat === 1 });
+    }
+    const inst = this.c.instances.byName(s.instance);
+    if (!inst) throw new UmldError("instance_not_found", `no instance named '${s.instance}'`, { instance: s.instance });
+    const nic = this.c.networks.nicsOf(inst.id).find((n) => n.network_id === net.id);
+    if (!nic) throw new UmldError("not_forwardable", `instance '${s.instance}' has no NIC on network '${s.network}'`, { network: s.network, instance: s.instance });
+    if (s.listenAddress !== null) this.checkListenAddress(s.listenAddress);
+    this.checkFree(s.protocol, s.listenAddress, s.listenPort);
+    const id = newId();
+    this.c.repo.insert({ id, network_id: net.id, nic_id: nic.id, protocol: s.protocol, listen_address: s.listenAddress, listen_port: s.listenPort, target_port: s.targetPort, created_at: nowIso() });
+    try {
+      this.c.applyFirewall(net);
+    } catch (e) {
+      this.c.repo.delete(id);
+      this.applyOrLog(net);
+      throw new UmldError("host_error", `cannot add the forward to the network's table: ${(e as Error).message}`, { network: s.network });
+    }
+    this.c.log.info({ network: s.network, instance: s.instance, protocol: s.protocol, listenAddress: s.listenAddress, listenPort: s.listenPort, targetPort: s.targetPort }, "port forward added");
+    return this.view(net, this.c.repo.byPort(net.id, s.protocol, s.listenPort, s.listenAddress)!);
+  }
+
+  remove(s: { network: string; protocol: ForwardProtocol; listenPort: number; listenAddress: string | null }): { deleted: string } {
+    const net = this.net(s.network);
+    const f = this.c.repo.byPort(net.id, s.protocol, s.listenPort, s.listenAddress);
+    const key = `${s.protocol}/${s.listenPort}${s.listenAddress ? `@${s.listenAddress}` : ""}`;
+    if (!f) throw new UmldError("forward_not_found", `network '${s.network}' has no forward ${key}`, { network: s.network, forward: key });
+    this.c.repo.delete(f.id);
+    try {
+      this.c.applyFirewall(net);
+    } catch (e) {
+      throw new UmldError("host_error", `the forward is forgotten but the network's table could not be rewritten: ${(e as Error).message}`, { network: s.network });
+    }
+    this.c.log.info({ network: s.network, forward: key }, "port forward removed");
+    return { deleted: key };
+  }
+
+  /** An address of this host, on an interface that is not one of umld's bridges, and not loopback (DNAT from lo needs route_localnet). */
+  private checkListenAddress(address: string): void {
+    const n = ipToNumber(address);
+    if (n === null) throw new UmldError("invalid_request", `listenAddress must be an IPv4 address`, { listenAddress: address });
+    if (n >>> 24 === 127) throw new UmldError("invalid_request", `listenAddress cannot be a loopback address: forwards take traffic arriving from other hosts`, { listenAddress: address });
+    const own = this.c.hostAddresses().find((a) => a.cidr.split("/")[0] === address);
+    if (!own) throw new UmldError("invalid_request", `listenAddress ${address} is not an address of this host`, { listenAddress: address });
+    if (own.ifname.startsWith(BRIDGE_PREFIX)) throw new UmldError("invalid_request", `listenAddress ${address} is a guest network's gateway (${own.ifname})`, { listenAddress: address });
+  }
+
+  /** Taken: another forward (any network) or a host socket on the port, at the same address or a wildcard. */
+  private checkFree(protocol: ForwardProtocol, address: string | null, port: number): void {
+    const overlap = (other: string | null) => address === null || other === null || other === "*" || other === address;
+    const fwd = this.c.repo.all().find((f) => f.protocol === protocol && f.listen_port === port && overlap(f.listen_address));
+    if (fwd) {
+      const network = this.c.networks.byId(fwd.network_id)?.name ?? "?";
+      throw new UmldError("port_taken", `${protocol} port ${port} is already forwarded on network '${network}'`, { protocol, port, network, listenAddress: fwd.listen_address });
+    }
+    const sock = this.c.listeners().find((l) => l.protocol === protocol && l.port === port && overlap(l.address));
+    if (sock) throw new UmldError("port_taken", `a host process listens on ${protocol} port ${port}`, { protocol, port, listenAddress: sock.address === "*" ? null : sock.address });
+  }
+
+  private applyOrLog(net: NetworkRow): void {
+    try {
+      this.c.applyFirewall(net);
+    } catch (e) {
+      this.c.log.error({ network: net.name, err: (e as Error).message }, "cannot rewrite the network's table");
+    }
+  }
+
+  private net(name: string): NetworkRow {
+    const n = this.c.networks.byName(name);
+    if (!n) throw new UmldError("network_not_found", `no network named '${name}'`, { network: name });
+    return n;
+  }
+
+  private view(net: NetworkRow, f: ForwardTarget): ForwardView {
+    return {
+      network: net.name, protocol: f.protocol, listenAddress: f.listen_address, listenPort: f.listen_port,
+      instance: this.c.instances.byId(f.instance_id)?.name ?? "?", slot: f.slot, targetAddress: f.ip, targetPort: f.target_port, createdAt: f.created_at,
+    };
+  }
+}

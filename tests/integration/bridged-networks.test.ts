@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { execFile, type ChildProcess } from "node:child_process";
+import { promisify } from "node:util";
+import { after, before, describe, it } from "node:test";
+import { TestDaemon, type ConsoleClient } from "../harness/daemon.js";
+import { nsTcpRecorder, sh, tcpRecorder, TestNamespace, until } from "../harness/host-net.js";
+
+/**
+ * A host network on a bridge the admin already has: the test makes the
+ * "LAN" (a bridge with the host's address on it and a namespace as another
+ * machine on it), and a real guest joins it with an address the admin gave.
+ * Nothing leaves this machine.
+ */
+const LAN = "umldbrt0";
+
+/** From inside a namespace: sends `line`, half-closes, prints "reply <what came back>", "error <code>" or "timeout". */
+function exchangeCode(host: string, port: number, line: string): string {
+  return `const s = require("net").connect(${port}, ${JSON.stringify(host)}, () => s.end(${JSON.stringify(`${line}\n`)})); let d = ""; s.on("data", (b) => d += b); s.on("end", () => { console.log("reply " + d.trim()); process.exit(); }); s.on("error", (e) => { console.log("error " + e.code); process.exit(); }); setTimeout(() => { console.log("timeout"); process.exit(); }, 4000);`;
+}
+
+function nsExchange(ns: TestNamespace, host: string, port: number, line: string): string {
+  return ns.exec(process.execPath, ["-e", exchangeCode(host, port, line)]).trim();
+}
+
+describe("host networks bridged to an admin's bridge", { timeout: 300_000 }, () => {
+  let d: TestDaemon;
+  let con: ConsoleClient | undefined;
+  let lanNs: TestNamespace | undefined;
+  const servers: ChildProcess[] = [];
+  before(async () => {
+    d = await TestDaemon.start({ logLevel: "info" });
+    try {
+      sh("ip", ["link", "del", LAN]);
+    } catch {
+      // not there
+    }
+    sh("ip", ["link", "add", LAN, "type", "bridge"]);
+    sh("ip", ["addr", "add", "10.249.0.10/24", "dev", LAN]);
+    sh("ip", ["link", "set", LAN, "up"]);
+    lanNs = TestNamespace.create("umldbt-lan", { hostEnd: "umldbt-v0", nsAddr: "10.249.0.200/24", bridge: LAN });
+  });
+  after(async () => {
+    con?.close();
+    for (const p of servers) p.kill();
+    lanNs?.destroy();
+    await d?.stop();
+    try {
+      sh("ip", ["link", "del", LAN]);
+    } catch {
+      // gone
+    }
+  });
+
+  it("bad requests change nothing", async () => {
+    const bad: Array<[Record<string, unknown>, string]> = [
+      [{ bridge: "x;reboot" }, "invalid_request"],
+      [{ bridge: "umldnothere0" }, "invalid_request"],
+      [{ bridge: "lo" }, "invalid_request"],
+      [{ bridge: LAN, nat: true }, "invalid_request"],
+      [{ bridge: LAN, kind: "switch" }, "invalid_request"],
+    ];
+    for (const [extra, code] of bad) {
+      const r = await d.api("POST", "/v1/networks", { name: "lan", kind: "host", mode: "bridged", subnet: "10.249.0.0/24", ...extra });
+      assert.equal(r.body.error?.code, code, JSON.stringify(extra));
+    }
+    assert.deepEqual((await d.api("GET", "/v1/networks")).body.networks, []);
+  });
+
+  it("a guest with the address the admin gave talks to a machine on the LAN both ways, and reaches no host service", async () => {
+    const net = await d.api("POST", "/v1/networks", { name: "lan", kind: "host", mode: "bridged", bridge: LAN, subnet: "10.249.0.0/24" });
+    assert.equal(net.status, 201, JSON.stringify(net.body));
+    assert.deepEqual([net.body.bridge, net.body.bridged, net.body.nat, net.body.routed], [LAN, true, false, false]);
+    assert.equal(sh("ip", ["-o", "-4", "addr", "show", "dev", LAN]).match(/inet /g)?.length, 1, "umld added no address to the admin's bridge");
+    const lanMac = sh("cat", [`/sys/class/net/${LAN}/address`]).trim();
+    await d.create("b1");
+    await d.create("b2");
+    const taken = await d.api("POST", "/v1/instances/b1/nics", { network: "lan", ip: "10.249.0.10" });
+    assert.equal(taken.body.error?.code, "address_in_use", "the host's own address");
+    assert.equal((await d.api("POST", "/v1/instances/b1/nics", { network: "lan", ip: "10.250.0.5" })).body.error?.code, "invalid_request");
+    const nic = await d.api("POST", "/v1/instances/b1/nics", { network: "lan", ip: "10.249.0.50" });
+    assert.equal(nic.status, 201, JSON.stringify(nic.body));
+    assert.equal(nic.body.ip, "10.249.0.50");
+    assert.match(sh("ip", ["-o", "link", "show", "dev", nic.body.hostInterface]), new RegExp(`master ${LAN}`));
+    const auto = await d.api("POST", "/v1/instances/b2/nics", { network: "lan" });
+    assert.equal(auto.body.ip, "10.249.0.2", "allocated after the router's first address");
+    assert.equal((await d.api("POST", "/v1/instances/b2/nics", { network: "lan", ip: "10.249.0.50" })).body.error?.code, "address_in_use");
+
+    await d.mustAct("b1", "start");
+    con = await d.shell("b1");
+    assert.match(await con.run("ip -4 addr show eth0"), /inet 10\.249\.0\.50\/24/, "configured from its MAC");
+    assert.equal(sh("cat", [`/sys/class/net/${LAN}/address`]).trim(), lanMac, "the LAN still sees the host's bridge at its own MAC, whatever the TAPs have");
+    assert.match(await con.run("ping -c 2 -W 3 10.249.0.200"), / 0% packet loss/);
+    const srv = nsTcpRecorder(lanNs!, 7020);
+    servers.push(srv.proc);
+    await srv.ready;
+    await con.run("echo hello-lan | nc -w 3 10.249.0.200 7020");
+    assert.equal(await until("the LAN machine to get a connection", () => srv.lines()[0]), "10.249.0.50 hello-lan");
+    con.type("(echo from-guest | nc -l -p 8000 > /tmp/got) &\n");
+    await con.runUntil("grep -i ':1F40 ' /proc/net/tcp", /:1F40 .* 0A /i);
+    assert.equal(nsExchange(lanNs!, "10.249.0.50", 8000, "hello-guest"), "reply from-guest");
+
+    // the host on the LAN: a service on its address is the LAN's, but not the guest's
+    const rec = tcpRecorder("10.249.0.10");
+    const port = await rec.ready;
+    try {
+      assert.match(await con.run(`echo from-guest | nc -w 2 10.249.0.10 ${port}; echo nc-exit=$?`, 30_000), /nc-exit=1/);
+      // asynchronously: the listener is in this process
+      const got = await promisify(execFile)("ip", ["netns", "exec", lanNs!.name, process.execPath, "-e", exchangeCode("10.249.0.10", port, "from-lan")]);
+      assert.match(got.stdout.trim(), /^reply/);
+      await until("the host service to see the LAN machine", () => rec.got[0]);
+      assert.deepEqual(rec.got, ["10.249.0.200 from-lan"], "only the LAN machine got through");
+    } finally {
+      rec.server.close();
+    }
+    assert.match(await con.run("ping -c 1 -W 3 10.249.0.10"), / 0% packet loss/, "ping still answers");
+  });
+
+  it("deleting everything leaves the admin's bridge as it was and nothing of umld's", async () => {
+    con!.close();
+    con = undefined;
+    const taps = (await d.api("GET", "/v1/networks")).body.networks[0].nics.length;
+    assert.equal(taps, 2);
+    for (const n of ["b1", "b2"]) assert.equal((await d.api("DELETE", `/v1/instances/${n}?force=true`)).status, 200);
+    assert.equal((await d.api("DELETE", "/v1/networks/lan")).status, 200);
+    assert.match(sh("ip", ["-o", "-4", "addr", "show", "dev", LAN]), /inet 10\.249\.0\.10\/24/, "the bridge is still there, as it was");
+    assert.deepEqual(sh("ip", ["-o", "link", "show", "master", LAN]).split("\n").filter((l) => l.includes("umlt-")), [], "no TAP left in it");
+  });
+});
