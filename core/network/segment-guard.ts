@@ -1,3 +1,5 @@
+import { groupsOf, linkLocalAddress, slaacAddress } from "./address6.js";
+
 /**
  * The layer-2 rules of one network's bridge, in nftables tables of its own
  * (`bridge umld_<id>` and, for switch networks, `netdev umld_<id>`), replaced
@@ -7,7 +9,10 @@
  *   cannot poison the bridge's forwarding table to steal a neighbour's frames
  *   or flood it; on a host network (routed and NATed by the host) also IPv4
  *   and ARP only from its NIC's address (or 0.0.0.0), and no VLAN-tagged
- *   frame (the pins match the ether type a tag hides);
+ *   frame (the pins match the ether type a tag hides); IPv6 only from its
+ *   link-local and SLAAC addresses (or ::, duplicate address detection),
+ *   neighbour advertisements only for those, and no router advertisement
+ *   or redirect (a guest never becomes its neighbours' router);
  * - a port is given only unicast frames to its NIC's MAC (and broadcast and
  *   multicast): a guest that sets its TAP's host-side MAC to a neighbour's
  *   (a TUN ioctl on its own descriptor) makes the bridge send that
@@ -31,8 +36,10 @@ export interface SegmentGuardSpec {
   bridge: string;
   /** a switch network: the host takes no part in it */
   isolated: boolean;
-  /** a host network: a port sends IPv4 and ARP only from its NIC's address */
+  /** a host network: a port sends IPv4 and ARP only from its NIC's address, IPv6 only from its own */
   pinAddresses: boolean;
+  /** the network's IPv6 /64: each port's SLAAC address on it is its own too */
+  prefix6?: string | null;
   ports: SegmentPort[];
 }
 
@@ -56,6 +63,14 @@ export function segmentRules(g: SegmentGuardSpec): string {
       const own = `{ 0.0.0.0, ${check(IPV4, p.ip, "address")} }`;
       // a VLAN tag hides the ether type the pins match, and the host takes VLAN id 0 as untagged
       lines.push(`    ${tap} ether type { 8021q, 8021ad } drop`, `    ${tap} ether type arp arp saddr ip != ${own} drop`, `    ${tap} ether type ip ip saddr != ${own} drop`);
+      const own6 = [linkLocalAddress(p.mac), ...(g.prefix6 ? [slaacAddress(g.prefix6, p.mac)] : [])];
+      // the target of a neighbour advertisement (ICMPv6 bytes 8-23): nft 1.0.6 has no name for it
+      const targets = own6.map((a) => `0x${groupsOf(a)!.map((x) => x.toString(16).padStart(4, "0")).join("")}`);
+      lines.push(
+        `    ${tap} ether type ip6 ip6 saddr != { ::, ${own6.join(", ")} } drop`,
+        `    ${tap} icmpv6 type { nd-router-advert, nd-redirect } drop`,
+        `    ${tap} icmpv6 type nd-neighbor-advert @th,64,128 != { ${targets.join(", ")} } drop`,
+      );
     }
     return lines;
   });
