@@ -14,7 +14,7 @@ const WHY = {
 export function checkPrefix6(ipv6: string, kind: NetworkKind, bridge: string | undefined, networks: NetworkRow[], host: Array<{ ifname: string; cidr: string }>): string {
   if (kind !== "host" || bridge !== undefined) throw new UmldError("invalid_request", `ipv6 is for host networks umld addresses (not switch, user or bridged)`, { kind, ipv6 });
   const p = parsePrefix6(ipv6);
-  if ("problem" in p) throw new UmldError("invalid_ipv6_prefix", `ipv6 ${WHY[p.problem]}, e.g. fd42:1:2:3::/64`, { ipv6, reason: p.problem });
+  if ("problem" in p) throw new UmldError("invalid_prefix", `ipv6 ${WHY[p.problem]}, e.g. fd42:1:2:3::/64`, { ipv6, reason: p.problem });
   const clash = networks.find((n) => n.ipv6 && samePrefix6(n.ipv6, p.prefix));
   if (clash) throw new UmldError("subnet_conflict", `${p.prefix} is network '${clash.name}''s prefix already`, { ipv6: p.prefix, conflict: clash.ipv6 });
   const onHost = host.find((a) => overlaps6(p.prefix, a.cidr));

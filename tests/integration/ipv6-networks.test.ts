@@ -45,7 +45,7 @@ describe("IPv6 on host networks", { timeout: 300_000 }, () => {
     for (const [ipv6, reason] of bad) {
       const r = await d.api("POST", "/v1/networks", { name: "bad6", kind: "host", subnet: "10.249.0.0/24", mode: "routed", ipv6 });
       assert.equal(r.status, 400, ipv6);
-      assert.deepEqual([r.body.error.code, r.body.error.details?.reason], ["invalid_ipv6_prefix", reason], ipv6);
+      assert.deepEqual([r.body.error.code, r.body.error.details?.reason], ["invalid_prefix", reason], ipv6);
     }
     const sw = await d.api("POST", "/v1/networks", { name: "bad6", kind: "switch", subnet: "10.249.0.0/24", ipv6: PREFIX });
     assert.equal(sw.body.error.code, "invalid_request");
