@@ -63,6 +63,11 @@ export function slaacAddress(prefix: string, mac: string): string {
   return formatGroups([...g.slice(0, 4), ...interfaceId(mac)]);
 }
 
+/** A NIC's address on its network's prefix (null: an IPv4-only network). */
+export function nicAddress6(prefix: string | null | undefined, mac: string): string | null {
+  return prefix ? slaacAddress(prefix, mac) : null;
+}
+
 /** The NIC's link-local address (fe80::/64 and its interface id): its ND and router solicitations come from it. */
 export function linkLocalAddress(mac: string): string {
   return slaacAddress("fe80::/64", mac);

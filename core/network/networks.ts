@@ -7,9 +7,7 @@ import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import type { NetworkRow, NetworksRepo, NicRow } from "../store/networks-repo.js";
 import { newId, nowIso } from "../util/ids.js";
 import { allocateIp, gatewayOf, macFor, overlaps, parseSubnet } from "./address.js";
-import { gateway6, slaacAddress } from "./address6.js";
-import { checkPrefix6 } from "./ipv6-prefix.js";
-import { hostPrefixes6, releaseForwarding6 } from "./ipv6-host.js";
+import { checkPrefix6, gateway6, nicAddress6, releaseForwarding6 } from "./ipv6.js";
 import type { GuestFilter } from "./guest-filter.js";
 import { bridgeName, tapName, type HostLinks } from "./host-links.js";
 import { HostSide } from "./host-side.js";
@@ -121,7 +119,7 @@ export class Networks {
     if (dns && (kind !== "host" || bridge !== undefined)) throw new UmldError("invalid_request", `dns is for host networks umld addresses (not switch, user or bridged)`, { kind, dns });
     if (dns && !existsSync(DNSMASQ)) throw new UmldError("unsupported", `DNS names need ${DNSMASQ} (Debian package dnsmasq-base)`, { dns });
     if (hostAccess && kind !== "user") throw new UmldError("invalid_request", `hostAccess is for user networks (a host network's guests reach the host with ping only; a switch network has no host side)`, { kind });
-    const prefix6 = ipv6 === undefined ? null : checkPrefix6(ipv6, kind, bridge, this.repo.all(), hostPrefixes6());
+    const prefix6 = ipv6 === undefined ? null : checkPrefix6(ipv6, kind, bridge, this.repo.all());
     const parsed = parseSubnet(subnet);
     if (!parsed) throw new UmldError("invalid_request", `subnet must be an IPv4 network address with a /8../30 prefix, e.g. 10.77.0.0/24`, { subnet });
     if (kind === "host") {
@@ -154,14 +152,15 @@ export class Networks {
     if (users.length) throw new UmldError("network_in_use", `network '${name}' has NICs of ${users.join(", ")}`, { network: name, instances: users });
     this.host.removeNetwork(net);
     this.repo.delete(net.id);
-    if (!this.repo.all().some((n) => n.kind === "host" && (n.nat || n.routed))) this.links.releaseForwarding();
-    if (!this.repo.all().some((n) => n.ipv6 && (n.nat || n.routed))) releaseForwarding6(this.links.stateDir, this.log);
+    const forwarded = this.repo.all().filter((n) => n.kind === "host" && (n.nat || n.routed));
+    if (!forwarded.length) this.links.releaseForwarding();
+    if (!forwarded.some((n) => n.ipv6)) releaseForwarding6(this.links.stateDir, this.log);
     this.log.info({ network: name }, "network deleted");
     return { deleted: name };
   }
 
   nicsOf(instanceId: string): NicView[] {
-    return this.repo.nicsOf(instanceId).map((n) => ({ slot: n.slot, network: this.repo.byId(n.network_id)?.name ?? "?", mac: n.mac, ip: n.ip, ipv6: this.ipv6Of(n), hostInterface: n.host_if }));
+    return this.repo.nicsOf(instanceId).map((n) => ({ slot: n.slot, network: this.repo.byId(n.network_id)?.name ?? "?", mac: n.mac, ip: n.ip, ipv6: nicAddress6(this.repo.byId(n.network_id)?.ipv6, n.mac), hostInterface: n.host_if }));
   }
 
   /** Before an instance is deleted: its NICs and their TAPs go. */
@@ -295,7 +294,7 @@ export class Networks {
       throw e instanceof UmldError ? e : new UmldError("host_error", `cannot add the NIC: ${(e as Error).message}`, { slot });
     }
     this.log.info({ instance: instanceName, network, slot, ip, live }, "NIC attached");
-    return { slot, network, mac: nic.mac, ip, ipv6: this.ipv6Of(nic), hostInterface: nic.host_if, live };
+    return { slot, network, mac: nic.mac, ip, ipv6: nicAddress6(net.ipv6, nic.mac), hostInterface: nic.host_if, live };
   }
 
   async detach(instanceName: string, slot: string): Promise<{ detached: string }> {
@@ -383,12 +382,6 @@ export class Networks {
     return n;
   }
 
-  /** The address a NIC's guest gives itself on its network's prefix (null: an IPv4-only network). */
-  private ipv6Of(n: NicRow): string | null {
-    const p = this.repo.byId(n.network_id)?.ipv6;
-    return p ? slaacAddress(p, n.mac) : null;
-  }
-
   private view(r: NetworkRow): NetworkView {
     return {
       name: r.name, kind: r.kind, subnet: r.subnet, createdAt: r.created_at,
@@ -396,13 +389,12 @@ export class Networks {
       routed: r.routed === 1,
       bridged: r.bridged === 1,
       dns: r.dns === 1,
-      ipv6: r.ipv6 ?? null,
-      gateway6: r.ipv6 ? gateway6(r.ipv6) : null,
+      ipv6: r.ipv6 ?? null, gateway6: r.ipv6 ? gateway6(r.ipv6) : null,
       hostAccess: r.host_access === 1,
       gateway: r.kind === "host" ? gatewayOf(parseSubnet(r.subnet)!) : r.kind === "user" ? "10.0.2.2" : null,
       bridge: r.host_if,
       switchPid: null, // switch networks have no process since they moved to kernel bridges
-      nics: this.repo.nicsOn(r.id).map((n) => ({ instance: this.instances.byId(n.instance_id)?.name ?? "?", slot: n.slot, ip: n.ip, ipv6: r.ipv6 ? slaacAddress(r.ipv6, n.mac) : null, mac: n.mac })),
+      nics: this.repo.nicsOn(r.id).map((n) => ({ instance: this.instances.byId(n.instance_id)?.name ?? "?", slot: n.slot, ip: n.ip, ipv6: nicAddress6(r.ipv6, n.mac), mac: n.mac })),
     };
   }
 }
