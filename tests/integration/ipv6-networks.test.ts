@@ -43,25 +43,25 @@ describe("IPv6 on host networks", { timeout: 300_000 }, () => {
       ["fdec:6:0:2::/48", "length"], ["fdec:6:0:2::1/64", "host_bits"], ["not-an-address/64", "syntax"], ["fdec:6:0:2::", "syntax"],
     ];
     for (const [ipv6, reason] of bad) {
-      const r = await d.api("POST", "/v1/networks", { name: "bad6", kind: "host", subnet: "10.249.0.0/24", mode: "routed", ipv6 });
+      const r = await d.api("POST", "/v1/networks", { name: "bad6", kind: "host", subnet: "10.243.0.0/24", mode: "routed", ipv6 });
       assert.equal(r.status, 400, ipv6);
       assert.deepEqual([r.body.error.code, r.body.error.details?.reason], ["invalid_prefix", reason], ipv6);
     }
-    const sw = await d.api("POST", "/v1/networks", { name: "bad6", kind: "switch", subnet: "10.249.0.0/24", ipv6: PREFIX });
+    const sw = await d.api("POST", "/v1/networks", { name: "bad6", kind: "switch", subnet: "10.243.0.0/24", ipv6: PREFIX });
     assert.equal(sw.body.error.code, "invalid_request");
     const hostOwn = sh("ip", ["-o", "-6", "addr", "show", "scope", "global"]).match(/inet6 ([0-9a-f:]+)\/64/)?.[1];
     if (hostOwn) {
-      const r = await d.api("POST", "/v1/networks", { name: "bad6", kind: "host", subnet: "10.249.0.0/24", ipv6: `${hostOwn.split("::")[0]}::/64` });
+      const r = await d.api("POST", "/v1/networks", { name: "bad6", kind: "host", subnet: "10.243.0.0/24", ipv6: `${hostOwn.split("::")[0]}::/64` });
       assert.equal(r.body.error?.code, "subnet_conflict", `the host's own ${hostOwn}`);
     }
     assert.equal((await d.api("GET", "/v1/networks")).body.networks.length, 0, "nothing was made");
   });
 
   it("guests address themselves from their MAC and ping each other and a namespace over IPv6", async () => {
-    const net = await d.api("POST", "/v1/networks", { name: "v6net", kind: "host", subnet: "10.249.0.0/24", mode: "routed", ipv6: "FDEC:6:0:2:0::/64" });
+    const net = await d.api("POST", "/v1/networks", { name: "v6net", kind: "host", subnet: "10.243.0.0/24", mode: "routed", ipv6: "FDEC:6:0:2:0::/64" });
     assert.equal(net.status, 201, JSON.stringify(net.body));
     assert.deepEqual([net.body.ipv6, net.body.gateway6], [PREFIX, "fdec:6:0:2::1"]);
-    const again = await d.api("POST", "/v1/networks", { name: "v6dup", kind: "host", subnet: "10.250.0.0/24", ipv6: PREFIX });
+    const again = await d.api("POST", "/v1/networks", { name: "v6dup", kind: "host", subnet: "10.243.128.0/24", ipv6: PREFIX });
     assert.equal(again.body.error?.code, "subnet_conflict");
     for (const name of ["g1", "g2"]) {
       await d.create(name);
@@ -74,7 +74,7 @@ describe("IPv6 on host networks", { timeout: 300_000 }, () => {
     }
     const [c1, c2] = cons as [ConsoleClient, ConsoleClient];
     for (const [c, name] of [[c1, "g1"], [c2, "g2"]] as const) {
-      await c.runUntil("ip -6 addr show dev eth0", new RegExp(`inet6 ${addr[name]}/64 scope global`), 30_000);
+      await c.runUntil("ip -6 addr show dev eth0", new RegExp(`inet6 ${addr[name]}/64 scope global(?! tentative)`), 30_000);
       await c.runUntil("ip -6 route", /default via fe80::/, 30_000);
     }
     assert.match(await c1.run(`ping -c 2 -W 3 ${addr.g2}`), / 0% packet loss/, "guest to guest");
@@ -117,14 +117,49 @@ describe("IPv6 on host networks", { timeout: 300_000 }, () => {
     }
   });
 
+  it("a NATed network's prefix goes out masqueraded (NAT66), nothing comes in; after a daemon restart nothing is duplicated", async () => {
+    const net = await d.api("POST", "/v1/networks", { name: "v6nat", kind: "host", subnet: "10.244.0.0/24", mode: "nat", ipv6: "fdec:6:0:3::/64" });
+    assert.equal(net.status, 201, JSON.stringify(net.body));
+    await d.create("g3");
+    const nic = await d.api("POST", "/v1/instances/g3/nics", { network: "v6nat" });
+    await d.mustAct("g3", "start");
+    const c3 = await d.shell("g3");
+    cons.push(c3);
+    await c3.runUntil("ip -6 addr show dev eth0", new RegExp(`inet6 ${nic.body.ipv6}/64 scope global(?! tentative)`), 30_000);
+    await c3.runUntil("ip -6 route", /default via fe80::/, 30_000);
+    sh("ip", ["netns", "exec", "umldv6-up", "nft", "add", "rule", "inet", "count6", "in", "ip6", "saddr", UPLINK_HOST, "icmpv6", "type", "echo-request", "counter"]);
+    const fromHost = () => Number(/saddr fdec:6:0:1::1 .*packets (\d+)/.exec(up!.exec("nft", ["list", "chain", "inet", "count6", "in"]))?.[1] ?? -1);
+    const out = await c3.run(`ping -c 2 -W 3 ${UPLINK_NS}`);
+    assert.match(out, / 0% packet loss/, `out and back: ${out}`);
+    assert.equal(fromHost(), 2, "the namespace saw the host's address, not the guest's");
+    up!.exec("ip", ["-6", "route", "add", "fdec:6:0:3::/64", "via", UPLINK_HOST]);
+    assert.match(up!.exec("sh", ["-c", `busybox ping -c 2 -W 2 ${nic.body.ipv6} || true`]), /100% packet loss/, "nothing comes in to a NATed guest");
+
+    const dnsmasqs = () => sh("ps", ["-eo", "pid,args"]).split("\n").filter((l) => l.includes("/usr/sbin/dnsmasq") && l.includes(d.stateDir)).map((l) => l.trim()).sort();
+    const tables = () => sh("nft", ["list", "ruleset"]).split("\n").filter((l) => l.includes("fdec:6:0:")).sort();
+    const before = [dnsmasqs(), tables(), sh("ip", ["-6", "-o", "addr", "show"]).split("\n").filter((l) => l.includes("fdec:6:0:")).sort()];
+    assert.equal(before[0]!.length, 2, "one dnsmasq per network with a prefix");
+    for (const c of cons.splice(0)) c.close();
+    const stateDir = d.stateDir;
+    await d.kill("SIGTERM");
+    d = await TestDaemon.start({ stateDir });
+    assert.deepEqual([dnsmasqs(), tables(), sh("ip", ["-6", "-o", "addr", "show"]).split("\n").filter((l) => l.includes("fdec:6:0:")).sort()], before, "re-adopted, not duplicated");
+    const again = await d.shell("g1");
+    cons.push(again);
+    assert.match(await again.run(`ping -c 2 -W 3 ${addr.g2}`), / 0% packet loss/, "still guest to guest");
+  });
+
   it("after deleting everything nothing is left", async () => {
     for (const c of cons.splice(0)) c.close();
     const nets = (await d.api("GET", "/v1/networks")).body.networks as Array<{ bridge: string }>;
-    const bridge = nets[0]!.bridge;
-    for (const name of ["g1", "g2"]) assert.equal((await d.api("DELETE", `/v1/instances/${name}?force=true`)).status, 200);
-    assert.equal((await d.api("DELETE", "/v1/networks/v6net")).status, 200);
-    assert.ok(!sh("ip", ["-o", "link"]).includes(bridge), "bridge gone");
-    assert.ok(!umldTables().some((t) => t === `umld_${bridge.slice(6)}` || t.startsWith(`umld_${bridge.slice(6)}`)), "tables gone");
+    assert.equal(nets.length, 2);
+    for (const name of ["g1", "g2", "g3"]) assert.equal((await d.api("DELETE", `/v1/instances/${name}?force=true`)).status, 200);
+    for (const name of ["v6net", "v6nat"]) assert.equal((await d.api("DELETE", `/v1/networks/${name}`)).status, 200);
+    for (const { bridge } of nets) {
+      assert.ok(!sh("ip", ["-o", "link"]).includes(bridge), "bridge gone");
+      assert.ok(!umldTables().some((t) => t.startsWith(`umld_${bridge.slice(6)}`)), "tables gone");
+    }
+    assert.ok(!sh("nft", ["list", "ruleset"]).includes("fdec:6:0:"), "no rule names the prefixes");
     assert.ok(!sh("ps", ["-eo", "args"]).split("\n").some((l) => l.startsWith("/usr/sbin/dnsmasq") && l.includes(d.stateDir)), "no dnsmasq");
     assert.equal(readFileSync("/proc/sys/net/ipv6/conf/all/forwarding", "utf8").trim(), forwardingBefore, "forwarding as it was");
     assert.ok(!existsSync(`${d.stateDir}/net/ipv6_forward.umld`));
