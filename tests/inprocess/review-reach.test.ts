@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { readdirSync, readFileSync } from "node:fs";
 import { InProcessDaemon } from "../harness/in-process.js";
 import { sh, sweepHostNetworking } from "../harness/host-net.js";
 
@@ -35,7 +36,7 @@ describe("review: reach (issue 16) as a hostile tenant", () => {
   after(async () => {
     try {
       for (const i of ["acme.web", "other.db"]) await d.api("DELETE", `/v1/instances/${i}`);
-      for (const n of ["acme.lan", "acme.pub", "other.pub"]) await d.api("DELETE", `/v1/networks/${n}`);
+      for (const n of ["acme.lan", "acme.pub", "other.pub", "acme.names", "other.names"]) await d.api("DELETE", `/v1/networks/${n}`);
     } finally {
       sweepHostNetworking(d.stateDir);
       await d.stop();
@@ -82,5 +83,18 @@ describe("review: reach (issue 16) as a hostile tenant", () => {
     assert.equal((await d.api("PATCH", "/v1/tenants/acme", { quotas: { forwardPorts: null } })).status, 200);
     const table = sh("nft", ["list", "ruleset"]);
     assert.doesNotMatch(table, /dport 47102 dnat/, "port 47102 is no longer the tenant's, but still DNATed to its guest");
+  });
+
+  it("each network's dnsmasq runs as a uid of its own, not the one every other network's (and the host's nobody daemons) share", { todo: "every dnsmasq drops to nobody: one compromised by its guests may signal every other tenant's, unjailed, in the host's namespace" }, async () => {
+    for (const [tenant, subnet] of [["acme", "10.235.0.0/24"], ["other", "10.236.0.0/24"]] as const) {
+      const r = await d.api("POST", "/v1/networks", { name: "names", kind: "host", subnet, nat: true, dns: true }, { headers: { "umld-tenant": tenant } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+    const uids = readdirSync(`${d.stateDir}/net`).filter((f) => /^dns-.*\.pid$/.test(f)).map((f) => {
+      const pid = readFileSync(`${d.stateDir}/net/${f}`, "utf8").trim();
+      return /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1];
+    });
+    assert.equal(uids.length, 2);
+    assert.notEqual(uids[0], uids[1], `both run as uid ${uids[0]}`);
   });
 });
