@@ -33,6 +33,8 @@ export interface SegmentGuardSpec {
   isolated: boolean;
   /** a host network: a port sends IPv4 and ARP only from its NIC's address */
   pinAddresses: boolean;
+  /** on an admin's bridge (the LAN): a port sends IPv4 and ARP only, nothing the pins do not cover */
+  lan?: boolean;
   ports: SegmentPort[];
 }
 
@@ -56,6 +58,8 @@ export function segmentRules(g: SegmentGuardSpec): string {
       const own = `{ 0.0.0.0, ${check(IPV4, p.ip, "address")} }`;
       // a VLAN tag hides the ether type the pins match, and the host takes VLAN id 0 as untagged
       lines.push(`    ${tap} ether type { 8021q, 8021ad } drop`, `    ${tap} ether type arp arp saddr ip != ${own} drop`, `    ${tap} ether type ip ip saddr != ${own} drop`);
+      // IPv6 (any source, router advertisements) and other ether types would reach the admin's LAN unpinned
+      if (g.lan) lines.push(`    ${tap} ether type != { ip, arp } drop`);
     }
     return lines;
   });
