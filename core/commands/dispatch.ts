@@ -132,6 +132,10 @@ function refuseHostParts(cmd: Command): void {
     // a bridge, firewall rules and forwarding: an admin makes them (acting for the tenant)
     throw new UmldError("forbidden", "host networks are created by admins; tenants create switch and user networks", { needs: "admin", kind: "host" });
   }
+  if (cmd.kind === "nic.attach" && cmd.ip !== undefined) {
+    // a bridged network is the admin's LAN: an address there may be another machine's
+    throw new UmldError("forbidden", "a NIC's address on a bridged network is given by admins", { needs: "admin", field: "ip" });
+  }
   if (cmd.kind === "network.create" && cmd.hostAccess) {
     // the host's own services (its loopback, every address it listens on): an admin decides who reaches them
     throw new UmldError("forbidden", "host access for a user network is granted by admins", { needs: "admin", field: "hostAccess" });

@@ -1,19 +1,14 @@
 import type { Logger } from "pino";
-import type { z } from "zod";
-import type { ChannelView, GuestFacts, MconsoleRequest } from "../../protocol/guest.js";
 import type { InstanceAction, InstanceView } from "../../protocol/instances.js";
 import type { ActionResult } from "../../protocol/operations.js";
-import type { ConsoleViewer } from "../console/console-hub.js";
 import type { EventBus } from "../events/bus.js";
 import type { GuestIdentity } from "../guest/identity.js";
 import type { GuestFilter } from "../network/guest-filter.js";
 import type { HostLinks } from "../network/host-links.js";
 import { Networks } from "../network/networks.js";
 import type { Operations } from "../operations/operations.js";
-import { instanceFiles, type StatePaths } from "../paths.js";
-import { tailLines } from "../console/log-tail.js";
+import type { StatePaths } from "../paths.js";
 import { guestCgroupName } from "../jail/cgroups.js";
-import type { InstanceUsage, UsageList } from "../../protocol/usage.js";
 import type { Catalog } from "../storage/catalog.js";
 import type { ChannelsRepo } from "../store/channels-repo.js";
 import type { DataDisksRepo } from "../store/data-disks-repo.js";
@@ -30,7 +25,7 @@ import { CpuAccounting } from "./cpu-accounting.js";
 import { Lifetimes } from "./create-delete.js";
 import { Facts } from "./facts.js";
 import { FileFacts } from "./file-facts.js";
-import { guestFacts, passthrough } from "./guest-access.js";
+import { GuestIo } from "./guest-io.js";
 import { GuestLimits } from "./guest-limits.js";
 import { Guests, type JailConfig } from "./guests.js";
 import { KernelUpgrades } from "./kernel-upgrades.js";
@@ -101,6 +96,8 @@ export class Instances {
   readonly reclaimer: MemoryReclaimer;
   readonly usage: UsageSampler;
   readonly metrics: MetricsSource;
+  /** A guest's mconsole, facts, usage, console log, consoles and channels */
+  readonly io: GuestIo;
   private readonly channels: ConsoleChannels;
   private readonly starter: Starter;
   private readonly workers: WorkerFacts;
@@ -131,6 +128,7 @@ export class Instances {
       cgroupOf: (r) => this.limits.cgroupOf(r.id) ?? guestCgroupName(r.id, r.owner), // where it really is (a tenant's level, an adopted guest's)
       ramDirOf: (id) => o.paths.umlDir(id), mconsole: (n, c, t) => this.guests.mconsole(n, c, t), log: o.log,
     }, o.usageTiming ?? DEFAULT_TIMING);
+    this.io = new GuestIo({ guests: this.guests, consoles: this.consoles, usage: this.usage, repo: o.repo, paths: o.paths, log: o.log });
     this.metrics = new MetricsSource({ repo: o.repo, sampler: this.usage, allocated: (r) => this.files.allocatedTotal(r), hasGuest: (id) => this.registry.has(id), bus: o.bus });
     this.presenter = new Presenter(o.repo, o.catalog, this.lock, this.disks, this.networks, this.files, this.cpu);
     this.workers = new WorkerFacts(o.repo, o.catalog, this.registry, this.facts, this.consoles, o.bus, o.log, {
@@ -245,55 +243,6 @@ export class Instances {
 
   rollout(kernelName: string, sel: { instances?: string[]; kernel?: string; image?: string }, batchSize: number, deadlineS: number | undefined, wait: boolean) {
     return this.upgrades.rollout(kernelName, sel, batchSize, deadlineS, wait);
-  }
-
-  /** Admin mconsole passthrough (see guest-access.ts). */
-  passthrough(name: string, req: z.output<typeof MconsoleRequest>): Promise<{ command: string; reply: string }> {
-    return passthrough((cmd, t) => this.guests.mconsole(name, cmd, t), req, this.o.log.child({ instance: name }));
-  }
-
-  /** Agentless guest facts (see guest-access.ts). */
-  guestFacts(name: string): Promise<GuestFacts> {
-    return guestFacts((cmd) => this.guests.mconsole(name, cmd));
-  }
-
-  mconsole(name: string, command: string, timeoutMs?: number): Promise<string> {
-    return this.guests.mconsole(name, command, timeoutMs);
-  }
-
-  // ---- usage (read from the sampler's cache)
-
-  usageHistory(name: string): InstanceUsage {
-    const row = this.guests.row(name);
-    return { name: row.name, intervalS: this.usage.timing.keepEveryMs / 1000, samples: this.usage.history(row.id) };
-  }
-
-  usageList(): UsageList {
-    return { intervalS: this.usage.timing.everyMs / 1000, instances: this.o.repo.all().map((r) => ({ name: r.name, state: r.state, sample: this.usage.latest(r.id) })) };
-  }
-
-  // ---- consoles
-
-  /** The last `lines` lines of the console log (and its rotated predecessor). */
-  consoleLog(name: string, lines: number): string {
-    const files = instanceFiles(this.o.paths.instanceDir(this.guests.row(name).id));
-    return tailLines([files.consoleLog, `${files.consoleLog}.1`], lines).toString("utf8");
-  }
-
-  attachConsole(name: string, viewer: ConsoleViewer, replay = true, channel?: string) {
-    return this.consoles.attach(name, viewer, replay, channel);
-  }
-
-  listChannels(name: string): ChannelView[] {
-    return this.consoles.listChannels(name);
-  }
-
-  addChannel(name: string, channel: string): Promise<ChannelView> {
-    return this.consoles.addChannel(name, channel);
-  }
-
-  removeChannel(name: string, channel: string): Promise<{ removed: string }> {
-    return this.consoles.removeChannel(name, channel);
   }
 
   // ---- daemon start and stop

@@ -104,10 +104,8 @@ export class Forwards {
   private checkFree(protocol: ForwardProtocol, address: string | null, port: number): void {
     const overlap = (other: string | null) => address === null || other === null || other === "*" || other === address;
     const fwd = this.c.repo.all().find((f) => f.protocol === protocol && f.listen_port === port && overlap(f.listen_address));
-    if (fwd) {
-      const network = this.c.networks.byId(fwd.network_id)?.name ?? "?";
-      throw new UmldError("port_taken", `${protocol} port ${port} is already forwarded on network '${network}'`, { protocol, port, network, listenAddress: fwd.listen_address });
-    }
+    // the forward may be another tenant's: its network is not named
+    if (fwd) throw new UmldError("port_taken", `${protocol} port ${port} is already forwarded`, { protocol, port, listenAddress: fwd.listen_address });
     const sock = this.c.listeners().find((l) => l.protocol === protocol && l.port === port && overlap(l.address));
     if (sock) throw new UmldError("port_taken", `a host process listens on ${protocol} port ${port}`, { protocol, port, listenAddress: sock.address === "*" ? null : sock.address });
   }

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
+import { BRIDGE_PREFIX } from "./host-links.js";
 
 /**
  * What a guest's host processes may send, keyed on the socket owner's uid
@@ -10,7 +11,8 @@ import type { Logger } from "pino";
  * NICs) run as the guest's uid in the host's network namespace, so this holds
  * for slirp's NAT and for a guest that escaped UML alike.
  *
- * Refused for every guest uid: link-local and cloud metadata addresses, and
+ * Refused for every guest uid: link-local and cloud metadata addresses, the
+ * guests of umld's host networks (out through a `umlbr-` bridge), and
  * every address of the host itself (`fib daddr type local`: 127.0.0.0/8, ::1,
  * each interface address; slirp's 10.0.2.2 is the host's 127.0.0.1) unless the
  * uid is in `host_ok` (a guest with a NIC on a user network with hostAccess).
@@ -96,6 +98,8 @@ export function guestFilterRules(s: GuestFilterSpec): string {
     ...(resolvers.length ? [`    ip daddr { ${resolvers.join(", ")} } meta l4proto { tcp, udp } th dport 53 accept`] : []),
     `    ip daddr { ${METADATA_V4.join(", ")} } jump refuse`,
     `    ip6 daddr { ${METADATA_V6.join(", ")} } jump refuse`,
+    // umld's networks' guests (NATed ones are reached only through forwards): never straight from a guest's host process
+    `    oifname "${BRIDGE_PREFIX}*" jump refuse`,
     `    meta skuid @host_ok accept`,
     `    fib daddr type local jump refuse`,
     `  }`,

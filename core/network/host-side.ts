@@ -86,7 +86,7 @@ export class HostSide {
   guard(n: NetworkRow): void {
     if (n.kind === "user" || !n.host_if) return;
     const ports = this.c.nicsOn(n.id).filter((x) => x.host_if).map((x) => ({ tap: x.host_if!, mac: x.mac, ip: x.ip }));
-    const rules = segmentRules({ table: tableName(n.id), bridge: n.host_if, isolated: n.kind === "switch", pinAddresses: n.kind === "host", prefix6: n.ipv6 ?? null, ports });
+    const rules = segmentRules({ table: tableName(n.id), bridge: n.host_if, isolated: n.kind === "switch", pinAddresses: n.kind === "host", lan: n.bridged === 1, prefix6: n.ipv6 ?? null, ports });
     run("nft", ["-f", "-"], replaceSegmentTables(tableName(n.id), rules));
     if (n.bridged === 1) this.firewall(n); // its table names the guests' MACs: a new one is kept from the host before it sends
     this.names(n);

@@ -79,7 +79,7 @@ export class WebSockets {
         if (ch !== null) {
           const parsed = ConsoleChannel.safeParse(ch);
           if (!parsed.success) throw new UmldError("invalid_request", "channel must be con1..con15 or ssl0..ssl63", { channel: ch });
-          if (!this.s.instances.listChannels(name).some((c) => c.channel === parsed.data)) {
+          if (!this.s.instances.io.listChannels(name).some((c) => c.channel === parsed.data)) {
             throw new UmldError("channel_not_found", `instance '${name}' has no channel ${parsed.data}`, { channel: parsed.data });
           }
           channel = parsed.data;
@@ -160,10 +160,10 @@ export class WebSockets {
   }
 
   private console(ws: WebSocket, session: Session, name: string, replay: boolean, channel?: string): void {
-    let attached: ReturnType<Services["instances"]["attachConsole"]>;
+    let attached: ReturnType<Services["instances"]["io"]["attachConsole"]>;
     const idle = keepAlive(ws);
     try {
-      attached = this.s.instances.attachConsole(name, {
+      attached = this.s.instances.io.attachConsole(name, {
         send: (data) => {
           idle.touch();
           ws.send(data, { binary: true });

@@ -26,14 +26,14 @@ describe("mconsole through a supervisor worker", { timeout: 120_000 }, () => {
   });
 
   it("answers version with the guest's kernel release and hostname", async () => {
-    const v = await d.services.instances.mconsole("mc", "version");
+    const v = await d.services.instances.io.mconsole("mc", "version");
     assert.match(v, /^Linux mc 6\.\d+\.\d+ /);
   });
 
   it("receives a reply of many datagrams whole (proc mounts with 40 long mount lines)", async () => {
     // sysrq t would be the natural long reply, but it panics this guest kernel ("Segfault with no mm");
     // so the guest makes /proc/mounts long: 40 tmpfs mounts with ~200-character names
-    const m = d.services.instances;
+    const m = d.services.instances.io;
     const out: Buffer[] = [];
     const viewer = { send: (b: Buffer) => void out.push(Buffer.from(b)), backlog: () => 0, close: () => {} };
     const con = m.attachConsole("mc", viewer, true);
@@ -58,8 +58,8 @@ describe("mconsole through a supervisor worker", { timeout: 120_000 }, () => {
   });
 
   it("reads /proc files from the guest kernel and reports kernel errors", async () => {
-    const m = await d.services.instances.mconsole("mc", "proc meminfo");
+    const m = await d.services.instances.io.mconsole("mc", "proc meminfo");
     assert.match(m, /MemTotal:\s+\d+ kB/);
-    await assert.rejects(d.services.instances.mconsole("mc", "proc no-such-file"), /Failed to open file/);
+    await assert.rejects(d.services.instances.io.mconsole("mc", "proc no-such-file"), /Failed to open file/);
   });
 });

@@ -41,6 +41,7 @@ describe("guest filter", () => {
       "ip daddr { 127.0.0.53, 10.255.255.53 } meta l4proto { tcp, udp } th dport 53 accept",
       "ip daddr { 169.254.0.0/16 } jump refuse",
       "ip6 daddr { fe80::/10, fd00:ec2::254 } jump refuse",
+      'oifname "umlbr-*" jump refuse',
       "meta skuid @host_ok accept",
       "fib daddr type local jump refuse",
     ]);

@@ -59,6 +59,9 @@ describe("segment guard: a bridge's layer-2 rules", () => {
       `iifname "umlt-0a1b2c3d4e" icmpv6 type { nd-router-advert, nd-redirect } drop`,
       `iifname "umlt-0a1b2c3d4e" icmpv6 type nd-neighbor-advert @th,64,128 != { 0xfe80000000000000fc180afffe4d0002, 0xfd42000100020003fc180afffe4d0002 } drop`,
     ]);
+    // on an admin's bridge (the LAN) nothing but the pinned IPv4 and ARP leaves a port: no IPv6 from any source, no RA
+    assert.deepEqual(chain(segmentRules(guard({ pinAddresses: true, lan: true })), "ports").at(-1), `iifname "umlt-0a1b2c3d4e" ether type != { ip, arp } drop`);
+    assert.doesNotMatch(segmentRules(guard({ pinAddresses: true })), /ether type != /, "other host networks filter IPv6 at layer 3 (the host routes them)");
     // a port gets unicast only to its NIC's MAC, bridged (forward) or from the host (output): a guest that sets its TAP's MAC to a neighbour's gets none of its frames
     const toPort = `oifname "umlt-0a1b2c3d4e" ether daddr != fe:18:0a:4d:00:02 ether daddr & 01:00:00:00:00:00 == 00:00:00:00:00:00 drop`;
     assert.deepEqual(chain(segmentRules(guard({})), "to_port"), ["type filter hook forward priority filter; policy accept;", toPort]);
