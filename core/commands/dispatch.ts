@@ -26,6 +26,10 @@ export class Dispatcher {
       }
       qualify(cmd, prefixOf(tenant));
       this.resolveImages(cmd, tenant);
+      if (actor.kind === "tenant" && cmd.kind === "nic.attach" && cmd.mac !== undefined && this.s.instances.networks.isBridged(cmd.network)) {
+        // the admin's LAN: a MAC there may be another machine's, which the LAN's switches would then send here
+        throw new UmldError("forbidden", "a NIC's MAC on a bridged network is given by admins", { needs: "admin", field: "mac" });
+      }
     }
     const delta = tenant !== null ? usageDelta(this.s, cmd) : null;
     const release = delta ? this.s.tenants.reserve(tenant!, delta) : () => {};

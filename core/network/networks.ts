@@ -159,6 +159,11 @@ export class Networks {
     return { deleted: name };
   }
 
+  /** On an admin's existing bridge (mode bridged): its LAN is not umld's. */
+  isBridged(name: string): boolean {
+    return this.repo.byName(name)?.bridged === 1;
+  }
+
   nicsOf(instanceId: string): NicView[] {
     return this.repo.nicsOf(instanceId).map((n) => ({ slot: n.slot, network: this.repo.byId(n.network_id)?.name ?? "?", mac: n.mac, ip: n.ip, ipv6: nicAddress6(this.repo.byId(n.network_id)?.ipv6, n.mac), hostInterface: n.host_if }));
   }

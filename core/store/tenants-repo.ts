@@ -61,6 +61,8 @@ export class TenantsRepo {
       // snapshots, clone bases and merges it owns: real host disk, whoever layers on them
       images: db.prepare("SELECT COALESCE(SUM((size_bytes + 1048575) / 1048576), 0) AS mib FROM images WHERE owner = @tenant"),
       ownsNetworks: db.prepare("SELECT COUNT(*) AS n FROM networks WHERE owner = @tenant"),
+      // the listen ports of forwards to the tenant's guests (a range taken away must not leave them working)
+      forwardPorts: db.prepare("SELECT DISTINCT f.listen_port AS port FROM forwards f JOIN nics n ON n.id = f.nic_id JOIN instances i ON i.id = n.instance_id WHERE i.owner = @tenant ORDER BY f.listen_port"),
       ownedInstances: db.prepare("SELECT name FROM instances WHERE owner = @tenant ORDER BY name"),
       ownedNetworks: db.prepare("SELECT name FROM networks WHERE owner = @tenant ORDER BY name"),
       ownedDisks: db.prepare("SELECT name FROM data_disks WHERE owner = @tenant ORDER BY name"),
@@ -92,6 +94,7 @@ export class TenantsRepo {
     return { ...u, diskMiB: u.diskMiB + data + images, snapshots: (this.q.snapshots.get({ tenant }) as { n: number }).n };
   }
   /** Everything a tenant owns, by stored name. */
+  forwardPorts(tenant: string): number[] { return (this.q.forwardPorts.all({ tenant }) as Array<{ port: number }>).map((r) => r.port); }
   owned(tenant: string): { instances: string[]; networks: string[]; disks: string[]; images: string[] } {
     const names = (q: { all(p: object): unknown[] }) => (q.all({ tenant }) as Array<{ name: string }>).map((r) => r.name);
     return { instances: names(this.q.ownedInstances), networks: names(this.q.ownedNetworks), disks: names(this.q.ownedDisks), images: names(this.q.ownedImages) };

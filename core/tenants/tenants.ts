@@ -63,6 +63,7 @@ export class Tenants {
     const row = this.row(name);
     const cpusBefore = row.max_cpus;
     if (quotas) applyQuotas(row, quotas);
+    if (quotas?.forwardPorts !== undefined) this.refuseStrandedForwards(name, row);
     if (row.max_cpus !== cpusBefore) this.cpuCapApplier(name, row.max_cpus, cpusBefore); // first: if the host refuses, nothing changed
     this.repo.setQuotas(row);
     this.log.info({ tenant: name, quotas }, "tenant changed");
@@ -81,6 +82,16 @@ export class Tenants {
     this.log.info({ tenant: name }, "tenant deleted");
     this.rightsEnded({ kind: "tenant-deleted", tenant: name });
     return { deleted: name };
+  }
+
+  /** A port range taken away while forwards listen there would leave them working: the admin removes them first. */
+  private refuseStrandedForwards(name: string, row: TenantRow): void {
+    const first = row.forward_port_first ?? null;
+    const last = row.forward_port_last ?? null;
+    const outside = this.repo.forwardPorts(name).filter((p) => first === null || last === null || p < first || p > last);
+    if (outside.length) {
+      throw new UmldError("tenant_in_use", `tenant '${name}' has forwards on ports outside that range (${outside.slice(0, 10).join(", ")}); remove them first`, { forwardPorts: outside });
+    }
   }
 
   exists(name: string): boolean {
