@@ -17,7 +17,7 @@ export const OPTIONS = {
   snapshot: { type: "string" }, "no-switch": { type: "boolean" },
   restart: { type: "string" }, autostart: { type: "boolean" }, "no-autostart": { type: "boolean" }, order: { type: "string" },
   delay: { type: "string" }, "hang-timeout": { type: "string" }, "on-hang": { type: "string" }, "net-mbit": { type: "string" }, "from-kernel": { type: "string" }, batch: { type: "string" },
-  kind: { type: "string" }, nat: { type: "boolean" }, "host-access": { type: "boolean" }, udp: { type: "boolean" }, routed: { type: "boolean" }, bridge: { type: "string" }, ip: { type: "string" }, dns: { type: "boolean" }, address: { type: "string" },
+  kind: { type: "string" }, nat: { type: "boolean" }, "host-access": { type: "boolean" }, udp: { type: "boolean" }, routed: { type: "boolean" }, bridge: { type: "string" }, ip: { type: "string" }, dns: { type: "boolean" }, ipv6: { type: "string" }, address: { type: "string" },
   "forward-ports": { type: "string" },
   "max-instances": { type: "string" }, "max-memory": { type: "string" }, "max-disk": { type: "string" }, "max-snapshots": { type: "string" },
   "max-cpus": { type: "string" }, reclaim: { type: "string" }, cpus: { type: "string" }, "cpu-weight": { type: "string" },

@@ -54,6 +54,7 @@ export const ERRORS = {
   forward_not_found: { status: 404, doc: "The network has no port forward of that protocol, port and listen address." },
   not_forwardable: { status: 409, doc: "Port forwards are for NATed host networks, to an instance with a NIC on that network; details say which is missing." },
   mac_in_use: { status: 409, doc: "Another NIC on the network has that MAC." },
+  invalid_prefix: { status: 400, doc: "A network's ipv6 is not a usable prefix: details.reason is syntax, length (only /64), host_bits (not the network address) or scope (only unique local fc00::/7 and global unicast 2000::/3)." },
   subnet_conflict: { status: 409, doc: "A host network's subnet overlaps another host network or an address on a host interface (named in details); it would break the host's routing." },
   unsupported: { status: 501, doc: "This host lacks what the request needs (details say what to install)." },
   kernel_exists: { status: 409, doc: "A kernel with that name already exists." },

@@ -23,6 +23,11 @@ export const CreateNetworkRequest = z
       .boolean()
       .default(false)
       .describe("host networks (not bridged): a dnsmasq on the gateway answers <instance>.<network> for the network's NICs (Debian package dnsmasq-base)"),
+    ipv6: z
+      .string()
+      .max(43)
+      .optional()
+      .describe("host networks (not bridged): an IPv6 /64, unique local (fd00::/8) or global unicast, e.g. fd42:1:2:3::/64; the host takes its first address, guests address themselves from their MAC (SLAAC, EUI-64) by the router advertisements of the network's dnsmasq"),
     bridge: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, "an interface name (1-15 letters, digits, _ . -)")
@@ -42,12 +47,14 @@ export const NetworkView = z.object({
   nat: z.boolean(),
   routed: z.boolean().describe("host networks in mode routed: guests reached at their own addresses, no NAT"),
   dns: z.boolean().describe("its guests' names (<instance>.<network>) are served at the gateway"),
+  ipv6: z.string().nullable().describe("the network's IPv6 /64 (null: IPv4 only)"),
+  gateway6: z.string().nullable().describe("the host's IPv6 address on the bridge (the prefix's first), the guests' router"),
   bridged: z.boolean().describe("host networks in mode bridged: on the admin's bridge named in `bridge`"),
   hostAccess: z.boolean().describe("user networks: guests on it may reach the host's own services; false for every other kind (host networks' guests reach the host with ping only)"),
   gateway: z.string().nullable().describe("host: the bridge's address, the guests' route out (the host itself answers only ping there); user: slirp's alias for the host's loopback (reachable with hostAccess)"),
   bridge: z.string().nullable().describe("switch and host: the host bridge umld created"),
   switchPid: z.number().int().nullable().describe("always null: switch networks had a uml_switch process before they became kernel bridges"),
-  nics: z.array(z.object({ instance: z.string(), slot: z.string(), ip: z.string(), mac: z.string() })),
+  nics: z.array(z.object({ instance: z.string(), slot: z.string(), ip: z.string(), ipv6: z.string().nullable().describe("the address the guest gives itself from its MAC on the network's prefix"), mac: z.string() })),
   createdAt: z.string(),
 });
 export type NetworkView = z.infer<typeof NetworkView>;
@@ -57,6 +64,7 @@ export const NicView = z.object({
   network: z.string(),
   mac: z.string().describe("fe:<prefix>:<address>: the guest reads its address from it"),
   ip: z.string(),
+  ipv6: z.string().nullable().describe("on a network with an IPv6 prefix: the address the guest gives itself from its MAC (SLAAC, EUI-64)"),
   hostInterface: z.string().nullable().describe("switch and host networks: the TAP on the host side"),
 });
 export type NicView = z.infer<typeof NicView>;

@@ -41,6 +41,7 @@ export const CAPABILITIES = [
   "routed-networks",
   "bridged-networks",
   "network-dns",
+  "network-ipv6",
 ] as const;
 
 export const VersionView = z.object({

@@ -18,13 +18,13 @@ export const networkCommands: CommandSpec[] = [
     name: "net",
     subs: ["ls", "create", "rm", "forward"],
     help: [
-      "net ls | rm NAME | create NAME [SUBNET] [--kind switch|host|user] [--nat | --routed | --bridge BR] [--dns] [--host-access]",
+      "net ls | rm NAME | create NAME [SUBNET] [--kind switch|host|user] [--nat | --routed | --bridge BR] [--dns] [--ipv6 PREFIX/64] [--host-access]",
       "net forward ls NET | add NET INSTANCE PORT[:GUESTPORT] [--udp] [--address A] | rm NET PORT [--udp] [--address A]",
       "                                     port forwards into a NATed host network (tenants: ports their admin granted)",
       "                                     e.g. net create lan 10.77.0.0/24; net create wan 10.78.0.0/24 --kind host --nat",
       "                                     --host-access (user, admins): its guests reach the host's services at 10.0.2.2",
     ],
-    flags: ["kind", "nat", "routed", "bridge", "dns", "host-access", "udp", "address"],
+    flags: ["kind", "nat", "routed", "bridge", "dns", "ipv6", "host-access", "udp", "address"],
     completes: "network",
     lists: true,
     async run(x) {
@@ -34,7 +34,7 @@ export const networkCommands: CommandSpec[] = [
         return x.list(r, r.networks, [
           col<NetworkRow>("name", (n) => n.name),
           col<NetworkRow>("kind", (n) => `${n.kind}${n.nat ? "+nat" : ""}${n.routed ? "+routed" : ""}${n.hostAccess ? "+host" : ""}`),
-          col<NetworkRow>("subnet", (n) => n.subnet),
+          col<NetworkRow>("subnet", (n) => (n.ipv6 ? `${n.subnet},${n.ipv6}` : n.subnet)),
           col<NetworkRow>("bridge", (n) => n.bridge),
           col<NetworkRow>("nics", (n) => n.nics.map((i) => `${i.instance}:${i.slot}=${i.ip}`).join(",") || null),
         ], "no networks");
@@ -48,13 +48,14 @@ export const networkCommands: CommandSpec[] = [
         if (x.v.nat) body.nat = true;
         if (x.v.routed) body.mode = "routed";
         if (x.v.dns) body.dns = true;
+        if (typeof x.v.ipv6 === "string") body.ipv6 = x.v.ipv6;
         if (typeof x.v.bridge === "string") {
           body.mode = "bridged";
           body.bridge = x.v.bridge;
         }
         if (x.v["host-access"]) body.hostAccess = true;
         const r = await x.c.call("createNetwork", { body });
-        return x.out(r, `created network ${r.name} (${r.kind}${r.nat ? ", NAT" : ""}${r.routed ? ", routed" : ""}${r.hostAccess ? ", host access" : ""}, ${r.subnet}${r.gateway ? `, host at ${r.gateway}` : ""}${r.bridge ? ` on ${r.bridge}` : ""})`);
+        return x.out(r, `created network ${r.name} (${r.kind}${r.nat ? ", NAT" : ""}${r.routed ? ", routed" : ""}${r.hostAccess ? ", host access" : ""}, ${r.subnet}${r.ipv6 ? ` and ${r.ipv6}` : ""}${r.gateway ? `, host at ${r.gateway}` : ""}${r.bridge ? ` on ${r.bridge}` : ""})`);
       }
       if (sub === "rm") return x.out(await x.c.call("deleteNetwork", { params: { name } }), `deleted network ${name}`);
       x.fail("net ls | create | rm | forward");
@@ -71,7 +72,7 @@ export const networkCommands: CommandSpec[] = [
       const inst = x.arg(1, `nic ${sub ?? "add | rm"} NAME ...`);
       if (sub === "add") {
         const r = await x.c.call("attachNic", { params: { name: inst }, body: { network: x.arg(2, "nic add NAME NETWORK"), ...(typeof x.v.ip === "string" ? { ip: x.v.ip } : {}) } });
-        return x.out(r, `${inst}: ${r.slot} on ${r.network}, ${r.ip} (${r.mac})${r.live ? " (live)" : ""}`);
+        return x.out(r, `${inst}: ${r.slot} on ${r.network}, ${r.ip}${r.ipv6 ? ` and ${r.ipv6}` : ""} (${r.mac})${r.live ? " (live)" : ""}`);
       }
       if (sub === "rm") {
         const slot = x.arg(2, "nic rm NAME SLOT");

@@ -47,7 +47,7 @@ export interface CommandArgs {
   "channel.remove": { instance: string; channel: string };
   "nic.attach": { instance: string; network: string; mac?: string; ip?: string };
   "nic.detach": { instance: string; slot: string };
-  "network.create": { name: string; networkKind: NetworkKind; subnet?: string; nat: boolean; routed: boolean; bridge?: string; dns: boolean; hostAccess: boolean };
+  "network.create": { name: string; networkKind: NetworkKind; subnet?: string; nat: boolean; routed: boolean; bridge?: string; dns: boolean; hostAccess: boolean; ipv6?: string };
   "network.delete": { name: string };
   "forward.add": { network: string; instance: string; protocol: ForwardProtocol; listenAddress: string | null; listenPort: number; targetPort: number };
   "forward.remove": { network: string; protocol: ForwardProtocol; listenPort: number; listenAddress: string | null };

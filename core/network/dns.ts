@@ -3,6 +3,7 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { ownerOfName } from "../tenants/principal.js";
+import { parsePrefix6 } from "./address6.js";
 
 export const DNSMASQ = "/usr/sbin/dnsmasq";
 
@@ -15,6 +16,10 @@ export interface DnsSpec {
   networkId: string;
   gateway: string;
   records: Array<{ name: string; ip: string }>;
+  /** false: no DNS at all (a dnsmasq only for router advertisements) */
+  names?: boolean;
+  /** the network's IPv6 /64 and its bridge: router advertisements there (SLAAC, the host as router) */
+  ra?: { bridge: string; prefix: string } | null;
 }
 
 const NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
@@ -23,8 +28,10 @@ const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 /**
  * dnsmasq's arguments for one network: only the gateway address, no
  * upstream, no hosts file, no DHCP: it answers `<instance>.<network>` for
- * the network's NICs and nothing else. The records are on the command line,
- * so a running dnsmasq whose command line differs is stale (re-adoption).
+ * the network's NICs and nothing else. On a network with an IPv6 prefix it
+ * also sends router advertisements on the bridge (ra-only: addresses by
+ * SLAAC, no DHCPv6). The records are on the command line, so a running
+ * dnsmasq whose command line differs is stale (re-adoption).
  */
 export function dnsmasqArgs(s: DnsSpec, pidFile: string): string[] {
   if (!IPV4.test(s.gateway)) throw new Error(`refusing address '${s.gateway}'`);
@@ -32,11 +39,18 @@ export function dnsmasqArgs(s: DnsSpec, pidFile: string): string[] {
     if (!NAME.test(r.name) || !IPV4.test(r.ip)) throw new Error(`refusing DNS record '${r.name}'`);
     return `--host-record=${r.name},${r.ip}`;
   });
-  return ["--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces", `--listen-address=${s.gateway}`, "--except-interface=lo", `--pid-file=${pidFile}`, ...records.sort()];
+  const ra: string[] = [];
+  if (s.ra) {
+    const p = parsePrefix6(s.ra.prefix);
+    if ("problem" in p || !/^umlbr-[0-9a-f]{8}$/.test(s.ra.bridge)) throw new Error(`refusing router advertisements for '${s.ra.prefix}' on '${s.ra.bridge}'`);
+    ra.push(`--interface=${s.ra.bridge}`, "--enable-ra", `--dhcp-range=${p.prefix.split("/")[0]},ra-only,64`, `--ra-param=${s.ra.bridge},high,10`, "--leasefile-ro");
+  }
+  const dns = s.names === false ? ["--port=0"] : [];
+  return ["--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces", `--listen-address=${s.gateway}`, "--except-interface=lo", ...dns, ...ra, `--pid-file=${pidFile}`, ...records.sort()];
 }
 
 /**
- * One dnsmasq per host network that asks for names (`dns: true`): a daemon
+ * One dnsmasq per host network that asks for names (`dns: true`) or has an IPv6 prefix: a daemon
  * of its own (it outlives umld like the bridge it serves), found again at
  * start by its pid file and kept when its command line is the one wanted;
  * otherwise it is stopped and started anew, so there is never a second.

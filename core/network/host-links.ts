@@ -3,6 +3,7 @@ import { chmodSync, existsSync, readFileSync, readlinkSync, rmSync, statSync, wr
 import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { gatewayOf, parseSubnet } from "./address.js";
+import { parsePrefix6 } from "./address6.js";
 
 /**
  * The host side of `switch` and `host` networks: a Linux bridge per network
@@ -84,6 +85,8 @@ export interface FirewallSpec {
   guestMacs?: string[];
   /** a dnsmasq on the gateway answers the guests' names: port 53 there is open to them */
   dns?: boolean;
+  /** the network's IPv6 /64: forwarded (and NATed) as the mode says */
+  prefix6?: string | null;
   /** NATed networks: host ports DNATed to guests (forwards.ts) */
   forwards?: ForwardRule[];
 }
@@ -109,8 +112,15 @@ function forwardLines(f: FirewallSpec): { nat: string[]; accept: string[] } {
   return { nat, accept };
 }
 
-/** Link-local and cloud metadata (169.254.169.254): a NATed guest is never forwarded there. */
+/** Link-local and cloud metadata (169.254.169.254, fd00:ec2::254): a guest is never forwarded there. */
 const NO_FORWARD_V4 = "169.254.0.0/16";
+const NO_FORWARD_V6 = "fe80::/10, fd00:ec2::254";
+
+function checkedPrefix6(p: string): string {
+  const r = parsePrefix6(p);
+  if ("problem" in r) throw new Error(`refusing IPv6 prefix '${p}'`);
+  return r.prefix;
+}
 
 /**
  * The nftables ruleset of one host network: one `inet` table (IPv4 and IPv6),
@@ -119,20 +129,26 @@ const NO_FORWARD_V4 = "169.254.0.0/16";
  * NAT, IPv4 from the subnet to anything but another umld bridge or
  * link-local/metadata (and in, only replies and port forwards); routed, the
  * same out and anything in to the subnet but from another umld bridge.
- * IPv6 is never forwarded (umld gives guests no IPv6 yet).
+ * IPv6 (a network with a prefix) the same way, NATed (NAT66) on a NATed
+ * network; without a prefix, or on a local network, IPv6 is never forwarded.
  */
 export function firewallRules(f: FirewallSpec): string {
   if (f.bridged) return bridgedRules(f);
   const br = `iifname "${f.bridge}"`;
   const forwards = f.nat ? forwardLines(f) : { nat: [], accept: [] };
+  const p6 = f.prefix6 ? checkedPrefix6(f.prefix6) : null;
+  const v6 = p6 !== null && (f.nat || f.routed);
+  const out6 = v6 ? [`    ${br} ip6 daddr { ${NO_FORWARD_V6} } drop`, `    ${br} ip6 saddr ${p6} accept`] : [];
   const fwd = f.nat
     ? [
         ...forwards.accept,
         `    ${br} oifname "${BRIDGE_PREFIX}*" drop`,
         `    ${br} ip daddr ${NO_FORWARD_V4} drop`,
         `    ${br} ip saddr ${f.subnet} accept`,
+        ...out6,
         `    ${br} drop`,
         `    oifname "${f.bridge}" ip daddr ${f.subnet} ct state established,related accept`,
+        ...(v6 ? [`    oifname "${f.bridge}" ip6 daddr ${p6} ct state established,related accept`] : []),
         `    oifname "${f.bridge}" drop`,
       ]
     : f.routed
@@ -140,9 +156,11 @@ export function firewallRules(f: FirewallSpec): string {
           `    ${br} oifname "${BRIDGE_PREFIX}*" drop`,
           `    ${br} ip daddr ${NO_FORWARD_V4} drop`,
           `    ${br} ip saddr ${f.subnet} accept`,
+          ...out6,
           `    ${br} drop`,
           `    oifname "${f.bridge}" iifname "${BRIDGE_PREFIX}*" drop`,
           `    oifname "${f.bridge}" ip daddr ${f.subnet} accept`,
+          ...(v6 ? [`    oifname "${f.bridge}" ip6 daddr ${p6} accept`] : []),
           `    oifname "${f.bridge}" drop`,
         ]
       : [`    ${br} drop`, `    oifname "${f.bridge}" drop`];
@@ -152,7 +170,7 @@ export function firewallRules(f: FirewallSpec): string {
     `    type filter hook input priority filter; policy accept;`,
     `    ${br} ct state established,related accept`,
     `    ${br} icmp type echo-request accept`,
-    `    ${br} icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert } accept`,
+    `    ${br} icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept`,
     ...(f.dns ? [`    ${br} ip daddr ${gatewayOf(parseSubnet(f.subnet)!)} meta l4proto { tcp, udp } th dport 53 accept`] : []),
     `    ${br} drop`,
     `  }`,
@@ -160,8 +178,7 @@ export function firewallRules(f: FirewallSpec): string {
     `    type filter hook forward priority filter; policy accept;`,
     // guest to guest on the same bridge: seen here too when br_netfilter is loaded (Docker loads it)
     `    ${br} oifname "${f.bridge}" accept`,
-    `    ${br} meta nfproto ipv6 drop`,
-    `    oifname "${f.bridge}" meta nfproto ipv6 drop`,
+    ...(v6 ? [] : [`    ${br} meta nfproto ipv6 drop`, `    oifname "${f.bridge}" meta nfproto ipv6 drop`]),
     ...fwd,
     `  }`,
   ];
@@ -170,6 +187,7 @@ export function firewallRules(f: FirewallSpec): string {
       `  chain postrouting {`,
       `    type nat hook postrouting priority srcnat; policy accept;`,
       `    ip saddr ${f.subnet} oifname != "${f.bridge}" masquerade`,
+      ...(v6 ? [`    ip6 saddr ${p6} oifname != "${f.bridge}" masquerade`] : []),
       `  }`,
     );
     if (forwards.nat.length) lines.push(`  chain prerouting {`, `    type nat hook prerouting priority dstnat; policy accept;`, ...forwards.nat, `  }`);

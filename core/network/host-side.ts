@@ -6,6 +6,8 @@ import { ifbName, run, safeBridge, tableName, type ForwardRule, type HostLinks }
 import type { NicShaping } from "./nic-shaping.js";
 import type { NetworkDns } from "./dns.js";
 import { replaceSegmentTables, segmentRules } from "./segment-guard.js";
+import { gateway6 } from "./address6.js";
+import { enableForwarding6, ensureBridge6 } from "./ipv6-host.js";
 
 export interface HostSideContext {
   links: HostLinks;
@@ -43,6 +45,7 @@ export class HostSide {
       this.c.links.pinAddress(n.host_if); // its current MAC, kept: else a TAP with a lower one (a guest sets it) becomes the host's on the LAN
     } else {
       this.c.links.ensureBridge(n.host_if, n.kind === "host" ? `${gatewayOf(subnet)}/${subnet.prefix}` : null);
+      if (n.ipv6) ensureBridge6(n.host_if, `${gateway6(n.ipv6)}/64`);
     }
     this.guard(n); // before any port: a switch bridge is closed to the host from the start
     this.firewall(n);
@@ -57,13 +60,14 @@ export class HostSide {
   firewall(n: NetworkRow): void {
     if (n.kind !== "host" || !n.host_if) return;
     this.c.links.ensureFirewall({ table: tableName(n.id), bridge: n.host_if, subnet: n.subnet, nat: n.nat === 1, routed: n.routed === 1, dns: n.dns === 1,
-      bridged: n.bridged === 1, guestMacs: this.c.nicsOn(n.id).map((x) => x.mac), forwards: this.c.forwardsOn(n.id) });
+      bridged: n.bridged === 1, guestMacs: this.c.nicsOn(n.id).map((x) => x.mac), forwards: this.c.forwardsOn(n.id), prefix6: n.ipv6 ?? null });
+    if (n.ipv6 && (n.nat === 1 || n.routed === 1)) enableForwarding6(this.c.links.stateDir, this.c.log);
   }
 
   /** A network without NICs goes: its tables, then its bridge. */
   removeNetwork(n: NetworkRow): void {
     if (n.kind === "user") return;
-    if (n.dns === 1) this.c.dns.remove(n.id);
+    if (n.dns === 1 || n.ipv6) this.c.dns.remove(n.id);
     run("nft", ["-f", "-"], replaceSegmentTables(tableName(n.id), ""));
     if (n.kind === "host") this.c.links.removeFirewall(tableName(n.id));
     if (n.host_if && n.bridged !== 1) this.c.links.removeLink(n.host_if); // an admin's bridge stays
@@ -82,7 +86,7 @@ export class HostSide {
   guard(n: NetworkRow): void {
     if (n.kind === "user" || !n.host_if) return;
     const ports = this.c.nicsOn(n.id).filter((x) => x.host_if).map((x) => ({ tap: x.host_if!, mac: x.mac, ip: x.ip }));
-    const rules = segmentRules({ table: tableName(n.id), bridge: n.host_if, isolated: n.kind === "switch", pinAddresses: n.kind === "host", lan: n.bridged === 1, ports });
+    const rules = segmentRules({ table: tableName(n.id), bridge: n.host_if, isolated: n.kind === "switch", pinAddresses: n.kind === "host", lan: n.bridged === 1, prefix6: n.ipv6 ?? null, ports });
     run("nft", ["-f", "-"], replaceSegmentTables(tableName(n.id), rules));
     if (n.bridged === 1) this.firewall(n); // its table names the guests' MACs: a new one is kept from the host before it sends
     this.names(n);
@@ -90,8 +94,8 @@ export class HostSide {
 
   /** A network with DNS: its dnsmasq answers exactly its NICs' names (started, or restarted when they changed). */
   names(n: NetworkRow): void {
-    if (n.dns !== 1 || n.kind !== "host") return;
-    this.c.dns.ensure({ networkId: n.id, gateway: gatewayOf(parseSubnet(n.subnet)!), records: this.c.dnsRecords(n) });
+    if ((n.dns !== 1 && !n.ipv6) || n.kind !== "host" || !n.host_if) return;
+    this.c.dns.ensure({ networkId: n.id, gateway: gatewayOf(parseSubnet(n.subnet)!), records: n.dns === 1 ? this.c.dnsRecords(n) : [], names: n.dns === 1, ra: n.ipv6 ? { bridge: n.host_if, prefix: n.ipv6 } : null });
   }
 
   /** The NIC's rate: `mbit`, by default its instance's limit (null: none). */

@@ -7,6 +7,7 @@ import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import type { NetworkRow, NetworksRepo, NicRow } from "../store/networks-repo.js";
 import { newId, nowIso } from "../util/ids.js";
 import { allocateIp, gatewayOf, macFor, overlaps, parseSubnet } from "./address.js";
+import { checkPrefix6, gateway6, nicAddress6, releaseForwarding6 } from "./ipv6.js";
 import type { GuestFilter } from "./guest-filter.js";
 import { bridgeName, tapName, type HostLinks } from "./host-links.js";
 import { HostSide } from "./host-side.js";
@@ -102,7 +103,7 @@ export class Networks {
     }
   }
 
-  create(name: string, kind: NetworkKind, subnet: string | undefined, nat: boolean, hostAccess = false, routed = false, bridge?: string, dns = false): NetworkView {
+  create(name: string, kind: NetworkKind, subnet: string | undefined, nat: boolean, hostAccess = false, routed = false, bridge?: string, dns = false, ipv6?: string): NetworkView {
     if (this.repo.byName(name)) throw new UmldError("network_exists", `a network named '${name}' already exists`, { network: name });
     if (kind === "user") {
       if (subnet !== undefined && subnet !== USER_SUBNET) throw new UmldError("invalid_request", `user networks are always ${USER_SUBNET} (slirp's own)`, { subnet });
@@ -118,6 +119,7 @@ export class Networks {
     if (dns && (kind !== "host" || bridge !== undefined)) throw new UmldError("invalid_request", `dns is for host networks umld addresses (not switch, user or bridged)`, { kind, dns });
     if (dns && !existsSync(DNSMASQ)) throw new UmldError("unsupported", `DNS names need ${DNSMASQ} (Debian package dnsmasq-base)`, { dns });
     if (hostAccess && kind !== "user") throw new UmldError("invalid_request", `hostAccess is for user networks (a host network's guests reach the host with ping only; a switch network has no host side)`, { kind });
+    const prefix6 = ipv6 === undefined ? null : checkPrefix6(ipv6, kind, bridge, this.repo.all());
     const parsed = parseSubnet(subnet);
     if (!parsed) throw new UmldError("invalid_request", `subnet must be an IPv4 network address with a /8../30 prefix, e.g. 10.77.0.0/24`, { subnet });
     if (kind === "host") {
@@ -127,7 +129,7 @@ export class Networks {
     }
     if (kind === "user" && !existsSync(SLIRP)) throw new UmldError("unsupported", `user networks need ${SLIRP} (Debian package slirp)`, { kind });
     const id = newId();
-    const row: NetworkRow = { id, name, owner: ownerOfName(name).tenant, kind, subnet, nat: nat ? 1 : 0, routed: routed ? 1 : 0, bridged: bridge !== undefined ? 1 : 0, dns: dns ? 1 : 0, host_access: hostAccess ? 1 : 0, host_if: kind === "user" ? null : (bridge ?? bridgeName(id)), created_at: nowIso() };
+    const row: NetworkRow = { id, name, owner: ownerOfName(name).tenant, kind, subnet, nat: nat ? 1 : 0, routed: routed ? 1 : 0, bridged: bridge !== undefined ? 1 : 0, dns: dns ? 1 : 0, ipv6: prefix6, host_access: hostAccess ? 1 : 0, host_if: kind === "user" ? null : (bridge ?? bridgeName(id)), created_at: nowIso() };
     this.repo.insert(row);
     try {
       this.host.ensureNetwork(row);
@@ -136,7 +138,7 @@ export class Networks {
       this.repo.delete(row.id);
       throw new UmldError("host_error", `cannot set up the network on the host: ${(e as Error).message}`);
     }
-    this.log.info({ network: name, kind, subnet, nat, routed, hostAccess }, "network created");
+    this.log.info({ network: name, kind, subnet, nat, routed, hostAccess, ipv6: prefix6 }, "network created");
     return this.view(row);
   }
 
@@ -150,7 +152,9 @@ export class Networks {
     if (users.length) throw new UmldError("network_in_use", `network '${name}' has NICs of ${users.join(", ")}`, { network: name, instances: users });
     this.host.removeNetwork(net);
     this.repo.delete(net.id);
-    if (!this.repo.all().some((n) => n.kind === "host" && (n.nat || n.routed))) this.links.releaseForwarding();
+    const forwarded = this.repo.all().filter((n) => n.kind === "host" && (n.nat || n.routed));
+    if (!forwarded.length) this.links.releaseForwarding();
+    if (!forwarded.some((n) => n.ipv6)) releaseForwarding6(this.links.stateDir, this.log);
     this.log.info({ network: name }, "network deleted");
     return { deleted: name };
   }
@@ -161,7 +165,7 @@ export class Networks {
   }
 
   nicsOf(instanceId: string): NicView[] {
-    return this.repo.nicsOf(instanceId).map((n) => ({ slot: n.slot, network: this.repo.byId(n.network_id)?.name ?? "?", mac: n.mac, ip: n.ip, hostInterface: n.host_if }));
+    return this.repo.nicsOf(instanceId).map((n) => ({ slot: n.slot, network: this.repo.byId(n.network_id)?.name ?? "?", mac: n.mac, ip: n.ip, ipv6: nicAddress6(this.repo.byId(n.network_id)?.ipv6, n.mac), hostInterface: n.host_if }));
   }
 
   /** Before an instance is deleted: its NICs and their TAPs go. */
@@ -295,7 +299,7 @@ export class Networks {
       throw e instanceof UmldError ? e : new UmldError("host_error", `cannot add the NIC: ${(e as Error).message}`, { slot });
     }
     this.log.info({ instance: instanceName, network, slot, ip, live }, "NIC attached");
-    return { slot, network, mac: nic.mac, ip, hostInterface: nic.host_if, live };
+    return { slot, network, mac: nic.mac, ip, ipv6: nicAddress6(net.ipv6, nic.mac), hostInterface: nic.host_if, live };
   }
 
   async detach(instanceName: string, slot: string): Promise<{ detached: string }> {
@@ -390,11 +394,12 @@ export class Networks {
       routed: r.routed === 1,
       bridged: r.bridged === 1,
       dns: r.dns === 1,
+      ipv6: r.ipv6 ?? null, gateway6: r.ipv6 ? gateway6(r.ipv6) : null,
       hostAccess: r.host_access === 1,
       gateway: r.kind === "host" ? gatewayOf(parseSubnet(r.subnet)!) : r.kind === "user" ? "10.0.2.2" : null,
       bridge: r.host_if,
       switchPid: null, // switch networks have no process since they moved to kernel bridges
-      nics: this.repo.nicsOn(r.id).map((n) => ({ instance: this.instances.byId(n.instance_id)?.name ?? "?", slot: n.slot, ip: n.ip, mac: n.mac })),
+      nics: this.repo.nicsOn(r.id).map((n) => ({ instance: this.instances.byId(n.instance_id)?.name ?? "?", slot: n.slot, ip: n.ip, ipv6: nicAddress6(r.ipv6, n.mac), mac: n.mac })),
     };
   }
 }

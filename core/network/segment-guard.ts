@@ -1,3 +1,5 @@
+import { groupsOf, linkLocalAddress, slaacAddress } from "./address6.js";
+
 /**
  * The layer-2 rules of one network's bridge, in nftables tables of its own
  * (`bridge umld_<id>` and, for switch networks, `netdev umld_<id>`), replaced
@@ -7,7 +9,11 @@
  *   cannot poison the bridge's forwarding table to steal a neighbour's frames
  *   or flood it; on a host network (routed and NATed by the host) also IPv4
  *   and ARP only from its NIC's address (or 0.0.0.0), and no VLAN-tagged
- *   frame (the pins match the ether type a tag hides);
+ *   frame (the pins match the ether type a tag hides); IPv6 only from its
+ *   link-local and SLAAC addresses (or ::, duplicate address detection),
+ *   neighbour advertisements only for those, and no router advertisement
+ *   or redirect (a guest never becomes its neighbours' router); on an
+ *   admin's bridge (bridged) IPv4 and ARP only, no IPv6 at all;
  * - a port is given only unicast frames to its NIC's MAC (and broadcast and
  *   multicast): a guest that sets its TAP's host-side MAC to a neighbour's
  *   (a TUN ioctl on its own descriptor) makes the bridge send that
@@ -31,8 +37,10 @@ export interface SegmentGuardSpec {
   bridge: string;
   /** a switch network: the host takes no part in it */
   isolated: boolean;
-  /** a host network: a port sends IPv4 and ARP only from its NIC's address */
+  /** a host network: a port sends IPv4 and ARP only from its NIC's address, IPv6 only from its own */
   pinAddresses: boolean;
+  /** the network's IPv6 /64: each port's SLAAC address on it is its own too */
+  prefix6?: string | null;
   /** on an admin's bridge (the LAN): a port sends IPv4 and ARP only, nothing the pins do not cover */
   lan?: boolean;
   ports: SegmentPort[];
@@ -48,6 +56,18 @@ function check(re: RegExp, v: string, what: string): string {
   return v;
 }
 
+/** A port's IPv6: only from its link-local and SLAAC addresses (or ::), neighbour advertisements only for those, never a router's. */
+function ipv6Pins(tap: string, mac: string, prefix6: string | null): string[] {
+  const own6 = [linkLocalAddress(mac), ...(prefix6 ? [slaacAddress(prefix6, mac)] : [])];
+  // the target of a neighbour advertisement (ICMPv6 bytes 8-23): nft 1.0.6 has no name for it
+  const targets = own6.map((a) => `0x${groupsOf(a)!.map((x) => x.toString(16).padStart(4, "0")).join("")}`);
+  return [
+    `    ${tap} ether type ip6 ip6 saddr != { ::, ${own6.join(", ")} } drop`,
+    `    ${tap} icmpv6 type { nd-router-advert, nd-redirect } drop`,
+    `    ${tap} icmpv6 type nd-neighbor-advert @th,64,128 != { ${targets.join(", ")} } drop`,
+  ];
+}
+
 export function segmentRules(g: SegmentGuardSpec): string {
   const table = check(TABLE, g.table, "table name");
   const bridge = check(g.isolated ? IFNAME : /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, g.bridge, "interface name"); // a host network may be on an admin's bridge
@@ -60,6 +80,7 @@ export function segmentRules(g: SegmentGuardSpec): string {
       lines.push(`    ${tap} ether type { 8021q, 8021ad } drop`, `    ${tap} ether type arp arp saddr ip != ${own} drop`, `    ${tap} ether type ip ip saddr != ${own} drop`);
       // IPv6 (any source, router advertisements) and other ether types would reach the admin's LAN unpinned
       if (g.lan) lines.push(`    ${tap} ether type != { ip, arp } drop`);
+      else lines.push(...ipv6Pins(tap, p.mac, g.prefix6 ?? null));
     }
     return lines;
   });

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { READY_CONSOLE_MARKER, READY_NOTIFY_TEXT } from "../uml/notify.js";
 import { renameDurable } from "../util/fs.js";
@@ -52,9 +52,17 @@ export const MDEV_CONF = `SUBSYSTEM=net;(eth|vec)[0-9]+ 0:0 600 ! @/etc/umld-net
  * network). A slirp NIC (user network) has no MAC: it is a SLIP link (type
  * 256) and slirp's network is always 10.0.2.15/24. UML's vector driver
  * (switch and host NICs) names its devices vecN: renamed to the slot, ethN.
+ * IPv6 is a module in Debian's UML kernel (CONFIG_IPV6=m): loaded from the
+ * image at the first NIC, the kernel then addresses the NIC itself from its
+ * MAC (SLAAC, EUI-64) and routes by the network's router advertisements.
  */
 export const NET_SCRIPT = `#!/bin/sh
 i="$1"
+if [ ! -d /proc/sys/net/ipv6 ]; then
+  read -r v < /proc/sys/kernel/osrelease
+  m=/lib/modules/$v
+  [ -f $m/ipv6.ko ] && { insmod $m/crc-ccitt.ko 2>/dev/null; insmod $m/ipv6.ko; }
+fi
 case "$i" in vec*) ip link set "$i" name "eth\${i#vec}" && i="eth\${i#vec}" ;; esac
 if [ "$(cat /sys/class/net/$i/type)" = 256 ]; then
   ip addr add 10.0.2.15/24 dev "$i"
@@ -134,6 +142,21 @@ export async function layoutBusyboxRoot(root: string): Promise<void> {
   writeFileSync(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
   writeFileSync(join(root, "etc/group"), "root:x:0:\n");
   writeFileSync(join(root, "etc/hostname"), "umld-guest\n");
+  copyIpv6Modules(root);
+}
+
+/** Debian's UML kernels' modules (user-mode-linux package): IPv6 and what it needs, copied for each kernel version found. */
+export const UML_MODULES = "/usr/lib/uml/modules";
+const IPV6_MODULES = ["kernel/net/ipv6/ipv6.ko", "kernel/lib/crc-ccitt.ko"];
+
+function copyIpv6Modules(root: string): void {
+  if (!existsSync(UML_MODULES)) return;
+  for (const version of readdirSync(UML_MODULES)) {
+    if (!/^[\w.+-]+$/.test(version) || !existsSync(join(UML_MODULES, version, IPV6_MODULES[0]!))) continue;
+    const dir = join(root, "lib/modules", version);
+    mkdirSync(dir, { recursive: true });
+    for (const m of IPV6_MODULES) if (existsSync(join(UML_MODULES, version, m))) copyFileSync(join(UML_MODULES, version, m), join(dir, basename(m)));
+  }
 }
 
 export async function buildBusyboxImage(outPath: string, sizeMiB = 64): Promise<BuiltImage> {

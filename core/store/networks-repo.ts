@@ -3,7 +3,7 @@ import { ForwardsRepo } from "./forwards-repo.js";
 
 import type { NetworkKind } from "../../protocol/networks.js";
 
-export interface NetworkRow { id: string; name: string; owner: string | null; kind: NetworkKind; subnet: string; nat: number; routed?: number; bridged?: number; dns?: number; host_access: number; host_if: string | null; created_at: string; host_uid?: number | null }
+export interface NetworkRow { id: string; name: string; owner: string | null; kind: NetworkKind; subnet: string; nat: number; routed?: number; bridged?: number; dns?: number; ipv6?: string | null; host_access: number; host_if: string | null; created_at: string; host_uid?: number | null }
 export interface NicRow { id: string; instance_id: string; network_id: string; slot: string; mac: string; ip: string; shared_ip: number; host_if: string | null; created_at: string }
 
 export class NetworksRepo {
@@ -16,7 +16,7 @@ export class NetworksRepo {
       all: db.prepare("SELECT * FROM networks ORDER BY name"),
       byName: db.prepare("SELECT * FROM networks WHERE name = ?"),
       byId: db.prepare("SELECT * FROM networks WHERE id = ?"),
-      insert: db.prepare("INSERT INTO networks (id, name, owner, kind, subnet, nat, routed, bridged, dns, host_access, host_if, created_at) VALUES (@id, @name, @owner, @kind, @subnet, @nat, @routed, @bridged, @dns, @host_access, @host_if, @created_at)"),
+      insert: db.prepare("INSERT INTO networks (id, name, owner, kind, subnet, nat, routed, bridged, dns, ipv6, host_access, host_if, created_at) VALUES (@id, @name, @owner, @kind, @subnet, @nat, @routed, @bridged, @dns, @ipv6, @host_access, @host_if, @created_at)"),
       delete: db.prepare("DELETE FROM networks WHERE id = ?"),
       nicsOf: db.prepare("SELECT * FROM nics WHERE instance_id = ? ORDER BY slot"),
       nicsOn: db.prepare("SELECT * FROM nics WHERE network_id = ?"),

@@ -96,7 +96,7 @@ export function handlers(s: Services): Handlers {
     attachNic: ({ params, body }, x) => x.run({ kind: "nic.attach", instance: params.name, network: body.network, mac: body.mac, ip: body.ip }),
     detachNic: ({ params }, x) => x.run({ kind: "nic.detach", instance: params.name, slot: params.slot }),
     createNetwork: ({ body: b }, x) => x.run({ kind: "network.create", name: b.name, networkKind: b.kind, subnet: b.subnet, nat: b.nat || b.mode === "nat", routed: b.mode === "routed",
-        ...(b.mode === "bridged" || b.bridge !== undefined ? { bridge: b.bridge ?? "" } : {}), dns: b.dns, hostAccess: b.hostAccess }),
+        ...(b.mode === "bridged" || b.bridge !== undefined ? { bridge: b.bridge ?? "" } : {}), dns: b.dns, hostAccess: b.hostAccess, ...(b.ipv6 !== undefined ? { ipv6: b.ipv6 } : {}) }),
     deleteNetwork: ({ params }, x) => x.run({ kind: "network.delete", name: params.name }),
     createForward: ({ params, body: b }, x) =>
       x.run({ kind: "forward.add", network: params.name, instance: b.instance, protocol: b.protocol, listenAddress: b.listenAddress ?? null, listenPort: b.listenPort, targetPort: b.targetPort ?? b.listenPort }),

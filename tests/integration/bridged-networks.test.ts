@@ -96,7 +96,7 @@ describe("host networks bridged to an admin's bridge", { timeout: 300_000 }, () 
     await con.run("echo hello-lan | nc -w 3 10.249.0.200 7020");
     assert.equal(await until("the LAN machine to get a connection", () => srv.lines()[0]), "10.249.0.50 hello-lan");
     con.type("(echo from-guest | nc -l -p 8000 > /tmp/got) &\n");
-    await con.runUntil("grep -i ':1F40 ' /proc/net/tcp", /:1F40 .* 0A /i);
+    await con.runUntil("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -i ':1F40 '", /:1F40 .* 0A /i);
     assert.equal(nsExchange(lanNs!, "10.249.0.50", 8000, "hello-guest"), "reply from-guest");
 
     // the host on the LAN: a service on its address is the LAN's, but not the guest's

@@ -50,7 +50,7 @@ describe("port forwards into a NATed host network", { timeout: 400_000 }, () => 
   async function guestServer(): Promise<void> {
     await con!.run("rm -f /tmp/got");
     con!.type("(echo from-guest | nc -l -p 8000 > /tmp/got) &\n");
-    await con!.runUntil("grep -i ':1F40 ' /proc/net/tcp", /:1F40 .* 0A /i);
+    await con!.runUntil("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -i ':1F40 '", /:1F40 .* 0A /i);
   }
 
   it("a namespace reaches a TCP server in the guest through the forward, and nothing once it is removed", async () => {

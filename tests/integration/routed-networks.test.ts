@@ -57,11 +57,11 @@ describe("routed host networks", { timeout: 300_000 }, () => {
     // in: the namespace connects to the guest's own address; the guest sees the namespace's
     await con.run("rm -f /tmp/got /tmp/peer");
     con.type("(echo from-guest | nc -l -p 8000 > /tmp/got) &\n");
-    await con.runUntil("grep -i ':1F40 ' /proc/net/tcp", /:1F40 .* 0A /i);
+    await con.runUntil("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -i ':1F40 '", /:1F40 .* 0A /i);
     con.type("(sleep 1; netstat -tn > /tmp/peer) &\n");
     assert.equal(nsExchange(up, "10.247.0.2", 8000, "hello-guest"), "reply from-guest");
     assert.match(await con.run("cat /tmp/got"), /hello-guest/);
-    assert.match(await con.runUntil("cat /tmp/peer", /198\.18\.81\.2/), /10\.247\.0\.2:8000\s+198\.18\.81\.2:\d+/, "the guest saw the client's own address");
+    assert.match(await con.runUntil("cat /tmp/peer", /198\.18\.81\.2/), /10\.247\.0\.2:8000\s+(::ffff:)?198\.18\.81\.2:\d+/, "the guest saw the client's own address");
     assert.match(await con.run("ping -c 2 -W 3 198.18.81.2"), / 0% packet loss/);
   });
 

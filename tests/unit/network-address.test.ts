@@ -60,7 +60,7 @@ describe("host network pieces", () => {
       "type filter hook input priority filter; policy accept;",
       'iifname "umlbr-1" ct state established,related accept',
       'iifname "umlbr-1" icmp type echo-request accept',
-      'iifname "umlbr-1" icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert } accept',
+      'iifname "umlbr-1" icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept',
       'iifname "umlbr-1" drop',
     ]);
     assert.deepEqual(chain(plain, "forward"), [

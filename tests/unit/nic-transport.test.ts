@@ -48,6 +48,16 @@ describe("segment guard: a bridge's layer-2 rules", () => {
       `iifname "umlt-0a1b2c3d4e" ether type { 8021q, 8021ad } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type arp arp saddr ip != { 0.0.0.0, 10.77.0.2 } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip ip saddr != { 0.0.0.0, 10.77.0.2 } drop`,
+      // IPv6 only from its link-local address (EUI-64 of the MAC) or :: (DAD); no router advertisement; neighbour advertisements only for its own
+      `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr != { ::, fe80::fc18:aff:fe4d:2 } drop`,
+      `iifname "umlt-0a1b2c3d4e" icmpv6 type { nd-router-advert, nd-redirect } drop`,
+      `iifname "umlt-0a1b2c3d4e" icmpv6 type nd-neighbor-advert @th,64,128 != { 0xfe80000000000000fc180afffe4d0002 } drop`,
+    ]);
+    // with the network's prefix, its SLAAC address there is its own too
+    assert.deepEqual(chain(segmentRules(guard({ pinAddresses: true, prefix6: "fd42:1:2:3::/64" })), "ports").slice(5), [
+      `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr != { ::, fe80::fc18:aff:fe4d:2, fd42:1:2:3:fc18:aff:fe4d:2 } drop`,
+      `iifname "umlt-0a1b2c3d4e" icmpv6 type { nd-router-advert, nd-redirect } drop`,
+      `iifname "umlt-0a1b2c3d4e" icmpv6 type nd-neighbor-advert @th,64,128 != { 0xfe80000000000000fc180afffe4d0002, 0xfd42000100020003fc180afffe4d0002 } drop`,
     ]);
     // on an admin's bridge (the LAN) nothing but the pinned IPv4 and ARP leaves a port: no IPv6 from any source, no RA
     assert.deepEqual(chain(segmentRules(guard({ pinAddresses: true, lan: true })), "ports").at(-1), `iifname "umlt-0a1b2c3d4e" ether type != { ip, arp } drop`);
@@ -76,7 +86,7 @@ describe("segment guard: a bridge's layer-2 rules", () => {
   });
 
   it("writes rulesets nft accepts (checked by the kernel, nothing applied)", { skip: nftCheckSkip() }, () => {
-    for (const g of [guard({}), guard({ isolated: true }), guard({ pinAddresses: true }), guard({ isolated: true, ports: [] })]) {
+    for (const g of [guard({}), guard({ isolated: true }), guard({ pinAddresses: true }), guard({ pinAddresses: true, prefix6: "fd42:1:2:3::/64" }), guard({ isolated: true, ports: [] })]) {
       execFileSync("nft", ["-c", "-f", "-"], { input: replaceSegmentTables(table, segmentRules(g)), stdio: ["pipe", "pipe", "pipe"] });
     }
   });
