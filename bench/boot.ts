@@ -39,8 +39,16 @@ async function rawBoot(dir: string, image: string, i: number): Promise<number> {
   });
   sock.bind(notifyPath);
   const launch = rawLaunch({
-    kernelPath: "/usr/bin/linux.uml", umid: `bench${i}`, umlDir: `${dir}/run`, memoryMiB: 64, rootCow: cow, rootBacking: image,
-    notifySocket: notifyPath, hostname: `raw${i}`, hostfsDir: `${run}/hostfs`, bootOptions: defaultBootOptions(),
+    kernelPath: "/usr/bin/linux.uml",
+    umid: `bench${i}`,
+    umlDir: `${dir}/run`,
+    memoryMiB: 64,
+    rootCow: cow,
+    rootBacking: image,
+    notifySocket: notifyPath,
+    hostname: `raw${i}`,
+    hostfsDir: `${run}/hostfs`,
+    bootOptions: defaultBootOptions(),
   });
   const devNull = openSync("/dev/null", "r+");
   let exitedNow!: () => void;

@@ -74,7 +74,7 @@ function guestRunner(con: ConsoleClient): (args: string) => Promise<string> {
 }
 
 function serve(tool: string, ns?: string): ChildProcess {
-  const argv = ns ? ["ip", ["netns", "exec", ns, tool, "serve", String(PORT)]] as const : [tool, ["serve", String(PORT)]] as const;
+  const argv = ns ? (["ip", ["netns", "exec", ns, tool, "serve", String(PORT)]] as const) : ([tool, ["serve", String(PORT)]] as const);
   return spawn(argv[0], [...argv[1]], { stdio: "ignore" });
 }
 
@@ -121,7 +121,10 @@ async function main(): Promise<void> {
     await ok("host network", d.api("POST", "/v1/networks", { name: "hn", kind: "host", subnet: "10.251.2.0/24" }));
     await ok("NAT network", d.api("POST", "/v1/networks", { name: "nat", kind: "host", subnet: "10.251.3.0/24", nat: true }));
     const ip: Record<string, string> = {};
-    for (const [vm, nets] of [["g1", ["sw", "hn", "nat"]], ["g2", ["sw", "hn"]]] as const) {
+    for (const [vm, nets] of [
+      ["g1", ["sw", "hn", "nat"]],
+      ["g2", ["sw", "hn"]],
+    ] as const) {
       await ok(vm, d.api("POST", "/v1/instances", { name: vm, memoryMiB: 128, image: "netbench" }));
       for (const n of nets) ip[`${vm}.${n}`] = (await ok(`${vm} nic`, d.api("POST", `/v1/instances/${vm}/nics`, { network: n }))).ip;
       await d.mustAct(vm, "start");
@@ -144,7 +147,9 @@ async function main(): Promise<void> {
     for (const c of [g1, g2]) c.close();
 
     const view = (await d.api("GET", "/v1/networks")).body.networks as Array<{ name: string; kind: string; bridge: string | null; switchPid: number | null }>;
-    console.log(`umld ${execFileSync("git", ["-C", REPO, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim()}, ${MB} MiB per TCP run, ${PINGS} UDP pings, kernel ${execFileSync("linux.uml", ["--version"], { encoding: "utf8" }).trim()}`);
+    console.log(
+      `umld ${execFileSync("git", ["-C", REPO, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim()}, ${MB} MiB per TCP run, ${PINGS} UDP pings, kernel ${execFileSync("linux.uml", ["--version"], { encoding: "utf8" }).trim()}`,
+    );
     console.log(`networks: ${view.map((n) => `${n.name}=${n.kind}${n.switchPid ? " (uml_switch)" : ""}${n.bridge ? ` (bridge ${n.bridge})` : ""}`).join(", ")}`);
     console.log(table(rows, veth));
   } finally {

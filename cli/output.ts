@@ -15,7 +15,10 @@ export interface Column<T> {
 }
 
 export const col = <T>(key: string, get: (row: T) => Cell, show?: (row: T) => string, header?: string): Column<T> => ({
-  key, get, ...(show ? { show } : {}), ...(header ? { header } : {}),
+  key,
+  get,
+  ...(show ? { show } : {}),
+  ...(header ? { header } : {}),
 });
 
 /** The columns -c asks for, by key or header, in its order; unknown ones are an error naming the known ones. */
@@ -53,7 +56,14 @@ export function renderList<T>(format: Format, rows: T[], columns: Column<T>[], o
       const cells = rows.map((r) => columns.map((c) => (c.show ? c.show(r) : text(c.get(r)))));
       const table = opts.headers ? [columns.map((c) => (c.header ?? c.key).toUpperCase()), ...cells] : cells;
       const width = columns.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-      return table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(width[i]!))).join("  ").trimEnd()).join("\n");
+      return table
+        .map((row) =>
+          row
+            .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(width[i]!)))
+            .join("  ")
+            .trimEnd(),
+        )
+        .join("\n");
     }
   }
 }

@@ -31,7 +31,11 @@ export async function withSpinner<T>(label: string, work: Promise<T>): Promise<T
  * stream (on a terminal, a bar redrawn in place, or a spinner while the
  * operation reports none), and resolves when it ends.
  */
-export async function withProgress<T extends { operation: { id: string } }>(c: CliClient, start: () => Promise<T>, label = "working"): Promise<{ status: string; error: { code: string; message: string } | null; result: unknown }> {
+export async function withProgress<T extends { operation: { id: string } }>(
+  c: CliClient,
+  start: () => Promise<T>,
+  label = "working",
+): Promise<{ status: string; error: { code: string; message: string } | null; result: unknown }> {
   const ws = c.websocket("/events");
   const early: Event[] = [];
   let onEvent: ((e: Event) => void) | null = null;

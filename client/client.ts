@@ -20,7 +20,10 @@ export interface ClientOptions {
 }
 
 /** A checked answer: the body parsed by the schema of its status, or why it breaks the contract. */
-export type Checked = { ok: true; error: false; status: number; body: unknown } | { ok: true; error: true; status: number; body: ErrorBody } | { ok: false; status: number; problem: string; issues: Array<{ path: string; message: string }> };
+export type Checked =
+  | { ok: true; error: false; status: number; body: unknown }
+  | { ok: true; error: true; status: number; body: ErrorBody }
+  | { ok: false; status: number; problem: string; issues: Array<{ path: string; message: string }> };
 
 /** Checks an answer of a route against the contract: its status must be one the route declares, its body that status's schema. */
 export function checkAnswer(def: RouteDef, status: number, body: unknown): Checked {
@@ -81,7 +84,8 @@ export class UmldClient {
     if (body !== undefined) headers["content-type"] = "application/json";
     const res = await this.options.transport({ method: def.method, path, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     let json: unknown;
-    if (def.contentType && res.status < 400) json = res.text; // a text answer (GET /metrics); refusals are still JSON
+    if (def.contentType && res.status < 400)
+      json = res.text; // a text answer (GET /metrics); refusals are still JSON
     else {
       try {
         json = res.text ? JSON.parse(res.text) : null;

@@ -17,29 +17,57 @@ export class StatePaths {
       });
     }
   }
-  get db(): string { return join(this.root, "umld.db"); }
-  get socket(): string { return join(this.root, "umld.sock"); }
-  get adminToken(): string { return join(this.root, "admin.token"); }
+  get db(): string {
+    return join(this.root, "umld.db");
+  }
+  get socket(): string {
+    return join(this.root, "umld.sock");
+  }
+  get adminToken(): string {
+    return join(this.root, "admin.token");
+  }
   /** good for GET /metrics only: give it to Prometheus */
-  get metricsToken(): string { return join(this.root, "metrics.token"); }
-  get images(): string { return join(this.root, "images"); }
-  get instances(): string { return join(this.root, "instances"); }
-  get disks(): string { return join(this.root, "disks"); }
-  get kernels(): string { return join(this.root, "kernels"); }
-  get networks(): string { return join(this.root, "net"); }
+  get metricsToken(): string {
+    return join(this.root, "metrics.token");
+  }
+  get images(): string {
+    return join(this.root, "images");
+  }
+  get instances(): string {
+    return join(this.root, "instances");
+  }
+  get disks(): string {
+    return join(this.root, "disks");
+  }
+  get kernels(): string {
+    return join(this.root, "kernels");
+  }
+  get networks(): string {
+    return join(this.root, "net");
+  }
   /** Every jail's root is mounted here, each in its own mount namespace: on the host it stays an empty directory. */
-  get jailRoot(): string { return join(this.root, "jail"); }
+  get jailRoot(): string {
+    return join(this.root, "jail");
+  }
   /** The uml_dir of guests started before they ran unprivileged (adopted ones may still use it). */
-  get umlRun(): string { return join(this.root, "run"); }
-  instanceDir(id: string): string { return join(this.instances, id); }
+  get umlRun(): string {
+    return join(this.root, "run");
+  }
+  instanceDir(id: string): string {
+    return join(this.instances, id);
+  }
   /**
    * uml_dir, inside the guest's jail only: a private tmpfs of its own (with its
    * RAM file), where UML makes <umid>/{pid,mconsole}. Nothing on the host is
    * the guest's to write but its disks.
    */
-  umlDir(id: string): string { return join(this.instances, id, "run"); }
+  umlDir(id: string): string {
+    return join(this.instances, id, "run");
+  }
   /** The guest's mconsole socket, as a path inside its jail (reach it through /proc/<pid>/root). */
-  mconsoleSocket(id: string): string { return join(this.umlDir(id), id, "mconsole"); }
+  mconsoleSocket(id: string): string {
+    return join(this.umlDir(id), id, "mconsole");
+  }
 }
 
 /** Files of one instance directory. */

@@ -82,7 +82,10 @@ export async function buildApp(
     req.errorCode = body.error.code;
     if (status >= 500) s.log.error({ err, url: req.url.split("?")[0] }, "request failed"); // a query may hold what a client should not have sent
     if (status === 429) void reply.header("retry-after", String((body.error.details as { retryAfterS?: number } | undefined)?.retryAfterS ?? 60));
-    void reply.code(status).type("application/json").send(req.scope ? req.scope.present(body) : body);
+    void reply
+      .code(status)
+      .type("application/json")
+      .send(req.scope ? req.scope.present(body) : body);
   });
   app.setNotFoundHandler((req, reply) => {
     const { status, body } = toErrorResponse(new UmldError("route_not_found", `no endpoint ${req.method} ${req.url.split("?")[0]!.slice(0, 200)}`));

@@ -184,7 +184,24 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   pool.warm();
   const historyRepo = new InstancesRepo(db);
   const usageTiming = { ...DEFAULT_TIMING, everyMs: (cfg.usageIntervalS ?? 5) * 1000, keepEveryMs: Math.max(DEFAULT_TIMING.keepEveryMs, (cfg.usageIntervalS ?? 5) * 1000) };
-  const instances = new Instances({ usageTiming, paths, repo: historyRepo, disksRepo: new DataDisksRepo(db), channelsRepo: new ChannelsRepo(db), snapshotsRepo: new SnapshotsRepo(db), networksRepo, hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log), guestFilter: seams.guestFilter === false ? undefined : new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }), jail, catalog, operations, bus, pool, log, admission: { overcommit: cfg.memoryOvercommit } });
+  const instances = new Instances({
+    usageTiming,
+    paths,
+    repo: historyRepo,
+    disksRepo: new DataDisksRepo(db),
+    channelsRepo: new ChannelsRepo(db),
+    snapshotsRepo: new SnapshotsRepo(db),
+    networksRepo,
+    hostLinks: new HostLinks(join(paths.networks, "ip_forward.umld"), log),
+    guestFilter: seams.guestFilter === false ? undefined : new GuestFilter({ stateDir: paths.root, range: { first: cfg.guestIds.first, count: cfg.guestIds.last - cfg.guestIds.first + 1 }, log }),
+    jail,
+    catalog,
+    operations,
+    bus,
+    pool,
+    log,
+    admission: { overcommit: cfg.memoryOvercommit },
+  });
   tenants.setCpuCapApplier((t, cpus, before) => instances.applyTenantCpuCap(t, cpus, before));
   tenants.onRightsEnded((e) => {
     if (e.kind === "tenant-deleted" && cgroups) removeTenantLevel(cgroups, e.tenant); // it owns no guest any more
@@ -205,11 +222,15 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const gate = new Gate(adminToken, tenants, cfg.limits.ratePerMinute, metricsToken); // HTTP and upgrades share one budget
   const app = await buildApp(services, cfg.limits, tls, gate);
   const sockets = new WebSockets(services, gate, cfg.sessions ?? DEFAULT_SESSION_LIMITS);
-  const retention = new Retention({
-    audit: (b, k, n) => tenantsRepo.pruneAudit(b, k, n),
-    stateHistory: (b, k, n) => historyRepo.pruneHistory(b, k, n),
-    operations: (b, k, n) => operationsRepo.prune(b, k, n),
-  }, cfg.retention ?? DEFAULT_RETENTION, log);
+  const retention = new Retention(
+    {
+      audit: (b, k, n) => tenantsRepo.pruneAudit(b, k, n),
+      stateHistory: (b, k, n) => historyRepo.pruneHistory(b, k, n),
+      operations: (b, k, n) => operationsRepo.prune(b, k, n),
+    },
+    cfg.retention ?? DEFAULT_RETENTION,
+    log,
+  );
   retention.start();
   // the journal has its own, shorter bounds: a client's replay window (docs/operations.md)
   const eventRetention = new Retention({ events: (b, k, n) => journal.prune(b, k, n) }, cfg.eventRetention ?? { days: 7, maxRows: 100_000 }, log);

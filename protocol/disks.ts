@@ -7,7 +7,13 @@ export const DataSlot = z.string().regex(/^ubd[b-p]$/, "ubdb .. ubdp");
 export const AttachDiskRequest = z
   .object({
     disk: OwnedName.optional().describe("the data disk's name: an existing one, or the name of the new one (default for a new one: <instance>-<slot>)"),
-    sizeMiB: z.number().int().min(1).max(1024 * 1024).optional().describe("create a new sparse raw disk of this size"),
+    sizeMiB: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024 * 1024)
+      .optional()
+      .describe("create a new sparse raw disk of this size"),
     image: Name.optional().describe("create a new COW disk over this registered image"),
     readOnly: z.boolean().default(false),
   })

@@ -10,8 +10,19 @@ export const MconsoleRequest = z
   .object({
     command: MconsoleCommand,
     args: z
-      .union([z.string(), z.array(z.string()).max(32).transform((a) => a.join(" "))])
-      .pipe(z.string().max(400).regex(/^[\x20-\x7e]*$/, "printable ASCII, no newlines"))
+      .union([
+        z.string(),
+        z
+          .array(z.string())
+          .max(32)
+          .transform((a) => a.join(" ")),
+      ])
+      .pipe(
+        z
+          .string()
+          .max(400)
+          .regex(/^[\x20-\x7e]*$/, "printable ASCII, no newlines"),
+      )
       .default("")
       .describe("the command's arguments, as one string or a list"),
     force: z.boolean().default(false).describe("allow a sysrq that is known to crash or stop the guest"),

@@ -23,11 +23,21 @@ export const ImportImageRequest = z
     source: z
       .object({
         type: z.enum(["raw", "dir", "tar"]).describe("raw: an ext2/3/4 image file; dir: a directory; tar: a tar archive (plain or compressed)"),
-        path: z.string().min(1).max(4095).regex(/^\/[^\0]*$/, "an absolute host path"),
+        path: z
+          .string()
+          .min(1)
+          .max(4095)
+          .regex(/^\/[^\0]*$/, "an absolute host path"),
       })
       .strict(),
     readiness: z.enum(["notify", "none"]).default("none").describe("notify if the image's init writes umld:ready to /proc/mconsole"),
-    sizeMiB: z.number().int().min(8).max(1024 * 1024).optional().describe("file system size for dir/tar (default: content + 30% + 32 MiB)"),
+    sizeMiB: z
+      .number()
+      .int()
+      .min(8)
+      .max(1024 * 1024)
+      .optional()
+      .describe("file system size for dir/tar (default: content + 30% + 32 MiB)"),
     wait: z.boolean().default(true),
   })
   .strict();
@@ -43,7 +53,12 @@ export const BuildImageRequest = z
   .object({
     name: Name,
     recipe: ImageRecipe,
-    sizeMiB: z.number().int().min(32).max(1024 * 1024).optional(),
+    sizeMiB: z
+      .number()
+      .int()
+      .min(32)
+      .max(1024 * 1024)
+      .optional(),
     wait: z.boolean().default(true),
   })
   .strict();

@@ -100,11 +100,14 @@ export const LimitsView = z
     pids: z.number().int().nullable().describe("most host processes; null: the daemon's --guest-max-processes"),
     netMbit: z.number().int().nullable().describe("each NIC's rate in each direction, Mbit/s; null: unlimited"),
   })
-  .describe("resource limits, applied live: CPU, I/O and processes through the guest's cgroup (docs/live-changes.md); netMbit: each switch/host NIC shaped to this many Mbit/s each way (docs/networking.md)");
+  .describe(
+    "resource limits, applied live: CPU, I/O and processes through the guest's cgroup (docs/live-changes.md); netMbit: each switch/host NIC shaped to this many Mbit/s each way (docs/networking.md)",
+  );
 
 export const MemoryReclaim = z.enum(["off", "auto"]);
 export type MemoryReclaim = z.infer<typeof MemoryReclaim>;
-const MEMORY_RECLAIM_DOC = "auto: umld unplugs the memory the guest does not use (keeping a headroom free) and plugs it back before the guest runs short, never above memoryMiB; off: the guest keeps memoryMiB";
+const MEMORY_RECLAIM_DOC =
+  "auto: umld unplugs the memory the guest does not use (keeping a headroom free) and plugs it back before the guest runs short, never above memoryMiB; off: the guest keeps memoryMiB";
 
 /** Guest memory in MiB: below 32 UML panics or deadlocks; 64 GiB is a sanity cap. */
 export const MemoryMiB = z.number().int().min(32).max(65536);
@@ -114,17 +117,19 @@ export const CreateInstanceRequest = z
     name: Name.describe("instance name, also the guest hostname; e.g. web-1"),
     memoryMiB: MemoryMiB.default(64).describe("guest RAM in MiB (32-65536): the live target"),
     maxMemoryMiB: MemoryMiB.optional().describe("boot size in MiB, at least memoryMiB (default: memoryMiB); memory can be raised live up to it"),
-    diskQuotaMiB: z.number().int().min(1).max(64 * 1024 * 1024).optional().describe("the most the instance's writable disks may grow (their virtual sizes), in MiB"),
+    diskQuotaMiB: z
+      .number()
+      .int()
+      .min(1)
+      .max(64 * 1024 * 1024)
+      .optional()
+      .describe("the most the instance's writable disks may grow (their virtual sizes), in MiB"),
     memoryReclaim: MemoryReclaim.optional().describe(`${MEMORY_RECLAIM_DOC} (default off)`),
     limits: Limits.optional(),
     ...PolicyFields,
     image: Name.optional().describe("image name; the default image when absent"),
     kernel: Name.optional().describe("kernel name; the default kernel when absent"),
-    bootOptions: z
-      .array(BootOption)
-      .max(32)
-      .optional()
-      .describe("replaces umld's default fast-boot options (pty.legacy_count=0 initcall_blacklist=raid6_select_algo lpj=...)"),
+    bootOptions: z.array(BootOption).max(32).optional().describe("replaces umld's default fast-boot options (pty.legacy_count=0 initcall_blacklist=raid6_select_algo lpj=...)"),
   })
   .strict()
   .refine((r) => r.maxMemoryMiB === undefined || r.maxMemoryMiB >= r.memoryMiB, { message: "maxMemoryMiB must be at least memoryMiB", path: ["maxMemoryMiB"] });
@@ -158,7 +163,14 @@ export const PatchInstanceRequest = z
     memoryMiB: MemoryMiB.optional().describe("live memory target; never above maxMemoryMiB"),
     maxMemoryMiB: MemoryMiB.optional().describe("boot size; only while the instance is stopped or crashed"),
     kernel: Name.nullable().optional().describe("stage this kernel for the next start (null: unstage)"),
-    diskQuotaMiB: z.number().int().min(1).max(64 * 1024 * 1024).nullable().optional().describe("disk quota in MiB (null: none)"),
+    diskQuotaMiB: z
+      .number()
+      .int()
+      .min(1)
+      .max(64 * 1024 * 1024)
+      .nullable()
+      .optional()
+      .describe("disk quota in MiB (null: none)"),
     hostfsDir: HostDir.nullable().optional().describe("admins only: the one host directory the guest may mount with hostfs (as the guest user), from its next start; null: none"),
     memoryReclaim: MemoryReclaim.optional().describe(`${MEMORY_RECLAIM_DOC}; live`),
     limits: Limits.optional().describe("changed live (a running guest's cgroup and NICs at once); fields left out stay as they are"),
@@ -194,9 +206,7 @@ export type MemoryChangeResult = z.infer<typeof MemoryChangeResult>;
 export type StateActionRequest = z.input<typeof StateActionRequest>;
 
 export const InstanceNameParams = z.object({ name: OwnedName }).strict();
-export const DeleteInstanceQuery = z
-  .object({ force: z.enum(["true", "false"]).optional() })
-  .strict();
+export const DeleteInstanceQuery = z.object({ force: z.enum(["true", "false"]).optional() }).strict();
 
 export const ExitInfo = z.object({
   code: z.number().int().nullable().describe("process exit status, null when killed by a signal"),
@@ -235,12 +245,14 @@ export const InstanceView = z.object({
   image: z.string().describe("the image it was created from"),
   bootOptions: z.array(z.string()).describe("the extra kernel boot options, as created"),
   disks: z.array(DiskView).describe("its writable disks: the root COW (ubda) and data disks, with their backing and sizes"),
-  diskUsage: z.object({
-    quotaBytes: z.number().int().nullable(),
-    virtualBytes: z.number().int().describe("what the writable disks may grow to"),
-    allocatedBytes: z.number().int().describe("what they use on the host now"),
-    exceeded: z.boolean(),
-  }).describe("the disk quota and what the writable disks use (docs/layers.md)"),
+  diskUsage: z
+    .object({
+      quotaBytes: z.number().int().nullable(),
+      virtualBytes: z.number().int().describe("what the writable disks may grow to"),
+      allocatedBytes: z.number().int().describe("what they use on the host now"),
+      exceeded: z.boolean(),
+    })
+    .describe("the disk quota and what the writable disks use (docs/layers.md)"),
   nics: z.array(NicView).describe("NICs: eth0.. on a network (docs/networking.md)"),
   attachments: z.array(z.object({ slot: z.string(), disk: z.string(), readOnly: z.boolean() })).describe("data disks (ubdb..ubdp)"),
   uptime: z.number().nullable().describe("seconds since the guest process started, null when not running"),
@@ -248,14 +260,16 @@ export const InstanceView = z.object({
   lastExit: ExitInfo.nullable().describe("how the last process ended, or null"),
   createdAt: z.string().describe("ISO 8601 time"),
   busy: z.string().nullable().describe("the action in progress, if any"),
-  policy: z.object({
-    autostart: z.boolean(),
-    autostartOrder: z.number().int(),
-    autostartDelayS: z.number(),
-    restartPolicy: RestartPolicy,
-    hangTimeoutS: z.number().int(),
-    onHang: OnHang,
-  }).describe("what umld does without being asked (docs/operations.md)"),
+  policy: z
+    .object({
+      autostart: z.boolean(),
+      autostartOrder: z.number().int(),
+      autostartDelayS: z.number(),
+      restartPolicy: RestartPolicy,
+      hangTimeoutS: z.number().int(),
+      onHang: OnHang,
+    })
+    .describe("what umld does without being asked (docs/operations.md)"),
   limits: LimitsView,
   cpuSeconds: z.number().nullable().describe("CPU time used by all the guest's host processes over every boot, from its cgroup (refreshed every few seconds); null: no cgroups on this host"),
   crashStreak: z.number().int().describe("crashes in a row, each within a minute of its start"),

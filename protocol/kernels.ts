@@ -5,7 +5,12 @@ import { OperationView } from "./operations.js";
 export const RegisterKernelRequest = z
   .object({
     name: Name.optional().describe("default: k-<version>-<first 8 hex of sha256>, e.g. k-6-1-176-3090c161"),
-    path: z.string().min(1).max(4095).regex(/^\/[^\0]*$/, "an absolute host path").describe("the binary to copy into umld's kernel store"),
+    path: z
+      .string()
+      .min(1)
+      .max(4095)
+      .regex(/^\/[^\0]*$/, "an absolute host path")
+      .describe("the binary to copy into umld's kernel store"),
     makeDefault: z.boolean().default(false),
   })
   .strict();

@@ -3,7 +3,9 @@ import { Name, OwnedName } from "./names.js";
 
 export const NetworkKind = z
   .enum(["switch", "host", "user"])
-  .describe("switch: an isolated L2 segment between guests (a kernel bridge with no address and no uplink); host: guests bridged to a host bridge with an address, optionally NATed; user: one private slirp NAT per NIC, no privileges");
+  .describe(
+    "switch: an isolated L2 segment between guests (a kernel bridge with no address and no uplink); host: guests bridged to a host bridge with an address, optionally NATed; user: one private slirp NAT per NIC, no privileges",
+  );
 export type NetworkKind = z.infer<typeof NetworkKind>;
 
 /** The fixed network slirp gives every guest. */
@@ -13,21 +15,27 @@ export const CreateNetworkRequest = z
   .object({
     name: Name,
     kind: NetworkKind.default("switch"),
-    subnet: z.string().max(18).regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "an IPv4 CIDR such as 10.77.0.0/24").optional().describe(`required for switch and host; user networks are always ${USER_SUBNET}`),
+    subnet: z
+      .string()
+      .max(18)
+      .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "an IPv4 CIDR such as 10.77.0.0/24")
+      .optional()
+      .describe(`required for switch and host; user networks are always ${USER_SUBNET}`),
     nat: z.boolean().default(false).describe("host only: masquerade the guests' traffic to the host's other interfaces"),
     mode: z
       .enum(["nat", "routed", "bridged"])
       .optional()
-      .describe("host only: nat (the same as nat: true); routed: the subnet is routed to this host by the provider, guests keep their addresses, forwarded to and from the uplinks with no NAT; bridged: guests on `bridge`, an existing bridge of the admin's, with addresses of its LAN"),
-    dns: z
-      .boolean()
-      .default(false)
-      .describe("host networks (not bridged): a dnsmasq on the gateway answers <instance>.<network> for the network's NICs (Debian package dnsmasq-base)"),
+      .describe(
+        "host only: nat (the same as nat: true); routed: the subnet is routed to this host by the provider, guests keep their addresses, forwarded to and from the uplinks with no NAT; bridged: guests on `bridge`, an existing bridge of the admin's, with addresses of its LAN",
+      ),
+    dns: z.boolean().default(false).describe("host networks (not bridged): a dnsmasq on the gateway answers <instance>.<network> for the network's NICs (Debian package dnsmasq-base)"),
     ipv6: z
       .string()
       .max(43)
       .optional()
-      .describe("host networks (not bridged): an IPv6 /64, unique local (fd00::/8) or global unicast, e.g. fd42:1:2:3::/64; the host takes its first address, guests address themselves from their MAC (SLAAC, EUI-64) by the router advertisements of the network's dnsmasq"),
+      .describe(
+        "host networks (not bridged): an IPv6 /64, unique local (fd00::/8) or global unicast, e.g. fd42:1:2:3::/64; the host takes its first address, guests address themselves from their MAC (SLAAC, EUI-64) by the router advertisements of the network's dnsmasq",
+      ),
     bridge: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, "an interface name (1-15 letters, digits, _ . -)")
@@ -36,7 +44,9 @@ export const CreateNetworkRequest = z
     hostAccess: z
       .boolean()
       .default(false)
-      .describe("user only, admins only: guests with a NIC here may reach the host's own addresses (its 127.0.0.1 at 10.0.2.2, its interface addresses); without it only DNS through 10.0.2.3 reaches the host"),
+      .describe(
+        "user only, admins only: guests with a NIC here may reach the host's own addresses (its 127.0.0.1 at 10.0.2.2, its interface addresses); without it only DNS through 10.0.2.3 reaches the host",
+      ),
   })
   .strict();
 
@@ -51,10 +61,21 @@ export const NetworkView = z.object({
   gateway6: z.string().nullable().describe("the host's IPv6 address on the bridge (the prefix's first), the guests' router"),
   bridged: z.boolean().describe("host networks in mode bridged: on the admin's bridge named in `bridge`"),
   hostAccess: z.boolean().describe("user networks: guests on it may reach the host's own services; false for every other kind (host networks' guests reach the host with ping only)"),
-  gateway: z.string().nullable().describe("host: the bridge's address, the guests' route out (the host itself answers only ping there); user: slirp's alias for the host's loopback (reachable with hostAccess)"),
+  gateway: z
+    .string()
+    .nullable()
+    .describe("host: the bridge's address, the guests' route out (the host itself answers only ping there); user: slirp's alias for the host's loopback (reachable with hostAccess)"),
   bridge: z.string().nullable().describe("switch and host: the host bridge umld created"),
   switchPid: z.number().int().nullable().describe("always null: switch networks had a uml_switch process before they became kernel bridges"),
-  nics: z.array(z.object({ instance: z.string(), slot: z.string(), ip: z.string(), ipv6: z.string().nullable().describe("the address the guest gives itself from its MAC on the network's prefix"), mac: z.string() })),
+  nics: z.array(
+    z.object({
+      instance: z.string(),
+      slot: z.string(),
+      ip: z.string(),
+      ipv6: z.string().nullable().describe("the address the guest gives itself from its MAC on the network's prefix"),
+      mac: z.string(),
+    }),
+  ),
   createdAt: z.string(),
 });
 export type NetworkView = z.infer<typeof NetworkView>;
@@ -123,8 +144,6 @@ export const ForwardView = z.object({
 });
 export type ForwardView = z.infer<typeof ForwardView>;
 export const ForwardList = z.object({ forwards: z.array(ForwardView) });
-export const ForwardParams = z
-  .object({ name: OwnedName, protocol: ForwardProtocol, port: z.coerce.number().int().min(1).max(65535) })
-  .strict();
+export const ForwardParams = z.object({ name: OwnedName, protocol: ForwardProtocol, port: z.coerce.number().int().min(1).max(65535) }).strict();
 export const ForwardQuery = z.object({ listenAddress: Ipv4.optional().describe("the forward's listen address, when it has one") }).strict();
 export const DeletedForward = z.object({ deleted: z.string().describe("protocol/port[@address]") });

@@ -75,7 +75,9 @@ const tagOf = (path: string) => {
 function errorResponses(): Record<string, Json> {
   const out: Record<string, Json> = {};
   for (const status of [...new Set(Object.values(errors.ERRORS).map((e) => e.status))].sort()) {
-    const codes = Object.entries(errors.ERRORS).filter(([, e]) => e.status === status).map(([c]) => `\`${c}\``);
+    const codes = Object.entries(errors.ERRORS)
+      .filter(([, e]) => e.status === status)
+      .map(([c]) => `\`${c}\``);
     out[`Error${status}`] = { description: `An error body; codes with this status: ${codes.join(", ")} (docs/errors.md)`, content: { "application/json": { schema: ref("ErrorBody") } } };
   }
   return out;
@@ -116,7 +118,8 @@ export function openApiDocument(): OpenApi {
     for (const [status, schema] of Object.entries(def.responses)) {
       if (!schema) continue;
       const code = Number(status);
-      responses[status] = code >= 400 ? errorResponse(code) : { description: STATUS_TEXT[code] ?? "Success", content: { [def.contentType ?? "application/json"]: { schema: schemaOf(schema, "output") } } };
+      responses[status] =
+        code >= 400 ? errorResponse(code) : { description: STATUS_TEXT[code] ?? "Success", content: { [def.contentType ?? "application/json"]: { schema: schemaOf(schema, "output") } } };
     }
     const op: Json = {
       operationId: name,

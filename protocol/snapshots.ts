@@ -39,5 +39,8 @@ export const SnapshotOperation = z.object({ operation: OperationView, result: Sn
 export const CloneOperation = z.object({ operation: OperationView, result: InstanceView.nullable().describe("the new instance; null while it is made (wait=false)") });
 export const MergeOperation = z.object({
   operation: OperationView,
-  result: z.object({ image: z.string(), switched: z.boolean().describe("the instance now runs on a fresh COW over the new image") }).nullable().describe("null while the merge runs (wait=false)"),
+  result: z
+    .object({ image: z.string(), switched: z.boolean().describe("the instance now runs on a fresh COW over the new image") })
+    .nullable()
+    .describe("null while the merge runs (wait=false)"),
 });

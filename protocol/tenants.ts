@@ -19,10 +19,30 @@ export const PortRange = z.object({ first: z.number().int().min(1).max(65535), l
 export const Quotas = z
   .object({
     maxInstances: z.number().int().min(0).max(100_000).nullable().optional(),
-    maxMemoryMiB: z.number().int().min(0).max(16 * 1024 * 1024).nullable().optional().describe("sum of the instances' maxMemoryMiB"),
-    maxDiskMiB: z.number().int().min(0).max(1024 * 1024 * 1024).nullable().optional().describe("sum of the instances' disk quotas (an instance without one counts its root image's size) and the tenant's data disks"),
+    maxMemoryMiB: z
+      .number()
+      .int()
+      .min(0)
+      .max(16 * 1024 * 1024)
+      .nullable()
+      .optional()
+      .describe("sum of the instances' maxMemoryMiB"),
+    maxDiskMiB: z
+      .number()
+      .int()
+      .min(0)
+      .max(1024 * 1024 * 1024)
+      .nullable()
+      .optional()
+      .describe("sum of the instances' disk quotas (an instance without one counts its root image's size) and the tenant's data disks"),
     maxSnapshots: z.number().int().min(0).max(1_000_000).nullable().optional(),
-    maxCpus: z.number().min(0.01).max(1024).nullable().optional().describe("CPU time all the tenant's guests together may use, in cores (their common cgroup's cap); an instance's limits.cpus stays within it"),
+    maxCpus: z
+      .number()
+      .min(0.01)
+      .max(1024)
+      .nullable()
+      .optional()
+      .describe("CPU time all the tenant's guests together may use, in cores (their common cgroup's cap); an instance's limits.cpus stays within it"),
     forwardPorts: PortRange.nullable().optional().describe("the host ports the tenant's own port forwards may listen on (first <= last); null: none (the default)"),
   })
   .strict();
@@ -33,7 +53,14 @@ export const PatchTenantRequest = z.object({ quotas: Quotas.optional() }).strict
 
 export const TenantView = z.object({
   name: z.string(),
-  quotas: z.object({ maxInstances: z.number().nullable(), maxMemoryMiB: z.number().nullable(), maxDiskMiB: z.number().nullable(), maxSnapshots: z.number().nullable(), maxCpus: z.number().nullable(), forwardPorts: PortRange.nullable() }),
+  quotas: z.object({
+    maxInstances: z.number().nullable(),
+    maxMemoryMiB: z.number().nullable(),
+    maxDiskMiB: z.number().nullable(),
+    maxSnapshots: z.number().nullable(),
+    maxCpus: z.number().nullable(),
+    forwardPorts: PortRange.nullable(),
+  }),
   usage: z.object({ instances: z.number(), memoryMiB: z.number(), diskMiB: z.number(), snapshots: z.number() }),
   createdAt: z.string(),
 });
@@ -42,8 +69,19 @@ export type TenantView = z.infer<typeof TenantView>;
 export const CreateTokenRequest = z
   .object({
     name: Name,
-    actions: z.array(Permission).min(1).max(PERMISSIONS.length).default([...PERMISSIONS]).describe("what the token may do; default: everything a tenant may"),
-    expiresInS: z.number().int().min(1).max(10 * 365 * 86400).optional().describe("seconds until the token stops working; default: never"),
+    actions: z
+      .array(Permission)
+      .min(1)
+      .max(PERMISSIONS.length)
+      .default([...PERMISSIONS])
+      .describe("what the token may do; default: everything a tenant may"),
+    expiresInS: z
+      .number()
+      .int()
+      .min(1)
+      .max(10 * 365 * 86400)
+      .optional()
+      .describe("seconds until the token stops working; default: never"),
   })
   .strict();
 

@@ -57,7 +57,10 @@ export function eventTable(): string {
   for (const option of Event.options) {
     const json = z.toJSONSchema(option, { io: "output", unrepresentable: "any" }) as { properties: Record<string, { const?: string }>; description?: string };
     const type = json.properties.type?.const ?? "?";
-    const fields = Object.keys(json.properties).filter((k) => k !== "type").map((k) => `\`${k}\``).join(", ");
+    const fields = Object.keys(json.properties)
+      .filter((k) => k !== "type")
+      .map((k) => `\`${k}\``)
+      .join(", ");
     rows.push(`| \`${type}\` | ${fields} | ${cell(json.description ?? "")} |`);
   }
   return rows.join("\n");

@@ -9,13 +9,48 @@ const rate = (n: number | null) => (n === null ? "-" : `${bytes(Math.round(n))}/
 
 export const USAGE_COLUMNS = [
   col<UsageSample>("at", (s) => s.at),
-  col<UsageSample>("cpuPercent", (s) => s.cpuPercent, (s) => pct(s.cpuPercent), "cpu"),
-  col<UsageSample>("cpuSeconds", (s) => s.cpuSeconds, (s) => (s.cpuSeconds === null ? "-" : s.cpuSeconds.toFixed(1)), "cpu s"),
-  col<UsageSample>("memoryTargetBytes", (s) => s.memoryTargetBytes, (s) => bytes(s.memoryTargetBytes), "memory"),
-  col<UsageSample>("memoryHostBytes", (s) => s.memoryHostBytes, (s) => bytes(s.memoryHostBytes), "host"),
-  col<UsageSample>("memoryGuestAvailableBytes", (s) => s.memoryGuestAvailableBytes, (s) => bytes(s.memoryGuestAvailableBytes), "guest avail"),
-  col<UsageSample>("rxBytesPerS", (s) => s.rxBytesPerS, (s) => rate(s.rxBytesPerS), "rx"),
-  col<UsageSample>("txBytesPerS", (s) => s.txBytesPerS, (s) => rate(s.txBytesPerS), "tx"),
+  col<UsageSample>(
+    "cpuPercent",
+    (s) => s.cpuPercent,
+    (s) => pct(s.cpuPercent),
+    "cpu",
+  ),
+  col<UsageSample>(
+    "cpuSeconds",
+    (s) => s.cpuSeconds,
+    (s) => (s.cpuSeconds === null ? "-" : s.cpuSeconds.toFixed(1)),
+    "cpu s",
+  ),
+  col<UsageSample>(
+    "memoryTargetBytes",
+    (s) => s.memoryTargetBytes,
+    (s) => bytes(s.memoryTargetBytes),
+    "memory",
+  ),
+  col<UsageSample>(
+    "memoryHostBytes",
+    (s) => s.memoryHostBytes,
+    (s) => bytes(s.memoryHostBytes),
+    "host",
+  ),
+  col<UsageSample>(
+    "memoryGuestAvailableBytes",
+    (s) => s.memoryGuestAvailableBytes,
+    (s) => bytes(s.memoryGuestAvailableBytes),
+    "guest avail",
+  ),
+  col<UsageSample>(
+    "rxBytesPerS",
+    (s) => s.rxBytesPerS,
+    (s) => rate(s.rxBytesPerS),
+    "rx",
+  ),
+  col<UsageSample>(
+    "txBytesPerS",
+    (s) => s.txBytesPerS,
+    (s) => rate(s.txBytesPerS),
+    "tx",
+  ),
 ];
 
 export const guestCommands: CommandSpec[] = [
@@ -48,7 +83,16 @@ export const guestCommands: CommandSpec[] = [
       const inst = x.arg(1, `channel ${sub ?? "ls"} NAME${sub === "ls" ? "" : " CH"}`);
       if (sub === "ls") {
         const r = await x.c.call("listChannels", { params: { name: inst } });
-        return x.list(r, r.channels, [col<ChannelView>("channel", (c) => c.channel), col<ChannelView>("guestDevice", (c) => c.guestDevice, undefined, "guest device"), col<ChannelView>("hostPty", (c) => c.hostPty, undefined, "host pty")], "no channels");
+        return x.list(
+          r,
+          r.channels,
+          [
+            col<ChannelView>("channel", (c) => c.channel),
+            col<ChannelView>("guestDevice", (c) => c.guestDevice, undefined, "guest device"),
+            col<ChannelView>("hostPty", (c) => c.hostPty, undefined, "host pty"),
+          ],
+          "no channels",
+        );
       }
       const ch = x.arg(2, `channel ${sub} NAME CH`);
       if (sub === "add") {

@@ -31,12 +31,24 @@ export const INSTANCE_COLUMNS = [
   col<InstanceView>("name", (i) => i.name),
   col<InstanceView>("state", (i) => i.state),
   col<InstanceView>("ready", (i) => i.ready),
-  col<InstanceView>("memory", (i) => i.memoryMiB, (i) => `${i.memoryMiB}M`),
+  col<InstanceView>(
+    "memory",
+    (i) => i.memoryMiB,
+    (i) => `${i.memoryMiB}M`,
+  ),
   col<InstanceView>("pid", (i) => i.pid),
-  col<InstanceView>("uptime", (i) => (i.uptime === null ? null : Math.round(i.uptime)), (i) => (i.uptime === null ? "-" : `${Math.round(i.uptime)}s`)),
+  col<InstanceView>(
+    "uptime",
+    (i) => (i.uptime === null ? null : Math.round(i.uptime)),
+    (i) => (i.uptime === null ? "-" : `${Math.round(i.uptime)}s`),
+  ),
   col<InstanceView>("image", (i) => i.image),
   col<InstanceView>("kernel", (i) => i.kernel),
-  col<InstanceView>("disk", (i) => i.diskUsage.allocatedBytes, (i) => bytes(i.diskUsage.allocatedBytes)),
+  col<InstanceView>(
+    "disk",
+    (i) => i.diskUsage.allocatedBytes,
+    (i) => bytes(i.diskUsage.allocatedBytes),
+  ),
   col<InstanceView>("lastExit", (i) => i.lastExit?.reason ?? null, undefined, "last exit"),
 ];
 /** What ls shows without -c (every key works with -c). */
@@ -57,7 +69,12 @@ const stateAction = (action: (typeof INSTANCE_ACTIONS)[number]): CommandSpec => 
     }
     const r = await withSpinner(`${action} ${name}`, x.c.call("changeState", { params: { name }, body }));
     const i = r.instance;
-    x.out(r, x.v["no-wait"] ? `${action}: operation ${r.operation.id} started` : `${i.name}: ${i.state}${i.ready ? " (ready)" : ""}${i.state === "stopped" || i.state === "crashed" ? ` — ${i.lastExit?.reason ?? ""}` : ""}`);
+    x.out(
+      r,
+      x.v["no-wait"]
+        ? `${action}: operation ${r.operation.id} started`
+        : `${i.name}: ${i.state}${i.ready ? " (ready)" : ""}${i.state === "stopped" || i.state === "crashed" ? ` — ${i.lastExit?.reason ?? ""}` : ""}`,
+    );
   },
 });
 
@@ -132,9 +149,12 @@ export const instanceCommands: CommandSpec[] = [
       const name = x.arg(0, "mem needs NAME MIB");
       const r = await x.c.call("patchInstance", { params: { name }, body: { memoryMiB: Number(x.arg(1, "mem needs NAME MIB")) } });
       const m = r.memory;
-      x.out(r, m
-        ? `${name}: ${m.memoryMiB} MiB of ${r.instance.maxMemoryMiB} (requested ${m.requestedMiB}${m.limitedBy ? `; limited by ${m.limitedBy}` : ""}; guest MemFree ${Math.round((m.memory.guestMemFreeKiB ?? 0) / 1024)} MiB)`
-        : `${name}: target ${r.instance.memoryMiB} MiB stored (applies when running)`);
+      x.out(
+        r,
+        m
+          ? `${name}: ${m.memoryMiB} MiB of ${r.instance.maxMemoryMiB} (requested ${m.requestedMiB}${m.limitedBy ? `; limited by ${m.limitedBy}` : ""}; guest MemFree ${Math.round((m.memory.guestMemFreeKiB ?? 0) / 1024)} MiB)`
+          : `${name}: target ${r.instance.memoryMiB} MiB stored (applies when running)`,
+      );
     },
   },
 ];

@@ -22,12 +22,21 @@ export const kernelCommands: CommandSpec[] = [
       const [sub] = x.args;
       if (sub === "ls") {
         const r = await x.c.call("listKernels");
-        return x.list(r, r.kernels, [
-          col<KernelRow>("name", (k) => k.name),
-          col<KernelRow>("version", (k) => k.version),
-          col<KernelRow>("sha256", (k) => k.sha256, (k) => k.sha256.slice(0, 12)),
-          col<KernelRow>("default", (k) => k.isDefault),
-        ], "no kernels");
+        return x.list(
+          r,
+          r.kernels,
+          [
+            col<KernelRow>("name", (k) => k.name),
+            col<KernelRow>("version", (k) => k.version),
+            col<KernelRow>(
+              "sha256",
+              (k) => k.sha256,
+              (k) => k.sha256.slice(0, 12),
+            ),
+            col<KernelRow>("default", (k) => k.isDefault),
+          ],
+          "no kernels",
+        );
       }
       const a1 = x.arg(1, `kernel ${sub ?? "ls | add | rm | upgrade | stage | rollout"} ...`);
       switch (sub) {

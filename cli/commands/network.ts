@@ -31,13 +31,18 @@ export const networkCommands: CommandSpec[] = [
       const [sub] = x.args;
       if (sub === "ls") {
         const r = await x.c.call("listNetworks");
-        return x.list(r, r.networks, [
-          col<NetworkRow>("name", (n) => n.name),
-          col<NetworkRow>("kind", (n) => `${n.kind}${n.nat ? "+nat" : ""}${n.routed ? "+routed" : ""}${n.hostAccess ? "+host" : ""}`),
-          col<NetworkRow>("subnet", (n) => (n.ipv6 ? `${n.subnet},${n.ipv6}` : n.subnet)),
-          col<NetworkRow>("bridge", (n) => n.bridge),
-          col<NetworkRow>("nics", (n) => n.nics.map((i) => `${i.instance}:${i.slot}=${i.ip}`).join(",") || null),
-        ], "no networks");
+        return x.list(
+          r,
+          r.networks,
+          [
+            col<NetworkRow>("name", (n) => n.name),
+            col<NetworkRow>("kind", (n) => `${n.kind}${n.nat ? "+nat" : ""}${n.routed ? "+routed" : ""}${n.hostAccess ? "+host" : ""}`),
+            col<NetworkRow>("subnet", (n) => (n.ipv6 ? `${n.subnet},${n.ipv6}` : n.subnet)),
+            col<NetworkRow>("bridge", (n) => n.bridge),
+            col<NetworkRow>("nics", (n) => n.nics.map((i) => `${i.instance}:${i.slot}=${i.ip}`).join(",") || null),
+          ],
+          "no networks",
+        );
       }
       if (sub === "forward") return forward(x);
       const name = x.arg(1, `net ${sub ?? "ls | create | rm | forward"} NAME`);
@@ -55,7 +60,10 @@ export const networkCommands: CommandSpec[] = [
         }
         if (x.v["host-access"]) body.hostAccess = true;
         const r = await x.c.call("createNetwork", { body });
-        return x.out(r, `created network ${r.name} (${r.kind}${r.nat ? ", NAT" : ""}${r.routed ? ", routed" : ""}${r.hostAccess ? ", host access" : ""}, ${r.subnet}${r.ipv6 ? ` and ${r.ipv6}` : ""}${r.gateway ? `, host at ${r.gateway}` : ""}${r.bridge ? ` on ${r.bridge}` : ""})`);
+        return x.out(
+          r,
+          `created network ${r.name} (${r.kind}${r.nat ? ", NAT" : ""}${r.routed ? ", routed" : ""}${r.hostAccess ? ", host access" : ""}, ${r.subnet}${r.ipv6 ? ` and ${r.ipv6}` : ""}${r.gateway ? `, host at ${r.gateway}` : ""}${r.bridge ? ` on ${r.bridge}` : ""})`,
+        );
       }
       if (sub === "rm") return x.out(await x.c.call("deleteNetwork", { params: { name } }), `deleted network ${name}`);
       x.fail("net ls | create | rm | forward");
@@ -90,12 +98,17 @@ async function forward(x: Parameters<CommandSpec["run"]>[0]): Promise<void> {
   const listenAddress = typeof x.v.address === "string" ? x.v.address : undefined;
   if (op === "ls") {
     const r = await x.c.call("listForwards", { params: { name } });
-    return x.list(r, r.forwards, [
-      col<ForwardRow>("protocol", (f) => f.protocol),
-      col<ForwardRow>("listen", (f) => `${f.listenAddress ?? "*"}:${f.listenPort}`),
-      col<ForwardRow>("instance", (f) => f.instance),
-      col<ForwardRow>("target", (f) => `${f.targetAddress}:${f.targetPort}`),
-    ], "no forwards");
+    return x.list(
+      r,
+      r.forwards,
+      [
+        col<ForwardRow>("protocol", (f) => f.protocol),
+        col<ForwardRow>("listen", (f) => `${f.listenAddress ?? "*"}:${f.listenPort}`),
+        col<ForwardRow>("instance", (f) => f.instance),
+        col<ForwardRow>("target", (f) => `${f.targetAddress}:${f.targetPort}`),
+      ],
+      "no forwards",
+    );
   }
   if (op === "add") {
     const instance = x.arg(3, "net forward add NET INSTANCE PORT[:GUESTPORT]");

@@ -4,7 +4,13 @@ import type { Ctx, Values } from "../context.js";
 import type { CommandSpec } from "./command.js";
 
 /** --cpus, --cpu-weight, --io-weight, --pids, --net-mbit: a guest's limits (docs/live-changes.md, docs/networking.md). */
-export const LIMIT_FLAGS = [["cpus", "cpus"], ["cpu-weight", "cpuWeight"], ["io-weight", "ioWeight"], ["pids", "pids"], ["net-mbit", "netMbit"]] as const;
+export const LIMIT_FLAGS = [
+  ["cpus", "cpus"],
+  ["cpu-weight", "cpuWeight"],
+  ["io-weight", "ioWeight"],
+  ["pids", "pids"],
+  ["net-mbit", "netMbit"],
+] as const;
 
 /** The limit flags given, as `limits` (none: null, which lifts it). */
 export function limitFlags(v: Values): NonNullable<BodyIn<"patchInstance">["limits"]> {

@@ -33,12 +33,21 @@ export const storageCommands: CommandSpec[] = [
       const [sub] = x.args;
       if (sub === "ls") {
         const r = await x.c.call("listDisks");
-        return x.list(r, r.disks, [
-          col<DiskRow>("name", (d) => d.name),
-          col<DiskRow>("kind", (d) => d.kind),
-          col<DiskRow>("size", (d) => d.sizeBytes, (d) => `${Math.round(d.sizeBytes / 1048576)}M`),
-          col<DiskRow>("attachments", (d) => d.attachments.map((a) => `${a.instance}:${a.slot}${a.readOnly ? "(ro)" : ""}`).join(",") || null),
-        ], "no disks");
+        return x.list(
+          r,
+          r.disks,
+          [
+            col<DiskRow>("name", (d) => d.name),
+            col<DiskRow>("kind", (d) => d.kind),
+            col<DiskRow>(
+              "size",
+              (d) => d.sizeBytes,
+              (d) => `${Math.round(d.sizeBytes / 1048576)}M`,
+            ),
+            col<DiskRow>("attachments", (d) => d.attachments.map((a) => `${a.instance}:${a.slot}${a.readOnly ? "(ro)" : ""}`).join(",") || null),
+          ],
+          "no disks",
+        );
       }
       const inst = x.arg(1, `disk ${sub ?? "ls | attach | detach | merge"} NAME ...`);
       if (sub === "attach") {
@@ -74,14 +83,27 @@ export const storageCommands: CommandSpec[] = [
       const [sub] = x.args;
       if (sub === "ls") {
         const r = await x.c.call("listImages");
-        return x.list(r, r.images, [
-          col<ImageRow>("name", (i) => i.name),
-          col<ImageRow>("kind", (i) => i.kind),
-          col<ImageRow>("size", (i) => i.sizeBytes, (i) => `${Math.round(i.sizeBytes / 1048576)}M`),
-          col<ImageRow>("used", (i) => i.allocatedBytes, (i) => bytes(i.allocatedBytes)),
-          col<ImageRow>("dependants", (i) => i.dependants.length),
-          col<ImageRow>("owner", (i) => i.owner),
-        ], "no images");
+        return x.list(
+          r,
+          r.images,
+          [
+            col<ImageRow>("name", (i) => i.name),
+            col<ImageRow>("kind", (i) => i.kind),
+            col<ImageRow>(
+              "size",
+              (i) => i.sizeBytes,
+              (i) => `${Math.round(i.sizeBytes / 1048576)}M`,
+            ),
+            col<ImageRow>(
+              "used",
+              (i) => i.allocatedBytes,
+              (i) => bytes(i.allocatedBytes),
+            ),
+            col<ImageRow>("dependants", (i) => i.dependants.length),
+            col<ImageRow>("owner", (i) => i.owner),
+          ],
+          "no images",
+        );
       }
       const name = x.arg(1, `image ${sub ?? "ls | import | build | verify | rm"} NAME`);
       if (sub === "import") {
@@ -99,7 +121,10 @@ export const storageCommands: CommandSpec[] = [
       }
       if (sub === "verify") {
         const v = await x.c.call("verifyImage", { params: { name } });
-        return x.out(v, `${name}: ${v.ok ? "ok" : "NOT OK"} (sha256 ${v.actualSha256 === v.expectedSha256 ? "matches" : "differs"}; ${v.layers.filter((l) => !l.ok).length} of ${v.layers.length} layers invalid)`);
+        return x.out(
+          v,
+          `${name}: ${v.ok ? "ok" : "NOT OK"} (sha256 ${v.actualSha256 === v.expectedSha256 ? "matches" : "differs"}; ${v.layers.filter((l) => !l.ok).length} of ${v.layers.length} layers invalid)`,
+        );
       }
       if (sub === "rm") return x.out(await x.c.call("deleteImage", { params: { name } }), `deleted ${name}`);
       x.fail("image ls | import | build | verify | rm");
@@ -116,12 +141,21 @@ export const storageCommands: CommandSpec[] = [
       const inst = x.arg(1, `snapshot ${sub ?? "ls | create | restore | rm"} NAME`);
       if (sub === "ls") {
         const r = await x.c.call("listSnapshots", { params: { name: inst } });
-        return x.list(r, r.snapshots, [
-          col<SnapshotRow>("name", (s) => s.name),
-          col<SnapshotRow>("createdAt", (s) => s.createdAt, undefined, "created"),
-          col<SnapshotRow>("allocated", (s) => s.allocatedBytes, (s) => bytes(s.allocatedBytes)),
-          col<SnapshotRow>("dependants", (s) => s.dependants.join(",") || null),
-        ], "no snapshots");
+        return x.list(
+          r,
+          r.snapshots,
+          [
+            col<SnapshotRow>("name", (s) => s.name),
+            col<SnapshotRow>("createdAt", (s) => s.createdAt, undefined, "created"),
+            col<SnapshotRow>(
+              "allocated",
+              (s) => s.allocatedBytes,
+              (s) => bytes(s.allocatedBytes),
+            ),
+            col<SnapshotRow>("dependants", (s) => s.dependants.join(",") || null),
+          ],
+          "no snapshots",
+        );
       }
       const snap = x.arg(2, `snapshot ${sub} NAME SNAP`);
       if (sub === "create") {

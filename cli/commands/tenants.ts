@@ -8,7 +8,13 @@ type TenantRow = ResponseOf<"listTenants">["tenants"][number];
 type TokenRow = ResponseOf<"listTokens">["tokens"][number];
 type AuditRow = ResponseOf<"listAudit">["entries"][number];
 
-const QUOTA_FLAGS = [["max-instances", "maxInstances"], ["max-memory", "maxMemoryMiB"], ["max-disk", "maxDiskMiB"], ["max-snapshots", "maxSnapshots"], ["max-cpus", "maxCpus"]] as const;
+const QUOTA_FLAGS = [
+  ["max-instances", "maxInstances"],
+  ["max-memory", "maxMemoryMiB"],
+  ["max-disk", "maxDiskMiB"],
+  ["max-snapshots", "maxSnapshots"],
+  ["max-cpus", "maxCpus"],
+] as const;
 
 function quotas(v: Values): Quotas {
   const q: Quotas = {};
@@ -25,12 +31,31 @@ function quotas(v: Values): Quotas {
 const used = (u: number, max: number | null, unit = "") => `${u}/${max ?? "-"}${unit}`;
 const TENANT_COLUMNS = [
   col<TenantRow>("name", (t) => t.name),
-  col<TenantRow>("instances", (t) => t.usage.instances, (t) => used(t.usage.instances, t.quotas.maxInstances)),
-  col<TenantRow>("memoryMiB", (t) => t.usage.memoryMiB, (t) => used(t.usage.memoryMiB, t.quotas.maxMemoryMiB, " MiB"), "memory"),
-  col<TenantRow>("diskMiB", (t) => t.usage.diskMiB, (t) => used(t.usage.diskMiB, t.quotas.maxDiskMiB, " MiB"), "disk"),
-  col<TenantRow>("snapshots", (t) => t.usage.snapshots, (t) => used(t.usage.snapshots, t.quotas.maxSnapshots)),
+  col<TenantRow>(
+    "instances",
+    (t) => t.usage.instances,
+    (t) => used(t.usage.instances, t.quotas.maxInstances),
+  ),
+  col<TenantRow>(
+    "memoryMiB",
+    (t) => t.usage.memoryMiB,
+    (t) => used(t.usage.memoryMiB, t.quotas.maxMemoryMiB, " MiB"),
+    "memory",
+  ),
+  col<TenantRow>(
+    "diskMiB",
+    (t) => t.usage.diskMiB,
+    (t) => used(t.usage.diskMiB, t.quotas.maxDiskMiB, " MiB"),
+    "disk",
+  ),
+  col<TenantRow>(
+    "snapshots",
+    (t) => t.usage.snapshots,
+    (t) => used(t.usage.snapshots, t.quotas.maxSnapshots),
+  ),
 ];
-const line = (t: TenantRow) => `${t.name}\tinstances ${used(t.usage.instances, t.quotas.maxInstances)}\tmemory ${used(t.usage.memoryMiB, t.quotas.maxMemoryMiB)} MiB\tdisk ${used(t.usage.diskMiB, t.quotas.maxDiskMiB)} MiB\tsnapshots ${used(t.usage.snapshots, t.quotas.maxSnapshots)}`;
+const line = (t: TenantRow) =>
+  `${t.name}\tinstances ${used(t.usage.instances, t.quotas.maxInstances)}\tmemory ${used(t.usage.memoryMiB, t.quotas.maxMemoryMiB)} MiB\tdisk ${used(t.usage.diskMiB, t.quotas.maxDiskMiB)} MiB\tsnapshots ${used(t.usage.snapshots, t.quotas.maxSnapshots)}`;
 
 export const tenantCommands: CommandSpec[] = [
   {
@@ -75,13 +100,18 @@ export const tenantCommands: CommandSpec[] = [
       const t = x.arg(1, `token ${sub ?? "ls | create | revoke"} T`);
       if (sub === "ls") {
         const r = await x.c.call("listTokens", { params: { tenant: t } });
-        return x.list(r, r.tokens, [
-          col<TokenRow>("id", (k) => k.id),
-          col<TokenRow>("name", (k) => k.name),
-          col<TokenRow>("actions", (k) => k.actions.join(",")),
-          col<TokenRow>("status", (k) => (k.revokedAt ? "revoked" : k.expiresAt ? `expires ${k.expiresAt}` : "no expiry")),
-          col<TokenRow>("lastUsedAt", (k) => k.lastUsedAt, undefined, "last used"),
-        ], "no tokens");
+        return x.list(
+          r,
+          r.tokens,
+          [
+            col<TokenRow>("id", (k) => k.id),
+            col<TokenRow>("name", (k) => k.name),
+            col<TokenRow>("actions", (k) => k.actions.join(",")),
+            col<TokenRow>("status", (k) => (k.revokedAt ? "revoked" : k.expiresAt ? `expires ${k.expiresAt}` : "no expiry")),
+            col<TokenRow>("lastUsedAt", (k) => k.lastUsedAt, undefined, "last used"),
+          ],
+          "no tokens",
+        );
       }
       if (sub === "create") {
         const body: BodyIn<"createToken"> = { name: x.arg(2, "token create T NAME [--actions a,b] [--expires S]") };
@@ -108,15 +138,20 @@ export const tenantCommands: CommandSpec[] = [
       if (x.v.limit) query.limit = x.v.limit;
       if (x.args[0]) query.tenant = x.args[0];
       const r = await x.c.call("listAudit", { query });
-      x.list(r, r.entries, [
-        col<AuditRow>("at", (e) => e.at),
-        col<AuditRow>("principal", (e) => e.principal),
-        col<AuditRow>("action", (e) => e.action),
-        col<AuditRow>("object", (e) => e.object),
-        col<AuditRow>("status", (e) => e.status),
-        col<AuditRow>("outcome", (e) => e.outcome),
-        col<AuditRow>("count", (e) => e.count),
-      ], "no entries");
+      x.list(
+        r,
+        r.entries,
+        [
+          col<AuditRow>("at", (e) => e.at),
+          col<AuditRow>("principal", (e) => e.principal),
+          col<AuditRow>("action", (e) => e.action),
+          col<AuditRow>("object", (e) => e.object),
+          col<AuditRow>("status", (e) => e.status),
+          col<AuditRow>("outcome", (e) => e.outcome),
+          col<AuditRow>("count", (e) => e.count),
+        ],
+        "no entries",
+      );
     },
   },
 ];

@@ -9,12 +9,42 @@ const rate = (n: number | null | undefined) => (n === null || n === undefined ? 
 export const TOP_COLUMNS = [
   col<Entry>("name", (e) => e.name),
   col<Entry>("state", (e) => e.state),
-  col<Entry>("cpuPercent", (e) => e.sample?.cpuPercent ?? null, (e) => (e.sample?.cpuPercent == null ? "-" : `${e.sample.cpuPercent.toFixed(1)}%`), "cpu"),
-  col<Entry>("memoryTargetBytes", (e) => e.sample?.memoryTargetBytes ?? null, (e) => bytes(e.sample?.memoryTargetBytes), "memory"),
-  col<Entry>("memoryHostBytes", (e) => e.sample?.memoryHostBytes ?? null, (e) => bytes(e.sample?.memoryHostBytes), "host"),
-  col<Entry>("memoryGuestAvailableBytes", (e) => e.sample?.memoryGuestAvailableBytes ?? null, (e) => bytes(e.sample?.memoryGuestAvailableBytes), "guest avail"),
-  col<Entry>("rxBytesPerS", (e) => e.sample?.rxBytesPerS ?? null, (e) => rate(e.sample?.rxBytesPerS), "rx"),
-  col<Entry>("txBytesPerS", (e) => e.sample?.txBytesPerS ?? null, (e) => rate(e.sample?.txBytesPerS), "tx"),
+  col<Entry>(
+    "cpuPercent",
+    (e) => e.sample?.cpuPercent ?? null,
+    (e) => (e.sample?.cpuPercent == null ? "-" : `${e.sample.cpuPercent.toFixed(1)}%`),
+    "cpu",
+  ),
+  col<Entry>(
+    "memoryTargetBytes",
+    (e) => e.sample?.memoryTargetBytes ?? null,
+    (e) => bytes(e.sample?.memoryTargetBytes),
+    "memory",
+  ),
+  col<Entry>(
+    "memoryHostBytes",
+    (e) => e.sample?.memoryHostBytes ?? null,
+    (e) => bytes(e.sample?.memoryHostBytes),
+    "host",
+  ),
+  col<Entry>(
+    "memoryGuestAvailableBytes",
+    (e) => e.sample?.memoryGuestAvailableBytes ?? null,
+    (e) => bytes(e.sample?.memoryGuestAvailableBytes),
+    "guest avail",
+  ),
+  col<Entry>(
+    "rxBytesPerS",
+    (e) => e.sample?.rxBytesPerS ?? null,
+    (e) => rate(e.sample?.rxBytesPerS),
+    "rx",
+  ),
+  col<Entry>(
+    "txBytesPerS",
+    (e) => e.sample?.txBytesPerS ?? null,
+    (e) => rate(e.sample?.txBytesPerS),
+    "tx",
+  ),
 ];
 
 /** Running guests first, the busiest on top. */

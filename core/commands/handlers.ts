@@ -19,8 +19,7 @@ export interface CoreServices {
 
 type Verb = CommandArgs["instance.upgrade-kernel"];
 /** An instance verb: one action of the instance's lifecycle (lifecycle.ts has the table of which state allows which). */
-const verb = (action: InstanceAction) => (s: CoreServices, c: Verb) =>
-  s.instances.act(c.name, action, { timeoutS: c.timeoutS, wait: c.wait, kernel: c.kernel, deadlineS: c.deadlineS });
+const verb = (action: InstanceAction) => (s: CoreServices, c: Verb) => s.instances.act(c.name, action, { timeoutS: c.timeoutS, wait: c.wait, kernel: c.kernel, deadlineS: c.deadlineS });
 
 /**
  * One handler per command: the call into the service that owns what it

@@ -39,9 +39,7 @@ export class Scrollback {
   snapshot(): { data: Buffer; end: number } {
     const cap = this.ring.length;
     const tail = this.start + this.size - cap; // bytes wrapped to the front
-    const data = tail <= 0
-      ? Buffer.from(this.ring.subarray(this.start, this.start + this.size))
-      : Buffer.concat([this.ring.subarray(this.start), this.ring.subarray(0, tail)], this.size);
+    const data = tail <= 0 ? Buffer.from(this.ring.subarray(this.start, this.start + this.size)) : Buffer.concat([this.ring.subarray(this.start), this.ring.subarray(0, tail)], this.size);
     return { data, end: this.endOffset };
   }
 }

@@ -38,7 +38,9 @@ export function processUid(pid: number): number | null {
 
 export function pids(): number[] {
   try {
-    return readdirSync("/proc").filter((e) => /^\d+$/.test(e)).map(Number);
+    return readdirSync("/proc")
+      .filter((e) => /^\d+$/.test(e))
+      .map(Number);
   } catch {
     return [];
   }

@@ -53,7 +53,9 @@ export class Lifetimes {
     const kernel = catalog.kernel(cmd.kernel);
     if (cmd.diskQuotaMiB !== undefined && image.size_bytes > cmd.diskQuotaMiB * 1048576) {
       throw new UmldError("disk_quota_exceeded", `the root disk (${Math.ceil(image.size_bytes / 1048576)} MiB) is larger than diskQuotaMiB ${cmd.diskQuotaMiB}`, {
-        quotaBytes: cmd.diskQuotaMiB * 1048576, usageBytes: 0, requestBytes: image.size_bytes,
+        quotaBytes: cmd.diskQuotaMiB * 1048576,
+        usageBytes: 0,
+        requestBytes: image.size_bytes,
       });
     }
     const limits = this.d.limits.check(ownerOfName(cmd.name).tenant, cmd.limits);
@@ -70,12 +72,32 @@ export class Lifetimes {
       const cow = createCow(f.rootCow, image.path);
       const at = nowIso();
       const disk: DiskRow = {
-        id: newId(), instance_id: id, slot: "ubda", kind: "cow", path: f.rootCow, backing_path: image.path,
-        backing_size: cow.size, backing_mtime: cow.mtime, size_bytes: cow.size, created_at: at,
+        id: newId(),
+        instance_id: id,
+        slot: "ubda",
+        kind: "cow",
+        path: f.rootCow,
+        backing_path: image.path,
+        backing_size: cow.size,
+        backing_mtime: cow.mtime,
+        size_bytes: cow.size,
+        created_at: at,
       };
       repo.insert(
-        { id, name: cmd.name, memory_mib: cmd.memoryMiB, max_memory_mib: cmd.maxMemoryMiB ?? cmd.memoryMiB, disk_quota_mib: cmd.diskQuotaMiB ?? null, net_mbit: cmd.limits?.netMbit ?? null, image_id: image.id, kernel_id: kernel.id,
-          boot_options: JSON.stringify(cmd.bootOptions ?? this.lpjDefaults), created_at: at, memory_reclaim: cmd.memoryReclaim ?? "off", ...limits },
+        {
+          id,
+          name: cmd.name,
+          memory_mib: cmd.memoryMiB,
+          max_memory_mib: cmd.maxMemoryMiB ?? cmd.memoryMiB,
+          disk_quota_mib: cmd.diskQuotaMiB ?? null,
+          net_mbit: cmd.limits?.netMbit ?? null,
+          image_id: image.id,
+          kernel_id: kernel.id,
+          boot_options: JSON.stringify(cmd.bootOptions ?? this.lpjDefaults),
+          created_at: at,
+          memory_reclaim: cmd.memoryReclaim ?? "off",
+          ...limits,
+        },
         [disk],
       );
       revert.add(() => repo.delete(id));

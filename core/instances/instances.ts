@@ -122,12 +122,19 @@ export class Instances {
     this.consoles = new Consoles(this.guests, this.registry, this.channels, o.paths, scrollbackBytes);
     this.queries = new InstanceQueries(o.repo, this.disks);
     this.files = new FileFacts(o.repo, this.queries, o.bus);
-    this.usage = new UsageSampler({
-      repo: o.repo, hasGuest: (id) => this.registry.has(id), cgroups: o.jail.cgroups,
-      hostInterfaces: (id) => this.networks.nicsOf(id).flatMap((n) => (n.hostInterface ? [{ slot: n.slot, hostInterface: n.hostInterface }] : [])),
-      cgroupOf: (r) => this.limits.cgroupOf(r.id) ?? guestCgroupName(r.id, r.owner), // where it really is (a tenant's level, an adopted guest's)
-      ramDirOf: (id) => o.paths.umlDir(id), mconsole: (n, c, t) => this.guests.mconsole(n, c, t), log: o.log,
-    }, o.usageTiming ?? DEFAULT_TIMING);
+    this.usage = new UsageSampler(
+      {
+        repo: o.repo,
+        hasGuest: (id) => this.registry.has(id),
+        cgroups: o.jail.cgroups,
+        hostInterfaces: (id) => this.networks.nicsOf(id).flatMap((n) => (n.hostInterface ? [{ slot: n.slot, hostInterface: n.hostInterface }] : [])),
+        cgroupOf: (r) => this.limits.cgroupOf(r.id) ?? guestCgroupName(r.id, r.owner), // where it really is (a tenant's level, an adopted guest's)
+        ramDirOf: (id) => o.paths.umlDir(id),
+        mconsole: (n, c, t) => this.guests.mconsole(n, c, t),
+        log: o.log,
+      },
+      o.usageTiming ?? DEFAULT_TIMING,
+    );
     this.io = new GuestIo({ guests: this.guests, consoles: this.consoles, usage: this.usage, repo: o.repo, paths: o.paths, log: o.log });
     this.metrics = new MetricsSource({ repo: o.repo, sampler: this.usage, allocated: (r) => this.files.allocatedTotal(r), hasGuest: (id) => this.registry.has(id), bus: o.bus });
     this.presenter = new Presenter(o.repo, o.catalog, this.lock, this.disks, this.networks, this.files, this.cpu);
@@ -136,8 +143,13 @@ export class Instances {
         void this.channels.configureAll(id, rt.host, rt.log);
         const warn = (e: unknown) => rt.log.warn({ err: (e as Error).message }, "re-applying disks, NICs and memory after boot failed");
         // memory's count is reset whatever happened to the disks: the reclaimer waits for it
-        void this.disks.afterBoot(name).then(() => this.networks.afterBoot(name)).catch(warn)
-          .then(() => this.memory.afterBoot(name)).catch(warn).finally(() => this.reclaimer.refresh());
+        void this.disks
+          .afterBoot(name)
+          .then(() => this.networks.afterBoot(name))
+          .catch(warn)
+          .then(() => this.memory.afterBoot(name))
+          .catch(warn)
+          .finally(() => this.reclaimer.refresh());
       },
       afterAdoption: (id, rt) => {
         void this.channels.configureAll(id, rt.host, rt.log);
@@ -155,27 +167,62 @@ export class Instances {
       bootSpec: (row) => this.starter.bootSpec(row, this.limits.prepareBoot(row)),
     });
     this.starter = new Starter({
-      paths: o.paths, repo: o.repo, catalog: o.catalog, pool: o.pool, jail: o.jail, guests: this.guests, facts: this.facts,
-      workers: this.workers, disks: this.disks, networks: this.networks, limits: this.limits, scrollbackBytes, consoleLogMaxBytes: o.consoleLogMaxBytes ?? 16 * 1024 * 1024,
+      paths: o.paths,
+      repo: o.repo,
+      catalog: o.catalog,
+      pool: o.pool,
+      jail: o.jail,
+      guests: this.guests,
+      facts: this.facts,
+      workers: this.workers,
+      disks: this.disks,
+      networks: this.networks,
+      limits: this.limits,
+      scrollbackBytes,
+      consoleLogMaxBytes: o.consoleLogMaxBytes ?? 16 * 1024 * 1024,
     });
     this.actions = new InstanceActions({
-      repo: o.repo, catalog: o.catalog, operations: o.operations, registry: this.registry, lock: this.lock, facts: this.facts,
-      guests: this.guests, starter: this.starter, admission: this.admission, view,
+      repo: o.repo,
+      catalog: o.catalog,
+      operations: o.operations,
+      registry: this.registry,
+      lock: this.lock,
+      facts: this.facts,
+      guests: this.guests,
+      starter: this.starter,
+      admission: this.admission,
+      view,
     });
     this.upgrades = new KernelUpgrades(this.actions, o.repo, o.catalog, o.operations, o.bus, o.log);
     this.actions.setUpgrades(this.upgrades);
     const layers = {
-      row: (n: string) => this.guests.row(n), get: view, hasGuest: (id: string) => this.registry.has(id),
-      mconsole: (n: string, c: string, t?: number) => this.guests.mconsole(n, c, t), act: (n: string, a: InstanceAction, x: ActOptions) => this.act(n, a, x), create: (c: CreateInstance) => this.create(c),
-      layersOn: (p: string) => this.queries.layersOn(p), busyWithName: (n: string) => this.actions.busyWithName(n),
+      row: (n: string) => this.guests.row(n),
+      get: view,
+      hasGuest: (id: string) => this.registry.has(id),
+      mconsole: (n: string, c: string, t?: number) => this.guests.mconsole(n, c, t),
+      act: (n: string, a: InstanceAction, x: ActOptions) => this.act(n, a, x),
+      create: (c: CreateInstance) => this.create(c),
+      layersOn: (p: string) => this.queries.layersOn(p),
+      busyWithName: (n: string) => this.actions.busyWithName(n),
       markUpgrading: (n: string, on: boolean) => this.actions.markUpgrading(n, on),
     };
     this.snapshots = new Snapshots(layers, o.repo, o.snapshotsRepo, o.catalog, o.operations, o.log);
     this.policies = new Policies({ row: (n) => this.guests.row(n), hasGuest: (id) => this.registry.has(id), act: (n, a, x) => this.act(n, a, x) }, o.repo, o.bus, o.log);
     this.lifetimes = new Lifetimes({
       limits: this.limits,
-      paths: o.paths, repo: o.repo, catalog: o.catalog, bus: o.bus, log: o.log, jail: o.jail, guests: this.guests, registry: this.registry,
-      actions: this.actions, consoles: this.consoles, networks: this.networks, snapshots: () => this.snapshots, view,
+      paths: o.paths,
+      repo: o.repo,
+      catalog: o.catalog,
+      bus: o.bus,
+      log: o.log,
+      jail: o.jail,
+      guests: this.guests,
+      registry: this.registry,
+      actions: this.actions,
+      consoles: this.consoles,
+      networks: this.networks,
+      snapshots: () => this.snapshots,
+      view,
     });
   }
 
@@ -230,10 +277,23 @@ export class Instances {
   }
 
   patch(name: string, req: PatchRequest) {
-    return patchInstance({
-      paths: this.o.paths, repo: this.o.repo, catalog: this.o.catalog, bus: this.o.bus, guests: this.guests, registry: this.registry, memory: this.memory,
-      limits: this.limits, reclaimer: this.reclaimer, applyNetLimit: (id, mbit, previous) => this.networks.applyNetLimit(id, mbit, previous), view: (n) => this.fresh(n),
-    }, name, req);
+    return patchInstance(
+      {
+        paths: this.o.paths,
+        repo: this.o.repo,
+        catalog: this.o.catalog,
+        bus: this.o.bus,
+        guests: this.guests,
+        registry: this.registry,
+        memory: this.memory,
+        limits: this.limits,
+        reclaimer: this.reclaimer,
+        applyNetLimit: (id, mbit, previous) => this.networks.applyNetLimit(id, mbit, previous),
+        view: (n) => this.fresh(n),
+      },
+      name,
+      req,
+    );
   }
 
   /** A tenant's changed CPU cap on its cgroup level and its running guests (Tenants calls it before it stores the cap). */
@@ -249,8 +309,17 @@ export class Instances {
 
   async reconcileAtStart(): Promise<Reconciled> {
     const r = await reconcileAtStart({
-      paths: this.o.paths, repo: this.o.repo, catalog: this.o.catalog, disks: this.disks, facts: this.facts, starter: this.starter,
-      workers: this.workers, pool: this.o.pool, policies: this.policies, cgroups: this.o.jail.cgroups, log: this.o.log,
+      paths: this.o.paths,
+      repo: this.o.repo,
+      catalog: this.o.catalog,
+      disks: this.disks,
+      facts: this.facts,
+      starter: this.starter,
+      workers: this.workers,
+      pool: this.o.pool,
+      policies: this.policies,
+      cgroups: this.o.jail.cgroups,
+      log: this.o.log,
     });
     this.files.start();
     this.cpu.start();
@@ -266,10 +335,12 @@ export class Instances {
     this.cpu.stop();
     this.usage.stop();
     // forget them first: a worker that ends now is released, not "died" (which would kill its guest)
-    await Promise.all(this.registry.takeAll().map(async (rt) => {
-      await rt.host.detach();
-      await rt.host.terminate();
-    }));
+    await Promise.all(
+      this.registry.takeAll().map(async (rt) => {
+        await rt.host.detach();
+        await rt.host.terminate();
+      }),
+    );
     this.consoles.closeAll(1001, "daemon stopping");
   }
 
@@ -285,7 +356,12 @@ export class Instances {
 
   /** Halts every guest (tests, and the explicit host-shutdown path). */
   async haltAll(): Promise<void> {
-    await Promise.all(this.o.repo.all().filter((r) => this.registry.has(r.id)).map((r) => this.act(r.name, "halt", { wait: true }).catch(() => {})));
+    await Promise.all(
+      this.o.repo
+        .all()
+        .filter((r) => this.registry.has(r.id))
+        .map((r) => this.act(r.name, "halt", { wait: true }).catch(() => {})),
+    );
   }
 
   cowsOn(path: string): Array<{ disk: string; path: string }> {

@@ -21,7 +21,6 @@ export interface UpgradeSteps {
   startGuest(name: string, timeoutMs: number): Promise<void>;
 }
 
-
 /**
  * Kernel upgrades: a new kernel needs a new start (a reboot boots the same
  * kernel again), so an upgrade is shutdown + start on the new kernel; if the
@@ -51,9 +50,7 @@ export class KernelUpgrades {
     this.m.markUpgrading(name, true);
     const deadlineMs = (deadlineS ?? DEFAULT_UPGRADE_DEADLINE_S) * 1000;
     const timeoutMs = (timeoutS ?? DEFAULT_ACTION_TIMEOUT_S.shutdown) * 1000;
-    return this.m.runOperation("instance.upgrade", name, wait, () =>
-      this.switchKernel(name, kernel.id, deadlineMs, timeoutMs).finally(() => this.m.markUpgrading(name, false)),
-    );
+    return this.m.runOperation("instance.upgrade", name, wait, () => this.switchKernel(name, kernel.id, deadlineMs, timeoutMs).finally(() => this.m.markUpgrading(name, false)));
   }
 
   private async switchKernel(name: string, kernelId: string, deadlineMs: number, timeoutMs: number): Promise<unknown> {
@@ -93,11 +90,10 @@ export class KernelUpgrades {
     for (const n of sel.instances ?? []) this.m.row(n); // 404 for an unknown name, before anything happens
     const byKernel = sel.kernel !== undefined ? this.catalog.kernel(sel.kernel).id : undefined;
     const byImage = sel.image !== undefined ? this.catalog.image(sel.image).id : undefined;
-    const selected = this.repo.all().filter((r) =>
-      (sel.instances === undefined || sel.instances.includes(r.name)) &&
-      (byKernel === undefined || r.kernel_id === byKernel) &&
-      (byImage === undefined || r.image_id === byImage),
-    ).map((r) => r.name);
+    const selected = this.repo
+      .all()
+      .filter((r) => (sel.instances === undefined || sel.instances.includes(r.name)) && (byKernel === undefined || r.kernel_id === byKernel) && (byImage === undefined || r.image_id === byImage))
+      .map((r) => r.name);
     const op = this.operations.begin("kernel.rollout", kernelName);
     const run = (async () => {
       const result: RolloutResult = { kernel: kernel.name, upgraded: [], failed: [], skipped: [] };
@@ -126,5 +122,4 @@ export class KernelUpgrades {
     }
     return { operation: done.op, result: done.result };
   }
-
 }

@@ -54,25 +54,53 @@ export class LiveDisks {
 
   /** Every disk: instances' root COWs and the data disks, with virtual and allocated sizes and users. */
   list(): DataDiskView[] {
-    const roots: DataDiskView[] = this.instances.all().flatMap((r) => this.instances.disks(r.id).map((d) => ({
-      name: `${r.name}-root`, role: "root" as const, kind: d.kind, path: d.path, backingPath: d.backing_path, backingSizeBytes: d.backing_size, backingMtime: d.backing_mtime, sizeBytes: d.size_bytes,
-      allocatedBytes: allocatedBytes(d.path), createdAt: d.created_at, attachments: [{ instance: r.name, slot: d.slot, readOnly: false }],
-    })));
-    return [...roots, ...this.repo.all().map((d) => ({
-      name: d.name, role: "data" as const, kind: d.kind, path: d.path, backingPath: d.backing_path, backingSizeBytes: d.backing_size, backingMtime: d.backing_mtime, sizeBytes: d.size_bytes,
-      allocatedBytes: allocatedBytes(d.path), createdAt: d.created_at,
-      attachments: this.repo.ofDisk(d.id).map((a) => ({ instance: this.instances.byId(a.instance_id)?.name ?? "?", slot: a.slot, readOnly: a.read_only === 1 })),
-    }))];
+    const roots: DataDiskView[] = this.instances.all().flatMap((r) =>
+      this.instances.disks(r.id).map((d) => ({
+        name: `${r.name}-root`,
+        role: "root" as const,
+        kind: d.kind,
+        path: d.path,
+        backingPath: d.backing_path,
+        backingSizeBytes: d.backing_size,
+        backingMtime: d.backing_mtime,
+        sizeBytes: d.size_bytes,
+        allocatedBytes: allocatedBytes(d.path),
+        createdAt: d.created_at,
+        attachments: [{ instance: r.name, slot: d.slot, readOnly: false }],
+      })),
+    );
+    return [
+      ...roots,
+      ...this.repo.all().map((d) => ({
+        name: d.name,
+        role: "data" as const,
+        kind: d.kind,
+        path: d.path,
+        backingPath: d.backing_path,
+        backingSizeBytes: d.backing_size,
+        backingMtime: d.backing_mtime,
+        sizeBytes: d.size_bytes,
+        allocatedBytes: allocatedBytes(d.path),
+        createdAt: d.created_at,
+        attachments: this.repo.ofDisk(d.id).map((a) => ({ instance: this.instances.byId(a.instance_id)?.name ?? "?", slot: a.slot, readOnly: a.read_only === 1 })),
+      })),
+    ];
   }
 
   /** Read-write data disks of an instance. */
   writableOf(instanceId: string): DataDiskRow[] {
-    return this.repo.ofInstance(instanceId).filter((a) => a.read_only === 0).map((a) => this.repo.byId(a.disk_id)!);
+    return this.repo
+      .ofInstance(instanceId)
+      .filter((a) => a.read_only === 0)
+      .map((a) => this.repo.byId(a.disk_id)!);
   }
 
   /** Names of data disks layered on a file. */
   onBacking(path: string): string[] {
-    return this.repo.all().filter((d) => d.backing_path === path).map((d) => d.name);
+    return this.repo
+      .all()
+      .filter((d) => d.backing_path === path)
+      .map((d) => d.name);
   }
 
   attachmentsOf(instanceId: string): Array<{ slot: string; disk: string; readOnly: boolean }> {
@@ -120,7 +148,11 @@ export class LiveDisks {
       if (!c.ok) throw new UmldError("disk_backing_changed", `disk '${disk.name}' cannot be used: ${c.reason}`, { disk: disk.name });
     }
     const identity = this.host.identityOf(name);
-    const inJail = { readOnly: [...(req.readOnly ? [disk.path] : []), ...(disk.backing_path ? [disk.backing_path] : [])].map((p) => ({ source: p, at: p })), readWrite: req.readOnly ? [] : [disk.path], devices: [] };
+    const inJail = {
+      readOnly: [...(req.readOnly ? [disk.path] : []), ...(disk.backing_path ? [disk.backing_path] : [])].map((p) => ({ source: p, at: p })),
+      readWrite: req.readOnly ? [] : [disk.path],
+      devices: [],
+    };
     try {
       grantDisk(disk.path, identity, identity.groups[1]!, req.readOnly);
       if (live) {
@@ -205,10 +237,13 @@ export class LiveDisks {
   private leavesJail(instanceId: string, disk: DataDiskRow, slot: string): string[] {
     const others = [
       ...this.instances.disks(instanceId).flatMap((d) => [d.path, d.backing_path]),
-      ...this.repo.ofInstance(instanceId).filter((a) => a.slot !== slot).flatMap((a) => {
-        const d = this.repo.byId(a.disk_id)!;
-        return [d.path, d.backing_path];
-      }),
+      ...this.repo
+        .ofInstance(instanceId)
+        .filter((a) => a.slot !== slot)
+        .flatMap((a) => {
+          const d = this.repo.byId(a.disk_id)!;
+          return [d.path, d.backing_path];
+        }),
     ];
     return [disk.path, disk.backing_path].filter((p): p is string => p !== null && !others.includes(p));
   }
@@ -220,9 +255,15 @@ export class LiveDisks {
     const usageBytes = this.instances.disks(row.id).reduce((n, d) => n + d.size_bytes, 0) + this.writableOf(row.id).reduce((n, d) => n + d.size_bytes, 0);
     const quotaBytes = row.disk_quota_mib * 1048576;
     if (usageBytes + requestBytes > quotaBytes) {
-      throw new UmldError("disk_quota_exceeded", `attaching ${Math.ceil(requestBytes / 1048576)} MiB read-write would exceed '${row.name}''s disk quota of ${row.disk_quota_mib} MiB (${Math.ceil(usageBytes / 1048576)} MiB used)`, {
-        quotaBytes, usageBytes, requestBytes,
-      });
+      throw new UmldError(
+        "disk_quota_exceeded",
+        `attaching ${Math.ceil(requestBytes / 1048576)} MiB read-write would exceed '${row.name}''s disk quota of ${row.disk_quota_mib} MiB (${Math.ceil(usageBytes / 1048576)} MiB used)`,
+        {
+          quotaBytes,
+          usageBytes,
+          requestBytes,
+        },
+      );
     }
   }
 
@@ -235,7 +276,8 @@ export class LiveDisks {
     const writers = others.filter((a) => a.read_only === 0);
     if (writers.length > 0 || (!readOnly && others.length > 0)) {
       throw new UmldError("disk_in_use", `disk '${disk.name}' is attached ${writers.length ? "read-write" : "read-only"} to ${names(others).join(", ")}; a disk is shared only read-only`, {
-        disk: disk.name, attachedTo: names(others),
+        disk: disk.name,
+        attachedTo: names(others),
       });
     }
   }

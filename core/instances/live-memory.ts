@@ -45,7 +45,8 @@ export class LiveMemory {
     const row = this.host.row(name);
     if (targetMiB > row.max_memory_mib) {
       throw new UmldError("memory_above_max", `memoryMiB ${targetMiB} is above maxMemoryMiB ${row.max_memory_mib} (the boot size)`, {
-        memoryMiB: targetMiB, maxMemoryMiB: row.max_memory_mib,
+        memoryMiB: targetMiB,
+        maxMemoryMiB: row.max_memory_mib,
       });
     }
     if (row.state === "stopped" || row.state === "crashed") {
@@ -63,9 +64,11 @@ export class LiveMemory {
     const prev = this.locks.get(id) ?? Promise.resolve();
     const next = prev.catch(() => {}).then(work);
     this.locks.set(id, next);
-    void next.finally(() => {
-      if (this.locks.get(id) === next) this.locks.delete(id);
-    }).catch(() => {});
+    void next
+      .finally(() => {
+        if (this.locks.get(id) === next) this.locks.delete(id);
+      })
+      .catch(() => {});
     return next;
   }
 
@@ -109,8 +112,15 @@ export class LiveMemory {
       this.repo.update(now.id, { unplugged_mib: unplugged });
       this.log.debug({ instance: name, op, askedMiB: amountMiB, movedMiB: moved, unpluggedMiB: unplugged }, "memory reclaim step");
       this.bus.publish({
-        type: "instance.memory", instance: name, requestedMiB: now.max_memory_mib - unplugged, memoryMiB: now.max_memory_mib - unplugged, maxMemoryMiB: now.max_memory_mib,
-        unpluggedMiB: unplugged, limitedBy: null, by: "reclaim", timestamp: nowIso(),
+        type: "instance.memory",
+        instance: name,
+        requestedMiB: now.max_memory_mib - unplugged,
+        memoryMiB: now.max_memory_mib - unplugged,
+        maxMemoryMiB: now.max_memory_mib,
+        unpluggedMiB: unplugged,
+        limitedBy: null,
+        by: "reclaim",
+        timestamp: nowIso(),
       });
       return moved;
     });
@@ -185,8 +195,15 @@ export class LiveMemory {
     };
     this.log.info({ instance: name, requestedMiB: targetMiB, memoryMiB: reached, unpluggedMiB: unplugged, limitedBy: result.limitedBy }, "memory changed");
     this.bus.publish({
-      type: "instance.memory", instance: name, requestedMiB: targetMiB, memoryMiB: reached, maxMemoryMiB: row.max_memory_mib,
-      unpluggedMiB: unplugged, limitedBy: result.limitedBy, by: "request", timestamp: nowIso(),
+      type: "instance.memory",
+      instance: name,
+      requestedMiB: targetMiB,
+      memoryMiB: reached,
+      maxMemoryMiB: row.max_memory_mib,
+      unpluggedMiB: unplugged,
+      limitedBy: result.limitedBy,
+      by: "request",
+      timestamp: nowIso(),
     });
     return result;
   }

@@ -175,9 +175,24 @@ export class MemoryReclaimer {
       if (this.watched.has(id)) continue;
       const ramFile = r.pid ? ramFileOf(r.pid, this.ramDirOf(id)) : null;
       this.watched.set(id, {
-        id, name: r.name, process: processKey(r), cpuNs: null, ramFile, ramBytes: ramFile ? allocatedBytesAt(ramFile) : null, lastLookAt: 0,
-        nextPollAt: now, nextCheckAt: now, unpluggedMiB: r.unplugged_mib, headroomMiB: reclaimHeadroomMiB(r.max_memory_mib),
-        urgent: false, inFlight: false, failures: 0, backoffUntil: 0, last: null, lastFallAt: now, lastPlugAt: 0,
+        id,
+        name: r.name,
+        process: processKey(r),
+        cpuNs: null,
+        ramFile,
+        ramBytes: ramFile ? allocatedBytesAt(ramFile) : null,
+        lastLookAt: 0,
+        nextPollAt: now,
+        nextCheckAt: now,
+        unpluggedMiB: r.unplugged_mib,
+        headroomMiB: reclaimHeadroomMiB(r.max_memory_mib),
+        urgent: false,
+        inFlight: false,
+        failures: 0,
+        backoffUntil: 0,
+        last: null,
+        lastFallAt: now,
+        lastPlugAt: 0,
       });
     }
   }
@@ -193,8 +208,14 @@ export class MemoryReclaimer {
       const row = this.repo.byId(w.id);
       if (!row) return;
       const d = decideReclaim({
-        maxMiB: row.max_memory_mib, ceilingMiB: row.memory_mib, unpluggedMiB: row.unplugged_mib, now: sample.at, sample, prev: w.last,
-        lastFallAt: w.lastFallAt, lastPlugAt: w.lastPlugAt,
+        maxMiB: row.max_memory_mib,
+        ceilingMiB: row.memory_mib,
+        unpluggedMiB: row.unplugged_mib,
+        now: sample.at,
+        sample,
+        prev: w.last,
+        lastFallAt: w.lastFallAt,
+        lastPlugAt: w.lastPlugAt,
       });
       if (d.falling) w.lastFallAt = sample.at;
       w.last = sample;
@@ -214,7 +235,10 @@ export class MemoryReclaimer {
       if (w.ramFile) w.ramBytes = allocatedBytesAt(w.ramFile);
       w.unpluggedMiB = this.repo.byId(w.id)?.unplugged_mib ?? w.unpluggedMiB;
       w.nextCheckAt = Date.now(); // the guest's new state decides how closely it is watched
-      this.log.info({ instance: w.name, op: d.op, askedMiB: d.amountMiB, movedMiB: moved, availMiB: Math.round(sample.availKiB / 1024), fallMiBs: Math.round(d.rateMiBs) }, `memory ${d.op === "plug" ? "plugged back" : "reclaimed"}`);
+      this.log.info(
+        { instance: w.name, op: d.op, askedMiB: d.amountMiB, movedMiB: moved, availMiB: Math.round(sample.availKiB / 1024), fallMiBs: Math.round(d.rateMiBs) },
+        `memory ${d.op === "plug" ? "plugged back" : "reclaimed"}`,
+      );
     } catch (e) {
       this.counts.failures++;
       w.failures++;

@@ -15,8 +15,13 @@ import type { MemoryReclaimer } from "./memory-reclaim.js";
 import type { Registry } from "./registry.js";
 
 export type PatchRequest = {
-  memoryMiB?: number; maxMemoryMiB?: number; kernel?: string | null; diskQuotaMiB?: number | null; hostfsDir?: string | null;
-  memoryReclaim?: "off" | "auto"; limits?: LimitsInput;
+  memoryMiB?: number;
+  maxMemoryMiB?: number;
+  kernel?: string | null;
+  diskQuotaMiB?: number | null;
+  hostfsDir?: string | null;
+  memoryReclaim?: "off" | "auto";
+  limits?: LimitsInput;
 } & PolicyInput;
 
 export interface PatchDeps {

@@ -61,9 +61,7 @@ export class Policies {
     this.later(delayS, () => {
       const r = this.repo.byId(id);
       if (!r || r.flag || isActive(r.state) || this.m.hasGuest(id)) return;
-      this.m.act(r.name, "start", { wait: true, byPolicy: true }).catch((e: Error) =>
-        this.log.warn({ instance: r.name, err: e.message }, "policy restart failed"),
-      );
+      this.m.act(r.name, "start", { wait: true, byPolicy: true }).catch((e: Error) => this.log.warn({ instance: r.name, err: e.message }, "policy restart failed"));
     });
   }
 
@@ -77,23 +75,20 @@ export class Policies {
     if (!reset) return;
     void (async () => {
       await this.m.act(row.name, "halt", { wait: true }).catch(() => {});
-      await this.m.act(row.name, "start", { wait: true }).catch((e: Error) =>
-        this.log.error({ instance: row.name, err: e.message }, "reset after hang failed"),
-      );
+      await this.m.act(row.name, "start", { wait: true }).catch((e: Error) => this.log.error({ instance: row.name, err: e.message }, "reset after hang failed"));
     })();
   }
 
   /** At daemon start: guests marked autostart, in order, each after its delay; flagged ones stay down. */
   autostartAll(all: InstanceRow[]): string[] {
-    const due = all.filter((r) => r.autostart === 1 && !r.flag && (r.state === "stopped" || r.state === "crashed"))
+    const due = all
+      .filter((r) => r.autostart === 1 && !r.flag && (r.state === "stopped" || r.state === "crashed"))
       .sort((a, b) => a.autostart_order - b.autostart_order || a.name.localeCompare(b.name));
     void (async () => {
       for (const r of due) {
         if (this.closed) return;
         if (r.autostart_delay_s > 0) await new Promise((res) => this.later(r.autostart_delay_s, () => res(undefined)));
-        await this.m.act(r.name, "start", { wait: true }).catch((e: Error) =>
-          this.log.error({ instance: r.name, err: e.message }, "autostart failed"),
-        );
+        await this.m.act(r.name, "start", { wait: true }).catch((e: Error) => this.log.error({ instance: r.name, err: e.message }, "autostart failed"));
       }
     })();
     return due.map((r) => r.name);
@@ -106,17 +101,19 @@ export class Policies {
     const active = rows.filter((r) => this.m.hasGuest(r.id));
     const shutDown: string[] = [];
     const halted: string[] = [];
-    await Promise.all(active.map(async (r) => {
-      this.repo.update(r.id, { stopped_by_host: 1 });
-      try {
-        await this.m.act(r.name, "shutdown", { wait: true, timeoutS: deadlineS });
-        const after = this.repo.byId(r.id);
-        (after?.last_exit_reason === "shut down" ? shutDown : halted).push(r.name);
-      } catch {
-        await this.m.act(r.name, "halt", { wait: true }).catch(() => {});
-        halted.push(r.name);
-      }
-    }));
+    await Promise.all(
+      active.map(async (r) => {
+        this.repo.update(r.id, { stopped_by_host: 1 });
+        try {
+          await this.m.act(r.name, "shutdown", { wait: true, timeoutS: deadlineS });
+          const after = this.repo.byId(r.id);
+          (after?.last_exit_reason === "shut down" ? shutDown : halted).push(r.name);
+        } catch {
+          await this.m.act(r.name, "halt", { wait: true }).catch(() => {});
+          halted.push(r.name);
+        }
+      }),
+    );
     return { shutDown, halted };
   }
 

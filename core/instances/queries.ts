@@ -34,17 +34,26 @@ export class InstanceQueries {
 
   /** Every COW whose backing is this file: root disks and data disks. */
   cowsOn(path: string): Array<{ disk: string; path: string }> {
-    return this.disks.list().filter((d) => d.kind === "cow" && d.backingPath === path).map((d) => ({ disk: d.name, path: d.path }));
+    return this.disks
+      .list()
+      .filter((d) => d.kind === "cow" && d.backingPath === path)
+      .map((d) => ({ disk: d.name, path: d.path }));
   }
 
   /** What is layered on a file: instances whose root COW sits on it, and data disks (as disk:<name>). */
   layersOn(path: string): string[] {
-    const instances = this.repo.all().filter((r) => this.repo.disks(r.id).some((d) => d.backing_path === path)).map((r) => r.name);
+    const instances = this.repo
+      .all()
+      .filter((r) => this.repo.disks(r.id).some((d) => d.backing_path === path))
+      .map((r) => r.name);
     return [...instances, ...this.disks.onBacking(path).map((n) => `disk:${n}`)];
   }
 
   /** Instances that boot, run or have staged this kernel. */
   kernelUsers(kernelId: string): string[] {
-    return this.repo.all().filter((r) => r.kernel_id === kernelId || r.staged_kernel_id === kernelId || r.booted_kernel_id === kernelId).map((r) => r.name);
+    return this.repo
+      .all()
+      .filter((r) => r.kernel_id === kernelId || r.staged_kernel_id === kernelId || r.booted_kernel_id === kernelId)
+      .map((r) => r.name);
   }
 }

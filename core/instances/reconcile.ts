@@ -73,8 +73,13 @@ export function sweepStateFiles(paths: StatePaths, known: KnownState, at = new D
 /** Mount points at or under `dir` (from /proc/self/mountinfo), deepest first. */
 export function mountsUnder(dir: string, mountinfo = readFileSync("/proc/self/mountinfo", "utf8")): string[] {
   const unescapeOctal = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return mountinfo.split("\n").map((l) => l.split(" ")[4]).filter((m): m is string => m !== undefined).map(unescapeOctal)
-    .filter((m) => m === dir || m.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
+  return mountinfo
+    .split("\n")
+    .map((l) => l.split(" ")[4])
+    .filter((m): m is string => m !== undefined)
+    .map(unescapeOctal)
+    .filter((m) => m === dir || m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
 }
 
 function unmountAll(dir: string): void {

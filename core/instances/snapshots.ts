@@ -149,13 +149,19 @@ export class Snapshots {
     if (!fromSnapshot) hold = this.flattenable(row, "clone");
     const own = ownerOfName(req.name);
     return this.run("instance.clone", req.name, req.wait, hold ? src : null, async (opId) => {
-      const base = fromSnapshot ?? (await this.flatten(src, opId, { base: `${own.name}-base`, kind: "merged", source: `full copy of ${src}`, owner: ownerOfName(src).tenant, shared: false, instanceId: null }));
+      const base =
+        fromSnapshot ?? (await this.flatten(src, opId, { base: `${own.name}-base`, kind: "merged", source: `full copy of ${src}`, owner: ownerOfName(src).tenant, shared: false, instanceId: null }));
       try {
         this.m.create({
-          name: req.name, memoryMiB: req.memoryMiB ?? Math.min(row.memory_mib, row.max_memory_mib), maxMemoryMiB: Math.max(req.memoryMiB ?? 0, row.max_memory_mib),
-          image: base.name, kernel: this.catalog.kernelById(row.kernel_id)!.name, bootOptions: JSON.parse(row.boot_options) as string[],
+          name: req.name,
+          memoryMiB: req.memoryMiB ?? Math.min(row.memory_mib, row.max_memory_mib),
+          maxMemoryMiB: Math.max(req.memoryMiB ?? 0, row.max_memory_mib),
+          image: base.name,
+          kernel: this.catalog.kernelById(row.kernel_id)!.name,
+          bootOptions: JSON.parse(row.boot_options) as string[],
           // a copy of the instance, its limits and memory reclaim included
-          memoryReclaim: row.memory_reclaim, limits: { cpus: row.cpus, cpuWeight: row.cpu_weight, ioWeight: row.io_weight, pids: row.pids_max, netMbit: row.net_mbit },
+          memoryReclaim: row.memory_reclaim,
+          limits: { cpus: row.cpus, cpuWeight: row.cpu_weight, ioWeight: row.io_weight, pids: row.pids_max, netMbit: row.net_mbit },
         });
       } catch (e) {
         if (!fromSnapshot) this.catalog.deleteImageRow(base, (p) => this.m.layersOn(p));
@@ -190,7 +196,11 @@ export class Snapshots {
         // the instance was held busy; still, nothing is swapped under a guest that runs now
         const now = this.m.row(name);
         if (now.state !== "stopped" && now.state !== "crashed") {
-          throw new UmldError("invalid_state", `'${name}' is ${now.state} now; image '${stored}' was made, the instance was not switched onto it`, { state: now.state, action: "merge", image: stored });
+          throw new UmldError("invalid_state", `'${name}' is ${now.state} now; image '${stored}' was made, the instance was not switched onto it`, {
+            state: now.state,
+            action: "merge",
+            image: stored,
+          });
         }
         this.rebaseRoot(now, image);
       }
@@ -272,7 +282,8 @@ export class Snapshots {
   }
 
   private async flatten(
-    name: string, opId: string,
+    name: string,
+    opId: string,
     f: ({ base: string } | { name: string }) & { kind: "snapshot" | "merged"; source: string; owner: string | null; shared: boolean; instanceId: string | null },
   ): Promise<ImageRow> {
     const row = this.m.row(name);

@@ -8,10 +8,7 @@ import { UmldError } from "../errors.js";
  *   exited       the process ended cleanly (asked for, or the guest powered off)
  *   crashed      the process ended badly (panic, signal, non-zero exit) without being asked
  */
-export const LIFECYCLE_EVENTS = [
-  "start", "shutdown", "halt", "reboot", "pause", "resume",
-  "booted", "guest_reboot", "exited", "crashed",
-] as const;
+export const LIFECYCLE_EVENTS = ["start", "shutdown", "halt", "reboot", "pause", "resume", "booted", "guest_reboot", "exited", "crashed"] as const;
 export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
 
 /** from × event → to. A missing entry means the event is not valid in that state. */
@@ -20,8 +17,13 @@ export const TRANSITIONS: Readonly<Record<InstanceState, Partial<Record<Lifecycl
   crashed: { start: "starting" },
   starting: { booted: "running", shutdown: "stopping", halt: "stopping", exited: "stopped", crashed: "crashed" },
   running: {
-    shutdown: "stopping", halt: "stopping", reboot: "starting", pause: "paused",
-    guest_reboot: "running", exited: "stopped", crashed: "crashed",
+    shutdown: "stopping",
+    halt: "stopping",
+    reboot: "starting",
+    pause: "paused",
+    guest_reboot: "running",
+    exited: "stopped",
+    crashed: "crashed",
   },
   paused: { resume: "running", shutdown: "stopping", halt: "stopping", reboot: "starting", exited: "stopped", crashed: "crashed" },
   stopping: { halt: "stopping", exited: "stopped", crashed: "crashed", guest_reboot: "stopping" },

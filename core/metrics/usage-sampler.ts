@@ -163,9 +163,13 @@ export class UsageSampler {
       txBytesPerS: rate(sum("txBytes"), prev?.txBytes),
     };
     const next: Live = {
-      pid, ramFd, latest: sample, at: now,
+      pid,
+      ramFd,
+      latest: sample,
+      at: now,
       figures: { cpuSeconds: cpu, memoryHostBytes: host, memoryGuestAvailableBytes: guestAvail, nics },
-      guestMemoryAt: l?.guestMemoryAt ?? 0, guestMemoryBusy: l?.guestMemoryBusy ?? false,
+      guestMemoryAt: l?.guestMemoryAt ?? 0,
+      guestMemoryBusy: l?.guestMemoryBusy ?? false,
     };
     this.live.set(r.id, next);
     let h = this.histories.get(r.id);
@@ -179,23 +183,26 @@ export class UsageSampler {
     if (l.guestMemoryBusy || now - l.guestMemoryAt < this.timing.guestMemoryEveryMs || this.guestMemoryInFlight >= GUEST_MEMORY_IN_FLIGHT) return;
     l.guestMemoryBusy = true;
     this.guestMemoryInFlight++;
-    this.s.mconsole(r.name, "proc meminfo", 2000).then(
-      (text) => {
-        const kib = parseMeminfo(text).MemAvailable;
+    this.s
+      .mconsole(r.name, "proc meminfo", 2000)
+      .then(
+        (text) => {
+          const kib = parseMeminfo(text).MemAvailable;
+          const cur = this.live.get(r.id);
+          if (cur && cur.pid === l.pid && kib !== undefined) {
+            cur.figures.memoryGuestAvailableBytes = kib * 1024;
+            cur.latest.memoryGuestAvailableBytes = kib * 1024;
+          }
+        },
+        () => {}, // a busy or booting guest: the next turn asks again
+      )
+      .finally(() => {
+        this.guestMemoryInFlight--;
         const cur = this.live.get(r.id);
-        if (cur && cur.pid === l.pid && kib !== undefined) {
-          cur.figures.memoryGuestAvailableBytes = kib * 1024;
-          cur.latest.memoryGuestAvailableBytes = kib * 1024;
+        if (cur) {
+          cur.guestMemoryBusy = false;
+          cur.guestMemoryAt = Date.now();
         }
-      },
-      () => {}, // a busy or booting guest: the next turn asks again
-    ).finally(() => {
-      this.guestMemoryInFlight--;
-      const cur = this.live.get(r.id);
-      if (cur) {
-        cur.guestMemoryBusy = false;
-        cur.guestMemoryAt = Date.now();
-      }
-    });
+      });
   }
 }

@@ -60,5 +60,5 @@ export function overlaps(s: Subnet, cidr: string): boolean {
   if (!m || ip === null) return false;
   const prefix = Math.min(s.prefix, Number(m[2]));
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return ((s.base & mask) >>> 0) === ((ip & mask) >>> 0);
+  return (s.base & mask) >>> 0 === (ip & mask) >>> 0;
 }

@@ -12,7 +12,8 @@ import { ADMIN_BRIDGE, BRIDGE_PREFIX } from "./host-links.js";
 export function checkAdminBridge(name: string, networks: NetworkRow[]): string {
   if (!ADMIN_BRIDGE.test(name)) throw new UmldError("invalid_request", `bridge must be an interface name (1-15 letters, digits, _ . -)`, { bridge: name });
   if (name.startsWith(BRIDGE_PREFIX)) throw new UmldError("invalid_request", `${name} is one of umld's own bridges`, { bridge: name });
-  if (!existsSync(`/sys/class/net/${name}/bridge`)) throw new UmldError("invalid_request", `no bridge named ${name} on this host (create it first, e.g. ip link add ${name} type bridge)`, { bridge: name });
+  if (!existsSync(`/sys/class/net/${name}/bridge`))
+    throw new UmldError("invalid_request", `no bridge named ${name} on this host (create it first, e.g. ip link add ${name} type bridge)`, { bridge: name });
   const other = networks.find((n) => n.host_if === name);
   if (other) throw new UmldError("invalid_request", `network '${other.name}' is on ${name} already`, { bridge: name, network: other.name });
   return name;

@@ -46,7 +46,18 @@ export function dnsmasqArgs(s: DnsSpec, pidFile: string): string[] {
     ra.push(`--interface=${s.ra.bridge}`, "--enable-ra", `--dhcp-range=${p.prefix.split("/")[0]},ra-only,64`, `--ra-param=${s.ra.bridge},high,10`, "--leasefile-ro");
   }
   const dns = s.names === false ? ["--port=0"] : [];
-  return ["--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces", `--listen-address=${s.gateway}`, "--except-interface=lo", ...dns, ...ra, `--pid-file=${pidFile}`, ...records.sort()];
+  return [
+    "--conf-file=/dev/null",
+    "--no-resolv",
+    "--no-hosts",
+    "--bind-interfaces",
+    `--listen-address=${s.gateway}`,
+    "--except-interface=lo",
+    ...dns,
+    ...ra,
+    `--pid-file=${pidFile}`,
+    ...records.sort(),
+  ];
 }
 
 /**

@@ -54,7 +54,11 @@ export class Forwards {
   add(s: ForwardSpec): ForwardView {
     const net = this.net(s.network);
     if (net.kind !== "host" || net.nat !== 1) {
-      throw new UmldError("not_forwardable", `network '${s.network}' is not a NATed host network: its guests are reached without forwards, or not at all`, { network: s.network, kind: net.kind, nat: net.nat === 1 });
+      throw new UmldError("not_forwardable", `network '${s.network}' is not a NATed host network: its guests are reached without forwards, or not at all`, {
+        network: s.network,
+        kind: net.kind,
+        nat: net.nat === 1,
+      });
     }
     const inst = this.c.instances.byName(s.instance);
     if (!inst) throw new UmldError("instance_not_found", `no instance named '${s.instance}'`, { instance: s.instance });
@@ -126,8 +130,15 @@ export class Forwards {
 
   private view(net: NetworkRow, f: ForwardTarget): ForwardView {
     return {
-      network: net.name, protocol: f.protocol, listenAddress: f.listen_address, listenPort: f.listen_port,
-      instance: this.c.instances.byId(f.instance_id)?.name ?? "?", slot: f.slot, targetAddress: f.ip, targetPort: f.target_port, createdAt: f.created_at,
+      network: net.name,
+      protocol: f.protocol,
+      listenAddress: f.listen_address,
+      listenPort: f.listen_port,
+      instance: this.c.instances.byId(f.instance_id)?.name ?? "?",
+      slot: f.slot,
+      targetAddress: f.ip,
+      targetPort: f.target_port,
+      createdAt: f.created_at,
     };
   }
 }

@@ -71,12 +71,7 @@ function uidElements(range: UidRange | null, uids: Iterable<number>): string[] {
 }
 
 function set(name: string, interval: boolean, elements: string[]): string[] {
-  return [
-    `  set ${name} {`,
-    `    type uid;${interval ? " flags interval;" : ""}`,
-    ...(elements.length ? [`    elements = { ${elements.join(", ")} }`] : []),
-    `  }`,
-  ];
+  return [`  set ${name} {`, `    type uid;${interval ? " flags interval;" : ""}`, ...(elements.length ? [`    elements = { ${elements.join(", ")} }`] : []), `  }`];
 }
 
 /** The nftables ruleset of the guest filter: one table, replaced atomically by `nft -f`. */

@@ -333,7 +333,7 @@ export class HostLinks {
   tapOwner(tap: string): number {
     try {
       const v = Number(readFileSync(`/sys/class/net/${safeIf(tap)}/owner`, "utf8").trim());
-      return Math.max(v , 0);
+      return Math.max(v, 0);
     } catch {
       return 0;
     }
@@ -368,7 +368,6 @@ export class HostLinks {
       .filter((m): m is RegExpExecArray => !!m)
       .map((m) => ({ ifname: m[1]!, cidr: m[2]! }));
   }
-
 
   /** NAT needs IPv4 forwarding. umld notes when it turned it on, to turn it off after its last NAT network. */
   private enableForwarding(): void {

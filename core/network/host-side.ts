@@ -59,8 +59,18 @@ export class HostSide {
   /** A host network's table, with its forwards, made to say what the database says. */
   firewall(n: NetworkRow): void {
     if (n.kind !== "host" || !n.host_if) return;
-    this.c.links.ensureFirewall({ table: tableName(n.id), bridge: n.host_if, subnet: n.subnet, nat: n.nat === 1, routed: n.routed === 1, dns: n.dns === 1,
-      bridged: n.bridged === 1, guestMacs: this.c.nicsOn(n.id).map((x) => x.mac), forwards: this.c.forwardsOn(n.id), prefix6: n.ipv6 ?? null });
+    this.c.links.ensureFirewall({
+      table: tableName(n.id),
+      bridge: n.host_if,
+      subnet: n.subnet,
+      nat: n.nat === 1,
+      routed: n.routed === 1,
+      dns: n.dns === 1,
+      bridged: n.bridged === 1,
+      guestMacs: this.c.nicsOn(n.id).map((x) => x.mac),
+      forwards: this.c.forwardsOn(n.id),
+      prefix6: n.ipv6 ?? null,
+    });
     if (n.ipv6 && (n.nat === 1 || n.routed === 1)) enableForwarding6(this.c.links.stateDir, this.c.log);
   }
 
@@ -85,7 +95,10 @@ export class HostSide {
   /** A NIC came or went: the bridge's guard names exactly the NICs on it. */
   guard(n: NetworkRow): void {
     if (n.kind === "user" || !n.host_if) return;
-    const ports = this.c.nicsOn(n.id).filter((x) => x.host_if).map((x) => ({ tap: x.host_if!, mac: x.mac, ip: x.ip }));
+    const ports = this.c
+      .nicsOn(n.id)
+      .filter((x) => x.host_if)
+      .map((x) => ({ tap: x.host_if!, mac: x.mac, ip: x.ip }));
     const rules = segmentRules({ table: tableName(n.id), bridge: n.host_if, isolated: n.kind === "switch", pinAddresses: n.kind === "host", lan: n.bridged === 1, prefix6: n.ipv6 ?? null, ports });
     run("nft", ["-f", "-"], replaceSegmentTables(tableName(n.id), rules));
     if (n.bridged === 1) this.firewall(n); // its table names the guests' MACs: a new one is kept from the host before it sends
@@ -95,7 +108,13 @@ export class HostSide {
   /** A network with DNS: its dnsmasq answers exactly its NICs' names (started, or restarted when they changed). */
   names(n: NetworkRow): void {
     if ((n.dns !== 1 && !n.ipv6) || n.kind !== "host" || !n.host_if) return;
-    this.c.dns.ensure({ networkId: n.id, gateway: gatewayOf(parseSubnet(n.subnet)!), records: n.dns === 1 ? this.c.dnsRecords(n) : [], names: n.dns === 1, ra: n.ipv6 ? { bridge: n.host_if, prefix: n.ipv6 } : null });
+    this.c.dns.ensure({
+      networkId: n.id,
+      gateway: gatewayOf(parseSubnet(n.subnet)!),
+      records: n.dns === 1 ? this.c.dnsRecords(n) : [],
+      names: n.dns === 1,
+      ra: n.ipv6 ? { bridge: n.host_if, prefix: n.ipv6 } : null,
+    });
   }
 
   /** The NIC's rate: `mbit`, by default its instance's limit (null: none). */

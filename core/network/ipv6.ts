@@ -23,6 +23,10 @@ export function checkPrefix6(ipv6: string, kind: NetworkKind, bridge: string | u
   const clash = networks.find((n) => n.ipv6 && samePrefix6(n.ipv6, p.prefix));
   if (clash) throw new UmldError("subnet_conflict", `${p.prefix} is network '${clash.name}''s prefix already`, { ipv6: p.prefix, conflict: clash.ipv6 });
   const onHost = (host ?? hostPrefixes6()).find((a) => overlaps6(p.prefix, a.cidr));
-  if (onHost) throw new UmldError("subnet_conflict", `${p.prefix} overlaps ${onHost.cidr} of host interface ${onHost.ifname}: a network's prefix is routed on the host`, { ipv6: p.prefix, conflict: onHost.cidr });
+  if (onHost)
+    throw new UmldError("subnet_conflict", `${p.prefix} overlaps ${onHost.cidr} of host interface ${onHost.ifname}: a network's prefix is routed on the host`, {
+      ipv6: p.prefix,
+      conflict: onHost.cidr,
+    });
   return p.prefix;
 }

@@ -37,7 +37,12 @@ export function parseProcNet(text: string, protocol: "tcp" | "udp", ipv6: boolea
 /** Every listening TCP and bound UDP socket of the host's network namespace. */
 export function hostListeners(): Listener[] {
   const out: Listener[] = [];
-  for (const [file, protocol, ipv6] of [["tcp", "tcp", false], ["tcp6", "tcp", true], ["udp", "udp", false], ["udp6", "udp", true]] as const) {
+  for (const [file, protocol, ipv6] of [
+    ["tcp", "tcp", false],
+    ["tcp6", "tcp", true],
+    ["udp", "udp", false],
+    ["udp6", "udp", true],
+  ] as const) {
     try {
       out.push(...parseProcNet(readFileSync(`/proc/net/${file}`, "utf8"), protocol, ipv6));
     } catch {

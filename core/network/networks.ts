@@ -1,18 +1,13 @@
-import { existsSync } from "node:fs";
 import type { Logger } from "pino";
-import { USER_SUBNET, type NetworkKind, type NetworkView, type NicView } from "../../protocol/networks.js";
+import type { NetworkKind, NetworkView, NicView } from "../../protocol/networks.js";
 import { UmldError } from "../errors.js";
-import { ownerOfName } from "../tenants/principal.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import type { NetworkRow, NetworksRepo, NicRow } from "../store/networks-repo.js";
-import { newId, nowIso } from "../util/ids.js";
-import { allocateIp, gatewayOf, macFor, overlaps, parseSubnet } from "./address.js";
-import { checkPrefix6, gateway6, nicAddress6, releaseForwarding6 } from "./ipv6.js";
+import { nicAddress6, releaseForwarding6 } from "./ipv6.js";
 import type { GuestFilter } from "./guest-filter.js";
-import { bridgeName, tapName, type HostLinks } from "./host-links.js";
+import type { HostLinks } from "./host-links.js";
 import { HostSide } from "./host-side.js";
-import { bridgedAddress, checkAdminBridge } from "./bridged.js";
-import { DNSMASQ, dnsName, NetworkDns } from "./dns.js";
+import { dnsName, NetworkDns } from "./dns.js";
 import { Forwards, ruleOf } from "./forwards.js";
 import { hostListeners } from "./listeners.js";
 import { deviceSpec, guestNames, umlDevice } from "./nic-devices.js";
@@ -20,6 +15,8 @@ import { NicShaping } from "./nic-shaping.js";
 import type { JailChange } from "../jail/jail-spec.js";
 import type { JailFile } from "../jail/elf-deps.js";
 import { binaryFiles } from "../jail/binary-files.js";
+import { networkView, newNetworkRow, newNicRow } from "./network-rows.js";
+import { SLIRP, SLIRP_ARGS } from "./slirp.js";
 
 export interface NetHost {
   row(name: string): InstanceRow;
@@ -31,17 +28,6 @@ export interface NetHost {
 }
 
 const SLOTS = Array.from({ length: 16 }, (_, i) => `eth${i}`);
-
-/** Debian's `slirp` package: the plain binary emulates a 115200-baud line and answered nothing here; fullbolt works. */
-export const SLIRP = "/usr/bin/slirp-fullbolt";
-/**
- * slirp's arguments (UML splits them at commas and turns `_` into spaces):
- * `control addr 255.255.255.255` refuses its command line to everyone. Open,
- * a guest connecting to 10.0.2.0 gets slirp's telnet prompt, whose `exec`
- * runs any host program as the guest's uid and `redir` opens host ports.
- */
-export const SLIRP_ARGS = ["control_addr_255.255.255.255"];
-const USER_GUEST_IP = "10.0.2.15";
 
 /**
  * Networks and the NICs on them:
@@ -70,7 +56,9 @@ export class Networks {
     private readonly guestFilter?: GuestFilter,
   ) {
     this.host = new HostSide({
-      links, log, shaping: new NicShaping(log),
+      links,
+      log,
+      shaping: new NicShaping(log),
       nicsOn: (id) => repo.nicsOn(id),
       ownerOf: (id) => this.tapOwner(id),
       netMbitOf: (id) => instances.byId(id)?.net_mbit ?? null,
@@ -79,7 +67,11 @@ export class Networks {
       dnsRecords: (n) => repo.nicsOn(n.id).map((x) => ({ name: dnsName(instances.byId(x.instance_id)?.name ?? "", n.name), ip: x.ip })),
     });
     this.forwards = new Forwards({
-      repo: repo.forwards, networks: repo, instances, log, listeners: hostListeners,
+      repo: repo.forwards,
+      networks: repo,
+      instances,
+      log,
+      listeners: hostListeners,
       hostAddresses: () => links.hostAddresses(),
       applyFirewall: (n) => this.host.firewall(n),
     });
@@ -104,32 +96,7 @@ export class Networks {
   }
 
   create(name: string, kind: NetworkKind, subnet: string | undefined, nat: boolean, hostAccess = false, routed = false, bridge?: string, dns = false, ipv6?: string): NetworkView {
-    if (this.repo.byName(name)) throw new UmldError("network_exists", `a network named '${name}' already exists`, { network: name });
-    if (kind === "user") {
-      if (subnet !== undefined && subnet !== USER_SUBNET) throw new UmldError("invalid_request", `user networks are always ${USER_SUBNET} (slirp's own)`, { subnet });
-      subnet = USER_SUBNET;
-    } else if (subnet === undefined) {
-      throw new UmldError("invalid_request", `a ${kind} network needs a subnet, e.g. 10.77.0.0/24`, { kind });
-    }
-    if (nat && kind !== "host") throw new UmldError("invalid_request", `nat is for host networks (user networks are always NATed, switch networks never)`, { kind });
-    if (routed && kind !== "host") throw new UmldError("invalid_request", `mode routed is for host networks`, { kind });
-    if (routed && nat) throw new UmldError("invalid_request", `a routed network is not NATed: its guests keep their own addresses`, { mode: "routed", nat });
-    if (bridge !== undefined && (kind !== "host" || nat || routed)) throw new UmldError("invalid_request", `mode bridged (with a bridge) is for host networks, not NATed or routed`, { kind, bridge });
-    if (bridge !== undefined) checkAdminBridge(bridge, this.repo.all());
-    if (dns && (kind !== "host" || bridge !== undefined)) throw new UmldError("invalid_request", `dns is for host networks umld addresses (not switch, user or bridged)`, { kind, dns });
-    if (dns && !existsSync(DNSMASQ)) throw new UmldError("unsupported", `DNS names need ${DNSMASQ} (Debian package dnsmasq-base)`, { dns });
-    if (hostAccess && kind !== "user") throw new UmldError("invalid_request", `hostAccess is for user networks (a host network's guests reach the host with ping only; a switch network has no host side)`, { kind });
-    const prefix6 = ipv6 === undefined ? null : checkPrefix6(ipv6, kind, bridge, this.repo.all());
-    const parsed = parseSubnet(subnet);
-    if (!parsed) throw new UmldError("invalid_request", `subnet must be an IPv4 network address with a /8../30 prefix, e.g. 10.77.0.0/24`, { subnet });
-    if (kind === "host") {
-      const clash = [...this.repo.all().filter((n) => n.kind === "host").map((n) => ({ what: `network '${n.name}'`, cidr: n.subnet })), ...(bridge !== undefined ? [] : this.links.hostAddresses()).map((a) => ({ what: `host interface ${a.ifname}`, cidr: a.cidr }))]
-        .find((o) => overlaps(parsed, o.cidr));
-      if (clash) throw new UmldError("subnet_conflict", `${subnet} overlaps ${clash.cidr} of ${clash.what}: a host network's subnet is routed on the host`, { subnet, conflict: clash.cidr });
-    }
-    if (kind === "user" && !existsSync(SLIRP)) throw new UmldError("unsupported", `user networks need ${SLIRP} (Debian package slirp)`, { kind });
-    const id = newId();
-    const row: NetworkRow = { id, name, owner: ownerOfName(name).tenant, kind, subnet, nat: nat ? 1 : 0, routed: routed ? 1 : 0, bridged: bridge !== undefined ? 1 : 0, dns: dns ? 1 : 0, ipv6: prefix6, host_access: hostAccess ? 1 : 0, host_if: kind === "user" ? null : (bridge ?? bridgeName(id)), created_at: nowIso() };
+    const row = newNetworkRow({ name, kind, subnet, nat, hostAccess, routed, bridge, dns, ipv6 }, this.repo.all(), () => this.links.hostAddresses());
     this.repo.insert(row);
     try {
       this.host.ensureNetwork(row);
@@ -138,7 +105,7 @@ export class Networks {
       this.repo.delete(row.id);
       throw new UmldError("host_error", `cannot set up the network on the host: ${(e as Error).message}`);
     }
-    this.log.info({ network: name, kind, subnet, nat, routed, hostAccess, ipv6: prefix6 }, "network created");
+    this.log.info({ network: name, kind, subnet: row.subnet, nat, routed, hostAccess, ipv6: row.ipv6 }, "network created");
     return this.view(row);
   }
 
@@ -165,7 +132,9 @@ export class Networks {
   }
 
   nicsOf(instanceId: string): NicView[] {
-    return this.repo.nicsOf(instanceId).map((n) => ({ slot: n.slot, network: this.repo.byId(n.network_id)?.name ?? "?", mac: n.mac, ip: n.ip, ipv6: nicAddress6(this.repo.byId(n.network_id)?.ipv6, n.mac), hostInterface: n.host_if }));
+    return this.repo
+      .nicsOf(instanceId)
+      .map((n) => ({ slot: n.slot, network: this.repo.byId(n.network_id)?.name ?? "?", mac: n.mac, ip: n.ip, ipv6: nicAddress6(this.repo.byId(n.network_id)?.ipv6, n.mac), hostInterface: n.host_if }));
   }
 
   /** Before an instance is deleted: its NICs and their TAPs go. */
@@ -263,22 +232,8 @@ export class Networks {
     const usedSlots = new Set(this.repo.nicsOf(row.id).map((n) => n.slot));
     const slot = SLOTS.find((s) => !usedSlots.has(s));
     if (!slot) throw new UmldError("no_free_nic", `instance '${instanceName}' has 16 NICs already`, {});
-    const subnet = parseSubnet(net.subnet)!;
-    const taken = new Set(this.repo.nicsOn(net.id).map((n) => n.ip));
-    if (net.kind === "host") taken.add(gatewayOf(subnet));
-    if (requestedIp !== undefined && net.bridged !== 1) throw new UmldError("invalid_request", `ip is for NICs on bridged networks (umld allocates the others' addresses)`, { ip: requestedIp, network });
-    const ip = net.kind === "user" ? USER_GUEST_IP : net.bridged === 1 ? bridgedAddress(subnet, net.subnet, taken, this.links.hostAddresses().map((a) => a.cidr.split("/")[0]!), requestedIp) : allocateIp(subnet, taken);
-    if (!ip) throw new UmldError("subnet_full", `network '${network}' has no free address in ${net.subnet}`, { network });
-    if (mac && net.kind !== "user" && this.repo.nicsOn(net.id).some((n) => n.mac === mac)) {
-      throw new UmldError("mac_in_use", `another NIC on '${network}' has the MAC ${mac}`, { mac, network });
-    }
-    const id = newId();
-    const nic: NicRow = {
-      id, instance_id: row.id, network_id: net.id, slot, ip, created_at: nowIso(),
-      mac: mac ?? macFor(ip, subnet.prefix, net.kind === "host" && (net.nat === 1 || net.routed === 1 || net.bridged === 1)),
-      shared_ip: net.kind === "user" ? 1 : 0,
-      host_if: net.kind === "user" ? null : tapName(id),
-    };
+    const nic = newNicRow(row.id, net, slot, this.repo.nicsOn(net.id), () => this.links.hostAddresses(), mac, requestedIp);
+    const ip = nic.ip;
     this.repo.insertNic(nic); // first: the unique indexes make two concurrent attaches take different addresses
     try {
       if (net.kind === "user") this.filterOrFail();
@@ -341,7 +296,13 @@ export class Networks {
     await this.m.mconsole(instanceName, `config ${this.spec(nic, false)}`);
     // UML answers OK even for a device it cannot use: the guest must show the interface (by either name)
     for (const name of guestNames(kind, nic.slot)) {
-      if (await this.m.mconsole(instanceName, `proc sys/net/ipv4/conf/${name}/forwarding`).then(() => true, () => false)) return;
+      if (
+        await this.m.mconsole(instanceName, `proc sys/net/ipv4/conf/${name}/forwarding`).then(
+          () => true,
+          () => false,
+        )
+      )
+        return;
     }
     await this.m.mconsole(instanceName, `remove ${umlDevice(kind, nic.slot)}`).catch(() => {});
     throw new UmldError("device_failed", `the guest did not get ${nic.slot}`, { slot: nic.slot });
@@ -388,18 +349,6 @@ export class Networks {
   }
 
   private view(r: NetworkRow): NetworkView {
-    return {
-      name: r.name, kind: r.kind, subnet: r.subnet, createdAt: r.created_at,
-      nat: r.kind === "user" || r.nat === 1,
-      routed: r.routed === 1,
-      bridged: r.bridged === 1,
-      dns: r.dns === 1,
-      ipv6: r.ipv6 ?? null, gateway6: r.ipv6 ? gateway6(r.ipv6) : null,
-      hostAccess: r.host_access === 1,
-      gateway: r.kind === "host" ? gatewayOf(parseSubnet(r.subnet)!) : r.kind === "user" ? "10.0.2.2" : null,
-      bridge: r.host_if,
-      switchPid: null, // switch networks have no process since they moved to kernel bridges
-      nics: this.repo.nicsOn(r.id).map((n) => ({ instance: this.instances.byId(n.instance_id)?.name ?? "?", slot: n.slot, ip: n.ip, ipv6: nicAddress6(r.ipv6, n.mac), mac: n.mac })),
-    };
+    return networkView(r, this.repo.nicsOn(r.id), (id) => this.instances.byId(id)?.name ?? "?");
   }
 }

@@ -54,7 +54,10 @@ export class NicShaping {
   /** No shaping: the TAP's qdiscs back to the default, its IFB gone (both may be absent). */
   remove(tap: string, ifb: string): void {
     if (existsIf(tap) && existsIf(ifb)) {
-      for (const args of [["qdisc", "del", "dev", tap, "root"], ["qdisc", "del", "dev", tap, "ingress"]]) {
+      for (const args of [
+        ["qdisc", "del", "dev", tap, "root"],
+        ["qdisc", "del", "dev", tap, "ingress"],
+      ]) {
         try {
           run("tc", args);
         } catch {

@@ -60,7 +60,12 @@ function check(re: RegExp, v: string, what: string): string {
 function ipv6Pins(tap: string, mac: string, prefix6: string | null): string[] {
   const own6 = [linkLocalAddress(mac), ...(prefix6 ? [slaacAddress(prefix6, mac)] : [])];
   // the target of a neighbour advertisement (ICMPv6 bytes 8-23): nft 1.0.6 has no name for it
-  const targets = own6.map((a) => `0x${groupsOf(a)!.map((x) => x.toString(16).padStart(4, "0")).join("")}`);
+  const targets = own6.map(
+    (a) =>
+      `0x${groupsOf(a)!
+        .map((x) => x.toString(16).padStart(4, "0"))
+        .join("")}`,
+  );
   return [
     `    ${tap} ether type ip6 ip6 saddr != { ::, ${own6.join(", ")} } drop`,
     `    ${tap} icmpv6 type { nd-router-advert, nd-redirect } drop`,

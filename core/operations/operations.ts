@@ -32,8 +32,7 @@ export class Operations {
   }
 
   fail(id: string, e: unknown): OperationView {
-    const err: PlainError =
-      e instanceof UmldError ? e.toPlain() : { code: "internal", message: e instanceof Error ? e.message : String(e) };
+    const err: PlainError = e instanceof UmldError ? e.toPlain() : { code: "internal", message: e instanceof Error ? e.message : String(e) };
     return this.finish(id, err);
   }
 

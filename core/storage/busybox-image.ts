@@ -82,8 +82,6 @@ if [ "$1" = fa ]; then
 fi
 `;
 
-
-
 /** devtmpfs is mounted on /dev by the kernel (CONFIG_DEVTMPFS_MOUNT). */
 export const FSTAB = `proc /proc proc defaults 0 0
 sysfs /sys sysfs defaults 0 0
@@ -122,7 +120,10 @@ export async function layoutBusyboxRoot(root: string): Promise<void> {
   copyFileSync(BUSYBOX_BINARY, join(root, "bin/busybox"));
   chmodSync(join(root, "bin/busybox"), 0o755);
   const { stdout } = await run(BUSYBOX_BINARY, ["--list-full"]);
-  for (const rel of stdout.split("\n").map((l) => l.trim()).filter(Boolean)) {
+  for (const rel of stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)) {
     if (rel === "bin/busybox" || rel.includes("..") || rel.startsWith("/")) continue;
     const target = join(root, rel);
     mkdirSync(dirname(target), { recursive: true });

@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, type Stats } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, statSync, type Stats } from "node:fs";
 import { dirname, join } from "node:path";
 import type { ImageView, KernelView } from "../../protocol/images.js";
 import { UmldError } from "../errors.js";
@@ -8,11 +8,10 @@ import { DEFAULT_KERNEL_PATH, readKernelVersion, runDirectly, type KernelRunner 
 import { buildBusyboxImage } from "./busybox-image.js";
 import { sha256File } from "./hash.js";
 import { importImage, type ImportProgress, type ImportSource } from "./image-import.js";
-import { configureDebianRoot, debootstrap, DEBIAN_SUITE } from "./debian-image.js";
 import { allocatedBytes, fsyncDir } from "../util/fs.js";
+import { buildRecipeImage, recipeSource } from "./recipes.js";
 import { sealKernel } from "./seal.js";
 import { derivedImageName, ownerOfName } from "./ownership.js";
-
 
 export const DEFAULT_IMAGE_NAME = "busybox";
 export const DEFAULT_KERNEL_NAME = "default";
@@ -68,8 +67,15 @@ export class Catalog {
         if (this.repo.kernelByName(name)) throw new UmldError("kernel_exists", `this binary is registered already as '${name}'`, { kernel: name });
       }
       const row: KernelRow = {
-        id, name, path, version, sha256, size_bytes: copied.size,
-        mtime_ms: Math.floor(copied.mtimeMs), is_default: 0, created_at: nowIso(),
+        id,
+        name,
+        path,
+        version,
+        sha256,
+        size_bytes: copied.size,
+        mtime_ms: Math.floor(copied.mtimeMs),
+        is_default: 0,
+        created_at: nowIso(),
       };
       this.repo.insertKernel(row);
       if (makeDefault) this.repo.setDefaultKernel(id);
@@ -104,8 +110,15 @@ export class Catalog {
       return this.repo.kernelById(existing.id)!;
     }
     const row: KernelRow = {
-      id: newId(), name: DEFAULT_KERNEL_NAME, path, version, sha256, size_bytes: st.size,
-      mtime_ms: Math.floor(st.mtimeMs), is_default: 1, created_at: nowIso(),
+      id: newId(),
+      name: DEFAULT_KERNEL_NAME,
+      path,
+      version,
+      sha256,
+      size_bytes: st.size,
+      mtime_ms: Math.floor(st.mtimeMs),
+      is_default: 1,
+      created_at: nowIso(),
     };
     this.repo.insertKernel(row);
     return row;
@@ -120,9 +133,19 @@ export class Catalog {
     const path = join(this.imagesDir, `${DEFAULT_IMAGE_NAME}.ext4`);
     const built = await buildBusyboxImage(path);
     const row: ImageRow = {
-      id: newId(), name: DEFAULT_IMAGE_NAME, path: built.path, size_bytes: built.sizeBytes,
-      sha256: await sha256File(built.path), readiness: "notify", is_default: 1, created_at: nowIso(), kind: "built-in", source: "busybox-static",
-      owner: null, shared: 1, instance_id: null,
+      id: newId(),
+      name: DEFAULT_IMAGE_NAME,
+      path: built.path,
+      size_bytes: built.sizeBytes,
+      sha256: await sha256File(built.path),
+      readiness: "notify",
+      is_default: 1,
+      created_at: nowIso(),
+      kind: "built-in",
+      source: "busybox-static",
+      owner: null,
+      shared: 1,
+      instance_id: null,
     };
     this.repo.insertImage(row);
     return row;
@@ -175,8 +198,12 @@ export class Catalog {
     return row;
   }
 
-  imageById(id: string): ImageRow | undefined { return this.repo.imageById(id); }
-  kernelById(id: string): KernelRow | undefined { return this.repo.kernelById(id); }
+  imageById(id: string): ImageRow | undefined {
+    return this.repo.imageById(id);
+  }
+  kernelById(id: string): KernelRow | undefined {
+    return this.repo.kernelById(id);
+  }
 
   /** Images with what is layered on them (`dependants(path)` names the instances and disks using the file). */
   /** Every image row (owners included), for the daemon's own bookkeeping. */
@@ -186,8 +213,18 @@ export class Catalog {
 
   listImages(dependants: (path: string) => string[] = () => []): ImageView[] {
     return this.repo.images().map((r) => ({
-      name: r.name, path: r.path, sizeBytes: r.size_bytes, allocatedBytes: allocatedBytes(r.path), sha256: r.sha256,
-      readiness: r.readiness, kind: r.kind, source: r.source, owner: r.owner, shared: r.shared === 1, dependants: dependants(r.path), createdAt: r.created_at,
+      name: r.name,
+      path: r.path,
+      sizeBytes: r.size_bytes,
+      allocatedBytes: allocatedBytes(r.path),
+      sha256: r.sha256,
+      readiness: r.readiness,
+      kind: r.kind,
+      source: r.source,
+      owner: r.owner,
+      shared: r.shared === 1,
+      dependants: dependants(r.path),
+      createdAt: r.created_at,
     }));
   }
 
@@ -200,8 +237,19 @@ export class Catalog {
     const built = await importImage(source, path, name, sizeMiB, progress, { stateDir: dirname(this.imagesDir) });
     try {
       this.repo.insertImage({
-        id, name, path, size_bytes: built.sizeBytes, sha256: await sha256File(path), readiness, is_default: 0,
-        created_at: nowIso(), kind: "imported", source: `${source.type}:${source.path}`, owner: null, shared: 1, instance_id: null,
+        id,
+        name,
+        path,
+        size_bytes: built.sizeBytes,
+        sha256: await sha256File(path),
+        readiness,
+        is_default: 0,
+        created_at: nowIso(),
+        kind: "imported",
+        source: `${source.type}:${source.path}`,
+        owner: null,
+        shared: 1,
+        instance_id: null,
       });
     } catch (e) {
       rmSync(path, { force: true });
@@ -216,26 +264,22 @@ export class Catalog {
     if (this.repo.imageByName(name)) throw new UmldError("image_exists", `an image named '${name}' already exists`, { image: name });
     mkdirSync(this.imagesDir, { recursive: true, mode: 0o700 });
     const path = join(this.imagesDir, `${newId()}.ext4`);
-    if (recipe === "busybox") {
-      progress({ done: 0, total: 1, unit: "steps", step: "busybox" });
-      await buildBusyboxImage(path, sizeMiB ?? 64);
-      progress({ done: 1, total: 1, unit: "steps", step: "done" });
-    } else {
-      const work = mkdtempSync(join(this.imagesDir, ".debian-"));
-      try {
-        let steps = 0;
-        await debootstrap(join(work, "root"), (line) => progress({ done: ++steps, total: null, unit: "steps", step: line.slice(0, 60) }));
-        configureDebianRoot(join(work, "root"));
-        await importImage({ type: "dir", path: join(work, "root") }, path, name, sizeMiB, (p) => progress({ ...p, done: steps + p.done, total: null }), { stateDir: null });
-      } finally {
-        rmSync(work, { recursive: true, force: true });
-      }
-    }
+    await buildRecipeImage(recipe, path, name, sizeMiB, this.imagesDir, progress);
     try {
       this.repo.insertImage({
-        id: newId(), name, path, size_bytes: statSync(path).size, sha256: await sha256File(path), readiness: "notify",
-        is_default: 0, created_at: nowIso(), kind: "built-in", source: recipe === "debian" ? `debian ${DEBIAN_SUITE} (debootstrap minbase)` : "busybox-static",
-        owner: null, shared: 1, instance_id: null,
+        id: newId(),
+        name,
+        path,
+        size_bytes: statSync(path).size,
+        sha256: await sha256File(path),
+        readiness: "notify",
+        is_default: 0,
+        created_at: nowIso(),
+        kind: "built-in",
+        source: recipeSource(recipe),
+        owner: null,
+        shared: 1,
+        instance_id: null,
       });
     } catch (e) {
       rmSync(path, { force: true });
@@ -249,14 +293,33 @@ export class Catalog {
    * merge), already sealed and on disk: under `name`, or under a free name
    * derived from `base` and the owner, chosen in the same step as the insert.
    */
-  async registerImageFile(f: ({ name: string } | { base: string }) & {
-    path: string; kind: "snapshot" | "merged"; readiness: "notify" | "none"; source: string; owner: string | null; shared: boolean; instanceId: string | null;
-  }): Promise<ImageRow> {
+  async registerImageFile(
+    f: ({ name: string } | { base: string }) & {
+      path: string;
+      kind: "snapshot" | "merged";
+      readiness: "notify" | "none";
+      source: string;
+      owner: string | null;
+      shared: boolean;
+      instanceId: string | null;
+    },
+  ): Promise<ImageRow> {
     const sha256 = await sha256File(f.path);
     const name = "name" in f ? f.name : this.freeImageName(f.owner, f.base);
     const row: ImageRow = {
-      id: newId(), name, path: f.path, size_bytes: statSync(f.path).size, sha256, readiness: f.readiness, is_default: 0,
-      created_at: nowIso(), kind: f.kind, source: f.source, owner: f.owner, shared: f.shared ? 1 : 0, instance_id: f.instanceId,
+      id: newId(),
+      name,
+      path: f.path,
+      size_bytes: statSync(f.path).size,
+      sha256,
+      readiness: f.readiness,
+      is_default: 0,
+      created_at: nowIso(),
+      kind: f.kind,
+      source: f.source,
+      owner: f.owner,
+      shared: f.shared ? 1 : 0,
+      instance_id: f.instanceId,
     };
     try {
       this.repo.insertImage(row);
@@ -315,7 +378,13 @@ export class Catalog {
 
   listKernels(): KernelView[] {
     return this.repo.kernels().map((r) => ({
-      name: r.name, path: r.path, version: r.version, sha256: r.sha256, sizeBytes: r.size_bytes, isDefault: r.is_default === 1, createdAt: r.created_at,
+      name: r.name,
+      path: r.path,
+      version: r.version,
+      sha256: r.sha256,
+      sizeBytes: r.size_bytes,
+      isDefault: r.is_default === 1,
+      createdAt: r.created_at,
     }));
   }
 }

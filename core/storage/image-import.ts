@@ -72,7 +72,11 @@ const timedOut = (e: unknown) => (e as { killed?: boolean }).killed === true;
  * fsynced) and renamed into place durably.
  */
 export async function importImage(
-  source: ImportSource, out: string, label: string, sizeMiB: number | undefined, progress: ImportProgress,
+  source: ImportSource,
+  out: string,
+  label: string,
+  sizeMiB: number | undefined,
+  progress: ImportProgress,
   /** stateDir: umld's, refused as a source (null: umld imports a tree it made there itself) */
   opts: { stateDir: string | null; limits?: ImportLimits },
 ): Promise<{ sizeBytes: number }> {

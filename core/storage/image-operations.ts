@@ -24,9 +24,7 @@ export class ImageOperations {
   }
 
   async import(req: { name: string; source: ImportSource; readiness: "notify" | "none"; sizeMiB?: number; wait: boolean }): Promise<{ operation: OperationView; image: ImageView | null }> {
-    return this.asOperation("image.import", req.name, req.wait, (opId) =>
-      this.catalog.importImage(req.name, req.source, req.readiness, req.sizeMiB, (p) => this.operations.progress(opId, p)),
-    );
+    return this.asOperation("image.import", req.name, req.wait, (opId) => this.catalog.importImage(req.name, req.source, req.readiness, req.sizeMiB, (p) => this.operations.progress(opId, p)));
   }
 
   private async asOperation(kind: string, name: string, wait: boolean, make: (opId: string) => Promise<ImageView>): Promise<{ operation: OperationView; image: ImageView | null }> {
@@ -34,17 +32,16 @@ export class ImageOperations {
       throw new UmldError("image_exists", `an image named '${name}' already exists`, { image: name });
     }
     const op = this.operations.begin(kind, name);
-    const work = make(op.id)
-      .then(
-        (image) => {
-          this.operations.succeed(op.id, { image: image.name, sha256: image.sha256 });
-          return image;
-        },
-        (e) => {
-          this.operations.fail(op.id, e);
-          throw e;
-        },
-      );
+    const work = make(op.id).then(
+      (image) => {
+        this.operations.succeed(op.id, { image: image.name, sha256: image.sha256 });
+        return image;
+      },
+      (e) => {
+        this.operations.fail(op.id, e);
+        throw e;
+      },
+    );
     if (!wait) {
       work.catch(() => {}); // the outcome is on the operation
       return { operation: op, image: null };
@@ -64,11 +61,13 @@ export class ImageOperations {
   async verify(name: string, disks: DataDiskView[]): Promise<z.infer<typeof VerifyResult>> {
     const img = this.catalog.image(name);
     const actual = await sha256File(img.path);
-    const layers = disks.filter((d) => d.kind === "cow" && d.backingPath === img.path).map((d) => {
-      const rec = d.backingSizeBytes !== null && d.backingMtime !== null ? { path: img.path, size: d.backingSizeBytes, mtime: d.backingMtime } : recordNow(img.path);
-      const r = rec ? checkCow(d.path, rec) : { ok: false as const, reason: `backing file ${img.path} is missing or not a regular file` };
-      return { disk: d.name, ok: r.ok, reason: r.ok ? null : r.reason };
-    });
+    const layers = disks
+      .filter((d) => d.kind === "cow" && d.backingPath === img.path)
+      .map((d) => {
+        const rec = d.backingSizeBytes !== null && d.backingMtime !== null ? { path: img.path, size: d.backingSizeBytes, mtime: d.backingMtime } : recordNow(img.path);
+        const r = rec ? checkCow(d.path, rec) : { ok: false as const, reason: `backing file ${img.path} is missing or not a regular file` };
+        return { disk: d.name, ok: r.ok, reason: r.ok ? null : r.reason };
+      });
     return { image: img.name, ok: actual === img.sha256 && layers.every((l) => l.ok), expectedSha256: img.sha256, actualSha256: actual, layers };
   }
 

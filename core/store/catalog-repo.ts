@@ -65,31 +65,65 @@ export class CatalogRepo {
     };
   }
 
-  images(): ImageRow[] { return this.q.images.all() as ImageRow[]; }
-  imageByName(name: string): ImageRow | undefined { return this.q.imageByName.get(name) as ImageRow | undefined; }
-  imageById(id: string): ImageRow | undefined { return this.q.imageById.get(id) as ImageRow | undefined; }
-  defaultImage(): ImageRow | undefined { return this.q.defaultImage.get() as ImageRow | undefined; }
-  insertImage(row: ImageRow): void { this.q.insertImage.run(row); }
-  deleteImage(id: string): void { this.q.deleteImage.run(id); }
+  images(): ImageRow[] {
+    return this.q.images.all() as ImageRow[];
+  }
+  imageByName(name: string): ImageRow | undefined {
+    return this.q.imageByName.get(name) as ImageRow | undefined;
+  }
+  imageById(id: string): ImageRow | undefined {
+    return this.q.imageById.get(id) as ImageRow | undefined;
+  }
+  defaultImage(): ImageRow | undefined {
+    return this.q.defaultImage.get() as ImageRow | undefined;
+  }
+  insertImage(row: ImageRow): void {
+    this.q.insertImage.run(row);
+  }
+  deleteImage(id: string): void {
+    this.q.deleteImage.run(id);
+  }
   /** Images made for an instance (its snapshots, its clone's base). */
-  madeFor(instanceId: string): ImageRow[] { return this.q.madeFor.all(instanceId) as ImageRow[]; }
-  setMadeFor(imageId: string, instanceId: string | null): void { this.q.setMadeFor.run(instanceId, imageId); }
+  madeFor(instanceId: string): ImageRow[] {
+    return this.q.madeFor.all(instanceId) as ImageRow[];
+  }
+  setMadeFor(imageId: string, instanceId: string | null): void {
+    this.q.setMadeFor.run(instanceId, imageId);
+  }
   /** Snapshots whose image this is (instance and snapshot names). */
-  snapshotsOf(imageId: string): Array<{ snapshot: string; instance: string }> { return this.q.snapshotsOf.all(imageId) as Array<{ snapshot: string; instance: string }>; }
+  snapshotsOf(imageId: string): Array<{ snapshot: string; instance: string }> {
+    return this.q.snapshotsOf.all(imageId) as Array<{ snapshot: string; instance: string }>;
+  }
   /** Instances whose root disk is being moved onto this file (a rebase not finished yet). */
-  pendingOn(path: string): string[] { return (this.q.pendingOn.all(path) as Array<{ name: string }>).map((r) => r.name); }
+  pendingOn(path: string): string[] {
+    return (this.q.pendingOn.all(path) as Array<{ name: string }>).map((r) => r.name);
+  }
 
-  kernels(): KernelRow[] { return this.q.kernels.all() as KernelRow[]; }
-  kernelByName(name: string): KernelRow | undefined { return this.q.kernelByName.get(name) as KernelRow | undefined; }
-  kernelById(id: string): KernelRow | undefined { return this.q.kernelById.get(id) as KernelRow | undefined; }
-  defaultKernel(): KernelRow | undefined { return this.q.defaultKernel.get() as KernelRow | undefined; }
-  insertKernel(row: KernelRow): void { this.q.insertKernel.run(row); }
-  deleteKernel(id: string): void { this.q.deleteKernel.run(id); }
+  kernels(): KernelRow[] {
+    return this.q.kernels.all() as KernelRow[];
+  }
+  kernelByName(name: string): KernelRow | undefined {
+    return this.q.kernelByName.get(name) as KernelRow | undefined;
+  }
+  kernelById(id: string): KernelRow | undefined {
+    return this.q.kernelById.get(id) as KernelRow | undefined;
+  }
+  defaultKernel(): KernelRow | undefined {
+    return this.q.defaultKernel.get() as KernelRow | undefined;
+  }
+  insertKernel(row: KernelRow): void {
+    this.q.insertKernel.run(row);
+  }
+  deleteKernel(id: string): void {
+    this.q.deleteKernel.run(id);
+  }
   setDefaultKernel(id: string): void {
     this.db.transaction(() => {
       this.q.clearDefaultKernel.run();
       this.q.makeDefaultKernel.run(id);
     })();
   }
-  updateKernel(row: Pick<KernelRow, "id" | "version" | "sha256" | "size_bytes" | "mtime_ms">): void { this.q.updateKernel.run(row); }
+  updateKernel(row: Pick<KernelRow, "id" | "version" | "sha256" | "size_bytes" | "mtime_ms">): void {
+    this.q.updateKernel.run(row);
+  }
 }

@@ -31,7 +31,9 @@ export class DataDisksRepo {
       all: db.prepare("SELECT * FROM data_disks ORDER BY name"),
       byName: db.prepare("SELECT * FROM data_disks WHERE name = ?"),
       byId: db.prepare("SELECT * FROM data_disks WHERE id = ?"),
-      insert: db.prepare("INSERT INTO data_disks (id, name, owner, kind, path, backing_path, backing_size, backing_mtime, size_bytes, created_at) VALUES (@id, @name, @owner, @kind, @path, @backing_path, @backing_size, @backing_mtime, @size_bytes, @created_at)"),
+      insert: db.prepare(
+        "INSERT INTO data_disks (id, name, owner, kind, path, backing_path, backing_size, backing_mtime, size_bytes, created_at) VALUES (@id, @name, @owner, @kind, @path, @backing_path, @backing_size, @backing_mtime, @size_bytes, @created_at)",
+      ),
       ofInstance: db.prepare("SELECT * FROM disk_attachments WHERE instance_id = ? ORDER BY slot"),
       ofDisk: db.prepare("SELECT * FROM disk_attachments WHERE disk_id = ?"),
       attach: db.prepare("INSERT INTO disk_attachments (disk_id, instance_id, slot, read_only, attached_at) VALUES (@disk_id, @instance_id, @slot, @read_only, @attached_at)"),
@@ -39,11 +41,21 @@ export class DataDisksRepo {
       delete: db.prepare("DELETE FROM data_disks WHERE id = ?"),
     };
   }
-  all(): DataDiskRow[] { return this.q.all.all() as DataDiskRow[]; }
-  byName(name: string): DataDiskRow | undefined { return this.q.byName.get(name) as DataDiskRow | undefined; }
-  byId(id: string): DataDiskRow | undefined { return this.q.byId.get(id) as DataDiskRow | undefined; }
-  ofInstance(instanceId: string): AttachmentRow[] { return this.q.ofInstance.all(instanceId) as AttachmentRow[]; }
-  ofDisk(diskId: string): AttachmentRow[] { return this.q.ofDisk.all(diskId) as AttachmentRow[]; }
+  all(): DataDiskRow[] {
+    return this.q.all.all() as DataDiskRow[];
+  }
+  byName(name: string): DataDiskRow | undefined {
+    return this.q.byName.get(name) as DataDiskRow | undefined;
+  }
+  byId(id: string): DataDiskRow | undefined {
+    return this.q.byId.get(id) as DataDiskRow | undefined;
+  }
+  ofInstance(instanceId: string): AttachmentRow[] {
+    return this.q.ofInstance.all(instanceId) as AttachmentRow[];
+  }
+  ofDisk(diskId: string): AttachmentRow[] {
+    return this.q.ofDisk.all(diskId) as AttachmentRow[];
+  }
   /** A new disk (if given) and its attachment, in one transaction. */
   attach(a: AttachmentRow, newDisk?: DataDiskRow): void {
     this.db.transaction(() => {
@@ -51,6 +63,10 @@ export class DataDisksRepo {
       this.q.attach.run(a);
     })();
   }
-  detach(instanceId: string, slot: string): void { this.q.detach.run(instanceId, slot); }
-  delete(id: string): void { this.q.delete.run(id); }
+  detach(instanceId: string, slot: string): void {
+    this.q.detach.run(instanceId, slot);
+  }
+  delete(id: string): void {
+    this.q.delete.run(id);
+  }
 }

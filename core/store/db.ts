@@ -23,9 +23,7 @@ export function openDb(path: string, migrationsDir = MIGRATIONS_DIR): Db {
 /** Numbered, append-only files `NNNN_name.sql`, each applied once, all pending ones in one transaction. */
 export function migrate(db: Db, dir: string): number[] {
   db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
-  const done = new Set(
-    (db.prepare("SELECT version FROM schema_migrations").all() as Array<{ version: number }>).map((r) => r.version),
-  );
+  const done = new Set((db.prepare("SELECT version FROM schema_migrations").all() as Array<{ version: number }>).map((r) => r.version));
   const files = readdirSync(dir)
     .map((f) => /^(\d{4})_([\w-]+)\.sql$/.exec(f))
     .filter((m): m is RegExpExecArray => m !== null)

@@ -57,7 +57,34 @@ export interface InstanceRow {
 }
 
 /** Columns that may change after creation outside a state transition. */
-const UPDATABLE = ["pid", "autostart", "autostart_order", "autostart_delay_s", "restart_policy", "crash_streak", "flag", "hang_timeout_s", "on_hang", "stopped_by_host", "disk_quota_mib", "memory_reclaim", "cpus", "cpu_weight", "io_weight", "pids_max", "cpu_seconds", "net_mbit", "hostfs_dir", "memory_mib", "max_memory_mib", "unplugged_mib", "kernel_id", "staged_kernel_id", "previous_kernel_id", "booted_kernel_id"] as const;
+const UPDATABLE = [
+  "pid",
+  "autostart",
+  "autostart_order",
+  "autostart_delay_s",
+  "restart_policy",
+  "crash_streak",
+  "flag",
+  "hang_timeout_s",
+  "on_hang",
+  "stopped_by_host",
+  "disk_quota_mib",
+  "memory_reclaim",
+  "cpus",
+  "cpu_weight",
+  "io_weight",
+  "pids_max",
+  "cpu_seconds",
+  "net_mbit",
+  "hostfs_dir",
+  "memory_mib",
+  "max_memory_mib",
+  "unplugged_mib",
+  "kernel_id",
+  "staged_kernel_id",
+  "previous_kernel_id",
+  "booted_kernel_id",
+] as const;
 /** The columns of an instance's cgroup limits and memory reclaim (create and PATCH). */
 export type LimitColumns = Pick<InstanceRow, "memory_reclaim" | "cpus" | "cpu_weight" | "io_weight" | "pids_max">;
 export type InstanceUpdate = Partial<Pick<InstanceRow, (typeof UPDATABLE)[number]>>;
@@ -135,9 +162,7 @@ export class InstancesRepo {
         `DELETE FROM state_history WHERE seq IN (SELECT seq FROM (SELECT seq, at FROM state_history ORDER BY seq LIMIT @batch)
            WHERE at < @before OR seq <= (SELECT COALESCE(MAX(seq), 0) FROM state_history) - @keep)`,
       ),
-      counts: db.prepare(
-        "SELECT COUNT(*) AS total, SUM(CASE WHEN state IN ('starting','running','paused','stopping') THEN 1 ELSE 0 END) AS active FROM instances",
-      ),
+      counts: db.prepare("SELECT COUNT(*) AS total, SUM(CASE WHEN state IN ('starting','running','paused','stopping') THEN 1 ELSE 0 END) AS active FROM instances"),
       committed: db.prepare("SELECT id, max_memory_mib FROM instances WHERE state IN ('starting','running','paused','stopping')"),
     };
   }
@@ -164,7 +189,10 @@ export class InstancesRepo {
   }
 
   /** The instance and its disks in one transaction. */
-  insert(row: Pick<InstanceRow, "id" | "name" | "memory_mib" | "max_memory_mib" | "disk_quota_mib" | "net_mbit" | "image_id" | "kernel_id" | "boot_options" | "created_at"> & Partial<LimitColumns>, disks: DiskRow[]): void {
+  insert(
+    row: Pick<InstanceRow, "id" | "name" | "memory_mib" | "max_memory_mib" | "disk_quota_mib" | "net_mbit" | "image_id" | "kernel_id" | "boot_options" | "created_at"> & Partial<LimitColumns>,
+    disks: DiskRow[],
+  ): void {
     this.db.transaction(() => {
       this.q.insert.run({ memory_reclaim: "off", cpus: null, cpu_weight: null, io_weight: null, pids_max: null, ...row, owner: ownerOfName(row.name).tenant });
       for (const d of disks) this.q.insertDisk.run(d);
@@ -217,7 +245,9 @@ export class InstancesRepo {
 
   /** Updates whitelisted columns (statement prepared once per column set). */
   update(id: string, fields: InstanceUpdate): void {
-    const cols = Object.keys(fields).filter((c) => (UPDATABLE as readonly string[]).includes(c)).sort();
+    const cols = Object.keys(fields)
+      .filter((c) => (UPDATABLE as readonly string[]).includes(c))
+      .sort();
     if (cols.length === 0) return;
     const key = cols.join(",");
     let st = this.updates.get(key);

@@ -26,11 +26,19 @@ export class OperationsRepo {
       failRunning: db.prepare("UPDATE operations SET status = 'failed', error = ?, finished_at = ? WHERE status = 'running'"),
     };
   }
-  insert(row: OperationRow): void { this.q.insert.run(row); }
-  finish(row: Pick<OperationRow, "id" | "status" | "error" | "result" | "finished_at">): void { this.q.finish.run(row); }
-  byId(id: string): OperationRow | undefined { return this.q.byId.get(id) as OperationRow | undefined; }
+  insert(row: OperationRow): void {
+    this.q.insert.run(row);
+  }
+  finish(row: Pick<OperationRow, "id" | "status" | "error" | "result" | "finished_at">): void {
+    this.q.finish.run(row);
+  }
+  byId(id: string): OperationRow | undefined {
+    return this.q.byId.get(id) as OperationRow | undefined;
+  }
   /** Deletes up to `batch` of the oldest finished operations created before `before` or beyond the newest `keep`; returns how many. */
-  prune(before: string, keep: number, batch: number): number { return this.q.prune.run({ before, keep, batch }).changes; }
+  prune(before: string, keep: number, batch: number): number {
+    return this.q.prune.run({ before, keep, batch }).changes;
+  }
   /** At start: operations left running by a previous daemon process can never finish. */
   failInterrupted(at: string): number {
     return this.q.failRunning.run(JSON.stringify({ code: "internal", message: "interrupted: the daemon stopped while it ran" }), at).changes;

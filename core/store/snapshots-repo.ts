@@ -19,9 +19,19 @@ export class SnapshotsRepo {
       delete: db.prepare("DELETE FROM snapshots WHERE id = ?"),
     };
   }
-  of(instanceId: string): SnapshotRow[] { return this.q.of.all(instanceId) as SnapshotRow[]; }
-  byName(instanceId: string, name: string): SnapshotRow | undefined { return this.q.byName.get(instanceId, name) as SnapshotRow | undefined; }
-  byImage(imageId: string): SnapshotRow | undefined { return this.q.byImage.get(imageId) as SnapshotRow | undefined; }
-  insert(r: SnapshotRow): void { this.q.insert.run(r); }
-  delete(id: string): void { this.q.delete.run(id); }
+  of(instanceId: string): SnapshotRow[] {
+    return this.q.of.all(instanceId) as SnapshotRow[];
+  }
+  byName(instanceId: string, name: string): SnapshotRow | undefined {
+    return this.q.byName.get(instanceId, name) as SnapshotRow | undefined;
+  }
+  byImage(imageId: string): SnapshotRow | undefined {
+    return this.q.byImage.get(imageId) as SnapshotRow | undefined;
+  }
+  insert(r: SnapshotRow): void {
+    this.q.insert.run(r);
+  }
+  delete(id: string): void {
+    this.q.delete.run(id);
+  }
 }

@@ -92,7 +92,7 @@ export function classifyExit(f: ExitFacts): ExitReason {
     return end === "restart" ? { reason: "guest rebooted", requested: true, reboot: true, diedAfterHalt } : { reason: "guest powered off", requested: true, diedAfterHalt };
   }
   // the notification was once missing (a root-lock panic after a reboot, which then failed): panic() printed it on the console too
-  const panic = f.panicMessage ?? (f.signal === "SIGABRT" ? [...f.consoleTail.matchAll(PANIC_LINE)].pop()?.[1] ?? null : null);
+  const panic = f.panicMessage ?? (f.signal === "SIGABRT" ? ([...f.consoleTail.matchAll(PANIC_LINE)].pop()?.[1] ?? null) : null);
   if (panic) return { reason: `kernel panic: ${panic}`, requested: false };
   if (f.signal) return { reason: `killed by ${f.signal}`, requested: false };
   if (f.code === null) return { reason: "process ended (exit status unknown: adopted after a daemon restart)", requested: false };

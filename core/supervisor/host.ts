@@ -3,9 +3,7 @@ import { Worker } from "node:worker_threads";
 import { UmldError } from "../errors.js";
 import type { CgroupLayout } from "../jail/cgroups.js";
 import type { JailChange } from "../jail/jail-spec.js";
-import type {
-  Args, Call, ConsoleSnapshot, FromWorker, Notice, NoticeKind, Notices, Reply, ReplyOk, RequestKind, SupervisedAction, WorkerBootSpec, WorkerOutput,
-} from "./rpc.js";
+import type { Args, Call, ConsoleSnapshot, FromWorker, Notice, NoticeKind, Notices, Reply, ReplyOk, RequestKind, SupervisedAction, WorkerBootSpec, WorkerOutput } from "./rpc.js";
 import { transferable } from "./rpc.js";
 
 const WORKER_URL = new URL("./worker.js", import.meta.url);
@@ -46,8 +44,16 @@ type PendingCalls = { [K in RequestKind]: Map<number, Pending<K>> };
 export class SupervisorHost extends EventEmitter<SupervisorEvents> {
   private nextId = 1;
   private readonly pending: PendingCalls = {
-    action: new Map(), mconsole: new Map(), "console-in": new Map(), scrollback: new Map(), "channel-open": new Map(),
-    "channel-close": new Map(), "channel-in": new Map(), "channel-scrollback": new Map(), jail: new Map(), detach: new Map(),
+    action: new Map(),
+    mconsole: new Map(),
+    "console-in": new Map(),
+    scrollback: new Map(),
+    "channel-open": new Map(),
+    "channel-close": new Map(),
+    "channel-in": new Map(),
+    "channel-scrollback": new Map(),
+    jail: new Map(),
+    detach: new Map(),
   };
   private alive = true;
   readonly idle: Promise<void>;

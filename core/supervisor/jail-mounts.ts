@@ -22,7 +22,14 @@ export class JailMounts {
         if (legacy) return reject(new Error("a guest started before jails cannot get new devices: restart it"));
         const { command, args } = enterArgv({ ...c, pid }, this.launcher);
         execFile(command, args, { timeout: 10_000 }, (err, _out, stderr) => {
-          if (err) reject(new Error(String(stderr).trim().replace(/^umld-jail: /, "") || err.message));
+          if (err)
+            reject(
+              new Error(
+                String(stderr)
+                  .trim()
+                  .replace(/^umld-jail: /, "") || err.message,
+              ),
+            );
           else resolve();
         });
       });

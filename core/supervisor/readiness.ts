@@ -14,7 +14,8 @@ export function bindNotifySocket(path: string, owner: { uid: number; gid: number
     // absent
   }
   const sock = new native.Socket((buf, truncated) => {
-    if (truncated) warn("a notification longer than 64 KiB was dropped"); // the kernel's are short: a guest forged it
+    if (truncated)
+      warn("a notification longer than 64 KiB was dropped"); // the kernel's are short: a guest forged it
     else onDatagram(buf);
   });
   sock.bind(path);

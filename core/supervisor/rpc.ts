@@ -38,7 +38,7 @@ export interface WorkerBootSpec {
   /** hang watchdog: report when the guest kernel makes no progress this long (0: off) */
   hangTimeoutMs: number;
   /** Supervise an already running UML process (after a daemon restart) instead of spawning one. */
-  adopt?: { pid: number; paused: boolean; /** started unjailed by an older umld: not its uid, no cgroup */ legacy: boolean };
+  adopt?: { pid: number; paused: boolean /** started unjailed by an older umld: not its uid, no cgroup */; legacy: boolean };
   scrollbackBytes: number;
   consoleLogMaxBytes: number;
   /** The uid/gid the guest runs as: the sockets UML writes to and its channel ptys are made theirs. */

@@ -102,7 +102,12 @@ export class Supervisor {
       stat: (timeoutMs) => this.mconsole.request("proc stat", timeoutMs),
       hang: (sinceS, probe) => this.post({ t: "hang", sinceS, probe, source: "probe" }),
     });
-    this.notifySock = bindNotifySocket(spec.files.notifySocket, spec.guest, (buf) => this.onNotify(buf), (msg) => this.log("warn", msg));
+    this.notifySock = bindNotifySocket(
+      spec.files.notifySocket,
+      spec.guest,
+      (buf) => this.onNotify(buf),
+      (msg) => this.log("warn", msg),
+    );
     this.console.openLog();
   }
 
@@ -121,7 +126,11 @@ export class Supervisor {
   /** Supervises a UML process left running by a previous daemon: same FIFOs, sockets and pid. */
   adopt(a: NonNullable<WorkerBootSpec["adopt"]>): void {
     this.legacy = a.legacy;
-    const proc: GuestProcess = GuestProcess.adopt(a.pid, () => guestAlive(a.pid, this.spec, this.legacy), () => this.onEnd(proc, null, null));
+    const proc: GuestProcess = GuestProcess.adopt(
+      a.pid,
+      () => guestAlive(a.pid, this.spec, this.legacy),
+      () => this.onEnd(proc, null, null),
+    );
     proc.bootedOnce = true;
     this.proc = proc;
     this.state.paused = a.paused;
@@ -201,7 +210,11 @@ export class Supervisor {
     if (proc !== this.proc || this.closed || proc.exited) return;
     // a moment after the exit: the console and notify bytes written before it are in
     const { stopRequested, rebootRequested } = this.state;
-    const r = endReason(proc, { code, signal, stopRequested, rebootRequested, panicMessage: this.panicMessage, consoleTail: this.console.tail(), endLine: this.console.endLine() }, this.spec.files.stderrLog);
+    const r = endReason(
+      proc,
+      { code, signal, stopRequested, rebootRequested, panicMessage: this.panicMessage, consoleTail: this.console.tail(), endLine: this.console.endLine() },
+      this.spec.files.stderrLog,
+    );
     if (r.diedAfterHalt) this.log("warn", "the guest had halted or restarted, then UML died in its own teardown", { code, signal, panic: this.panicMessage });
     // a SIGKILL of the main pid alone leaves guest processes running natively: reap them
     if (!proc.adopted) proc.signalGroup("SIGKILL");
@@ -258,17 +271,22 @@ export class Supervisor {
     if (this.busy) throw new UmldError("instance_busy", `'${this.busy}' is still running`, { busy: this.busy });
     this.busy = action;
     try {
-      return await runAction(this.state, {
-        mc: (command, t) => this.mconsole.request(command, t),
-        waitExit: (ms) => (this.proc ? this.proc.waitExit(ms) : Promise.resolve(true)),
-        signalGroup: (sig) => this.proc?.signalGroup(sig) ?? false,
-        rebootSent: () => {
-          this.bootStartedAt = Date.now();
-          const pid = this.proc?.pid;
-          this.proc?.endWithin(REBOOT_EXIT_MS, () => this.log("warn", "the rebooting guest's process did not end: killing it to start again", { pid }));
+      return await runAction(
+        this.state,
+        {
+          mc: (command, t) => this.mconsole.request(command, t),
+          waitExit: (ms) => (this.proc ? this.proc.waitExit(ms) : Promise.resolve(true)),
+          signalGroup: (sig) => this.proc?.signalGroup(sig) ?? false,
+          rebootSent: () => {
+            this.bootStartedAt = Date.now();
+            const pid = this.proc?.pid;
+            this.proc?.endWithin(REBOOT_EXIT_MS, () => this.log("warn", "the rebooting guest's process did not end: killing it to start again", { pid }));
+          },
+          warn: (msg, fields) => this.log("warn", msg, fields),
         },
-        warn: (msg, fields) => this.log("warn", msg, fields),
-      }, action, timeoutMs);
+        action,
+        timeoutMs,
+      );
     } finally {
       this.busy = null;
     }

@@ -22,7 +22,10 @@ export interface ProbeTarget {
 export function cpuTicks(stat: string): number | null {
   const cpu = /^cpu\s+([\d\s]+)$/m.exec(stat)?.[1];
   if (cpu === undefined) return null;
-  return cpu.trim().split(/\s+/).reduce((n, x) => n + Number(x), 0);
+  return cpu
+    .trim()
+    .split(/\s+/)
+    .reduce((n, x) => n + Number(x), 0);
 }
 
 /** How often to probe: a third of the timeout, between 0.5 and 5 s. */

@@ -33,7 +33,6 @@ export function ownerOfName(stored: string): { tenant: string | null; name: stri
   return dot > 0 ? { tenant: stored.slice(0, dot), name: stored.slice(dot + 1) } : { tenant: null, name: stored };
 }
 
-
 /**
  * Throws `forbidden` (403) unless the principal may use something needing
  * `access`. A token with `reboot` alone may start and reboot (restart a

@@ -41,9 +41,18 @@ export class Tenants {
   create(name: string, quotas: Quotas): TenantView {
     if (this.repo.byName(name)) throw new UmldError("tenant_exists", `a tenant named '${name}' already exists`, { tenant: name });
     const row: TenantRow = {
-      id: newId(), name, created_at: nowIso(), max_instances: null, max_memory_mib: null, max_disk_mib: null, max_snapshots: null, max_cpus: null,
-      forward_port_first: null, forward_port_last: null,
-      guest_uid: null, guest_gid: null, // unused since every guest has a uid of its own (core/jail/host-ids.ts)
+      id: newId(),
+      name,
+      created_at: nowIso(),
+      max_instances: null,
+      max_memory_mib: null,
+      max_disk_mib: null,
+      max_snapshots: null,
+      max_cpus: null,
+      forward_port_first: null,
+      forward_port_last: null,
+      guest_uid: null,
+      guest_gid: null, // unused since every guest has a uid of its own (core/jail/host-ids.ts)
     };
     applyQuotas(row, quotas);
     this.repo.insert(row);
@@ -75,7 +84,9 @@ export class Tenants {
     const owned = this.repo.owned(name);
     const parts = (Object.entries(owned) as Array<[string, string[]]>).filter(([, names]) => names.length > 0);
     if (parts.length) {
-      const list = parts.map(([kind, names]) => `${names.length} ${names.length === 1 ? kind.replace(/s$/, "") : kind} (${names.slice(0, 10).join(", ")}${names.length > 10 ? ", ..." : ""})`).join(", ");
+      const list = parts
+        .map(([kind, names]) => `${names.length} ${names.length === 1 ? kind.replace(/s$/, "") : kind} (${names.slice(0, 10).join(", ")}${names.length > 10 ? ", ..." : ""})`)
+        .join(", ");
       throw new UmldError("tenant_in_use", `tenant '${name}' still owns ${list}; delete them first`, owned);
     }
     this.repo.delete(row.id, prefixOf(name)); // its tokens and its events go with it
@@ -107,7 +118,12 @@ export class Tenants {
   private view(r: TenantRow): TenantView {
     return {
       name: r.name,
-      quotas: { maxInstances: r.max_instances, maxMemoryMiB: r.max_memory_mib, maxDiskMiB: r.max_disk_mib, maxSnapshots: r.max_snapshots, maxCpus: r.max_cpus,
+      quotas: {
+        maxInstances: r.max_instances,
+        maxMemoryMiB: r.max_memory_mib,
+        maxDiskMiB: r.max_disk_mib,
+        maxSnapshots: r.max_snapshots,
+        maxCpus: r.max_cpus,
         forwardPorts: r.forward_port_first != null && r.forward_port_last != null ? { first: r.forward_port_first, last: r.forward_port_last } : null,
       },
       usage: this.repo.usage(r.name),
@@ -122,7 +138,10 @@ export class Tenants {
     const last = r.forward_port_last ?? null;
     if (first === null || last === null || port < first || port > last) {
       const granted = first !== null && last !== null ? `${first}-${last}` : "none";
-      throw new UmldError("port_not_granted", `port ${port} is not in the host ports granted to tenant '${tenant}' (${granted})`, { port, granted: first !== null && last !== null ? { first, last } : null });
+      throw new UmldError("port_not_granted", `port ${port} is not in the host ports granted to tenant '${tenant}' (${granted})`, {
+        port,
+        granted: first !== null && last !== null ? { first, last } : null,
+      });
     }
   }
 
@@ -134,8 +153,13 @@ export class Tenants {
     const id = randomBytes(8).toString("hex");
     const secret = randomBytes(32).toString("hex");
     const row = {
-      id, tenant_id: t.id, name, secret_hash: hashSecret(secret), actions: JSON.stringify([...new Set(actions)]),
-      expires_at: expiresInS ? new Date(Date.now() + expiresInS * 1000).toISOString() : null, created_at: nowIso(),
+      id,
+      tenant_id: t.id,
+      name,
+      secret_hash: hashSecret(secret),
+      actions: JSON.stringify([...new Set(actions)]),
+      expires_at: expiresInS ? new Date(Date.now() + expiresInS * 1000).toISOString() : null,
+      created_at: nowIso(),
     };
     this.repo.insertToken(row);
     this.log.info({ tenant, token: name, id, actions, expiresAt: row.expires_at }, "token created");
@@ -179,8 +203,14 @@ export class Tenants {
 
   private tokenView(r: TokenRow): TokenView {
     return {
-      id: r.id, name: r.name, tenant: r.tenant_id ? (this.repo.byId(r.tenant_id)?.name ?? null) : null,
-      actions: JSON.parse(r.actions) as Permission[], expiresAt: r.expires_at, revokedAt: r.revoked_at, createdAt: r.created_at, lastUsedAt: r.last_used_at,
+      id: r.id,
+      name: r.name,
+      tenant: r.tenant_id ? (this.repo.byId(r.tenant_id)?.name ?? null) : null,
+      actions: JSON.parse(r.actions) as Permission[],
+      expiresAt: r.expires_at,
+      revokedAt: r.revoked_at,
+      createdAt: r.created_at,
+      lastUsedAt: r.last_used_at,
     };
   }
 
@@ -235,7 +265,10 @@ export class Tenants {
       const usage = used[key] + pending[key];
       if (usage + want > limit) {
         throw new UmldError("quota_exceeded", `tenant '${tenant}' would exceed its ${key} quota: ${usage} used or reserved + ${want} requested > ${limit}`, {
-          quota: key, limit, usage, requested: want,
+          quota: key,
+          limit,
+          usage,
+          requested: want,
         });
       }
     }

@@ -2,12 +2,7 @@
  * UML notify messages (mconsole=notify:PATH): 16-byte header magic, version,
  * type, len + payload; uml_watchdog's HANG uses a 24-byte 64-bit layout.
  */
-export type NotifyMessage =
-  | { type: "socket"; mconsolePath: string }
-  | { type: "panic"; message: string }
-  | { type: "hang" }
-  | { type: "user"; text: string }
-  | { type: "unknown"; raw: Buffer };
+export type NotifyMessage = { type: "socket"; mconsolePath: string } | { type: "panic"; message: string } | { type: "hang" } | { type: "user"; text: string } | { type: "unknown"; raw: Buffer };
 
 const MAGIC = 0xcafebabe;
 

@@ -18,13 +18,7 @@ export const TENANT_HEADER = "umld-tenant";
  * the Authorization header's by default (a WebSocket upgrade may carry it as
  * a subprotocol: websocket-credentials.ts).
  */
-export function resolvePrincipal(
-  req: IncomingMessage,
-  adminToken: string,
-  tenants: Tenants,
-  metricsToken: string | null = null,
-  bearer = bearerOf(req.headers.authorization),
-): Principal {
+export function resolvePrincipal(req: IncomingMessage, adminToken: string, tenants: Tenants, metricsToken: string | null = null, bearer = bearerOf(req.headers.authorization)): Principal {
   let p: Principal | null = null;
   if (localRequests.has(req)) p = { kind: "admin", label: "local", tokenId: null, tenant: null, actions: null };
   else if (tokenMatches(bearer, adminToken)) p = { kind: "admin", label: "admin", tokenId: null, tenant: null, actions: null };

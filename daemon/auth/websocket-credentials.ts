@@ -13,7 +13,9 @@ import { bearerOf } from "./token.js";
 export function webSocketBearer(req: IncomingMessage): string | null {
   const header = bearerOf(req.headers.authorization);
   if (header !== null) return header;
-  const offered = String(req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+  const offered = String(req.headers["sec-websocket-protocol"] ?? "")
+    .split(",")
+    .map((p) => p.trim());
   const entry = offered.find((p) => p.startsWith(WS_BEARER_PREFIX));
   if (entry === undefined) return null;
   const token = Buffer.from(entry.slice(WS_BEARER_PREFIX.length), "base64url").toString("utf8");

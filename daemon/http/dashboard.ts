@@ -64,7 +64,11 @@ export function contentSecurityPolicy(nonce: string): string {
 }
 
 function common(reply: FastifyReply): FastifyReply {
-  return reply.header("x-content-type-options", "nosniff").header("referrer-policy", "no-referrer").header("cross-origin-opener-policy", "same-origin").header("cross-origin-resource-policy", "same-origin");
+  return reply
+    .header("x-content-type-options", "nosniff")
+    .header("referrer-policy", "no-referrer")
+    .header("cross-origin-opener-policy", "same-origin")
+    .header("cross-origin-resource-policy", "same-origin");
 }
 
 /** Which encoding to send: brotli, then gzip, when the client takes it and the build made one. */

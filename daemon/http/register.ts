@@ -1,15 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
-import {
-  contract,
-  ROUTE_NAMES,
-  type BodyOf,
-  type ParamsOf,
-  type QueryOf,
-  type ResponseIn,
-  type RouteDef,
-  type RouteName,
-} from "../../protocol/contract.js";
+import { contract, ROUTE_NAMES, type BodyOf, type ParamsOf, type QueryOf, type ResponseIn, type RouteDef, type RouteName } from "../../protocol/contract.js";
 import { routePath } from "../../protocol/paths.js";
 import { UmldError } from "../../core/errors.js";
 import { validationError } from "./errors.js";

@@ -74,7 +74,19 @@ export function handlers(s: Services): Handlers {
 
     // ---- writes: one command each
     createInstance: ({ body: b }, x) =>
-      x.run({ kind: "instance.create", name: b.name, memoryMiB: b.memoryMiB, maxMemoryMiB: b.maxMemoryMiB, diskQuotaMiB: b.diskQuotaMiB, memoryReclaim: b.memoryReclaim, limits: b.limits, policy: b, image: b.image, kernel: b.kernel, bootOptions: b.bootOptions }),
+      x.run({
+        kind: "instance.create",
+        name: b.name,
+        memoryMiB: b.memoryMiB,
+        maxMemoryMiB: b.maxMemoryMiB,
+        diskQuotaMiB: b.diskQuotaMiB,
+        memoryReclaim: b.memoryReclaim,
+        limits: b.limits,
+        policy: b,
+        image: b.image,
+        kernel: b.kernel,
+        bootOptions: b.bootOptions,
+      }),
     deleteInstance: ({ params, query }, x) => x.run({ kind: "instance.delete", name: params.name, force: query.force === "true" }),
     changeState: ({ params, body: b }, x) => {
       const common = { name: params.name, wait: b.wait, timeoutS: b.timeoutS };
@@ -95,11 +107,30 @@ export function handlers(s: Services): Handlers {
     removeChannel: ({ params }, x) => x.run({ kind: "channel.remove", instance: params.name, channel: params.channel }),
     attachNic: ({ params, body }, x) => x.run({ kind: "nic.attach", instance: params.name, network: body.network, mac: body.mac, ip: body.ip }),
     detachNic: ({ params }, x) => x.run({ kind: "nic.detach", instance: params.name, slot: params.slot }),
-    createNetwork: ({ body: b }, x) => x.run({ kind: "network.create", name: b.name, networkKind: b.kind, subnet: b.subnet, nat: b.nat || b.mode === "nat", routed: b.mode === "routed",
-        ...(b.mode === "bridged" || b.bridge !== undefined ? { bridge: b.bridge ?? "" } : {}), dns: b.dns, hostAccess: b.hostAccess, ...(b.ipv6 !== undefined ? { ipv6: b.ipv6 } : {}) }),
+    createNetwork: ({ body: b }, x) =>
+      x.run({
+        kind: "network.create",
+        name: b.name,
+        networkKind: b.kind,
+        subnet: b.subnet,
+        nat: b.nat || b.mode === "nat",
+        routed: b.mode === "routed",
+        ...(b.mode === "bridged" || b.bridge !== undefined ? { bridge: b.bridge ?? "" } : {}),
+        dns: b.dns,
+        hostAccess: b.hostAccess,
+        ...(b.ipv6 !== undefined ? { ipv6: b.ipv6 } : {}),
+      }),
     deleteNetwork: ({ params }, x) => x.run({ kind: "network.delete", name: params.name }),
     createForward: ({ params, body: b }, x) =>
-      x.run({ kind: "forward.add", network: params.name, instance: b.instance, protocol: b.protocol, listenAddress: b.listenAddress ?? null, listenPort: b.listenPort, targetPort: b.targetPort ?? b.listenPort }),
+      x.run({
+        kind: "forward.add",
+        network: params.name,
+        instance: b.instance,
+        protocol: b.protocol,
+        listenAddress: b.listenAddress ?? null,
+        listenPort: b.listenPort,
+        targetPort: b.targetPort ?? b.listenPort,
+      }),
     deleteForward: ({ params, query }, x) => x.run({ kind: "forward.remove", network: params.name, protocol: params.protocol, listenPort: params.port, listenAddress: query.listenAddress ?? null }),
     importImage: ({ body }, x) => x.run({ kind: "image.import", request: body }),
     buildImage: ({ body }, x) => x.run({ kind: "image.build", request: body }),

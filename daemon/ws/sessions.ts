@@ -141,10 +141,7 @@ export class Sessions {
   }
 
   private rightsEnded(e: RightsEnded): void {
-    const hit =
-      e.kind === "token-revoked"
-        ? (s: Session) => s.principal.tokenId === e.tokenId
-        : (s: Session) => s.principal.kind === "tenant" && s.principal.tenant === e.tenant;
+    const hit = e.kind === "token-revoked" ? (s: Session) => s.principal.tokenId === e.tokenId : (s: Session) => s.principal.kind === "tenant" && s.principal.tenant === e.tenant;
     const reason = e.kind === "token-revoked" ? "token revoked" : "tenant deleted";
     let n = 0;
     for (const s of [...this.all]) {

@@ -99,8 +99,13 @@ export class WebSockets {
 
   private audit(req: IncomingMessage, scope: Scope | null, action: string, object: string | null, status: number, outcome: string): void {
     this.s.tenants.audit({
-      principal: scope?.principal.label ?? "anonymous", tenant: scope?.principal.tenant ?? null, action,
-      object, status, outcome, remote: localRequests.has(req) ? "local" : (req.socket.remoteAddress ?? null),
+      principal: scope?.principal.label ?? "anonymous",
+      tenant: scope?.principal.tenant ?? null,
+      action,
+      object,
+      status,
+      outcome,
+      remote: localRequests.has(req) ? "local" : (req.socket.remoteAddress ?? null),
     });
   }
 
@@ -163,14 +168,19 @@ export class WebSockets {
     let attached: ReturnType<Services["instances"]["io"]["attachConsole"]>;
     const idle = keepAlive(ws);
     try {
-      attached = this.s.instances.io.attachConsole(name, {
-        send: (data) => {
-          idle.touch();
-          ws.send(data, { binary: true });
+      attached = this.s.instances.io.attachConsole(
+        name,
+        {
+          send: (data) => {
+            idle.touch();
+            ws.send(data, { binary: true });
+          },
+          backlog: () => ws.bufferedAmount,
+          close: (code, reason) => session.end(code, reason, code === 1013 ? SLOW_READER_GRACE_MS : undefined),
         },
-        backlog: () => ws.bufferedAmount,
-        close: (code, reason) => session.end(code, reason, code === 1013 ? SLOW_READER_GRACE_MS : undefined),
-      }, replay, channel);
+        replay,
+        channel,
+      );
     } catch (e) {
       session.end(1011, toErrorResponse(e).body.error.message.slice(0, 120));
       return;
@@ -209,8 +219,5 @@ function rejectUpgrade(socket: Duplex, e: unknown, scope: Scope | null): void {
   const body = scope ? scope.present(r.body) : r.body;
   const json = JSON.stringify(body);
   const retry = status === 429 ? `Retry-After: ${(r.body.error.details as { retryAfterS?: number } | undefined)?.retryAfterS ?? 60}\r\n` : "";
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n` +
-      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n${retry}Connection: close\r\n\r\n${json}`,
-  );
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n` + `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n${retry}Connection: close\r\n\r\n${json}`);
 }

@@ -208,12 +208,22 @@ export class TestDaemon {
       }
     };
     const logs = this.logLines.filter((l) => l.includes(`"instance":${JSON.stringify(name)}`)).slice(-8);
-    return [`lastExit: ${JSON.stringify(vm.lastExit)}`, "--- daemon log ---", ...logs, "--- console.log tail ---", tail("console.log", 1500),
-      "--- uml.stderr.log tail ---", tail("uml.stderr.log", 400)].join("\n");
+    return [
+      `lastExit: ${JSON.stringify(vm.lastExit)}`,
+      "--- daemon log ---",
+      ...logs,
+      "--- console.log tail ---",
+      tail("console.log", 1500),
+      "--- uml.stderr.log tail ---",
+      tail("uml.stderr.log", 400),
+    ].join("\n");
   }
 
   statesOf(name: string, from = 0): string[] {
-    return this.events.slice(from).filter((e) => e.type === "instance.state" && e.instance === name).map((e) => (e as { to: string }).to);
+    return this.events
+      .slice(from)
+      .filter((e) => e.type === "instance.state" && e.instance === name)
+      .map((e) => (e as { to: string }).to);
   }
 
   /** Ends the daemon process only (SIGTERM or SIGKILL); its guests are left as they are. */
@@ -309,7 +319,11 @@ export function leaveNothingOf(stateDir: string): void {
 
 export function killGuestsUnder(stateDir: string): void {
   // by process group: a helper whose group leader is gone is not a leader itself
-  const groups = new Set(guestPids(stateDir).map((p) => processGroup(p)).filter((g): g is number => g !== null));
+  const groups = new Set(
+    guestPids(stateDir)
+      .map((p) => processGroup(p))
+      .filter((g): g is number => g !== null),
+  );
   for (const g of groups) kill(-g);
   for (const pid of guestPids(stateDir)) kill(pid);
   for (const pid of switchProcesses(`${stateDir}/net`)) kill(pid);
@@ -511,7 +525,9 @@ export class ConsoleClient {
     // the marker is computed by the guest, so the echoed command line never matches it
     this.type(`${cmd}; echo "<<done-$((${n}*1000+7))>>"\n`);
     const end = await this.waitFor(`<<done-${n * 1000 + 7}>>`, timeoutMs, from);
-    const text = this.buffer().toString("latin1", from, end - `<<done-${n * 1000 + 7}>>`.length).replace(/\r/g, "");
+    const text = this.buffer()
+      .toString("latin1", from, end - `<<done-${n * 1000 + 7}>>`.length)
+      .replace(/\r/g, "");
     const lines = text.split("\n");
     return lines.slice(1).join("\n"); // drop the echoed command line
   }

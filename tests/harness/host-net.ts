@@ -22,12 +22,19 @@ export function umlLinks(): string[] {
 
 /** umld's nftables tables on this host (all state dirs): networks' (a name once per family) and guest filters. */
 export function umldTables(): string[] {
-  return sh("nft", ["list", "tables"]).split("\n").map((l) => /^table (?:ip|inet|bridge|netdev) (umld_\w+)/.exec(l.trim())?.[1]).filter((t): t is string => !!t);
+  return sh("nft", ["list", "tables"])
+    .split("\n")
+    .map((l) => /^table (?:ip|inet|bridge|netdev) (umld_\w+)/.exec(l.trim())?.[1])
+    .filter((t): t is string => !!t);
 }
 
 /** The families a table of this name exists in ("ip" from versions before the inet tables). */
 export function tableFamilies(table: string): string[] {
-  return sh("nft", ["list", "tables"]).split("\n").map((l) => l.trim().split(" ")).filter((f) => f[2] === table).map((f) => f[1]!);
+  return sh("nft", ["list", "tables"])
+    .split("\n")
+    .map((l) => l.trim().split(" "))
+    .filter((f) => f[2] === table)
+    .map((f) => f[1]!);
 }
 
 /** The guest filter's table of a state dir (present from the daemon's first start until swept). */

@@ -49,7 +49,13 @@ describe("admission and limits in process", () => {
     assert.equal(p.status, 200, JSON.stringify(p.body));
     assert.equal(p.body.instance.memoryReclaim, "off");
     assert.deepEqual(p.body.instance.limits, { cpus: 0.5, cpuWeight: null, ioWeight: null, pids: 100, netMbit: null }, "a field left out stays, null lifts it");
-    for (const [limits, path] of [[{ cpus: 0 }, "body.limits.cpus"], [{ cpus: 4096 }, "body.limits.cpus"], [{ ioWeight: 0 }, "body.limits.ioWeight"], [{ pids: 1 }, "body.limits.pids"], [{ cpus: 0.2, pids: 100_000 }, "body.limits.pids"]] as const) {
+    for (const [limits, path] of [
+      [{ cpus: 0 }, "body.limits.cpus"],
+      [{ cpus: 4096 }, "body.limits.cpus"],
+      [{ ioWeight: 0 }, "body.limits.ioWeight"],
+      [{ pids: 1 }, "body.limits.pids"],
+      [{ cpus: 0.2, pids: 100_000 }, "body.limits.pids"],
+    ] as const) {
       const bad = await d.api("PATCH", "/v1/instances/l", { limits });
       assert.deepEqual([bad.status, bad.body.error.code], [400, "invalid_request"], JSON.stringify(limits));
       assert.ok(JSON.stringify(bad.body.error.details).includes(path), `${JSON.stringify(limits)} names ${path}`);

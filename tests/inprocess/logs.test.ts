@@ -10,7 +10,13 @@ describe("the daemon's log", () => {
   const raw: string[] = [];
   let d: InProcessDaemon;
   let acme: string;
-  const lines = (): Line[] => raw.flatMap((l) => l.split("\n").filter(Boolean).map((x) => JSON.parse(x) as Line));
+  const lines = (): Line[] =>
+    raw.flatMap((l) =>
+      l
+        .split("\n")
+        .filter(Boolean)
+        .map((x) => JSON.parse(x) as Line),
+    );
   before(async () => {
     d = await InProcessDaemon.start({ log: raw, logLevel: "trace" });
     acme = await d.tenant("acme");
@@ -23,7 +29,10 @@ describe("the daemon's log", () => {
     assert.equal((await d.api("PUT", "/v1/instances/web/state", { action: "halt" }, { token: acme })).status, 200);
     const changes = lines().filter((l) => l.msg === "state change" && l.instance === "acme.web");
     assert.ok(changes.length >= 3, "starting, running, stopped at least");
-    assert.ok(changes.every((l) => l.tenant === "acme"), JSON.stringify(changes));
+    assert.ok(
+      changes.every((l) => l.tenant === "acme"),
+      JSON.stringify(changes),
+    );
     assert.deepEqual(changes.map((l) => l.to).slice(0, 1), ["starting"]);
     assert.equal(changes.at(-1)!.to, "stopped");
     for (let i = 1; i < changes.length; i++) assert.equal(changes[i]!.from, changes[i - 1]!.to, "one line per change, none missed");
@@ -40,7 +49,10 @@ describe("the daemon's log", () => {
     const text = raw.join("");
     const logged = lines().filter((l) => l.msg === "api request" && l.url?.startsWith("/v1/instances/umld_"));
     assert.equal(logged.length, 3, "the requests were logged (so the check below is not vacuous)");
-    assert.ok(logged.some((l) => l.url === `/v1/instances/umld_${id}_[redacted]`), "a tenant token keeps its id, which names it in the audit log");
+    assert.ok(
+      logged.some((l) => l.url === `/v1/instances/umld_${id}_[redacted]`),
+      "a tenant token keeps its id, which names it in the audit log",
+    );
     for (const secret of [acme.slice(-64), admin.slice(-64), metrics.slice(-64)]) assert.ok(!text.includes(secret), "no secret in the log");
   });
 });

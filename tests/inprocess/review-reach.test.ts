@@ -26,10 +26,16 @@ describe("review: reach (issue 16) as a hostile tenant", () => {
     sh("ip", ["link", "add", LAN, "type", "bridge"]);
     acme = await d.tenant("acme");
     other = await d.tenant("other");
-    for (const [t, range] of [["acme", { first: 47100, last: 47109 }], ["other", { first: 47100, last: 47109 }]] as const) {
+    for (const [t, range] of [
+      ["acme", { first: 47100, last: 47109 }],
+      ["other", { first: 47100, last: 47109 }],
+    ] as const) {
       assert.equal((await d.api("PATCH", `/v1/tenants/${t}`, { quotas: { forwardPorts: range } })).status, 200);
     }
-    for (const [token, name] of [[acme, "web"], [other, "db"]] as const) {
+    for (const [token, name] of [
+      [acme, "web"],
+      [other, "db"],
+    ] as const) {
       assert.equal((await d.api("POST", "/v1/instances", { name, memoryMiB: 64 }, { token })).status, 201);
     }
   });
@@ -64,7 +70,10 @@ describe("review: reach (issue 16) as a hostile tenant", () => {
   });
 
   it("a tenant's forward refused as taken does not name another tenant's network or address", async () => {
-    for (const [tenant, subnet] of [["acme", "10.233.0.0/24"], ["other", "10.234.0.0/24"]] as const) {
+    for (const [tenant, subnet] of [
+      ["acme", "10.233.0.0/24"],
+      ["other", "10.234.0.0/24"],
+    ] as const) {
       assert.equal((await d.api("POST", "/v1/networks", { name: "pub", kind: "host", subnet, nat: true }, { headers: { "umld-tenant": tenant } })).status, 201);
     }
     assert.equal((await d.api("POST", "/v1/instances/db/nics", { network: "pub" }, { token: other })).status, 201);
@@ -90,15 +99,22 @@ describe("review: reach (issue 16) as a hostile tenant", () => {
     assert.match(sh("nft", ["list", "ruleset"]), /dport 47102 dnat/, "the forward is still there, and still the tenant's");
   });
 
-  it("each network's dnsmasq runs as a uid of its own, not the one every other network's (and the host's nobody daemons) share", { todo: "every dnsmasq drops to nobody: one compromised by its guests may signal every other tenant's, unjailed, in the host's namespace" }, async () => {
-    for (const [tenant, subnet] of [["acme", "10.235.0.0/24"], ["other", "10.236.0.0/24"]] as const) {
+  it("each network's dnsmasq runs as a uid of its own, not the one every other network's (and the host's nobody daemons) share", {
+    todo: "every dnsmasq drops to nobody: one compromised by its guests may signal every other tenant's, unjailed, in the host's namespace",
+  }, async () => {
+    for (const [tenant, subnet] of [
+      ["acme", "10.235.0.0/24"],
+      ["other", "10.236.0.0/24"],
+    ] as const) {
       const r = await d.api("POST", "/v1/networks", { name: "names", kind: "host", subnet, nat: true, dns: true }, { headers: { "umld-tenant": tenant } });
       assert.equal(r.status, 201, JSON.stringify(r.body));
     }
-    const uids = readdirSync(`${d.stateDir}/net`).filter((f) => /^dns-.*\.pid$/.test(f)).map((f) => {
-      const pid = readFileSync(`${d.stateDir}/net/${f}`, "utf8").trim();
-      return /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1];
-    });
+    const uids = readdirSync(`${d.stateDir}/net`)
+      .filter((f) => /^dns-.*\.pid$/.test(f))
+      .map((f) => {
+        const pid = readFileSync(`${d.stateDir}/net/${f}`, "utf8").trim();
+        return /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1];
+      });
     assert.equal(uids.length, 2);
     assert.notEqual(uids[0], uids[1], `both run as uid ${uids[0]}`);
   });

@@ -19,7 +19,10 @@ describe("review: ops routes between tenants", () => {
     d = await InProcessDaemon.start();
     acme = await d.tenant("acme");
     acme2 = await d.tenant("acme-2");
-    for (const [token, name] of [[acme, "web"], [acme2, "secret-2"]] as const) {
+    for (const [token, name] of [
+      [acme, "web"],
+      [acme2, "secret-2"],
+    ] as const) {
       assert.equal((await d.api("POST", "/v1/instances", { name, memoryMiB: 64 }, { token })).status, 201);
       assert.equal((await d.api("PUT", `/v1/instances/${name}/state`, { action: "start" }, { token })).status, 200);
     }
@@ -35,7 +38,10 @@ describe("review: ops routes between tenants", () => {
     assert.match(admin.body, /name="acme-2\.secret-2",tenant="acme-2"/, "the admin sees every instance (so the check above is not vacuous)");
 
     const usage = await d.api("GET", "/v1/usage", undefined, { token: acme });
-    assert.deepEqual(usage.body.instances.map((i: { name: string }) => i.name), ["web"]);
+    assert.deepEqual(
+      usage.body.instances.map((i: { name: string }) => i.name),
+      ["web"],
+    );
     for (const name of ["secret-2", "acme-2.secret-2", "acme.web"]) {
       const u = await d.api("GET", `/v1/instances/${encodeURIComponent(name)}/usage`, undefined, { token: acme });
       assert.deepEqual([u.status, u.body.error.code], [404, "instance_not_found"], name);
@@ -79,7 +85,10 @@ describe("review: the log scrubber", () => {
   it("scrubs a token's secret also where a word character follows or precedes it in a logged URL", async () => {
     const acme = await d.tenant("acme");
     for (const path of [`/v1/instances/${acme}_old`, `/v1/instances/${d.token}0`, `/v1/instances/x_${acme}`]) await d.api("DELETE", path);
-    const logged = raw.join("").split("\n").filter((l) => l.includes('"api request"'));
+    const logged = raw
+      .join("")
+      .split("\n")
+      .filter((l) => l.includes('"api request"'));
     assert.ok(logged.length >= 3, "the requests were logged (so the check below is not vacuous)");
     for (const secret of [acme.slice(-64), d.token.slice(-64)]) assert.ok(!raw.join("").includes(secret), `a secret in the log: ${logged.find((l) => l.includes(secret))}`);
   });

@@ -37,7 +37,12 @@ describe("tenancy in process: namespaces, rights, quotas", () => {
 
   it("a token does only what it was given; reboot alone restarts a guest and nothing else", async () => {
     const reader = await d.tenant("acme", ["read"]);
-    for (const [method, path, body] of [["POST", "/v1/instances", { name: "x", memoryMiB: 64 }], ["PUT", "/v1/instances/web/state", { action: "halt" }], ["DELETE", "/v1/instances/web", undefined], ["PATCH", "/v1/instances/web", { memoryMiB: 64 }]] as const) {
+    for (const [method, path, body] of [
+      ["POST", "/v1/instances", { name: "x", memoryMiB: 64 }],
+      ["PUT", "/v1/instances/web/state", { action: "halt" }],
+      ["DELETE", "/v1/instances/web", undefined],
+      ["PATCH", "/v1/instances/web", { memoryMiB: 64 }],
+    ] as const) {
       const r = await d.api(method, path, body, { token: reader });
       assert.deepEqual([r.status, r.body.error.code], [403, "forbidden"], `${method} ${path}`);
     }
@@ -73,14 +78,31 @@ describe("tenancy in process: namespaces, rights, quotas", () => {
 
   it("every write route gives one command, and the command needs the access its route declares", async () => {
     // routeScopes is what OpenAPI publishes; COMMAND_ACCESS is what the dispatcher checks: they must agree
-    const h = handlers(new Proxy({}, { get: () => { throw new Error("read"); } }) as Services);
+    const h = handlers(
+      new Proxy(
+        {},
+        {
+          get: () => {
+            throw new Error("read");
+          },
+        },
+      ) as Services,
+    );
     const params = { name: "x", slot: "ubdb", snapshot: "s", channel: "ssl0", tenant: "t", token: "0123456789abcdef", id: "op" };
     let writes = 0;
     for (const route of ROUTE_NAMES) {
-      const bodies = route === "changeState" ? ["start", "shutdown", "halt", "reboot", "pause", "resume", "upgrade"].map((action) => ({ action, wait: true })) : [{ selector: {}, quotas: {}, actions: [] }];
+      const bodies =
+        route === "changeState" ? ["start", "shutdown", "halt", "reboot", "pause", "resume", "upgrade"].map((action) => ({ action, wait: true })) : [{ selector: {}, quotas: {}, actions: [] }];
       for (const body of bodies) {
         let kind: CommandKind | null = null;
-        const edge = { scope: null, own: (n: string) => n, run: (cmd: { kind: CommandKind }) => { kind = cmd.kind; throw new Error("ran"); } };
+        const edge = {
+          scope: null,
+          own: (n: string) => n,
+          run: (cmd: { kind: CommandKind }) => {
+            kind = cmd.kind;
+            throw new Error("ran");
+          },
+        };
         try {
           await (h[route] as (c: unknown, x: unknown) => unknown)({ name: route, params, query: {}, body }, edge);
         } catch {

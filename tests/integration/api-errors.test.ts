@@ -52,7 +52,10 @@ describe("API errors: documented codes, and nothing changes", { timeout: 120_000
     for (const [body, path] of cases) {
       const r = await d.api("POST", "/v1/instances", body);
       expectError(r, 400, "invalid_request");
-      assert.ok(r.body.error.details.issues.some((i: any) => i.path === path || i.path.startsWith(path)), `${JSON.stringify(body)} → ${JSON.stringify(r.body.error.details)}`);
+      assert.ok(
+        r.body.error.details.issues.some((i: any) => i.path === path || i.path.startsWith(path)),
+        `${JSON.stringify(body)} → ${JSON.stringify(r.body.error.details)}`,
+      );
     }
     expectError(await d.api("POST", "/v1/instances", undefined, { raw: "{not json" }), 400, "invalid_request");
     expectError(await d.api("POST", "/v1/instances", undefined, { raw: "name=x", contentType: "application/x-www-form-urlencoded" }), 415, "unsupported_media_type");

@@ -123,6 +123,12 @@ describe("host networks bridged to an admin's bridge", { timeout: 300_000 }, () 
     for (const n of ["b1", "b2"]) assert.equal((await d.api("DELETE", `/v1/instances/${n}?force=true`)).status, 200);
     assert.equal((await d.api("DELETE", "/v1/networks/lan")).status, 200);
     assert.match(sh("ip", ["-o", "-4", "addr", "show", "dev", LAN]), /inet 10\.249\.0\.10\/24/, "the bridge is still there, as it was");
-    assert.deepEqual(sh("ip", ["-o", "link", "show", "master", LAN]).split("\n").filter((l) => l.includes("umlt-")), [], "no TAP left in it");
+    assert.deepEqual(
+      sh("ip", ["-o", "link", "show", "master", LAN])
+        .split("\n")
+        .filter((l) => l.includes("umlt-")),
+      [],
+      "no TAP left in it",
+    );
   });
 });

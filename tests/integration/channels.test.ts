@@ -37,7 +37,10 @@ describe("extra consoles and serial lines", { timeout: 180_000 }, () => {
     assert.match(await con.run("cat /tmp/got"), /typed-on-serial/);
     ssl.close();
     const list = await d.api("GET", "/v1/instances/ch-1/consoles");
-    assert.deepEqual(list.body.channels.map((c: any) => c.channel), ["ssl0"]);
+    assert.deepEqual(
+      list.body.channels.map((c: any) => c.channel),
+      ["ssl0"],
+    );
     const rm = await d.api("DELETE", "/v1/instances/ch-1/consoles/ssl0");
     assert.equal(rm.status, 200, JSON.stringify(rm.body));
     assert.deepEqual((await d.api("GET", "/v1/instances/ch-1/consoles")).body.channels, []);

@@ -97,8 +97,10 @@ describe("umlctl", { timeout: 300_000 }, () => {
     const images = (await ctl("image", "ls")).stdout;
     assert.match(images, /^busybox\s+built-in\s+64M/m);
     assert.match(images, /^cli-3b-flat\s+merged\s+64M\s+\d+M\s+1\s+-$/m);
-    assert.match((await ctl("set", "cli-3", "--restart", "on-failure", "--autostart", "--hang-timeout", "10", "--on-hang", "reset")).stdout,
-      /"autostart":true.*"restartPolicy":"on-failure","hangTimeoutS":10,"onHang":"reset"/);
+    assert.match(
+      (await ctl("set", "cli-3", "--restart", "on-failure", "--autostart", "--hang-timeout", "10", "--on-hang", "reset")).stdout,
+      /"autostart":true.*"restartPolicy":"on-failure","hangTimeoutS":10,"onHang":"reset"/,
+    );
     assert.match((await ctl("set", "cli-3", "--net-mbit", "20")).stdout, /"limits":\{"cpus":null,"cpuWeight":null,"ioWeight":null,"pids":null,"netMbit":20\}/);
     assert.match((await ctl("set", "cli-3", "--net-mbit", "none")).stdout, /"limits":\{"cpus":null,"cpuWeight":null,"ioWeight":null,"pids":null,"netMbit":null\}/);
     const refused = await ctlFails(["--state-dir", d.stateDir, "snapshot", "rm", "cli-3", "nope"]);
@@ -138,7 +140,10 @@ describe("umlctl", { timeout: 300_000 }, () => {
     const opened = await ctlFails(["--url", d.url, "--token", netToken, "net", "create", "mine", "--kind", "user", "--host-access"]);
     assert.match(opened.stderr, /forbidden: host access for a user network is granted by admins/);
     await ctl("net", "rm", "acme.dev");
-    const id = (await ctl("token", "ls", "acme", "-c", "id,name", "--format", "csv", "--no-headers")).stdout.split("\n").find((l) => l.endsWith(",ops"))!.split(",")[0]!;
+    const id = (await ctl("token", "ls", "acme", "-c", "id,name", "--format", "csv", "--no-headers")).stdout
+      .split("\n")
+      .find((l) => l.endsWith(",ops"))!
+      .split(",")[0]!;
     assert.match((await ctl("token", "revoke", "acme", id)).stdout, /revoked/);
     assert.match((await ctlFails(["--url", d.url, "--token", token, "ls"])).stderr, /unauthorized/);
     await ctl("rm", "acme.box");
@@ -150,16 +155,37 @@ describe("umlctl", { timeout: 300_000 }, () => {
     assert.match(table, /^MEMORY\s+NAME$/m);
     assert.match(table, /^48M\s+fmt-1$/m);
     const raw = JSON.parse((await ctl("ls", "--format", "json")).stdout);
-    assert.ok(raw.instances.some((i: { name: string; memoryMiB: number }) => i.name === "fmt-1" && i.memoryMiB === 48), "without -c: the API's answer");
+    assert.ok(
+      raw.instances.some((i: { name: string; memoryMiB: number }) => i.name === "fmt-1" && i.memoryMiB === 48),
+      "without -c: the API's answer",
+    );
     const picked = JSON.parse((await ctl("ls", "--format", "json", "-c", "name,memory")).stdout);
-    assert.deepEqual(picked.find((r: { name: string }) => r.name === "fmt-1"), { name: "fmt-1", memory: 48 });
+    assert.deepEqual(
+      picked.find((r: { name: string }) => r.name === "fmt-1"),
+      { name: "fmt-1", memory: 48 },
+    );
     const yaml = parseYaml((await ctl("ls", "--format", "yaml", "-c", "name,state,lastExit")).stdout);
-    assert.deepEqual(yaml.find((r: { name: string }) => r.name === "fmt-1"), { name: "fmt-1", state: "stopped", lastExit: null });
+    assert.deepEqual(
+      yaml.find((r: { name: string }) => r.name === "fmt-1"),
+      { name: "fmt-1", state: "stopped", lastExit: null },
+    );
     const csv = (await ctl("ls", "--format", "csv", "-c", "name,state,lastExit")).stdout.split("\n");
     assert.equal(csv[0], "name,state,lastExit");
     assert.ok(csv.includes("fmt-1,stopped,"));
     assert.equal(parseYaml((await ctl("show", "fmt-1", "--format", "yaml")).stdout).memoryMiB, 48);
-    for (const list of [["ls"], ["disk", "ls"], ["image", "ls"], ["kernel", "ls"], ["net", "ls"], ["tenant", "ls"], ["audit"], ["snapshot", "ls", "fmt-1"], ["channel", "ls", "fmt-1"], ["usage", "fmt-1"], ["top", "--once"]]) {
+    for (const list of [
+      ["ls"],
+      ["disk", "ls"],
+      ["image", "ls"],
+      ["kernel", "ls"],
+      ["net", "ls"],
+      ["tenant", "ls"],
+      ["audit"],
+      ["snapshot", "ls", "fmt-1"],
+      ["channel", "ls", "fmt-1"],
+      ["usage", "fmt-1"],
+      ["top", "--once"],
+    ]) {
       const j = (await ctl(...list, "--format", "json")).stdout;
       assert.doesNotThrow(() => JSON.parse(j), `${list.join(" ")} --format json`);
       const y = (await ctl(...list, "--format", "yaml")).stdout;
@@ -196,10 +222,17 @@ describe("umlctl", { timeout: 300_000 }, () => {
       assert.equal(await complete("umlctl", ...sd, "-c", "name", "snapshot", "ls", "fmt-"), "fmt-1", "a flag's value is not the command");
       assert.equal(await complete("umlctl", "start", "fmt-"), "", "another state dir (UMLD_STATE_DIR): no daemon, no names, no noise");
       // zsh: the script parses, and its function completes with compadd/_describe stubbed (no interactive shell here)
-      const zsh = await run("zsh", ["-c", `compdef() { :; }; compadd() { echo "compadd $*"; }; _describe() { echo "describe \${(P)2}"; }
+      const zsh = await run(
+        "zsh",
+        [
+          "-c",
+          `compdef() { :; }; compadd() { echo "compadd $*"; }; _describe() { echo "describe \${(P)2}"; }
 source <(umlctl completion zsh)
 words=(umlctl ${sd.join(" ")} start fmt-); CURRENT=5; PREFIX=fmt-; _umlctl
-words=(umlctl disk ''); CURRENT=3; PREFIX=''; _umlctl`], { env }).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? null : Promise.reject(e)));
+words=(umlctl disk ''); CURRENT=3; PREFIX=''; _umlctl`,
+        ],
+        { env },
+      ).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? null : Promise.reject(e)));
       if (zsh) {
         const [names, subs] = zsh.stdout.trim().split("\n");
         assert.match(names!, /^compadd -- (\S+ )*fmt-1( |$)/, "zsh filters by PREFIX itself: every name is offered");

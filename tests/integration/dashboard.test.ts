@@ -25,7 +25,10 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
     copyFileSync("/usr/bin/linux.uml", `${kernels}/linux-good`);
     appendFileSync(`${kernels}/linux-good`, "umld-test-build");
     chmodSync(`${kernels}/linux-good`, 0o755);
-    for (const [name, path] of [["good", `${kernels}/linux-good`], ["panics", fakeKernel(kernels, "panics")]]) {
+    for (const [name, path] of [
+      ["good", `${kernels}/linux-good`],
+      ["panics", fakeKernel(kernels, "panics")],
+    ]) {
       assert.equal((await d.api("POST", "/v1/kernels", { name, path })).status, 201, name);
     }
   });
@@ -56,7 +59,9 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
     assert.equal(await page.getByRole("button", { name: "Start", exact: true }).count(), 0, "Start is not offered to a running guest");
     await field(page, "guest-memory").filter({ hasText: "total" }).waitFor();
     // CPU from the daemon's sampler (the guest's cgroup): booting took some
-    await field(page, "cpu").filter({ hasText: /\d+\.\d s$/ }).waitFor();
+    await field(page, "cpu")
+      .filter({ hasText: /\d+\.\d s$/ })
+      .waitFor();
     const usage = await d.api("GET", "/v1/usage");
     assert.ok(usage.body.instances.find((u: { name: string }) => u.name === "dash-1")?.sample?.cpuSeconds > 0, "the guest used CPU to boot");
     await b.shot(page, "instance");
@@ -118,8 +123,14 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
 
     // its events, live since the page opened: the boots and the shutdown
     await page.getByRole("link", { name: "Events", exact: true }).click();
-    await page.getByRole("cell", { name: /^stopping → stopped/ }).first().waitFor();
-    await page.getByRole("cell", { name: /^ready after \d+ ms$/ }).first().waitFor();
+    await page
+      .getByRole("cell", { name: /^stopping → stopped/ })
+      .first()
+      .waitFor();
+    await page
+      .getByRole("cell", { name: /^ready after \d+ ms$/ })
+      .first()
+      .waitFor();
     await b.shot(page, "events");
 
     // snapshots: take one, restore it (a confirm dialog, accepted), clone from it
@@ -219,4 +230,3 @@ describe("the web dashboard", { timeout: 600_000 }, () => {
     assert.ok(!log.includes("umld.bearer."), "a WebSocket credential in the log");
   });
 });
-

@@ -64,8 +64,16 @@ describe("events survive reconnects: seq, replay with since, type filter, too ol
     await d.mustAct("ev-1", "halt");
     await b.upTo(lastSeq(d));
     const seqs = b.got.map((e) => e.seq);
-    assert.deepEqual(seqs, [...new Set(seqs)].sort((x, y) => x - y), "no duplicate, in seq order");
-    assert.deepEqual(b.got, d.events.filter((e) => e.seq > seen), "replay then live: the same stream as a client that never left");
+    assert.deepEqual(
+      seqs,
+      [...new Set(seqs)].sort((x, y) => x - y),
+      "no duplicate, in seq order",
+    );
+    assert.deepEqual(
+      b.got,
+      d.events.filter((e) => e.seq > seen),
+      "replay then live: the same stream as a client that never left",
+    );
     b.close();
   });
 
@@ -75,7 +83,10 @@ describe("events survive reconnects: seq, replay with since, type filter, too ol
     await d.create("ev-3");
     await d.waitEvent((e) => e.type === "instance.created" && e.instance === "ev-3");
     await r.upTo(lastSeq(d));
-    assert.deepEqual(r.got.map((e) => `${e.type} ${"instance" in e ? e.instance : ""}`), ["instance.created ev-1", "instance.created ev-2", "instance.deleted ev-2", "instance.created ev-3"]);
+    assert.deepEqual(
+      r.got.map((e) => `${e.type} ${"instance" in e ? e.instance : ""}`),
+      ["instance.created ev-1", "instance.created ev-2", "instance.deleted ev-2", "instance.created ev-3"],
+    );
     r.close();
     assert.equal(await d.upgradeStatus("/v1/events?type=instance.nope"), 400, "an unknown type is refused before the upgrade");
     assert.equal(await d.upgradeStatus("/v1/events?since=-1"), 400);
@@ -89,7 +100,11 @@ describe("events survive reconnects: seq, replay with since, type filter, too ol
     await d.waitEvent((e) => e.type === "instance.created" && e.instance === "acme.mine");
     const r = await Reader.open(d, "?since=0", tenantToken);
     await r.upTo(d.events.find((e) => e.type === "instance.created" && e.instance === "acme.mine")!.seq);
-    assert.deepEqual(r.got.map((e) => e.type === "instance.created" && e.instance), ["mine"], "its own instance, under its own name; nothing of ev-1..3");
+    assert.deepEqual(
+      r.got.map((e) => e.type === "instance.created" && e.instance),
+      ["mine"],
+      "its own instance, under its own name; nothing of ev-1..3",
+    );
     r.close();
   });
 

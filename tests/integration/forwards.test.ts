@@ -20,9 +20,15 @@ function nsExchange(ns: TestNamespace, host: string, port: number, line: string)
 /** The DNAT rules in a network's table (the table is umld_<network id>; its bridge is umlbr-<first 8 of the id>). */
 function dnatRules(bridge: string): string[] {
   const id8 = bridge.replace("umlbr-", "");
-  const table = sh("nft", ["list", "tables"]).split("\n").map((l) => /^table inet (umld_\w+)/.exec(l.trim())?.[1]).find((t) => t?.startsWith(`umld_${id8}`));
+  const table = sh("nft", ["list", "tables"])
+    .split("\n")
+    .map((l) => /^table inet (umld_\w+)/.exec(l.trim())?.[1])
+    .find((t) => t?.startsWith(`umld_${id8}`));
   if (!table) return [];
-  return sh("nft", ["list", "table", "inet", table]).split("\n").map((l) => l.trim()).filter((l) => l.includes("dnat ip to"));
+  return sh("nft", ["list", "table", "inet", table])
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.includes("dnat ip to"));
 }
 
 describe("port forwards into a NATed host network", { timeout: 400_000 }, () => {
@@ -125,7 +131,11 @@ describe("port forwards into a NATed host network", { timeout: 400_000 }, () => 
     assert.equal((await d.api("DELETE", "/v1/networks/plain")).status, 200);
 
     const list = await d.api("GET", "/v1/networks/fnet/forwards");
-    assert.deepEqual(list.body.forwards.map((f: { listenPort: number }) => f.listenPort), [port], "only the one good forward");
+    assert.deepEqual(
+      list.body.forwards.map((f: { listenPort: number }) => f.listenPort),
+      [port],
+      "only the one good forward",
+    );
     assert.equal(dnatRules(bridge).length, 1);
 
     // the same through umlctl: add (udp, HOST:GUEST), ls, rm

@@ -17,9 +17,37 @@ import { assertConforms, TestDaemon } from "../harness/daemon.js";
  */
 
 const HOSTILE_STRINGS = [
-  "../../etc/passwd", "..", "/etc/shadow", "a/../../b", "web,ubd1=/etc/passwd", "x=y", "a b", "hostfs=/", "init=/bin/sh",
-  "a\u0000b", "\u202e\u0000", "ÿþ", "%2e%2e%2f", "A".repeat(300), "", " ", "web;rm -rf /", "$(reboot)", "`id`", "web\nroot=/dev/ubdb",
-  "UPPER", "-leading", "trailing-", "a.b.c", "..a", "con0=fd:0", "mem=1G", "eth0=tuntap,,", "\\x00", "🙂", "0".repeat(64),
+  "../../etc/passwd",
+  "..",
+  "/etc/shadow",
+  "a/../../b",
+  "web,ubd1=/etc/passwd",
+  "x=y",
+  "a b",
+  "hostfs=/",
+  "init=/bin/sh",
+  "a\u0000b",
+  "\u202e\u0000",
+  "ÿþ",
+  "%2e%2e%2f",
+  "A".repeat(300),
+  "",
+  " ",
+  "web;rm -rf /",
+  "$(reboot)",
+  "`id`",
+  "web\nroot=/dev/ubdb",
+  "UPPER",
+  "-leading",
+  "trailing-",
+  "a.b.c",
+  "..a",
+  "con0=fd:0",
+  "mem=1G",
+  "eth0=tuntap,,",
+  "\\x00",
+  "🙂",
+  "0".repeat(64),
 ];
 
 const hostileString = fc.oneof(fc.constantFrom(...HOSTILE_STRINGS), fc.string({ maxLength: 80 }), fc.string({ unit: "binary", maxLength: 40 }));
@@ -36,9 +64,7 @@ const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
 /** Bodies: random JSON, or an object whose known keys carry hostile values (closer to what a schema checks). */
 function hostileBody(schema: z.ZodType | undefined): fc.Arbitrary<unknown> {
   const keys = schemaKeys(schema);
-  const shaped = keys.length
-    ? fc.record(Object.fromEntries(keys.map((k) => [k, hostileValue])), { requiredKeys: [] })
-    : fc.dictionary(hostileString, hostileValue, { maxKeys: 4 });
+  const shaped = keys.length ? fc.record(Object.fromEntries(keys.map((k) => [k, hostileValue])), { requiredKeys: [] }) : fc.dictionary(hostileString, hostileValue, { maxKeys: 4 });
   return fc.oneof(fc.jsonValue({ maxDepth: 3 }), shaped, fc.anything({ maxDepth: 2 }), fc.constantFrom({ __proto__: { admin: true } }, { constructor: { prototype: { x: 1 } } }));
 }
 
@@ -52,7 +78,10 @@ function paramNames(path: string): string[] {
   return [...path.matchAll(/:(\w+)/g)].map((m) => m[1]!);
 }
 
-interface Sent { status: number; body: any }
+interface Sent {
+  status: number;
+  body: any;
+}
 
 /** Every row of every table (but the audit log, which records these very requests, and token use times). */
 function dumpDb(stateDir: string): string {
@@ -153,7 +182,8 @@ describe("hostile input at every route", { timeout: 600_000 }, () => {
           }),
           { numRuns: 25, seed: 42 },
         );
-        if (out.failed) assert.fail(`${name} (${token === d.token ? "admin" : "tenant"}): ${(out.errorInstance as Error | undefined)?.message ?? "failed"}; counterexample ${JSON.stringify(out.counterexample)}`);
+        if (out.failed)
+          assert.fail(`${name} (${token === d.token ? "admin" : "tenant"}): ${(out.errorInstance as Error | undefined)?.message ?? "failed"}; counterexample ${JSON.stringify(out.counterexample)}`);
       }
     }
     assert.ok(requests > 1000, `sent ${requests}`);

@@ -79,7 +79,10 @@ describe("guest egress: user networks reach the host only when an admin allows i
     const closed = await d.api("POST", "/v1/networks", { name: "closed", kind: "user" }, { token: tenantToken });
     assert.equal(closed.status, 201, JSON.stringify(closed.body));
     assert.equal(closed.body.hostAccess, false, "the default");
-    assert.deepEqual((await d.api("GET", "/v1/networks", undefined, { token: tenantToken })).body.networks.map((n: { name: string }) => n.name), ["closed"]);
+    assert.deepEqual(
+      (await d.api("GET", "/v1/networks", undefined, { token: tenantToken })).body.networks.map((n: { name: string }) => n.name),
+      ["closed"],
+    );
     const onSwitch = await d.api("POST", "/v1/networks", { name: "sw", subnet: "10.9.0.0/24", hostAccess: true });
     assert.equal(onSwitch.status, 400);
     assert.equal(onSwitch.body.error.code, "invalid_request", "user networks only");

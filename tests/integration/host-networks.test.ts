@@ -102,7 +102,10 @@ describe("host and user networks with real guests", { timeout: 300_000 }, () => 
     const listeners = ["10.231.0.1", "10.232.0.1", "198.18.77.1"].map((a) => ({ addr: a, rec: tcpRecorder(a) }));
     try {
       const ports = await Promise.all(listeners.map((l) => l.rec.ready));
-      for (const [guest, addrs] of [["h1", ["10.231.0.1"]], ["n1", ["10.232.0.1", "198.18.77.1"]]] as const) {
+      for (const [guest, addrs] of [
+        ["h1", ["10.231.0.1"]],
+        ["n1", ["10.232.0.1", "198.18.77.1"]],
+      ] as const) {
         for (const a of addrs) {
           const port = ports[listeners.findIndex((l) => l.addr === a)]!;
           assert.match(await con[guest]!.run(`echo to-host | nc -w 2 ${a} ${port}; echo nc-exit=$?`, 30_000), /nc-exit=1/, `${guest} to ${a}`);
@@ -110,7 +113,11 @@ describe("host and user networks with real guests", { timeout: 300_000 }, () => 
       }
       assert.match(await con.h1!.run("ping -c 1 -W 3 10.231.0.1"), / 0% packet loss/, "ping still answers");
       await new Promise((r) => setTimeout(r, 500));
-      assert.deepEqual(listeners.map((l) => l.rec.got), [[], [], []], "no host listener saw a guest");
+      assert.deepEqual(
+        listeners.map((l) => l.rec.got),
+        [[], [], []],
+        "no host listener saw a guest",
+      );
     } finally {
       for (const l of listeners) l.rec.server.close();
     }
@@ -202,14 +209,23 @@ describe("host and user networks with real guests", { timeout: 300_000 }, () => 
     assert.equal(userSubnet.body.error.code, "invalid_request");
     const noSubnet = await d.api("POST", "/v1/networks", { name: "x", kind: "host" });
     assert.equal(noSubnet.body.error.code, "invalid_request");
-    assert.deepEqual((await d.api("GET", "/v1/networks")).body.networks.map((n: { name: string }) => n.name), ["hnet", "nnet", "unet"]);
+    assert.deepEqual(
+      (await d.api("GET", "/v1/networks")).body.networks.map((n: { name: string }) => n.name),
+      ["hnet", "nnet", "unet"],
+    );
   });
 
   it("after a daemon restart the networks still work and nothing is duplicated; after deleting everything nothing is left", async () => {
     const mine = recordedHostPieces(d.stateDir);
     // this state dir's only: other daemons on the host (concurrent test runs) come and go meanwhile
-    const myLinks = () => umlLinks().filter((l) => mine.links.includes(l)).sort();
-    const myTables = () => umldTables().filter((t) => mine.tables.includes(t)).sort();
+    const myLinks = () =>
+      umlLinks()
+        .filter((l) => mine.links.includes(l))
+        .sort();
+    const myTables = () =>
+      umldTables()
+        .filter((t) => mine.tables.includes(t))
+        .sort();
     const links = myLinks();
     const tables = myTables();
     assert.deepEqual(mine.tables.sort(), [...new Set(tables)], "one table name per host network");
@@ -218,9 +234,16 @@ describe("host and user networks with real guests", { timeout: 300_000 }, () => 
     // as an older umld left them: one `ip` table per network, no inet one
     for (const t of mine.tables) sh("nft", ["-f", "-"], `delete table inet ${t}\ntable ip ${t} {\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n  }\n}\n`);
     const l3 = (t: string) => tableFamilies(t).filter((f) => f === "ip" || f === "inet"); // its bridge-family guard is another matter
-    assert.deepEqual(mine.tables.map(l3), mine.tables.map(() => ["ip"]));
+    assert.deepEqual(
+      mine.tables.map(l3),
+      mine.tables.map(() => ["ip"]),
+    );
     d = await TestDaemon.start({ stateDir: d.stateDir, logLevel: "info" });
-    assert.deepEqual(mine.tables.map(l3), mine.tables.map(() => ["inet"]), "each replaced by the inet table at start");
+    assert.deepEqual(
+      mine.tables.map(l3),
+      mine.tables.map(() => ["inet"]),
+      "each replaced by the inet table at start",
+    );
     assert.deepEqual(myLinks(), links, "the same bridges and TAPs, none added");
     assert.deepEqual(myTables(), tables, "the same tables, none added");
     con.n1 = await d.console("n1", false);
@@ -238,7 +261,11 @@ describe("host and user networks with real guests", { timeout: 300_000 }, () => 
     for (const ns of namespaces) ns.destroy();
     const left = umlLinks().filter((l) => mine.links.includes(l));
     assert.deepEqual(left, [], "no bridge or TAP left");
-    assert.deepEqual(umldTables().filter((t) => mine.tables.includes(t)), [], "no nftables table left");
+    assert.deepEqual(
+      umldTables().filter((t) => mine.tables.includes(t)),
+      [],
+      "no nftables table left",
+    );
     assert.equal(ipForward(), forwardBefore, "forwarding as it was before umld turned it on");
   });
 });

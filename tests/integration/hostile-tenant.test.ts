@@ -8,7 +8,11 @@ import { guestPids, TestDaemon } from "../harness/daemon.js";
 /** /proc/<pid>/status as key → value. */
 function status(pid: number): Record<string, string> {
   return Object.fromEntries(
-    readFileSync(`/proc/${pid}/status`, "utf8").split("\n").map((l) => l.split(":\t")).filter((kv) => kv.length === 2).map(([k, v]) => [k!, v!.trim()]),
+    readFileSync(`/proc/${pid}/status`, "utf8")
+      .split("\n")
+      .map((l) => l.split(":\t"))
+      .filter((kv) => kv.length === 2)
+      .map(([k, v]) => [k!, v!.trim()]),
   );
 }
 
@@ -16,7 +20,10 @@ const uidOf = (pid: number) => Number(status(pid).Uid!.split("\t")[0]);
 
 /** Runs a node script as `uid` (an escaped guest process: that uid, no capabilities), returning its stdout. */
 function asUid(uid: number, groups: string, script: string): string {
-  const r = spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${uid}`, `--groups=${groups}`, "--no-new-privs", "--bounding-set=-all", process.execPath, "-e", script], { encoding: "utf8", timeout: 30_000 });
+  const r = spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${uid}`, `--groups=${groups}`, "--no-new-privs", "--bounding-set=-all", process.execPath, "-e", script], {
+    encoding: "utf8",
+    timeout: 30_000,
+  });
   if (r.status !== 0) throw new Error(`as uid ${uid}: ${r.stderr}`);
   return r.stdout;
 }
@@ -48,7 +55,10 @@ describe("a hostile tenant gets nothing", { timeout: 300_000 }, () => {
     for (const t of ["acme", "rival"]) assert.equal((await d.api("POST", "/v1/tenants", { name: t })).status, 201);
     acme = (await d.api("POST", "/v1/tenants/acme/tokens", { name: "t" })).body.token;
     rival = (await d.api("POST", "/v1/tenants/rival/tokens", { name: "t" })).body.token;
-    for (const [token, name] of [[acme, "web"], [rival, "db"]] as const) {
+    for (const [token, name] of [
+      [acme, "web"],
+      [rival, "db"],
+    ] as const) {
       assert.equal((await d.api("POST", "/v1/instances", { name }, { token })).status, 201);
       const r = await d.api("PUT", `/v1/instances/${name}/state`, { action: "start" }, { token });
       assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -62,11 +72,47 @@ describe("a hostile tenant gets nothing", { timeout: 300_000 }, () => {
   it("no kernel option that names a device, channel, path or host resource is accepted, in any spelling UML takes", async () => {
     const db = `${d.stateDir}/umld.db`;
     const spellings = [
-      `ubdcr=${db}`, `ubdb=${db}`, `ubdbr=${db}`, `ubd1=${db}`, `ubd1d=${db}`, `ubd01=${db}`, `ubdp=${db}`, `ubd0x2=${db}`, `ubd15d=${db}`, `udb=${db}`,
-      "ssl0=port:8080", "ssl=port:8080", "ssl2=tty:/dev/pts/0", "con1=pts", "con=fd:0", "con0=fd:0,fd:1", "eth0=mcast", "eth16=mcast", "eth00=daemon",
-      "vec0:transport=raw,ifname=lo", "vec0=x", `mconsole=notify:${db}`, "hostfs=/", `uml_dir=${d.stateDir}`, "umid=other", "root=/dev/ubdb",
-      "init=/bin/sh", "rootflags=/", "rootfstype=hostfs", "mem=8G", `initrd=${db}`, `iomem=x,${db}`, "xterm=x", "virtio_uml.device=/x:1",
-      "time-travel=ext:/x", "stderr=1", "noreboot", "debug", "umld.hostname=x", "console=ttyS0", "UBDB=/etc/passwd",
+      `ubdcr=${db}`,
+      `ubdb=${db}`,
+      `ubdbr=${db}`,
+      `ubd1=${db}`,
+      `ubd1d=${db}`,
+      `ubd01=${db}`,
+      `ubdp=${db}`,
+      `ubd0x2=${db}`,
+      `ubd15d=${db}`,
+      `udb=${db}`,
+      "ssl0=port:8080",
+      "ssl=port:8080",
+      "ssl2=tty:/dev/pts/0",
+      "con1=pts",
+      "con=fd:0",
+      "con0=fd:0,fd:1",
+      "eth0=mcast",
+      "eth16=mcast",
+      "eth00=daemon",
+      "vec0:transport=raw,ifname=lo",
+      "vec0=x",
+      `mconsole=notify:${db}`,
+      "hostfs=/",
+      `uml_dir=${d.stateDir}`,
+      "umid=other",
+      "root=/dev/ubdb",
+      "init=/bin/sh",
+      "rootflags=/",
+      "rootfstype=hostfs",
+      "mem=8G",
+      `initrd=${db}`,
+      `iomem=x,${db}`,
+      "xterm=x",
+      "virtio_uml.device=/x:1",
+      "time-travel=ext:/x",
+      "stderr=1",
+      "noreboot",
+      "debug",
+      "umld.hostname=x",
+      "console=ttyS0",
+      "UBDB=/etc/passwd",
     ];
     const before = (await d.api("GET", "/v1/instances")).body.instances.length;
     for (const o of spellings) {
@@ -83,7 +129,10 @@ describe("a hostile tenant gets nothing", { timeout: 300_000 }, () => {
     const db = await d.get("rival.db");
     const uids = [uidOf(web.pid!), uidOf(db.pid!)];
     assert.notEqual(uids[0], uids[1]);
-    for (const [vm, uid] of [[web, uids[0]!], [db, uids[1]!]] as const) {
+    for (const [vm, uid] of [
+      [web, uids[0]!],
+      [db, uids[1]!],
+    ] as const) {
       assert.ok(uid >= 2_000_000_000, `a uid of umld's range: ${uid}`);
       const pids = guestPids(d.stateDir, vm.id);
       assert.ok(pids.length >= 2, `${vm.name}: UML and its helpers`);
@@ -111,8 +160,12 @@ describe("a hostile tenant gets nothing", { timeout: 300_000 }, () => {
     const inside = walk(root).map((p) => p.slice(root.length));
     const files = inside.filter((p) => statSync(root + p).isFile());
     const allowed = [
-      web.disks[0]!.path, web.disks[0]!.backingPath!, "/usr/bin/linux.uml",
-      "/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "/lib64/ld-linux-x86-64.so.2",
+      web.disks[0]!.path,
+      web.disks[0]!.backingPath!,
+      "/usr/bin/linux.uml",
+      "/lib/x86_64-linux-gnu/libc.so.6",
+      "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+      "/lib64/ld-linux-x86-64.so.2",
       `${d.stateDir}/instances/${web.id}/run/${web.id}/pid`,
     ];
     for (const f of files) assert.ok(allowed.includes(f), `unexpected file in the jail: ${f}`);
@@ -132,18 +185,47 @@ describe("a hostile tenant gets nothing", { timeout: 300_000 }, () => {
     // in its namespace: what the jail shows, tried one by one as that uid
     const root = `/proc/${web.pid}/root`;
     const candidates = walk(root).filter((p) => statSync(p).isFile());
-    const opened = JSON.parse(asUid(uid, groups, `
+    const opened = JSON.parse(
+      asUid(
+        uid,
+        groups,
+        `
       const fs = require("fs"); const ok = [];
       for (const p of ${JSON.stringify(candidates)}) { try { fs.closeSync(fs.openSync(p, "r")); ok.push(p); } catch {} }
-      console.log(JSON.stringify(ok));`)) as string[];
-    const own = [web.disks[0]!.path, web.disks[0]!.backingPath!, "/usr/bin/linux.uml", "/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "/lib64/ld-linux-x86-64.so.2", `${d.stateDir}/instances/${web.id}/run/${web.id}/pid`];
+      console.log(JSON.stringify(ok));`,
+      ),
+    ) as string[];
+    const own = [
+      web.disks[0]!.path,
+      web.disks[0]!.backingPath!,
+      "/usr/bin/linux.uml",
+      "/lib/x86_64-linux-gnu/libc.so.6",
+      "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+      "/lib64/ld-linux-x86-64.so.2",
+      `${d.stateDir}/instances/${web.id}/run/${web.id}/pid`,
+    ];
     for (const p of opened) assert.ok(own.includes(p.slice(root.length)), `opened ${p}`);
     // out of it (a process that escaped the namespace too): the daemon's files and the other guest's are closed
-    const targets = [`${d.stateDir}/umld.db`, `${d.stateDir}/umld.db-wal`, `${d.stateDir}/admin.token`, db.disks[0]!.path, web.disks[0]!.path, web.disks[0]!.backingPath!, `${d.stateDir}/instances/${db.id}/console.log`, "/etc/shadow"];
-    const reachable = JSON.parse(asUid(uid, groups, `
+    const targets = [
+      `${d.stateDir}/umld.db`,
+      `${d.stateDir}/umld.db-wal`,
+      `${d.stateDir}/admin.token`,
+      db.disks[0]!.path,
+      web.disks[0]!.path,
+      web.disks[0]!.backingPath!,
+      `${d.stateDir}/instances/${db.id}/console.log`,
+      "/etc/shadow",
+    ];
+    const reachable = JSON.parse(
+      asUid(
+        uid,
+        groups,
+        `
       const fs = require("fs"); const ok = [];
       for (const p of ${JSON.stringify(targets)}) { try { fs.closeSync(fs.openSync(p, "r")); ok.push(p); } catch {} }
-      console.log(JSON.stringify(ok));`)) as string[];
+      console.log(JSON.stringify(ok));`,
+      ),
+    ) as string[];
     assert.deepEqual(reachable, [], "no host path reaches a file, not even its own disk");
   });
 
@@ -169,9 +251,13 @@ describe("a hostile tenant gets nothing", { timeout: 300_000 }, () => {
     const forged = encodeNotify(0, Buffer.from(`${victim}\0`));
     // an escaped guest process of acme.web sends it to its own notify socket, from its jail's view
     const notify = `/proc/${web.pid}/root${d.stateDir}/instances/${web.id}/sock/notify.sock`;
-    asUid(uid, groups, `
+    asUid(
+      uid,
+      groups,
+      `
       const { execFileSync } = require("child_process");
-      execFileSync("python3", ["-c", "import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(bytes.fromhex(sys.argv[1]), sys.argv[2])", ${JSON.stringify(forged.toString("hex"))}, ${JSON.stringify(notify)}]);`);
+      execFileSync("python3", ["-c", "import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(bytes.fromhex(sys.argv[1]), sys.argv[2])", ${JSON.stringify(forged.toString("hex"))}, ${JSON.stringify(notify)}]);`,
+    );
     await new Promise((r) => setTimeout(r, 500));
     const v = await d.api("POST", "/v1/instances/web/mconsole", { command: "version" }, { token: acme });
     // tenants may not use the passthrough; the admin asks instead
@@ -179,7 +265,10 @@ describe("a hostile tenant gets nothing", { timeout: 300_000 }, () => {
     const admin = await d.api("POST", "/v1/instances/acme.web/mconsole", { command: "version" });
     assert.equal(admin.status, 200, JSON.stringify(admin.body));
     assert.match(admin.body.reply, /^Linux web /, "still the guest's own kernel answering");
-    assert.ok(d.logLines.some((l) => l.includes("announced another mconsole path")), "the forgery was noticed");
+    assert.ok(
+      d.logLines.some((l) => l.includes("announced another mconsole path")),
+      "the forgery was noticed",
+    );
   });
 
   it("tenant A's snapshot is invisible and unusable to tenant B: the same answers as an image that never existed", async () => {

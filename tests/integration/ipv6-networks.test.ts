@@ -39,8 +39,16 @@ describe("IPv6 on host networks", { timeout: 300_000 }, () => {
 
   it("refuses prefixes that are not a usable /64 and makes nothing", async () => {
     const bad: Array<[string, string]> = [
-      ["fe80::/64", "scope"], ["ff02::/64", "scope"], ["::1/64", "host_bits"], ["::ffff:0:0/96", "length"], ["::ffff:10.0.0.0/64", "syntax"], ["::/64", "scope"],
-      ["fdec:6:0:2::/48", "length"], ["fdec:6:0:2::1/64", "host_bits"], ["not-an-address/64", "syntax"], ["fdec:6:0:2::", "syntax"],
+      ["fe80::/64", "scope"],
+      ["ff02::/64", "scope"],
+      ["::1/64", "host_bits"],
+      ["::ffff:0:0/96", "length"],
+      ["::ffff:10.0.0.0/64", "syntax"],
+      ["::/64", "scope"],
+      ["fdec:6:0:2::/48", "length"],
+      ["fdec:6:0:2::1/64", "host_bits"],
+      ["not-an-address/64", "syntax"],
+      ["fdec:6:0:2::", "syntax"],
     ];
     for (const [ipv6, reason] of bad) {
       const r = await d.api("POST", "/v1/networks", { name: "bad6", kind: "host", subnet: "10.243.0.0/24", mode: "routed", ipv6 });
@@ -73,7 +81,10 @@ describe("IPv6 on host networks", { timeout: 300_000 }, () => {
       cons.push(await d.shell(name));
     }
     const [c1, c2] = cons as [ConsoleClient, ConsoleClient];
-    for (const [c, name] of [[c1, "g1"], [c2, "g2"]] as const) {
+    for (const [c, name] of [
+      [c1, "g1"],
+      [c2, "g2"],
+    ] as const) {
       await c.runUntil("ip -6 addr show dev eth0", new RegExp(`inet6 ${addr[name]}/64 scope global(?! tentative)`), 30_000);
       await c.runUntil("ip -6 route", /default via fe80::/, 30_000);
     }
@@ -135,15 +146,42 @@ describe("IPv6 on host networks", { timeout: 300_000 }, () => {
     up!.exec("ip", ["-6", "route", "add", "fdec:6:0:3::/64", "via", UPLINK_HOST]);
     assert.match(up!.exec("sh", ["-c", `busybox ping -c 2 -W 2 ${nic.body.ipv6} || true`]), /100% packet loss/, "nothing comes in to a NATed guest");
 
-    const dnsmasqs = () => sh("ps", ["-eo", "pid,args"]).split("\n").filter((l) => l.includes("/usr/sbin/dnsmasq") && l.includes(d.stateDir)).map((l) => l.trim()).sort();
-    const tables = () => sh("nft", ["list", "ruleset"]).split("\n").filter((l) => l.includes("fdec:6:0:")).sort();
-    const before = [dnsmasqs(), tables(), sh("ip", ["-6", "-o", "addr", "show"]).split("\n").filter((l) => l.includes("fdec:6:0:")).sort()];
+    const dnsmasqs = () =>
+      sh("ps", ["-eo", "pid,args"])
+        .split("\n")
+        .filter((l) => l.includes("/usr/sbin/dnsmasq") && l.includes(d.stateDir))
+        .map((l) => l.trim())
+        .sort();
+    const tables = () =>
+      sh("nft", ["list", "ruleset"])
+        .split("\n")
+        .filter((l) => l.includes("fdec:6:0:"))
+        .sort();
+    const before = [
+      dnsmasqs(),
+      tables(),
+      sh("ip", ["-6", "-o", "addr", "show"])
+        .split("\n")
+        .filter((l) => l.includes("fdec:6:0:"))
+        .sort(),
+    ];
     assert.equal(before[0]!.length, 2, "one dnsmasq per network with a prefix");
     for (const c of cons.splice(0)) c.close();
     const stateDir = d.stateDir;
     await d.kill("SIGTERM");
     d = await TestDaemon.start({ stateDir });
-    assert.deepEqual([dnsmasqs(), tables(), sh("ip", ["-6", "-o", "addr", "show"]).split("\n").filter((l) => l.includes("fdec:6:0:")).sort()], before, "re-adopted, not duplicated");
+    assert.deepEqual(
+      [
+        dnsmasqs(),
+        tables(),
+        sh("ip", ["-6", "-o", "addr", "show"])
+          .split("\n")
+          .filter((l) => l.includes("fdec:6:0:"))
+          .sort(),
+      ],
+      before,
+      "re-adopted, not duplicated",
+    );
     const again = await d.shell("g1");
     cons.push(again);
     assert.match(await again.run(`ping -c 2 -W 3 ${addr.g2}`), / 0% packet loss/, "still guest to guest");
@@ -160,7 +198,12 @@ describe("IPv6 on host networks", { timeout: 300_000 }, () => {
       assert.ok(!umldTables().some((t) => t.startsWith(`umld_${bridge.slice(6)}`)), "tables gone");
     }
     assert.ok(!sh("nft", ["list", "ruleset"]).includes("fdec:6:0:"), "no rule names the prefixes");
-    assert.ok(!sh("ps", ["-eo", "args"]).split("\n").some((l) => l.startsWith("/usr/sbin/dnsmasq") && l.includes(d.stateDir)), "no dnsmasq");
+    assert.ok(
+      !sh("ps", ["-eo", "args"])
+        .split("\n")
+        .some((l) => l.startsWith("/usr/sbin/dnsmasq") && l.includes(d.stateDir)),
+      "no dnsmasq",
+    );
     assert.equal(readFileSync("/proc/sys/net/ipv6/conf/all/forwarding", "utf8").trim(), forwardingBefore, "forwarding as it was");
     assert.ok(!existsSync(`${d.stateDir}/net/ipv6_forward.umld`));
   });

@@ -25,10 +25,22 @@ describe("local admin and granted host directories", { timeout: 240_000 }, () =>
     chmodSync(d.stateDir, 0o711);
     try {
       const asNobody = (path: string) =>
-        execFileSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e",
-          `require("http").get({ socketPath: ${JSON.stringify(sock)}, path: ${JSON.stringify(path)} }, (r) => console.log(r.statusCode))`], { encoding: "utf8" }).trim();
+        execFileSync(
+          "setpriv",
+          [
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            process.execPath,
+            "-e",
+            `require("http").get({ socketPath: ${JSON.stringify(sock)}, path: ${JSON.stringify(path)} }, (r) => console.log(r.statusCode))`,
+          ],
+          { encoding: "utf8" },
+        ).trim();
       assert.equal(asNobody("/v1/instances"), "401");
-      const asRoot = execFileSync(process.execPath, ["-e", `require("http").get({ socketPath: ${JSON.stringify(sock)}, path: "/v1/instances" }, (r) => console.log(r.statusCode))`], { encoding: "utf8" }).trim();
+      const asRoot = execFileSync(process.execPath, ["-e", `require("http").get({ socketPath: ${JSON.stringify(sock)}, path: "/v1/instances" }, (r) => console.log(r.statusCode))`], {
+        encoding: "utf8",
+      }).trim();
       assert.equal(asRoot, "200");
     } finally {
       chmodSync(sock, 0o600);

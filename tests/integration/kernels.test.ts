@@ -54,7 +54,10 @@ describe("kernel catalogue, upgrades and automatic rollback", { timeout: 300_000
     const def = list.find((x: any) => x.name === "default");
     assert.notEqual(r.body.sha256, def.sha256, "a different binary");
     assert.ok(r.body.path.startsWith(`${d.stateDir}/kernels/`), "copied into the store");
-    for (const [name, path] of [["panics", k.panics], ["hangs", k.hangs]]) {
+    for (const [name, path] of [
+      ["panics", k.panics],
+      ["hangs", k.hangs],
+    ]) {
       assert.equal((await d.api("POST", "/v1/kernels", { name, path })).status, 201);
     }
     const bad = await d.api("POST", "/v1/kernels", { name: "bad", path: k.notUml });
@@ -175,12 +178,15 @@ describe("mconsole passthrough and guest facts", { timeout: 120_000 }, () => {
     const missing = await d.api("POST", "/v1/instances/mc-1/mconsole", { command: "proc", args: "no-such-file" });
     assert.equal(missing.status, 502);
     assert.equal(missing.body.error.code, "mconsole_error");
+    for (const body of [{ command: "halt" }, { command: "reboot" }, { command: "stop" }]) assert.equal((await d.api("POST", "/v1/instances/mc-1/mconsole", body)).body.error.code, "invalid_request");
     for (const body of [
-      { command: "halt" }, { command: "reboot" }, { command: "stop" },
-    ]) assert.equal((await d.api("POST", "/v1/instances/mc-1/mconsole", body)).body.error.code, "invalid_request");
-    for (const body of [
-      { command: "config", args: "mem=-10M" }, { command: "config", args: "ubd3=/etc/shadow" }, { command: "sysrq", args: "t" },
-      { command: "sysrq", args: "c" }, { command: "proc", args: "../etc" }, { command: "proc", args: "/meminfo" }, { command: "version", args: "x" },
+      { command: "config", args: "mem=-10M" },
+      { command: "config", args: "ubd3=/etc/shadow" },
+      { command: "sysrq", args: "t" },
+      { command: "sysrq", args: "c" },
+      { command: "proc", args: "../etc" },
+      { command: "proc", args: "/meminfo" },
+      { command: "version", args: "x" },
     ]) {
       const r = await d.api("POST", "/v1/instances/mc-1/mconsole", body);
       assert.equal(r.status, 400, JSON.stringify(body));

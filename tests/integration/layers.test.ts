@@ -22,17 +22,19 @@ describe("copy-on-write layers on real guests", { timeout: 400_000 }, () => {
     const names = Array.from({ length: 20 }, (_, i) => `many-${i}`);
     for (const n of names) await d.create(n);
     for (let i = 0; i < names.length; i += 5) {
-      await Promise.all(names.slice(i, i + 5).map(async (n, k) => {
-        await d.mustAct(n, "start");
-        const con = await d.shell(n);
-        await con.run(`echo own-data-${i + k}-$((${i + k}*3)) > /root/mine; sync`);
-        con.close();
-        await d.mustAct(n, "reboot");
-        const again = await d.shell(n);
-        assert.match(await again.run("cat /root/mine"), new RegExp(`own-data-${i + k}-${(i + k) * 3}`));
-        again.close();
-        await d.mustAct(n, "halt");
-      }));
+      await Promise.all(
+        names.slice(i, i + 5).map(async (n, k) => {
+          await d.mustAct(n, "start");
+          const con = await d.shell(n);
+          await con.run(`echo own-data-${i + k}-$((${i + k}*3)) > /root/mine; sync`);
+          con.close();
+          await d.mustAct(n, "reboot");
+          const again = await d.shell(n);
+          assert.match(await again.run("cat /root/mine"), new RegExp(`own-data-${i + k}-${(i + k) * 3}`));
+          again.close();
+          await d.mustAct(n, "halt");
+        }),
+      );
     }
     assert.equal(sha(imagePath), before, "the shared image was never written");
     for (const n of names) await d.api("DELETE", `/v1/instances/${n}`);

@@ -41,7 +41,11 @@ describe("instance lifecycle with a real UML guest", { timeout: 240_000 }, () =>
     assert.equal(rebooted.ready, true);
     assert.equal(rebooted.bootCount, 2);
     assert.ok(rebooted.pid && rebooted.pid !== started.pid, "a reboot is a fresh process");
-    assert.deepEqual(guestPids(d.stateDir, created.id).filter((p) => p === started.pid), [], "the old process is gone");
+    assert.deepEqual(
+      guestPids(d.stateDir, created.id).filter((p) => p === started.pid),
+      [],
+      "the old process is gone",
+    );
     assert.deepEqual(d.statesOf("life-1", ev1), ["starting", "running"]);
     // the console viewer stays attached across the reboot and sees the new boot
     await con.waitFor("life-1:/# ", 20_000, await con.waitFor("umld: guest ready: life-1", 20_000, beforeReboot));
@@ -137,10 +141,13 @@ describe("instance lifecycle with a real UML guest", { timeout: 240_000 }, () =>
       ["reboot", async () => con.type("reboot\n")],
       ["sysrq b", () => mconsole("sysrq", "b")],
       // with ctrl-alt-del not trapped by init (as under a shell init) the kernel restarts at once
-      ["ctrl-alt-del", async () => {
-        await con.run("echo 1 > /proc/sys/kernel/ctrl-alt-del");
-        return mconsole("cad", "");
-      }],
+      [
+        "ctrl-alt-del",
+        async () => {
+          await con.run("echo 1 > /proc/sys/kernel/ctrl-alt-del");
+          return mconsole("cad", "");
+        },
+      ],
     ];
     for (const [how, trigger] of triggers) {
       const ev = d.events.length;
@@ -151,7 +158,11 @@ describe("instance lifecycle with a real UML guest", { timeout: 240_000 }, () =>
       assert.equal(now.bootCount, before.bootCount + 1, how);
       assert.ok(now.pid && now.pid !== before.pid, `${how}: a new process`);
       assert.deepEqual(d.statesOf("self-reboot", ev), ["running"], `${how}: one guest_reboot, never stopped or crashed`);
-      assert.deepEqual(guestPids(d.stateDir, vm.id).filter((p) => p === before.pid), [], `${how}: the old process is gone`);
+      assert.deepEqual(
+        guestPids(d.stateDir, vm.id).filter((p) => p === before.pid),
+        [],
+        `${how}: the old process is gone`,
+      );
       before = now;
     }
     // and it still works: a command in the console of the newest boot

@@ -54,7 +54,9 @@ describe("CPU, I/O and process limits through the guests' cgroups", { timeout: 3
     const throttled0 = [throttledPeriods(d, vm.id), throttledPeriods(d, other)];
     const [capped, uncapped] = await coresUsed(d, ["capped", "uncapped"], 10_000);
     const throttled = [throttledPeriods(d, vm.id) - throttled0[0]!, throttledPeriods(d, other) - throttled0[1]!];
-    process.stderr.write(`# CPU over 10 s: capped ${capped!.toFixed(3)} of a core (${throttled[0]} periods throttled), uncapped ${uncapped!.toFixed(3)} (${throttled[1]}); load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]}\n`);
+    process.stderr.write(
+      `# CPU over 10 s: capped ${capped!.toFixed(3)} of a core (${throttled[0]} periods throttled), uncapped ${uncapped!.toFixed(3)} (${throttled[1]}); load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]}\n`,
+    );
     assert.ok(capped! <= 0.3, `the capped guest used ${capped!.toFixed(3)} of a core`);
     assert.ok(capped! > 0.05, `it did run: ${capped!.toFixed(3)}`);
     assert.ok(throttled[0]! > 0, "the cap is what held it: its cgroup was throttled");

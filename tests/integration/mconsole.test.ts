@@ -50,7 +50,11 @@ describe("mconsole through a supervisor worker", { timeout: 120_000 }, () => {
     const text = await m.mconsole("mc", "proc mounts", 10_000);
     const ours = text.split("\n").filter((l) => l.startsWith(`src${long}`));
     assert.equal(ours.length, 40, "every mount line arrived");
-    for (let i = 1; i <= 40; i++) assert.ok(ours.some((l) => l.startsWith(`src${long}${i} /mnt/${long}${i} tmpfs`)), `mount ${i}`);
+    for (let i = 1; i <= 40; i++)
+      assert.ok(
+        ours.some((l) => l.startsWith(`src${long}${i} /mnt/${long}${i} tmpfs`)),
+        `mount ${i}`,
+      );
     const datagrams = Math.ceil(text.length / 511);
     assert.ok(datagrams > 30, `only ${datagrams} datagrams`);
     const again = await m.mconsole("mc", "version");

@@ -52,7 +52,9 @@ describe("memoryReclaim auto on a real guest", { timeout: 240_000 }, () => {
     assert.match(out, /rc=0\n0\n/, `no OOM kill in the guest: ${out}`);
     const back = await memory();
     assert.ok(back.unpluggedMiB <= now.unpluggedMiB - 100, `memory was plugged back: ${now.unpluggedMiB} -> ${back.unpluggedMiB} MiB unplugged`);
-    process.stderr.write(`# reclaim: host ${(filled.hostAllocatedBytes / MiB).toFixed(0)} MiB filled, ${(now.hostAllocatedBytes / MiB).toFixed(0)} MiB reclaimed (${now.unpluggedMiB} MiB unplugged), ${(back.hostAllocatedBytes / MiB).toFixed(0)} MiB after the second allocation (${back.unpluggedMiB} MiB unplugged)\n`);
+    process.stderr.write(
+      `# reclaim: host ${(filled.hostAllocatedBytes / MiB).toFixed(0)} MiB filled, ${(now.hostAllocatedBytes / MiB).toFixed(0)} MiB reclaimed (${now.unpluggedMiB} MiB unplugged), ${(back.hostAllocatedBytes / MiB).toFixed(0)} MiB after the second allocation (${back.unpluggedMiB} MiB unplugged)\n`,
+    );
     assert.match(await con.run("echo alive-$((6*7))"), /alive-42/);
   });
 

@@ -157,7 +157,10 @@ describe("metrics, usage and the console log", { timeout: 300_000 }, () => {
     assert.ok(m1.sample.cpuSeconds > 0 && m1.sample.cpuPercent !== null && m1.sample.memoryHostBytes > 0);
     assert.equal(u.body.instances.find((x: { name: string }) => x.name === "acme.web").sample, null, "a stopped guest has no live reading");
     const mine = await d.api("GET", "/v1/usage", undefined, { token: tokens.acme! });
-    assert.deepEqual(mine.body.instances.map((x: { name: string }) => x.name), ["web"]);
+    assert.deepEqual(
+      mine.body.instances.map((x: { name: string }) => x.name),
+      ["web"],
+    );
     assert.equal((await d.api("GET", "/v1/instances/m1/usage", undefined, { token: tokens.acme! })).status, 404, "another's instance does not exist for a tenant");
   });
 
@@ -170,7 +173,10 @@ describe("metrics, usage and the console log", { timeout: 300_000 }, () => {
     assert.ok((r.body as string).split("\n").length <= 21, "20 lines at most");
     assert.equal((await d.api("GET", "/v1/instances/m1/console/log?tail=0")).status, 400);
     const audit = await d.api("GET", "/v1/audit?limit=20");
-    assert.ok(audit.body.entries.some((e: { action: string; object: string }) => e.action === "consoleLog" && e.object === "instances/m1"), "a console log read is audited like an attach");
+    assert.ok(
+      audit.body.entries.some((e: { action: string; object: string }) => e.action === "consoleLog" && e.object === "instances/m1"),
+      "a console log read is audited like an attach",
+    );
     assert.equal((await d.api("GET", "/v1/instances/web/console/log", undefined, { token: tokens.noMetrics! })).status, 403, "read without console is not enough");
   });
 });

@@ -43,7 +43,11 @@ describe("NIC rate limits (limits.netMbit)", { timeout: 300_000 }, () => {
   });
 
   it("a NIC limited to 50 Mbit/s stays under ~60 Mbit/s each way while another guest's NIC is unaffected; lifted and set again live", async (t) => {
-    for (const [name, limits] of [["lim", { netMbit: 50 }], ["free", undefined], ["sink", undefined]] as const) {
+    for (const [name, limits] of [
+      ["lim", { netMbit: 50 }],
+      ["free", undefined],
+      ["sink", undefined],
+    ] as const) {
       const r = await d.api("POST", "/v1/instances", { name, memoryMiB: 128, image: "netbench", ...(limits ? { limits } : {}) });
       assert.equal(r.status, 201, JSON.stringify(r.body));
       assert.deepEqual(r.body.limits, { ...NO_CGROUP_LIMITS, netMbit: limits?.netMbit ?? null });
@@ -63,10 +67,7 @@ describe("NIC rate limits (limits.netMbit)", { timeout: 300_000 }, () => {
     const received = mbit(await con.lim!.run(`netbench tcp ${ip.sink} 5001 recv 16 1`, 120_000));
     assert.ok(sent < 60, `the limited guest sent at ${sent.toFixed(1)} Mbit/s`);
     assert.ok(received < 60, `the limited guest received at ${received.toFixed(1)} Mbit/s`);
-    const [limBusy, freeBusy] = await Promise.all([
-      con.lim!.run(`netbench tcp ${ip.sink} 5001 send 16 4`, 120_000),
-      con.free!.run(`netbench tcp ${ip.sink} 5001 send 64 1`, 120_000),
-    ]);
+    const [limBusy, freeBusy] = await Promise.all([con.lim!.run(`netbench tcp ${ip.sink} 5001 send 16 4`, 120_000), con.free!.run(`netbench tcp ${ip.sink} 5001 send 64 1`, 120_000)]);
     assert.ok(mbit(limBusy) < 60, `the limited guest, four streams, beside the other: ${mbit(limBusy).toFixed(1)} Mbit/s`);
     assert.ok(mbit(freeBusy) > 60, `the unlimited guest meanwhile: ${mbit(freeBusy).toFixed(1)} Mbit/s`);
     t.diagnostic(`limited: sent ${sent.toFixed(1)}, received ${received.toFixed(1)}, four streams ${mbit(limBusy).toFixed(1)} Mbit/s; unlimited meanwhile ${mbit(freeBusy).toFixed(1)} Mbit/s`);
@@ -118,6 +119,10 @@ describe("NIC rate limits (limits.netMbit)", { timeout: 300_000 }, () => {
     assert.deepEqual((await d.get("lim")).limits, { ...NO_CGROUP_LIMITS, netMbit: 50 });
     await d.mustAct("lim", "halt");
     assert.equal((await d.api("DELETE", "/v1/instances/lim/nics/eth0")).status, 200);
-    assert.deepEqual(umlLinks().filter((l) => l === tap.lim || l === tap.lim!.replace("umlt-", "umlq-")), [], "TAP and IFB gone");
+    assert.deepEqual(
+      umlLinks().filter((l) => l === tap.lim || l === tap.lim!.replace("umlt-", "umlq-")),
+      [],
+      "TAP and IFB gone",
+    );
   });
 });

@@ -36,7 +36,11 @@ describe("DNS names for a host network's guests", { timeout: 300_000 }, () => {
   });
 
   it("bad requests change nothing", async () => {
-    for (const body of [{ kind: "switch", subnet: "10.251.0.0/24", dns: true }, { kind: "user", dns: true }, { kind: "host", subnet: "10.251.0.0/24", dns: "yes" }]) {
+    for (const body of [
+      { kind: "switch", subnet: "10.251.0.0/24", dns: true },
+      { kind: "user", dns: true },
+      { kind: "host", subnet: "10.251.0.0/24", dns: "yes" },
+    ]) {
       const r = await d.api("POST", "/v1/networks", { name: "dnet", ...body });
       assert.equal(r.body.error?.code, "invalid_request", JSON.stringify(body));
     }
@@ -78,6 +82,10 @@ describe("DNS names for a host network's guests", { timeout: 300_000 }, () => {
     for (const n of ["d1", "d2", "d3"]) assert.equal((await d.api("DELETE", `/v1/instances/${n}?force=true`)).status, 200);
     assert.equal((await d.api("DELETE", "/v1/networks/dnet")).status, 200);
     assert.deepEqual(dnsmasqOf(d.stateDir), [], "no dnsmasq left");
-    assert.deepEqual(readdirSync(`${d.stateDir}/net`).filter((f) => f.startsWith("dns-")), [], "no pid file left");
+    assert.deepEqual(
+      readdirSync(`${d.stateDir}/net`).filter((f) => f.startsWith("dns-")),
+      [],
+      "no pid file left",
+    );
   });
 });

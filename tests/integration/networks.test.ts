@@ -15,7 +15,10 @@ describe("switch networks between real guests", { timeout: 240_000 }, () => {
   const taps: Record<string, string> = {};
   before(async () => {
     d = await TestDaemon.start({ logLevel: "info" });
-    recordedId = (bridge) => recordedHostPieces(d.stateDir).tables.map((t) => t.slice(5)).find((id) => bridge === `umlbr-${id.slice(0, 8)}`)!;
+    recordedId = (bridge) =>
+      recordedHostPieces(d.stateDir)
+        .tables.map((t) => t.slice(5))
+        .find((id) => bridge === `umlbr-${id.slice(0, 8)}`)!;
   });
   after(async () => {
     for (const c of Object.values(con)) c.close();
@@ -26,7 +29,11 @@ describe("switch networks between real guests", { timeout: 240_000 }, () => {
     assert.equal((await d.api("POST", "/v1/networks", { name: "lan", subnet: "10.77.0.0/24" })).status, 201);
     assert.equal((await d.api("POST", "/v1/networks", { name: "other", subnet: "10.77.0.0/24" })).status, 201, "same subnet: only L2 isolation keeps them apart");
     const nics: Record<string, string> = {};
-    for (const [n, net] of [["g1", "lan"], ["g2", "lan"], ["g3", "other"]] as const) {
+    for (const [n, net] of [
+      ["g1", "lan"],
+      ["g2", "lan"],
+      ["g3", "other"],
+    ] as const) {
       await d.create(n);
       const nic = await d.api("POST", `/v1/instances/${n}/nics`, { network: net });
       assert.equal(nic.status, 201, JSON.stringify(nic.body));
@@ -76,7 +83,10 @@ describe("switch networks between real guests", { timeout: 240_000 }, () => {
     await con.g3!.run("ip link set eth1 down");
     assert.equal((await d.api("DELETE", "/v1/instances/g3/nics/eth1")).status, 200);
     assert.doesNotMatch(await con.g3!.run("ls /sys/class/net"), /eth1/);
-    assert.deepEqual((await d.get("g3")).nics.map((n) => n.slot), ["eth0"]);
+    assert.deepEqual(
+      (await d.get("g3")).nics.map((n) => n.slot),
+      ["eth0"],
+    );
   });
 
   it("a switch network is a kernel bridge closed to the host, its guests' ports pinned to their MACs; TAPs come and go with NICs", async () => {
@@ -149,8 +159,12 @@ describe("switch networks between real guests", { timeout: 240_000 }, () => {
 
   it("after a daemon restart the network still works and nothing is duplicated; an older umld's switch is retired; after deleting everything nothing is left", async () => {
     const mine = recordedHostPieces(d.stateDir);
-    const links = umlLinks().filter((l) => mine.links.includes(l)).sort();
-    const tables = umldTables().filter((t) => mine.tables.includes(t)).sort();
+    const links = umlLinks()
+      .filter((l) => mine.links.includes(l))
+      .sort();
+    const tables = umldTables()
+      .filter((t) => mine.tables.includes(t))
+      .sort();
     assert.equal(tables.length, 4, "a bridge and a netdev table per switch network");
     for (const c of Object.values(con)) c.close();
     await d.kill("SIGTERM");
@@ -164,8 +178,20 @@ describe("switch networks between real guests", { timeout: 240_000 }, () => {
     d = await TestDaemon.start({ stateDir: d.stateDir, logLevel: "info" });
     await oldExit;
     assert.deepEqual(readdirSync(`${d.stateDir}/net`), [], "the old switch stopped and its files removed");
-    assert.deepEqual(umlLinks().filter((l) => mine.links.includes(l)).sort(), links, "the same bridges and TAPs, adopted");
-    assert.deepEqual(umldTables().filter((t) => mine.tables.includes(t)).sort(), tables, "the same tables, none added");
+    assert.deepEqual(
+      umlLinks()
+        .filter((l) => mine.links.includes(l))
+        .sort(),
+      links,
+      "the same bridges and TAPs, adopted",
+    );
+    assert.deepEqual(
+      umldTables()
+        .filter((t) => mine.tables.includes(t))
+        .sort(),
+      tables,
+      "the same tables, none added",
+    );
     con.g1 = await d.console("g1", false);
     assert.match(await con.g1.run("ping -c 2 -W 3 10.77.0.2"), / 0% packet loss/);
     con.g1.close();
@@ -175,8 +201,16 @@ describe("switch networks between real guests", { timeout: 240_000 }, () => {
     assert.equal(inUse.body.error.code, "network_in_use");
     for (const n of ["g1", "g2", "g3"]) assert.equal((await d.api("DELETE", `/v1/instances/${n}?force=true`)).status, 200);
     for (const net of ["lan", "other"]) assert.equal((await d.api("DELETE", `/v1/networks/${net}`)).status, 200);
-    assert.deepEqual(umlLinks().filter((l) => mine.links.includes(l)), [], "no bridge or TAP left");
-    assert.deepEqual(umldTables().filter((t) => mine.tables.includes(t)), [], "no table left");
+    assert.deepEqual(
+      umlLinks().filter((l) => mine.links.includes(l)),
+      [],
+      "no bridge or TAP left",
+    );
+    assert.deepEqual(
+      umldTables().filter((t) => mine.tables.includes(t)),
+      [],
+      "no table left",
+    );
     assert.deepEqual(readdirSync(`${d.stateDir}/net`), [], "no files left");
   });
 });

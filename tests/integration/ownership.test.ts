@@ -41,7 +41,11 @@ describe("image ownership and quotas between tenants", { timeout: 400_000 }, () 
     const mine = (await d.api("GET", "/v1/images", undefined, as("acme"))).body.images.find((i: { name: string }) => i.name === "web-s1");
     assert.deepEqual([mine?.owner, mine?.shared, mine?.kind], ["acme", false, "snapshot"], "acme sees its own snapshot image");
     const theirs = (await d.api("GET", "/v1/images", undefined, as("bobco"))).body.images;
-    assert.deepEqual(theirs.map((i: { name: string }) => i.name), ["busybox"], "bobco sees the shared catalogue only");
+    assert.deepEqual(
+      theirs.map((i: { name: string }) => i.name),
+      ["busybox"],
+      "bobco sees the shared catalogue only",
+    );
     assert.ok(!JSON.stringify(theirs).includes("acme"));
 
     await mustCreate("bobco", { name: "b1" });
@@ -80,7 +84,10 @@ describe("image ownership and quotas between tenants", { timeout: 400_000 }, () 
     assert.equal(own?.owner, LONG);
     const stored = (await d.api("GET", "/v1/images")).body.images.map((i: { name: string }) => i.name);
     assert.ok(stored.includes(`${LONG}.web-s1`), stored.join());
-    assert.deepEqual((await d.api("GET", "/v1/images", undefined, as("bobco"))).body.images.map((i: { name: string }) => i.name), ["busybox"]);
+    assert.deepEqual(
+      (await d.api("GET", "/v1/images", undefined, as("bobco"))).body.images.map((i: { name: string }) => i.name),
+      ["busybox"],
+    );
     assert.equal((await d.api("POST", "/v1/instances", { name: "x", image: "web-s1" }, as("bobco"))).status, 404);
   });
 

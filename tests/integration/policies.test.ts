@@ -49,7 +49,11 @@ describe("restart policies, crash loops, hangs, autostart, host shutdown", { tim
     const flagged = await d.waitEvent((e) => e.type === "instance.flagged" && e.instance === "loop-1", 90_000, ev);
     assert.match((flagged as any).flag, /^crash-loop: 5 restarts/);
     const restarts = d.events.slice(ev).filter((e) => e.type === "instance.restart" && e.instance === "loop-1") as any[];
-    assert.deepEqual(restarts.map((e) => e.delayS), [1, 2, 4, 8, 16], "exponential backoff");
+    assert.deepEqual(
+      restarts.map((e) => e.delayS),
+      [1, 2, 4, 8, 16],
+      "exponential backoff",
+    );
     const vm = await d.get("loop-1");
     assert.equal(vm.state, "crashed");
     assert.match(vm.flag!, /crash-loop/);

@@ -50,7 +50,11 @@ describe("review: event replay across tenants and its cost", { timeout: 180_000 
     await new Promise((res) => setTimeout(res, 1500));
     r.ws.close();
     const leaked = r.got.filter((e) => JSON.stringify(e).includes("secret-project"));
-    assert.deepEqual(leaked.map((e) => `${e.seq} ${e.type}`), [], "the new acme sees the old acme's history");
+    assert.deepEqual(
+      leaked.map((e) => `${e.seq} ${e.type}`),
+      [],
+      "the new acme sees the old acme's history",
+    );
   });
 
   it("a replay that matches nothing does not hold the daemon's event loop for the whole journal", async () => {

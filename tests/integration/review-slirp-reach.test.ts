@@ -19,8 +19,16 @@ const GUEST_UID = 2000000005;
 const inNs = (ns: string, ...args: string[]) => sh("ip", ["netns", "exec", ns, ...args]);
 /** A TCP connection made from the host's namespace as the guest's uid: "connected", an error code, or "timeout". */
 const connectAsGuest = (host: string, port: number) =>
-  inNs(HOST, "setpriv", `--reuid=${GUEST_UID}`, `--regid=${GUEST_UID}`, "--clear-groups", process.execPath, "-e",
-    `const s = require("net").connect(${port}, ${JSON.stringify(host)}, () => { console.log("connected"); s.destroy(); }); s.on("error", (e) => console.log(e.code)); setTimeout(() => { console.log("timeout"); process.exit(); }, 3000).unref();`).trim();
+  inNs(
+    HOST,
+    "setpriv",
+    `--reuid=${GUEST_UID}`,
+    `--regid=${GUEST_UID}`,
+    "--clear-groups",
+    process.execPath,
+    "-e",
+    `const s = require("net").connect(${port}, ${JSON.stringify(host)}, () => { console.log("connected"); s.destroy(); }); s.on("error", (e) => console.log(e.code)); setTimeout(() => { console.log("timeout"); process.exit(); }, 3000).unref();`,
+  ).trim();
 
 describe("review: a user network's guest and another tenant's NATed guest", { timeout: 60_000 }, () => {
   const servers: ChildProcess[] = [];
@@ -35,7 +43,9 @@ describe("review: a user network's guest and another tenant's NATed guest", { ti
     }
   };
   const serve = async (ns: string, host: string, port: number) => {
-    const p = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", `require("net").createServer((c) => c.destroy()).listen(${port}, ${JSON.stringify(host)}, () => console.log("ready"))`], { stdio: ["ignore", "pipe", "inherit"] });
+    const p = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", `require("net").createServer((c) => c.destroy()).listen(${port}, ${JSON.stringify(host)}, () => console.log("ready"))`], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     servers.push(p);
     let ready = false;
     p.stdout!.once("data", () => (ready = true));

@@ -51,10 +51,12 @@ describe("review: a TAP's host-side MAC taken from a neighbour on a host network
       let out = "";
       p.stdout.on("data", (b: Buffer) => (out += b.toString()));
       p.stderr.on("data", (b: Buffer) => (out += b.toString()));
-      return new Promise<void>((res) => p.on("exit", () => {
-        seen[who] = Number(/seen (\d+)/.exec(out)?.[1] ?? Number.NaN);
-        res();
-      }));
+      return new Promise<void>((res) =>
+        p.on("exit", () => {
+          seen[who] = Number(/seen (\d+)/.exec(out)?.[1] ?? Number.NaN);
+          res();
+        }),
+      );
     });
     await new Promise((r) => setTimeout(r, 1200));
     // three UDP datagrams from the host to the victim (nobody answers: only where the frames go matters)

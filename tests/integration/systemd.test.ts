@@ -18,10 +18,12 @@ const hasAnalyze = (() => {
 
 /** Where systemd counts a unit's processes on this host (read here, not from the code under test): cgroup2 at /sys/fs/cgroup, else name=systemd and a hybrid's cgroup2. */
 function unitHierarchies(): string[] {
-  const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => {
-    const [pre, post] = l.split(" - ");
-    return { dir: pre?.split(" ")[4] ?? "", type: post?.split(" ")[0] ?? "", opts: post?.split(" ")[2] ?? "" };
-  });
+  const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => {
+      const [pre, post] = l.split(" - ");
+      return { dir: pre?.split(" ")[4] ?? "", type: post?.split(" ")[0] ?? "", opts: post?.split(" ")[2] ?? "" };
+    });
   if (mounts.some((m) => m.type === "cgroup2" && m.dir === "/sys/fs/cgroup")) return ["/sys/fs/cgroup"];
   return mounts.filter((m) => (m.type === "cgroup" && m.opts.split(",").includes("name=systemd")) || (m.type === "cgroup2" && m.dir === "/sys/fs/cgroup/unified")).map((m) => m.dir);
 }
@@ -130,7 +132,9 @@ describe("umld under systemd", { timeout: 240_000 }, () => {
     }
   });
 
-  it("stopping umld as systemd stops a unit leaves its guests running, adopted by the next start", { skip: unitHierarchies().length ? false : "no cgroup hierarchy systemd would track units by" }, async () => {
+  it("stopping umld as systemd stops a unit leaves its guests running, adopted by the next start", {
+    skip: unitHierarchies().length ? false : "no cgroup hierarchy systemd would track units by",
+  }, async () => {
     // the unit's cgroup, where systemd puts a service's main process
     const unit = `umldtest-unit-${process.pid}`;
     for (const h of unitHierarchies()) {

@@ -39,7 +39,10 @@ describe("tenants, tokens and scoping", { timeout: 240_000 }, () => {
     assert.deepEqual(admin, ["acme.web", "bobco.web"], "admins see everything, by stored name");
     for (const t of ["acme", "bobco"]) {
       const list = (await d.api("GET", "/v1/instances", undefined, { token: tok[t] })).body.instances;
-      assert.deepEqual(list.map((i: { name: string }) => i.name), ["web"]);
+      assert.deepEqual(
+        list.map((i: { name: string }) => i.name),
+        ["web"],
+      );
     }
     assert.equal((await d.api("PUT", "/v1/instances/web/state", { action: "start" }, { token: tok.acme })).status, 200);
     const con = await d.console("web", true, undefined, tok.acme);
@@ -49,7 +52,10 @@ describe("tenants, tokens and scoping", { timeout: 240_000 }, () => {
     // bobco's "web" is stopped; acme's start reached no one else
     assert.equal((await d.api("GET", "/v1/instances/web", undefined, { token: tok.bobco })).body.state, "stopped");
     await new Promise((r) => setTimeout(r, 300));
-    assert.ok(events.acme!.some((e) => e.type === "instance.state" && e.instance === "web"), "acme got its own events, under its names");
+    assert.ok(
+      events.acme!.some((e) => e.type === "instance.state" && e.instance === "web"),
+      "acme got its own events, under its names",
+    );
     assert.ok(!events.bobco!.some((e) => e.type === "instance.state" && (e as { state?: string }).state === "running"), "bobco saw nothing of acme's start");
     assert.ok(events.acme!.every((e) => !JSON.stringify(e).includes("bobco")) && events.bobco!.every((e) => !JSON.stringify(e).includes("acme")));
     // the shared image both are layered on names only the asker's own instance
@@ -63,8 +69,22 @@ describe("tenants, tokens and scoping", { timeout: 240_000 }, () => {
     assert.equal((await d.api("DELETE", "/v1/instances/web", undefined, { token: tok.bobco })).status, 200);
     for (const [name, r] of Object.entries(routes)) {
       if (!r.path.startsWith("/instances/:name")) continue;
-      const path = `/v1${r.path.replace(":name", "web").replace(":slot", r.path.includes("nics") ? "eth0" : "ubdb").replace(":channel", "ssl0").replace(":snapshot", "s1")}`;
-      const body = { createSnapshot: { name: "s1" }, changeState: { action: "halt" }, attachDisk: { sizeMiB: 8 }, addChannel: { channel: "ssl0" }, attachNic: { network: "lan" }, cloneInstance: { name: "copy" }, patchInstance: { memoryMiB: 48 }, mconsole: { command: "version" }, mergeDisk: { image: "x" } }[name as string];
+      const path = `/v1${r.path
+        .replace(":name", "web")
+        .replace(":slot", r.path.includes("nics") ? "eth0" : "ubdb")
+        .replace(":channel", "ssl0")
+        .replace(":snapshot", "s1")}`;
+      const body = {
+        createSnapshot: { name: "s1" },
+        changeState: { action: "halt" },
+        attachDisk: { sizeMiB: 8 },
+        addChannel: { channel: "ssl0" },
+        attachNic: { network: "lan" },
+        cloneInstance: { name: "copy" },
+        patchInstance: { memoryMiB: 48 },
+        mconsole: { command: "version" },
+        mergeDisk: { image: "x" },
+      }[name as string];
       const other = await d.api(r.method, path, body, { token: tok.bobco });
       const none = await d.api(r.method, path.replace("/web", "/nothing-here"), body, { token: tok.bobco });
       assert.equal(other.status, none.status, `${r.method} ${r.path}: ${JSON.stringify(other.body)} vs ${JSON.stringify(none.body)}`);
@@ -85,7 +105,10 @@ describe("tenants, tokens and scoping", { timeout: 240_000 }, () => {
     const made = await d.api("POST", "/v1/networks", { name: "adm", kind: "host", subnet: "10.96.0.0/24" }, as);
     assert.equal(made.status, 201, JSON.stringify(made.body));
     assert.equal(made.body.name, "adm", "answered in the tenant's names");
-    assert.ok((await d.api("GET", "/v1/networks", undefined, { token: tok.acme })).body.networks.some((n: { name: string }) => n.name === "adm"), "the tenant owns it");
+    assert.ok(
+      (await d.api("GET", "/v1/networks", undefined, { token: tok.acme })).body.networks.some((n: { name: string }) => n.name === "adm"),
+      "the tenant owns it",
+    );
     assert.equal((await d.api("GET", "/v1/instances", undefined, as)).body.instances.map((i: { name: string }) => i.name).join(), "web");
     assert.equal((await d.api("GET", "/v1/instances", undefined, { headers: { "umld-tenant": "nobody" } })).body.error.code, "tenant_not_found");
     assert.equal((await d.api("GET", "/v1/instances", undefined, { token: tok.acme, headers: { "umld-tenant": "bobco" } })).status, 403, "a tenant acts for itself only");

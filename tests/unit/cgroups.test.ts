@@ -4,8 +4,20 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, wr
 import { after, describe, it } from "node:test";
 import { execFileSync } from "node:child_process";
 import {
-  cgroupDirs, cgroupOfProcess, cgroupProcs, createCgroup, detectCgroups, ensureTenantLevel, guestCgroupName, killCgroup, listCgroups, parseCpuUsageNs, removeCgroup,
-  renameCgroup, setLimits, type CgroupLayout,
+  cgroupDirs,
+  cgroupOfProcess,
+  cgroupProcs,
+  createCgroup,
+  detectCgroups,
+  ensureTenantLevel,
+  guestCgroupName,
+  killCgroup,
+  listCgroups,
+  parseCpuUsageNs,
+  removeCgroup,
+  renameCgroup,
+  setLimits,
+  type CgroupLayout,
 } from "../../core/jail/cgroups.js";
 
 const V1 = `25 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
@@ -46,7 +58,10 @@ describe("cgroups (v1 and v2)", () => {
       for (const f of ["memory.max", "pids.max", "cpu.weight", "memory.oom.group"]) writeFileSync(`${root}/v2/umld/g/${f}`, "");
       assert.deepEqual(setLimits(v2, "g", { memoryBytes: 128 << 20, pids: 64, cpuWeight: 200 }), []);
       const read = (p: string) => readFileSync(p, "utf8");
-      assert.deepEqual([read(`${root}/v2/umld/g/memory.max`), read(`${root}/v2/umld/g/pids.max`), read(`${root}/v2/umld/g/cpu.weight`), read(`${root}/v2/umld/g/memory.oom.group`)], [String(128 << 20), "64", "200", "1"]);
+      assert.deepEqual(
+        [read(`${root}/v2/umld/g/memory.max`), read(`${root}/v2/umld/g/pids.max`), read(`${root}/v2/umld/g/cpu.weight`), read(`${root}/v2/umld/g/memory.oom.group`)],
+        [String(128 << 20), "64", "200", "1"],
+      );
       const v1: CgroupLayout = { version: 1, hierarchies: [`${root}/memory`, `${root}/pids`, `${root}/cpu`], parent: "umld" };
       mkdirSync(`${root}/memory/umld/g`, { recursive: true });
       mkdirSync(`${root}/pids/umld/g`, { recursive: true });
@@ -69,16 +84,28 @@ describe("cgroups (v1 and v2)", () => {
       mkdirSync(`${root}/v2/umld/g`, { recursive: true });
       for (const f of ["cpu.max", "cpu.weight", "io.weight", "io.bfq.weight"]) writeFileSync(`${root}/v2/umld/g/${f}`, "");
       assert.deepEqual(setLimits(v2, "g", { memoryBytes: null, pids: null, cpuWeight: 50, cpus: 0.25, ioWeight: 2000 }), []);
-      assert.deepEqual(["cpu.max", "cpu.weight", "io.weight", "io.bfq.weight"].map((f) => read(`${root}/v2/umld/g/${f}`)), ["25000 100000", "50", "default 2000", "default 1000"]);
+      assert.deepEqual(
+        ["cpu.max", "cpu.weight", "io.weight", "io.bfq.weight"].map((f) => read(`${root}/v2/umld/g/${f}`)),
+        ["25000 100000", "50", "default 2000", "default 1000"],
+      );
       setLimits(v2, "g", { memoryBytes: null, pids: null, cpuWeight: null, cpus: null, ioWeight: null });
-      assert.deepEqual(["cpu.max", "cpu.weight", "io.weight"].map((f) => read(`${root}/v2/umld/g/${f}`)), ["max 100000", "100", "default 100"]);
+      assert.deepEqual(
+        ["cpu.max", "cpu.weight", "io.weight"].map((f) => read(`${root}/v2/umld/g/${f}`)),
+        ["max 100000", "100", "default 100"],
+      );
       const v1: CgroupLayout = { version: 1, hierarchies: [`${root}/blkio`, `${root}/cpu`], parent: "umld" };
-      for (const [h, files] of [["cpu", ["cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.shares"]], ["blkio", ["blkio.bfq.weight"]]] as const) {
+      for (const [h, files] of [
+        ["cpu", ["cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.shares"]],
+        ["blkio", ["blkio.bfq.weight"]],
+      ] as const) {
         mkdirSync(`${root}/${h}/umld/g`, { recursive: true });
         for (const f of files) writeFileSync(`${root}/${h}/umld/g/${f}`, "");
       }
       setLimits(v1, "g", { memoryBytes: null, pids: null, cpuWeight: 50, cpus: 1.5, ioWeight: 5 });
-      assert.deepEqual([read(`${root}/cpu/umld/g/cpu.cfs_quota_us`), read(`${root}/cpu/umld/g/cpu.cfs_period_us`), read(`${root}/cpu/umld/g/cpu.shares`), read(`${root}/blkio/umld/g/blkio.bfq.weight`)], ["150000", "100000", "512", "5"]);
+      assert.deepEqual(
+        [read(`${root}/cpu/umld/g/cpu.cfs_quota_us`), read(`${root}/cpu/umld/g/cpu.cfs_period_us`), read(`${root}/cpu/umld/g/cpu.shares`), read(`${root}/blkio/umld/g/blkio.bfq.weight`)],
+        ["150000", "100000", "512", "5"],
+      );
       setLimits(v1, "g", { memoryBytes: null, pids: null, cpuWeight: null, cpus: null });
       assert.deepEqual([read(`${root}/cpu/umld/g/cpu.cfs_quota_us`), read(`${root}/cpu/umld/g/cpu.shares`)], ["-1", "1024"]);
     } finally {

@@ -5,10 +5,14 @@ import { ApiError, ProtocolError, UmldClient, type HttpRequest, type HttpRespons
 /** A transport that records requests and answers from a script: the client needs nothing else. */
 function fake(answer: (r: HttpRequest) => HttpResponse): { client: UmldClient; sent: HttpRequest[] } {
   const sent: HttpRequest[] = [];
-  const client = new UmldClient({ token: "tok", tenant: "acme", transport: async (r) => {
-    sent.push(r);
-    return answer(r);
-  } });
+  const client = new UmldClient({
+    token: "tok",
+    tenant: "acme",
+    transport: async (r) => {
+      sent.push(r);
+      return answer(r);
+    },
+  });
   return { client, sent };
 }
 
@@ -52,7 +56,11 @@ describe("client/: typed calls over an injected transport", () => {
   });
 
   it("throws ProtocolError for an answer outside the contract: a wrong body, an undeclared status, non-JSON", async () => {
-    for (const [status, text] of [[200, JSON.stringify({ protocolVersion: "one" })], [302, "{}"], [200, "<html>"]] as const) {
+    for (const [status, text] of [
+      [200, JSON.stringify({ protocolVersion: "one" })],
+      [302, "{}"],
+      [200, "<html>"],
+    ] as const) {
       const { client } = fake(() => ({ status, text }));
       await assert.rejects(client.call("version"), (e: unknown) => e instanceof ProtocolError && e.status === status, `${status} ${text}`);
     }

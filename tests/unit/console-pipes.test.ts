@@ -11,10 +11,16 @@ function rig(scrollbackBytes = 16, logMaxBytes = 1 << 20) {
   native.mkfifo(files.consoleOut, 0o600);
   const got: Array<[string, number]> = [];
   const pipes = new ConsolePipes(files, scrollbackBytes, logMaxBytes, { data: (c, o) => got.push([c.toString("latin1"), o]), warn: () => {} });
-  return { dir, files, pipes, got, done: () => {
-    pipes.close();
-    rmSync(dir, { recursive: true, force: true });
-  } };
+  return {
+    dir,
+    files,
+    pipes,
+    got,
+    done: () => {
+      pipes.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 describe("console pipes: FIFOs, log, scrollback, bounded input", () => {
@@ -24,7 +30,11 @@ describe("console pipes: FIFOs, log, scrollback, bounded input", () => {
     r.pipes.onData(Buffer.from("0123456789abcdefghij")); // 20
     r.pipes.onData(Buffer.from("KLMNOPQRSTUVWXYZ----")); // 40 > 39: rotated after this write
     r.pipes.onData(Buffer.from("tail"));
-    assert.deepEqual(r.got.map(([, o]) => o), [0, 20, 40], "each chunk at its absolute offset");
+    assert.deepEqual(
+      r.got.map(([, o]) => o),
+      [0, 20, 40],
+      "each chunk at its absolute offset",
+    );
     const snap = r.pipes.snapshot();
     assert.equal(Buffer.from(snap.data).toString(), "STUVWXYZ----tail");
     assert.equal(snap.end, 44);
@@ -72,7 +82,16 @@ describe("console pipes: FIFOs, log, scrollback, bounded input", () => {
       const w2 = openSync(r.files.consoleOut, constants.O_WRONLY | constants.O_NONBLOCK);
       writeSync(w2, "second boot\n");
       closeSync(w2);
-      for (let i = 0; i < 100 && !r.got.map(([t]) => t).join("").includes("second boot"); i++) await new Promise((res) => setTimeout(res, 10));
+      for (
+        let i = 0;
+        i < 100 &&
+        !r.got
+          .map(([t]) => t)
+          .join("")
+          .includes("second boot");
+        i++
+      )
+        await new Promise((res) => setTimeout(res, 10));
       assert.equal(r.got.map(([t]) => t).join(""), "first boot\nsecond boot\n");
     });
 

@@ -45,8 +45,14 @@ describe("the contract: every route with its answers per status", () => {
   it("the daemon serializes an answer by its status's schema: unnamed fields dropped, a broken answer a 500 naming the field", () => {
     const def: RouteDef = contract.deleteInstance;
     assert.deepEqual(serialize("deleteInstance", def, 200, { deleted: "web", internal: "/var/lib/umld/x" }), { deleted: "web" });
-    assert.throws(() => serialize("deleteInstance", def, 200, { deleted: 1 }), (e: { code?: string; details?: { issues?: Array<{ path: string }> } }) => e.code === "internal" && e.details?.issues?.[0]?.path === "deleted");
-    assert.throws(() => serialize("deleteInstance", def, 202, { deleted: "web" }), (e: { code?: string }) => e.code === "internal");
+    assert.throws(
+      () => serialize("deleteInstance", def, 200, { deleted: 1 }),
+      (e: { code?: string; details?: { issues?: Array<{ path: string }> } }) => e.code === "internal" && e.details?.issues?.[0]?.path === "deleted",
+    );
+    assert.throws(
+      () => serialize("deleteInstance", def, 202, { deleted: "web" }),
+      (e: { code?: string }) => e.code === "internal",
+    );
   });
 
   it("the integration harness refuses answers outside the contract", () => {

@@ -36,7 +36,7 @@ describe("COW merge (flatten)", () => {
     utimesSync(backing, new Date(1_700_000_000_000), new Date(1_700_000_000_000));
     const cow = `${dir}/a.cow`;
     const h = createCow(cow, backing);
-    for (const s of [0, 1, 9, 4095, 4096, 8191, 16386]) cowWrite(cow, size, s, Buffer.alloc(512, s % 250 + 1));
+    for (const s of [0, 1, 9, 4095, 4096, 8191, 16386]) cowWrite(cow, size, s, Buffer.alloc(512, (s % 250) + 1));
     cowWrite(cow, size, 100, Buffer.alloc(512, 0)); // a zeroed sector over non-zero backing must read as zeros
 
     const ours = `${dir}/ours.img`;
@@ -58,7 +58,10 @@ describe("COW merge (flatten)", () => {
     const record = { path: backing, size: h.size, mtime: h.mtime };
     assert.throws(() => mergeCow(cow, record, `${dir}/ours.img`), /EEXIST/);
     utimesSync(backing, new Date(), new Date(Date.now() + 10_000));
-    assert.throws(() => mergeCow(cow, record, `${dir}/b2.out`), (e: Error) => e instanceof CowMismatchError && /changed since the COW was made/.test(e.message));
+    assert.throws(
+      () => mergeCow(cow, record, `${dir}/b2.out`),
+      (e: Error) => e instanceof CowMismatchError && /changed since the COW was made/.test(e.message),
+    );
     assert.ok(!existsSync(`${dir}/b2.out`));
   });
 
@@ -74,7 +77,10 @@ describe("COW merge (flatten)", () => {
     writeSync(fd, encodeCowHeader({ backingFile: secret, size: h.size, mtime: h.mtime }), 0, 4128, 0);
     closeSync(fd);
     const out = `${dir}/b3.out`;
-    assert.throws(() => mergeCow(cow, { path: backing, size: h.size, mtime: h.mtime }, out), (e: Error) => e instanceof CowMismatchError && !e.message.includes(String(h.size)));
+    assert.throws(
+      () => mergeCow(cow, { path: backing, size: h.size, mtime: h.mtime }, out),
+      (e: Error) => e instanceof CowMismatchError && !e.message.includes(String(h.size)),
+    );
     assert.ok(!existsSync(out), "nothing was written");
     // a header claiming a huge size cannot make the merge read past the record either
     const big = openSync(cow, "r+");

@@ -20,10 +20,7 @@ describe("UML COW v3 header", () => {
 
   it("encodes the reference's fresh header byte for byte", () => {
     const h = encodeCowHeader({ backingFile: "/tmp/uml-demo/back.img", mtime: 1704164645, size: 20 * 1024 * 1024 });
-    assert.equal(
-      h.subarray(0, 32 + 23).toString("hex"),
-      `4f4f4f4d0000000365937d250000000001400000000002000000100000000000${Buffer.from("/tmp/uml-demo/back.img\0").toString("hex")}`,
-    );
+    assert.equal(h.subarray(0, 32 + 23).toString("hex"), `4f4f4f4d0000000365937d250000000001400000000002000000100000000000${Buffer.from("/tmp/uml-demo/back.img\0").toString("hex")}`);
     assert.deepEqual(decodeCowHeader(h), { version: 3, mtime: 1704164645, size: 20971520, sectorSize: 512, alignment: 4096, backingFile: "/tmp/uml-demo/back.img" });
   });
 

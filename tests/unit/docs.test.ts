@@ -13,7 +13,10 @@ describe("docs/ stays true to the code", () => {
   it("errors.md lists every registered code with its status, and nothing else", () => {
     const text = doc("errors.md");
     const rows = [...text.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])]);
-    assert.deepEqual(rows, Object.entries(ERRORS).map(([code, e]) => [code, e.status]));
+    assert.deepEqual(
+      rows,
+      Object.entries(ERRORS).map(([code, e]) => [code, e.status]),
+    );
   });
 
   it("lifecycle.md embeds the diagram generated from the transition table", () => {

@@ -28,7 +28,10 @@ describe("the event journal", () => {
     const journal = new EventJournal(new EventsRepo(db));
     bus = new EventBus(journal);
     assert.equal(bus.publish(created("d")).seq, 4, "the seq goes on from the last one issued, even with every row pruned");
-    assert.deepEqual(journal.page(0).map((e) => [e.seq, e.type === "instance.created" && e.instance]), [[4, "d"]]);
+    assert.deepEqual(
+      journal.page(0).map((e) => [e.seq, e.type === "instance.created" && e.instance]),
+      [[4, "d"]],
+    );
     db.close();
   });
 
@@ -38,8 +41,14 @@ describe("the event journal", () => {
     const bus = new EventBus(journal);
     const old = new Date(Date.now() - 86_400_000).toISOString();
     for (let i = 0; i < 10; i++) bus.publish(created(`vm-${i}`, i < 4 ? old : undefined));
-    assert.deepEqual(journal.page(7).map((e) => e.seq), [8, 9, 10]);
-    assert.deepEqual(journal.page(2, {}, 3).map((e) => e.seq), [3, 4, 5]);
+    assert.deepEqual(
+      journal.page(7).map((e) => e.seq),
+      [8, 9, 10],
+    );
+    assert.deepEqual(
+      journal.page(2, {}, 3).map((e) => e.seq),
+      [3, 4, 5],
+    );
     journal.checkSince(0); // all kept: nothing missed
     assert.equal(journal.prune(new Date(Date.now() - 3600_000).toISOString(), 100, 1000), 4, "by age");
     journal.checkSince(4);
@@ -57,7 +66,10 @@ describe("the event journal", () => {
     assert.deepEqual(refused(3), { since: 3, oldest: 5, latest: 10 }, "event 4 is gone: the client cannot be brought up to date");
     assert.deepEqual(refused(11), { since: 11, oldest: 5, latest: 10 }, "a seq from another journal");
     assert.equal(journal.prune(new Date(0).toISOString(), 2, 1000), 4, "by rows: the newest 2 are kept");
-    assert.deepEqual(journal.page(0).map((e) => e.seq), [9, 10]);
+    assert.deepEqual(
+      journal.page(0).map((e) => e.seq),
+      [9, 10],
+    );
     db.close();
   });
 

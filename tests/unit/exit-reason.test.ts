@@ -4,7 +4,8 @@ import { classifyExit, EndLineTracker, type ExitFacts } from "../../core/supervi
 
 const base: ExitFacts = { code: null, signal: null, stopRequested: null, panicMessage: null, consoleTail: "" };
 // the end of a busybox guest's console after `poweroff` (recorded)
-const HALTED_TAIL = "po-0:/# \x1b[6numount: devtmpfs busy - remounted read-only\r\nEXT4-fs (ubda): re-mounted. Quota mode: none.\n\r" +
+const HALTED_TAIL =
+  "po-0:/# \x1b[6numount: devtmpfs busy - remounted read-only\r\nEXT4-fs (ubda): re-mounted. Quota mode: none.\n\r" +
   "The system is going down NOW!\r\n\rSent SIGTERM to all processes\r\n\rSent SIGKILL to all processes\r\n\rRequesting system poweroff\r\nreboot: System halted\n";
 
 describe("how a guest's end is classified", () => {
@@ -29,7 +30,10 @@ describe("how a guest's end is classified", () => {
   });
 
   it("a panic, a signal or a non-zero status without the kernel's halt line is a crash", () => {
-    assert.deepEqual(classifyExit({ ...base, signal: "SIGABRT", panicMessage: "sysrq triggered crash", consoleTail: "panic-1:/# " }), { reason: "kernel panic: sysrq triggered crash", requested: false });
+    assert.deepEqual(classifyExit({ ...base, signal: "SIGABRT", panicMessage: "sysrq triggered crash", consoleTail: "panic-1:/# " }), {
+      reason: "kernel panic: sysrq triggered crash",
+      requested: false,
+    });
     assert.deepEqual(classifyExit({ ...base, signal: "SIGKILL" }), { reason: "killed by SIGKILL", requested: false });
     assert.deepEqual(classifyExit({ ...base, code: 1 }), { reason: "exited with status 1", requested: false });
     // a guest that echoes the words mid-line has not halted
@@ -37,7 +41,8 @@ describe("how a guest's end is classified", () => {
   });
 
   it("a panic whose notification never came is read from the console (SIGABRT only)", () => {
-    const tail = "Run /sbin/init as init process\n" +
+    const tail =
+      "Run /sbin/init as init process\n" +
       "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(98,0)\nCPU: 0 PID: 1 Comm: swapper Not tainted 6.1.176 #1\n" +
       "Stack:\n 606944ba 607e7fcd 61573b80 6067bb96\nCall Trace:\n [<60002a75>] mount_root+0x1f0/0x1ff\n";
     assert.deepEqual(classifyExit({ ...base, signal: "SIGABRT", consoleTail: tail }), { reason: "kernel panic: VFS: Unable to mount root fs on unknown-block(98,0)", requested: false });
@@ -67,7 +72,12 @@ describe("how a guest's end is classified", () => {
     });
 
     it("UML dying in its teardown after the restart line is still a reboot; a halt line typed mid-line is no halt", () => {
-      assert.deepEqual(classifyExit({ ...base, signal: "SIGABRT", panicMessage: "Segfault with no mm", consoleTail: REBOOT_TAIL }), { reason: "guest rebooted", requested: true, reboot: true, diedAfterHalt: true });
+      assert.deepEqual(classifyExit({ ...base, signal: "SIGABRT", panicMessage: "Segfault with no mm", consoleTail: REBOOT_TAIL }), {
+        reason: "guest rebooted",
+        requested: true,
+        reboot: true,
+        diedAfterHalt: true,
+      });
       assert.equal(classifyExit({ ...base, signal: "SIGABRT", panicMessage: "x", consoleTail: "web-1:/# echo reboot: System halted\r\n" }).requested, false);
     });
 

@@ -9,10 +9,12 @@ const spec = (forwards: FirewallSpec["forwards"]): FirewallSpec => ({ table: "um
 
 describe("port forward rules", () => {
   it("DNAT from anywhere but a guest bridge, and the forward chain lets exactly the DNATed flow in", () => {
-    const text = firewallRules(spec([
-      { protocol: "tcp", listenAddress: null, listenPort: 8080, ip: "10.9.0.2", targetPort: 80 },
-      { protocol: "udp", listenAddress: "192.0.2.1", listenPort: 5353, ip: "10.9.0.3", targetPort: 53 },
-    ]));
+    const text = firewallRules(
+      spec([
+        { protocol: "tcp", listenAddress: null, listenPort: 8080, ip: "10.9.0.2", targetPort: 80 },
+        { protocol: "udp", listenAddress: "192.0.2.1", listenPort: 5353, ip: "10.9.0.3", targetPort: 53 },
+      ]),
+    );
     assert.deepEqual(chain(text, "prerouting").slice(1), [
       'iifname != "umlbr-*" fib daddr type local tcp dport 8080 dnat ip to 10.9.0.2:80',
       'iifname != "umlbr-*" ip daddr 192.0.2.1 udp dport 5353 dnat ip to 10.9.0.3:53',
@@ -52,8 +54,18 @@ describe("host listeners from /proc/net", () => {
       { protocol: "tcp", address: "127.0.0.1", port: 8080 },
       { protocol: "tcp", address: "*", port: 22 },
     ]);
-    const tcp6 = ["header", "   0: 0000000000000000FFFF00000100A8C0:0050 00000000000000000000000000000000:0000 0A 0 0 0 0 0 0 1", "   1: 00000000000000000000000000000000:01BB 00000000000000000000000000000000:0000 0A 0"].join("\n");
-    assert.deepEqual(parseProcNet(tcp6, "tcp", true).map((l) => [l.address, l.port]), [["192.168.0.1", 80], ["*", 443]]);
+    const tcp6 = [
+      "header",
+      "   0: 0000000000000000FFFF00000100A8C0:0050 00000000000000000000000000000000:0000 0A 0 0 0 0 0 0 1",
+      "   1: 00000000000000000000000000000000:01BB 00000000000000000000000000000000:0000 0A 0",
+    ].join("\n");
+    assert.deepEqual(
+      parseProcNet(tcp6, "tcp", true).map((l) => [l.address, l.port]),
+      [
+        ["192.168.0.1", 80],
+        ["*", 443],
+      ],
+    );
     assert.deepEqual(parseProcNet("h\n   0: 00000000:0035 00000000:0000 07 0", "udp", false), [{ protocol: "udp", address: "*", port: 53 }]);
   });
 });

@@ -61,7 +61,11 @@ describe("guest filter", () => {
   it("reads slirp's resolvers from resolv.conf: IPv4 nameservers only", () => {
     assert.deepEqual(resolversOf("# systemd\nnameserver 127.0.0.53\noptions edns0\nnameserver ::1\n  nameserver 10.0.0.2 \nsearch x\n"), ["127.0.0.53", "10.0.0.2"]);
     assert.deepEqual(resolversOf(""), []);
-    assert.deepEqual(chain(guestFilterRules(spec({ uids: [5], resolvers: ["1.2.3.4; flush ruleset"] })), "guest")[1], "ip daddr { 169.254.0.0/16 } jump refuse", "nothing but an address reaches the ruleset");
+    assert.deepEqual(
+      chain(guestFilterRules(spec({ uids: [5], resolvers: ["1.2.3.4; flush ruleset"] })), "guest")[1],
+      "ip daddr { 169.254.0.0/16 } jump refuse",
+      "nothing but an address reaches the ruleset",
+    );
   });
 
   it("writes rulesets nft accepts (checked by the kernel, nothing applied)", { skip: nftCheckSkip() }, () => {

@@ -50,13 +50,37 @@ describe("bridged host network rules", () => {
 
 describe("DNS names (dnsmasq)", () => {
   it("only the gateway, no upstream or files, one record per NIC in a stable order, names as <instance>.<network> of the owner", () => {
-    const args = dnsmasqArgs({ networkId: "0123456789abcdef", gateway: "10.9.0.1", records: [{ name: "web.lan", ip: "10.9.0.3" }, { name: "db.lan", ip: "10.9.0.2" }] }, "/s/net/dns-0123456789abcdef.pid");
-    assert.deepEqual(args, ["--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces", "--listen-address=10.9.0.1", "--except-interface=lo", "--pid-file=/s/net/dns-0123456789abcdef.pid", "--host-record=db.lan,10.9.0.2", "--host-record=web.lan,10.9.0.3"]);
+    const args = dnsmasqArgs(
+      {
+        networkId: "0123456789abcdef",
+        gateway: "10.9.0.1",
+        records: [
+          { name: "web.lan", ip: "10.9.0.3" },
+          { name: "db.lan", ip: "10.9.0.2" },
+        ],
+      },
+      "/s/net/dns-0123456789abcdef.pid",
+    );
+    assert.deepEqual(args, [
+      "--conf-file=/dev/null",
+      "--no-resolv",
+      "--no-hosts",
+      "--bind-interfaces",
+      "--listen-address=10.9.0.1",
+      "--except-interface=lo",
+      "--pid-file=/s/net/dns-0123456789abcdef.pid",
+      "--host-record=db.lan,10.9.0.2",
+      "--host-record=web.lan,10.9.0.3",
+    ]);
     assert.equal(dnsName("acme.web", "acme.lan"), "web.lan", "a tenant's names, not the stored ones");
     assert.equal(dnsName("web", "lan"), "web.lan");
   });
   it("refuses what is not a name or an address", () => {
-    for (const r of [{ name: "web.lan,1.2.3.4", ip: "10.9.0.3" }, { name: "web", ip: "10.9.0.3" }, { name: "web.lan", ip: "10.9.0.3 --port=0" }]) {
+    for (const r of [
+      { name: "web.lan,1.2.3.4", ip: "10.9.0.3" },
+      { name: "web", ip: "10.9.0.3" },
+      { name: "web.lan", ip: "10.9.0.3 --port=0" },
+    ]) {
       assert.throws(() => dnsmasqArgs({ networkId: "0123456789abcdef", gateway: "10.9.0.1", records: [r] }, "/p"), /refusing/, JSON.stringify(r));
     }
   });

@@ -23,7 +23,10 @@ describe("image import bounds", () => {
   it("a symlink into /etc is judged by where it leads", async () => {
     const link = `${dir}/innocent`;
     execFileSync("ln", ["-s", "/etc", link]);
-    await assert.rejects(importImage({ type: "dir", path: link }, `${dir}/out.ext4`, "x", undefined, () => {}, { stateDir: `${dir}/state` }), (e: UmldError) => e.code === "invalid_image" && /\/etc/.test(e.message));
+    await assert.rejects(
+      importImage({ type: "dir", path: link }, `${dir}/out.ext4`, "x", undefined, () => {}, { stateDir: `${dir}/state` }),
+      (e: UmldError) => e.code === "invalid_image" && /\/etc/.test(e.message),
+    );
     assert.ok(!existsSync(`${dir}/out.ext4`));
   });
 
@@ -46,8 +49,14 @@ describe("image import bounds", () => {
     for (let i = 0; i < 300; i++) writeFileSync(`${dir}/many/f${i}`, "");
     execFileSync("tar", ["-cf", `${dir}/many.tar`, "-C", `${dir}/many`, "."]);
     const limits = { maxBytes: 64 << 20, maxInodes: 100, stepTimeoutMs: 60_000 };
-    await assert.rejects(importImage({ type: "tar", path: `${dir}/many.tar` }, `${dir}/images/many.ext4`, "many", undefined, () => {}, { stateDir: `${dir}/state`, limits }), /import limit/);
-    await assert.rejects(importImage({ type: "dir", path: `${dir}/many` }, `${dir}/images/many.ext4`, "many", undefined, () => {}, { stateDir: `${dir}/state`, limits }), /import limit of 100 files/);
+    await assert.rejects(
+      importImage({ type: "tar", path: `${dir}/many.tar` }, `${dir}/images/many.ext4`, "many", undefined, () => {}, { stateDir: `${dir}/state`, limits }),
+      /import limit/,
+    );
+    await assert.rejects(
+      importImage({ type: "dir", path: `${dir}/many` }, `${dir}/images/many.ext4`, "many", undefined, () => {}, { stateDir: `${dir}/state`, limits }),
+      /import limit of 100 files/,
+    );
     assert.deepEqual(readdirSync(`${dir}/images`), []);
   });
 

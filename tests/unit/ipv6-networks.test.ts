@@ -64,7 +64,11 @@ describe("IPv6 in a host network's table", () => {
   });
 
   it("the kernel's nft accepts them", { skip: nftCheckSkip() }, () => {
-    for (const f of [{ ...base, nat: true }, { ...base, nat: false, routed: true }, { ...base, nat: false }]) {
+    for (const f of [
+      { ...base, nat: true },
+      { ...base, nat: false, routed: true },
+      { ...base, nat: false },
+    ]) {
       execFileSync("nft", ["-c", "-f", "-"], { input: firewallRules(f), stdio: ["pipe", "pipe", "pipe"] });
     }
   });

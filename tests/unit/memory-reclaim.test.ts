@@ -13,8 +13,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function row(id: string, o: Partial<InstanceRow> = {}): InstanceRow {
   return {
-    id, name: id, owner: null, state: "running", ready: 1, memory_mib: 256, max_memory_mib: 256, unplugged_mib: 0, boot_count: 1, pid: null,
-    memory_reclaim: "auto", ...o,
+    id,
+    name: id,
+    owner: null,
+    state: "running",
+    ready: 1,
+    memory_mib: 256,
+    max_memory_mib: 256,
+    unplugged_mib: 0,
+    boot_count: 1,
+    pid: null,
+    memory_reclaim: "auto",
+    ...o,
   } as InstanceRow;
 }
 
@@ -60,7 +70,12 @@ describe("memory reclaimer", () => {
     const rows = ["a", "b", "c", "hung"].map((id) => row(id));
     const f = fakes(rows, new Set(["hung"]));
     const r = new MemoryReclaimer(f.repo, f.registry, f.memory, f.cpu, new EventBus(), pino({ level: "silent" }), () => "/nowhere", {
-      tickMs: 5, activeNs: 1, growthBytes: 1, maxInFlight: 2, sampleTimeoutMs: 100, maxBackoffMs: 10_000,
+      tickMs: 5,
+      activeNs: 1,
+      growthBytes: 1,
+      maxInFlight: 2,
+      sampleTimeoutMs: 100,
+      maxBackoffMs: 10_000,
     });
     // guests count as quiet after RECLAIM.quietMs: start them as long quiet
     r.start();
@@ -79,7 +94,12 @@ describe("memory reclaimer", () => {
     const rows = [row("on"), row("off", { memory_reclaim: "off" }), row("stopped", { state: "stopped" }), row("booting", { ready: 0 })];
     const f = fakes(rows, new Set());
     const r = new MemoryReclaimer(f.repo, f.registry, f.memory, f.cpu, new EventBus(), pino({ level: "silent" }), () => "/nowhere", {
-      tickMs: 5, activeNs: 1, growthBytes: 1, maxInFlight: 4, sampleTimeoutMs: 100, maxBackoffMs: 1000,
+      tickMs: 5,
+      activeNs: 1,
+      growthBytes: 1,
+      maxInFlight: 4,
+      sampleTimeoutMs: 100,
+      maxBackoffMs: 1000,
     });
     r.start();
     try {

@@ -58,7 +58,10 @@ describe("native: opening without following symlinks", () => {
     symlinkSync(join(tree, "real/sub/file"), join(tree, "real/sub/last")); // a symlink as last component
   });
 
-  for (const [name, open] of [["openPath", native.openPath], ["openPathWalk (no openat2)", native.openPathWalk]] as const) {
+  for (const [name, open] of [
+    ["openPath", native.openPath],
+    ["openPathWalk (no openat2)", native.openPathWalk],
+  ] as const) {
     it(`${name} opens a path of directories and a file, and refuses every symlink`, () => {
       const fd = open(join(tree, "real/sub/file"), O_RDONLY);
       assert.deepEqual({ ...native.fstatKind(fd), dev: 0, ino: 0 }, { kind: "file", mode: statSync(join(tree, "real/sub/file")).mode & 0o7777, uid: 0, gid: 0, size: 5, nlink: 1, dev: 0, ino: 0 });
@@ -101,7 +104,11 @@ describe("native: opening without following symlinks", () => {
   });
 
   it("fstatKind names what an fd is, also for O_PATH fds; closeFd closes", () => {
-    const kinds: Array<[string, string, number]> = [["/dev/null", "char", O_RDONLY], [tree, "dir", native.O_PATH], [join(tree, "real/sub/last"), "symlink", native.O_PATH | O_NOFOLLOW]];
+    const kinds: Array<[string, string, number]> = [
+      ["/dev/null", "char", O_RDONLY],
+      [tree, "dir", native.O_PATH],
+      [join(tree, "real/sub/last"), "symlink", native.O_PATH | O_NOFOLLOW],
+    ];
     native.mkfifo(join(tree, "fifo"), 0o600);
     kinds.push([join(tree, "fifo"), "fifo", native.O_PATH]);
     for (const [path, kind, flags] of kinds) {
@@ -121,7 +128,16 @@ describe("native: POSIX ACLs", () => {
   it("an access ACL with named users and groups is what getfacl shows; the mask defaults to their union", () => {
     const f = join(dir, "acl-file");
     writeFileSync(f, "x", { mode: 0o600 });
-    native.setAcl(f, "access", { user: 6, group: 4, other: 0, users: [[1234, 6], [1000, 4]], groups: [[2000, 1]] });
+    native.setAcl(f, "access", {
+      user: 6,
+      group: 4,
+      other: 0,
+      users: [
+        [1234, 6],
+        [1000, 4],
+      ],
+      groups: [[2000, 1]],
+    });
     assert.deepEqual(facl(f), ["user::rw-", "user:1000:r--", "user:1234:rw-", "group::r--", "group:2000:--x", "mask::rwx", "other::---"]);
     const fd = native.openPath(f, native.O_PATH); // by fd: set through the O_PATH fd's magic link
     native.setAcl(fd, "access", { user: 6, group: 0, other: 0, users: [[77, 7]], mask: 4 });
@@ -133,7 +149,10 @@ describe("native: POSIX ACLs", () => {
     const d = join(dir, "acl-dir");
     mkdirSync(d, { mode: 0o700 });
     native.setAcl(d, "default", { user: 7, group: 0, other: 0, users: [[1234, 6]] });
-    assert.deepEqual(facl(d).filter((l) => l.startsWith("default:")), ["default:user::rwx", "default:user:1234:rw-", "default:group::---", "default:mask::rw-", "default:other::---"]);
+    assert.deepEqual(
+      facl(d).filter((l) => l.startsWith("default:")),
+      ["default:user::rwx", "default:user:1234:rw-", "default:group::---", "default:mask::rw-", "default:other::---"],
+    );
     const s = new native.Socket(() => {});
     s.bind(join(d, "sock"));
     s.close();
@@ -146,7 +165,10 @@ describe("native: POSIX ACLs", () => {
     native.closeFd(dfd);
     assert.deepEqual(facl(join(d, "sock")), ["user::rw-", "user:1234:rw-", "group::---", "mask::rw-", "other::---"]);
     native.setAcl(d, "default", { user: 7, group: 0, other: 0 });
-    assert.deepEqual(facl(d).filter((l) => l.startsWith("default:")), []);
+    assert.deepEqual(
+      facl(d).filter((l) => l.startsWith("default:")),
+      [],
+    );
     native.setAcl(d, "default", { user: 7, group: 0, other: 0, users: [] }); // none left: ENODATA is not an error
   });
 
@@ -156,8 +178,21 @@ describe("native: POSIX ACLs", () => {
     symlinkSync(f, join(dir, "acl-link"));
     throwsCode(() => native.setAcl(join(dir, "acl-link"), "access", { user: 6, group: 0, other: 0, users: [[77, 7]] }), "ENOTSUP", "EPERM");
     const bad: unknown[] = [
-      { user: 8, group: 0, other: 0 }, { user: 6, group: 0, other: 0, users: [[5, 7], [5, 1]] }, { user: 6, group: 0, other: 0, users: [[-1, 7]] },
-      { user: 6, group: 0, other: 0, groups: [[4294967295, 7]] }, { user: 6, group: 0, other: 0, users: [5] }, { user: 6, other: 0 }, { user: 6, group: 0, other: 0, mask: 1.5 },
+      { user: 8, group: 0, other: 0 },
+      {
+        user: 6,
+        group: 0,
+        other: 0,
+        users: [
+          [5, 7],
+          [5, 1],
+        ],
+      },
+      { user: 6, group: 0, other: 0, users: [[-1, 7]] },
+      { user: 6, group: 0, other: 0, groups: [[4294967295, 7]] },
+      { user: 6, group: 0, other: 0, users: [5] },
+      { user: 6, other: 0 },
+      { user: 6, group: 0, other: 0, mask: 1.5 },
     ];
     for (const acl of bad) throwsCode(() => native.setAcl(f, "access", acl as never), "EINVAL");
     throwsCode(() => native.setAcl(f, "both" as never, { user: 6, group: 0, other: 0 }), "EINVAL");
@@ -215,7 +250,10 @@ describe("native: datagram sockets", () => {
     await done;
     client.close();
     server.close();
-    assert.deepEqual(got, [[100, false], [65_536, true]]);
+    assert.deepEqual(got, [
+      [100, false],
+      [65_536, true],
+    ]);
   });
 
   const thrower = `
@@ -244,7 +282,10 @@ describe("native: datagram sockets", () => {
   });
 
   it("in a worker thread, the exception ends the worker with that error", async () => {
-    const w = new Worker(`import(${JSON.stringify(NATIVE_URL)}).then(({ native }) => { const dir = ${JSON.stringify(dir)}; ${thrower.replaceAll("process.pid", "require('worker_threads').threadId")} });`, { eval: true });
+    const w = new Worker(
+      `import(${JSON.stringify(NATIVE_URL)}).then(({ native }) => { const dir = ${JSON.stringify(dir)}; ${thrower.replaceAll("process.pid", "require('worker_threads').threadId")} });`,
+      { eval: true },
+    );
     const err = await new Promise<Error>((resolve, reject) => {
       w.once("error", resolve);
       w.once("exit", (code) => reject(new Error(`worker exited ${code} without an error`)));
@@ -258,20 +299,25 @@ describe("native: datagram sockets", () => {
       new native.Socket(() => {}).bind(${JSON.stringify(dir)} + "/worker-end-" + threadId);
       parentPort.postMessage("bound");
     });`;
-    const r = await runChild(`
+    const r = await runChild(
+      `
       import { Worker } from "node:worker_threads";
       for (let i = 0; i < 3; i++) {
         const w = new Worker(${JSON.stringify(worker)}, { eval: true });
         await new Promise((r) => w.once("message", r));
         await w.terminate();
       }
-      console.log("survived");`, [], false);
+      console.log("survived");`,
+      [],
+      false,
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), "survived");
   });
 
   it("close() releases the socket: 2000 closed sockets whose callbacks hold them are all collected, no fd left", async () => {
-    const r = await runChild(`
+    const r = await runChild(
+      `
       import { readdirSync, unlinkSync } from "node:fs";
       let collected = 0;
       const registry = new FinalizationRegistry(() => collected++);
@@ -287,7 +333,9 @@ describe("native: datagram sockets", () => {
         globalThis.gc();
         await new Promise((r) => setTimeout(r, 10));
       }
-      console.log(JSON.stringify({ collected, fdsLeft: readdirSync("/proc/self/fd").length - fds }));`, ["--expose-gc"]);
+      console.log(JSON.stringify({ collected, fdsLeft: readdirSync("/proc/self/fd").length - fds }));`,
+      ["--expose-gc"],
+    );
     assert.equal(r.code, 0, r.stderr);
     const { collected, fdsLeft } = JSON.parse(r.stdout) as { collected: number; fdsLeft: number };
     assert.ok(collected >= 1900, `only ${collected} of 2000 closed sockets were collected`);

@@ -10,8 +10,12 @@ import { chain, nftCheckSkip } from "../harness/host-net.js";
 const slirp = { binary: "/usr/bin/slirp-fullbolt", args: ["control_addr_255.255.255.255"] };
 const table = "umld_0123456789abcdef";
 const guard = (g: Partial<SegmentGuardSpec>): SegmentGuardSpec => ({
-  table, bridge: "umlbr-01234567", isolated: false, pinAddresses: false,
-  ports: [{ tap: "umlt-0a1b2c3d4e", mac: "fe:18:0a:4d:00:02", ip: "10.77.0.2" }], ...g,
+  table,
+  bridge: "umlbr-01234567",
+  isolated: false,
+  pinAddresses: false,
+  ports: [{ tap: "umlt-0a1b2c3d4e", mac: "fe:18:0a:4d:00:02", ip: "10.77.0.2" }],
+  ...g,
 });
 
 describe("NIC devices: UML's vector driver for switch and host NICs, slirp for user NICs", () => {
@@ -39,10 +43,7 @@ describe("NIC devices: UML's vector driver for switch and host NICs, slirp for u
 
 describe("segment guard: a bridge's layer-2 rules", () => {
   it("pins every port to its NIC's MAC; on a host network also to its address (or 0.0.0.0) for IPv4 and ARP", () => {
-    assert.deepEqual(chain(segmentRules(guard({})), "ports"), [
-      "type filter hook prerouting priority filter; policy accept;",
-      `iifname "umlt-0a1b2c3d4e" ether saddr != fe:18:0a:4d:00:02 drop`,
-    ]);
+    assert.deepEqual(chain(segmentRules(guard({})), "ports"), ["type filter hook prerouting priority filter; policy accept;", `iifname "umlt-0a1b2c3d4e" ether saddr != fe:18:0a:4d:00:02 drop`]);
     assert.deepEqual(chain(segmentRules(guard({ pinAddresses: true })), "ports").slice(1), [
       `iifname "umlt-0a1b2c3d4e" ether saddr != fe:18:0a:4d:00:02 drop`,
       `iifname "umlt-0a1b2c3d4e" ether type { 8021q, 8021ad } drop`,

@@ -31,7 +31,9 @@ describe("the OpenAPI document generated from the contract", () => {
   });
 
   it("covers every route with every status it declares, request body and path parameters, and both WebSockets as GET with 101", () => {
-    const doc = openApiDocument() as { paths: Record<string, Record<string, { operationId: string; responses: Record<string, unknown>; requestBody?: unknown; parameters?: Array<{ name: string; in: string }> }>> };
+    const doc = openApiDocument() as {
+      paths: Record<string, Record<string, { operationId: string; responses: Record<string, unknown>; requestBody?: unknown; parameters?: Array<{ name: string; in: string }> }>>;
+    };
     let operations = 0;
     for (const name of ROUTE_NAMES) {
       const def: RouteDef = contract[name];
@@ -52,6 +54,10 @@ describe("the OpenAPI document generated from the contract", () => {
       for (const status of ws.errors) assert.ok(op.responses[String(status)], `${ws.path} ${status}`);
       operations++;
     }
-    assert.equal(Object.values(doc.paths).reduce((n, p) => n + Object.keys(p).length, 0), operations, "nothing but the contract's routes");
+    assert.equal(
+      Object.values(doc.paths).reduce((n, p) => n + Object.keys(p).length, 0),
+      operations,
+      "nothing but the contract's routes",
+    );
   });
 });

@@ -25,9 +25,15 @@ describe("derived image names keep their owner", () => {
   });
 
   it("admin images have no prefix; a trailing hyphen left by the cut is dropped", () => {
-    assert.equal(derivedImageName(null, "web-s1", () => false), "web-s1");
+    assert.equal(
+      derivedImageName(null, "web-s1", () => false),
+      "web-s1",
+    );
     const cut = derivedImageName(null, `${"a".repeat(54)}-bbbb`, () => false);
     assert.equal(cut, "a".repeat(54));
-    assert.equal(derivedImageName("acme", "web-s1", (n) => n === "acme.web-s1"), "acme.web-s1-2");
+    assert.equal(
+      derivedImageName("acme", "web-s1", (n) => n === "acme.web-s1"),
+      "acme.web-s1-2",
+    );
   });
 });

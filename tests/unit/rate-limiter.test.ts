@@ -7,7 +7,10 @@ describe("rate limiter", () => {
   it("allows max hits per window and key, then says when to retry", () => {
     const l = new RateLimiter(3, 60_000);
     const t0 = 1_000_000;
-    assert.deepEqual([1, 2, 3].map(() => l.hit("a", t0).ok), [true, true, true]);
+    assert.deepEqual(
+      [1, 2, 3].map(() => l.hit("a", t0).ok),
+      [true, true, true],
+    );
     assert.deepEqual(l.hit("a", t0 + 15_000), { ok: false, retryAfterS: 45, limit: 3 });
     assert.equal(l.hit("b", t0 + 15_000).ok, true, "another key has its own budget");
     assert.equal(l.hit("a", t0 + 60_000).ok, true, "a new window starts after windowMs");
@@ -64,6 +67,9 @@ describe("coalesced audit", () => {
     c.note("k", entry("unauthorized"), 10);
     c.note("k", entry("unauthorized"), 20);
     c.note("k", entry("unauthorized"), 1500);
-    assert.deepEqual(rows.map((r) => r.count), [1, 2, 1]);
+    assert.deepEqual(
+      rows.map((r) => r.count),
+      [1, 2, 1],
+    );
   });
 });

@@ -27,7 +27,21 @@ function setup(dir: string, opts: { pending?: boolean } = {}) {
   const image = (id: string) => {
     const path = `${paths.images}/${id}.ext4`;
     writeFileSync(path, Buffer.alloc(1 << 20, id.charCodeAt(0)));
-    catalog.insertImage({ id, name: `img-${id[0]}`, path, size_bytes: 1 << 20, sha256: "x", readiness: "none", is_default: 0, created_at: at, kind: "snapshot", source: null, owner: null, shared: 0, instance_id: null });
+    catalog.insertImage({
+      id,
+      name: `img-${id[0]}`,
+      path,
+      size_bytes: 1 << 20,
+      sha256: "x",
+      readiness: "none",
+      is_default: 0,
+      created_at: at,
+      kind: "snapshot",
+      source: null,
+      owner: null,
+      shared: 0,
+      instance_id: null,
+    });
     return path;
   };
   const a = image("a000000000000000");
@@ -60,8 +74,11 @@ function setup(dir: string, opts: { pending?: boolean } = {}) {
       else busy.delete(n);
     },
   } as unknown as LayerHost;
-  const make = () => new Snapshots(host, instances, new SnapshotsRepo(db), new Catalog(catalog, paths.images, paths.kernels), new Operations(new OperationsRepo(db), new EventBus()), pino({ level: "silent" }));
-  const setState = (s: "stopped" | "running") => { state = s; };
+  const make = () =>
+    new Snapshots(host, instances, new SnapshotsRepo(db), new Catalog(catalog, paths.images, paths.kernels), new Operations(new OperationsRepo(db), new EventBus()), pino({ level: "silent" }));
+  const setState = (s: "stopped" | "running") => {
+    state = s;
+  };
   return { paths, db, instances, id, cow, a, b, make, busy, marks, setState, catalog: new Catalog(catalog, paths.images, paths.kernels) };
 }
 
@@ -71,7 +88,10 @@ describe("rebase crash recovery and the start-time sweep", () => {
 
   it("while a rebase is pending both images are protected from deletion", () => {
     const s = setup(`${root}/p`);
-    assert.throws(() => s.catalog.deleteImage("img-b", () => []), (e: UmldError) => e.code === "image_in_use" && /vm/.test(e.message));
+    assert.throws(
+      () => s.catalog.deleteImage("img-b", () => []),
+      (e: UmldError) => e.code === "image_in_use" && /vm/.test(e.message),
+    );
     s.db.close();
   });
 
@@ -120,7 +140,10 @@ describe("rebase crash recovery and the start-time sweep", () => {
     const snaps = s.make();
     const op = snaps.merge("vm", { image: "flat", switch: true, wait: true });
     assert.equal(s.busy.has("vm"), true, "held busy from the moment the merge is accepted");
-    assert.throws(() => snaps.merge("vm", { image: "flat2", switch: true, wait: true }), (e: UmldError) => e.code === "instance_busy");
+    assert.throws(
+      () => snaps.merge("vm", { image: "flat2", switch: true, wait: true }),
+      (e: UmldError) => e.code === "instance_busy",
+    );
     s.setState("running"); // e.g. started by a path that ignored the mark
     await assert.rejects(op, (e: UmldError) => e.code === "invalid_state" && /was not switched/.test(e.message));
     assert.deepEqual(s.marks, ["vm:true", "vm:false"]);

@@ -7,8 +7,15 @@ const MiB = 1024;
 function input(free: number, avail: number, o: Partial<ReclaimInput> = {}): ReclaimInput {
   const now = 100_000;
   return {
-    maxMiB: 256, ceilingMiB: 256, unpluggedMiB: 0, now, sample: { at: now, freeKiB: free * MiB, availKiB: avail * MiB }, prev: null,
-    lastFallAt: now - 60_000, lastPlugAt: 0, ...o,
+    maxMiB: 256,
+    ceilingMiB: 256,
+    unpluggedMiB: 0,
+    now,
+    sample: { at: now, freeKiB: free * MiB, availKiB: avail * MiB },
+    prev: null,
+    lastFallAt: now - 60_000,
+    lastPlugAt: 0,
+    ...o,
   };
 }
 

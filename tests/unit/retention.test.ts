@@ -29,14 +29,26 @@ describe("retention of history tables", () => {
       const daysAgo = i < 3000 ? 200 - i / 30 : 5;
       audit.audit({ at: at(daysAgo), principal: "anonymous", tenant: null, action: "x", object: null, status: 401, outcome: "unauthorized", remote: null, count: 1 });
       insertHistory.run(at(daysAgo));
-      ops.insert({ id: `op-${i}`, kind: "boot", target: "i", status: i === 7 ? "running" : "succeeded", error: null, result: null, created_at: at(daysAgo), finished_at: i === 7 ? null : at(daysAgo) });
+      ops.insert({
+        id: `op-${i}`,
+        kind: "boot",
+        target: "i",
+        status: i === 7 ? "running" : "succeeded",
+        error: null,
+        result: null,
+        created_at: at(daysAgo),
+        finished_at: i === 7 ? null : at(daysAgo),
+      });
     }
     const count = (t: string) => (db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n;
-    const r = new Retention({
-      audit: (b, k, n) => audit.pruneAudit(b, k, n),
-      stateHistory: (b, k, n) => history.pruneHistory(b, k, n),
-      operations: (b, k, n) => ops.prune(b, k, n),
-    }, { days: 90, maxRows: 1_000_000 });
+    const r = new Retention(
+      {
+        audit: (b, k, n) => audit.pruneAudit(b, k, n),
+        stateHistory: (b, k, n) => history.pruneHistory(b, k, n),
+        operations: (b, k, n) => ops.prune(b, k, n),
+      },
+      { days: 90, maxRows: 1_000_000 },
+    );
     assert.deepEqual(await r.runOnce(now), { audit: 3000, stateHistory: 3000, operations: 2999 });
     assert.deepEqual([count("audit"), count("state_history"), count("operations")], [50, 50, 51]);
     assert.equal(ops.byId("op-7")?.status, "running", "a running operation is never pruned");
@@ -54,11 +66,28 @@ describe("retention of history tables", () => {
   it("the daemon flags for sessions and retention parse, with defaults, and refuse nonsense", () => {
     const dflt = parseConfig([], {});
     assert.ok(dflt !== "help");
-    assert.deepEqual([dflt.sessions, dflt.retention], [{ perToken: 32, viewersPerInstance: 16 }, { days: 90, maxRows: 500_000 }]);
+    assert.deepEqual(
+      [dflt.sessions, dflt.retention],
+      [
+        { perToken: 32, viewersPerInstance: 16 },
+        { days: 90, maxRows: 500_000 },
+      ],
+    );
     const set = parseConfig(["--max-websockets-per-token", "4", "--max-console-viewers", "2", "--retention-days", "7", "--retention-rows", "1000"], {});
     assert.ok(set !== "help");
-    assert.deepEqual([set.sessions, set.retention], [{ perToken: 4, viewersPerInstance: 2 }, { days: 7, maxRows: 1000 }]);
-    for (const bad of [["--max-websockets-per-token", "0"], ["--max-console-viewers", "x"], ["--retention-days", "1.5"], ["--retention-rows", "-1"]]) {
+    assert.deepEqual(
+      [set.sessions, set.retention],
+      [
+        { perToken: 4, viewersPerInstance: 2 },
+        { days: 7, maxRows: 1000 },
+      ],
+    );
+    for (const bad of [
+      ["--max-websockets-per-token", "0"],
+      ["--max-console-viewers", "x"],
+      ["--retention-days", "1.5"],
+      ["--retention-rows", "-1"],
+    ]) {
       assert.throws(() => parseConfig(bad, {}), new RegExp(bad[0]!));
     }
   });

@@ -10,12 +10,12 @@ const RPC_WORKER = fileURLToPath(new URL("../fakes/rpc-worker.js", import.meta.u
 
 // compile-time: a request's reply type follows from its kind (tsc fails the build otherwise)
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
-const typed: [
-  Equal<Reply<"mconsole">, string>,
-  Equal<Reply<"console-in">, boolean>,
-  Equal<Reply<"scrollback">, ConsoleSnapshot>,
-  Equal<Args<"channel-in">, { channel: string; data: Uint8Array }>,
-] = [true, true, true, true];
+const typed: [Equal<Reply<"mconsole">, string>, Equal<Reply<"console-in">, boolean>, Equal<Reply<"scrollback">, ConsoleSnapshot>, Equal<Args<"channel-in">, { channel: string; data: Uint8Array }>] = [
+  true,
+  true,
+  true,
+  true,
+];
 
 describe("the typed protocol between the main thread and a supervisor worker", () => {
   it("pairs each request with its reply type, refusing wrong arguments at compile time", async () => {

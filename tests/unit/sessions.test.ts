@@ -27,10 +27,12 @@ const admin = (actingFor: string | null = null): Principal => ({ kind: "admin", 
 
 function setup(limits = { perToken: 3, viewersPerInstance: 2 }) {
   let notify!: (e: RightsEnded) => void;
-  const sessions = new Sessions(limits, { onRightsEnded: (l) => {
-    notify = l;
-    return () => {};
-  } });
+  const sessions = new Sessions(limits, {
+    onRightsEnded: (l) => {
+      notify = l;
+      return () => {};
+    },
+  });
   const open = (p: Principal, kind: "events" | "console" = "events", instance: string | null = null, local = false) => {
     const ws = new FakeSocket();
     const s = sessions.open(ws, p, local, kind, instance);
@@ -94,12 +96,18 @@ describe("websocket sessions", () => {
       sessions.admit(p, false, "events", null);
       open(p);
     }
-    assert.throws(() => sessions.admit(p, false, "events", null), (e: any) => e.code === "too_many_websockets" && e.details.per === "token" && e.details.limit === 3);
+    assert.throws(
+      () => sessions.admit(p, false, "events", null),
+      (e: any) => e.code === "too_many_websockets" && e.details.per === "token" && e.details.limit === 3,
+    );
     assert.doesNotThrow(() => sessions.admit(tenant("acme", "t2"), false, "events", null), "another token has its own budget");
     assert.doesNotThrow(() => sessions.admit(admin(), true, "events", null), "the local socket is not limited");
     const v1 = open(tenant("acme", "t2"), "console", "acme.web");
     open(tenant("acme", "t3"), "console", "acme.web");
-    assert.throws(() => sessions.admit(tenant("acme", "t4"), false, "console", "acme.web"), (e: any) => e.code === "too_many_websockets" && e.details.per === "instance");
+    assert.throws(
+      () => sessions.admit(tenant("acme", "t4"), false, "console", "acme.web"),
+      (e: any) => e.code === "too_many_websockets" && e.details.per === "instance",
+    );
     assert.doesNotThrow(() => sessions.admit(tenant("acme", "t4"), false, "console", "acme.other"));
     assert.doesNotThrow(() => sessions.admit(admin("acme"), false, "console", "acme.web"), "tenants cannot lock the admin out of a console");
     v1.ws.emit("close"); // the peer left: its slot is free again

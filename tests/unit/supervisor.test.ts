@@ -23,8 +23,14 @@ class Rig {
   constructor(env: Record<string, string> = {}) {
     const d = this.dir;
     const files = {
-      dir: d, sockDir: d, notifySocket: `${d}/notify.sock`, mconsoleClient: `${d}/mconsole-client.sock`,
-      consoleIn: `${d}/console.in`, consoleOut: `${d}/console.out`, consoleLog: `${d}/console.log`, stderrLog: `${d}/uml.stderr.log`,
+      dir: d,
+      sockDir: d,
+      notifySocket: `${d}/notify.sock`,
+      mconsoleClient: `${d}/mconsole-client.sock`,
+      consoleIn: `${d}/console.in`,
+      consoleOut: `${d}/console.out`,
+      consoleLog: `${d}/console.log`,
+      stderrLog: `${d}/uml.stderr.log`,
     };
     native.mkfifo(files.consoleIn, 0o600);
     native.mkfifo(files.consoleOut, 0o600);
@@ -60,7 +66,14 @@ class Rig {
     for (;;) {
       const f = this.facts.slice(from).find((x): x is Extract<FromWorker, { t: T }> => x.t === t);
       if (f) return f;
-      if (Date.now() > until) throw new Error(`no '${t}' fact in ${timeoutMs} ms; got ${this.facts.slice(from).filter((x) => x.t !== "console").map((x) => JSON.stringify(x)).join("\n")}`);
+      if (Date.now() > until)
+        throw new Error(
+          `no '${t}' fact in ${timeoutMs} ms; got ${this.facts
+            .slice(from)
+            .filter((x) => x.t !== "console")
+            .map((x) => JSON.stringify(x))
+            .join("\n")}`,
+        );
       await new Promise<void>((r) => {
         this.wake.push(r);
         setTimeout(r, 100);
@@ -69,7 +82,10 @@ class Rig {
   }
 
   kinds(from = 0): string[] {
-    return this.facts.slice(from).map((f) => f.t).filter((t) => t !== "console" && t !== "log");
+    return this.facts
+      .slice(from)
+      .map((f) => f.t)
+      .filter((t) => t !== "console" && t !== "log");
   }
 
   console(): string {

@@ -44,13 +44,16 @@ describe("lifecycle transition table", () => {
           assert.ok(canTransition(from, event));
         } else {
           assert.ok(!canTransition(from, event), `${from} × ${event} must not be allowed`);
-          assert.throws(() => transition(from, event), (e: unknown) => {
-            assert.ok(e instanceof UmldError);
-            assert.equal(e.code, "invalid_state");
-            assert.deepEqual(e.details, { state: from, action: event });
-            assert.ok(e.message.includes(from) && e.message.includes(event));
-            return true;
-          });
+          assert.throws(
+            () => transition(from, event),
+            (e: unknown) => {
+              assert.ok(e instanceof UmldError);
+              assert.equal(e.code, "invalid_state");
+              assert.deepEqual(e.details, { state: from, action: event });
+              assert.ok(e.message.includes(from) && e.message.includes(event));
+              return true;
+            },
+          );
         }
       }
     }
@@ -65,7 +68,10 @@ describe("lifecycle transition table", () => {
   });
 
   it("stopped and crashed are the only states without a guest process", () => {
-    assert.deepEqual(INSTANCE_STATES.filter((s) => !isActive(s)), ["stopped", "crashed"]);
+    assert.deepEqual(
+      INSTANCE_STATES.filter((s) => !isActive(s)),
+      ["stopped", "crashed"],
+    );
   });
 
   it("a stopped or crashed guest can be started, and every active state can be halted or crash", () => {

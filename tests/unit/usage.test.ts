@@ -9,8 +9,18 @@ import { classifyExit } from "../../core/supervisor/exit-reason.js";
 import { redactSecrets } from "../../core/tenants/secrets.js";
 
 const sample = (cpu: number, rx: number): UsageSample => ({
-  at: "", cpuSeconds: cpu, cpuPercent: null, memoryTargetBytes: 64 << 20, memoryHostBytes: 1 << 20, memoryGuestAvailableBytes: null,
-  rxBytes: rx, txBytes: null, rxPackets: null, txPackets: null, rxBytesPerS: null, txBytesPerS: null,
+  at: "",
+  cpuSeconds: cpu,
+  cpuPercent: null,
+  memoryTargetBytes: 64 << 20,
+  memoryHostBytes: 1 << 20,
+  memoryGuestAvailableBytes: null,
+  rxBytes: rx,
+  txBytes: null,
+  rxPackets: null,
+  txPackets: null,
+  rxBytesPerS: null,
+  txBytesPerS: null,
 });
 
 describe("usage, crash reasons, console tails, log redaction", () => {

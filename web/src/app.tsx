@@ -44,10 +44,12 @@ export function App() {
   };
 
   useEffect(() => {
-    Session.resume().then(
-      (s) => s && start(s),
-      (e) => setNotice(`Sign in again: ${errorMessage(e)}`),
-    ).finally(() => setResuming(false));
+    Session.resume()
+      .then(
+        (s) => s && start(s),
+        (e) => setNotice(`Sign in again: ${errorMessage(e)}`),
+      )
+      .finally(() => setResuming(false));
     return () => current.current?.stream.close();
   }, []);
 

@@ -112,7 +112,10 @@ export class InstancesStore {
       this.memoryRunning++;
       this.session.client
         .call("getMemory", { params: { name } })
-        .then((m) => this.memory.set(name, m), () => this.memory.set(name, null))
+        .then(
+          (m) => this.memory.set(name, m),
+          () => this.memory.set(name, null),
+        )
         .finally(() => {
           this.memoryRunning--;
           this.notify();

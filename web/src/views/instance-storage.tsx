@@ -84,10 +84,13 @@ export function DisksTab({ i }: { i: Instance }) {
         )}
         {canConfigure ? (
           <>
-            <form class="inline" onSubmit={(e) => {
+            <form
+              class="inline"
+              onSubmit={(e) => {
                 e.preventDefault();
                 void attach({ sizeMiB: Number(size) });
-              }}>
+              }}
+            >
               <Field label="New disk size (MiB)">
                 <input type="number" min={1} max={1048576} required value={size} onInput={(e) => setSize(e.currentTarget.value)} />
               </Field>
@@ -96,10 +99,13 @@ export function DisksTab({ i }: { i: Instance }) {
               </button>
             </form>
             {free.length ? (
-              <form class="inline" onSubmit={(e) => {
+              <form
+                class="inline"
+                onSubmit={(e) => {
                   e.preventDefault();
                   if (existing) void attach({ disk: existing });
-                }}>
+                }}
+              >
                 <Field label="Existing disk">
                   <select value={existing} onChange={(e) => setExisting(e.currentTarget.value)} required>
                     <option value="">Choose a disk</option>
@@ -218,10 +224,13 @@ export function SnapshotsTab({ i }: { i: Instance }) {
         </form>
       ) : null}
       {canClone ? (
-        <form class="inline" onSubmit={(e) => {
+        <form
+          class="inline"
+          onSubmit={(e) => {
             e.preventDefault();
             void clone(undefined);
-          }}>
+          }}
+        >
           <Field label="New instance name" hint="for Clone (from a snapshot above, or a full copy of the disk now)">
             <input required pattern={NAME_PATTERN} maxLength={63} value={cloneName} onInput={(e) => setCloneName(e.currentTarget.value)} />
           </Field>

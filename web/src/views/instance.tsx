@@ -272,4 +272,3 @@ function MemorySection({ i }: { i: Instance }) {
     </Section>
   );
 }
-
