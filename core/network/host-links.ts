@@ -147,7 +147,8 @@ export function firewallRules(f: FirewallSpec): string {
         `    ${br} ip saddr ${f.subnet} accept`,
         ...out6,
         `    ${br} drop`,
-        `    oifname "${f.bridge}" ip daddr ${f.subnet} ct state established,related accept`,
+        // a forward's connections pass only by its own accept above: once it is removed, so are they (conntrack keeps them otherwise)
+        `    oifname "${f.bridge}" ip daddr ${f.subnet} ct state established,related ct status & dnat == 0 accept`,
         ...(v6 ? [`    oifname "${f.bridge}" ip6 daddr ${p6} ct state established,related accept`] : []),
         `    oifname "${f.bridge}" drop`,
       ]

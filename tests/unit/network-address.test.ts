@@ -86,7 +86,7 @@ describe("host network pieces", () => {
       'iifname "umlbr-1" ip daddr 169.254.0.0/16 drop',
       'iifname "umlbr-1" ip saddr 10.1.0.0/24 accept',
       'iifname "umlbr-1" drop',
-      'oifname "umlbr-1" ip daddr 10.1.0.0/24 ct state established,related accept',
+      'oifname "umlbr-1" ip daddr 10.1.0.0/24 ct state established,related ct status & dnat == 0 accept',
       'oifname "umlbr-1" drop',
     ]);
     assert.deepEqual(chain(nat, "postrouting"), ["type nat hook postrouting priority srcnat; policy accept;", 'ip saddr 10.1.0.0/24 oifname != "umlbr-1" masquerade']);
