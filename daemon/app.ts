@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { UmldError } from "../core/errors.js";
 import { localRequests } from "./auth/principals.js";
 import { auditedByGate, Gate } from "./auth/gate.js";
@@ -39,7 +39,18 @@ export async function buildApp(
   dashboard: Dashboard | null = loadDashboard(),
 ): Promise<FastifyInstance> {
   // maxParamLength: an admin names "<tenant>.<name>" (up to 127 characters) in paths
-  const options = { logger: false, bodyLimit: limits.bodyLimitBytes, return503OnClosing: true, trustProxy: false, maxParamLength: 256 } as const;
+  // frameworkErrors: the router's own refusals (an overlong or badly encoded path segment) answer in the error registry's form too
+  const options = {
+    logger: false,
+    bodyLimit: limits.bodyLimitBytes,
+    return503OnClosing: true,
+    trustProxy: false,
+    maxParamLength: 256,
+    frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
+      const { status, body } = toErrorResponse(err);
+      void reply.code(status).type("application/json").send(body);
+    },
+  } as const;
   const app = (tls ? Fastify({ ...options, https: { cert: tls.cert, key: tls.key, minVersion: "TLSv1.2" } }) : Fastify(options)) as unknown as FastifyInstance;
   app.decorateRequest("scope", null);
   app.decorateRequest("routeName", null);

@@ -22,6 +22,14 @@ export function toErrorResponse(e: unknown): { status: number; body: ErrorBody }
         code = "unsupported_media_type";
         message = "request body must be application/json";
         break;
+      case "FST_ERR_MAX_PARAM_LENGTH":
+        code = "invalid_request";
+        message = "a path segment is longer than any name umld has";
+        break;
+      case "FST_ERR_BAD_URL":
+        code = "invalid_request";
+        message = "the path is not valid URL encoding";
+        break;
       case "FST_ERR_CTP_EMPTY_JSON_BODY":
       case "FST_ERR_CTP_INVALID_JSON_BODY":
       case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":

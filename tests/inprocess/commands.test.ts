@@ -82,6 +82,10 @@ describe("commands in process: lifecycle, operations and errors", () => {
       ["PUT", "/v1/instances/nope/state", { action: "start" }, 404, "instance_not_found"],
       ["PUT", "/v1/instances/c/state", { action: "fly" }, 400, "invalid_request"],
       ["GET", "/v1/nowhere", undefined, 404, "route_not_found"],
+      // the router's own refusals: a path segment past its limit, a broken %-encoding
+      ["DELETE", `/v1/networks/n/forwards/tcp/${"A".repeat(300)}`, undefined, 400, "invalid_request"],
+      ["GET", `/v1/instances/${"a".repeat(300)}`, undefined, 400, "invalid_request"],
+      ["GET", "/v1/instances/%E0%A4%A", undefined, 400, "invalid_request"],
     ];
     for (const [method, path, body, status, code] of cases) {
       const r = await d.api(method, path, body);
