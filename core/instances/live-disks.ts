@@ -30,6 +30,19 @@ export const DATA_SLOTS = Array.from({ length: 15 }, (_, i) => `ubd${String.from
 const unitOf = (slot: string) => slot.charCodeAt(3) - 97;
 
 /** The UML device string: ubdN[r]=file[,backing]. Paths are daemon-made, never from a request. */
+/** What every view of a disk file says of it (root COW or data disk): kind, path, backing as recorded, sizes. */
+export function diskFacts(d: Pick<DataDiskRow, "kind" | "path" | "backing_path" | "backing_size" | "backing_mtime" | "size_bytes">, allocated: (path: string) => number) {
+  return {
+    kind: d.kind,
+    path: d.path,
+    backingPath: d.backing_path,
+    backingSizeBytes: d.backing_size,
+    backingMtime: d.backing_mtime,
+    sizeBytes: d.size_bytes,
+    allocatedBytes: allocated(d.path),
+  };
+}
+
 export function ubdSpec(slot: string, disk: Pick<DataDiskRow, "path" | "backing_path">, readOnly: boolean): string {
   for (const p of [disk.path, disk.backing_path ?? ""]) if (/[,:\s=]/.test(p)) throw new RangeError(`path not usable in a ubd option: ${p}`);
   return `ubd${unitOf(slot)}${readOnly ? "r" : ""}=${disk.path}${disk.backing_path ? `,${disk.backing_path}` : ""}`;
@@ -58,13 +71,7 @@ export class LiveDisks {
       this.instances.disks(r.id).map((d) => ({
         name: `${r.name}-root`,
         role: "root" as const,
-        kind: d.kind,
-        path: d.path,
-        backingPath: d.backing_path,
-        backingSizeBytes: d.backing_size,
-        backingMtime: d.backing_mtime,
-        sizeBytes: d.size_bytes,
-        allocatedBytes: allocatedBytes(d.path),
+        ...diskFacts(d, allocatedBytes),
         createdAt: d.created_at,
         attachments: [{ instance: r.name, slot: d.slot, readOnly: false }],
       })),
@@ -74,13 +81,7 @@ export class LiveDisks {
       ...this.repo.all().map((d) => ({
         name: d.name,
         role: "data" as const,
-        kind: d.kind,
-        path: d.path,
-        backingPath: d.backing_path,
-        backingSizeBytes: d.backing_size,
-        backingMtime: d.backing_mtime,
-        sizeBytes: d.size_bytes,
-        allocatedBytes: allocatedBytes(d.path),
+        ...diskFacts(d, allocatedBytes),
         createdAt: d.created_at,
         attachments: this.repo.ofDisk(d.id).map((a) => ({ instance: this.instances.byId(a.instance_id)?.name ?? "?", slot: a.slot, readOnly: a.read_only === 1 })),
       })),

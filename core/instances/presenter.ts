@@ -5,7 +5,7 @@ import type { Catalog } from "../storage/catalog.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import type { CpuAccounting } from "./cpu-accounting.js";
 import type { FileFacts } from "./file-facts.js";
-import type { LiveDisks } from "./live-disks.js";
+import { diskFacts, type LiveDisks } from "./live-disks.js";
 import type { OpLock } from "./op-lock.js";
 
 /** An instance as the protocol shows it, from its rows and cached facts: no file is touched. */
@@ -46,13 +46,7 @@ export class Presenter {
       bootOptions: JSON.parse(r.boot_options) as string[],
       disks: root.map((d) => ({
         slot: d.slot,
-        kind: d.kind,
-        path: d.path,
-        backingPath: d.backing_path,
-        backingSizeBytes: d.backing_size,
-        backingMtime: d.backing_mtime,
-        sizeBytes: d.size_bytes,
-        allocatedBytes: facts.allocated(d.path),
+        ...diskFacts(d, (p) => facts.allocated(p)),
       })),
       attachments: this.disks.attachmentsOf(r.id),
       nics: this.networks.nicsOf(r.id),
