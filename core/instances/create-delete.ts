@@ -102,6 +102,7 @@ export class Lifetimes {
       );
       revert.add(() => repo.delete(id));
       const uid = this.d.jail.hostIds.allocate({ kind: "instance", id }); // its own host uid, for as long as it exists
+      repo.reload(id); // the uid was written by the host ids' repository
       grantFile(f.rootCow, { uid, gid: uid }, 0o600);
       if (cmd.policy) repo.update(id, policyColumns(cmd.policy));
       revert.success();

@@ -180,6 +180,7 @@ export class Instances {
       limits: this.limits,
       scrollbackBytes,
       consoleLogMaxBytes: o.consoleLogMaxBytes ?? 16 * 1024 * 1024,
+      onDiskProblem: (row) => this.files.refresh(row),
     });
     this.actions = new InstanceActions({
       repo: o.repo,
@@ -228,13 +229,25 @@ export class Instances {
 
   // ---- queries
 
+  /** Every instance, from cached state: no file is touched (file facts are refreshed in the background). */
   list(): InstanceView[] {
-    return this.o.repo.all().map((r) => this.presenter.view(r));
+    return this.presenter.viewAll(this.o.repo.all());
   }
 
-  /** One instance: its file facts (a few stats and COW headers) and CPU time read now; lists use the cached ones. */
+  /** Instances whose stored names start with this prefix (a tenant's), without building their views. */
+  countsOf(prefix: string): { total: number; running: number } {
+    const own = this.o.repo.all().filter((r) => r.name.startsWith(prefix));
+    return { total: own.length, running: own.filter((r) => r.pid !== null).length };
+  }
+
+  /**
+   * One instance from cached state; only a running guest's CPU counter is read now (a pread of its cgroup
+   * file, kept open: ~2 µs, no path walked), so a view polled over a window measures it.
+   */
   get(name: string): InstanceView {
-    return this.fresh(name);
+    const row = this.guests.row(name);
+    this.cpu.sample(row.id);
+    return this.presenter.view(row);
   }
 
   /** The view after a command, or of one instance: its file facts refreshed first. */

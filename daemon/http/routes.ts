@@ -32,8 +32,7 @@ export function handlers(s: Services): Handlers {
   return {
     health: (_c, x) => {
       if (x.scope.prefix === null) return { status: "ok", uptime: process.uptime(), instances: s.instances.counts() };
-      const own = s.instances.list().filter((i) => x.scope.sees(i.name)); // a tenant counts its own guests only
-      return { status: "ok", uptime: process.uptime(), instances: { total: own.length, running: own.filter((i) => i.pid !== null).length } };
+      return { status: "ok", uptime: process.uptime(), instances: s.instances.countsOf(x.scope.prefix) }; // a tenant counts its own guests only
     },
     version: () => ({ protocolVersion: PROTOCOL_VERSION, daemonVersion: s.daemonVersion, capabilities: [...CAPABILITIES] }),
     openapi: () => openApiDocument(),
