@@ -121,6 +121,7 @@ export class Lifetimes {
 
   async delete(name: string, force: boolean): Promise<{ deleted: string }> {
     let row: InstanceRow = this.d.guests.row(name);
+    await this.d.actions.cancelQueuedStart(row.id, name, "delete"); // a start still waiting for a boot slot never boots
     if (isActive(row.state) || this.d.registry.has(row.id)) {
       if (!force) throw new UmldError("instance_running", `instance '${name}' is ${row.state}; stop it first or pass force=true`, { state: row.state });
       await this.d.actions.act(name, "halt", { wait: true }).catch(() => {});

@@ -5,6 +5,7 @@ import type { Catalog } from "../storage/catalog.js";
 import type { NicView } from "../../protocol/networks.js";
 import type { DataDiskRow } from "../store/data-disks-repo.js";
 import type { DiskRow, InstanceRow, InstancesRepo } from "../store/instances-repo.js";
+import type { BootQueue } from "./boot-queue.js";
 import type { CpuAccounting } from "./cpu-accounting.js";
 import type { FileFacts } from "./file-facts.js";
 import { diskFacts, type LiveDisks } from "./live-disks.js";
@@ -24,6 +25,7 @@ export class Presenter {
     private readonly repo: InstancesRepo,
     private readonly catalog: Catalog,
     private readonly lock: OpLock,
+    private readonly boots: BootQueue,
     private readonly disks: LiveDisks,
     private readonly networks: Networks,
     private readonly files: FileFacts,
@@ -92,7 +94,7 @@ export class Presenter {
       bootCount: r.boot_count,
       lastExit: r.last_exit_reason && r.last_exit_at ? { code: r.last_exit_code, signal: r.last_exit_signal, reason: r.last_exit_reason, at: r.last_exit_at } : null,
       createdAt: r.created_at,
-      busy: this.lock.busyWith(r.id),
+      busy: this.boots.queuedOperation(r.id) ? "start (queued)" : this.lock.busyWith(r.id),
       policy: {
         autostart: r.autostart === 1,
         autostartOrder: r.autostart_order,
