@@ -44,8 +44,7 @@ export class BootQueue {
       if (next) {
         this.waiting.delete(next.id);
         next.go();
-      }
-      else this.running--;
+      } else this.running--;
     };
   }
 

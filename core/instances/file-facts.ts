@@ -27,6 +27,8 @@ export class FileFacts {
   /** the background walk: the instances of this cycle, and how far it got */
   private cycle: string[] = [];
   private cursor = 0;
+  /** the daemon stops: nothing reads the database any more */
+  private stopped = false;
 
   constructor(
     private readonly repo: InstancesRepo,
@@ -49,6 +51,7 @@ export class FileFacts {
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.stopped = true;
   }
 
   /** The instance's cached facts; one not read yet (created a moment ago) is read right after this turn. */
@@ -110,6 +113,7 @@ export class FileFacts {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
+      if (this.stopped) return;
       const names = [...this.due];
       this.due.clear();
       for (const n of names) {
