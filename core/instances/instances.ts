@@ -240,6 +240,11 @@ export class Instances {
     return this.presenter.viewAll(this.o.repo.all());
   }
 
+  /** Every instance's row (from memory). */
+  rows(): readonly InstanceRow[] {
+    return this.o.repo.all();
+  }
+
   /** Instances whose stored names start with this prefix (a tenant's), without building their views. */
   countsOf(prefix: string): { total: number; running: number } {
     const own = this.o.repo.all().filter((r) => r.name.startsWith(prefix));

@@ -59,7 +59,11 @@ export class Presenter {
     return rows.map((r) => this.view(r, parts, name));
   }
 
-  view(r: InstanceRow, parts: ViewParts = this.single, name = (kind: "k" | "i", id: string) => (kind === "k" ? this.catalog.kernelById(id)?.name : this.catalog.imageById(id)?.name) ?? "?"): InstanceView {
+  view(
+    r: InstanceRow,
+    parts: ViewParts = this.single,
+    name = (kind: "k" | "i", id: string) => (kind === "k" ? this.catalog.kernelById(id)?.name : this.catalog.imageById(id)?.name) ?? "?",
+  ): InstanceView {
     const kernelName = (id: string | null) => (id ? name("k", id) : null);
     const facts = this.files.of(r);
     const root = parts.rootDisks(r.id);

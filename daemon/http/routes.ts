@@ -92,6 +92,7 @@ export function handlers(s: Services): Handlers {
       if (b.action === "upgrade") return x.run({ kind: INSTANCE_VERBS.upgrade, ...common, kernel: b.kernel, deadlineS: b.deadlineS });
       return x.run({ kind: INSTANCE_VERBS[b.action], ...common });
     },
+    bulkAction: ({ body: b }, x) => x.run({ kind: "instance.bulk", action: b.action, names: b.names, selector: b.selector, wait: b.wait, timeoutS: b.timeoutS }),
     patchInstance: ({ params, body }, x) => x.run({ kind: "instance.configure", name: params.name, changes: body }),
     mconsole: ({ params, body }, x) => x.run({ kind: "instance.mconsole", name: params.name, request: body }),
     cloneInstance: ({ params, body }, x) => x.run({ kind: "instance.clone", name: params.name, clone: body }),
@@ -189,7 +190,7 @@ export function registerRoutes(app: FastifyInstance, s: Services): void {
     req.auditObject = typeof rawName === "string" ? `${contract[name].path.split("/")[1]}/${scope.qualify(rawName).slice(0, 130)}` : null;
     const call = parse();
     const any = anyCall(call);
-    scope.authorize(routeScopes[name], any.name === "changeState" ? any.body.action : undefined);
+    scope.authorize(routeScopes[name], any.name === "changeState" || any.name === "bulkAction" ? any.body.action : undefined);
     const result = await h[name](call, edge(s, scope, reply));
     if (contract[name].contentType) return result; // text (a console log, metrics): names in it are the caller's already, and guest text is never rewritten
     return scope.present(filterList(scope, anyAnswer(name, result)));
