@@ -1,6 +1,6 @@
 import { ownerOfName } from "../tenants/principal.js";
 import type { InstanceState } from "../../protocol/instances.js";
-import type { Db } from "./db.js";
+import { type Db, withoutFsync } from "./db.js";
 
 export interface InstanceRow {
   id: string;
@@ -85,6 +85,8 @@ const UPDATABLE = [
   "previous_kernel_id",
   "booted_kernel_id",
 ] as const;
+/** Columns of a guest's run (not of its files or its grants): written without an fsync of their own (db.ts withoutFsync). */
+const RUNTIME: ReadonlySet<string> = new Set(["pid", "unplugged_mib", "booted_kernel_id", "cpu_seconds", "crash_streak", "flag", "stopped_by_host"]);
 /** The columns of an instance's cgroup limits and memory reclaim (create and PATCH). */
 export type LimitColumns = Pick<InstanceRow, "memory_reclaim" | "cpus" | "cpu_weight" | "io_weight" | "pids_max">;
 export type InstanceUpdate = Partial<Pick<InstanceRow, (typeof UPDATABLE)[number]>>;
@@ -282,7 +284,7 @@ export class InstancesRepo {
 
   /** One transaction: the new state (and what comes with it) plus a history row. */
   changeState(id: string, from: InstanceState, c: StateChange): void {
-    this.db.transaction(() => {
+    const write = this.db.transaction(() => {
       this.q.setState.run({
         id,
         state: c.state,
@@ -299,7 +301,8 @@ export class InstancesRepo {
         exitReason: c.exit?.reason ?? null,
       });
       this.q.history.run(id, from, c.state, c.reason, c.at);
-    })();
+    });
+    withoutFsync(this.db, () => write()); // a guest's state: after a power cut every guest is reconciled anyway
     this.reload(id);
   }
 
@@ -317,12 +320,14 @@ export class InstancesRepo {
       st = this.db.prepare(`UPDATE instances SET ${cols.map((c) => `${c} = @${c}`).join(", ")}, updated_at = @updated_at WHERE id = @id`);
       this.updates.set(key, st);
     }
-    st.run({ ...fields, id, updated_at: new Date().toISOString() });
+    const run = () => st.run({ ...fields, id, updated_at: new Date().toISOString() });
+    if (cols.every((c) => RUNTIME.has(c))) withoutFsync(this.db, run);
+    else run();
     this.reload(id);
   }
 
   setReady(id: string, ready: boolean, at: string): void {
-    this.q.setReady.run(ready ? 1 : 0, at, id);
+    withoutFsync(this.db, () => this.q.setReady.run(ready ? 1 : 0, at, id));
     this.reload(id);
   }
 
