@@ -245,16 +245,7 @@ export class Instances {
     return this.o.repo.all();
   }
 
-  /** Instances whose stored names start with this prefix (a tenant's), without building their views. */
-  countsOf(prefix: string): { total: number; running: number } {
-    const own = this.o.repo.all().filter((r) => r.name.startsWith(prefix));
-    return { total: own.length, running: own.filter((r) => r.pid !== null).length };
-  }
-
-  /**
-   * One instance from cached state; only a running guest's CPU counter is read now (a pread of its cgroup
-   * file, kept open: ~2 µs, no path walked), so a view polled over a window measures it.
-   */
+  /** One instance from cached state; a running guest's CPU counter is read now (a pread on its held cgroup fd, ~2 µs). */
   get(name: string): InstanceView {
     const row = this.guests.row(name);
     this.cpu.sample(row.id);

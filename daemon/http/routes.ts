@@ -32,7 +32,8 @@ export function handlers(s: Services): Handlers {
   return {
     health: (_c, x) => {
       if (x.scope.prefix === null) return { status: "ok", uptime: process.uptime(), instances: s.instances.counts() };
-      return { status: "ok", uptime: process.uptime(), instances: s.instances.countsOf(x.scope.prefix) }; // a tenant counts its own guests only
+      const own = s.instances.rows().filter((r) => x.scope.sees(r.name)); // a tenant counts its own guests only (rows: no views built)
+      return { status: "ok", uptime: process.uptime(), instances: { total: own.length, running: own.filter((r) => r.pid !== null).length } };
     },
     version: () => ({ protocolVersion: PROTOCOL_VERSION, daemonVersion: s.daemonVersion, capabilities: [...CAPABILITIES] }),
     openapi: () => openApiDocument(),
