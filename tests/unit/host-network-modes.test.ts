@@ -53,22 +53,27 @@ describe("DNS names (dnsmasq)", () => {
     const args = dnsmasqArgs(
       {
         networkId: "0123456789abcdef",
+        uid: 2_000_000_010,
         gateway: "10.9.0.1",
         records: [
           { name: "web.lan", ip: "10.9.0.3" },
           { name: "db.lan", ip: "10.9.0.2" },
         ],
       },
-      "/s/net/dns-0123456789abcdef.pid",
+      "dns",
     );
     assert.deepEqual(args, [
+      "--keep-in-foreground",
+      "--user=",
+      "--group=",
+      "--pid-file",
+      "--log-facility=-",
       "--conf-file=/dev/null",
       "--no-resolv",
       "--no-hosts",
       "--bind-interfaces",
-      "--listen-address=10.9.0.1",
       "--except-interface=lo",
-      "--pid-file=/s/net/dns-0123456789abcdef.pid",
+      "--listen-address=10.9.0.1",
       "--host-record=db.lan,10.9.0.2",
       "--host-record=web.lan,10.9.0.3",
     ]);
@@ -81,7 +86,7 @@ describe("DNS names (dnsmasq)", () => {
       { name: "web", ip: "10.9.0.3" },
       { name: "web.lan", ip: "10.9.0.3 --port=0" },
     ]) {
-      assert.throws(() => dnsmasqArgs({ networkId: "0123456789abcdef", gateway: "10.9.0.1", records: [r] }, "/p"), /refusing/, JSON.stringify(r));
+      assert.throws(() => dnsmasqArgs({ networkId: "0123456789abcdef", uid: 2_000_000_010, gateway: "10.9.0.1", records: [r] }, "dns"), /refusing/, JSON.stringify(r));
     }
   });
   it("the host network's table opens port 53 on the gateway only when it serves names", () => {
