@@ -1,5 +1,5 @@
 import { gatewayOf, parseSubnet } from "./address.js";
-import { parsePrefix6 } from "./address6.js";
+import { gateway6, parsePrefix6 } from "./address6.js";
 import { BRIDGE_PREFIX, safeBridge } from "./link-names.js";
 
 /** A port forward as its rules need it (forwards.ts keeps them). */
@@ -108,6 +108,9 @@ export function firewallRules(f: FirewallSpec): string {
     `table inet ${f.table} {`,
     `  chain input {`,
     `    type filter hook input priority filter; policy accept;`,
+    // the gateway's DNS and DHCP ports are its guests' only: never from the uplink or another network
+    `    iifname != "${f.bridge}" ip daddr ${gatewayOf(parseSubnet(f.subnet)!)} meta l4proto { tcp, udp } th dport { 53, 67, 547 } drop`,
+    ...(p6 ? [`    iifname != "${f.bridge}" ip6 daddr ${gateway6(p6)} meta l4proto { tcp, udp } th dport { 53, 67, 547 } drop`] : []),
     `    ${br} ct state established,related accept`,
     `    ${br} icmp type echo-request accept`,
     `    ${br} icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept`,
