@@ -143,7 +143,8 @@ export function firewallRules(f: FirewallSpec): string {
  * A bridged network's table: the bridge is the admin's LAN, so only frames
  * from the guests' MACs (each pinned to its port by the bridge guard) are
  * kept from the host's own services (replies, ping and neighbour discovery
- * pass); what the host routes or bridges for the LAN is the admin's.
+ * pass), and the host routes nothing of theirs (they use the LAN's router);
+ * what the host routes or bridges for the LAN is the admin's.
  */
 function bridgedRules(f: FirewallSpec): string {
   const bridge = safeBridge(f.bridge);
@@ -161,7 +162,13 @@ function bridgedRules(f: FirewallSpec): string {
       `    ${from} drop`,
     );
   }
-  lines.push(`  }`, `}`);
+  lines.push(`  }`);
+  if (macs.length) {
+    // the host is no router for them, whatever it forwards for others (a routed or NATed network turns forwarding on):
+    // their source MACs are pinned at their ports, so no destination they choose gets a frame of theirs routed
+    lines.push(`  chain forward {`, `    type filter hook forward priority filter; policy accept;`, `    ${from} oifname != "${bridge}" drop`, `  }`);
+  }
+  lines.push(`}`);
   return `${lines.join("\n")}\n`;
 }
 

@@ -110,7 +110,8 @@ export class HostSide {
 
   /** A network with DNS: its dnsmasq answers exactly its NICs' names (started, or restarted when they changed). */
   names(n: NetworkRow): void {
-    if ((n.dns !== 1 && !n.ipv6) || n.kind !== "host" || !n.host_if) return;
+    // a bridged network's prefix is advertised by the LAN's router, not by umld
+    if ((n.dns !== 1 && !n.ipv6) || n.kind !== "host" || !n.host_if || n.bridged === 1) return;
     this.c.dns.ensure({
       networkId: n.id,
       uid: this.c.serviceUid(n),

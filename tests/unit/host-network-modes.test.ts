@@ -28,7 +28,7 @@ describe("routed host network rules", () => {
 
 describe("bridged host network rules", () => {
   const bridged = { table: "umld_0123456789abcdef", bridge: "br0", subnet: "192.168.50.0/24", nat: false, bridged: true };
-  it("only the guests' MACs are kept from the host, and nothing is forwarded, NATed or DNATed", () => {
+  it("only the guests' MACs are kept from the host, the host routes nothing of theirs, and nothing is NATed or DNATed", () => {
     const text = firewallRules({ ...bridged, guestMacs: ["fa:18:c0:a8:32:14"] });
     assert.deepEqual(chain(text, "input").slice(1), [
       'iifname "br0" ether saddr { fa:18:c0:a8:32:14 } ct state established,related accept',
@@ -36,7 +36,8 @@ describe("bridged host network rules", () => {
       'iifname "br0" ether saddr { fa:18:c0:a8:32:14 } icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert } accept',
       'iifname "br0" ether saddr { fa:18:c0:a8:32:14 } drop',
     ]);
-    assert.ok(!/forward|masquerade|dnat/.test(text));
+    assert.deepEqual(chain(text, "forward").slice(1), ['iifname "br0" ether saddr { fa:18:c0:a8:32:14 } oifname != "br0" drop'], "bridged in the LAN, never routed by the host");
+    assert.ok(!/masquerade|dnat/.test(text));
     assert.deepEqual(chain(firewallRules({ ...bridged, guestMacs: [] }), "input").slice(1), [], "no guests: nothing dropped");
   });
   it("refuses a bridge or MAC that is not one", () => {
