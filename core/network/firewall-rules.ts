@@ -1,13 +1,14 @@
 import { gatewayOf, parseSubnet } from "./address.js";
-import { gateway6, parsePrefix6 } from "./address6.js";
+import { gateway6, groupsOf, parsePrefix6 } from "./address6.js";
 import { BRIDGE_PREFIX, safeBridge } from "./link-names.js";
 
 /** A port forward as its rules need it (forwards.ts keeps them). */
 export interface ForwardRule {
   protocol: "tcp" | "udp";
-  /** null: every address of the host */
+  /** null: every IPv4 address of the host; "::" every IPv6 one */
   listenAddress: string | null;
   listenPort: number;
+  /** the guest's address, of the listen address's family */
   ip: string;
   targetPort: number;
 }
@@ -42,11 +43,14 @@ function forwardLines(f: FirewallSpec): { nat: string[]; accept: string[] } {
   const accept: string[] = [];
   for (const r of f.forwards ?? []) {
     if (r.protocol !== "tcp" && r.protocol !== "udp") throw new Error(`refusing protocol '${String(r.protocol)}'`);
-    if (!IPV4.test(r.ip) || (r.listenAddress !== null && !IPV4.test(r.listenAddress))) throw new Error(`refusing forward address`);
-    const to = r.listenAddress === null ? "fib daddr type local" : `ip daddr ${r.listenAddress}`;
+    const v6 = r.listenAddress !== null && r.listenAddress.includes(":");
+    const ok = v6 ? !!groupsOf(r.ip) && !!groupsOf(r.listenAddress!) : IPV4.test(r.ip) && (r.listenAddress === null || IPV4.test(r.listenAddress));
+    if (!ok) throw new Error(`refusing forward address`);
+    const to = v6 ? (r.listenAddress === "::" ? "meta nfproto ipv6 fib daddr type local" : `ip6 daddr ${r.listenAddress}`) : r.listenAddress === null ? "fib daddr type local" : `ip daddr ${r.listenAddress}`;
+    const target = v6 ? `ip6 to [${r.ip}]:${port(r.targetPort)}` : `ip to ${r.ip}:${port(r.targetPort)}`;
     // never from a guest network (a guest reaches its neighbours directly, other networks not at all)
-    nat.push(`    iifname != "${BRIDGE_PREFIX}*" ${to} ${r.protocol} dport ${port(r.listenPort)} dnat ip to ${r.ip}:${port(r.targetPort)}`);
-    accept.push(`    oifname "${f.bridge}" ip daddr ${r.ip} ${r.protocol} dport ${port(r.targetPort)} ct status dnat accept`);
+    nat.push(`    iifname != "${BRIDGE_PREFIX}*" ${to} ${r.protocol} dport ${port(r.listenPort)} dnat ${target}`);
+    accept.push(`    oifname "${f.bridge}" ${v6 ? "ip6" : "ip"} daddr ${r.ip} ${r.protocol} dport ${port(r.targetPort)} ct status dnat accept`);
   }
   return { nat, accept };
 }
@@ -88,7 +92,7 @@ export function firewallRules(f: FirewallSpec): string {
         `    ${br} drop`,
         // a forward's connections pass only by its own accept above: once it is removed, so are they (conntrack keeps them otherwise)
         `    oifname "${f.bridge}" ip daddr ${f.subnet} ct state established,related ct status & dnat == 0 accept`,
-        ...(v6 ? [`    oifname "${f.bridge}" ip6 daddr ${p6} ct state established,related accept`] : []),
+        ...(v6 ? [`    oifname "${f.bridge}" ip6 daddr ${p6} ct state established,related ct status & dnat == 0 accept`] : []),
         `    oifname "${f.bridge}" drop`,
       ]
     : f.routed

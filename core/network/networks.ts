@@ -4,6 +4,7 @@ import { UmldError } from "../errors.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import type { NetworkRow, NetworksRepo, NicRow } from "../store/networks-repo.js";
 import { nicAddress6, releaseForwarding6 } from "./ipv6.js";
+import { hostPrefixes6 } from "./ipv6-host.js";
 import type { GuestFilter } from "./guest-filter.js";
 import type { HostLinks } from "./host-links.js";
 import { HostSide } from "./host-side.js";
@@ -65,7 +66,7 @@ export class Networks {
       nicsOn: (id) => repo.nicsOn(id),
       ownerOf: (id) => this.tapOwner(id),
       netMbitOf: (id) => instances.byId(id)?.net_mbit ?? null,
-      forwardsOn: (id) => repo.forwards.on(id).map(ruleOf),
+      forwardsOn: (id) => repo.forwards.on(id).map((f) => ruleOf(f, repo.byId(id)?.ipv6)),
       dns: new NetworkDns(links.stateDir, log, services?.jail ?? { launcher: "/nonexistent", jailRoot: "/nonexistent" }),
       dnsRecords: (n) => repo.nicsOn(n.id).map((x) => ({ name: dnsName(instances.byId(x.instance_id)?.name ?? "", n.name), ip: x.ip, ip6: nicAddress6(n.ipv6, x.mac) })),
       serviceUid: (n) => {
@@ -84,6 +85,7 @@ export class Networks {
       log,
       listeners: hostListeners,
       hostAddresses: () => links.hostAddresses(),
+      hostAddresses6: () => hostPrefixes6(),
       applyFirewall: (n) => this.host.firewall(n),
     });
   }

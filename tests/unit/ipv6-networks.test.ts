@@ -50,7 +50,7 @@ describe("IPv6 in a host network's table", () => {
 
   it("NATed: out with NAT66, in only replies", () => {
     const text = firewallRules({ ...base, nat: true });
-    assert.ok(chain(text, "forward").includes(`oifname "umlbr-01234567" ip6 daddr fd42:1:2:3::/64 ct state established,related accept`));
+    assert.ok(chain(text, "forward").includes(`oifname "umlbr-01234567" ip6 daddr fd42:1:2:3::/64 ct state established,related ct status & dnat == 0 accept`));
     assert.ok(!chain(text, "forward").includes(`oifname "umlbr-01234567" ip6 daddr fd42:1:2:3::/64 accept`));
     assert.ok(chain(text, "postrouting").includes(`ip6 saddr fd42:1:2:3::/64 oifname != "umlbr-01234567" masquerade`));
   });
