@@ -46,7 +46,13 @@ function forwardLines(f: FirewallSpec): { nat: string[]; accept: string[] } {
     const v6 = r.listenAddress !== null && r.listenAddress.includes(":");
     const ok = v6 ? !!groupsOf(r.ip) && !!groupsOf(r.listenAddress!) : IPV4.test(r.ip) && (r.listenAddress === null || IPV4.test(r.listenAddress));
     if (!ok) throw new Error(`refusing forward address`);
-    const to = v6 ? (r.listenAddress === "::" ? "meta nfproto ipv6 fib daddr type local" : `ip6 daddr ${r.listenAddress}`) : r.listenAddress === null ? "fib daddr type local" : `ip daddr ${r.listenAddress}`;
+    const to = v6
+      ? r.listenAddress === "::"
+        ? "meta nfproto ipv6 fib daddr type local"
+        : `ip6 daddr ${r.listenAddress}`
+      : r.listenAddress === null
+        ? "fib daddr type local"
+        : `ip daddr ${r.listenAddress}`;
     const target = v6 ? `ip6 to [${r.ip}]:${port(r.targetPort)}` : `ip to ${r.ip}:${port(r.targetPort)}`;
     // never from a guest network (a guest reaches its neighbours directly, other networks not at all)
     nat.push(`    iifname != "${BRIDGE_PREFIX}*" ${to} ${r.protocol} dport ${port(r.listenPort)} dnat ${target}`);

@@ -9,6 +9,7 @@ import type { GuestFilter } from "./guest-filter.js";
 import type { HostLinks } from "./host-links.js";
 import { HostSide } from "./host-side.js";
 import { dnsName } from "./dns.js";
+import { ownerOfName } from "../tenants/principal.js";
 import { NetworkDns, type DnsJail } from "./dns-daemons.js";
 import { Forwards, ruleOf } from "./forwards.js";
 import { hostListeners } from "./listeners.js";
@@ -68,7 +69,13 @@ export class Networks {
       netMbitOf: (id) => instances.byId(id)?.net_mbit ?? null,
       forwardsOn: (id) => repo.forwards.on(id).map((f) => ruleOf(f, repo.byId(id)?.ipv6)),
       dns: new NetworkDns(links.stateDir, log, services?.jail ?? { launcher: "/nonexistent", jailRoot: "/nonexistent" }),
-      dnsRecords: (n) => repo.nicsOn(n.id).map((x) => ({ name: dnsName(instances.byId(x.instance_id)?.name ?? "", n.name), ip: x.ip, ip6: nicAddress6(n.ipv6, x.mac) })),
+      // only the network owner's guests are named: another owner's (an admin attached it) could take a name its guests resolve
+      dnsRecords: (n) =>
+        repo
+          .nicsOn(n.id)
+          .map((x) => ({ inst: instances.byId(x.instance_id)?.name ?? "", x }))
+          .filter(({ inst }) => inst && ownerOfName(inst).tenant === n.owner)
+          .map(({ inst, x }) => ({ name: dnsName(inst, n.name), ip: x.ip, ip6: nicAddress6(n.ipv6, x.mac) })),
       serviceUid: (n) => {
         const had = repo.byId(n.id)?.host_uid;
         if (had != null) return had;

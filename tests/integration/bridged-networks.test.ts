@@ -142,7 +142,27 @@ describe("host networks bridged to an admin's bridge", { timeout: 300_000 }, () 
     // the LAN's router: the namespace advertises the prefix on the LAN (as the admin's router would)
     sh("sh", ["-c", `echo 0 > /proc/sys/net/ipv6/conf/${LAN}/accept_ra`]);
     lanNs!.exec("ip", ["-6", "addr", "add", "fdec:7::200/64", "dev", "vns0", "nodad"]);
-    const ra = spawn("ip", ["netns", "exec", lanNs!.name, "/usr/sbin/dnsmasq", "--keep-in-foreground", "--user=", "--group=", "--pid-file", "--conf-file=/dev/null", "--port=0", "--interface=vns0", "--enable-ra", "--dhcp-range=fdec:7::,ra-only,64", "--ra-param=vns0,high,10", "--leasefile-ro"], { stdio: "ignore" });
+    const ra = spawn(
+      "ip",
+      [
+        "netns",
+        "exec",
+        lanNs!.name,
+        "/usr/sbin/dnsmasq",
+        "--keep-in-foreground",
+        "--user=",
+        "--group=",
+        "--pid-file",
+        "--conf-file=/dev/null",
+        "--port=0",
+        "--interface=vns0",
+        "--enable-ra",
+        "--dhcp-range=fdec:7::,ra-only,64",
+        "--ra-param=vns0,high,10",
+        "--leasefile-ro",
+      ],
+      { stdio: "ignore" },
+    );
     servers.push(ra);
     con!.close();
     con = undefined;
