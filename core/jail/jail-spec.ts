@@ -17,7 +17,7 @@ export interface JailSpec {
   gid: number;
   groups: number[];
   cgroups: string[];
-  rlimits: Partial<Record<"core" | "nofile" | "nproc" | "memlock" | "fsize", [soft: number, hard: number]>>;
+  rlimits: Partial<Record<"core" | "nofile" | "nproc" | "memlock" | "fsize" | "as", [soft: number, hard: number]>>;
   noAslr: boolean;
   readOnly: JailFile[];
   readWrite: string[];

@@ -92,8 +92,8 @@ export class NetworkDns {
         gid: s.uid,
         groups: [],
         cgroups: [],
-        // TCP queries fork (at most 20 at a time); the log is its only file
-        rlimits: { core: [0, 0], nofile: [256, 256], nproc: [64, 64], fsize: [1 << 20, 1 << 20] },
+        // TCP queries fork (at most 20 at a time); the log is its only file; no cgroup, so its address space is bounded (it uses ~20 MiB)
+        rlimits: { core: [0, 0], nofile: [256, 256], nproc: [64, 64], fsize: [1 << 20, 1 << 20], as: [256 << 20, 256 << 20] },
         noAslr: false,
         readOnly: binaryFiles(DNSMASQ),
         readWrite: [],

@@ -14,7 +14,7 @@
  *   --uid N --gid N            the unprivileged identity to run as (never 0)
  *   --groups G,G,...           supplementary groups (default: none)
  *   --cgroup DIR               join this cgroup (its cgroup.procs) before anything else; repeatable
- *   --rlimit NAME:SOFT:HARD    core, nofile, nproc, memlock, fsize, stack (unlimited: -1)
+ *   --rlimit NAME:SOFT:HARD    core, nofile, nproc, memlock, fsize, stack, as (unlimited: -1)
  *   --no-aslr                  personality(ADDR_NO_RANDOMIZE): UML's memory is then exactly what was asked
  *   --umask OCTAL  --chdir PATH
  *   --ambient-caps LIST        keep these capabilities, as ambient ones through the exec (a network service: LIST of
@@ -180,7 +180,7 @@ static struct item *add_item(enum kind kind, const char *spec) {
 static void add_rlimit(const char *spec) {
   static const struct { const char *name; int res; } names[] = {
     {"core", RLIMIT_CORE}, {"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC},
-    {"memlock", RLIMIT_MEMLOCK}, {"fsize", RLIMIT_FSIZE}, {"stack", RLIMIT_STACK},
+    {"memlock", RLIMIT_MEMLOCK}, {"fsize", RLIMIT_FSIZE}, {"stack", RLIMIT_STACK}, {"as", RLIMIT_AS},
   };
   if (nrlimits == 8) die("arguments", "too many rlimits");
   const char *c1 = strchr(spec, ':');
