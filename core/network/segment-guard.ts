@@ -72,6 +72,8 @@ function ipv6Pins(tap: string, mac: string, prefix6: string | null): string[] {
     // the unspecified source is for duplicate address detection, MLD and solicitations before a link-local exists, nothing else
     `    ${tap} ether type ip6 ip6 saddr :: meta l4proto != ipv6-icmp drop`,
     `    ${tap} ether type ip6 ip6 saddr :: icmpv6 type != { nd-neighbor-solicit, nd-router-solicit, mld-listener-report, mld2-listener-report } drop`,
+    // a fragment shows no ICMPv6 header to the two rules below: one that could be neighbour discovery (hop limit 255) never passes
+    `    ${tap} ether type ip6 ip6 hoplimit 255 exthdr frag exists drop`,
     `    ${tap} icmpv6 type { nd-router-advert, nd-redirect } drop`,
     `    ${tap} icmpv6 type nd-neighbor-advert @th,64,128 != { ${targets.join(", ")} } drop`,
   ];

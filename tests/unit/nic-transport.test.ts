@@ -53,6 +53,7 @@ describe("segment guard: a bridge's layer-2 rules", () => {
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr != { ::, fe80::fc18:aff:fe4d:2 } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: meta l4proto != ipv6-icmp drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: icmpv6 type != { nd-neighbor-solicit, nd-router-solicit, mld-listener-report, mld2-listener-report } drop`,
+      `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 hoplimit 255 exthdr frag exists drop`,
       `iifname "umlt-0a1b2c3d4e" icmpv6 type { nd-router-advert, nd-redirect } drop`,
       `iifname "umlt-0a1b2c3d4e" icmpv6 type nd-neighbor-advert @th,64,128 != { 0xfe80000000000000fc180afffe4d0002 } drop`,
     ]);
@@ -61,6 +62,7 @@ describe("segment guard: a bridge's layer-2 rules", () => {
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr != { ::, fe80::fc18:aff:fe4d:2, fd42:1:2:3:fc18:aff:fe4d:2 } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: meta l4proto != ipv6-icmp drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: icmpv6 type != { nd-neighbor-solicit, nd-router-solicit, mld-listener-report, mld2-listener-report } drop`,
+      `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 hoplimit 255 exthdr frag exists drop`,
       `iifname "umlt-0a1b2c3d4e" icmpv6 type { nd-router-advert, nd-redirect } drop`,
       `iifname "umlt-0a1b2c3d4e" icmpv6 type nd-neighbor-advert @th,64,128 != { 0xfe80000000000000fc180afffe4d0002, 0xfd42000100020003fc180afffe4d0002 } drop`,
     ]);
