@@ -51,20 +51,24 @@ describe("segment guard: a bridge's layer-2 rules", () => {
       `iifname "umlt-0a1b2c3d4e" ether type ip ip saddr != { 0.0.0.0, 10.77.0.2 } drop`,
       // no DHCP server's offer to a neighbour's client
       `iifname "umlt-0a1b2c3d4e" ether type ip udp dport 68 drop`,
+      // an ARP probe only for its own address
+      `iifname "umlt-0a1b2c3d4e" ether type arp arp saddr ip 0.0.0.0 arp daddr ip != 10.77.0.2 drop`,
       // IPv6 only from its link-local address (EUI-64 of the MAC) or :: (DAD); no router advertisement; neighbour advertisements only for its own
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr != { ::, fe80::fc18:aff:fe4d:2 } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: meta l4proto != ipv6-icmp drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: icmpv6 type != { nd-neighbor-solicit, nd-router-solicit, mld-listener-report, mld2-listener-report } drop`,
+      `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit @th,64,128 != { 0xfe80000000000000fc180afffe4d0002 } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 hoplimit 255 exthdr frag exists drop`,
       `iifname "umlt-0a1b2c3d4e" icmpv6 type { nd-router-advert, nd-redirect } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 udp dport 546 drop`,
       `iifname "umlt-0a1b2c3d4e" icmpv6 type nd-neighbor-advert @th,64,128 != { 0xfe80000000000000fc180afffe4d0002 } drop`,
     ]);
     // with the network's prefix, its SLAAC address there is its own too
-    assert.deepEqual(chain(segmentRules(guard({ pinAddresses: true, prefix6: "fd42:1:2:3::/64" })), "ports").slice(6), [
+    assert.deepEqual(chain(segmentRules(guard({ pinAddresses: true, prefix6: "fd42:1:2:3::/64" })), "ports").slice(7), [
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr != { ::, fe80::fc18:aff:fe4d:2, fd42:1:2:3:fc18:aff:fe4d:2 } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: meta l4proto != ipv6-icmp drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: icmpv6 type != { nd-neighbor-solicit, nd-router-solicit, mld-listener-report, mld2-listener-report } drop`,
+      `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit @th,64,128 != { 0xfe80000000000000fc180afffe4d0002, 0xfd42000100020003fc180afffe4d0002 } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 hoplimit 255 exthdr frag exists drop`,
       `iifname "umlt-0a1b2c3d4e" icmpv6 type { nd-router-advert, nd-redirect } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 udp dport 546 drop`,
