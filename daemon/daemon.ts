@@ -276,6 +276,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
       closed = true;
       retention.stop();
       eventRetention.stop();
+      instances.networks.stop();
       sockets.close();
       await new Promise<void>((r) => unixServer.close(() => r()));
       await app.close();
