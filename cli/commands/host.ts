@@ -1,6 +1,47 @@
+import type { ResponseOf } from "../../protocol/contract.js";
+import { col } from "../output.js";
 import type { CommandSpec } from "./command.js";
 
+type HostRow = ResponseOf<"listHosts">["hosts"][number];
+const HOST_COLUMNS = [
+  col<HostRow>("name", (h) => (h.self ? `${h.name}*` : h.name)),
+  col<HostRow>("state", (h) => h.state),
+  col<HostRow>("url", (h) => h.url),
+  col<HostRow>(
+    "free",
+    (h) => h.memory?.freeMiB ?? null,
+    (h) => (h.memory ? `${h.memory.freeMiB}M` : "-"),
+    "free memory",
+  ),
+  col<HostRow>(
+    "committed",
+    (h) => h.memory?.committedMiB ?? null,
+    (h) => (h.memory ? `${h.memory.committedMiB}M/${h.memory.limitMiB}M` : "-"),
+  ),
+  col<HostRow>(
+    "guests",
+    (h) => h.guests?.running ?? null,
+    (h) => (h.guests ? `${h.guests.running}/${h.guests.total}` : "-"),
+    "running/total",
+  ),
+  col<HostRow>("version", (h) => h.version),
+  col<HostRow>("lastSeen", (h) => h.lastSeen, undefined, "last seen"),
+];
+
 export const hostCommands: CommandSpec[] = [
+  {
+    name: "host",
+    subs: ["ls"],
+    help: ["host ls                              the fleet's hosts: up or lost, free memory, guests (* = the host answering)"],
+    lists: true,
+    async run(x) {
+      const sub = x.arg(0, "host ls");
+      if (sub !== "ls") x.fail("host ls");
+      const r = await x.c.call("listHosts");
+      if (!r.fleet) return x.out(r, "this umld is not in a fleet (started without --cluster-etcd)");
+      x.list(r, r.hosts, HOST_COLUMNS, "no hosts");
+    },
+  },
   {
     name: "events",
     help: [

@@ -12,8 +12,20 @@ import { usageDelta } from "./usage.js";
  * tenant's quotas (checked and reserved in one step, released when the work
  * is done, also when it runs on as an operation), then run.
  */
+/** Fleet-wide instance names (core/fleet/fleet.ts): claimed in etcd before a create, released after a delete. */
+export interface FleetNames {
+  claim(stored: string): Promise<void>;
+  release(stored: string): Promise<void>;
+}
+
 export class Dispatcher {
+  private names: FleetNames | null = null;
   constructor(private readonly s: CoreServices) {}
+
+  /** In a fleet: every new instance name is claimed fleet-wide first. */
+  setNames(names: FleetNames): void {
+    this.names = names;
+  }
 
   async execute<K extends CommandKind>(command: CommandOf<K>, actor: Principal): Promise<CommandResult<K>> {
     const cmd = command as Command;
@@ -34,8 +46,10 @@ export class Dispatcher {
     const delta = tenant !== null ? usageDelta(this.s, cmd) : null;
     const release = delta ? this.s.tenants.reserve(tenant!, delta) : () => {};
     let later = false;
+    const claimed = cmd.kind === "instance.create" ? cmd.name : cmd.kind === "instance.clone" ? cmd.clone.name : null;
     try {
-      const result = await runCommand(this.s, command);
+      if (claimed !== null && this.names) await this.names.claim(claimed);
+      const result = await this.runClaimed(command, claimed);
       // an operation still running (wait=false) keeps its reservation until it ends
       const op = (result as { operation?: { id: string; status: string } } | null)?.operation;
       if (delta && op && op.status === "running") later = this.releaseWhenDone(op.id, release);
@@ -43,6 +57,20 @@ export class Dispatcher {
     } finally {
       if (!later) release();
     }
+  }
+
+  /** Runs a command; a name claimed for it is released if it fails, and a deleted instance's name after it succeeds. */
+  private async runClaimed<K extends CommandKind>(command: CommandOf<K>, claimed: string | null): Promise<CommandResult<K>> {
+    const cmd = command as Command;
+    let result: CommandResult<K>;
+    try {
+      result = await runCommand(this.s, command);
+    } catch (e) {
+      if (claimed !== null && this.names) await this.names.release(claimed).catch(() => {}); // the name stays claimed until a retry or delete: never a second owner
+      throw e;
+    }
+    if (cmd.kind === "instance.delete" && this.names) await this.names.release(cmd.name).catch(() => {});
+    return result;
   }
 
   /**

@@ -70,6 +70,7 @@ export function handlers(s: Services): Handlers {
       const p = x.scope.principal;
       return { kind: p.kind, tenant: p.tenant, principal: p.label, actions: p.actions ? [...p.actions] : null, expiresAt: p.expiresAt ? new Date(p.expiresAt).toISOString() : null };
     },
+    listHosts: () => (s.fleet ? { fleet: true, hosts: s.fleet.fleet.hosts() } : { fleet: false, hosts: [] }),
     host: () => hostOverview(s.instances.list(), { version: s.daemonVersion, uptimeS: process.uptime() }),
 
     // ---- writes: one command each

@@ -1,0 +1,36 @@
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { Fleet, type FleetMember } from "../core/fleet/fleet.js";
+import { PeerAuth } from "../core/fleet/peer-auth.js";
+import type { FleetConfig } from "./config.js";
+import type { Services } from "./services.js";
+
+/** The fleet secret: a root-only file of at least 32 bytes (every host of the fleet holds the same). */
+export function readFleetSecret(path: string): Buffer {
+  const st = statSync(path);
+  if ((st.mode & 0o077) !== 0) throw new Error(`--fleet-secret-file ${path} is readable by others than its owner (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`);
+  const secret = Buffer.from(readFileSync(path, "utf8").trim(), "utf8");
+  if (secret.length < 32) throw new Error(`--fleet-secret-file ${path} holds ${secret.length} bytes; a fleet secret has at least 32 (e.g. openssl rand -hex 32)`);
+  return secret;
+}
+
+/** Joins the fleet (refusing to start if etcd does not answer or the host name is another machine's up). */
+export async function joinFleet(cfg: FleetConfig, stateDir: string, s: Services): Promise<FleetMember> {
+  const peer = new PeerAuth(readFleetSecret(cfg.secretFile), cfg.hostName);
+  const figures = () => {
+    const f = s.instances.admission.figures();
+    return { memory: { totalMiB: f.hostMemTotalMiB, limitMiB: f.limitMiB, committedMiB: f.committedMiB }, guests: s.instances.counts() };
+  };
+  const fleet = new Fleet(
+    { endpoints: cfg.etcd, hostName: cfg.hostName, advertise: cfg.advertise, leaseTtlS: cfg.leaseTtlS, hostIdFile: join(stateDir, "fleet-host-id") },
+    s.daemonVersion,
+    figures,
+    s.log,
+  );
+  await fleet.join();
+  const names = await fleet.reconcileNames(s.instances.list().map((i) => i.name));
+  if (names.conflicts.length) s.log.error({ conflicts: names.conflicts }, "fleet: instances here whose names other hosts hold: rename them (docs/fleet.md)");
+  if (names.claimed.length || names.released.length) s.log.info({ claimed: names.claimed, released: names.released }, "fleet: instance names reconciled");
+  s.dispatcher.setNames(fleet);
+  return { fleet, peer };
+}
