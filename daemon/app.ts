@@ -6,6 +6,7 @@ import { isDashboardRequest, loadDashboard, registerDashboard, type Dashboard } 
 import { toErrorResponse } from "./http/errors.js";
 import "./http/request-context.js";
 import { registerRoutes } from "./http/routes.js";
+import { checkPeerBody } from "./http/peers.js";
 import type { Services } from "./services.js";
 
 export { localRequests };
@@ -73,6 +74,8 @@ export async function buildApp(
     if (isDashboardRequest(req)) return gate.admitAnonymous(req.raw); // static files: no token, the address's budget
     req.scope = gate.admit(req.raw, `${req.method} ${req.url.split("?")[0]!.slice(0, 200)}`);
   });
+  // a peer request's body must be the one its sender signed
+  app.addHook("preHandler", async (req) => checkPeerBody(req));
   app.addHook("onResponse", async (req, reply) => {
     s.metrics.requestDuration.observe({ route: req.routeName ?? "none", method: req.method, code: String(reply.statusCode) }, reply.elapsedTime / 1000);
     if ((req.method === "GET" || req.method === "HEAD") && !AUDITED_READS.has(req.routeName ?? "")) return;

@@ -260,7 +260,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   }
   if (cfg.fleet) {
     try {
-      services.fleet = await joinFleet(cfg.fleet, paths.root, services);
+      services.fleet = await joinFleet(cfg.fleet, paths.root, services, gate);
     } catch (e) {
       await new Promise<void>((r) => unixServer.close(() => r()));
       await app.close();

@@ -2,7 +2,10 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Fleet, type FleetMember } from "../core/fleet/fleet.js";
 import { PeerAuth } from "../core/fleet/peer-auth.js";
+import { TenantDirectory } from "../core/fleet/directory.js";
 import type { FleetConfig } from "./config.js";
+import type { Gate } from "./auth/gate.js";
+import { verifyPeer } from "./http/peers.js";
 import type { Services } from "./services.js";
 
 /** The fleet secret: a root-only file of at least 32 bytes (every host of the fleet holds the same). */
@@ -15,7 +18,7 @@ export function readFleetSecret(path: string): Buffer {
 }
 
 /** Joins the fleet (refusing to start if etcd does not answer or the host name is another machine's up). */
-export async function joinFleet(cfg: FleetConfig, stateDir: string, s: Services): Promise<FleetMember> {
+export async function joinFleet(cfg: FleetConfig, stateDir: string, s: Services, gate: Gate): Promise<FleetMember> {
   const peer = new PeerAuth(readFleetSecret(cfg.secretFile), cfg.hostName);
   const figures = () => {
     const f = s.instances.admission.figures();
@@ -31,6 +34,21 @@ export async function joinFleet(cfg: FleetConfig, stateDir: string, s: Services)
   const names = await fleet.reconcileNames(s.instances.list().map((i) => i.name));
   if (names.conflicts.length) s.log.error({ conflicts: names.conflicts }, "fleet: instances here whose names other hosts hold: rename them (docs/fleet.md)");
   if (names.claimed.length || names.released.length) s.log.info({ claimed: names.claimed, released: names.released }, "fleet: instance names reconciled");
-  s.dispatcher.setNames(fleet);
-  return { fleet, peer };
+  const directory = new TenantDirectory(fleet.etcd, fleet.mirror, s.tenants, s.log);
+  await directory.start();
+  s.dispatcher.setFleet({
+    claim: (n) => fleet.claim(n),
+    release: (n) => fleet.release(n),
+    before: (cmd) => {
+      if (cmd.kind === "tenant.delete") directory.checkDelete(cmd.name, fleet.claims());
+    },
+    after: async (cmd, result) => {
+      if (cmd.kind === "tenant.create" || cmd.kind === "tenant.update" || cmd.kind === "tenant.delete") await directory.published(cmd.kind, cmd.name, null);
+      if (cmd.kind === "token.create") await directory.published(cmd.kind, cmd.tenant, (result as { id: string }).id);
+      if (cmd.kind === "token.revoke") await directory.published(cmd.kind, cmd.tenant, cmd.token);
+    },
+  });
+  const member = { fleet, peer };
+  gate.setPeerVerifier((req, header) => verifyPeer(member, req, header));
+  return member;
 }

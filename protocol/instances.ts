@@ -275,10 +275,17 @@ export const InstanceView = z.object({
   crashStreak: z.number().int().describe("crashes in a row, each within a minute of its start"),
   flag: z.string().nullable().describe("why umld stopped acting on its own (e.g. crash-loop); cleared by a start"),
   problems: z.array(z.string()).describe("what is wrong with the instance's files right now (missing COW, changed backing)"),
+  host: z.string().optional().describe("fleet only: the host the instance is on (docs/fleet.md)"),
 });
 export type InstanceView = z.infer<typeof InstanceView>;
 
-export const InstanceList = z.object({ instances: z.array(InstanceView) });
+export const InstanceList = z.object({
+  instances: z.array(InstanceView),
+  unreachable: z
+    .array(z.object({ host: z.string(), instances: z.array(OwnedName) }))
+    .optional()
+    .describe("fleet only: instances of hosts that are lost or did not answer, by name (their views are not in `instances`)"),
+});
 
 export const PatchInstanceResult = z.object({
   instance: InstanceView,

@@ -12,18 +12,23 @@ import { usageDelta } from "./usage.js";
  * tenant's quotas (checked and reserved in one step, released when the work
  * is done, also when it runs on as an operation), then run.
  */
-/** Fleet-wide instance names (core/fleet/fleet.ts): claimed in etcd before a create, released after a delete. */
-export interface FleetNames {
+/** What a fleet adds to a command (core/fleet/, docs/fleet.md): names claimed in etcd, tenants and tokens copied to every host. */
+export interface FleetHooks {
+  /** a new instance name, claimed fleet-wide before anything is made */
   claim(stored: string): Promise<void>;
   release(stored: string): Promise<void>;
+  /** a check before the command runs (a tenant deleted only when it holds nothing in the fleet) */
+  before(cmd: Command): void;
+  /** after it succeeded here (a tenant's or token's record in etcd) */
+  after(cmd: Command, result: unknown): Promise<void>;
 }
 
 export class Dispatcher {
-  private names: FleetNames | null = null;
+  private names: FleetHooks | null = null;
   constructor(private readonly s: CoreServices) {}
 
-  /** In a fleet: every new instance name is claimed fleet-wide first. */
-  setNames(names: FleetNames): void {
+  /** In a fleet: every new instance name is claimed fleet-wide first, tenants and tokens go to etcd. */
+  setFleet(names: FleetHooks): void {
     this.names = names;
   }
 
@@ -48,6 +53,7 @@ export class Dispatcher {
     let later = false;
     const claimed = cmd.kind === "instance.create" ? cmd.name : cmd.kind === "instance.clone" ? cmd.clone.name : null;
     try {
+      this.names?.before(cmd);
       if (claimed !== null && this.names) await this.names.claim(claimed);
       const result = await this.runClaimed(command, claimed);
       // an operation still running (wait=false) keeps its reservation until it ends
@@ -70,6 +76,7 @@ export class Dispatcher {
       throw e;
     }
     if (cmd.kind === "instance.delete" && this.names) await this.names.release(cmd.name).catch(() => {});
+    await this.names?.after(cmd, result);
     return result;
   }
 

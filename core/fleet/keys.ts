@@ -13,6 +13,10 @@ export const Keys = {
   aliveOf: (host: string) => `${ROOT}alive/${host}`,
   instances: `${ROOT}instances/`,
   instance: (name: string) => `${ROOT}instances/${name}`,
+  tenants: `${ROOT}tenants/`,
+  tenant: (name: string) => `${ROOT}tenants/${name}`,
+  tokens: `${ROOT}tokens/`,
+  token: (id: string) => `${ROOT}tokens/${id}`,
 };
 
 /** A host that joined once (no lease: it stays when the host is lost, so it can be shown lost). */

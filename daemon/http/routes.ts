@@ -9,11 +9,14 @@ import type { CommandResult } from "../../core/commands/handlers.js";
 import type { Scope } from "../auth/scope.js";
 import type { Services } from "../services.js";
 import { scopeOf } from "./request-context.js";
+import { fleetInstances, forwardToOwner, peerRequests } from "./peers.js";
 import { anyAnswer, anyCall, registerContract, type AnyAnswer, type Call } from "./register.js";
 
 /** What a handler has besides its call: who asks, and the one way to change anything. */
 interface Edge {
   scope: Scope;
+  /** another host of the fleet sent it: served here, never forwarded */
+  peer: boolean;
   /** A name as the principal sent it, as stored: a tenant's own namespace (reads; commands are put there by the dispatcher). */
   own(name: string): string;
   /** Runs a command through the dispatcher as this principal; an operation not waited for is answered 202. */
@@ -41,8 +44,8 @@ export function handlers(s: Services): Handlers {
     listUsage: () => s.instances.io.usageList(),
     instanceUsage: ({ params }, x) => s.instances.io.usageHistory(x.own(params.name)),
     consoleLog: ({ params, query }, x) => s.instances.io.consoleLog(x.own(params.name), query.tail),
-    listInstances: () => ({ instances: s.instances.list() }),
-    getInstance: ({ params }, x) => s.instances.get(x.own(params.name)),
+    listInstances: async (_c, x) => (s.fleet && !x.peer ? fleetInstances(s.fleet, x.scope, s.instances.list()) : { instances: s.instances.list().map((v) => withHost(s, v)) }),
+    getInstance: ({ params }, x) => withHost(s, s.instances.get(x.own(params.name))),
     getOperation: ({ params }, x) => {
       const op = s.operations.get(params.id);
       if (!x.scope.sees(op.target)) throw new UmldError("operation_not_found", `no operation ${params.id}`, { id: params.id });
@@ -170,9 +173,15 @@ function filterList(scope: Scope, a: AnyAnswer): unknown {
   }
 }
 
-function edge(s: Services, scope: Scope, reply: FastifyReply): Edge {
+/** A view of this host's instance says which host it is on, in a fleet. */
+function withHost<V extends object>(s: Services, v: V): V {
+  return s.fleet ? { ...v, host: s.fleet.fleet.name } : v;
+}
+
+function edge(s: Services, scope: Scope, reply: FastifyReply, peer: boolean): Edge {
   return {
     scope,
+    peer,
     own: (name) => scope.qualify(name),
     run: (cmd) => {
       if (waits(cmd) === false) reply.code(202); // a refusal still gets its own status (the error handler sets it)
@@ -192,7 +201,11 @@ export function registerRoutes(app: FastifyInstance, s: Services): void {
     const call = parse();
     const any = anyCall(call);
     scope.authorize(routeScopes[name], any.name === "changeState" ? any.body.action : undefined);
-    const result = await h[name](call, edge(s, scope, reply));
+    if (s.fleet) {
+      const forwarded = await forwardToOwner(s.fleet, name, req, reply, scope, rawName);
+      if (forwarded) return forwarded.body; // the owner presented it for the caller already
+    }
+    const result = await h[name](call, edge(s, scope, reply, peerRequests.has(req.raw)));
     if (contract[name].contentType) return result; // text (a console log, metrics): names in it are the caller's already, and guest text is never rewritten
     return scope.present(filterList(scope, anyAnswer(name, result)));
   });
