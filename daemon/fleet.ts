@@ -37,7 +37,8 @@ export async function joinFleet(cfg: FleetConfig, stateDir: string, s: Services,
   const directory = new TenantDirectory(fleet.etcd, fleet.mirror, s.tenants, s.log);
   await directory.start();
   s.dispatcher.setFleet({
-    claim: (n) => fleet.claim(n),
+    claim: (n, mib) => fleet.claim(n, mib),
+    elsewhere: (t) => fleet.elsewhere(t),
     release: (n) => fleet.release(n),
     before: (cmd) => {
       if (cmd.kind === "tenant.delete") directory.checkDelete(cmd.name, fleet.claims());

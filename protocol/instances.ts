@@ -129,6 +129,7 @@ export const CreateInstanceRequest = z
     ...PolicyFields,
     image: Name.optional().describe("image name; the default image when absent"),
     kernel: Name.optional().describe("kernel name; the default kernel when absent"),
+    host: Name.optional().describe("fleet only, admins only: the host to create it on; absent: the up host with the most free memory (docs/fleet.md)"),
     bootOptions: z.array(BootOption).max(32).optional().describe("replaces umld's default fast-boot options (pty.legacy_count=0 initcall_blacklist=raid6_select_algo lpj=...)"),
   })
   .strict()

@@ -3,6 +3,7 @@ import { authorize, prefixOf, type Principal } from "../tenants/principal.js";
 import { COMMAND_ACCESS, isInstanceVerb, type Command, type CommandKind, type CommandOf } from "./command.js";
 import { runCommand, type CommandResult, type CoreServices } from "./handlers.js";
 import { usageDelta } from "./usage.js";
+import type { Usage } from "../store/tenants-repo.js";
 
 /**
  * The one entry every write goes through: whoever asks, the actor must be
@@ -15,8 +16,10 @@ import { usageDelta } from "./usage.js";
 /** What a fleet adds to a command (core/fleet/, docs/fleet.md): names claimed in etcd, tenants and tokens copied to every host. */
 export interface FleetHooks {
   /** a new instance name, claimed fleet-wide before anything is made */
-  claim(stored: string): Promise<void>;
+  claim(stored: string, memoryMiB: number): Promise<void>;
   release(stored: string): Promise<void>;
+  /** a tenant's instances and memory on the other hosts: its quotas are the fleet's */
+  elsewhere(tenant: string): { instances: number; memoryMiB: number };
   /** a check before the command runs (a tenant deleted only when it holds nothing in the fleet) */
   before(cmd: Command): void;
   /** after it succeeded here (a tenant's or token's record in etcd) */
@@ -49,12 +52,12 @@ export class Dispatcher {
       }
     }
     const delta = tenant !== null ? usageDelta(this.s, cmd) : null;
-    const release = delta ? this.s.tenants.reserve(tenant!, delta) : () => {};
+    const release = delta ? this.s.tenants.reserve(tenant!, this.withElsewhere(tenant!, delta)) : () => {};
     let later = false;
     const claimed = cmd.kind === "instance.create" ? cmd.name : cmd.kind === "instance.clone" ? cmd.clone.name : null;
     try {
       this.names?.before(cmd);
-      if (claimed !== null && this.names) await this.names.claim(claimed);
+      if (claimed !== null && this.names) await this.names.claim(claimed, (delta ?? usageDelta(this.s, cmd))?.memoryMiB ?? 0);
       const result = await this.runClaimed(command, claimed);
       // an operation still running (wait=false) keeps its reservation until it ends
       const op = (result as { operation?: { id: string; status: string } } | null)?.operation;
@@ -63,6 +66,16 @@ export class Dispatcher {
     } finally {
       if (!later) release();
     }
+  }
+
+  /** In a fleet a quota counts the tenant's instances on every host: what the other hosts hold is reserved with the delta (and released with it). */
+  private withElsewhere(tenant: string, delta: Partial<Usage>): Partial<Usage> {
+    if (!this.names) return delta;
+    const other = this.names.elsewhere(tenant);
+    const out = { ...delta };
+    if (out.instances) out.instances += other.instances;
+    if (out.memoryMiB) out.memoryMiB += other.memoryMiB;
+    return out;
   }
 
   /** Runs a command; a name claimed for it is released if it fails, and a deleted instance's name after it succeeds. */

@@ -151,12 +151,25 @@ export class Fleet {
     return out;
   }
 
+  /** What a tenant's instances on the other hosts count for its quotas (from their claims). */
+  elsewhere(tenant: string): { instances: number; memoryMiB: number } {
+    const out = { instances: 0, memoryMiB: 0 };
+    for (const kv of this.mirror.values()) {
+      if (!kv.key.startsWith(`${Keys.instances}${tenant}.`)) continue;
+      const c = Records.claim(kv);
+      if (!c || c.host === this.name) continue;
+      out.instances++;
+      out.memoryMiB += c.memoryMiB ?? 0;
+    }
+    return out;
+  }
+
   /** Claims a name for this host, atomically (it must not exist in etcd), or throws instance_exists naming the host that has it. */
-  async claim(stored: string): Promise<void> {
+  async claim(stored: string, memoryMiB = 0): Promise<void> {
     const key = Keys.instance(stored);
     let r: Awaited<ReturnType<Etcd["txn"]>>;
     try {
-      r = await this.etcd.txn([Cmp.absent(key)], [Ops.put(key, JSON.stringify({ host: this.name, createdAt: nowIso() }))], [Ops.get(key)]);
+      r = await this.etcd.txn([Cmp.absent(key)], [Ops.put(key, JSON.stringify({ host: this.name, createdAt: nowIso(), memoryMiB }))], [Ops.get(key)]);
     } catch (e) {
       throw fleetUnavailable(e);
     }

@@ -42,6 +42,8 @@ export interface AliveRecord {
 export interface InstanceClaim {
   host: string;
   createdAt: string;
+  /** its boot size when claimed: a tenant's memory quota counts it on every host */
+  memoryMiB?: number;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);

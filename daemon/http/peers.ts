@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { IncomingMessage } from "node:http";
 import { UmldError } from "../../core/errors.js";
 import type { FleetMember } from "../../core/fleet/fleet.js";
+import { checkPinned, place } from "../../core/fleet/placement.js";
 import { bodyMatches, FLEET_HEADER, FleetAuthError, type FleetClaim, forwardedOf, principalOf } from "../../core/fleet/peer-auth.js";
 import type { Principal } from "../../core/tenants/principal.js";
 import { contract, type RouteName } from "../../protocol/contract.js";
@@ -63,14 +64,28 @@ function rethrow(a: PeerAnswer, host: string): never {
 /** Routes that act on one instance, named in the path: served by the host that holds it. */
 const instanceRoute = (name: RouteName) => contract[name].path.startsWith("/instances/:name");
 
-/** A forwarded request's answer, or null: the request is this host's to serve. */
+/** The host that serves a request: the named instance's, or for a create the pinned or placed one (null: this host, or not an instance's request). */
+function targetOf(m: FleetMember, name: RouteName, req: FastifyRequest, scope: Scope, rawName: unknown): string | null {
+  if (name === "createInstance") {
+    const b = (req.body ?? {}) as { host?: string; memoryMiB?: number; maxMemoryMiB?: number };
+    if (b.host !== undefined && scope.principal.kind !== "admin") throw new UmldError("forbidden", "the host of a new instance is chosen by admins", { needs: "admin", field: "host" });
+    const hosts = m.fleet.hosts();
+    return b.host !== undefined ? checkPinned(hosts, b.host) : place(hosts, b.maxMemoryMiB ?? b.memoryMiB ?? 64);
+  }
+  if (!instanceRoute(name) || typeof rawName !== "string") return null;
+  return m.fleet.ownerOf(scope.qualify(rawName));
+}
+
+/** A forwarded request's answer, or null: the request is this host's to serve. A peer's request is always served where it arrived. */
 export async function forwardToOwner(m: FleetMember, name: RouteName, req: FastifyRequest, reply: FastifyReply, scope: Scope, rawName: unknown): Promise<{ body: unknown } | null> {
-  if (peerRequests.has(req.raw) || !instanceRoute(name) || typeof rawName !== "string") return null;
-  const owner = m.fleet.ownerOf(scope.qualify(rawName));
-  if (owner === null || owner === m.fleet.name) return null;
+  if (peerRequests.has(req.raw)) return null;
+  const target = targetOf(m, name, req, scope, rawName);
+  if (target === null || target === m.fleet.name) return null;
+  // a create names its host, so the host it goes to knows it was placed there
+  const body = name === "createInstance" ? { ...(req.body as object), host: target } : req.body;
   // a lifecycle action may wait for a guest's boot or shutdown: the peer's own timeouts end it first
-  const a = await callPeer(m, owner, req.method, req.url, req.body, scope.principal, 15 * 60_000);
-  if (a.status >= 400) rethrow(a, owner);
+  const a = await callPeer(m, target, req.method, req.url, body, scope.principal, 15 * 60_000);
+  if (a.status >= 400) rethrow(a, target);
   reply.code(a.status);
   return { body: a.body };
 }

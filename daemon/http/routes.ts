@@ -77,8 +77,10 @@ export function handlers(s: Services): Handlers {
     host: () => hostOverview(s.instances.list(), { version: s.daemonVersion, uptimeS: process.uptime() }),
 
     // ---- writes: one command each
-    createInstance: ({ body: b }, x) =>
-      x.run({
+    createInstance: ({ body: b }, x) => {
+      if (b.host !== undefined && !s.fleet) throw new UmldError("not_in_fleet", "this umld is not in a fleet: a create names no host", { host: b.host });
+      if (b.host !== undefined && b.host !== s.fleet?.fleet.name) throw new UmldError("host_not_found", `this host is '${s.fleet?.fleet.name}', not '${b.host}'`, { host: b.host });
+      return x.run({
         kind: "instance.create",
         name: b.name,
         memoryMiB: b.memoryMiB,
@@ -90,7 +92,8 @@ export function handlers(s: Services): Handlers {
         image: b.image,
         kernel: b.kernel,
         bootOptions: b.bootOptions,
-      }),
+      });
+    },
     deleteInstance: ({ params, query }, x) => x.run({ kind: "instance.delete", name: params.name, force: query.force === "true" }),
     changeState: ({ params, body: b }, x) => {
       const common = { name: params.name, wait: b.wait, timeoutS: b.timeoutS };
