@@ -7,6 +7,8 @@ import { toErrorResponse } from "./http/errors.js";
 import "./http/request-context.js";
 import { registerRoutes } from "./http/routes.js";
 import { checkPeerBody } from "./http/peers.js";
+import { registerFleetPeer } from "./http/fleet-peer.js";
+import { dirname } from "node:path";
 import type { Services } from "./services.js";
 
 export { localRequests };
@@ -107,6 +109,7 @@ export async function buildApp(
     void reply.code(status).send(body);
   });
   registerRoutes(app, s);
+  registerFleetPeer(app, s, dirname(s.catalog.imagesDirectory()));
   registerDashboard(app, dashboard);
   return app;
 }

@@ -209,8 +209,11 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   });
   instances.networks.start(); // bridges and TAPs first: adopted guests are plugged into them
   const reconciled = await instances.reconcileAtStart();
-  const autostarted = instances.autostart();
-  if (autostarted.length) log.info({ instances: autostarted }, "autostart");
+  const autostart = () => {
+    const autostarted = instances.autostart();
+    if (autostarted.length) log.info({ instances: autostarted }, "autostart");
+  };
+  if (!cfg.fleet) autostart(); // in a fleet: once the fleet says which instances are this host's (a migration's stale copy never starts)
   if (interrupted || reconciled.crashed.length || reconciled.adopted.length) log.warn({ interruptedOperations: interrupted, ...reconciled }, "reconciled state from a previous run");
 
   const adminToken = ensureAdminToken(paths.adminToken);
@@ -261,6 +264,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   if (cfg.fleet) {
     try {
       services.fleet = await joinFleet(cfg.fleet, paths.root, services, gate);
+      autostart();
     } catch (e) {
       await new Promise<void>((r) => unixServer.close(() => r()));
       await app.close();

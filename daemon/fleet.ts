@@ -32,6 +32,11 @@ export async function joinFleet(cfg: FleetConfig, stateDir: string, s: Services,
   );
   await fleet.join();
   const names = await fleet.reconcileNames(s.instances.list().map((i) => i.name));
+  for (const name of names.stale) {
+    // the fleet's record names another host that has the data: this copy is a migration's leftover, never started
+    await s.instances.delete(name, true);
+    s.log.warn({ instance: name }, "fleet: removed this host's stale copy of an instance another host owns since a migration");
+  }
   if (names.conflicts.length) s.log.error({ conflicts: names.conflicts }, "fleet: instances here whose names other hosts hold: rename them (docs/fleet.md)");
   if (names.claimed.length || names.released.length) s.log.info({ claimed: names.claimed, released: names.released }, "fleet: instance names reconciled");
   const directory = new TenantDirectory(fleet.etcd, fleet.mirror, s.tenants, s.log);

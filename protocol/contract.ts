@@ -42,7 +42,7 @@ import {
 import { Event, EventsQuery } from "./events.js";
 import { ConsoleLogQuery, ConsoleLogText, InstanceUsage, METRICS_CONTENT_TYPE, MetricsText, UsageList } from "./usage.js";
 import { Deleted, DetachedResult, HostView, OpenApiDocument, ShutdownGuestsRequest, ShutdownGuestsResult } from "./host.js";
-import { HostList } from "./fleet.js";
+import { DrainOperation, DrainRequest, HostList, HostNameParams, MigrateOperation, MigrateRequest } from "./fleet.js";
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 /** Every status an error answer may have (the registry's). */
@@ -502,6 +502,28 @@ export const contract = {
   whoami: route({ method: "GET", path: "/whoami", summary: "Who the token is: admin or tenant, and its permissions (what the dashboard offers)", response: WhoAmI, status: 200 }),
   host: route({ method: "GET", path: "/host", summary: "The host: instances by state, memory committed to guests against the host's total and available (admin)", response: HostView, status: 200 }),
   listHosts: route({ method: "GET", path: "/hosts", summary: "The fleet's hosts: up or lost, memory, guests (admin; docs/fleet.md)", response: HostList, status: 200 }),
+  drainHost: route({
+    method: "POST",
+    path: "/hosts/:name/drain",
+    summary: "Migrate every instance off a host, each to the up host with the most free memory (admin; docs/fleet.md)",
+    params: HostNameParams,
+    body: DrainRequest,
+    response: DrainOperation,
+    status: 200,
+    waitable: true,
+    errors: [409, 501],
+  }),
+  migrateInstance: route({
+    method: "POST",
+    path: "/instances/:name/migrate",
+    summary: "Cold-migrate an instance to another host of the fleet: shut down, copy, start there (admin; an operation with progress; docs/fleet.md)",
+    params: InstanceNameParams,
+    body: MigrateRequest,
+    response: MigrateOperation,
+    status: 200,
+    waitable: true,
+    errors: [409, 501],
+  }),
 };
 
 export type Contract = typeof contract;
@@ -596,6 +618,8 @@ export const routeScopes: Record<RouteName, RouteScope> = {
   whoami: { access: "any" },
   host: { access: "admin" },
   listHosts: { access: "admin" },
+  drainHost: { access: "admin" },
+  migrateInstance: { access: "admin" },
 };
 
 /** A WebSocket endpoint: a GET upgraded to 101, or refused with an error body like any route. */

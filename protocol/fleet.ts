@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Name } from "./names.js";
+import { OperationView } from "./operations.js";
 
 /** up: its lease in etcd is alive; lost: it joined once and its lease expired (crashed, cut off, or stopped). */
 export const HostState = z.enum(["up", "lost"]);
@@ -30,3 +31,20 @@ export const HostList = z.object({
   fleet: z.boolean().describe("false: this umld is not in a fleet (and the list is empty)"),
   hosts: z.array(HostView),
 });
+
+export const HostNameParams = z.object({ name: Name }).strict();
+
+export const MigrateRequest = z
+  .object({
+    host: Name.describe("the host to move the instance to"),
+    wait: z.boolean().default(true).describe("false: answer 202 with the operation at once"),
+    timeoutS: z.number().positive().max(3600).optional().describe("seconds the guest has to shut down gracefully (default 60); if it does not, the migration fails and the guest runs on"),
+  })
+  .strict();
+
+export const MigrateOperation = z.object({
+  operation: OperationView.describe("instance.migrate: progress in bytes copied; its result names from, to, whether the image was copied, the bytes sent and whether the guest was started there"),
+});
+
+export const DrainRequest = z.object({ wait: z.boolean().default(true).describe("false: answer 202 with the operation at once") }).strict();
+export const DrainOperation = z.object({ operation: OperationView.describe("host.drain: progress in instances moved; its result lists where each went and what could not move") });

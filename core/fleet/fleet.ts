@@ -4,8 +4,8 @@ import type { Logger } from "pino";
 import type { HostView } from "../../protocol/fleet.js";
 import { UmldError } from "../errors.js";
 import { nowIso } from "../util/ids.js";
-import { Cmp, Etcd, type EtcdError, Ops } from "./etcd.js";
-import { type AliveRecord, Keys, type MemberRecord, ROOT, Records } from "./keys.js";
+import { Cmp, Etcd, type EtcdError, type KeyValue, Ops } from "./etcd.js";
+import { type AliveRecord, type InstanceClaim, Keys, type MemberRecord, ROOT, Records } from "./keys.js";
 import { PrefixMirror } from "./mirror.js";
 import type { PeerAuth } from "./peer-auth.js";
 
@@ -188,16 +188,18 @@ export class Fleet {
    * has (a delete whose release did not reach etcd) are released. A name
    * another host holds is reported: two instances of one name, for the admin to rename.
    */
-  async reconcileNames(local: readonly string[]): Promise<{ claimed: string[]; released: string[]; conflicts: Array<{ name: string; host: string }> }> {
-    const out = { claimed: [] as string[], released: [] as string[], conflicts: [] as Array<{ name: string; host: string }> };
+  async reconcileNames(local: readonly string[]): Promise<{ claimed: string[]; released: string[]; stale: string[]; conflicts: Array<{ name: string; host: string }> }> {
+    const out = { claimed: [] as string[], released: [] as string[], stale: [] as string[], conflicts: [] as Array<{ name: string; host: string }> };
     const have = new Set(local);
     for (const name of local) {
       const key = Keys.instance(name);
       const r = await this.etcd.txn([Cmp.absent(key)], [Ops.put(key, JSON.stringify({ host: this.name, createdAt: nowIso() }))], [Ops.get(key)]);
       if (r.succeeded) out.claimed.push(name);
       else {
-        const holder = Records.claim(r.ranges[0]?.[0])?.host;
-        if (holder !== this.name) out.conflicts.push({ name, host: holder ?? "?" });
+        const c = Records.claim(r.ranges[0]?.[0]);
+        // a migration's leftover: the source after the commit, the target before it (the owner has the data)
+        if (c && c.host !== this.name && (c.migratedFrom === this.name || c.migration?.to === this.name)) out.stale.push(name);
+        else if (c?.host !== this.name) out.conflicts.push({ name, host: c?.host ?? "?" });
       }
     }
     const { kvs } = await this.etcd.range(Keys.instances);
@@ -209,6 +211,47 @@ export class Fleet {
       }
     }
     return out;
+  }
+
+  /** The claim of a name this host holds, with its revision (throws fleet_conflict otherwise). */
+  private async ownClaim(stored: string): Promise<{ kv: KeyValue; claim: InstanceClaim }> {
+    let kv: KeyValue | null;
+    try {
+      kv = await this.etcd.get(Keys.instance(stored));
+    } catch (e) {
+      throw fleetUnavailable(e);
+    }
+    const claim = Records.claim(kv);
+    if (!kv || !claim || claim.host !== this.name)
+      throw new UmldError("fleet_conflict", `'${stored}' is not held by this host in the fleet (${claim?.host ?? "nobody"} holds it)`, { name: stored, host: claim?.host ?? null });
+    return { kv, claim };
+  }
+
+  /** Puts a claim of this host's, if it did not change since it was read. */
+  private async swapClaim(kv: KeyValue, next: InstanceClaim): Promise<void> {
+    let r: Awaited<ReturnType<Etcd["txn"]>>;
+    try {
+      r = await this.etcd.txn([Cmp.modRevision(kv.key, kv.modRevision)], [Ops.put(kv.key, JSON.stringify(next))]);
+    } catch (e) {
+      throw fleetUnavailable(e);
+    }
+    if (!r.succeeded)
+      throw new UmldError("fleet_conflict", `the fleet's record of '${kv.key.slice(Keys.instances.length)}' changed meanwhile: nothing was committed; retry`, {
+        name: kv.key.slice(Keys.instances.length),
+      });
+  }
+
+  /** A migration starts: the claim says where to (still this host's). */
+  async markMigrating(stored: string, id: string, to: string): Promise<void> {
+    const { kv, claim } = await this.ownClaim(stored);
+    await this.swapClaim(kv, { ...claim, migration: { id, to } });
+  }
+
+  /** The commit point of a migration: the claim names the target, if nothing changed since this migration marked it. */
+  async commitMigration(stored: string, id: string, to: string): Promise<void> {
+    const { kv, claim } = await this.ownClaim(stored);
+    if (claim.migration?.id !== id || claim.migration.to !== to) throw new UmldError("fleet_conflict", `another migration of '${stored}' marked it meanwhile`, { name: stored });
+    await this.swapClaim(kv, { host: to, createdAt: claim.createdAt, memoryMiB: claim.memoryMiB ?? 0, migration: null, migratedFrom: this.name });
   }
 
   /** Releases a name this host holds (a name another host holds is left alone). */

@@ -44,6 +44,10 @@ export interface InstanceClaim {
   createdAt: string;
   /** its boot size when claimed: a tenant's memory quota counts it on every host */
   memoryMiB?: number;
+  /** a cold migration under way: the source still owns it until the claim names the target */
+  migration?: { id: string; to: string } | null;
+  /** the host it was migrated from: a copy left there is stale (the source removes it) */
+  migratedFrom?: string;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);

@@ -33,6 +33,11 @@ export function verifyPeer(m: FleetMember, req: IncomingMessage, header: string)
 /** The body a peer request arrived with must be the one its sender signed (checked once fastify parsed it). */
 export function checkPeerBody(req: FastifyRequest): void {
   const claim = peerRequests.get(req.raw);
+  // a file streamed between hosts: its size and sha256 are in the signed path, checked as it is written
+  if (claim && typeof (req.body as { pipe?: unknown } | undefined)?.pipe === "function") {
+    if (claim.bodySha256 !== "") throw new UmldError("unauthorized", "fleet request refused: a streamed body is signed by its query");
+    return;
+  }
   if (claim && !bodyMatches(claim, req.body === undefined ? null : JSON.stringify(req.body))) throw new UmldError("unauthorized", "fleet request refused: the body is not the one signed");
 }
 
@@ -55,7 +60,7 @@ export async function callPeer(m: FleetMember, host: string, method: string, pat
 }
 
 /** A peer's error answer, thrown here as the same error (its code, message and details). */
-function rethrow(a: PeerAnswer, host: string): never {
+export function rethrow(a: PeerAnswer, host: string): never {
   const e = (a.body as { error?: { code?: string; message?: string; details?: unknown } } | null)?.error;
   if (e?.code && e.code in ERRORS) throw new UmldError(e.code as ErrorCode, e.message ?? e.code, e.details);
   throw new UmldError("host_unreachable", `host '${host}' answered ${a.status} without an error body`, { host, status: a.status });

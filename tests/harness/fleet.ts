@@ -72,8 +72,8 @@ export class TestFleet {
     ];
   }
 
-  private startDaemon(h: FleetHost, extra: string[]): Promise<TestDaemon> {
-    return TestDaemon.start({ stateDir: h.stateDir, logLevel: "info", args: this.args(h, extra) });
+  private startDaemon(h: FleetHost, extra: string[], env?: Record<string, string>): Promise<TestDaemon> {
+    return TestDaemon.start({ stateDir: h.stateDir, logLevel: "info", args: this.args(h, extra), env });
   }
 
   host(name: string): FleetHost {
@@ -83,9 +83,9 @@ export class TestFleet {
   }
 
   /** Starts a host again on its state dir and port (after a kill). */
-  async restart(name: string, extra: string[] = []): Promise<TestDaemon> {
+  async restart(name: string, extra: string[] = [], env?: Record<string, string>): Promise<TestDaemon> {
     const h = this.host(name);
-    h.d = await this.startDaemon(h, extra);
+    h.d = await this.startDaemon(h, extra, env);
     return h.d;
   }
 
