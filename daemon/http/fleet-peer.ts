@@ -30,7 +30,22 @@ export function registerFleetPeer(app: FastifyInstance, s: Services, stateDir: s
     if (!r.success) throw validationError(where, r.error);
     return r.data;
   };
-  app.addContentTypeParser("application/octet-stream", (_req, payload, done) => done(null, payload));
+  // a file between hosts is a stream, on these routes only (every other route keeps answering 415 for it)
+  void app.register(async (files) => {
+    files.addContentTypeParser("application/octet-stream", (_req, payload, done) => done(null, payload));
+    files.put("/fleet/v1/migrations/:id/:part", { bodyLimit: Number.MAX_SAFE_INTEGER }, async (req) => {
+      peerOnly(req);
+      const p = req.params as { id: string; part: string };
+      const q = parse(FileQuery, req.query, "query");
+      mkdirSync(incoming, { recursive: true, mode: 0o700 });
+      try {
+        await receiveFile(req.body as Readable, staged(p.id, p.part), q.size, q.sha256);
+      } catch (e) {
+        throw new UmldError("invalid_request", `the ${FilePart.parse(p.part)} was refused: ${(e as Error).message}`);
+      }
+      return { received: q.size };
+    });
+  });
 
   /** Whether the target needs the image; a copy of the instance left here by an earlier try that never committed goes. */
   app.post("/fleet/v1/migrations/prepare", async (req) => {
@@ -40,19 +55,6 @@ export function registerFleetPeer(app: FastifyInstance, s: Services, stateDir: s
     if (owner !== spec.from) throw new UmldError("fleet_conflict", `'${spec.name}' is held by ${owner ?? "nobody"} in the fleet, not by ${spec.from}`, { name: spec.name, host: owner });
     if (s.instances.list().some((i) => i.name === spec.name)) await s.instances.delete(spec.name, true); // not this host's: the claim says so
     return { needImage: findImage(s, spec) === null };
-  });
-
-  app.put("/fleet/v1/migrations/:id/:part", { bodyLimit: Number.MAX_SAFE_INTEGER }, async (req) => {
-    peerOnly(req);
-    const p = req.params as { id: string; part: string };
-    const q = parse(FileQuery, req.query, "query");
-    mkdirSync(incoming, { recursive: true, mode: 0o700 });
-    try {
-      await receiveFile(req.body as Readable, staged(p.id, p.part), q.size, q.sha256);
-    } catch (e) {
-      throw new UmldError("invalid_request", `the ${FilePart.parse(p.part)} was refused: ${(e as Error).message}`);
-    }
-    return { received: q.size };
   });
 
   /** Registers the instance from the staged files: the image (if sent), a new instance with the same settings, its COW in place with this host's backing path in the header. */
