@@ -117,7 +117,10 @@ export class Instances {
     this.admission = new Admission(o.repo, o.admission?.memTotalMiB ?? hostMemTotalMiB(), o.admission?.overcommit ?? DEFAULT_OVERCOMMIT);
     this.reclaimer = new MemoryReclaimer(o.repo, this.registry, this.memory, this.cpu, o.bus, o.log, (id) => o.paths.umlDir(id), { ...DEFAULT_RECLAIM_OPTIONS, ...o.reclaim });
     this.disks = new LiveDisks(this.guests, o.disksRepo, o.repo, o.catalog, o.bus, o.log, o.paths.disks);
-    this.networks = new Networks(this.guests, o.networksRepo, o.repo, o.hostLinks, o.log, o.guestFilter);
+    this.networks = new Networks(this.guests, o.networksRepo, o.repo, o.hostLinks, o.log, o.guestFilter, {
+      allocateUid: (id) => o.jail.hostIds.allocate({ kind: "network", id }),
+      jail: { launcher: o.jail.launcher, jailRoot: o.paths.jailRoot },
+    });
     this.channels = new ConsoleChannels(o.channelsRepo, o.log);
     this.consoles = new Consoles(this.guests, this.registry, this.channels, o.paths, scrollbackBytes);
     this.queries = new InstanceQueries(o.repo, this.disks);
