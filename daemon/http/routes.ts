@@ -96,19 +96,22 @@ export function handlers(s: Services): Handlers {
     createInstance: ({ body: b }, x) => {
       if (b.host !== undefined && !s.fleet) throw new UmldError("not_in_fleet", "this umld is not in a fleet: a create names no host", { host: b.host });
       if (b.host !== undefined && b.host !== s.fleet?.fleet.name) throw new UmldError("host_not_found", `this host is '${s.fleet?.fleet.name}', not '${b.host}'`, { host: b.host });
-      return x.run({
-        kind: "instance.create",
-        name: b.name,
-        memoryMiB: b.memoryMiB,
-        maxMemoryMiB: b.maxMemoryMiB,
-        diskQuotaMiB: b.diskQuotaMiB,
-        memoryReclaim: b.memoryReclaim,
-        limits: b.limits,
-        policy: b,
-        image: b.image,
-        kernel: b.kernel,
-        bootOptions: b.bootOptions,
-      });
+      return withHostAsync(
+        s,
+        x.run({
+          kind: "instance.create",
+          name: b.name,
+          memoryMiB: b.memoryMiB,
+          maxMemoryMiB: b.maxMemoryMiB,
+          diskQuotaMiB: b.diskQuotaMiB,
+          memoryReclaim: b.memoryReclaim,
+          limits: b.limits,
+          policy: b,
+          image: b.image,
+          kernel: b.kernel,
+          bootOptions: b.bootOptions,
+        }),
+      );
     },
     deleteInstance: ({ params, query }, x) => x.run({ kind: "instance.delete", name: params.name, force: query.force === "true" }),
     changeState: ({ params, body: b }, x) => {
@@ -191,6 +194,8 @@ function filterList(scope: Scope, a: AnyAnswer): unknown {
       return a.result;
   }
 }
+
+const withHostAsync = async <V extends object>(s: Services, v: Promise<V>): Promise<V> => withHost(s, await v);
 
 /** This host's instances; in a fleet only those the fleet says are its own (a migration's copy left before its commit is not). */
 function ownedHere(s: Services) {
