@@ -107,6 +107,43 @@ describe("fleet cold migration: a guest's disk moves between hosts, a crash at a
     assert.equal((await d("mb").act("post", "halt")).status, 200);
   });
 
+  it("kill -9 of the target during a migration: the migration fails, the source still owns the data; the retry finishes", async () => {
+    await d("mc")
+      .client()
+      .call("createInstance", { body: { name: "tgt", memoryMiB: 64, host: "mc" } });
+    await writeData("mc", "mc", "tgt", "target-died-3");
+    await d("mc").kill("SIGKILL");
+    await fleet.restart("mc", [], { UMLD_FLEET_TEST_STALL: "copied" });
+    const r = await d("mc").api("POST", "/v1/instances/tgt/migrate", { host: "mb", wait: false });
+    assert.equal(r.status, 202);
+    const opId = r.body.operation.id;
+    // the files are on the target (staged) when the source reaches the step it holds at
+    await until("the copy", async () => {
+      const op = (await d("mc").api("GET", `/v1/operations/${opId}`)).body;
+      return op.progress?.step === "copying" && op.progress.done === op.progress.total;
+    });
+    await d("mb").kill("SIGKILL");
+    const failed = await until(
+      "the migration to fail",
+      async () => {
+        const op = (await d("mc").api("GET", `/v1/operations/${opId}`)).body;
+        return op.status === "failed" ? op : null;
+      },
+      120_000,
+    );
+    assert.equal(failed.error.code, "host_unreachable");
+    assert.deepEqual(await holders("tgt"), ["mc"], "the source owns it");
+    await fleet.restart("mb");
+    await d("mc").kill("SIGKILL");
+    await fleet.restart("mc");
+    const retry = await d("ma").api("POST", "/v1/instances/tgt/migrate", { host: "mb" });
+    assert.equal(retry.body.operation?.status, "succeeded", JSON.stringify(retry.body));
+    assert.deepEqual(await holders("tgt"), ["mb"]);
+    assert.equal((await d("ma").act("tgt", "start")).status, 200);
+    assert.equal(await readData("mb", "tgt"), "target-died-3");
+    assert.equal((await d("mb").act("tgt", "halt")).status, 200);
+  });
+
   it("host drain empties a host; migrate is for admins only and refused toward a lost or unknown host", async () => {
     await d("mc")
       .client()
