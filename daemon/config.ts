@@ -31,6 +31,8 @@ export interface DaemonConfig {
   eventRetention?: { days: number; maxRows: number };
   /** seconds between two readings of every running guest's usage (default 5) */
   usageIntervalS?: number;
+  /** guests booting at once (absent: one per CPU, at least 2) */
+  bootConcurrency?: number;
   /** a fleet's member (docs/fleet.md); null: a host of its own, as before */
   fleet?: FleetConfig | null;
 }
@@ -47,6 +49,7 @@ export interface FleetConfig {
 export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [--log-level LEVEL] [--kernel PATH]
             [--shutdown-guests [--shutdown-deadline S]] [--rate-limit N]
             [--guest-ids FIRST-LAST] [--cgroup-parent NAME] [--guest-max-processes N] [--memory-overcommit R]
+            [--boot-concurrency N]
             [--tls-cert PEM --tls-key PEM]
             [--max-websockets-per-token N] [--max-console-viewers N]
             [--retention-days N] [--retention-rows N]
@@ -71,6 +74,8 @@ export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [-
   --guest-max-processes N  host processes per guest, its own and UML's (default 1024)
   --memory-overcommit R  refuse a start that would commit more guest memory (the boot sizes of the guests
                       running) than the host's MemTotal times R (default 1.5; 0.001-100); docs/performance.md
+  --boot-concurrency N  guests booting at once; more starts wait their turn, their operations say
+                      "queued" (default: one per CPU, at least 2; 1-1000)
   --tls-cert PEM      serve the TCP listener over TLS with this certificate (and --tls-key); the
   --tls-key PEM       unix socket stays plain (local, root only)
   --rate-limit N      requests and WebSocket upgrades per minute per token over TCP (default 1200), and
@@ -217,6 +222,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       advertise: { type: "string" },
       "fleet-secret-file": { type: "string" },
       "fleet-lease-ttl": { type: "string" },
+      "boot-concurrency": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -254,5 +260,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     },
     usageIntervalS: count("--usage-interval", values["usage-interval"], 5, 3600),
     fleet: fleetConfig(values),
+    ...(values["boot-concurrency"] !== undefined ? { bootConcurrency: count("--boot-concurrency", values["boot-concurrency"], 2, 1000) } : {}),
   };
 }

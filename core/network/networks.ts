@@ -152,9 +152,19 @@ export class Networks {
   }
 
   nicsOf(instanceId: string): NicView[] {
-    return this.repo
-      .nicsOf(instanceId)
-      .map((n) => ({ slot: n.slot, network: this.repo.byId(n.network_id)?.name ?? "?", mac: n.mac, ip: n.ip, ipv6: nicAddress6(this.repo.byId(n.network_id)?.ipv6, n.mac), hostInterface: n.host_if }));
+    return this.repo.nicsOf(instanceId).map((n) => nicView(n, this.repo.byId(n.network_id)));
+  }
+
+  /** Every instance's NICs in two queries (a list of views). */
+  nicsByInstance(): Map<string, NicView[]> {
+    const nets = new Map(this.repo.all().map((n) => [n.id, n]));
+    const out = new Map<string, NicView[]>();
+    for (const n of [...this.repo.allNics()].sort((a, b) => (a.slot < b.slot ? -1 : a.slot > b.slot ? 1 : 0))) {
+      const list = out.get(n.instance_id) ?? [];
+      list.push(nicView(n, nets.get(n.network_id)));
+      out.set(n.instance_id, list);
+    }
+    return out;
   }
 
   /** Before an instance is deleted: its NICs and their TAPs go. */
@@ -376,4 +386,8 @@ export class Networks {
   private view(r: NetworkRow): NetworkView {
     return networkView(r, this.repo.nicsOn(r.id), (id) => this.instances.byId(id)?.name ?? "?");
   }
+}
+
+function nicView(n: NicRow, net: NetworkRow | undefined): NicView {
+  return { slot: n.slot, network: net?.name ?? "?", mac: n.mac, ip: n.ip, ipv6: nicAddress6(net?.ipv6, n.mac), hostInterface: n.host_if };
 }
