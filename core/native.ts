@@ -89,6 +89,8 @@ interface NativeModule {
   openpty(): { master: number; slave: string };
   /** SO_PEERCRED: the uid of the peer of a connected unix socket. */
   peerUid(fd: number): number;
+  /** The [start, end) parts of a regular file that hold data (SEEK_DATA/SEEK_HOLE); the whole file where the filesystem cannot tell. */
+  dataExtents(fd: number): Array<[start: number, end: number]>;
 }
 
 const require = createRequire(import.meta.url);

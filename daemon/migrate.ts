@@ -1,10 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { createReadStream, statSync } from "node:fs";
 import { Readable } from "node:stream";
 import { UmldError } from "../core/errors.js";
 import type { FleetMember } from "../core/fleet/fleet.js";
 import { FLEET_HEADER, forwardedOf } from "../core/fleet/peer-auth.js";
-import { sha256File } from "../core/storage/hash.js";
+import { dataBytes, encodeExtents, openSource, type Source, sourceSha256 } from "../core/fleet/transfer.js";
 import type { Principal } from "../core/tenants/principal.js";
 import type { MigrationSpec } from "../protocol/fleet-peer.js";
 import type { OperationView } from "../protocol/operations.js";
@@ -31,18 +30,15 @@ function unmovable(s: Services, name: string): string[] {
   return out;
 }
 
-/** Streams a file to the target, its size and sha256 in the signed path. */
-async function sendFile(m: FleetMember, to: string, id: string, part: "image" | "cow", path: string, sha256: string, onBytes: (n: number) => void): Promise<void> {
-  const size = statSync(path).size;
+/** Streams a file's extents to the target (holes stay holes), its size and sha256 in the signed path. */
+async function sendFile(m: FleetMember, to: string, id: string, part: "image" | "cow", src: Source, sha256: string, onBytes: (n: number) => void): Promise<void> {
   const target = m.fleet.upHost(to);
   if (!target) throw new UmldError("host_unreachable", `host '${to}' is lost`, { host: to });
-  const url = `/fleet/v1/migrations/${id}/${part}?size=${size}&sha256=${sha256}`;
-  const stream = createReadStream(path);
-  stream.on("data", (c) => onBytes(c.length));
+  const url = `/fleet/v1/migrations/${id}/${part}?size=${src.size}&sha256=${sha256}`;
   const res = await fetch(`${target.url}${url}`, {
     method: "PUT",
     headers: { [FLEET_HEADER]: m.peer.sign(to, "PUT", url, null, forwardedOf(HOST)), "content-type": "application/octet-stream" },
-    body: Readable.toWeb(stream) as ReadableStream,
+    body: Readable.toWeb(Readable.from(encodeExtents(src, onBytes))) as ReadableStream,
     duplex: "half",
   } as RequestInit);
   const text = await res.text();
@@ -97,30 +93,42 @@ export async function migrate(s: Services, m: FleetMember, name: string, to: str
     const kernel = v.kernel;
     const root = s.instances.rootDiskRow(name)!;
     step(0, null, "hashing");
-    const cowSha = await sha256File(root.path);
-    const spec: MigrationSpec = {
-      id,
-      from: m.fleet.name,
-      name,
-      memoryMiB: v.memoryMiB,
-      maxMemoryMiB: v.maxMemoryMiB,
-      memoryReclaim: v.memoryReclaim,
-      bootOptions: v.bootOptions,
-      kernel,
-      limits: v.limits,
-      policy: v.policy,
-      image: { name: image.name, sha256: image.sha256, size: image.size_bytes, owner: image.owner, shared: image.shared === 1, readiness: image.readiness },
-      cow: { size: statSync(root.path).size, sha256: cowSha },
-    };
-    const { needImage } = (await peer(m, to, "POST", "/fleet/v1/migrations/prepare", spec)) as { needImage: boolean };
-    const total = (needImage ? image.size_bytes : 0) + spec.cow.size;
+    const cowSrc = await openSource(root.path);
+    const imageSrc = await openSource(image.path).catch(async (e) => {
+      await cowSrc.fh.close();
+      throw e;
+    });
+    let spec: MigrationSpec;
+    let needImage: boolean;
     let sent = 0;
-    const onBytes = (n: number) => {
-      sent += n;
-      step(sent, total, "copying");
-    };
-    if (needImage) await sendFile(m, to, id, "image", image.path, image.sha256, onBytes);
-    await sendFile(m, to, id, "cow", root.path, cowSha, onBytes);
+    try {
+      const cowSha = await sourceSha256(cowSrc);
+      spec = {
+        id,
+        from: m.fleet.name,
+        name,
+        memoryMiB: v.memoryMiB,
+        maxMemoryMiB: v.maxMemoryMiB,
+        memoryReclaim: v.memoryReclaim,
+        bootOptions: v.bootOptions,
+        kernel,
+        limits: v.limits,
+        policy: v.policy,
+        image: { name: image.name, sha256: image.sha256, size: image.size_bytes, owner: image.owner, shared: image.shared === 1, readiness: image.readiness },
+        cow: { size: cowSrc.size, sha256: cowSha },
+      };
+      needImage = ((await peer(m, to, "POST", "/fleet/v1/migrations/prepare", spec)) as { needImage: boolean }).needImage;
+      const total = (needImage ? dataBytes(imageSrc) : 0) + dataBytes(cowSrc);
+      const onBytes = (n: number) => {
+        sent += n;
+        step(sent, total, "copying");
+      };
+      if (needImage) await sendFile(m, to, id, "image", imageSrc, image.sha256, onBytes);
+      await sendFile(m, to, id, "cow", cowSrc, cowSha, onBytes);
+    } finally {
+      await cowSrc.fh.close();
+      await imageSrc.fh.close();
+    }
     await stall("copied");
     await peer(m, to, "POST", "/fleet/v1/migrations/register", spec);
     await stall("registered");

@@ -124,6 +124,43 @@ static napi_value js_openpty(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * dataExtents(fd) -> [[start, end], ...]: the parts of a regular file that hold data
+ * (SEEK_DATA/SEEK_HOLE), so a sparse disk is copied without reading its holes. A
+ * filesystem without them (EINVAL) answers the whole file, which is never wrong.
+ */
+static napi_value js_data_extents(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], arr;
+  int64_t fd = -1;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) return throw_code(env, EINVAL, "lseek(SEEK_DATA)", "dataExtents(fd) needs an integer");
+  if (!get_integer(env, argv[0], 0, INT32_MAX, "lseek(SEEK_DATA)", "fd", &fd)) return NULL;
+  struct stat st;
+  if (fstat((int)fd, &st) < 0) return throw_errno(env, errno, "fstat");
+  napi_create_array(env, &arr);
+  uint32_t n = 0;
+  off_t pos = 0;
+  while (pos < st.st_size) {
+    off_t start = lseek((int)fd, pos, SEEK_DATA);
+    if (start < 0 && errno == ENXIO) break; /* only a hole is left */
+    if (start < 0 && errno == EINVAL && n == 0) start = 0, pos = st.st_size; /* no SEEK_DATA here: all of it */
+    else if (start < 0) return throw_errno(env, errno, "lseek(SEEK_DATA)");
+    off_t end = pos == st.st_size ? st.st_size : lseek((int)fd, start, SEEK_HOLE);
+    if (end < 0) return throw_errno(env, errno, "lseek(SEEK_HOLE)");
+    if (end > st.st_size) end = st.st_size;
+    napi_value pair, a, b;
+    napi_create_array_with_length(env, 2, &pair);
+    napi_create_double(env, (double)start, &a);
+    napi_create_double(env, (double)end, &b);
+    napi_set_element(env, pair, 0, a);
+    napi_set_element(env, pair, 1, b);
+    napi_set_element(env, arr, n++, pair);
+    pos = end;
+  }
+  return arr;
+}
+
 void fd_ops_init(napi_env env, napi_value exports) {
   export_function(env, exports, "mkfifo", js_mkfifo);
   export_function(env, exports, "openFd", js_open_fd);
@@ -131,4 +168,5 @@ void fd_ops_init(napi_env env, napi_value exports) {
   export_function(env, exports, "pipe", js_pipe);
   export_function(env, exports, "peerUid", js_peer_uid);
   export_function(env, exports, "openpty", js_openpty);
+  export_function(env, exports, "dataExtents", js_data_extents);
 }
