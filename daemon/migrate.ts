@@ -5,7 +5,7 @@ import type { FleetMember } from "../core/fleet/fleet.js";
 import { FLEET_HEADER, forwardedOf } from "../core/fleet/peer-auth.js";
 import { dataBytes, encodeExtents, openSource, type Source, sourceSha256 } from "../core/fleet/transfer.js";
 import type { Principal } from "../core/tenants/principal.js";
-import type { MigrationSpec } from "../protocol/fleet-peer.js";
+import type { MigrationNic, MigrationSpec } from "../protocol/fleet-peer.js";
 import type { OperationView } from "../protocol/operations.js";
 import { callPeer } from "./http/peers.js";
 import { place } from "../core/fleet/placement.js";
@@ -23,11 +23,20 @@ function unmovable(s: Services, name: string): string[] {
   const v = s.instances.get(name);
   const out: string[] = [];
   if (v.attachments.length) out.push("data disks");
-  if (v.nics.length) out.push("NICs");
+  for (const n of v.nics) {
+    const fwd = s.instances.networks.forwards.list(n.network).filter((f) => f.instance === name && f.slot === n.slot);
+    if (fwd.length) out.push(`port forwards to ${n.slot} (${fwd.map((f) => `${f.protocol}/${f.listenPort}`).join(", ")}): remove them first`);
+  }
   if (v.hostfsDir) out.push("a host directory");
   if (s.instances.snapshots.list(name).length) out.push("snapshots");
   if (s.instances.io.listChannels(name).length) out.push("extra consoles");
   return out;
+}
+
+/** The instance's NICs as they move: network (by name, with its kind), slot, MAC and address. */
+function nicsOf(s: Services, name: string): MigrationNic[] {
+  const kinds = new Map(s.instances.networks.list().map((n) => [n.name, n.kind]));
+  return s.instances.get(name).nics.map((n) => ({ slot: n.slot, network: n.network, kind: kinds.get(n.network)!, mac: n.mac, ip: n.ip }));
 }
 
 /** Streams a file's extents to the target (holes stay holes), its size and sha256 in the signed path. */
@@ -76,6 +85,12 @@ export async function migrate(s: Services, m: FleetMember, name: string, to: str
   if (!m.fleet.upHost(to)) throw new UmldError("host_unreachable", `host '${to}' is lost`, { host: to });
   const blockers = unmovable(s, name);
   if (blockers.length) throw new UmldError("not_migratable", `'${name}' has what a cold migration does not move yet: ${blockers.join(", ")}`, { blockers });
+  const nics = nicsOf(s, name);
+  if (nics.length) {
+    // asked before anything is shut down: the target must have each network and the NIC's address free
+    const { problems } = (await peer(m, to, "POST", "/fleet/v1/migrations/check", { name, from: m.fleet.name, nics })) as { problems: string[] };
+    if (problems.length) throw new UmldError("not_migratable", `'${name}' cannot keep its NICs on host '${to}': ${problems.join("; ")}`, { host: to, blockers: problems });
+  }
   const id = randomBytes(8).toString("hex");
   await m.fleet.markMigrating(name, id, to);
   const op = s.operations.begin("instance.migrate", name);
@@ -116,6 +131,7 @@ export async function migrate(s: Services, m: FleetMember, name: string, to: str
         policy: v.policy,
         image: { name: image.name, sha256: image.sha256, size: image.size_bytes, owner: image.owner, shared: image.shared === 1, readiness: image.readiness },
         cow: { size: cowSrc.size, sha256: cowSha },
+        nics,
       };
       needImage = ((await peer(m, to, "POST", "/fleet/v1/migrations/prepare", spec)) as { needImage: boolean }).needImage;
       const total = (needImage ? dataBytes(imageSrc) : 0) + dataBytes(cowSrc);

@@ -76,7 +76,10 @@ export const ERRORS = {
   fleet_unavailable: { status: 503, doc: "etcd, where the fleet keeps host records and instance names, did not answer; nothing that needs it was done." },
   no_host_fits: { status: 409, doc: "No host of the fleet that is up has the free memory the instance needs (its admission limit minus what it commits); details list each host's free memory." },
   fleet_conflict: { status: 409, doc: "The instance's record in the fleet changed while the request ran (a migration, another host): nothing was committed; retry." },
-  not_migratable: { status: 409, doc: "The instance has what a cold migration does not move yet (data disks, NICs, snapshots, a host directory, extra consoles); details name them." },
+  not_migratable: {
+    status: 409,
+    doc: "The instance has what a cold migration does not move (data disks, snapshots, a host directory, extra consoles, port forwards, a NIC whose network or address the target host lacks); details name them.",
+  },
   not_in_fleet: { status: 501, doc: "This umld is not in a fleet (started without --cluster-etcd)." },
   mconsole_refused: { status: 400, doc: "That mconsole command is not allowed through the passthrough (it would bypass umld or crash the guest); details say what to use." },
   mconsole_error: { status: 502, doc: "The guest kernel answered the mconsole command with an error; its text is the message." },

@@ -4,7 +4,7 @@ import { UmldError } from "../errors.js";
 import type { NetworkRow, NicRow } from "../store/networks-repo.js";
 import { ownerOfName } from "../tenants/principal.js";
 import { newId, nowIso } from "../util/ids.js";
-import { allocateIp, gatewayOf, macFor, overlaps, parseSubnet } from "./address.js";
+import { allocateIp, gatewayOf, ipToNumber, macFor, overlaps, parseSubnet } from "./address.js";
 import { bridgedAddress, checkAdminBridge } from "./bridged.js";
 import { DNSMASQ } from "./dns.js";
 import { bridgeName, tapName } from "./host-links.js";
@@ -79,24 +79,59 @@ export function newNetworkRow(req: NewNetwork, existing: NetworkRow[], hostAddre
 }
 
 /** A new NIC's row on `net` at `slot`: its address (allocated, slirp's, or on a bridged network the one asked for) and MAC. */
-export function newNicRow(instanceId: string, net: NetworkRow, slot: string, nicsOnNet: NicRow[], hostAddresses: () => Array<{ cidr: string }>, mac?: string, requestedIp?: string): NicRow {
+/**
+ * Why a NIC moving here from another host (cold migration) could not keep its
+ * network (same name and kind), MAC and address here; null when it can.
+ */
+export function keptNicProblem(net: NetworkRow | undefined, nic: { slot: string; network: string; kind: string; mac: string; ip: string }, nicsOnNet: NicRow[]): string | null {
+  const what = `${nic.slot} (network '${nic.network}', ${nic.ip})`;
+  if (!net) return `${what}: no network '${nic.network}' on this host`;
+  if (net.kind !== nic.kind) return `${what}: network '${nic.network}' is a ${net.kind} network here, not ${nic.kind}`;
+  if (net.kind === "user") return null; // every user NIC has slirp's one address
   const subnet = parseSubnet(net.subnet)!;
+  const n = ipToNumber(nic.ip);
+  const size = 2 ** (32 - subnet.prefix);
+  if (n === null || n <= subnet.base || n >= subnet.base + size - 1) return `${what}: the address is not in ${net.subnet}, the subnet here`;
+  if (net.kind === "host" && nic.ip === gatewayOf(subnet)) return `${what}: the address is the host's here`;
+  if (nicsOnNet.some((x) => x.ip === nic.ip)) return `${what}: the address is taken here`;
+  if (nicsOnNet.some((x) => x.mac === nic.mac)) return `${what}: the MAC ${nic.mac} is taken here`;
+  return null;
+}
+
+/** `keep`: a migrated NIC's address, checked by keptNicProblem (its MAC comes as `mac`). */
+export function newNicRow(
+  instanceId: string,
+  net: NetworkRow,
+  slot: string,
+  nicsOnNet: NicRow[],
+  hostAddresses: () => Array<{ cidr: string }>,
+  mac?: string,
+  requestedIp?: string,
+  keep?: string,
+): NicRow {
+  const subnet = parseSubnet(net.subnet)!;
+  if (keep !== undefined) {
+    const problem = keptNicProblem(net, { slot, network: net.name, kind: net.kind, mac: mac ?? "", ip: keep }, nicsOnNet);
+    if (problem) throw new UmldError("not_migratable", problem, { network: net.name, ip: keep });
+  }
   const taken = new Set(nicsOnNet.map((n) => n.ip));
   if (net.kind === "host") taken.add(gatewayOf(subnet));
   if (requestedIp !== undefined && net.bridged !== 1)
     throw new UmldError("invalid_request", `ip is for NICs on bridged networks (umld allocates the others' addresses)`, { ip: requestedIp, network: net.name });
   const ip =
-    net.kind === "user"
-      ? USER_GUEST_IP
-      : net.bridged === 1
-        ? bridgedAddress(
-            subnet,
-            net.subnet,
-            taken,
-            hostAddresses().map((a) => a.cidr.split("/")[0]!),
-            requestedIp,
-          )
-        : allocateIp(subnet, taken);
+    keep !== undefined && net.kind !== "user"
+      ? keep
+      : net.kind === "user"
+        ? USER_GUEST_IP
+        : net.bridged === 1
+          ? bridgedAddress(
+              subnet,
+              net.subnet,
+              taken,
+              hostAddresses().map((a) => a.cidr.split("/")[0]!),
+              requestedIp,
+            )
+          : allocateIp(subnet, taken);
   if (!ip) throw new UmldError("subnet_full", `network '${net.name}' has no free address in ${net.subnet}`, { network: net.name });
   if (mac && net.kind !== "user" && nicsOnNet.some((n) => n.mac === mac)) {
     throw new UmldError("mac_in_use", `another NIC on '${net.name}' has the MAC ${mac}`, { mac, network: net.name });

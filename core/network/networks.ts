@@ -18,7 +18,7 @@ import { NicShaping } from "./nic-shaping.js";
 import type { JailChange } from "../jail/jail-spec.js";
 import type { JailFile } from "../jail/elf-deps.js";
 import { binaryFiles } from "../jail/binary-files.js";
-import { networkView, newNetworkRow, newNicRow } from "./network-rows.js";
+import { keptNicProblem, networkView, newNetworkRow, newNicRow } from "./network-rows.js";
 import { SLIRP, SLIRP_ARGS } from "./slirp.js";
 
 export interface NetHost {
@@ -280,7 +280,17 @@ export class Networks {
     }
   }
 
-  async attach(instanceName: string, network: string, mac?: string, requestedIp?: string): Promise<NicView & { live: boolean }> {
+  /** Why NICs migrating here could not keep their network, MAC and address (empty: they can). */
+  keptNicProblems(nics: Array<{ slot: string; network: string; kind: string; mac: string; ip: string }>): string[] {
+    return nics.flatMap((n) => {
+      const net = this.repo.byName(n.network);
+      const p = keptNicProblem(net, n, net ? this.repo.nicsOn(net.id) : []);
+      return p ? [p] : [];
+    });
+  }
+
+  /** `keep`: a migrated NIC's slot and address (with `mac`), as it had them on its last host. */
+  async attach(instanceName: string, network: string, mac?: string, requestedIp?: string, keep?: { slot: string; ip: string }): Promise<NicView & { live: boolean }> {
     const row = this.m.row(instanceName);
     const net = this.net(network);
     const live = row.state === "running" && this.m.hasGuest(row.id);
@@ -288,9 +298,9 @@ export class Networks {
       throw new UmldError("invalid_state", `cannot add a NIC to an instance that is ${row.state}`, { state: row.state, action: "attach-nic" });
     }
     const usedSlots = new Set(this.repo.nicsOf(row.id).map((n) => n.slot));
-    const slot = SLOTS.find((s) => !usedSlots.has(s));
-    if (!slot) throw new UmldError("no_free_nic", `instance '${instanceName}' has 16 NICs already`, {});
-    const nic = newNicRow(row.id, net, slot, this.repo.nicsOn(net.id), () => this.links.hostAddresses(), mac, requestedIp);
+    const slot = keep ? (usedSlots.has(keep.slot) ? undefined : keep.slot) : SLOTS.find((s) => !usedSlots.has(s));
+    if (!slot) throw new UmldError("no_free_nic", `instance '${instanceName}' has no free NIC slot${keep ? ` ${keep.slot}` : ""}`, {});
+    const nic = newNicRow(row.id, net, slot, this.repo.nicsOn(net.id), () => this.links.hostAddresses(), mac, requestedIp, keep?.ip);
     const ip = nic.ip;
     this.repo.insertNic(nic); // first: the unique indexes make two concurrent attaches take different addresses
     try {

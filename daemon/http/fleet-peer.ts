@@ -7,7 +7,7 @@ import { UmldError } from "../../core/errors.js";
 import { receiveFile } from "../../core/fleet/transfer.js";
 import { sealImage } from "../../core/storage/seal.js";
 import { COW_HEADER_V3_SIZE, cowLayout, encodeCowHeader } from "../../core/uml/cow.js";
-import { FilePart, FileQuery, MigrationId, MigrationSpec } from "../../protocol/fleet-peer.js";
+import { FilePart, FileQuery, MigrationCheck, MigrationId, MigrationSpec } from "../../protocol/fleet-peer.js";
 import { validationError } from "./errors.js";
 import { peerRequests } from "./peers.js";
 import type { Services } from "../services.js";
@@ -45,6 +45,13 @@ export function registerFleetPeer(app: FastifyInstance, s: Services, stateDir: s
       }
       return { received: q.size };
     });
+  });
+
+  /** Before the source shuts its guest down: whether each NIC can keep its network (same name and kind), MAC and address here. */
+  app.post("/fleet/v1/migrations/check", async (req) => {
+    peerOnly(req);
+    const c = parse(MigrationCheck, req.body, "body");
+    return { problems: s.instances.networks.keptNicProblems(c.nics) };
   });
 
   /** Whether the target needs the image; a copy of the instance left here by an earlier try that never committed goes. */
@@ -95,6 +102,7 @@ export function registerFleetPeer(app: FastifyInstance, s: Services, stateDir: s
       kernel,
       bootOptions: spec.bootOptions,
     });
+    for (const n of spec.nics) await s.instances.networks.attach(spec.name, n.network, n.mac, undefined, { slot: n.slot, ip: n.ip });
     const disk = s.instances.get(spec.name).disks.find((d) => d.slot === "ubda");
     const row = s.instances.rootDiskRow(spec.name);
     if (!disk || !row || row.backing_path === null || row.backing_size === null || row.backing_mtime === null) throw new UmldError("internal", "the new instance has no root COW over its image");
