@@ -25,8 +25,11 @@ export interface SupervisorThread {
   terminate(): Promise<number>;
 }
 
+/** Node's profiling options stay on the main thread: inherited, they would profile (and slow) every supervisor. */
+const WORKER_EXEC_ARGV = process.execArgv.filter((a) => !/^--(cpu|heap)-prof/.test(a));
+
 /** A real supervisor thread: core/supervisor/worker.ts in a worker with small heap limits. */
-export const workerThread = (): SupervisorThread => new Worker(WORKER_URL, { resourceLimits: RESOURCE_LIMITS });
+export const workerThread = (): SupervisorThread => new Worker(WORKER_URL, { resourceLimits: RESOURCE_LIMITS, execArgv: WORKER_EXEC_ARGV });
 
 export interface SupervisorEvents {
   message: [FromWorker];
