@@ -4,7 +4,8 @@
  * thread was busy without a break (what held its event loop), each with the
  * stacks it spent the most time in. For bench/scale.ts --profile.
  *
- *   node dist/bench/cpuprofile.js FILE [--top N] [--from S --to S] [--long N]
+ *   node dist/bench/cpuprofile.js FILE [--top N] [--from S --to S] [--long N] [--callers FUNCTION]
+ * --callers: where FUNCTION's time (itself and below) came from, by the stack above it.
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -24,7 +25,7 @@ interface Profile {
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { top: { type: "string", default: "25" }, from: { type: "string" }, to: { type: "string" }, long: { type: "string", default: "8" } },
+  options: { callers: { type: "string" }, top: { type: "string", default: "25" }, from: { type: "string" }, to: { type: "string" }, long: { type: "string", default: "8" } },
 });
 const p = JSON.parse(readFileSync(positionals[0]!, "utf8")) as Profile;
 const byId = new Map(p.nodes.map((n) => [n.id, n]));
@@ -58,6 +59,16 @@ const closeStretch = (end: number) => {
 };
 let total = 0;
 let busy = 0;
+/** with --callers: the time under the named function, by the 3 frames above its outermost call */
+const callers = new Map<string, number>();
+const attribute = (id: number, dt: number) => {
+  let hit: number | undefined;
+  for (let x: number | undefined = id; x !== undefined; x = parent.get(x)) if (byId.get(x)!.callFrame.functionName === values.callers) hit = x;
+  if (hit === undefined) return;
+  const p0 = parent.get(hit);
+  const key = p0 === undefined ? "(top)" : stack(p0, 3);
+  callers.set(key, (callers.get(key) ?? 0) + dt);
+};
 for (let i = 0; i < p.samples.length; i++) {
   const dt = p.timeDeltas[i + 1] ?? 0;
   t += p.timeDeltas[i]!;
@@ -66,6 +77,7 @@ for (let i = 0; i < p.samples.length; i++) {
   const n = byId.get(p.samples[i]!)!;
   total += dt;
   self.set(n.id, (self.get(n.id) ?? 0) + dt);
+  if (values.callers) attribute(n.id, dt);
   if (n.callFrame.functionName === "(idle)") closeStretch(t);
   else {
     busy += dt;
@@ -88,4 +100,9 @@ console.log("longest busy stretches:");
 for (const s of stretches.sort((a, b) => b.ms - a.ms).slice(0, Number(values.long))) {
   console.log(`  ${s.ms.toFixed(1).padStart(7)} ms at ${s.at.toFixed(2)} s`);
   for (const [st, us] of s.top) console.log(`      ${(us / 1000).toFixed(1).padStart(6)} ms  ${st}`);
+}
+if (values.callers) {
+  const sum = [...callers.values()].reduce((a, b) => a + b, 0);
+  console.log(`${values.callers}: ${(sum / 1000).toFixed(0)} ms (${((sum / total) * 100).toFixed(1)} % of the time profiled), called from:`);
+  for (const [st, us] of [...callers].sort((a, b) => b[1] - a[1]).slice(0, Number(values.top))) console.log(`  ${(us / 1000).toFixed(0).padStart(7)} ms  ${st}`);
 }

@@ -78,12 +78,21 @@ export class RawGuests {
     return ready;
   }
 
-  /** Proportional set size of every raw guest's processes (its RAM file is shared memory they map), in bytes. */
+  /**
+   * Proportional set size of every raw guest's processes (its RAM file is shared memory they map), in bytes.
+   * A UML kernel and its helper threads are processes sharing one address space: each reports the same
+   * rollup, so identical rollups within one guest's session count once.
+   */
   pssBytes(): number {
     let total = 0;
-    for (const pid of this.allPids()) {
+    const seen = new Set<string>();
+    for (const [pid, session] of this.allPids()) {
       try {
-        total += Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0) * 1024;
+        const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+        const key = `${session} ${rollup.slice(rollup.indexOf("\n"))}`; // the first line names the range, the same for all
+        if (seen.has(key)) continue;
+        seen.add(key);
+        total += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
       } catch {
         // gone
       }
@@ -91,17 +100,17 @@ export class RawGuests {
     return total;
   }
 
-  /** The main pids and every process in their sessions (UML's helpers and guest processes). */
-  private allPids(): number[] {
+  /** The main pids and every process in their sessions (UML's helpers and guest processes), with their session. */
+  private allPids(): Array<[number, number]> {
     const sessions = new Set(this.guests.map((g) => g.pid));
-    const out: number[] = [];
+    const out: Array<[number, number]> = [];
     for (const e of readdirSync("/proc")
       .filter((x) => /^\d+$/.test(x))
       .map(Number)) {
       try {
         const stat = readFileSync(`/proc/${e}/stat`, "utf8");
         const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        if (sessions.has(Number(f[3]))) out.push(e);
+        if (sessions.has(Number(f[3]))) out.push([e, Number(f[3])]);
       } catch {
         // gone
       }
