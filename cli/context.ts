@@ -75,6 +75,9 @@ export const OPTIONS = {
   tail: { type: "string" },
   once: { type: "boolean" },
   interval: { type: "string" },
+  all: { type: "boolean" },
+  state: { type: "string" },
+  prefix: { type: "string" },
 } as const;
 
 /** Flags every command takes. */

@@ -31,11 +31,14 @@ export interface DaemonConfig {
   eventRetention?: { days: number; maxRows: number };
   /** seconds between two readings of every running guest's usage (default 5) */
   usageIntervalS?: number;
+  /** guests booting at once (absent: one per CPU, at least 2) */
+  bootConcurrency?: number;
 }
 
 export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [--log-level LEVEL] [--kernel PATH]
             [--shutdown-guests [--shutdown-deadline S]] [--rate-limit N]
             [--guest-ids FIRST-LAST] [--cgroup-parent NAME] [--guest-max-processes N] [--memory-overcommit R]
+            [--boot-concurrency N]
             [--tls-cert PEM --tls-key PEM]
             [--max-websockets-per-token N] [--max-console-viewers N]
             [--retention-days N] [--retention-rows N]
@@ -59,6 +62,8 @@ export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [-
   --guest-max-processes N  host processes per guest, its own and UML's (default 1024)
   --memory-overcommit R  refuse a start that would commit more guest memory (the boot sizes of the guests
                       running) than the host's MemTotal times R (default 1.5; 0.001-100); docs/performance.md
+  --boot-concurrency N  guests booting at once; more starts wait their turn, their operations say
+                      "queued" (default: one per CPU, at least 2; 1-1000)
   --tls-cert PEM      serve the TCP listener over TLS with this certificate (and --tls-key); the
   --tls-key PEM       unix socket stays plain (local, root only)
   --rate-limit N      requests and WebSocket upgrades per minute per token over TCP (default 1200), and
@@ -167,6 +172,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       "event-retention-days": { type: "string" },
       "event-retention-rows": { type: "string" },
       "usage-interval": { type: "string" },
+      "boot-concurrency": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -203,5 +209,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       maxRows: count("--event-retention-rows", values["event-retention-rows"], 100_000, 100_000_000),
     },
     usageIntervalS: count("--usage-interval", values["usage-interval"], 5, 3600),
+    ...(values["boot-concurrency"] !== undefined ? { bootConcurrency: count("--boot-concurrency", values["boot-concurrency"], 2, 1000) } : {}),
   };
 }

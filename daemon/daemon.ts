@@ -201,6 +201,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
     pool,
     log,
     admission: { overcommit: cfg.memoryOvercommit },
+    bootConcurrency: cfg.bootConcurrency,
   });
   tenants.setCpuCapApplier((t, cpus, before) => instances.applyTenantCpuCap(t, cpus, before));
   tenants.onRightsEnded((e) => {

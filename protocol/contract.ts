@@ -3,6 +3,7 @@ import { ErrorBody, type ERRORS, type ErrorCode } from "./errors.js";
 import { HealthView, VersionView } from "./version.js";
 import { CreateInstanceRequest, DeleteInstanceQuery, InstanceList, InstanceNameParams, InstanceView, MemoryView, PatchInstanceRequest, PatchInstanceResult, StateActionRequest } from "./instances.js";
 import { ActionResult, OperationIdParams, OperationView } from "./operations.js";
+import { BulkActionRequest, BulkActionResult } from "./bulk-actions.js";
 import { BuildImageRequest, ImageList, ImageNameParams, ImageOperation, ImportImageRequest, KernelList, KernelView, VerifyResult } from "./images.js";
 import { AttachDiskRequest, AttachmentView, DataDiskList, DetachDiskResult, DiskNameParams, DiskSlotParams } from "./disks.js";
 import { KernelNameParams, RegisterKernelRequest, RolloutOperation, RolloutRequest } from "./kernels.js";
@@ -166,6 +167,14 @@ export const contract = {
     status: 200,
     waitable: true,
     errors: GUEST,
+  }),
+  bulkAction: route({
+    method: "POST",
+    path: "/instances/actions",
+    summary: "One lifecycle action on many instances (names, or a selector), answered per instance: accepted, or why not",
+    body: BulkActionRequest,
+    response: BulkActionResult,
+    status: 200,
   }),
   getOperation: route({ method: "GET", path: "/operations/:id", summary: "One operation", params: OperationIdParams, response: OperationView, status: 200 }),
   listImages: route({ method: "GET", path: "/images", summary: "Registered images", response: ImageList, status: 200 }),
@@ -545,6 +554,7 @@ export const routeScopes: Record<RouteName, RouteScope> = {
   getInstance: { access: "read" },
   deleteInstance: { access: "delete" },
   changeState: { access: "power" },
+  bulkAction: { access: "power" },
   getOperation: { access: "read" },
   listImages: { access: "read", list: "images" },
   importImage: { access: "admin" },

@@ -15,6 +15,7 @@ export const ERRORS = {
   instance_exists: { status: 409, doc: "An instance with that name already exists." },
   invalid_state: { status: 409, doc: "The action is not valid in the instance's current state; details names both." },
   instance_busy: { status: 409, doc: "Another action is still running on the instance; details names it." },
+  operation_cancelled: { status: 409, doc: "The operation was cancelled before it ran: a queued start stopped by a halt, shutdown or delete (or the daemon stopping)." },
   instance_running: { status: 409, doc: "Delete refused because the instance is not stopped; use force=true." },
   disk_backing_changed: {
     status: 409,

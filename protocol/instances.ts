@@ -259,7 +259,7 @@ export const InstanceView = z.object({
   bootCount: z.number().int().describe("boots of this instance, reboots included"),
   lastExit: ExitInfo.nullable().describe("how the last process ended, or null"),
   createdAt: z.string().describe("ISO 8601 time"),
-  busy: z.string().nullable().describe("the action in progress, if any"),
+  busy: z.string().nullable().describe('the action in progress, if any; "start (queued)" while a start waits for a boot slot (--boot-concurrency)'),
   policy: z
     .object({
       autostart: z.boolean(),
@@ -274,7 +274,7 @@ export const InstanceView = z.object({
   cpuSeconds: z.number().nullable().describe("CPU time used by all the guest's host processes over every boot, from its cgroup (refreshed every few seconds); null: no cgroups on this host"),
   crashStreak: z.number().int().describe("crashes in a row, each within a minute of its start"),
   flag: z.string().nullable().describe("why umld stopped acting on its own (e.g. crash-loop); cleared by a start"),
-  problems: z.array(z.string()).describe("what is wrong with the instance's files right now (missing COW, changed backing)"),
+  problems: z.array(z.string()).describe("what is wrong with the instance's files (missing COW, changed backing), as last checked: after each change, and in the background every ~15 s"),
 });
 export type InstanceView = z.infer<typeof InstanceView>;
 

@@ -34,7 +34,7 @@ export const CreateNetworkRequest = z
       .max(43)
       .optional()
       .describe(
-        "host networks (not bridged): an IPv6 /64, unique local (fd00::/8) or global unicast, e.g. fd42:1:2:3::/64; the host takes its first address, guests address themselves from their MAC (SLAAC, EUI-64) by the router advertisements of the network's dnsmasq",
+        "host networks: an IPv6 /64, unique local (fd00::/8) or global unicast, e.g. fd42:1:2:3::/64; the host takes its first address, guests address themselves from their MAC (SLAAC, EUI-64) by the router advertisements of the network's dnsmasq; on a bridged network the LAN's prefix, advertised by the LAN's router",
       ),
     bridge: z
       .string()
@@ -58,7 +58,7 @@ export const NetworkView = z.object({
   routed: z.boolean().describe("host networks in mode routed: guests reached at their own addresses, no NAT"),
   dns: z.boolean().describe("its guests' names (<instance>.<network>) are served at the gateway"),
   ipv6: z.string().nullable().describe("the network's IPv6 /64 (null: IPv4 only)"),
-  gateway6: z.string().nullable().describe("the host's IPv6 address on the bridge (the prefix's first), the guests' router"),
+  gateway6: z.string().nullable().describe("the host's IPv6 address on the bridge (the prefix's first), the guests' router (null on a bridged network: the LAN's router is theirs)"),
   bridged: z.boolean().describe("host networks in mode bridged: on the admin's bridge named in `bridge`"),
   hostAccess: z.boolean().describe("user networks: guests on it may reach the host's own services; false for every other kind (host networks' guests reach the host with ping only)"),
   gateway: z
@@ -121,9 +121,18 @@ const Ipv4 = z
   .max(15)
   .regex(/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/, "an IPv4 address such as 192.0.2.10");
 
+/** An IPv6 address as text (the daemon checks it is one, and one of the host's): "::" for every IPv6 address of the host. */
+const Ipv6 = z
+  .string()
+  .max(39)
+  .regex(/^[0-9A-Fa-f:]*:[0-9A-Fa-f:]*$/, "an IPv6 address such as 2001:db8::10");
+const ListenAddress = z.union([Ipv4, Ipv6]);
+
 export const CreateForwardRequest = z
   .object({
-    listenAddress: Ipv4.optional().describe("an IPv4 address of one of the host's interfaces (not loopback); default: every address of the host"),
+    listenAddress: ListenAddress.optional().describe(
+      'an IPv4 or IPv6 address of one of the host\'s interfaces (not loopback or link-local), or "::" for every IPv6 address of the host (IPv6: the network needs a prefix; the guest is reached at its IPv6 address); default: every IPv4 address of the host',
+    ),
     listenPort: Port.describe("the host port; a tenant's must be in the range an admin granted it (tenant quotas.forwardPorts)"),
     protocol: ForwardProtocol.default("tcp"),
     instance: OwnedName.describe("the guest it goes to: it needs a NIC on this network"),
@@ -134,16 +143,16 @@ export const CreateForwardRequest = z
 export const ForwardView = z.object({
   network: z.string(),
   protocol: ForwardProtocol,
-  listenAddress: z.string().nullable().describe("null: every address of the host"),
+  listenAddress: z.string().nullable().describe('null: every IPv4 address of the host; "::": every IPv6 one'),
   listenPort: z.number().int(),
   instance: z.string(),
   slot: z.string().describe("the instance's NIC on this network"),
-  targetAddress: z.string().describe("the NIC's address"),
+  targetAddress: z.string().describe("the NIC's address (its IPv6 one for an IPv6 forward)"),
   targetPort: z.number().int(),
   createdAt: z.string(),
 });
 export type ForwardView = z.infer<typeof ForwardView>;
 export const ForwardList = z.object({ forwards: z.array(ForwardView) });
 export const ForwardParams = z.object({ name: OwnedName, protocol: ForwardProtocol, port: z.coerce.number().int().min(1).max(65535) }).strict();
-export const ForwardQuery = z.object({ listenAddress: Ipv4.optional().describe("the forward's listen address, when it has one") }).strict();
+export const ForwardQuery = z.object({ listenAddress: ListenAddress.optional().describe("the forward's listen address, when it has one") }).strict();
 export const DeletedForward = z.object({ deleted: z.string().describe("protocol/port[@address]") });

@@ -1,5 +1,6 @@
 import { bashCompletion, zshCompletion } from "../completion.js";
 import type { CommandSpec } from "./command.js";
+import { actionCommand } from "./bulk.js";
 import { guestCommands } from "./guest.js";
 import { hostCommands } from "./host.js";
 import { instanceCommands } from "./instances.js";
@@ -25,6 +26,7 @@ const completion: CommandSpec = {
 /** Every umlctl command, in the order the help lists them. */
 export const COMMANDS: CommandSpec[] = [
   ...instanceCommands,
+  actionCommand,
   ...resourceCommands,
   ...guestCommands,
   topCommand,

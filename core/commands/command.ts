@@ -1,10 +1,12 @@
 import type { z } from "zod";
+import type { BulkAction } from "../../protocol/bulk-actions.js";
 import type { AttachDiskRequest } from "../../protocol/disks.js";
 import type { MconsoleRequest } from "../../protocol/guest.js";
 import type { BuildImageRequest, ImportImageRequest } from "../../protocol/images.js";
 import type { ForwardProtocol, NetworkKind } from "../../protocol/networks.js";
 import type { CloneRequest, MergeRequest } from "../../protocol/snapshots.js";
 import type { Access, Permission, Quotas } from "../../protocol/tenants.js";
+import type { InstanceState } from "../../protocol/instances.js";
 import type { CreateInstance } from "../instances/commands.js";
 import type { PatchRequest } from "../instances/patch.js";
 
@@ -32,6 +34,14 @@ export interface CommandArgs {
   "instance.pause": ActionArgs;
   "instance.resume": ActionArgs;
   "instance.upgrade-kernel": ActionArgs & { kernel?: string; deadlineS?: number };
+  /** one lifecycle action on many instances: each runs as its own instance.<action> for the same actor (bulk.ts) */
+  "instance.bulk": {
+    action: BulkAction;
+    names?: string[];
+    selector?: { state?: InstanceState; tenant?: string; namePrefix?: string };
+    wait: boolean;
+    timeoutS?: number;
+  };
   /** memory (set-memory, live), memory ceiling, disk quota, policies, granted host directory */
   "instance.configure": { name: string; changes: PatchRequest };
   "instance.mconsole": { name: string; request: z.output<typeof MconsoleRequest> };
@@ -101,6 +111,7 @@ export const COMMAND_ACCESS: Record<CommandKind, Access> = {
   "instance.pause": "power",
   "instance.resume": "power",
   "instance.upgrade-kernel": "power",
+  "instance.bulk": "power",
   "instance.configure": "configure",
   "instance.mconsole": "admin",
   "instance.clone": "create",

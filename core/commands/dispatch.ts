@@ -1,5 +1,6 @@
 import { UmldError } from "../errors.js";
 import { authorize, prefixOf, type Principal } from "../tenants/principal.js";
+import { runBulk } from "./bulk.js";
 import { COMMAND_ACCESS, isInstanceVerb, type Command, type CommandKind, type CommandOf } from "./command.js";
 import { runCommand, type CommandResult, type CoreServices } from "./handlers.js";
 import { usageDelta } from "./usage.js";
@@ -17,7 +18,17 @@ export class Dispatcher {
 
   async execute<K extends CommandKind>(command: CommandOf<K>, actor: Principal): Promise<CommandResult<K>> {
     const cmd = command as Command;
-    authorize(actor, COMMAND_ACCESS[cmd.kind], cmd.kind);
+    authorize(actor, COMMAND_ACCESS[cmd.kind], cmd.kind === "instance.bulk" ? cmd.action : cmd.kind);
+    if (cmd.kind === "instance.bulk") {
+      // each item is its own command for this actor: authorized, namespaced and answered as if alone
+      const result = await runBulk(
+        cmd,
+        actor,
+        () => this.s.instances.rows(),
+        (one) => this.execute(one, actor),
+      );
+      return result as CommandResult<K>;
+    }
     const tenant = actor.tenant;
     if (tenant !== null) {
       if (actor.kind === "tenant") {

@@ -1,4 +1,6 @@
+import type { BulkActionResult } from "../../protocol/bulk-actions.js";
 import type { InstanceAction } from "../../protocol/instances.js";
+import { UmldError } from "../errors.js";
 import type { EventBus } from "../events/bus.js";
 import type { Instances } from "../instances/instances.js";
 import type { Operations } from "../operations/operations.js";
@@ -36,6 +38,8 @@ export const handlers = {
   "instance.pause": verb("pause"),
   "instance.resume": verb("resume"),
   "instance.upgrade-kernel": verb("upgrade"),
+  // its items are commands of their own, run by the dispatcher for the actor (dispatch.ts, bulk.ts)
+  "instance.bulk": (_s: CoreServices, _c: CommandOf<"instance.bulk">): Promise<BulkActionResult> => Promise.reject(new UmldError("internal", "a bulk action is run by the dispatcher")),
   "instance.configure": (s: CoreServices, c: CommandOf<"instance.configure">) => s.instances.patch(c.name, c.changes),
   "instance.mconsole": (s: CoreServices, c: CommandOf<"instance.mconsole">) => s.instances.io.passthrough(c.name, c.request),
   "instance.clone": (s: CoreServices, c: CommandOf<"instance.clone">) => s.instances.snapshots.clone(c.name, c.clone),

@@ -1,5 +1,5 @@
 import type { InstanceAction, InstanceView } from "../../protocol/instances.js";
-import type { ActionResult } from "../../protocol/operations.js";
+import type { ActionResult, OperationView } from "../../protocol/operations.js";
 import { UmldError } from "../errors.js";
 import { transition } from "../lifecycle/transitions.js";
 import type { Operations } from "../operations/operations.js";
@@ -8,6 +8,7 @@ import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import { asObject } from "../util/fs.js";
 import { DEFAULT_ACTION_TIMEOUT_S, type ActOptions } from "./commands.js";
 import type { Admission } from "./admission.js";
+import type { BootQueue } from "./boot-queue.js";
 import type { Facts } from "./facts.js";
 import type { Guests } from "./guests.js";
 import type { KernelUpgrades, UpgradeSteps } from "./kernel-upgrades.js";
@@ -27,6 +28,7 @@ export interface ActionDeps {
   guests: Guests;
   starter: Starter;
   admission: Admission;
+  boots: BootQueue;
   view(name: string): InstanceView;
 }
 
@@ -48,6 +50,11 @@ export class InstanceActions implements UpgradeSteps {
   async act(name: string, action: InstanceAction, o: ActOptions): Promise<ActionResult> {
     if (action === "upgrade") return this.upgrades!.upgrade(name, o.kernel!, o.deadlineS, o.timeoutS, o.wait);
     const row = this.d.guests.row(name);
+    if ((action === "halt" || action === "shutdown") && this.d.boots.queuedOperation(row.id)) {
+      // a start that has not booted yet: stopping it means it never boots
+      const cancelled = await this.cancelQueuedStart(row.id, name, action);
+      return this.operation(`instance.${action}`, name, o.wait, async () => ({ cancelled }));
+    }
     const release = this.d.lock.take(row.id, action, name); // a halt may overtake a running action
     let admitted = () => {};
     try {
@@ -73,18 +80,35 @@ export class InstanceActions implements UpgradeSteps {
       throw e;
     }
     const timeoutMs = (o.timeoutS ?? DEFAULT_ACTION_TIMEOUT_S[action]) * 1000;
-    return this.operation(`instance.${action}`, name, o.wait, () =>
-      this.run(row, action, timeoutMs).finally(() => {
+    return this.operation(`instance.${action}`, name, o.wait, (op) =>
+      (action === "start" ? this.queuedStart(row, op, timeoutMs) : this.run(row, action, timeoutMs)).finally(() => {
         release();
         admitted();
       }),
     );
   }
 
+  /** Cancels the instance's start still waiting for a boot slot (a halt, shutdown or delete); its operation id, null if none. */
+  async cancelQueuedStart(id: string, name: string, by: string): Promise<string | null> {
+    const op = this.d.boots.cancel(id, new UmldError("operation_cancelled", `the queued start of '${name}' was cancelled by ${by === "delete" ? "a delete" : `a ${by}`}`, { by }));
+    if (op) await this.d.operations.wait(op); // its lock and admission are released when it ends
+    return op;
+  }
+
+  /** A start waits for a boot slot (its operation says "queued" meanwhile), then boots. */
+  private async queuedStart(row: InstanceRow, op: OperationView, timeoutMs: number): Promise<void> {
+    const leave = await this.d.boots.enter(row.id, op.id, () => this.d.operations.progress(op.id, { done: 0, total: null, unit: "steps", step: "queued" }));
+    try {
+      await this.d.starter.start(row, timeoutMs);
+    } finally {
+      leave();
+    }
+  }
+
   /** Runs `work` as an operation; waits for it (failures become the operation's error) unless wait is false. */
-  async operation(kind: string, name: string, wait: boolean, work: () => Promise<unknown>): Promise<ActionResult> {
+  async operation(kind: string, name: string, wait: boolean, work: (op: OperationView) => Promise<unknown>): Promise<ActionResult> {
     const op = this.d.operations.begin(kind, name);
-    const run = work().then(
+    const run = work(op).then(
       (result) => this.d.operations.succeed(op.id, result ?? null),
       (e) => this.d.operations.fail(op.id, e),
     );
@@ -156,6 +180,12 @@ export class InstanceActions implements UpgradeSteps {
     if (this.d.registry.has(row.id)) await this.run(row, how, timeoutMs);
   }
   async startGuest(name: string, timeoutMs: number): Promise<void> {
-    await this.run(this.row(name), "start", timeoutMs);
+    const row = this.row(name);
+    const leave = await this.d.boots.enter(row.id, "", () => {}); // an upgrade's boot takes a slot like any other
+    try {
+      await this.run(row, "start", timeoutMs);
+    } finally {
+      leave();
+    }
   }
 }

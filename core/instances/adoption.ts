@@ -64,7 +64,8 @@ export async function reconcileAtStart(d: AdoptionDeps): Promise<Reconciled> {
   if (orphans.length) d.log.warn({ pids: orphans }, "UML processes from this state dir that no instance owns: reported, not killed");
   const uids = new Map(d.repo.all().map((r) => [r.id, r.host_uid]));
   const live: Map<string, LiveGuest> = liveGuestProcesses(d.paths, (umid) => uids.get(umid) ?? null);
-  for (const row of d.repo.all()) {
+  for (const stored of d.repo.all()) {
+    const row = { ...stored }; // changed below as the adoption finds it
     const found = live.get(row.id);
     if (!isActive(row.state)) {
       // spawned, but the daemon died before it recorded that: ours, adopt it (never start it twice)

@@ -102,6 +102,7 @@ export class Lifetimes {
       );
       revert.add(() => repo.delete(id));
       const uid = this.d.jail.hostIds.allocate({ kind: "instance", id }); // its own host uid, for as long as it exists
+      repo.reload(id); // the uid was written by the host ids' repository
       grantFile(f.rootCow, { uid, gid: uid }, 0o600);
       if (cmd.policy) repo.update(id, policyColumns(cmd.policy));
       revert.success();
@@ -120,6 +121,7 @@ export class Lifetimes {
 
   async delete(name: string, force: boolean): Promise<{ deleted: string }> {
     let row: InstanceRow = this.d.guests.row(name);
+    await this.d.actions.cancelQueuedStart(row.id, name, "delete"); // a start still waiting for a boot slot never boots
     if (isActive(row.state) || this.d.registry.has(row.id)) {
       if (!force) throw new UmldError("instance_running", `instance '${name}' is ${row.state}; stop it first or pass force=true`, { state: row.state });
       await this.d.actions.act(name, "halt", { wait: true }).catch(() => {});

@@ -16,6 +16,7 @@ import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import type { NetworksRepo } from "../store/networks-repo.js";
 import type { SnapshotsRepo } from "../store/snapshots-repo.js";
 import { InstanceActions } from "./actions.js";
+import { BootQueue, defaultBootConcurrency } from "./boot-queue.js";
 import { Admission, DEFAULT_OVERCOMMIT, hostMemTotalMiB } from "./admission.js";
 import { reconcileAtStart, type Reconciled } from "./adoption.js";
 import type { ActOptions, CreateInstance } from "./commands.js";
@@ -70,6 +71,8 @@ export interface InstancesOptions {
   reclaim?: Partial<ReclaimOptions>;
   /** how often guests' usage is read (core/metrics/usage-sampler.ts) */
   usageTiming?: SamplerTiming;
+  /** guests booting at once; more starts wait their turn (default: one per CPU, at least 2) */
+  bootConcurrency?: number;
 }
 
 /**
@@ -80,6 +83,7 @@ export interface InstancesOptions {
 export class Instances {
   readonly registry = new Registry();
   readonly lock = new OpLock();
+  readonly boots: BootQueue;
   readonly guests: Guests;
   readonly facts: Facts;
   readonly memory: LiveMemory;
@@ -108,6 +112,7 @@ export class Instances {
 
   constructor(private readonly o: InstancesOptions) {
     const scrollbackBytes = o.scrollbackBytes ?? 256 * 1024;
+    this.boots = new BootQueue(o.bootConcurrency ?? defaultBootConcurrency());
     this.guests = new Guests(o.repo, this.registry, o.catalog, o.jail);
     this.facts = new Facts(o.repo, o.bus, o.log);
     const view = (name: string) => this.fresh(name); // a command's answer: what it changed on disk shows at once
@@ -117,7 +122,10 @@ export class Instances {
     this.admission = new Admission(o.repo, o.admission?.memTotalMiB ?? hostMemTotalMiB(), o.admission?.overcommit ?? DEFAULT_OVERCOMMIT);
     this.reclaimer = new MemoryReclaimer(o.repo, this.registry, this.memory, this.cpu, o.bus, o.log, (id) => o.paths.umlDir(id), { ...DEFAULT_RECLAIM_OPTIONS, ...o.reclaim });
     this.disks = new LiveDisks(this.guests, o.disksRepo, o.repo, o.catalog, o.bus, o.log, o.paths.disks);
-    this.networks = new Networks(this.guests, o.networksRepo, o.repo, o.hostLinks, o.log, o.guestFilter);
+    this.networks = new Networks(this.guests, o.networksRepo, o.repo, o.hostLinks, o.log, o.guestFilter, {
+      allocateUid: (id) => o.jail.hostIds.allocate({ kind: "network", id }),
+      jail: { launcher: o.jail.launcher, jailRoot: o.paths.jailRoot },
+    });
     this.channels = new ConsoleChannels(o.channelsRepo, o.log);
     this.consoles = new Consoles(this.guests, this.registry, this.channels, o.paths, scrollbackBytes);
     this.queries = new InstanceQueries(o.repo, this.disks);
@@ -137,7 +145,7 @@ export class Instances {
     );
     this.io = new GuestIo({ guests: this.guests, consoles: this.consoles, usage: this.usage, repo: o.repo, paths: o.paths, log: o.log });
     this.metrics = new MetricsSource({ repo: o.repo, sampler: this.usage, allocated: (r) => this.files.allocatedTotal(r), hasGuest: (id) => this.registry.has(id), bus: o.bus });
-    this.presenter = new Presenter(o.repo, o.catalog, this.lock, this.disks, this.networks, this.files, this.cpu);
+    this.presenter = new Presenter(o.repo, o.catalog, this.lock, this.boots, this.disks, this.networks, this.files, this.cpu);
     this.workers = new WorkerFacts(o.repo, o.catalog, this.registry, this.facts, this.consoles, o.bus, o.log, {
       afterBoot: (id, rt, name) => {
         void this.channels.configureAll(id, rt.host, rt.log);
@@ -180,6 +188,7 @@ export class Instances {
       limits: this.limits,
       scrollbackBytes,
       consoleLogMaxBytes: o.consoleLogMaxBytes ?? 16 * 1024 * 1024,
+      onDiskProblem: (row) => this.files.refresh(row),
     });
     this.actions = new InstanceActions({
       repo: o.repo,
@@ -191,6 +200,7 @@ export class Instances {
       guests: this.guests,
       starter: this.starter,
       admission: this.admission,
+      boots: this.boots,
       view,
     });
     this.upgrades = new KernelUpgrades(this.actions, o.repo, o.catalog, o.operations, o.bus, o.log);
@@ -228,13 +238,21 @@ export class Instances {
 
   // ---- queries
 
+  /** Every instance, from cached state: no file is touched (file facts are refreshed in the background). */
   list(): InstanceView[] {
-    return this.o.repo.all().map((r) => this.presenter.view(r));
+    return this.presenter.viewAll(this.o.repo.all());
   }
 
-  /** One instance: its file facts (a few stats and COW headers) and CPU time read now; lists use the cached ones. */
+  /** Every instance's row (from memory). */
+  rows(): readonly InstanceRow[] {
+    return this.o.repo.all();
+  }
+
+  /** One instance from cached state; a running guest's CPU counter is read now (a pread on its held cgroup fd, ~2 µs). */
   get(name: string): InstanceView {
-    return this.fresh(name);
+    const row = this.guests.row(name);
+    this.cpu.sample(row.id);
+    return this.presenter.view(row);
   }
 
   /** The view after a command, or of one instance: its file facts refreshed first. */
@@ -330,6 +348,7 @@ export class Instances {
 
   /** Daemon stop: release every guest without stopping it. */
   async detachAll(): Promise<void> {
+    this.boots.cancelAll();
     this.files.stop();
     this.reclaimer.stop();
     this.cpu.stop();

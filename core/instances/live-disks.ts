@@ -104,6 +104,20 @@ export class LiveDisks {
       .map((d) => d.name);
   }
 
+  /** Every instance's attachments and read-write data disks, in two queries (a list of views). */
+  byInstance(): Map<string, { attachments: Array<{ slot: string; disk: string; readOnly: boolean }>; writable: DataDiskRow[] }> {
+    const disks = new Map(this.repo.all().map((d) => [d.id, d]));
+    const out = new Map<string, { attachments: Array<{ slot: string; disk: string; readOnly: boolean }>; writable: DataDiskRow[] }>();
+    for (const a of this.repo.allAttachments()) {
+      let e = out.get(a.instance_id);
+      if (!e) out.set(a.instance_id, (e = { attachments: [], writable: [] }));
+      const d = disks.get(a.disk_id);
+      e.attachments.push({ slot: a.slot, disk: d?.name ?? "?", readOnly: a.read_only === 1 });
+      if (a.read_only === 0 && d) e.writable.push(d);
+    }
+    return out;
+  }
+
   attachmentsOf(instanceId: string): Array<{ slot: string; disk: string; readOnly: boolean }> {
     return this.repo.ofInstance(instanceId).map((a) => ({ slot: a.slot, disk: this.repo.byId(a.disk_id)?.name ?? "?", readOnly: a.read_only === 1 }));
   }

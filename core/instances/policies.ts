@@ -80,7 +80,7 @@ export class Policies {
   }
 
   /** At daemon start: guests marked autostart, in order, each after its delay; flagged ones stay down. */
-  autostartAll(all: InstanceRow[]): string[] {
+  autostartAll(all: readonly InstanceRow[]): string[] {
     const due = all
       .filter((r) => r.autostart === 1 && !r.flag && (r.state === "stopped" || r.state === "crashed"))
       .sort((a, b) => a.autostart_order - b.autostart_order || a.name.localeCompare(b.name));
@@ -95,7 +95,7 @@ export class Policies {
   }
 
   /** Host shutdown: every guest gets a graceful shutdown within `deadlineS`, then the rest are halted. */
-  async shutdownAll(rows: InstanceRow[], deadlineS: number): Promise<{ shutDown: string[]; halted: string[] }> {
+  async shutdownAll(rows: readonly InstanceRow[], deadlineS: number): Promise<{ shutDown: string[]; halted: string[] }> {
     this.closed = true;
     this.cancel();
     const active = rows.filter((r) => this.m.hasGuest(r.id));

@@ -32,6 +32,8 @@ export interface StartDeps {
   limits: GuestLimits;
   scrollbackBytes: number;
   consoleLogMaxBytes: number;
+  /** a refused start found a problem with the instance's files: its view says so from now on */
+  onDiskProblem(row: InstanceRow): void;
 }
 
 /**
@@ -47,7 +49,9 @@ export class Starter {
     for (const disk of this.d.repo.disks(row.id)) {
       if (disk.kind !== "cow") continue;
       const c = checkCow(disk.path, recordOf(disk));
-      if (!c.ok) throw new UmldError("disk_backing_changed", `disk ${disk.slot} cannot be used: ${c.reason}`, { slot: disk.slot, cow: disk.path, backing: disk.backing_path });
+      if (c.ok) continue;
+      this.d.onDiskProblem(row);
+      throw new UmldError("disk_backing_changed", `disk ${disk.slot} cannot be used: ${c.reason}`, { slot: disk.slot, cow: disk.path, backing: disk.backing_path });
     }
   }
 

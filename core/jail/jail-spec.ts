@@ -17,13 +17,17 @@ export interface JailSpec {
   gid: number;
   groups: number[];
   cgroups: string[];
-  rlimits: Partial<Record<"core" | "nofile" | "nproc" | "memlock" | "fsize", [soft: number, hard: number]>>;
+  rlimits: Partial<Record<"core" | "nofile" | "nproc" | "memlock" | "fsize" | "as", [soft: number, hard: number]>>;
   noAslr: boolean;
   readOnly: JailFile[];
   readWrite: string[];
   devices: string[];
   tmpfs: Array<{ path: string; bytes: number; mode: number }>;
   dirs: Array<{ path: string; mode: number }>;
+  /** capabilities kept through the exec (a network's dnsmasq); every other one is dropped. Default: none */
+  ambientCaps?: Array<"net_bind_service" | "net_raw" | "net_admin">;
+  /** where stderr goes (opened by root, never through a symlink) */
+  stderr?: string;
   /** the process's umask (the launcher's default: 077) */
   umask?: number;
   chdir: string;
@@ -55,6 +59,8 @@ export function jailArgv(s: JailSpec, launcher = LAUNCHER): { command: string; a
   for (const p of s.readWrite) a.push("--rw", path(p));
   for (const p of s.devices) a.push("--dev", path(p));
   if (s.umask !== undefined) a.push("--umask", s.umask.toString(8));
+  if (s.ambientCaps?.length) a.push("--ambient-caps", s.ambientCaps.join(","));
+  if (s.stderr !== undefined) a.push("--stderr", path(s.stderr));
   a.push("--chdir", path(s.chdir), "--", path(s.command), ...s.args);
   return { command: launcher, args: a };
 }

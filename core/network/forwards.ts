@@ -6,6 +6,7 @@ import type { InstancesRepo } from "../store/instances-repo.js";
 import type { NetworkRow, NetworksRepo } from "../store/networks-repo.js";
 import { newId, nowIso } from "../util/ids.js";
 import { ipToNumber } from "./address.js";
+import { formatGroups, groupsOf, nicAddress6 } from "./address6.js";
 import { BRIDGE_PREFIX, type ForwardRule } from "./host-links.js";
 import type { Listener } from "./listeners.js";
 
@@ -15,6 +16,8 @@ export interface ForwardsContext {
   instances: InstancesRepo;
   /** IPv4 addresses on the host's interfaces */
   hostAddresses(): Array<{ ifname: string; cidr: string }>;
+  /** global IPv6 addresses on the host's interfaces */
+  hostAddresses6(): Array<{ ifname: string; cidr: string }>;
   listeners(): Listener[];
   /** the network's table made to say what the database says (its forwards included) */
   applyFirewall(n: NetworkRow): void;
@@ -30,8 +33,14 @@ export interface ForwardSpec {
   targetPort: number;
 }
 
-export function ruleOf(f: ForwardTarget): ForwardRule {
-  return { protocol: f.protocol, listenAddress: f.listen_address, listenPort: f.listen_port, ip: f.ip, targetPort: f.target_port };
+/** An IPv6 forward (its listen address is one, or "::") goes to the NIC's IPv6 address. */
+export const isForward6 = (listenAddress: string | null) => listenAddress !== null && listenAddress.includes(":");
+
+/** The rule of a forward on a network with `prefix6` (an IPv6 forward's target is the NIC's address there). */
+export function ruleOf(f: ForwardTarget, prefix6: string | null | undefined): ForwardRule {
+  const ip = isForward6(f.listen_address) ? nicAddress6(prefix6, f.mac) : f.ip;
+  if (!ip) throw new Error(`forward to ${f.slot} is IPv6 on a network with no prefix`);
+  return { protocol: f.protocol, listenAddress: f.listen_address, listenPort: f.listen_port, ip, targetPort: f.target_port };
 }
 
 /**
@@ -64,10 +73,14 @@ export class Forwards {
     if (!inst) throw new UmldError("instance_not_found", `no instance named '${s.instance}'`, { instance: s.instance });
     const nic = this.c.networks.nicsOf(inst.id).find((n) => n.network_id === net.id);
     if (!nic) throw new UmldError("not_forwardable", `instance '${s.instance}' has no NIC on network '${s.network}'`, { network: s.network, instance: s.instance });
-    if (s.listenAddress !== null) this.checkListenAddress(s.listenAddress);
-    this.checkFree(s.protocol, s.listenAddress, s.listenPort);
+    let listen = s.listenAddress;
+    if (isForward6(listen)) {
+      if (!net.ipv6) throw new UmldError("not_forwardable", `network '${s.network}' has no IPv6 prefix: its guests have no IPv6 address to forward to`, { network: s.network });
+      listen = this.checkListenAddress6(listen!);
+    } else if (listen !== null) this.checkListenAddress(listen);
+    this.checkFree(s.protocol, listen, s.listenPort);
     const id = newId();
-    this.c.repo.insert({ id, network_id: net.id, nic_id: nic.id, protocol: s.protocol, listen_address: s.listenAddress, listen_port: s.listenPort, target_port: s.targetPort, created_at: nowIso() });
+    this.c.repo.insert({ id, network_id: net.id, nic_id: nic.id, protocol: s.protocol, listen_address: listen, listen_port: s.listenPort, target_port: s.targetPort, created_at: nowIso() });
     try {
       this.c.applyFirewall(net);
     } catch (e) {
@@ -75,14 +88,15 @@ export class Forwards {
       this.applyOrLog(net);
       throw new UmldError("host_error", `cannot add the forward to the network's table: ${(e as Error).message}`, { network: s.network });
     }
-    this.c.log.info({ network: s.network, instance: s.instance, protocol: s.protocol, listenAddress: s.listenAddress, listenPort: s.listenPort, targetPort: s.targetPort }, "port forward added");
-    return this.view(net, this.c.repo.byPort(net.id, s.protocol, s.listenPort, s.listenAddress)!);
+    this.c.log.info({ network: s.network, instance: s.instance, protocol: s.protocol, listenAddress: listen, listenPort: s.listenPort, targetPort: s.targetPort }, "port forward added");
+    return this.view(net, this.c.repo.byPort(net.id, s.protocol, s.listenPort, listen)!);
   }
 
   remove(s: { network: string; protocol: ForwardProtocol; listenPort: number; listenAddress: string | null }): { deleted: string } {
     const net = this.net(s.network);
-    const f = this.c.repo.byPort(net.id, s.protocol, s.listenPort, s.listenAddress);
-    const key = `${s.protocol}/${s.listenPort}${s.listenAddress ? `@${s.listenAddress}` : ""}`;
+    const listen = isForward6(s.listenAddress) ? (canonical6(s.listenAddress!) ?? s.listenAddress) : s.listenAddress;
+    const f = this.c.repo.byPort(net.id, s.protocol, s.listenPort, listen);
+    const key = `${s.protocol}/${s.listenPort}${listen ? `@${listen}` : ""}`;
     if (!f) throw new UmldError("forward_not_found", `network '${s.network}' has no forward ${key}`, { network: s.network, forward: key });
     this.c.repo.delete(f.id);
     try {
@@ -104,13 +118,27 @@ export class Forwards {
     if (own.ifname.startsWith(BRIDGE_PREFIX)) throw new UmldError("invalid_request", `listenAddress ${address} is a guest network's gateway (${own.ifname})`, { listenAddress: address });
   }
 
-  /** Taken: another forward (any network) or a host socket on the port, at the same address or a wildcard. */
+  /** An IPv6 address of this host (global, on an interface that is not one of umld's bridges), or "::" (every one); canonical. */
+  private checkListenAddress6(address: string): string {
+    const canon = canonical6(address);
+    if (canon === null) throw new UmldError("invalid_request", `listenAddress must be an IPv4 or IPv6 address`, { listenAddress: address });
+    if (canon === "::") return canon;
+    const own = this.c.hostAddresses6().find((a) => canonical6(a.cidr.split("/")[0]!) === canon);
+    if (!own) throw new UmldError("invalid_request", `listenAddress ${address} is not a global IPv6 address of this host`, { listenAddress: address });
+    if (own.ifname.startsWith(BRIDGE_PREFIX)) throw new UmldError("invalid_request", `listenAddress ${address} is a guest network's gateway (${own.ifname})`, { listenAddress: address });
+    return canon;
+  }
+
+  /** Taken: another forward (any network) or a host socket on the port, at the same address or a wildcard of the same family. */
   private checkFree(protocol: ForwardProtocol, address: string | null, port: number): void {
-    const overlap = (other: string | null) => address === null || other === null || other === "*" || other === address;
+    const family = (a: string | null) => (a === null || !a.includes(":") ? 4 : 6);
+    const wild = (a: string | null) => a === null || a === "::";
+    const overlap = (other: string | null) => family(other) === family(address) && (wild(address) || wild(other) || other === address);
     const fwd = this.c.repo.all().find((f) => f.protocol === protocol && f.listen_port === port && overlap(f.listen_address));
     // the forward may be another tenant's: its network is not named
     if (fwd) throw new UmldError("port_taken", `${protocol} port ${port} is already forwarded`, { protocol, port, listenAddress: fwd.listen_address });
-    const sock = this.c.listeners().find((l) => l.protocol === protocol && l.port === port && overlap(l.address));
+    // a wildcard socket may be dual-stack: it takes either family
+    const sock = this.c.listeners().find((l) => l.protocol === protocol && l.port === port && (l.address === "*" || overlap(l.address)));
     if (sock) throw new UmldError("port_taken", `a host process listens on ${protocol} port ${port}`, { protocol, port, listenAddress: sock.address === "*" ? null : sock.address });
   }
 
@@ -136,9 +164,15 @@ export class Forwards {
       listenPort: f.listen_port,
       instance: this.c.instances.byId(f.instance_id)?.name ?? "?",
       slot: f.slot,
-      targetAddress: f.ip,
+      targetAddress: isForward6(f.listen_address) ? (nicAddress6(net.ipv6, f.mac) ?? f.ip) : f.ip,
       targetPort: f.target_port,
       createdAt: f.created_at,
     };
   }
+}
+
+/** An IPv6 address in canonical form (RFC 5952), or null when it is not one. */
+function canonical6(a: string): string | null {
+  const g = groupsOf(a);
+  return g ? formatGroups(g) : null;
 }

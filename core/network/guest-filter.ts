@@ -49,6 +49,8 @@ export interface GuestFilterSpec {
   egressOk: Iterable<number>;
   /** IPv4 resolvers slirp forwards DNS to: port 53 stays open for every guest */
   resolvers: string[];
+  /** networks' own processes (a dnsmasq's uid, in the range): they send out of their network's bridge only */
+  services?: Array<{ uid: number; bridge: string }>;
 }
 
 /** The table of one state dir: two state dirs on a host never replace each other's. */
@@ -78,6 +80,10 @@ function set(name: string, interval: boolean, elements: string[]): string[] {
 export function guestFilterRules(s: GuestFilterSpec): string {
   if (!/^umld_guests_[0-9a-f]{12}$/.test(s.table)) throw new Error(`refusing table name '${s.table}'`);
   const resolvers = [...new Set(s.resolvers)].filter((r) => /^\d{1,3}(\.\d{1,3}){3}$/.test(r));
+  const services = (s.services ?? []).map((x) => {
+    if (!/^umlbr-[0-9a-f]{8}$/.test(x.bridge)) throw new Error(`refusing bridge '${x.bridge}'`);
+    return `    meta skuid ${uid(x.uid)} oifname "${x.bridge}" accept`;
+  });
   const lines = [
     `table inet ${s.table} {`,
     ...set("guests", true, uidElements(s.range, s.uids)),
@@ -89,6 +95,7 @@ export function guestFilterRules(s: GuestFilterSpec): string {
     `    meta skuid @guests jump guest`,
     `  }`,
     `  chain guest {`,
+    ...services,
     `    meta skuid != @egress_ok jump refuse`,
     ...(resolvers.length ? [`    ip daddr { ${resolvers.join(", ")} } meta l4proto { tcp, udp } th dport 53 accept`] : []),
     `    ip daddr { ${METADATA_V4.join(", ")} } jump refuse`,
@@ -138,13 +145,13 @@ export class GuestFilter {
    * ruleset changed (every guest start asks), so an unchanged state costs a
    * string comparison.
    */
-  update(guests: Iterable<number>, hostOk: Iterable<number>, egressOk: Iterable<number>): void {
+  update(guests: Iterable<number>, hostOk: Iterable<number>, egressOk: Iterable<number>, services: Array<{ uid: number; bridge: string }> = []): void {
     const g = [...guests];
     if (g.includes(0) && !this.warnedRoot) {
       this.warnedRoot = true;
       this.o.log.warn("guests running as root cannot be filtered: they reach the host's own services");
     }
-    const text = guestFilterRules({ table: this.table, range: this.o.range, uids: g, hostOk, egressOk, resolvers: this.resolvers() });
+    const text = guestFilterRules({ table: this.table, range: this.o.range, uids: g, hostOk, egressOk, resolvers: this.resolvers(), services });
     if (text === this.applied) return;
     // `add` then `delete`: the replacement works whether or not the table exists, in one transaction
     nft(`table inet ${this.table}\ndelete table inet ${this.table}\n${text}`);

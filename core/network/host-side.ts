@@ -4,7 +4,8 @@ import { gatewayOf, parseSubnet } from "./address.js";
 import { existsSync } from "node:fs";
 import { ifbName, run, safeBridge, tableName, type ForwardRule, type HostLinks } from "./host-links.js";
 import type { NicShaping } from "./nic-shaping.js";
-import type { NetworkDns } from "./dns.js";
+import type { NetworkDns } from "./dns-daemons.js";
+import type { DnsRecord } from "./dns.js";
 import { replaceSegmentTables, segmentRules } from "./segment-guard.js";
 import { gateway6 } from "./address6.js";
 import { enableForwarding6, ensureBridge6 } from "./ipv6-host.js";
@@ -18,7 +19,9 @@ export interface HostSideContext {
   ownerOf(instanceId: string): number;
   dns: NetworkDns;
   /** `<instance>.<network>` of each NIC on the network */
-  dnsRecords(n: NetworkRow): Array<{ name: string; ip: string }>;
+  dnsRecords(n: NetworkRow): DnsRecord[];
+  /** the network's own host uid, its dnsmasq's (allocated on first use, the guest filter then lets it answer on its bridge) */
+  serviceUid(n: NetworkRow): number;
   /** a NATed network's port forwards (forwards.ts) */
   forwardsOn(networkId: string): ForwardRule[];
   /** the instance's `limits.netMbit` (null: unlimited) */
@@ -77,7 +80,7 @@ export class HostSide {
   /** A network without NICs goes: its tables, then its bridge. */
   removeNetwork(n: NetworkRow): void {
     if (n.kind === "user") return;
-    if (n.dns === 1 || n.ipv6) this.c.dns.remove(n.id);
+    if (n.dns === 1 || n.ipv6) this.c.dns.remove(n.id, n.host_uid ?? null);
     run("nft", ["-f", "-"], replaceSegmentTables(tableName(n.id), ""));
     if (n.kind === "host") this.c.links.removeFirewall(tableName(n.id));
     if (n.host_if && n.bridged !== 1) this.c.links.removeLink(n.host_if); // an admin's bridge stays
@@ -107,9 +110,11 @@ export class HostSide {
 
   /** A network with DNS: its dnsmasq answers exactly its NICs' names (started, or restarted when they changed). */
   names(n: NetworkRow): void {
-    if ((n.dns !== 1 && !n.ipv6) || n.kind !== "host" || !n.host_if) return;
+    // a bridged network's prefix is advertised by the LAN's router, not by umld
+    if ((n.dns !== 1 && !n.ipv6) || n.kind !== "host" || !n.host_if || n.bridged === 1) return;
     this.c.dns.ensure({
       networkId: n.id,
+      uid: this.c.serviceUid(n),
       gateway: gatewayOf(parseSubnet(n.subnet)!),
       records: n.dns === 1 ? this.c.dnsRecords(n) : [],
       names: n.dns === 1,

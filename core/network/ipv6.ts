@@ -15,14 +15,17 @@ const WHY = {
   scope: "must be unique local (fc00::/7) or global unicast (2000::/3)",
 };
 
-/** A new network's IPv6 prefix checked (host networks umld addresses, a usable /64 no other network has), in canonical form. */
+/**
+ * A new network's IPv6 prefix checked (host networks, a usable /64 no other network has), in canonical form.
+ * On a bridged network it is the LAN's (advertised by the LAN's router; the host may have an address in it there).
+ */
 export function checkPrefix6(ipv6: string, kind: NetworkKind, bridge: string | undefined, networks: NetworkRow[], host?: Array<{ ifname: string; cidr: string }>): string {
-  if (kind !== "host" || bridge !== undefined) throw new UmldError("invalid_request", `ipv6 is for host networks umld addresses (not switch, user or bridged)`, { kind, ipv6 });
+  if (kind !== "host") throw new UmldError("invalid_request", `ipv6 is for host networks (not switch or user)`, { kind, ipv6 });
   const p = parsePrefix6(ipv6);
   if ("problem" in p) throw new UmldError("invalid_prefix", `ipv6 ${WHY[p.problem]}, e.g. fd42:1:2:3::/64`, { ipv6, reason: p.problem });
   const clash = networks.find((n) => n.ipv6 && samePrefix6(n.ipv6, p.prefix));
   if (clash) throw new UmldError("subnet_conflict", `${p.prefix} is network '${clash.name}''s prefix already`, { ipv6: p.prefix, conflict: clash.ipv6 });
-  const onHost = (host ?? hostPrefixes6()).find((a) => overlaps6(p.prefix, a.cidr));
+  const onHost = bridge !== undefined ? undefined : (host ?? hostPrefixes6()).find((a) => overlaps6(p.prefix, a.cidr));
   if (onHost)
     throw new UmldError("subnet_conflict", `${p.prefix} overlaps ${onHost.cidr} of host interface ${onHost.ifname}: a network's prefix is routed on the host`, {
       ipv6: p.prefix,

@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
+import { formatGroups } from "./address6.js";
 
 /** A socket bound to a local port on this host (its network namespace), from /proc/net. */
 export interface Listener {
   protocol: "tcp" | "udp";
-  /** IPv4 dotted or IPv6 hex as the kernel prints it; "*" for a wildcard */
+  /** IPv4 dotted or IPv6 canonical text; "*" for a wildcard */
   address: string;
   port: number;
 }
@@ -12,6 +13,13 @@ export interface Listener {
 function v4(hex: string): string {
   const n = parseInt(hex, 16);
   return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24].join(".");
+}
+
+/** Kernel hex of an IPv6 address (four 32-bit words, each little-endian) → its canonical text ("::1"). */
+function v6(hex: string): string {
+  const bytes = hex.match(/.{8}/g)!.flatMap((w) => w.match(/../g)!.reverse());
+  const groups = Array.from({ length: 8 }, (_, i) => parseInt(bytes[2 * i]! + bytes[2 * i + 1]!, 16));
+  return formatGroups(groups);
 }
 
 /**
@@ -29,7 +37,7 @@ export function parseProcNet(text: string, protocol: "tcp" | "udp", ipv6: boolea
     const wildcard = /^0+$/.test(addr);
     // an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is that IPv4 address; another IPv6 address never takes IPv4
     const mapped = ipv6 && /^0{16}FFFF0000[0-9A-F]{8}$/i.test(addr) ? v4(addr.slice(24)) : null;
-    out.push({ protocol, address: wildcard ? "*" : (mapped ?? (ipv6 ? addr : v4(addr))), port: parseInt(portHex, 16) });
+    out.push({ protocol, address: wildcard ? "*" : (mapped ?? (ipv6 ? v6(addr) : v4(addr))), port: parseInt(portHex, 16) });
   }
   return out;
 }

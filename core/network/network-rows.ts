@@ -127,7 +127,7 @@ export function networkView(r: NetworkRow, nics: NicRow[], instanceName: (id: st
     bridged: r.bridged === 1,
     dns: r.dns === 1,
     ipv6: r.ipv6 ?? null,
-    gateway6: r.ipv6 ? gateway6(r.ipv6) : null,
+    gateway6: r.ipv6 && r.bridged !== 1 ? gateway6(r.ipv6) : null,
     hostAccess: r.host_access === 1,
     gateway: r.kind === "host" ? gatewayOf(parseSubnet(r.subnet)!) : r.kind === "user" ? "10.0.2.2" : null,
     bridge: r.host_if,

@@ -4,10 +4,13 @@ import { UmldError } from "../errors.js";
 import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import type { NetworkRow, NetworksRepo, NicRow } from "../store/networks-repo.js";
 import { nicAddress6, releaseForwarding6 } from "./ipv6.js";
+import { hostPrefixes6 } from "./ipv6-host.js";
 import type { GuestFilter } from "./guest-filter.js";
 import type { HostLinks } from "./host-links.js";
 import { HostSide } from "./host-side.js";
-import { dnsName, NetworkDns } from "./dns.js";
+import { dnsName } from "./dns.js";
+import { ownerOfName } from "../tenants/principal.js";
+import { NetworkDns, type DnsJail } from "./dns-daemons.js";
 import { Forwards, ruleOf } from "./forwards.js";
 import { hostListeners } from "./listeners.js";
 import { deviceSpec, guestNames, umlDevice } from "./nic-devices.js";
@@ -54,6 +57,8 @@ export class Networks {
     private readonly log: Logger,
     /** absent: no filter (tests of the manager alone) */
     private readonly guestFilter?: GuestFilter,
+    /** networks' own processes (dnsmasq): a host uid each, and the jail they run in */
+    services?: { allocateUid(networkId: string): number; jail: DnsJail },
   ) {
     this.host = new HostSide({
       links,
@@ -62,9 +67,23 @@ export class Networks {
       nicsOn: (id) => repo.nicsOn(id),
       ownerOf: (id) => this.tapOwner(id),
       netMbitOf: (id) => instances.byId(id)?.net_mbit ?? null,
-      forwardsOn: (id) => repo.forwards.on(id).map(ruleOf),
-      dns: new NetworkDns(links.stateDir, log),
-      dnsRecords: (n) => repo.nicsOn(n.id).map((x) => ({ name: dnsName(instances.byId(x.instance_id)?.name ?? "", n.name), ip: x.ip })),
+      forwardsOn: (id) => repo.forwards.on(id).map((f) => ruleOf(f, repo.byId(id)?.ipv6)),
+      dns: new NetworkDns(links.stateDir, log, services?.jail ?? { launcher: "/nonexistent", jailRoot: "/nonexistent" }),
+      // only the network owner's guests are named: another owner's (an admin attached it) could take a name its guests resolve
+      dnsRecords: (n) =>
+        repo
+          .nicsOn(n.id)
+          .map((x) => ({ inst: instances.byId(x.instance_id)?.name ?? "", x }))
+          .filter(({ inst }) => inst && ownerOfName(inst).tenant === n.owner)
+          .map(({ inst, x }) => ({ name: dnsName(inst, n.name), ip: x.ip, ip6: nicAddress6(n.ipv6, x.mac) })),
+      serviceUid: (n) => {
+        const had = repo.byId(n.id)?.host_uid;
+        if (had != null) return had;
+        if (!services) throw new Error("networks' own processes need host ids");
+        const uid = services.allocateUid(n.id);
+        this.filterOrFail(); // its answers leave by its own bridge only (the guest filter), from now on
+        return uid;
+      },
     });
     this.forwards = new Forwards({
       repo: repo.forwards,
@@ -73,6 +92,7 @@ export class Networks {
       log,
       listeners: hostListeners,
       hostAddresses: () => links.hostAddresses(),
+      hostAddresses6: () => hostPrefixes6(),
       applyFirewall: (n) => this.host.firewall(n),
     });
   }
@@ -132,9 +152,19 @@ export class Networks {
   }
 
   nicsOf(instanceId: string): NicView[] {
-    return this.repo
-      .nicsOf(instanceId)
-      .map((n) => ({ slot: n.slot, network: this.repo.byId(n.network_id)?.name ?? "?", mac: n.mac, ip: n.ip, ipv6: nicAddress6(this.repo.byId(n.network_id)?.ipv6, n.mac), hostInterface: n.host_if }));
+    return this.repo.nicsOf(instanceId).map((n) => nicView(n, this.repo.byId(n.network_id)));
+  }
+
+  /** Every instance's NICs in two queries (a list of views). */
+  nicsByInstance(): Map<string, NicView[]> {
+    const nets = new Map(this.repo.all().map((n) => [n.id, n]));
+    const out = new Map<string, NicView[]>();
+    for (const n of [...this.repo.allNics()].sort((a, b) => (a.slot < b.slot ? -1 : a.slot > b.slot ? 1 : 0))) {
+      const list = out.get(n.instance_id) ?? [];
+      list.push(nicView(n, nets.get(n.network_id)));
+      out.set(n.instance_id, list);
+    }
+    return out;
   }
 
   /** Before an instance is deleted: its NICs and their TAPs go. */
@@ -193,7 +223,12 @@ export class Networks {
       }
     }
     for (const i of this.instances.all()) if (i.host_uid !== null) this.seenUids.add(i.host_uid);
-    this.guestFilter.update(this.seenUids, hostOk, egressOk);
+    // a network's dnsmasq (its own uid, in the guests' range) answers on its own bridge and nowhere else
+    const services = this.repo
+      .all()
+      .filter((n) => n.kind === "host" && n.host_uid != null && n.host_if && (n.dns === 1 || n.ipv6))
+      .map((n) => ({ uid: n.host_uid!, bridge: n.host_if! }));
+    this.guestFilter.update(this.seenUids, hostOk, egressOk, services);
   }
 
   /** What a guest's jail needs for its NICs: /dev/net/tun for a TAP, slirp and its libraries. */
@@ -318,7 +353,7 @@ export class Networks {
   /** Setup failed half-way: whatever was made goes again (a failure here is logged, the first one reported). */
   private removeHostSideQuietly(n: NetworkRow): void {
     try {
-      this.host.removeNetwork(n);
+      this.host.removeNetwork(this.repo.byId(n.id) ?? n); // with the uid it may have been given
     } catch (e) {
       this.log.error({ network: n.name, err: (e as Error).message }, "cannot remove a network's host side");
     }
@@ -351,4 +386,8 @@ export class Networks {
   private view(r: NetworkRow): NetworkView {
     return networkView(r, this.repo.nicsOn(r.id), (id) => this.instances.byId(id)?.name ?? "?");
   }
+}
+
+function nicView(n: NicRow, net: NetworkRow | undefined): NicView {
+  return { slot: n.slot, network: net?.name ?? "?", mac: n.mac, ip: n.ip, ipv6: nicAddress6(net?.ipv6, n.mac), hostInterface: n.host_if };
 }

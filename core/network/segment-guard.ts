@@ -13,7 +13,8 @@ import { groupsOf, linkLocalAddress, slaacAddress } from "./address6.js";
  *   link-local and SLAAC addresses (or ::, duplicate address detection),
  *   neighbour advertisements only for those, and no router advertisement
  *   or redirect (a guest never becomes its neighbours' router); on an
- *   admin's bridge (bridged) IPv4 and ARP only, no IPv6 at all;
+ *   admin's bridge (bridged) IPv4 and ARP only, and IPv6 pinned the same
+ *   way when the network has the LAN's prefix (else none at all);
  * - a port is given only unicast frames to its NIC's MAC (and broadcast and
  *   multicast): a guest that sets its TAP's host-side MAC to a neighbour's
  *   (a TUN ioctl on its own descriptor) makes the bridge send that
@@ -68,6 +69,11 @@ function ipv6Pins(tap: string, mac: string, prefix6: string | null): string[] {
   );
   return [
     `    ${tap} ether type ip6 ip6 saddr != { ::, ${own6.join(", ")} } drop`,
+    // the unspecified source is for duplicate address detection, MLD and solicitations before a link-local exists, nothing else
+    `    ${tap} ether type ip6 ip6 saddr :: meta l4proto != ipv6-icmp drop`,
+    `    ${tap} ether type ip6 ip6 saddr :: icmpv6 type != { nd-neighbor-solicit, nd-router-solicit, mld-listener-report, mld2-listener-report } drop`,
+    // a fragment shows no ICMPv6 header to the two rules below: one that could be neighbour discovery (hop limit 255) never passes
+    `    ${tap} ether type ip6 ip6 hoplimit 255 exthdr frag exists drop`,
     `    ${tap} icmpv6 type { nd-router-advert, nd-redirect } drop`,
     `    ${tap} icmpv6 type nd-neighbor-advert @th,64,128 != { ${targets.join(", ")} } drop`,
   ];
@@ -83,9 +89,12 @@ export function segmentRules(g: SegmentGuardSpec): string {
       const own = `{ 0.0.0.0, ${check(IPV4, p.ip, "address")} }`;
       // a VLAN tag hides the ether type the pins match, and the host takes VLAN id 0 as untagged
       lines.push(`    ${tap} ether type { 8021q, 8021ad } drop`, `    ${tap} ether type arp arp saddr ip != ${own} drop`, `    ${tap} ether type ip ip saddr != ${own} drop`);
-      // IPv6 (any source, router advertisements) and other ether types would reach the admin's LAN unpinned
-      if (g.lan) lines.push(`    ${tap} ether type != { ip, arp } drop`);
-      else lines.push(...ipv6Pins(tap, p.mac, g.prefix6 ?? null));
+      // other ether types would reach the admin's LAN unpinned; IPv6 there only with the LAN's prefix, pinned as on every host network
+      if (g.lan && !g.prefix6) lines.push(`    ${tap} ether type != { ip, arp } drop`);
+      else {
+        if (g.lan) lines.push(`    ${tap} ether type != { ip, arp, ip6 } drop`);
+        lines.push(...ipv6Pins(tap, p.mac, g.prefix6 ?? null));
+      }
     }
     return lines;
   });

@@ -36,6 +36,7 @@ export class DataDisksRepo {
       ),
       ofInstance: db.prepare("SELECT * FROM disk_attachments WHERE instance_id = ? ORDER BY slot"),
       ofDisk: db.prepare("SELECT * FROM disk_attachments WHERE disk_id = ?"),
+      allAttachments: db.prepare("SELECT * FROM disk_attachments ORDER BY instance_id, slot"),
       attach: db.prepare("INSERT INTO disk_attachments (disk_id, instance_id, slot, read_only, attached_at) VALUES (@disk_id, @instance_id, @slot, @read_only, @attached_at)"),
       detach: db.prepare("DELETE FROM disk_attachments WHERE instance_id = ? AND slot = ?"),
       delete: db.prepare("DELETE FROM data_disks WHERE id = ?"),
@@ -52,6 +53,10 @@ export class DataDisksRepo {
   }
   ofInstance(instanceId: string): AttachmentRow[] {
     return this.q.ofInstance.all(instanceId) as AttachmentRow[];
+  }
+  /** Every attachment, by instance then slot (a list of views). */
+  allAttachments(): AttachmentRow[] {
+    return this.q.allAttachments.all() as AttachmentRow[];
   }
   ofDisk(diskId: string): AttachmentRow[] {
     return this.q.ofDisk.all(diskId) as AttachmentRow[];

@@ -1,4 +1,4 @@
-import type { Db } from "./db.js";
+import { type Db, withoutFsync } from "./db.js";
 
 export interface EventRow {
   seq: number;
@@ -26,7 +26,7 @@ export function prefixRange(prefix: string): { from: string; to: string } {
 export class EventsRepo {
   private readonly q;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.q = {
       append: db.prepare("INSERT INTO events (at, type, subject, body) VALUES (@at, @type, @subject, @body)"),
       // filtered here, not in JS: a replay for one tenant or one type never parses everyone's events
@@ -49,7 +49,7 @@ export class EventsRepo {
   }
 
   append(r: Omit<EventRow, "seq">): number {
-    return Number(this.q.append.run(r).lastInsertRowid);
+    return Number(withoutFsync(this.db, () => this.q.append.run(r)).lastInsertRowid);
   }
 
   /** Up to `limit` rows after `seq`; only subjects starting with `prefix` and only `types` when given. */

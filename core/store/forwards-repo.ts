@@ -13,6 +13,8 @@ export interface ForwardRow {
 /** A forward with what its rule needs: the NIC's address, and who it is for. */
 export interface ForwardTarget extends ForwardRow {
   ip: string;
+  /** the NIC's MAC: its IPv6 address on the network's prefix comes from it */
+  mac: string;
   instance_id: string;
   slot: string;
 }
@@ -20,7 +22,7 @@ export interface ForwardTarget extends ForwardRow {
 export class ForwardsRepo {
   private readonly q;
   constructor(db: Db) {
-    const joined = "SELECT f.*, n.ip, n.instance_id, n.slot FROM forwards f JOIN nics n ON n.id = f.nic_id";
+    const joined = "SELECT f.*, n.ip, n.mac, n.instance_id, n.slot FROM forwards f JOIN nics n ON n.id = f.nic_id";
     this.q = {
       on: db.prepare(`${joined} WHERE f.network_id = ? ORDER BY f.protocol, f.listen_port, f.listen_address`),
       all: db.prepare(`${joined} ORDER BY f.protocol, f.listen_port`),

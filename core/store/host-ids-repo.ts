@@ -1,11 +1,12 @@
 import type { Db } from "./db.js";
 
-export type HostIdOwner = { kind: "instance"; id: string } | { kind: "tenant"; id: string };
+export type HostIdOwner = { kind: "instance"; id: string } | { kind: "tenant"; id: string } | { kind: "network"; id: string };
 
 /**
- * Host uids/gids given to instances and tenants (one table column each,
- * unique). Switch networks had a uid for their uml_switch: those stay
- * reserved (never given to anyone else), no new one is made.
+ * Host uids/gids given to instances, tenants and networks (one table column each,
+ * unique). A host network's uid is its dnsmasq's (given when it first needs
+ * one, free again with the network); switch networks had one for their
+ * uml_switch: those stay reserved (never given to anyone else).
  */
 export class HostIdsRepo {
   private readonly q;
@@ -18,6 +19,7 @@ export class HostIdsRepo {
       ),
       instance: db.prepare("UPDATE instances SET host_uid = @hid WHERE id = @id AND host_uid IS NULL"),
       tenant: db.prepare("UPDATE tenants SET host_gid = @hid WHERE id = @id AND host_gid IS NULL"),
+      network: db.prepare("UPDATE networks SET host_uid = @hid WHERE id = @id AND host_uid IS NULL"),
       missing: db.prepare(
         `SELECT 'instance' AS kind, id FROM instances WHERE host_uid IS NULL
          UNION ALL SELECT 'tenant', id FROM tenants WHERE host_gid IS NULL`,

@@ -1,6 +1,6 @@
 import { ownerOfName } from "../tenants/principal.js";
 import type { InstanceState } from "../../protocol/instances.js";
-import type { Db } from "./db.js";
+import { type Db, withoutFsync } from "./db.js";
 
 export interface InstanceRow {
   id: string;
@@ -85,6 +85,8 @@ const UPDATABLE = [
   "previous_kernel_id",
   "booted_kernel_id",
 ] as const;
+/** Columns of a guest's run (not of its files or its grants): written without an fsync of their own (db.ts withoutFsync). */
+const RUNTIME: ReadonlySet<string> = new Set(["pid", "unplugged_mib", "booted_kernel_id", "cpu_seconds", "crash_streak", "flag", "stopped_by_host"]);
 /** The columns of an instance's cgroup limits and memory reclaim (create and PATCH). */
 export type LimitColumns = Pick<InstanceRow, "memory_reclaim" | "cpus" | "cpu_weight" | "io_weight" | "pids_max">;
 export type InstanceUpdate = Partial<Pick<InstanceRow, (typeof UPDATABLE)[number]>>;
@@ -117,9 +119,21 @@ export interface StateChange {
   exit?: { code: number | null; signal: string | null; reason: string } | null;
 }
 
-/** Instances and their disks. Statements are prepared once. */
+/**
+ * Instances and their disks. Statements are prepared once. The main thread is
+ * the only writer, so the rows are also kept in memory (write-through: every
+ * write here re-reads its row), and reads (a list of a thousand instances, the
+ * timers that walk every instance) cost no query. Cached rows are frozen: a
+ * caller copies one to change it.
+ */
 export class InstancesRepo {
   private readonly q;
+  /** id → row, in name order when listed; null until first asked */
+  private rows: Map<string, InstanceRow> | null = null;
+  private ordered: InstanceRow[] | null = null;
+  private readonly ids = new Map<string, string>();
+  /** every instance's disks, by instance; dropped at any disk write (rare), read again in one query */
+  private diskCache: Map<string, DiskRow[]> | null = null;
 
   constructor(private readonly db: Db) {
     this.q = {
@@ -135,6 +149,7 @@ export class InstancesRepo {
          VALUES (@id, @instance_id, @slot, @kind, @path, @backing_path, @backing_size, @backing_mtime, @size_bytes, @created_at)`,
       ),
       disks: db.prepare("SELECT * FROM disks WHERE instance_id = ? ORDER BY slot"),
+      allDisks: db.prepare("SELECT * FROM disks ORDER BY instance_id, slot"),
       beginRebase: db.prepare("UPDATE disks SET pending_backing_path = @path, pending_backing_size = @size, pending_backing_mtime = @mtime WHERE instance_id = @instance_id AND slot = @slot"),
       finishRebase: db.prepare(
         `UPDATE disks SET backing_path = pending_backing_path, backing_size = pending_backing_size, backing_mtime = pending_backing_mtime, size_bytes = pending_backing_size,
@@ -162,30 +177,71 @@ export class InstancesRepo {
         `DELETE FROM state_history WHERE seq IN (SELECT seq FROM (SELECT seq, at FROM state_history ORDER BY seq LIMIT @batch)
            WHERE at < @before OR seq <= (SELECT COALESCE(MAX(seq), 0) FROM state_history) - @keep)`,
       ),
-      counts: db.prepare("SELECT COUNT(*) AS total, SUM(CASE WHEN state IN ('starting','running','paused','stopping') THEN 1 ELSE 0 END) AS active FROM instances"),
       committed: db.prepare("SELECT id, max_memory_mib FROM instances WHERE state IN ('starting','running','paused','stopping')"),
     };
   }
 
-  all(): InstanceRow[] {
-    return this.q.all.all() as InstanceRow[];
+  /** Every instance, by name (from memory). */
+  all(): readonly InstanceRow[] {
+    if (!this.ordered) this.ordered = [...this.cache().values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return this.ordered;
   }
   byName(name: string): InstanceRow | undefined {
-    return this.q.byName.get(name) as InstanceRow | undefined;
+    this.cache();
+    const id = this.ids.get(name);
+    return id === undefined ? undefined : this.rows!.get(id);
   }
   byId(id: string): InstanceRow | undefined {
-    return this.q.byId.get(id) as InstanceRow | undefined;
+    return this.cache().get(id);
   }
   disks(instanceId: string): DiskRow[] {
     return this.q.disks.all(instanceId) as DiskRow[];
+  }
+  /** Every instance's disks by instance id (a list of views), from memory. */
+  disksByInstance(): ReadonlyMap<string, readonly DiskRow[]> {
+    if (this.diskCache) return this.diskCache;
+    const out = new Map<string, DiskRow[]>();
+    for (const d of this.q.allDisks.all() as DiskRow[]) {
+      Object.freeze(d);
+      const list = out.get(d.instance_id);
+      if (list) list.push(d);
+      else out.set(d.instance_id, [d]);
+    }
+    this.diskCache = out;
+    return out;
+  }
+
+  /** Re-reads one instance's row after a write (also one made elsewhere: its host uid). */
+  reload(id: string): void {
+    if (!this.rows) return;
+    const old = this.rows.get(id);
+    if (old) this.ids.delete(old.name);
+    const row = this.q.byId.get(id) as InstanceRow | undefined;
+    if (row) {
+      this.rows.set(id, Object.freeze(row));
+      this.ids.set(row.name, id);
+    } else this.rows.delete(id);
+    this.ordered = null;
+  }
+
+  private cache(): Map<string, InstanceRow> {
+    if (!this.rows) {
+      this.rows = new Map();
+      for (const r of this.q.all.all() as InstanceRow[]) {
+        this.rows.set(r.id, Object.freeze(r));
+        this.ids.set(r.name, r.id);
+      }
+    }
+    return this.rows;
   }
   /** Boot sizes of the instances that hold a guest (starting, running, paused, stopping), by id. */
   committedMemory(): Map<string, number> {
     return new Map((this.q.committed.all() as Array<{ id: string; max_memory_mib: number }>).map((r) => [r.id, r.max_memory_mib]));
   }
   counts(): { total: number; active: number } {
-    const r = this.q.counts.get() as { total: number; active: number | null };
-    return { total: r.total, active: r.active ?? 0 };
+    let active = 0;
+    for (const r of this.cache().values()) if (r.state !== "stopped" && r.state !== "crashed") active++;
+    return { total: this.rows!.size, active };
   }
 
   /** The instance and its disks in one transaction. */
@@ -197,18 +253,23 @@ export class InstancesRepo {
       this.q.insert.run({ memory_reclaim: "off", cpus: null, cpu_weight: null, io_weight: null, pids_max: null, ...row, owner: ownerOfName(row.name).tenant });
       for (const d of disks) this.q.insertDisk.run(d);
     })();
+    this.diskCache = null;
+    this.reload(row.id);
   }
 
   /** Step 1 of a rebase: the new backing is recorded (and protected) before the COW is renamed. */
   beginRebase(instanceId: string, slot: string, b: { path: string; size: number; mtime: number }): void {
     this.q.beginRebase.run({ instance_id: instanceId, slot, ...b });
+    this.diskCache = null;
   }
   /** Step 2 of a rebase, after the rename: the pending backing becomes the backing. */
   finishRebase(instanceId: string, slot: string): void {
     this.q.finishRebase.run(instanceId, slot);
+    this.diskCache = null;
   }
   cancelRebase(instanceId: string, slot: string): void {
     this.q.cancelRebase.run(instanceId, slot);
+    this.diskCache = null;
   }
   /** Disks a crash left in the middle of a rebase. */
   pendingRebases(): DiskRow[] {
@@ -217,11 +278,13 @@ export class InstancesRepo {
 
   delete(id: string): void {
     this.q.delete.run(id);
+    this.diskCache = null;
+    this.reload(id);
   }
 
   /** One transaction: the new state (and what comes with it) plus a history row. */
   changeState(id: string, from: InstanceState, c: StateChange): void {
-    this.db.transaction(() => {
+    const write = this.db.transaction(() => {
       this.q.setState.run({
         id,
         state: c.state,
@@ -238,7 +301,9 @@ export class InstancesRepo {
         exitReason: c.exit?.reason ?? null,
       });
       this.q.history.run(id, from, c.state, c.reason, c.at);
-    })();
+    });
+    withoutFsync(this.db, () => write()); // a guest's state: after a power cut every guest is reconciled anyway
+    this.reload(id);
   }
 
   private updates = new Map<string, ReturnType<Db["prepare"]>>();
@@ -255,11 +320,15 @@ export class InstancesRepo {
       st = this.db.prepare(`UPDATE instances SET ${cols.map((c) => `${c} = @${c}`).join(", ")}, updated_at = @updated_at WHERE id = @id`);
       this.updates.set(key, st);
     }
-    st.run({ ...fields, id, updated_at: new Date().toISOString() });
+    const run = () => st.run({ ...fields, id, updated_at: new Date().toISOString() });
+    if (cols.every((c) => RUNTIME.has(c))) withoutFsync(this.db, run);
+    else run();
+    this.reload(id);
   }
 
   setReady(id: string, ready: boolean, at: string): void {
-    this.q.setReady.run(ready ? 1 : 0, at, id);
+    withoutFsync(this.db, () => this.q.setReady.run(ready ? 1 : 0, at, id));
+    this.reload(id);
   }
 
   /** Deletes up to `batch` of the oldest state changes older than `before` or beyond the newest `keep`; returns how many. */

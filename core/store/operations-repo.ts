@@ -1,4 +1,4 @@
-import type { Db } from "./db.js";
+import { type Db, withoutFsync } from "./db.js";
 
 export interface OperationRow {
   id: string;
@@ -13,7 +13,7 @@ export interface OperationRow {
 
 export class OperationsRepo {
   private readonly q;
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.q = {
       insert: db.prepare("INSERT INTO operations (id, kind, target, status, error, result, created_at, finished_at) VALUES (@id, @kind, @target, @status, @error, @result, @created_at, @finished_at)"),
       finish: db.prepare("UPDATE operations SET status = @status, error = @error, result = @result, finished_at = @finished_at WHERE id = @id"),
@@ -27,10 +27,10 @@ export class OperationsRepo {
     };
   }
   insert(row: OperationRow): void {
-    this.q.insert.run(row);
+    withoutFsync(this.db, () => this.q.insert.run(row));
   }
   finish(row: Pick<OperationRow, "id" | "status" | "error" | "result" | "finished_at">): void {
-    this.q.finish.run(row);
+    withoutFsync(this.db, () => this.q.finish.run(row));
   }
   byId(id: string): OperationRow | undefined {
     return this.q.byId.get(id) as OperationRow | undefined;

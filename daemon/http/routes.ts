@@ -32,8 +32,8 @@ export function handlers(s: Services): Handlers {
   return {
     health: (_c, x) => {
       if (x.scope.prefix === null) return { status: "ok", uptime: process.uptime(), instances: s.instances.counts() };
-      const own = s.instances.list().filter((i) => x.scope.sees(i.name)); // a tenant counts its own guests only
-      return { status: "ok", uptime: process.uptime(), instances: { total: own.length, running: own.filter((i) => i.pid !== null).length } };
+      const own = s.instances.rows().filter((r) => x.scope.sees(r.name)); // a tenant counts its own guests only (rows: no views built)
+      return { status: "ok", uptime: process.uptime(), instances: { total: own.length, running: own.filter((r) => r.pid !== null).length } };
     },
     version: () => ({ protocolVersion: PROTOCOL_VERSION, daemonVersion: s.daemonVersion, capabilities: [...CAPABILITIES] }),
     openapi: () => openApiDocument(),
@@ -93,6 +93,7 @@ export function handlers(s: Services): Handlers {
       if (b.action === "upgrade") return x.run({ kind: INSTANCE_VERBS.upgrade, ...common, kernel: b.kernel, deadlineS: b.deadlineS });
       return x.run({ kind: INSTANCE_VERBS[b.action], ...common });
     },
+    bulkAction: ({ body: b }, x) => x.run({ kind: "instance.bulk", action: b.action, names: b.names, selector: b.selector, wait: b.wait, timeoutS: b.timeoutS }),
     patchInstance: ({ params, body }, x) => x.run({ kind: "instance.configure", name: params.name, changes: body }),
     mconsole: ({ params, body }, x) => x.run({ kind: "instance.mconsole", name: params.name, request: body }),
     cloneInstance: ({ params, body }, x) => x.run({ kind: "instance.clone", name: params.name, clone: body }),
@@ -190,7 +191,7 @@ export function registerRoutes(app: FastifyInstance, s: Services): void {
     req.auditObject = typeof rawName === "string" ? `${contract[name].path.split("/")[1]}/${scope.qualify(rawName).slice(0, 130)}` : null;
     const call = parse();
     const any = anyCall(call);
-    scope.authorize(routeScopes[name], any.name === "changeState" ? any.body.action : undefined);
+    scope.authorize(routeScopes[name], any.name === "changeState" || any.name === "bulkAction" ? any.body.action : undefined);
     const result = await h[name](call, edge(s, scope, reply));
     if (contract[name].contentType) return result; // text (a console log, metrics): names in it are the caller's already, and guest text is never rewritten
     return scope.present(filterList(scope, anyAnswer(name, result)));

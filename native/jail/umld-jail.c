@@ -14,9 +14,11 @@
  *   --uid N --gid N            the unprivileged identity to run as (never 0)
  *   --groups G,G,...           supplementary groups (default: none)
  *   --cgroup DIR               join this cgroup (its cgroup.procs) before anything else; repeatable
- *   --rlimit NAME:SOFT:HARD    core, nofile, nproc, memlock, fsize, stack (unlimited: -1)
+ *   --rlimit NAME:SOFT:HARD    core, nofile, nproc, memlock, fsize, stack, as (unlimited: -1)
  *   --no-aslr                  personality(ADDR_NO_RANDOMIZE): UML's memory is then exactly what was asked
  *   --umask OCTAL  --chdir PATH
+ *   --ambient-caps LIST        keep these capabilities, as ambient ones through the exec (a network service: LIST of
+ *                              net_bind_service, net_raw, net_admin, comma-separated); every other one is dropped
  *
  * or, made ahead of time so a start does not wait for it (moving a process into a cgroup waits for an
  * RCU grace period, ~10 ms; spawning costs too):
@@ -35,7 +37,7 @@
  * mount is made from that descriptor, so no symlink anywhere in a source path is followed (root
  * never follows a path a guest could have changed). The process then gets its own mount and IPC
  * namespaces, a read-only tmpfs root holding only what was listed, no capabilities (empty bounding,
- * inheritable and ambient sets), no_new_privs, and every descriptor above 2 closed.
+ * inheritable and ambient sets, but those --ambient-caps names), no_new_privs, and every descriptor above 2 closed.
  * Failures print "umld-jail: <step>: <error>" on stderr and exit 125.
  */
 #define _GNU_SOURCE
@@ -101,7 +103,6 @@ static int ngroups;
 static const char *umounts[16];
 static int numounts;
 static const char *stdio_paths[3];
-
 static void die(const char *step, const char *fmt, ...) {
   char msg[512];
   va_list ap;
@@ -113,6 +114,26 @@ static void die(const char *step, const char *fmt, ...) {
 }
 
 static void die_errno(const char *step, const char *what) { die(step, "%s: %s", what, strerror(errno)); }
+
+static uint64_t keep_caps; /* --ambient-caps */
+
+/* The only capabilities a jailed process may keep: what a network's dnsmasq needs (DNS on port 53, router advertisements). */
+static void add_caps(const char *list) {
+  static const struct { const char *name; int cap; } names[] = {
+    {"net_bind_service", CAP_NET_BIND_SERVICE}, {"net_raw", CAP_NET_RAW}, {"net_admin", CAP_NET_ADMIN},
+  };
+  for (const char *c = list; *c;) {
+    const char *comma = strchr(c, ',');
+    size_t len = comma ? (size_t)(comma - c) : strlen(c);
+    int found = -1;
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+      if (strlen(names[k].name) == len && strncmp(c, names[k].name, len) == 0) found = names[k].cap;
+    if (found < 0) die("arguments", "--ambient-caps takes net_bind_service, net_raw, net_admin: '%s'", list);
+    keep_caps |= 1ULL << found;
+    if (!comma) break;
+    c = comma + 1;
+  }
+}
 
 static unsigned long parse_num(const char *s, int base, const char *what) {
   char *end;
@@ -159,7 +180,7 @@ static struct item *add_item(enum kind kind, const char *spec) {
 static void add_rlimit(const char *spec) {
   static const struct { const char *name; int res; } names[] = {
     {"core", RLIMIT_CORE}, {"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC},
-    {"memlock", RLIMIT_MEMLOCK}, {"fsize", RLIMIT_FSIZE}, {"stack", RLIMIT_STACK},
+    {"memlock", RLIMIT_MEMLOCK}, {"fsize", RLIMIT_FSIZE}, {"stack", RLIMIT_STACK}, {"as", RLIMIT_AS},
   };
   if (nrlimits == 8) die("arguments", "too many rlimits");
   const char *c1 = strchr(spec, ':');
@@ -392,6 +413,7 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--rlimit") == 0) add_rlimit(v);
     else if (strcmp(a, "--umask") == 0) mask = (mode_t)parse_num(v, 8, "umask");
     else if (strcmp(a, "--chdir") == 0) { check_path(v); chdir_to = v; }
+    else if (strcmp(a, "--ambient-caps") == 0) add_caps(v);
     else die("arguments", "unknown option '%s'", a);
   }
   umask(0); /* the jail's directories get exactly the modes below, whatever the spawner's umask */
@@ -464,14 +486,20 @@ int main(int argc, char **argv) {
   if (setgroups((size_t)ngroups, groups) < 0) die_errno("setgroups", "groups");
   if (setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) < 0) die_errno("setresgid", "gid");
   for (int cap = 0; cap <= 63; cap++)
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) die_errno("prctl", "drop bounding set");
+    if (!(keep_caps & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) die_errno("prctl", "drop bounding set");
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) die_errno("prctl", "clear ambient");
-  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) die_errno("prctl", "keepcaps");
+  if (prctl(PR_SET_KEEPCAPS, keep_caps ? 1 : 0, 0, 0, 0) < 0) die_errno("prctl", "keepcaps");
   if (setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) < 0) die_errno("setresuid", "uid");
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
-  if (syscall(SYS_capset, &hdr, data) < 0) die_errno("capset", "clear");
+  /* the kept ones (permitted survived setresuid with keepcaps) become effective, inheritable and ambient: they outlive the exec */
+  data[0].permitted = data[0].effective = data[0].inheritable = (uint32_t)keep_caps;
+  data[1].permitted = data[1].effective = data[1].inheritable = (uint32_t)(keep_caps >> 32);
+  if (syscall(SYS_capset, &hdr, data) < 0) die_errno("capset", keep_caps ? "keep" : "clear");
+  for (int cap = 0; cap <= 63; cap++)
+    if ((keep_caps & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) die_errno("prctl", "raise ambient");
+  if (keep_caps && prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) die_errno("prctl", "keepcaps");
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die_errno("prctl", "no_new_privs");
   if (getuid() == 0 || geteuid() == 0) die("setresuid", "still root");
 

@@ -181,3 +181,45 @@ export async function until<T>(what: string, f: () => T | undefined, ms = 10_000
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** The dnsmasq processes umld runs for a state dir's networks, found by the pid files it writes there (`dns-…`, `ra-…`). */
+export function dnsmasqOf(stateDir: string): Array<{ pid: number; role: string; uid: number; capEff: string }> {
+  const out: Array<{ pid: number; role: string; uid: number; capEff: string }> = [];
+  let files: string[] = [];
+  try {
+    files = readdirSync(`${stateDir}/net`).filter((f) => /^(dns|ra)-[0-9a-f]{16}\.pid$/.test(f));
+  } catch {
+    return out;
+  }
+  for (const f of files) {
+    try {
+      const pid = Number(readFileSync(`${stateDir}/net/${f}`, "utf8").trim());
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] !== "/usr/sbin/dnsmasq") continue;
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      out.push({ pid, role: f.split("-")[0]!, uid: Number(/^Uid:\s+(\d+)/m.exec(status)![1]), capEff: /^CapEff:\s+(\S+)/m.exec(status)![1]! });
+    } catch {
+      // gone
+    }
+  }
+  return out.sort((a, b) => a.pid - b.pid);
+}
+
+/** Whether a process is still running. */
+export function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** From inside a namespace: a DNS query for `name` over UDP or TCP; prints "answer <n bytes>" or "timeout"/"error <code>". */
+export function nsDnsQuery(ns: TestNamespace, server: string, name: string, proto: "udp" | "tcp"): string {
+  const q = `const l = ${JSON.stringify(name)}.split(".").flatMap((p) => [p.length, ...Buffer.from(p)]); const q = Buffer.from([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, ...l, 0, 0, 1, 0, 1]);`;
+  const done = `const done = (s) => { console.log(s); process.exit(); }; setTimeout(() => done("timeout"), 3000);`;
+  const code =
+    proto === "udp"
+      ? `${q} ${done} const s = require("dgram").createSocket("udp4"); s.on("message", (m) => done("answer " + m.length)); s.on("error", (e) => done("error " + e.code)); s.send(q, 53, ${JSON.stringify(server)});`
+      : `${q} ${done} const s = require("net").connect(53, ${JSON.stringify(server)}, () => { const b = Buffer.alloc(2); b.writeUInt16BE(q.length); s.write(Buffer.concat([b, q])); }); s.on("data", (m) => done("answer " + m.length)); s.on("error", (e) => done("error " + e.code)); s.on("end", () => done("closed"));`;
+  return ns.exec(process.execPath, ["-e", code]).trim();
+}

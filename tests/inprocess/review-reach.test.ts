@@ -41,7 +41,7 @@ describe("review: reach (issue 16) as a hostile tenant", () => {
   });
   after(async () => {
     try {
-      for (const i of ["acme.web", "other.db"]) await d.api("DELETE", `/v1/instances/${i}`);
+      for (const i of ["acme.web", "other.db", "other.web"]) await d.api("DELETE", `/v1/instances/${i}`);
       for (const n of ["acme.lan", "acme.pub", "other.pub", "acme.names", "other.names"]) await d.api("DELETE", `/v1/networks/${n}`);
     } finally {
       sweepHostNetworking(d.stateDir);
@@ -99,9 +99,7 @@ describe("review: reach (issue 16) as a hostile tenant", () => {
     assert.match(sh("nft", ["list", "ruleset"]), /dport 47102 dnat/, "the forward is still there, and still the tenant's");
   });
 
-  it("each network's dnsmasq runs as a uid of its own, not the one every other network's (and the host's nobody daemons) share", {
-    todo: "every dnsmasq drops to nobody: one compromised by its guests may signal every other tenant's, unjailed, in the host's namespace",
-  }, async () => {
+  it("each network's dnsmasq runs as a uid of its own, not the one every other network's (and the host's nobody daemons) share", async () => {
     for (const [tenant, subnet] of [
       ["acme", "10.235.0.0/24"],
       ["other", "10.236.0.0/24"],
@@ -117,5 +115,21 @@ describe("review: reach (issue 16) as a hostile tenant", () => {
       });
     assert.equal(uids.length, 2);
     assert.notEqual(uids[0], uids[1], `both run as uid ${uids[0]}`);
+  });
+
+  it("on a tenant's network with names, a guest of another owner (an admin attached it) takes no name: never one the tenant's guests resolve", async () => {
+    assert.equal((await d.api("POST", "/v1/instances", { name: "web", memoryMiB: 64 }, { token: other })).status, 201);
+    const mine = await d.api("POST", "/v1/instances/acme.web/nics", { network: "acme.names" });
+    assert.equal(mine.status, 201, JSON.stringify(mine.body));
+    assert.equal((await d.api("POST", "/v1/instances/other.web/nics", { network: "acme.names" })).status, 201);
+    const cmd = readdirSync(`${d.stateDir}/net`)
+      .filter((f) => /^dns-.*\.pid$/.test(f))
+      .map((f) => readFileSync(`/proc/${readFileSync(`${d.stateDir}/net/${f}`, "utf8").trim()}/cmdline`, "utf8").split("\0"))
+      .find((c) => c.includes("--listen-address=10.235.0.1"))!;
+    assert.deepEqual(
+      cmd.filter((a) => a.startsWith("--host-record=")),
+      [`--host-record=web.names,${mine.body.ip}`],
+      "acme's web only",
+    );
   });
 });

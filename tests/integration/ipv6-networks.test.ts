@@ -4,7 +4,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { TestDaemon, type ConsoleClient } from "../harness/daemon.js";
 import type { ChildProcess } from "node:child_process";
-import { nsTcpRecorder, sh, TestNamespace, umldTables, until } from "../harness/host-net.js";
+import { alive, dnsmasqOf, nsTcpRecorder, sh, TestNamespace, umldTables, until } from "../harness/host-net.js";
+
+/** From inside a namespace: sends `line`, half-closes, prints "reply <what came back>", "error <code>" or "timeout". */
+function nsExchange(ns: TestNamespace, host: string, port: number, line: string): string {
+  const code = `const s = require("net").connect(${port}, ${JSON.stringify(host)}, () => s.end(${JSON.stringify(`${line}\n`)})); let d = ""; s.on("data", (b) => d += b); s.on("end", () => { console.log("reply " + d.trim()); process.exit(); }); s.on("error", (e) => { console.log("error " + e.code); process.exit(); }); setTimeout(() => { console.log("timeout"); process.exit(); }, 4000);`;
+  return ns.exec(process.execPath, ["-e", code]).trim();
+}
 
 /**
  * IPv6 on a routed host network with real guests: each guest addresses
@@ -25,6 +31,7 @@ describe("IPv6 on host networks", { timeout: 300_000 }, () => {
   let server: Server | undefined;
   const recorders: ChildProcess[] = [];
   const addr: Record<string, string> = {};
+  let seenDnsmasq: number[] = [];
   const forwardingBefore = readFileSync("/proc/sys/net/ipv6/conf/all/forwarding", "utf8").trim();
   before(async () => {
     d = await TestDaemon.start({ logLevel: "info" });
@@ -66,7 +73,7 @@ describe("IPv6 on host networks", { timeout: 300_000 }, () => {
   });
 
   it("guests address themselves from their MAC and ping each other and a namespace over IPv6", async () => {
-    const net = await d.api("POST", "/v1/networks", { name: "v6net", kind: "host", subnet: "10.243.0.0/24", mode: "routed", ipv6: "FDEC:6:0:2:0::/64" });
+    const net = await d.api("POST", "/v1/networks", { name: "v6net", kind: "host", subnet: "10.243.0.0/24", mode: "routed", ipv6: "FDEC:6:0:2:0::/64", dns: true });
     assert.equal(net.status, 201, JSON.stringify(net.body));
     assert.deepEqual([net.body.ipv6, net.body.gateway6], [PREFIX, "fdec:6:0:2::1"]);
     const again = await d.api("POST", "/v1/networks", { name: "v6dup", kind: "host", subnet: "10.243.128.0/24", ipv6: PREFIX });
@@ -89,6 +96,9 @@ describe("IPv6 on host networks", { timeout: 300_000 }, () => {
       await c.runUntil("ip -6 route", /default via fe80::/, 30_000);
     }
     assert.match(await c1.run(`ping -c 2 -W 3 ${addr.g2}`), / 0% packet loss/, "guest to guest");
+    const names = await c1.run("nslookup g2.v6net 10.243.0.1");
+    assert.ok(names.includes(addr.g2!), `g2's AAAA record: ${names}`);
+    assert.match(names, /10\.243\.0\.3/, "and its A record");
     up = TestNamespace.create("umldv6-up", { hostEnd: "umldv6-u0", nsAddr: "198.18.86.2/30", hostAddr: "198.18.86.1/30" });
     sh("ip", ["-6", "addr", "add", `${UPLINK_HOST}/64`, "dev", "umldv6-u0", "nodad"]);
     up.exec("ip", ["-6", "addr", "add", `${UPLINK_NS}/64`, "dev", "vns0", "nodad"]);
@@ -146,12 +156,25 @@ describe("IPv6 on host networks", { timeout: 300_000 }, () => {
     up!.exec("ip", ["-6", "route", "add", "fdec:6:0:3::/64", "via", UPLINK_HOST]);
     assert.match(up!.exec("sh", ["-c", `busybox ping -c 2 -W 2 ${nic.body.ipv6} || true`]), /100% packet loss/, "nothing comes in to a NATed guest");
 
-    const dnsmasqs = () =>
-      sh("ps", ["-eo", "pid,args"])
-        .split("\n")
-        .filter((l) => l.includes("/usr/sbin/dnsmasq") && l.includes(d.stateDir))
-        .map((l) => l.trim())
-        .sort();
+    // an IPv6 forward on the host's uplink address reaches a TCP server in the NAT66 guest, until it is removed
+    const bad = await d.api("POST", "/v1/networks/v6nat/forwards", { listenAddress: "fdec:6:0:9::1", listenPort: 47611, instance: "g3", targetPort: 8000 });
+    assert.equal(bad.body.error?.code, "invalid_request", "not an address of this host");
+    const noPrefix = await d.api("POST", "/v1/networks", { name: "v4only", kind: "host", subnet: "10.245.0.0/24", nat: true });
+    assert.equal(noPrefix.status, 201);
+    const fwd = await d.api("POST", "/v1/networks/v6nat/forwards", { listenAddress: "FDEC:6:0:1:0::1", listenPort: 47611, instance: "g3", targetPort: 8000 });
+    assert.equal(fwd.status, 201, JSON.stringify(fwd.body));
+    assert.deepEqual([fwd.body.listenAddress, fwd.body.targetAddress], [UPLINK_HOST, nic.body.ipv6]);
+    c3.type("(echo from-guest6 | nc -l -p 8000 > /tmp/got6) &\n");
+    await c3.runUntil("cat /proc/net/tcp6 | grep -i ':1F40 '", /:1F40 .* 0A /i);
+    assert.equal(nsExchange(up!, UPLINK_HOST, 47611, "hello-v6-forward"), "reply from-guest6");
+    assert.match(await c3.run("cat /tmp/got6"), /hello-v6-forward/);
+    assert.equal((await d.api("DELETE", `/v1/networks/v6nat/forwards/tcp/47611?listenAddress=${encodeURIComponent("fdec:6:0:1::1")}`)).status, 200);
+    c3.type("(echo from-guest6 | nc -l -p 8000 > /tmp/got6) &\n");
+    await c3.runUntil("cat /proc/net/tcp6 | grep -i ':1F40 '", /:1F40 .* 0A /i);
+    assert.doesNotMatch(nsExchange(up!, UPLINK_HOST, 47611, "after-removal"), /^reply/, "the forward is gone");
+    assert.equal((await d.api("DELETE", "/v1/networks/v4only")).status, 200);
+
+    const dnsmasqs = () => dnsmasqOf(d.stateDir).map((p) => `${p.role} ${p.pid} ${p.uid}`);
     const tables = () =>
       sh("nft", ["list", "ruleset"])
         .split("\n")
@@ -165,7 +188,13 @@ describe("IPv6 on host networks", { timeout: 300_000 }, () => {
         .filter((l) => l.includes("fdec:6:0:"))
         .sort(),
     ];
-    assert.equal(before[0]!.length, 2, "one dnsmasq per network with a prefix");
+    assert.equal(before[0]!.length, 3, "names and advertisements on one network, advertisements on the other");
+    assert.equal(new Set(dnsmasqOf(d.stateDir).map((p) => p.uid)).size, 2, "a uid per network");
+    assert.ok(
+      dnsmasqOf(d.stateDir).every((p) => p.capEff === (p.role === "dns" ? "0000000000000400" : "0000000000003000")),
+      "names with port 53 only; advertisements with raw sockets and net_admin",
+    );
+    seenDnsmasq = dnsmasqOf(d.stateDir).map((p) => p.pid);
     for (const c of cons.splice(0)) c.close();
     const stateDir = d.stateDir;
     await d.kill("SIGTERM");
@@ -198,12 +227,8 @@ describe("IPv6 on host networks", { timeout: 300_000 }, () => {
       assert.ok(!umldTables().some((t) => t.startsWith(`umld_${bridge.slice(6)}`)), "tables gone");
     }
     assert.ok(!sh("nft", ["list", "ruleset"]).includes("fdec:6:0:"), "no rule names the prefixes");
-    assert.ok(
-      !sh("ps", ["-eo", "args"])
-        .split("\n")
-        .some((l) => l.startsWith("/usr/sbin/dnsmasq") && l.includes(d.stateDir)),
-      "no dnsmasq",
-    );
+    assert.deepEqual(dnsmasqOf(d.stateDir), [], "no dnsmasq");
+    assert.deepEqual(seenDnsmasq.filter(alive), [], "those that ran are gone");
     assert.equal(readFileSync("/proc/sys/net/ipv6/conf/all/forwarding", "utf8").trim(), forwardingBefore, "forwarding as it was");
     assert.ok(!existsSync(`${d.stateDir}/net/ipv6_forward.umld`));
   });

@@ -1,21 +1,10 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { TestDaemon, type ConsoleClient } from "../harness/daemon.js";
+import { alive, dnsmasqOf as running, nsDnsQuery, TestNamespace } from "../harness/host-net.js";
 
-/** dnsmasq processes serving a state dir's networks: by the pid files umld gives them. */
-function dnsmasqOf(stateDir: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
-    try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
-      if (cmd[0] === "/usr/sbin/dnsmasq" && cmd.some((a) => a.startsWith(`--pid-file=${stateDir}/`))) out.push(Number(p));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
+const dnsmasqOf = (stateDir: string) => running(stateDir).map((p) => p.pid);
 
 /**
  * DNS names on a host network with real guests: `<instance>.<network>` from
@@ -25,11 +14,13 @@ function dnsmasqOf(stateDir: string): number[] {
 describe("DNS names for a host network's guests", { timeout: 300_000 }, () => {
   let d: TestDaemon;
   let con: ConsoleClient | undefined;
+  let up: TestNamespace | undefined;
   before(async () => {
     d = await TestDaemon.start({ logLevel: "info" });
   });
   after(async () => {
     con?.close();
+    up?.destroy();
     const stateDir = d?.stateDir;
     await d?.stop();
     for (const pid of stateDir ? dnsmasqOf(stateDir) : []) process.kill(pid, "SIGTERM"); // only if the test failed half-way
@@ -67,6 +58,28 @@ describe("DNS names for a host network's guests", { timeout: 300_000 }, () => {
     assert.equal(dnsmasqOf(d.stateDir).length, 1, "still one");
   });
 
+  it("the dnsmasq runs as the network's own uid, with port 53 its only privilege, and sees none of umld's files", async () => {
+    const [p] = running(d.stateDir);
+    assert.ok(p);
+    assert.notEqual(p.uid, 65534, "not nobody");
+    assert.ok(p.uid >= 2_000_000_000, `a uid of umld's range: ${p.uid}`);
+    const instances = (await d.api("GET", "/v1/instances")).body.instances as Array<{ name: string }>;
+    assert.equal(instances.length, 3);
+    assert.equal(p.capEff, "0000000000000400", "CAP_NET_BIND_SERVICE only");
+    assert.equal(readFileSync(`/proc/${p.pid}/status`, "utf8").match(/^NoNewPrivs:\s+(\d)/m)?.[1], "1");
+    assert.ok(!existsSync(`/proc/${p.pid}/root${d.stateDir}`), "the state dir does not exist in its mount namespace");
+    assert.ok(!existsSync(`/proc/${p.pid}/root/etc/passwd`), "nor the host's /etc");
+    assert.ok(existsSync(`/proc/${p.pid}/root/usr/sbin/dnsmasq`));
+  });
+
+  it("the gateway's DNS answers the network's guests only, never from the uplink side", async () => {
+    up = TestNamespace.create("umlddns-up", { hostEnd: "umlddns-u0", hostAddr: "198.18.87.1/30", nsAddr: "198.18.87.2/30" });
+    up.exec("ip", ["route", "add", "10.251.0.0/24", "via", "198.18.87.1"]);
+    assert.equal(nsDnsQuery(up, "10.251.0.1", "d2.dnet", "udp"), "timeout", "UDP 53 on the gateway from the uplink");
+    assert.match(nsDnsQuery(up, "10.251.0.1", "d2.dnet", "tcp"), /^(timeout|error )/, "TCP 53 on the gateway from the uplink");
+    assert.match(await con!.run("nslookup d2.dnet 10.251.0.1"), /Address:?\s+10\.251\.0\.3/, "the guest still resolves");
+  });
+
   it("after a daemon restart the same dnsmasq serves on, and after deleting everything none is left", async () => {
     const before = dnsmasqOf(d.stateDir);
     const stateDir = d.stateDir;
@@ -82,6 +95,7 @@ describe("DNS names for a host network's guests", { timeout: 300_000 }, () => {
     for (const n of ["d1", "d2", "d3"]) assert.equal((await d.api("DELETE", `/v1/instances/${n}?force=true`)).status, 200);
     assert.equal((await d.api("DELETE", "/v1/networks/dnet")).status, 200);
     assert.deepEqual(dnsmasqOf(d.stateDir), [], "no dnsmasq left");
+    assert.deepEqual(before.filter(alive), [], "the one that ran is gone");
     assert.deepEqual(
       readdirSync(`${d.stateDir}/net`).filter((f) => f.startsWith("dns-")),
       [],

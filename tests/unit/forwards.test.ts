@@ -36,7 +36,33 @@ describe("port forward rules", () => {
     }
   });
 
+  it("IPv6 forwards: DNAT to the guest's IPv6 address, on one host address or every IPv6 one, never from a guest bridge", () => {
+    const text = firewallRules({
+      ...spec([
+        { protocol: "tcp", listenAddress: "2001:db8::10", listenPort: 8080, ip: "fd42:1:2:3:f818:aff:fe09:2", targetPort: 80 },
+        { protocol: "udp", listenAddress: "::", listenPort: 5353, ip: "fd42:1:2:3:f818:aff:fe09:3", targetPort: 53 },
+      ]),
+      prefix6: "fd42:1:2:3::/64",
+    });
+    assert.deepEqual(chain(text, "prerouting").slice(1), [
+      'iifname != "umlbr-*" ip6 daddr 2001:db8::10 tcp dport 8080 dnat ip6 to [fd42:1:2:3:f818:aff:fe09:2]:80',
+      'iifname != "umlbr-*" meta nfproto ipv6 fib daddr type local udp dport 5353 dnat ip6 to [fd42:1:2:3:f818:aff:fe09:3]:53',
+    ]);
+    assert.ok(chain(text, "forward").includes('oifname "umlbr-01234567" ip6 daddr fd42:1:2:3:f818:aff:fe09:2 tcp dport 80 ct status dnat accept'));
+    assert.throws(() => firewallRules(spec([{ protocol: "tcp", listenAddress: "::", listenPort: 1, ip: "10.9.0.2", targetPort: 1 }])), /refusing/, "an IPv6 forward to an IPv4 address");
+  });
+
   it("the kernel's nft accepts the ruleset", { skip: nftCheckSkip() }, () => {
+    execFileSync("nft", ["-c", "-f", "-"], {
+      input: firewallRules({
+        ...spec([
+          { protocol: "tcp", listenAddress: "2001:db8::10", listenPort: 8080, ip: "fd42:1:2:3:f818:aff:fe09:2", targetPort: 80 },
+          { protocol: "udp", listenAddress: "::", listenPort: 5353, ip: "fd42:1:2:3:f818:aff:fe09:3", targetPort: 53 },
+        ]),
+        prefix6: "fd42:1:2:3::/64",
+      }),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     const text = firewallRules(spec([{ protocol: "tcp", listenAddress: "192.0.2.1", listenPort: 8080, ip: "10.9.0.2", targetPort: 80 }]));
     execFileSync("nft", ["-c", "-f", "-"], { input: text, stdio: ["pipe", "pipe", "pipe"] });
   });
@@ -58,12 +84,16 @@ describe("host listeners from /proc/net", () => {
       "header",
       "   0: 0000000000000000FFFF00000100A8C0:0050 00000000000000000000000000000000:0000 0A 0 0 0 0 0 0 1",
       "   1: 00000000000000000000000000000000:01BB 00000000000000000000000000000000:0000 0A 0",
+      "   2: 00000000000000000000000001000000:0016 00000000000000000000000000000000:0000 0A 0",
+      "   3: 0000ECFD00000600000000000A000000:1F90 00000000000000000000000000000000:0000 0A 0",
     ].join("\n");
     assert.deepEqual(
       parseProcNet(tcp6, "tcp", true).map((l) => [l.address, l.port]),
       [
         ["192.168.0.1", 80],
         ["*", 443],
+        ["::1", 22],
+        ["fdec:0:6::a", 8080],
       ],
     );
     assert.deepEqual(parseProcNet("h\n   0: 00000000:0035 00000000:0000 07 0", "udp", false), [{ protocol: "udp", address: "*", port: 53 }]);

@@ -28,7 +28,7 @@ describe("routed host network rules", () => {
 
 describe("bridged host network rules", () => {
   const bridged = { table: "umld_0123456789abcdef", bridge: "br0", subnet: "192.168.50.0/24", nat: false, bridged: true };
-  it("only the guests' MACs are kept from the host, and nothing is forwarded, NATed or DNATed", () => {
+  it("only the guests' MACs are kept from the host, the host routes nothing of theirs, and nothing is NATed or DNATed", () => {
     const text = firewallRules({ ...bridged, guestMacs: ["fa:18:c0:a8:32:14"] });
     assert.deepEqual(chain(text, "input").slice(1), [
       'iifname "br0" ether saddr { fa:18:c0:a8:32:14 } ct state established,related accept',
@@ -36,7 +36,8 @@ describe("bridged host network rules", () => {
       'iifname "br0" ether saddr { fa:18:c0:a8:32:14 } icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert } accept',
       'iifname "br0" ether saddr { fa:18:c0:a8:32:14 } drop',
     ]);
-    assert.ok(!/forward|masquerade|dnat/.test(text));
+    assert.deepEqual(chain(text, "forward").slice(1), ['iifname "br0" ether saddr { fa:18:c0:a8:32:14 } oifname != "br0" drop'], "bridged in the LAN, never routed by the host");
+    assert.ok(!/masquerade|dnat/.test(text));
     assert.deepEqual(chain(firewallRules({ ...bridged, guestMacs: [] }), "input").slice(1), [], "no guests: nothing dropped");
   });
   it("refuses a bridge or MAC that is not one", () => {
@@ -53,22 +54,27 @@ describe("DNS names (dnsmasq)", () => {
     const args = dnsmasqArgs(
       {
         networkId: "0123456789abcdef",
+        uid: 2_000_000_010,
         gateway: "10.9.0.1",
         records: [
           { name: "web.lan", ip: "10.9.0.3" },
           { name: "db.lan", ip: "10.9.0.2" },
         ],
       },
-      "/s/net/dns-0123456789abcdef.pid",
+      "dns",
     );
     assert.deepEqual(args, [
+      "--keep-in-foreground",
+      "--user=",
+      "--group=",
+      "--pid-file",
+      "--log-facility=-",
       "--conf-file=/dev/null",
       "--no-resolv",
       "--no-hosts",
       "--bind-interfaces",
-      "--listen-address=10.9.0.1",
       "--except-interface=lo",
-      "--pid-file=/s/net/dns-0123456789abcdef.pid",
+      "--listen-address=10.9.0.1",
       "--host-record=db.lan,10.9.0.2",
       "--host-record=web.lan,10.9.0.3",
     ]);
@@ -81,7 +87,7 @@ describe("DNS names (dnsmasq)", () => {
       { name: "web", ip: "10.9.0.3" },
       { name: "web.lan", ip: "10.9.0.3 --port=0" },
     ]) {
-      assert.throws(() => dnsmasqArgs({ networkId: "0123456789abcdef", gateway: "10.9.0.1", records: [r] }, "/p"), /refusing/, JSON.stringify(r));
+      assert.throws(() => dnsmasqArgs({ networkId: "0123456789abcdef", uid: 2_000_000_010, gateway: "10.9.0.1", records: [r] }, "dns"), /refusing/, JSON.stringify(r));
     }
   });
   it("the host network's table opens port 53 on the gateway only when it serves names", () => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { gateway6, linkLocalAddress, overlaps6, parsePrefix6, slaacAddress } from "../../core/network/address6.js";
-import { dnsmasqArgs } from "../../core/network/dns.js";
+import { dnsmasqArgs, dnsRoles, ROLE_CAPS } from "../../core/network/dns.js";
 import { firewallRules } from "../../core/network/host-links.js";
 import { chain, nftCheckSkip } from "../harness/host-net.js";
 
@@ -50,7 +50,7 @@ describe("IPv6 in a host network's table", () => {
 
   it("NATed: out with NAT66, in only replies", () => {
     const text = firewallRules({ ...base, nat: true });
-    assert.ok(chain(text, "forward").includes(`oifname "umlbr-01234567" ip6 daddr fd42:1:2:3::/64 ct state established,related accept`));
+    assert.ok(chain(text, "forward").includes(`oifname "umlbr-01234567" ip6 daddr fd42:1:2:3::/64 ct state established,related ct status & dnat == 0 accept`));
     assert.ok(!chain(text, "forward").includes(`oifname "umlbr-01234567" ip6 daddr fd42:1:2:3::/64 accept`));
     assert.ok(chain(text, "postrouting").includes(`ip6 saddr fd42:1:2:3::/64 oifname != "umlbr-01234567" masquerade`));
   });
@@ -75,11 +75,23 @@ describe("IPv6 in a host network's table", () => {
 });
 
 describe("router advertisements from the network's dnsmasq", () => {
-  it("advertises the prefix on the bridge (ra-only: SLAAC, no DHCPv6), with no DNS when the network has no names", () => {
-    const args = dnsmasqArgs({ networkId: "0123456789abcdef", gateway: "10.9.0.1", records: [], names: false, ra: { bridge: "umlbr-01234567", prefix: "fd42:1:2:3::/64" } }, "/p");
+  it("advertises the prefix on the bridge (ra-only: SLAAC, no DHCPv6) from a process of its own with no DNS", () => {
+    const spec = { networkId: "0123456789abcdef", uid: 2_000_000_010, gateway: "10.9.0.1", records: [], names: false, ra: { bridge: "umlbr-01234567", prefix: "fd42:1:2:3::/64" } };
+    assert.deepEqual(dnsRoles(spec), ["ra"], "no names: no DNS process");
+    const args = dnsmasqArgs(spec, "ra");
     for (const a of ["--port=0", "--interface=umlbr-01234567", "--enable-ra", "--dhcp-range=fd42:1:2:3::,ra-only,64", "--leasefile-ro"]) assert.ok(args.includes(a), a);
-    const named = dnsmasqArgs({ networkId: "0123456789abcdef", gateway: "10.9.0.1", records: [], ra: null }, "/p");
+    assert.deepEqual(dnsRoles({ ...spec, names: true }), ["dns", "ra"], "names and a prefix: two processes, DNS never with the advertiser's capabilities");
+    assert.deepEqual(ROLE_CAPS.dns, ["net_bind_service"]);
+    const named = dnsmasqArgs({ ...spec, names: true, ra: null }, "dns");
     assert.ok(!named.includes("--port=0") && !named.includes("--enable-ra"));
-    assert.throws(() => dnsmasqArgs({ networkId: "0123456789abcdef", gateway: "10.9.0.1", records: [], ra: { bridge: "eth0", prefix: "fd42:1:2:3::/64" } }, "/p"), /refusing/);
+    assert.throws(() => dnsmasqArgs({ ...spec, ra: { bridge: "eth0", prefix: "fd42:1:2:3::/64" } }, "ra"), /refusing/);
+  });
+  it("an AAAA record beside the A record of a NIC on a network with a prefix", () => {
+    const args = dnsmasqArgs({ networkId: "0123456789abcdef", uid: 2_000_000_010, gateway: "10.9.0.1", records: [{ name: "web.lan", ip: "10.9.0.2", ip6: "fd42:1:2:3:f818:aff:fe09:2" }] }, "dns");
+    assert.ok(args.includes("--host-record=web.lan,10.9.0.2,fd42:1:2:3:f818:aff:fe09:2"));
+    assert.throws(
+      () => dnsmasqArgs({ networkId: "0123456789abcdef", uid: 2_000_000_010, gateway: "10.9.0.1", records: [{ name: "web.lan", ip: "10.9.0.2", ip6: "fd42::1,1.2.3.4" }] }, "dns"),
+      /refusing/,
+    );
   });
 });

@@ -58,6 +58,7 @@ describe("host network pieces", () => {
     assert.match(plain, /^table inet umld_x \{/, "IPv4 and IPv6 in one table");
     assert.deepEqual(chain(plain, "input"), [
       "type filter hook input priority filter; policy accept;",
+      'iifname != "umlbr-1" ip daddr 10.1.0.1 meta l4proto { tcp, udp } th dport { 53, 67, 547 } drop',
       'iifname "umlbr-1" ct state established,related accept',
       'iifname "umlbr-1" icmp type echo-request accept',
       'iifname "umlbr-1" icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept',
