@@ -6,6 +6,9 @@ import { isDashboardRequest, loadDashboard, registerDashboard, type Dashboard } 
 import { toErrorResponse } from "./http/errors.js";
 import "./http/request-context.js";
 import { registerRoutes } from "./http/routes.js";
+import { checkPeerBody } from "./http/peers.js";
+import { registerFleetPeer } from "./http/fleet-peer.js";
+import { dirname } from "node:path";
 import type { Services } from "./services.js";
 
 export { localRequests };
@@ -73,6 +76,8 @@ export async function buildApp(
     if (isDashboardRequest(req)) return gate.admitAnonymous(req.raw); // static files: no token, the address's budget
     req.scope = gate.admit(req.raw, `${req.method} ${req.url.split("?")[0]!.slice(0, 200)}`);
   });
+  // a peer request's body must be the one its sender signed
+  app.addHook("preHandler", async (req) => checkPeerBody(req));
   app.addHook("onResponse", async (req, reply) => {
     s.metrics.requestDuration.observe({ route: req.routeName ?? "none", method: req.method, code: String(reply.statusCode) }, reply.elapsedTime / 1000);
     if ((req.method === "GET" || req.method === "HEAD") && !AUDITED_READS.has(req.routeName ?? "")) return;
@@ -104,6 +109,7 @@ export async function buildApp(
     void reply.code(status).send(body);
   });
   registerRoutes(app, s);
+  registerFleetPeer(app, s, dirname(s.catalog.imagesDirectory()));
   registerDashboard(app, dashboard);
   return app;
 }

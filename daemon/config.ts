@@ -33,6 +33,17 @@ export interface DaemonConfig {
   usageIntervalS?: number;
   /** guests booting at once (absent: one per CPU, at least 2) */
   bootConcurrency?: number;
+  /** a fleet's member (docs/fleet.md); null: a host of its own, as before */
+  fleet?: FleetConfig | null;
+}
+
+export interface FleetConfig {
+  etcd: string[];
+  hostName: string;
+  advertise: string;
+  /** the file holding the secret every host of the fleet shares (peer requests are signed with it) */
+  secretFile: string;
+  leaseTtlS: number;
 }
 
 export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [--log-level LEVEL] [--kernel PATH]
@@ -43,6 +54,7 @@ export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [-
             [--max-websockets-per-token N] [--max-console-viewers N]
             [--retention-days N] [--retention-rows N]
             [--event-retention-days N] [--event-retention-rows N] [--usage-interval S]
+            [--cluster-etcd URL[,URL] --host-name NAME --advertise URL --fleet-secret-file PATH [--fleet-lease-ttl S]]
 
   --state-dir DIR     where umld keeps its database, images, instances and sockets (default /var/lib/umld)
   --listen HOST:PORT  TCP listener for the JSON API; requests must carry the admin token (default 127.0.0.1:7070)
@@ -79,6 +91,13 @@ export const USAGE = `usage: umld [--state-dir DIR] [--listen HOST:PORT|none] [-
   --event-retention-rows N  and at most this many are kept (default 100000)
   --usage-interval S  seconds between readings of every running guest's CPU, memory and traffic
                       (GET /metrics, /v1/usage; default 5)
+
+  --cluster-etcd URLS join a fleet kept in etcd (its client URLs, comma-separated; docs/fleet.md)
+  --host-name NAME    this host's name in the fleet (unique)
+  --advertise URL     where the other hosts reach this host's API (http(s)://HOST:PORT)
+  --fleet-secret-file PATH  the secret (at least 32 bytes) every host of the fleet shares: requests
+                      between hosts are signed with it, and nothing else may make them
+  --fleet-lease-ttl S seconds after its last renewal a host is shown lost (default 10; 2-300)
 
 Under systemd (Type=notify) umld sends READY=1 once it serves and has adopted its guests,
 WATCHDOG=1 every WATCHDOG_USEC/2, STOPPING=1 when it stops (systemd/umld.service).
@@ -146,6 +165,32 @@ function count(flag: string, v: string | undefined, dflt: number, max: number): 
   return n;
 }
 
+const HOST_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+function fleetConfig(v: Record<string, string | boolean | undefined>): FleetConfig | null {
+  const flags = ["host-name", "advertise", "fleet-secret-file", "fleet-lease-ttl"] as const;
+  if (v["cluster-etcd"] === undefined) {
+    const stray = flags.find((f) => v[f] !== undefined);
+    if (stray) throw new Error(`--${stray} needs --cluster-etcd`);
+    return null;
+  }
+  const etcd = String(v["cluster-etcd"])
+    .split(",")
+    .map((u) => u.trim())
+    .filter(Boolean);
+  if (etcd.length === 0 || etcd.some((u) => !/^https?:\/\/[^\s/]+\/?$/.test(u)))
+    throw new Error(`--cluster-etcd must be etcd client URLs (http(s)://HOST:PORT, comma-separated), got '${String(v["cluster-etcd"])}'`);
+  const hostName = v["host-name"];
+  if (typeof hostName !== "string" || !HOST_NAME.test(hostName)) throw new Error("a fleet member needs --host-name: lower-case letters, digits and '-', 1-63 characters");
+  const advertise = v.advertise;
+  if (typeof advertise !== "string" || !/^https?:\/\/[^\s/]+\/?$/.test(advertise)) throw new Error("a fleet member needs --advertise http(s)://HOST:PORT (where the other hosts reach its API)");
+  const secretFile = v["fleet-secret-file"];
+  if (typeof secretFile !== "string") throw new Error("a fleet member needs --fleet-secret-file (the secret every host of the fleet shares)");
+  const ttl = v["fleet-lease-ttl"] === undefined ? 10 : Number(v["fleet-lease-ttl"]);
+  if (!Number.isInteger(ttl) || ttl < 2 || ttl > 300) throw new Error(`--fleet-lease-ttl must be 2-300 seconds, got '${String(v["fleet-lease-ttl"])}'`);
+  return { etcd, hostName, advertise: advertise.replace(/\/+$/, ""), secretFile: absolute("--fleet-secret-file", secretFile), leaseTtlS: ttl };
+}
+
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonConfig | "help" {
   const { values } = parseArgs({
     args: argv,
@@ -172,6 +217,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       "event-retention-days": { type: "string" },
       "event-retention-rows": { type: "string" },
       "usage-interval": { type: "string" },
+      "cluster-etcd": { type: "string" },
+      "host-name": { type: "string" },
+      advertise: { type: "string" },
+      "fleet-secret-file": { type: "string" },
+      "fleet-lease-ttl": { type: "string" },
       "boot-concurrency": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -209,6 +259,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       maxRows: count("--event-retention-rows", values["event-retention-rows"], 100_000, 100_000_000),
     },
     usageIntervalS: count("--usage-interval", values["usage-interval"], 5, 3600),
+    fleet: fleetConfig(values),
     ...(values["boot-concurrency"] !== undefined ? { bootConcurrency: count("--boot-concurrency", values["boot-concurrency"], 2, 1000) } : {}),
   };
 }

@@ -44,6 +44,7 @@ import { defaultCgroupParent, detectCgroups, ensureParent, killCgroup, listCgrou
 import { LAUNCHER, launcherAvailable } from "../core/jail/jail-spec.js";
 import { ensureAdminToken } from "./auth/token.js";
 import type { DaemonConfig } from "./config.js";
+import { joinFleet } from "./fleet.js";
 import type { Services } from "./services.js";
 import { WebSockets } from "./ws/websockets.js";
 
@@ -209,8 +210,11 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   });
   instances.networks.start(); // bridges and TAPs first: adopted guests are plugged into them
   const reconciled = await instances.reconcileAtStart();
-  const autostarted = instances.autostart();
-  if (autostarted.length) log.info({ instances: autostarted }, "autostart");
+  const autostart = () => {
+    const autostarted = instances.autostart();
+    if (autostarted.length) log.info({ instances: autostarted }, "autostart");
+  };
+  if (!cfg.fleet) autostart(); // in a fleet: once the fleet says which instances are this host's (a migration's stale copy never starts)
   if (interrupted || reconciled.crashed.length || reconciled.adopted.length) log.warn({ interruptedOperations: interrupted, ...reconciled }, "reconciled state from a previous run");
 
   const adminToken = ensureAdminToken(paths.adminToken);
@@ -218,7 +222,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const images = new ImageOperations(catalog, operations, (path) => instances.layersOn(path));
   const dispatcher = new Dispatcher({ instances, catalog, images, tenants, operations, bus });
   const version = daemonVersion();
-  const services: Services = { instances, operations, catalog, images, bus, journal, log, daemonVersion: version, adminToken, tenants, dispatcher, metrics: new DaemonMetrics(version) };
+  const services: Services = { instances, operations, catalog, images, bus, journal, log, daemonVersion: version, adminToken, tenants, dispatcher, metrics: new DaemonMetrics(version), fleet: null };
   const tls = cfg.tls ? { cert: readFileSync(cfg.tls.certPath), key: readFileSync(cfg.tls.keyPath) } : undefined;
   const gate = new Gate(adminToken, tenants, cfg.limits.ratePerMinute, metricsToken); // HTTP and upgrades share one budget
   const app = await buildApp(services, cfg.limits, tls, gate);
@@ -258,7 +262,17 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
     const a = app.server.address() as AddressInfo;
     tcp = { host: a.address, port: a.port };
   }
-  log.info({ tcp: tcp ? `${tcp.host}:${tcp.port}` : null, tls: Boolean(tls), socket: paths.socket, stateDir: paths.root }, "umld listening");
+  if (cfg.fleet) {
+    try {
+      services.fleet = await joinFleet(cfg.fleet, paths.root, services, gate);
+      autostart();
+    } catch (e) {
+      await new Promise<void>((r) => unixServer.close(() => r()));
+      await app.close();
+      throw e;
+    }
+  }
+  log.info({ tcp: tcp ? `${tcp.host}:${tcp.port}` : null, tls: Boolean(tls), socket: paths.socket, stateDir: paths.root, fleet: cfg.fleet?.hostName ?? null }, "umld listening");
 
   let closed = false;
   return {
@@ -276,7 +290,9 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
       closed = true;
       retention.stop();
       eventRetention.stop();
+      instances.networks.stop();
       sockets.close();
+      await services.fleet?.fleet.close();
       await new Promise<void>((r) => unixServer.close(() => r()));
       await app.close();
       await instances.detachAll();

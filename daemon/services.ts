@@ -8,6 +8,7 @@ import type { Catalog } from "../core/storage/catalog.js";
 import type { ImageOperations } from "../core/storage/image-operations.js";
 import type { Tenants } from "../core/tenants/tenants.js";
 import type { DaemonMetrics } from "./http/metrics.js";
+import type { FleetMember } from "../core/fleet/fleet.js";
 
 /** What the HTTP and WebSocket front ends may use: core's API, nothing of UML. */
 export interface Services {
@@ -26,4 +27,6 @@ export interface Services {
   dispatcher: Dispatcher;
   /** GET /metrics and the API's request durations */
   metrics: DaemonMetrics;
+  /** this host in its fleet (--cluster-etcd); null: a host of its own */
+  fleet: FleetMember | null;
 }

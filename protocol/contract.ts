@@ -43,6 +43,7 @@ import {
 import { Event, EventsQuery } from "./events.js";
 import { ConsoleLogQuery, ConsoleLogText, InstanceUsage, METRICS_CONTENT_TYPE, MetricsText, UsageList } from "./usage.js";
 import { Deleted, DetachedResult, HostView, OpenApiDocument, ShutdownGuestsRequest, ShutdownGuestsResult } from "./host.js";
+import { DrainOperation, DrainRequest, HostList, HostNameParams, MigrateOperation, MigrateRequest } from "./fleet.js";
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 /** Every status an error answer may have (the registry's). */
@@ -85,10 +86,11 @@ export interface RouteDef extends RouteSpec {
  * Error statuses any route may answer: 400 (a malformed Umld-Tenant header,
  * or invalid params/query/body), 401, 403 (a tenant token naming another
  * tenant in Umld-Tenant, or lacking the route's permission), 404 (an
- * unknown tenant in Umld-Tenant, or the object named in the path), 429, 500.
+ * unknown tenant in Umld-Tenant, or the object named in the path), 429, 500,
+ * 503 (in a fleet: the host the request is for, or etcd, did not answer).
  * Routes that take a body also answer 413 and 415.
  */
-export const ERRORS_OF_EVERY_ROUTE = [400, 401, 403, 404, 429, 500] as const satisfies readonly ErrorStatus[];
+export const ERRORS_OF_EVERY_ROUTE = [400, 401, 403, 404, 429, 500, 503] as const satisfies readonly ErrorStatus[];
 export const ERRORS_OF_BODIES = [413, 415] as const satisfies readonly ErrorStatus[];
 
 /** A conflict with the object's state or another object (409). */
@@ -508,6 +510,29 @@ export const contract = {
   }),
   whoami: route({ method: "GET", path: "/whoami", summary: "Who the token is: admin or tenant, and its permissions (what the dashboard offers)", response: WhoAmI, status: 200 }),
   host: route({ method: "GET", path: "/host", summary: "The host: instances by state, memory committed to guests against the host's total and available (admin)", response: HostView, status: 200 }),
+  listHosts: route({ method: "GET", path: "/hosts", summary: "The fleet's hosts: up or lost, memory, guests (admin; docs/fleet.md)", response: HostList, status: 200 }),
+  drainHost: route({
+    method: "POST",
+    path: "/hosts/:name/drain",
+    summary: "Migrate every instance off a host, each to the up host with the most free memory (admin; docs/fleet.md)",
+    params: HostNameParams,
+    body: DrainRequest,
+    response: DrainOperation,
+    status: 200,
+    waitable: true,
+    errors: [409, 501],
+  }),
+  migrateInstance: route({
+    method: "POST",
+    path: "/instances/:name/migrate",
+    summary: "Cold-migrate an instance to another host of the fleet: shut down, copy, start there (admin; an operation with progress; docs/fleet.md)",
+    params: InstanceNameParams,
+    body: MigrateRequest,
+    response: MigrateOperation,
+    status: 200,
+    waitable: true,
+    errors: [409, 501],
+  }),
 };
 
 export type Contract = typeof contract;
@@ -602,6 +627,9 @@ export const routeScopes: Record<RouteName, RouteScope> = {
   listAudit: { access: "admin" },
   whoami: { access: "any" },
   host: { access: "admin" },
+  listHosts: { access: "admin" },
+  drainHost: { access: "admin" },
+  migrateInstance: { access: "admin" },
 };
 
 /** A WebSocket endpoint: a GET upgraded to 101, or refused with an error body like any route. */

@@ -129,6 +129,7 @@ export const CreateInstanceRequest = z
     ...PolicyFields,
     image: Name.optional().describe("image name; the default image when absent"),
     kernel: Name.optional().describe("kernel name; the default kernel when absent"),
+    host: Name.optional().describe("fleet only, admins only: the host to create it on; absent: the up host with the most free memory (docs/fleet.md)"),
     bootOptions: z.array(BootOption).max(32).optional().describe("replaces umld's default fast-boot options (pty.legacy_count=0 initcall_blacklist=raid6_select_algo lpj=...)"),
   })
   .strict()
@@ -275,10 +276,17 @@ export const InstanceView = z.object({
   crashStreak: z.number().int().describe("crashes in a row, each within a minute of its start"),
   flag: z.string().nullable().describe("why umld stopped acting on its own (e.g. crash-loop); cleared by a start"),
   problems: z.array(z.string()).describe("what is wrong with the instance's files (missing COW, changed backing), as last checked: after each change, and in the background every ~15 s"),
+  host: z.string().optional().describe("fleet only: the host the instance is on (docs/fleet.md)"),
 });
 export type InstanceView = z.infer<typeof InstanceView>;
 
-export const InstanceList = z.object({ instances: z.array(InstanceView) });
+export const InstanceList = z.object({
+  instances: z.array(InstanceView),
+  unreachable: z
+    .array(z.object({ host: z.string(), instances: z.array(OwnedName) }))
+    .optional()
+    .describe("fleet only: instances of hosts that are lost or did not answer, by name (their views are not in `instances`)"),
+});
 
 export const PatchInstanceResult = z.object({
   instance: InstanceView,

@@ -42,6 +42,7 @@ export const CAPABILITIES = [
   "bridged-networks",
   "network-dns",
   "network-ipv6",
+  "fleet",
 ] as const;
 
 export const VersionView = z.object({

@@ -4,6 +4,7 @@ import { runBulk } from "./bulk.js";
 import { COMMAND_ACCESS, isInstanceVerb, type Command, type CommandKind, type CommandOf } from "./command.js";
 import { runCommand, type CommandResult, type CoreServices } from "./handlers.js";
 import { usageDelta } from "./usage.js";
+import type { Usage } from "../store/tenants-repo.js";
 
 /**
  * The one entry every write goes through: whoever asks, the actor must be
@@ -13,8 +14,27 @@ import { usageDelta } from "./usage.js";
  * tenant's quotas (checked and reserved in one step, released when the work
  * is done, also when it runs on as an operation), then run.
  */
+/** What a fleet adds to a command (core/fleet/, docs/fleet.md): names claimed in etcd, tenants and tokens copied to every host. */
+export interface FleetHooks {
+  /** a new instance name, claimed fleet-wide before anything is made */
+  claim(stored: string, memoryMiB: number): Promise<void>;
+  release(stored: string): Promise<void>;
+  /** a tenant's instances and memory on the other hosts: its quotas are the fleet's */
+  elsewhere(tenant: string): { instances: number; memoryMiB: number };
+  /** a check before the command runs (a tenant deleted only when it holds nothing in the fleet) */
+  before(cmd: Command): void;
+  /** after it succeeded here (a tenant's or token's record in etcd) */
+  after(cmd: Command, result: unknown): Promise<void>;
+}
+
 export class Dispatcher {
+  private names: FleetHooks | null = null;
   constructor(private readonly s: CoreServices) {}
+
+  /** In a fleet: every new instance name is claimed fleet-wide first, tenants and tokens go to etcd. */
+  setFleet(names: FleetHooks): void {
+    this.names = names;
+  }
 
   async execute<K extends CommandKind>(command: CommandOf<K>, actor: Principal): Promise<CommandResult<K>> {
     const cmd = command as Command;
@@ -43,10 +63,13 @@ export class Dispatcher {
       }
     }
     const delta = tenant !== null ? usageDelta(this.s, cmd) : null;
-    const release = delta ? this.s.tenants.reserve(tenant!, delta) : () => {};
+    const release = delta ? this.s.tenants.reserve(tenant!, this.withElsewhere(tenant!, delta)) : () => {};
     let later = false;
+    const claimed = cmd.kind === "instance.create" ? cmd.name : cmd.kind === "instance.clone" ? cmd.clone.name : null;
     try {
-      const result = await runCommand(this.s, command);
+      this.names?.before(cmd);
+      if (claimed !== null && this.names) await this.names.claim(claimed, (delta ?? usageDelta(this.s, cmd))?.memoryMiB ?? 0);
+      const result = await this.runClaimed(command, claimed);
       // an operation still running (wait=false) keeps its reservation until it ends
       const op = (result as { operation?: { id: string; status: string } } | null)?.operation;
       if (delta && op && op.status === "running") later = this.releaseWhenDone(op.id, release);
@@ -54,6 +77,31 @@ export class Dispatcher {
     } finally {
       if (!later) release();
     }
+  }
+
+  /** In a fleet a quota counts the tenant's instances on every host: what the other hosts hold is reserved with the delta (and released with it). */
+  private withElsewhere(tenant: string, delta: Partial<Usage>): Partial<Usage> {
+    if (!this.names) return delta;
+    const other = this.names.elsewhere(tenant);
+    const out = { ...delta };
+    if (out.instances) out.instances += other.instances;
+    if (out.memoryMiB) out.memoryMiB += other.memoryMiB;
+    return out;
+  }
+
+  /** Runs a command; a name claimed for it is released if it fails, and a deleted instance's name after it succeeds. */
+  private async runClaimed<K extends CommandKind>(command: CommandOf<K>, claimed: string | null): Promise<CommandResult<K>> {
+    const cmd = command as Command;
+    let result: CommandResult<K>;
+    try {
+      result = await runCommand(this.s, command);
+    } catch (e) {
+      if (claimed !== null && this.names) await this.names.release(claimed).catch(() => {}); // the name stays claimed until a retry or delete: never a second owner
+      throw e;
+    }
+    if (cmd.kind === "instance.delete" && this.names) await this.names.release(cmd.name).catch(() => {});
+    await this.names?.after(cmd, result);
+    return result;
   }
 
   /**

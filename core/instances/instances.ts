@@ -12,7 +12,7 @@ import { guestCgroupName } from "../jail/cgroups.js";
 import type { Catalog } from "../storage/catalog.js";
 import type { ChannelsRepo } from "../store/channels-repo.js";
 import type { DataDisksRepo } from "../store/data-disks-repo.js";
-import type { InstanceRow, InstancesRepo } from "../store/instances-repo.js";
+import type { DiskRow, InstanceRow, InstancesRepo } from "../store/instances-repo.js";
 import type { NetworksRepo } from "../store/networks-repo.js";
 import type { SnapshotsRepo } from "../store/snapshots-repo.js";
 import { InstanceActions } from "./actions.js";
@@ -265,6 +265,11 @@ export class Instances {
 
   row(name: string): InstanceRow {
     return this.guests.row(name);
+  }
+
+  /** The root COW's row: its path and the backing it was made over (a migration rewrites the header to it). */
+  rootDiskRow(name: string): DiskRow | undefined {
+    return this.o.repo.disks(this.guests.row(name).id).find((d) => d.slot === "ubda");
   }
 
   counts(): { total: number; running: number } {

@@ -296,7 +296,7 @@ export class Catalog {
   async registerImageFile(
     f: ({ name: string } | { base: string }) & {
       path: string;
-      kind: "snapshot" | "merged";
+      kind: "snapshot" | "merged" | "imported";
       readiness: "notify" | "none";
       source: string;
       owner: string | null;

@@ -145,6 +145,61 @@ export class Tenants {
     }
   }
 
+  // ---- a fleet's copies (core/fleet/directory.ts): tenants and tokens made on another host, with their ids
+
+  /** The stored rows, as the fleet copies them to the other hosts. */
+  rowOf(name: string): TenantRow | undefined {
+    return this.repo.byName(name);
+  }
+
+  tokenRowOf(id: string): TokenRow | undefined {
+    return this.repo.token(id);
+  }
+
+  allTokens(): TokenRow[] {
+    return this.repo.all().flatMap((t) => this.repo.tokensOf(t.id));
+  }
+
+  /** Takes a tenant another host made (same id) or changed; false: a different tenant of that name exists here. */
+  importTenant(id: string, name: string, createdAt: string, quotas: Quotas): boolean {
+    const here = this.repo.byName(name);
+    if (here && here.id !== id) return false;
+    if (!here) {
+      this.repo.insert({
+        id,
+        name,
+        created_at: createdAt,
+        max_instances: null,
+        max_memory_mib: null,
+        max_disk_mib: null,
+        max_snapshots: null,
+        max_cpus: null,
+        forward_port_first: null,
+        forward_port_last: null,
+        guest_uid: null,
+        guest_gid: null,
+      });
+      this.log.info({ tenant: name }, "tenant copied from the fleet");
+    }
+    const v = this.get(name).quotas;
+    if (JSON.stringify(v) !== JSON.stringify({ ...v, ...quotas })) this.update(name, quotas);
+    return true;
+  }
+
+  /** Takes a token another host made or revoked (its hash only: the secret is never stored anywhere). */
+  importToken(row: Omit<TokenRow, "last_used_at">): void {
+    const here = this.repo.token(row.id);
+    if (!here) {
+      if (row.tenant_id && !this.repo.byId(row.tenant_id)) return; // its tenant is not here (yet): its record brings it again
+      this.repo.insertToken(row);
+    }
+    const now = this.repo.token(row.id)!;
+    if (row.revoked_at && !now.revoked_at) {
+      this.repo.revoke(row.id, row.revoked_at);
+      this.rightsEnded({ kind: "token-revoked", tokenId: row.id });
+    }
+  }
+
   // ---- tokens
 
   createToken(tenant: string, name: string, actions: Permission[], expiresInS?: number): TokenView & { token: string } {

@@ -5,6 +5,7 @@ import type { Principal } from "../../core/tenants/principal.js";
 import type { Tenants } from "../../core/tenants/tenants.js";
 import { AuditCoalescer, type AuditDraft } from "./audit-coalescer.js";
 import { localRequests, resolvePrincipal } from "./principals.js";
+import { FLEET_HEADER } from "../../core/fleet/peer-auth.js";
 import { addressKey, RateLimiter, type Verdict } from "./rate-limiter.js";
 import { Scope } from "./scope.js";
 
@@ -27,6 +28,8 @@ export function budgetKey(p: Principal): string {
  */
 export class Gate {
   readonly limiter: RateLimiter;
+  /** in a fleet: a request another host signed with the fleet secret, to the principal it acts for (throws unauthorized) */
+  private peer: ((req: IncomingMessage, header: string) => Principal) | null = null;
   private readonly coalescer: AuditCoalescer;
   private readonly timer: NodeJS.Timeout;
 
@@ -45,13 +48,27 @@ export class Gate {
     this.timer.unref();
   }
 
+  setPeerVerifier(verify: (req: IncomingMessage, header: string) => Principal): void {
+    this.peer = verify;
+  }
+
+  /** The caller's principal: a peer request's (only with a valid fleet signature), else by its bearer token. */
+  private principalOf(req: IncomingMessage, bearer?: string | null): Principal {
+    const fleet = req.headers[FLEET_HEADER];
+    if (fleet !== undefined) {
+      if (!this.peer) throw new UmldError("unauthorized", "fleet request refused: this host is not in a fleet");
+      return this.peer(req, Array.isArray(fleet) ? fleet.join(",") : fleet);
+    }
+    return resolvePrincipal(req, this.adminToken, this.tenants, this.metricsToken, bearer ?? undefined);
+  }
+
   /** The caller's scope, or throws `unauthorized` (401) or `rate_limited` (429); `bearer`: the token presented (default: the Authorization header's). */
   admit(req: IncomingMessage, action: string, object: string | null = null, bearer?: string | null): Scope {
     if (localRequests.has(req)) return new Scope(resolvePrincipal(req, this.adminToken, this.tenants, this.metricsToken));
     const remote = req.socket.remoteAddress ?? null;
     let principal: Principal;
     try {
-      principal = resolvePrincipal(req, this.adminToken, this.tenants, this.metricsToken, bearer ?? undefined);
+      principal = this.principalOf(req, bearer);
     } catch (e) {
       if (!(e instanceof UmldError) || e.code !== "unauthorized") throw e;
       const key = addressKey(remote ?? undefined);

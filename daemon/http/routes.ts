@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { CAPABILITIES, PROTOCOL_VERSION } from "../../protocol/version.js";
 import { contract, routeScopes, type ResponseIn, type RouteName } from "../../protocol/contract.js";
 import { openApiDocument } from "../../protocol/openapi.js";
@@ -9,11 +9,19 @@ import type { CommandResult } from "../../core/commands/handlers.js";
 import type { Scope } from "../auth/scope.js";
 import type { Services } from "../services.js";
 import { scopeOf } from "./request-context.js";
+import { callPeer, fleetInstances, forwardToOwner, peerRequests, rethrow } from "./peers.js";
+import { drain, migrate } from "../migrate.js";
 import { anyAnswer, anyCall, registerContract, type AnyAnswer, type Call } from "./register.js";
 
 /** What a handler has besides its call: who asks, and the one way to change anything. */
 interface Edge {
   scope: Scope;
+  /** answer 202: an operation not waited for */
+  accepted(): void;
+  /** another host of the fleet sent it: served here, never forwarded */
+  peer: boolean;
+  /** sends this request as is to another host of the fleet (with the caller's identity) and answers what it answered */
+  relay(to: string): Promise<unknown>;
   /** A name as the principal sent it, as stored: a tenant's own namespace (reads; commands are put there by the dispatcher). */
   own(name: string): string;
   /** Runs a command through the dispatcher as this principal; an operation not waited for is answered 202. */
@@ -41,8 +49,8 @@ export function handlers(s: Services): Handlers {
     listUsage: () => s.instances.io.usageList(),
     instanceUsage: ({ params }, x) => s.instances.io.usageHistory(x.own(params.name)),
     consoleLog: ({ params, query }, x) => s.instances.io.consoleLog(x.own(params.name), query.tail),
-    listInstances: () => ({ instances: s.instances.list() }),
-    getInstance: ({ params }, x) => s.instances.get(x.own(params.name)),
+    listInstances: async (_c, x) => (s.fleet && !x.peer ? fleetInstances(s.fleet, x.scope, ownedHere(s)) : { instances: ownedHere(s).map((v) => withHost(s, v)) }),
+    getInstance: ({ params }, x) => withHost(s, s.instances.get(x.own(params.name))),
     getOperation: ({ params }, x) => {
       const op = s.operations.get(params.id);
       if (!x.scope.sees(op.target)) throw new UmldError("operation_not_found", `no operation ${params.id}`, { id: params.id });
@@ -70,23 +78,41 @@ export function handlers(s: Services): Handlers {
       const p = x.scope.principal;
       return { kind: p.kind, tenant: p.tenant, principal: p.label, actions: p.actions ? [...p.actions] : null, expiresAt: p.expiresAt ? new Date(p.expiresAt).toISOString() : null };
     },
+    migrateInstance: ({ params, body }, x) => {
+      if (!s.fleet) throw new UmldError("not_in_fleet", "this umld is not in a fleet (started without --cluster-etcd)");
+      if (!body.wait) x.accepted();
+      return migrate(s, s.fleet, x.own(params.name), body.host, { wait: body.wait, timeoutS: body.timeoutS });
+    },
+    drainHost: async ({ params, body }, x) => {
+      if (!s.fleet) throw new UmldError("not_in_fleet", "this umld is not in a fleet (started without --cluster-etcd)");
+      if (params.name !== s.fleet.fleet.name) return (await x.relay(params.name)) as ResponseIn<"drainHost">;
+      if (!body.wait) x.accepted();
+      return drain(s, s.fleet, body.wait);
+    },
+    listHosts: () => (s.fleet ? { fleet: true, hosts: s.fleet.fleet.hosts() } : { fleet: false, hosts: [] }),
     host: () => hostOverview(s.instances.list(), { version: s.daemonVersion, uptimeS: process.uptime() }),
 
     // ---- writes: one command each
-    createInstance: ({ body: b }, x) =>
-      x.run({
-        kind: "instance.create",
-        name: b.name,
-        memoryMiB: b.memoryMiB,
-        maxMemoryMiB: b.maxMemoryMiB,
-        diskQuotaMiB: b.diskQuotaMiB,
-        memoryReclaim: b.memoryReclaim,
-        limits: b.limits,
-        policy: b,
-        image: b.image,
-        kernel: b.kernel,
-        bootOptions: b.bootOptions,
-      }),
+    createInstance: ({ body: b }, x) => {
+      if (b.host !== undefined && !s.fleet) throw new UmldError("not_in_fleet", "this umld is not in a fleet: a create names no host", { host: b.host });
+      if (b.host !== undefined && b.host !== s.fleet?.fleet.name) throw new UmldError("host_not_found", `this host is '${s.fleet?.fleet.name}', not '${b.host}'`, { host: b.host });
+      return withHostAsync(
+        s,
+        x.run({
+          kind: "instance.create",
+          name: b.name,
+          memoryMiB: b.memoryMiB,
+          maxMemoryMiB: b.maxMemoryMiB,
+          diskQuotaMiB: b.diskQuotaMiB,
+          memoryReclaim: b.memoryReclaim,
+          limits: b.limits,
+          policy: b,
+          image: b.image,
+          kernel: b.kernel,
+          bootOptions: b.bootOptions,
+        }),
+      );
+    },
     deleteInstance: ({ params, query }, x) => x.run({ kind: "instance.delete", name: params.name, force: query.force === "true" }),
     changeState: ({ params, body: b }, x) => {
       const common = { name: params.name, wait: b.wait, timeoutS: b.timeoutS };
@@ -170,9 +196,31 @@ function filterList(scope: Scope, a: AnyAnswer): unknown {
   }
 }
 
-function edge(s: Services, scope: Scope, reply: FastifyReply): Edge {
+const withHostAsync = async <V extends object>(s: Services, v: Promise<V>): Promise<V> => withHost(s, await v);
+
+/** This host's instances; in a fleet only those the fleet says are its own (a migration's copy left before its commit is not). */
+function ownedHere(s: Services) {
+  const all = s.instances.list();
+  const f = s.fleet?.fleet;
+  return f ? all.filter((v) => (f.ownerOf(v.name) ?? f.name) === f.name) : all;
+}
+
+/** A view of this host's instance says which host it is on, in a fleet. */
+function withHost<V extends object>(s: Services, v: V): V {
+  return s.fleet ? { ...v, host: s.fleet.fleet.name } : v;
+}
+
+function edge(s: Services, scope: Scope, reply: FastifyReply, peer: boolean, req: FastifyRequest): Edge {
   return {
     scope,
+    accepted: () => void reply.code(202),
+    relay: async (to) => {
+      const a = await callPeer(s.fleet!, to, req.method, req.url, req.body, scope.principal, 60 * 60_000);
+      if (a.status >= 400) rethrow(a, to);
+      reply.code(a.status);
+      return a.body;
+    },
+    peer,
     own: (name) => scope.qualify(name),
     run: (cmd) => {
       if (waits(cmd) === false) reply.code(202); // a refusal still gets its own status (the error handler sets it)
@@ -192,7 +240,11 @@ export function registerRoutes(app: FastifyInstance, s: Services): void {
     const call = parse();
     const any = anyCall(call);
     scope.authorize(routeScopes[name], any.name === "changeState" || any.name === "bulkAction" ? any.body.action : undefined);
-    const result = await h[name](call, edge(s, scope, reply));
+    if (s.fleet) {
+      const forwarded = await forwardToOwner(s.fleet, name, req, reply, scope, rawName);
+      if (forwarded) return forwarded.body; // the owner presented it for the caller already
+    }
+    const result = await h[name](call, edge(s, scope, reply, peerRequests.has(req.raw), req));
     if (contract[name].contentType) return result; // text (a console log, metrics): names in it are the caller's already, and guest text is never rewritten
     return scope.present(filterList(scope, anyAnswer(name, result)));
   });

@@ -84,6 +84,7 @@ describe("tenants, tokens and scoping", { timeout: 240_000 }, () => {
         patchInstance: { memoryMiB: 48 },
         mconsole: { command: "version" },
         mergeDisk: { image: "x" },
+        migrateInstance: { host: "elsewhere" },
       }[name as string];
       const other = await d.api(r.method, path, body, { token: tok.bobco });
       const none = await d.api(r.method, path.replace("/web", "/nothing-here"), body, { token: tok.bobco });
