@@ -45,6 +45,7 @@ describe("review: a TAP's host-side MAC taken from a neighbour on a host network
   /** Both TAPs held open for 4 s while the host sends to the victim; what each saw. */
   async function round(taps: Record<string, { tap: string; uid: string; mac: string; ip: string }>): Promise<Record<string, number>> {
     const seen: Record<string, number> = {};
+    const outputs: Record<string, string> = {};
     const done = Object.entries(taps).map(([who, t]) => {
       const extra = who === "vic" ? [t.mac, t.ip] : []; // the victim announces itself: the bridge learns its port
       const p = spawn("setpriv", asUid(t.uid, [`${dir}/tap-listen`, t.tap, "4", taps.vic!.ip, ...extra]), { stdio: ["ignore", "pipe", "pipe"] });
@@ -52,8 +53,10 @@ describe("review: a TAP's host-side MAC taken from a neighbour on a host network
       p.stdout.on("data", (b: Buffer) => (out += b.toString()));
       p.stderr.on("data", (b: Buffer) => (out += b.toString()));
       return new Promise<void>((res) =>
-        p.on("exit", () => {
+        // close, not exit: exit may come before its output is read (seen as NaN under load)
+        p.on("close", () => {
           seen[who] = Number(/seen (\d+)/.exec(out)?.[1] ?? Number.NaN);
+          if (Number.isNaN(seen[who])) outputs[who] = out;
           res();
         }),
       );
@@ -64,6 +67,7 @@ describe("review: a TAP's host-side MAC taken from a neighbour on a host network
     for (let i = 0; i < 3; i++) await new Promise((r) => s.send(`review-${i}`, 9, taps.vic!.ip, r));
     s.close();
     await Promise.all(done);
+    assert.deepEqual(outputs, {}, "every listener reports what it saw");
     return seen;
   }
 

@@ -41,7 +41,7 @@ describe("review: a priority-tagged ARP past a host network's address pin", { ti
     let out = "";
     p.stdout.on("data", (b: Buffer) => (out += b.toString()));
     p.stderr.on("data", (b: Buffer) => (out += b.toString()));
-    const exit = new Promise((r) => p.on("exit", r));
+    const exit = new Promise((r) => p.on("close", r)); // close, not exit: its output is all read by then
     await new Promise((r) => setTimeout(r, 1000));
     const s = createSocket("udp4");
     for (let i = 0; i < 3; i++) await new Promise((r) => s.send(`for-the-victim-${i}`, 9, victimIp, r));
