@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { segmentRules } from "../../core/network/segment-guard.js";
-import { sh } from "../harness/host-net.js";
+import { bridgeWithPorts, inNs, testNamespaces } from "../harness/l2-lab.js";
 
 /**
  * Review finding: a port may send from the unspecified address (`::`, IPv4
@@ -48,35 +48,20 @@ for i in range(${rounds}):
     if ${rounds} > 1: time.sleep(0.01)
 `;
 
-function inNs(ns: string, cmd: string, args: string[], input?: string): string {
-  return sh("ip", ["netns", "exec", ns, cmd, ...args], input);
-}
-
 describe("review: a guest's duplicate address detection for its neighbours' addresses", { skip: existsSync("/usr/bin/python3") ? false : "needs python3", timeout: 60_000 }, () => {
-  const cleanup = () => {
-    for (const ns of Object.values(NS)) {
-      try {
-        sh("ip", ["netns", "del", ns]);
-      } catch {
-        // not there
-      }
-    }
-  };
+  const lab = testNamespaces(Object.values(NS));
   before(() => {
-    cleanup();
-    for (const ns of Object.values(NS)) sh("ip", ["netns", "add", ns]);
-    inNs(NS.br, "ip", ["link", "add", "umlbr-01234568", "type", "bridge"]);
-    for (const [tap, ns, mac] of [
-      ["umlt-eeeeeeeeee", NS.atk, ATK_MAC],
-      ["umlt-ffffffffff", NS.vic, VIC_MAC],
-    ] as const) {
-      inNs(NS.br, "ip", ["link", "add", tap, "type", "veth", "peer", "name", "eth0", "netns", ns]);
-      inNs(NS.br, "ip", ["link", "set", tap, "master", "umlbr-01234568", "up"]);
-      // the test adds the victim's addresses itself (with DAD), once the guard is there
-      inNs(ns, "sysctl", ["-q", "-w", "net.ipv6.conf.eth0.addr_gen_mode=1"]);
-      inNs(ns, "ip", ["link", "set", "eth0", "address", mac, "up"]);
-    }
-    inNs(NS.br, "ip", ["link", "set", "umlbr-01234568", "up"]);
+    lab.make();
+    // the test adds the victim's addresses itself (with DAD), once the guard is there
+    bridgeWithPorts(
+      NS.br,
+      "umlbr-01234568",
+      [
+        { tap: "umlt-eeeeeeeeee", ns: NS.atk, mac: ATK_MAC },
+        { tap: "umlt-ffffffffff", ns: NS.vic, mac: VIC_MAC },
+      ],
+      { noAutoAddress: true },
+    );
     const rules = segmentRules({
       table: "umld_0123456789abcded",
       bridge: "umlbr-01234568",
@@ -98,7 +83,7 @@ describe("review: a guest's duplicate address detection for its neighbours' addr
         `    ether saddr ${ATK_MAC} arp daddr ip 10.77.0.2 counter\n    ether saddr ${ATK_MAC} arp daddr ip 10.77.0.3 counter\n  }\n}\n`,
     );
   });
-  after(cleanup);
+  after(() => lab.remove());
 
   it("probes only its own addresses: its neighbour's get no DAD solicitation or ARP probe", () => {
     inNs(NS.atk, "python3", ["-c", SEND(1)]);

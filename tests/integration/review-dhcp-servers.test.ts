@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { segmentRules } from "../../core/network/segment-guard.js";
-import { sh } from "../harness/host-net.js";
+import { bridgeWithPorts, inNs, testNamespaces } from "../harness/l2-lab.js";
 
 /**
  * Review finding: the bridge guard pins a guest's source addresses but let it
@@ -40,33 +40,14 @@ for p in [eth4 + ip4(udp(5000, 5001, b"x")), eth4 + ip4(udp(67, 68, offer)), eth
     s.send(p)
 `;
 
-function inNs(ns: string, cmd: string, args: string[], input?: string): string {
-  return sh("ip", ["netns", "exec", ns, cmd, ...args], input);
-}
-
 describe("review: a guest answering as a DHCP server on its network", { skip: existsSync("/usr/bin/python3") ? false : "needs python3", timeout: 60_000 }, () => {
-  const cleanup = () => {
-    for (const ns of Object.values(NS)) {
-      try {
-        sh("ip", ["netns", "del", ns]);
-      } catch {
-        // not there
-      }
-    }
-  };
+  const lab = testNamespaces(Object.values(NS));
   before(() => {
-    cleanup();
-    for (const ns of Object.values(NS)) sh("ip", ["netns", "add", ns]);
-    inNs(NS.br, "ip", ["link", "add", "lanbr0", "type", "bridge"]);
-    for (const [tap, ns, mac] of [
-      ["umlt-cccccccccc", NS.atk, ATK_MAC],
-      ["umlt-dddddddddd", NS.vic, VIC_MAC],
-    ] as const) {
-      inNs(NS.br, "ip", ["link", "add", tap, "type", "veth", "peer", "name", "eth0", "netns", ns]);
-      inNs(NS.br, "ip", ["link", "set", tap, "master", "lanbr0", "up"]);
-      inNs(ns, "ip", ["link", "set", "eth0", "address", mac, "up"]);
-    }
-    inNs(NS.br, "ip", ["link", "set", "lanbr0", "up"]);
+    lab.make();
+    bridgeWithPorts(NS.br, "lanbr0", [
+      { tap: "umlt-cccccccccc", ns: NS.atk, mac: ATK_MAC },
+      { tap: "umlt-dddddddddd", ns: NS.vic, mac: VIC_MAC },
+    ]);
     const rules = segmentRules({
       table: "umld_0123456789abcdee",
       bridge: "lanbr0",
@@ -89,7 +70,7 @@ describe("review: a guest answering as a DHCP server on its network", { skip: ex
         `    ether saddr ${ATK_MAC} ip6 nexthdr udp udp dport 5001 counter\n    ether saddr ${ATK_MAC} ip6 nexthdr udp udp dport 546 counter\n  }\n}\n`,
     );
   });
-  after(cleanup);
+  after(() => lab.remove());
 
   it("reaches no neighbour's DHCP client, IPv4 or IPv6, while the guest's ordinary UDP does", () => {
     inNs(NS.atk, "python3", ["-c", SEND]);

@@ -4,6 +4,7 @@ import { after, before, describe, it } from "node:test";
 import { slaacAddress } from "../../core/network/address6.js";
 import { firewallRules, replaceTable } from "../../core/network/host-links.js";
 import { sh } from "../harness/host-net.js";
+import { inNs, testNamespaces } from "../harness/l2-lab.js";
 
 /**
  * Review finding: a network's IPv6 prefix is a /64 the host routes into its
@@ -25,23 +26,10 @@ const G_MAC = "fe:18:0a:4e:00:02";
 const G_ADDR = slaacAddress(PREFIX, G_MAC);
 const SCAN = 200;
 
-function inNs(ns: string, cmd: string, args: string[], input?: string): string {
-  return sh("ip", ["netns", "exec", ns, cmd, ...args], input);
-}
-
 describe("review: a scan of a network's IPv6 prefix and the host's neighbour table", { skip: existsSync("/usr/bin/python3") ? false : "needs python3", timeout: 60_000 }, () => {
-  const cleanup = () => {
-    for (const ns of Object.values(NS)) {
-      try {
-        sh("ip", ["netns", "del", ns]);
-      } catch {
-        // not there
-      }
-    }
-  };
+  const lab = testNamespaces(Object.values(NS));
   before(() => {
-    cleanup();
-    for (const ns of Object.values(NS)) sh("ip", ["netns", "add", ns]);
+    lab.make();
     inNs(NS.host, "sysctl", ["-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
     inNs(NS.host, "ip", ["link", "add", BR, "type", "bridge"]);
     inNs(NS.host, "ip", ["link", "set", BR, "up"]);
@@ -61,7 +49,7 @@ describe("review: a scan of a network's IPv6 prefix and the host's neighbour tab
     const table = "umld_0abcdef100000000";
     inNs(NS.host, "nft", ["-f", "-"], replaceTable(table, firewallRules({ table, bridge: BR, subnet: "10.78.0.0/24", nat: false, routed: true, prefix6: PREFIX, guestMacs: [G_MAC] })));
   });
-  after(cleanup);
+  after(() => lab.remove());
 
   it("the guest is reached from the uplink at its address", () => {
     inNs(NS.g, "nft", ["-f", "-"], `table netdev count {\n  chain in {\n    type filter hook ingress device "eth0" priority 0;\n    ip6 saddr fd42:8::2 udp dport 9 counter\n  }\n}\n`);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { segmentRules } from "../../core/network/segment-guard.js";
-import { sh } from "../harness/host-net.js";
+import { bridgeWithPorts, inNs, testNamespaces } from "../harness/l2-lab.js";
 
 /**
  * Review finding: the bridge guard drops router advertisements (and checks
@@ -40,35 +40,20 @@ for p in [eth + ip6(58, len(echo), 64) + echo, eth + ip6(58, len(ra), 255) + ra,
     s.send(p)
 `;
 
-function inNs(ns: string, cmd: string, args: string[], input?: string): string {
-  return sh("ip", ["netns", "exec", ns, cmd, ...args], input);
-}
-
 describe("review: a guest's router advertisement split into fragments", { skip: existsSync("/usr/bin/python3") ? false : "needs python3", timeout: 60_000 }, () => {
-  const cleanup = () => {
-    for (const ns of Object.values(NS)) {
-      try {
-        sh("ip", ["netns", "del", ns]);
-      } catch {
-        // not there
-      }
-    }
-  };
+  const lab = testNamespaces(Object.values(NS));
   before(() => {
-    cleanup();
-    for (const ns of Object.values(NS)) sh("ip", ["netns", "add", ns]);
-    inNs(NS.br, "ip", ["link", "add", "umlbr-01234567", "type", "bridge"]);
-    for (const [tap, ns, mac] of [
-      ["umlt-aaaaaaaaaa", NS.atk, ATK_MAC],
-      ["umlt-bbbbbbbbbb", NS.vic, VIC_MAC],
-    ] as const) {
-      inNs(NS.br, "ip", ["link", "add", tap, "type", "veth", "peer", "name", "eth0", "netns", ns]);
-      inNs(NS.br, "ip", ["link", "set", tap, "master", "umlbr-01234567", "up"]);
-      // no address of the namespace's own: its kernel's neighbour discovery (hop limit 255) would be counted as the attacker's
-      inNs(ns, "sysctl", ["-q", "-w", "net.ipv6.conf.eth0.addr_gen_mode=1"]);
-      inNs(ns, "ip", ["link", "set", "eth0", "address", mac, "up"]);
-    }
-    inNs(NS.br, "ip", ["link", "set", "umlbr-01234567", "up"]);
+    lab.make();
+    // no address of the namespace's own: its kernel's neighbour discovery (hop limit 255) would be counted as the attacker's
+    bridgeWithPorts(
+      NS.br,
+      "umlbr-01234567",
+      [
+        { tap: "umlt-aaaaaaaaaa", ns: NS.atk, mac: ATK_MAC },
+        { tap: "umlt-bbbbbbbbbb", ns: NS.vic, mac: VIC_MAC },
+      ],
+      { noAutoAddress: true },
+    );
     const rules = segmentRules({
       table: "umld_0123456789abcdef",
       bridge: "umlbr-01234567",
@@ -88,7 +73,7 @@ describe("review: a guest's router advertisement split into fragments", { skip: 
       `table netdev count {\n  chain in {\n    type filter hook ingress device "eth0" priority 0;\n    ether saddr ${ATK_MAC} ip6 hoplimit 64 counter\n    ether saddr ${ATK_MAC} ip6 hoplimit 255 counter\n  }\n}\n`,
     );
   });
-  after(cleanup);
+  after(() => lab.remove());
 
   it("reaches no neighbour, whole or in fragments, while the guest's ordinary IPv6 does", () => {
     inNs(NS.atk, "python3", ["-c", SEND]);
