@@ -47,6 +47,8 @@ export async function joinFleet(cfg: FleetConfig, stateDir: string, s: Services,
     release: (n) => fleet.release(n),
     before: (cmd) => {
       if (cmd.kind === "tenant.delete") directory.checkDelete(cmd.name, fleet.claims());
+      const instance = cmd.kind.startsWith("instance.") ? (cmd as { name?: string }).name : (cmd as { instance?: string }).instance;
+      if (typeof instance === "string") fleet.checkNotMoving(instance);
     },
     after: async (cmd, result) => {
       if (cmd.kind === "tenant.create" || cmd.kind === "tenant.update" || cmd.kind === "tenant.delete") await directory.published(cmd.kind, cmd.name, null);

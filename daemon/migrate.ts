@@ -134,10 +134,12 @@ export async function migrate(s: Services, m: FleetMember, name: string, to: str
     }
     return { instance: name, from: m.fleet.name, to, imageCopied: needImage, bytes: sent, started };
   })();
-  const done = work.then(
-    (r) => s.operations.succeed(op.id, r),
-    (e) => s.operations.fail(op.id, e),
-  );
+  const done = work
+    .finally(() => m.fleet.migrationEnded(name))
+    .then(
+      (r) => s.operations.succeed(op.id, r),
+      (e) => s.operations.fail(op.id, e),
+    );
   if (!o.wait) return { operation: op };
   await done;
   return { operation: s.operations.get(op.id) };

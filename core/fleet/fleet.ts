@@ -51,6 +51,8 @@ export class Fleet {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private joinedAt = nowIso();
+  /** instances this host is migrating away now: nothing else may change them (a write after the copy would be lost at the commit) */
+  private readonly moving = new Set<string>();
 
   constructor(
     readonly o: FleetOptions,
@@ -241,10 +243,27 @@ export class Fleet {
       });
   }
 
-  /** A migration starts: the claim says where to (still this host's). */
+  /** Refuses a change to an instance this host is migrating away (instance_busy). */
+  checkNotMoving(stored: string): void {
+    if (this.moving.has(stored)) throw new UmldError("instance_busy", `'${stored}' is being migrated to another host: wait for the migration to end`, { name: stored, busy: "instance.migrate" });
+  }
+
+  /** A migration starts: the claim says where to (still this host's), and the instance is busy here until `migrationEnded`. */
   async markMigrating(stored: string, id: string, to: string): Promise<void> {
-    const { kv, claim } = await this.ownClaim(stored);
-    await this.swapClaim(kv, { ...claim, migration: { id, to } });
+    this.checkNotMoving(stored);
+    this.moving.add(stored);
+    try {
+      const { kv, claim } = await this.ownClaim(stored);
+      await this.swapClaim(kv, { ...claim, migration: { id, to } });
+    } catch (e) {
+      this.moving.delete(stored);
+      throw e;
+    }
+  }
+
+  /** A migration this host ran ended (committed or not): the instance (if still here) takes changes again. */
+  migrationEnded(stored: string): void {
+    this.moving.delete(stored);
   }
 
   /** The commit point of a migration: the claim names the target, if nothing changed since this migration marked it. */
