@@ -101,6 +101,25 @@ describe("fleet: one namespace of instances, tenants and tokens across three hos
     assert.equal((await d("ia").api("DELETE", "/v1/instances/acme.web")).status, 200, "deleted through any host");
   });
 
+  it("a tenant deleted in the fleet loses its tokens on every host, also on one where it still owns a network (kept there for the admin)", async () => {
+    await d("ia")
+      .client()
+      .call("createTenant", { body: { name: "gone" } });
+    const tok = await d("ia")
+      .client()
+      .call("createToken", { params: { tenant: "gone" }, body: { name: "k", actions: ["read", "network"] } });
+    await until("the token on ib", async () => (await d("ib").api("GET", "/v1/networks", undefined, { token: tok.token })).status === 200);
+    const net = await d("ib").api("POST", "/v1/networks", { name: "lan", subnet: "10.93.0.0/24" }, { token: tok.token });
+    assert.equal(net.status, 201, JSON.stringify(net.body));
+    // ia holds nothing of it, and no instance of it is claimed in the fleet: ia deletes it
+    assert.equal((await d("ia").api("DELETE", "/v1/tenants/gone")).status, 200);
+    await until("the delete on ic", async () => (await d("ic").api("GET", "/v1/networks", undefined, { token: tok.token })).status === 401);
+    const onB = await d("ib").api("GET", "/v1/networks", undefined, { token: tok.token });
+    assert.equal(onB.status, 401, "the deleted tenant's token is dead on the host that keeps its network too");
+    assert.equal((await d("ib").api("POST", "/v1/networks", { name: "lan2", subnet: "10.92.0.0/24" }, { token: tok.token })).status, 401);
+    assert.equal((await d("ib").api("DELETE", "/v1/networks/gone.lan")).status, 200, "the admin deletes what it left");
+  });
+
   it("a tenant name made on one host is refused on another", async () => {
     const r = await d("ic").api("POST", "/v1/tenants", { name: "acme" });
     assert.equal(r.status, 409);
