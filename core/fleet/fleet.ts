@@ -51,6 +51,8 @@ export class Fleet {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private joinedAt = nowIso();
+  /** this machine took the name of another, lost one: the names claimed under it are that machine's (its disks), never released here */
+  private tookOver = false;
   /** instances this host is migrating away now: nothing else may change them (a write after the copy would be lost at the commit) */
   private readonly moving = new Set<string>();
 
@@ -81,6 +83,7 @@ export class Fleet {
       const alive = Records.alive(await this.etcd.get(Keys.aliveOf(this.name)));
       if (alive) throw new Error(`another machine is up in the fleet as '${this.name}' (${alive.url}): choose another --host-name`);
       this.log.warn({ host: this.name, previous: rec.url }, "fleet: taking over the name of a lost host of another machine");
+      this.tookOver = true;
     }
     this.joinedAt = rec?.hostId === this.hostId ? rec.joinedAt : nowIso();
     const m: MemberRecord = { name: this.name, hostId: this.hostId, url: this.o.advertise, joinedAt: this.joinedAt };
@@ -187,7 +190,8 @@ export class Fleet {
   /**
    * At join: this host's instances claim their names (made before it joined,
    * or while etcd was away), and names claimed for this host that it no longer
-   * has (a delete whose release did not reach etcd) are released. A name
+   * has (a delete whose release did not reach etcd) are released, unless this
+   * machine took the name of another (those are the lost machine's). A name
    * another host holds is reported: two instances of one name, for the admin to rename.
    */
   async reconcileNames(local: readonly string[]): Promise<{ claimed: string[]; released: string[]; stale: string[]; conflicts: Array<{ name: string; host: string }> }> {
@@ -204,6 +208,7 @@ export class Fleet {
         else if (c?.host !== this.name) out.conflicts.push({ name, host: c?.host ?? "?" });
       }
     }
+    if (this.tookOver) return out;
     const { kvs } = await this.etcd.range(Keys.instances);
     for (const kv of kvs) {
       const name = kv.key.slice(Keys.instances.length);
