@@ -248,6 +248,12 @@ export class Fleet {
       });
   }
 
+  /** An instance's boot size changed here: its claim says so, as the tenant's quota on the other hosts counts it. */
+  async setMemory(stored: string, memoryMiB: number): Promise<void> {
+    const { kv, claim } = await this.ownClaim(stored);
+    if (claim.memoryMiB !== memoryMiB) await this.swapClaim(kv, { ...claim, memoryMiB });
+  }
+
   /** Refuses a change to an instance this host is migrating away (instance_busy). */
   checkNotMoving(stored: string): void {
     if (this.moving.has(stored)) throw new UmldError("instance_busy", `'${stored}' is being migrated to another host: wait for the migration to end`, { name: stored, busy: "instance.migrate" });
