@@ -39,13 +39,21 @@ async function sendFile(m: FleetMember, to: string, id: string, part: "image" | 
   const url = `/fleet/v1/migrations/${id}/${part}?size=${size}&sha256=${sha256}`;
   const stream = createReadStream(path);
   stream.on("data", (c) => onBytes(c.length));
-  const res = await fetch(`${target.url}${url}`, {
-    method: "PUT",
-    headers: { [FLEET_HEADER]: m.peer.sign(to, "PUT", url, null, forwardedOf(HOST)), "content-type": "application/octet-stream" },
-    body: Readable.toWeb(stream) as ReadableStream,
-    duplex: "half",
-  } as RequestInit);
-  const text = await res.text();
+  let res: Response;
+  let text: string;
+  try {
+    res = await fetch(`${target.url}${url}`, {
+      method: "PUT",
+      headers: { [FLEET_HEADER]: m.peer.sign(to, "PUT", url, null, forwardedOf(HOST)), "content-type": "application/octet-stream" },
+      body: Readable.toWeb(stream) as ReadableStream,
+      duplex: "half",
+    } as RequestInit);
+    text = await res.text();
+  } catch (e) {
+    // the target went away mid-file (its connection reset): the same as any unanswered peer request
+    stream.destroy();
+    throw new UmldError("host_unreachable", `host '${to}' did not take the ${part}: ${(e as Error).message}`, { host: to });
+  }
   if (res.status !== 200) throw new UmldError("host_unreachable", `host '${to}' refused the ${part}: ${text.slice(0, 300)}`, { host: to });
 }
 
