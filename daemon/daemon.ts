@@ -290,6 +290,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
       closed = true;
       retention.stop();
       eventRetention.stop();
+      instances.networks.stop();
       sockets.close();
       await services.fleet?.fleet.close();
       await new Promise<void>((r) => unixServer.close(() => r()));

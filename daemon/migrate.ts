@@ -50,7 +50,7 @@ async function sendFile(m: FleetMember, to: string, id: string, part: "image" | 
     } as RequestInit);
     text = await res.text();
   } catch (e) {
-    // the target went away mid-file (its connection reset): the same as any unanswered peer request
+    // the target died or the connection broke mid-transfer (the bytes counted were read here, not yet received there)
     stream.destroy();
     throw new UmldError("host_unreachable", `host '${to}' did not take the ${part}: ${(e as Error).message}`, { host: to });
   }

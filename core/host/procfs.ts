@@ -26,6 +26,26 @@ export function processGroup(pid: number): number | null {
   }
 }
 
+/**
+ * CPU time a process has used, nanoseconds, or null when it is gone: its
+ * scheduler's run time (/proc/<pid>/schedstat), else utime + stime (10 ms steps).
+ */
+export function processCpuNs(pid: number): number | null {
+  try {
+    const run = Number(readFileSync(`/proc/${pid}/schedstat`, "latin1").split(" ")[0]);
+    if (Number.isFinite(run)) return run;
+  } catch {
+    // no schedstat in this kernel (or gone): try stat
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 1e7; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
 /** The real uid of a process, or null when it is gone. */
 export function processUid(pid: number): number | null {
   try {

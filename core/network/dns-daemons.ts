@@ -67,6 +67,7 @@ export class NetworkDns {
       }
       const args = dnsmasqArgs(s, role);
       if (cur && cur.args.join("\0") === args.join("\0")) continue;
+      if (!cur && existsSync(pidFile)) this.log.warn({ network: s.networkId, role }, "dnsmasq is no longer running: started again");
       if (cur) this.stop(cur.pid); // it must have let go of port 53 on the gateway before a new one binds it
       this.start(s, role, args);
     }

@@ -1,5 +1,5 @@
 import { gatewayOf, parseSubnet } from "./address.js";
-import { gateway6, groupsOf, parsePrefix6 } from "./address6.js";
+import { gateway6, groupsOf, parsePrefix6, slaacAddress } from "./address6.js";
 import { BRIDGE_PREFIX, safeBridge } from "./link-names.js";
 
 /** A port forward as its rules need it (forwards.ts keeps them). */
@@ -22,6 +22,7 @@ export interface FirewallSpec {
   routed?: boolean;
   /** on an admin's bridge: only the guests' own frames (by their pinned MACs) are kept from the host */
   bridged?: boolean;
+  /** the NICs' MACs: on a bridged network, theirs are the frames kept from the host; with a prefix, their SLAAC addresses are the only ones routed in */
   guestMacs?: string[];
   /** a dnsmasq on the gateway answers the guests' names: port 53 there is open to them */
   dns?: boolean;
@@ -69,6 +70,23 @@ function checkedPrefix6(p: string): string {
   const r = parsePrefix6(p);
   if ("problem" in r) throw new Error(`refusing IPv6 prefix '${p}'`);
   return r.prefix;
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+function checkedMacs(macs: string[] | undefined): string[] {
+  return (macs ?? []).map((m) => {
+    if (!MAC.test(m)) throw new Error(`refusing MAC '${m}'`);
+    return m;
+  });
+}
+
+/**
+ * Into the bridge, only the guests' own addresses of the prefix (each sends from its SLAAC address only): any other
+ * made the host solicit it and keep a neighbour entry, so a scan of the /64 filled the host's neighbour table.
+ */
+function knownOnly6(bridge: string, p6: string, macs: string[]): string {
+  const known = [...new Set(macs.map((m) => slaacAddress(p6, m)))];
+  return known.length ? `    oifname "${bridge}" ip6 daddr ${p6} ip6 daddr != { ${known.join(", ")} } drop` : `    oifname "${bridge}" ip6 daddr ${p6} drop`;
 }
 
 /**
@@ -129,6 +147,7 @@ export function firewallRules(f: FirewallSpec): string {
     `  }`,
     `  chain forward {`,
     `    type filter hook forward priority filter; policy accept;`,
+    ...(p6 ? [knownOnly6(f.bridge, p6, checkedMacs(f.guestMacs))] : []),
     // guest to guest on the same bridge: seen here too when br_netfilter is loaded (Docker loads it)
     `    ${br} oifname "${f.bridge}" accept`,
     ...(v6 ? [] : [`    ${br} meta nfproto ipv6 drop`, `    oifname "${f.bridge}" meta nfproto ipv6 drop`]),
@@ -158,10 +177,7 @@ export function firewallRules(f: FirewallSpec): string {
  */
 function bridgedRules(f: FirewallSpec): string {
   const bridge = safeBridge(f.bridge);
-  const macs = (f.guestMacs ?? []).map((m) => {
-    if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(m)) throw new Error(`refusing MAC '${m}'`);
-    return m;
-  });
+  const macs = checkedMacs(f.guestMacs);
   const from = `iifname "${bridge}" ether saddr { ${macs.join(", ")} }`;
   const lines = [`table inet ${f.table} {`, `  chain input {`, `    type filter hook input priority filter; policy accept;`];
   if (macs.length) {

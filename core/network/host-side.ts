@@ -104,7 +104,8 @@ export class HostSide {
       .map((x) => ({ tap: x.host_if!, mac: x.mac, ip: x.ip }));
     const rules = segmentRules({ table: tableName(n.id), bridge: n.host_if, isolated: n.kind === "switch", pinAddresses: n.kind === "host", lan: n.bridged === 1, prefix6: n.ipv6 ?? null, ports });
     run("nft", ["-f", "-"], replaceSegmentTables(tableName(n.id), rules));
-    if (n.bridged === 1) this.firewall(n); // its table names the guests' MACs: a new one is kept from the host before it sends
+    // its table names the guests' MACs (bridged: a new one is kept from the host before it sends; a prefix: only their addresses are routed in)
+    if (n.bridged === 1 || n.ipv6) this.firewall(n);
     this.names(n);
   }
 

@@ -46,6 +46,8 @@ const SLOTS = Array.from({ length: 16 }, (_, i) => `eth${i}`);
 export class Networks {
   /** every guest uid the filter was given in this run */
   private readonly seenUids = new Set<number>();
+  /** the networks' own daemons (dnsmasq) looked at again every 10 s */
+  private watch: NodeJS.Timeout | null = null;
   private readonly host: HostSide;
   readonly forwards: Forwards;
 
@@ -111,6 +113,27 @@ export class Networks {
         this.host.ensureNetwork(n);
       } catch (e) {
         this.log.error({ network: n.name, err: (e as Error).message }, "cannot restore the network's host side");
+      }
+    }
+    if (!this.watch) {
+      this.watch = setInterval(() => this.reviveServices(), 10_000);
+      this.watch.unref();
+    }
+  }
+
+  /** At daemon stop: the networks' daemons keep running (they outlive umld, like the bridges), unwatched. */
+  stop(): void {
+    if (this.watch) clearInterval(this.watch);
+    this.watch = null;
+  }
+
+  /** A network's dnsmasq that died (a crash, its rlimits) is started again; one still running is left as it is. */
+  reviveServices(): void {
+    for (const n of this.repo.all()) {
+      try {
+        this.host.names(n);
+      } catch (e) {
+        this.log.error({ network: n.name, err: (e as Error).message }, "cannot start the network's dnsmasq again");
       }
     }
   }

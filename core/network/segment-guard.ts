@@ -11,8 +11,11 @@ import { groupsOf, linkLocalAddress, slaacAddress } from "./address6.js";
  *   and ARP only from its NIC's address (or 0.0.0.0), and no VLAN-tagged
  *   frame (the pins match the ether type a tag hides); IPv6 only from its
  *   link-local and SLAAC addresses (or ::, duplicate address detection),
- *   neighbour advertisements only for those, and no router advertisement
- *   or redirect (a guest never becomes its neighbours' router); on an
+ *   neighbour advertisements and duplicate address detection (and ARP
+ *   probes) only for those, and no router advertisement
+ *   or redirect (a guest never becomes its neighbours' router); no DHCP or
+ *   DHCPv6 answer to a neighbour's client port (a guest never configures
+ *   its neighbours: on an admin's bridge, the LAN's machines); on an
  *   admin's bridge (bridged) IPv4 and ARP only, and IPv6 pinned the same
  *   way when the network has the LAN's prefix (else none at all);
  * - a port is given only unicast frames to its NIC's MAC (and broadcast and
@@ -60,7 +63,7 @@ function check(re: RegExp, v: string, what: string): string {
 /** A port's IPv6: only from its link-local and SLAAC addresses (or ::), neighbour advertisements only for those, never a router's. */
 function ipv6Pins(tap: string, mac: string, prefix6: string | null): string[] {
   const own6 = [linkLocalAddress(mac), ...(prefix6 ? [slaacAddress(prefix6, mac)] : [])];
-  // the target of a neighbour advertisement (ICMPv6 bytes 8-23): nft 1.0.6 has no name for it
+  // the target of a neighbour solicitation or advertisement (ICMPv6 bytes 8-23): nft 1.0.6 has no name for it
   const targets = own6.map(
     (a) =>
       `0x${groupsOf(a)!
@@ -72,9 +75,13 @@ function ipv6Pins(tap: string, mac: string, prefix6: string | null): string[] {
     // the unspecified source is for duplicate address detection, MLD and solicitations before a link-local exists, nothing else
     `    ${tap} ether type ip6 ip6 saddr :: meta l4proto != ipv6-icmp drop`,
     `    ${tap} ether type ip6 ip6 saddr :: icmpv6 type != { nd-neighbor-solicit, nd-router-solicit, mld-listener-report, mld2-listener-report } drop`,
+    // duplicate address detection only for its own addresses: a neighbour whose tentative address it probed took it as taken
+    `    ${tap} ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit @th,64,128 != { ${targets.join(", ")} } drop`,
     // a fragment shows no ICMPv6 header to the two rules below: one that could be neighbour discovery (hop limit 255) never passes
     `    ${tap} ether type ip6 ip6 hoplimit 255 exthdr frag exists drop`,
     `    ${tap} icmpv6 type { nd-router-advert, nd-redirect } drop`,
+    // a DHCPv6 server's answer (to a client's port 546): a neighbour would take its resolvers from the guest
+    `    ${tap} ether type ip6 udp dport 546 drop`,
     `    ${tap} icmpv6 type nd-neighbor-advert @th,64,128 != { ${targets.join(", ")} } drop`,
   ];
 }
@@ -89,6 +96,10 @@ export function segmentRules(g: SegmentGuardSpec): string {
       const own = `{ 0.0.0.0, ${check(IPV4, p.ip, "address")} }`;
       // a VLAN tag hides the ether type the pins match, and the host takes VLAN id 0 as untagged
       lines.push(`    ${tap} ether type { 8021q, 8021ad } drop`, `    ${tap} ether type arp arp saddr ip != ${own} drop`, `    ${tap} ether type ip ip saddr != ${own} drop`);
+      // a DHCP server's offer (to a client's port 68): a neighbour (on an admin's bridge, the LAN's machines) would take the guest as its gateway
+      lines.push(`    ${tap} ether type ip udp dport 68 drop`);
+      // an ARP probe (sender 0.0.0.0) only for its own address: a neighbour doing address conflict detection took a probed one as taken
+      lines.push(`    ${tap} ether type arp arp saddr ip 0.0.0.0 arp daddr ip != ${p.ip} drop`);
       // other ether types would reach the admin's LAN unpinned; IPv6 there only with the LAN's prefix, pinned as on every host network
       if (g.lan && !g.prefix6) lines.push(`    ${tap} ether type != { ip, arp } drop`);
       else {

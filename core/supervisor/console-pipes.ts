@@ -103,6 +103,11 @@ export class ConsolePipes {
     return { data: transferable(snap.data).data, end: snap.end };
   }
 
+  /** How many bytes the console has written (its absolute end offset): a cheap sign of life. */
+  get written(): number {
+    return this.scrollback.end;
+  }
+
   /** The end of this boot's console output (latin1). */
   tail(): string {
     return this.tailBytes.toString("latin1");

@@ -8,8 +8,12 @@ import { transferable } from "./rpc.js";
 
 const WORKER_URL = new URL("./worker.js", import.meta.url);
 
-/** Worker heap limits: a supervisor holds a scrollback ring and a few sockets, nothing more. */
-const RESOURCE_LIMITS = { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4, stackSizeMb: 1 };
+/**
+ * Worker heap limits: a supervisor holds a scrollback ring and a few sockets, nothing more. A 1 MiB young
+ * generation saves ~0.8 MiB of RSS per guest against 4 (bench/supervision.ts; docs/ARCHITECTURE.md
+ * "What a supervisor costs"); console bytes are Buffers outside the heap, so only scavenges get more frequent.
+ */
+const RESOURCE_LIMITS = { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 1, stackSizeMb: 1 };
 
 /** What the main thread needs of a supervisor thread: a worker_threads Worker, or a fake one in the in-process tests. */
 export interface SupervisorThread {
@@ -21,8 +25,11 @@ export interface SupervisorThread {
   terminate(): Promise<number>;
 }
 
+/** Node's profiling options stay on the main thread: inherited, they would profile (and slow) every supervisor. */
+const WORKER_EXEC_ARGV = process.execArgv.filter((a) => !/^--(cpu|heap)-prof/.test(a));
+
 /** A real supervisor thread: core/supervisor/worker.ts in a worker with small heap limits. */
-export const workerThread = (): SupervisorThread => new Worker(WORKER_URL, { resourceLimits: RESOURCE_LIMITS });
+export const workerThread = (): SupervisorThread => new Worker(WORKER_URL, { resourceLimits: RESOURCE_LIMITS, execArgv: WORKER_EXEC_ARGV });
 
 export interface SupervisorEvents {
   message: [FromWorker];

@@ -30,6 +30,7 @@
  *   (its cgroup), and the cgroup is removed after it.
  */
 import { UmldError } from "../errors.js";
+import { processCpuNs } from "../host/procfs.js";
 import type { JailChange } from "../jail/jail-spec.js";
 import type { NativeDgramSocket } from "../native.js";
 import { runAction, type GuestState } from "./actions.js";
@@ -101,6 +102,7 @@ export class Supervisor {
       gone: () => this.proc === null || this.proc.exited,
       stat: (timeoutMs) => this.mconsole.request("proc stat", timeoutMs),
       hang: (sinceS, probe) => this.post({ t: "hang", sinceS, probe, source: "probe" }),
+      host: () => ({ cpuNs: this.proc ? processCpuNs(this.proc.pid) : null, consoleBytes: this.console.written }),
     });
     this.notifySock = bindNotifySocket(
       spec.files.notifySocket,

@@ -4,8 +4,10 @@
  * guest takes timer interrupts; /proc/uptime would not do, UML's clock reads
  * the host's). mconsole answers even a guest frozen with `stop` (UML runs
  * commands itself then), so the probe compares counters instead of trusting an
- * answer; a kernel too stuck to answer at all times out.
+ * answer; a kernel too stuck to answer at all times out. What the host sees of
+ * the guest decides when to ask (probe-schedule.ts).
  */
+import { type HostSample, ProbeSchedule } from "./probe-schedule.js";
 
 export interface ProbeTarget {
   /** the guest may not be judged now (no mconsole yet, paused on request, an action running): not a hang */
@@ -16,6 +18,8 @@ export interface ProbeTarget {
   stat(timeoutMs: number): Promise<string>;
   /** reported once per hang; again only after progress */
   hang(sinceS: number, how: string): void;
+  /** what the host sees of the guest without asking it (absent: ask at every check) */
+  host?(): HostSample;
 }
 
 /** The sum of the guest's CPU tick counters, or null when /proc/stat has no `cpu` line. */
@@ -35,6 +39,7 @@ export function probeIntervalMs(timeoutMs: number): number {
 
 export class Watchdog {
   private timer: NodeJS.Timeout | null = null;
+  private schedule: ProbeSchedule;
   private lastProgressAt = 0;
   private lastTicks = -1;
   private reported = false;
@@ -45,10 +50,18 @@ export class Watchdog {
     private timeoutMs: number,
     private readonly target: ProbeTarget,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.schedule = newSchedule(timeoutMs);
+  }
 
   setTimeout(ms: number): void {
     this.timeoutMs = ms;
+    this.schedule = newSchedule(ms);
+  }
+
+  /** The current interval between questions to a quiet guest (tests, metrics). */
+  get askIntervalMs(): number {
+    return this.schedule.intervalMs;
   }
 
   /** (Re)starts probing from now: a fresh boot has made no progress yet and owes none. */
@@ -57,8 +70,9 @@ export class Watchdog {
     this.lastProgressAt = this.now();
     this.lastTicks = -1;
     this.reported = false;
+    this.schedule.reset();
     if (this.timeoutMs <= 0) return;
-    this.timer = setInterval(() => void this.probe(), probeIntervalMs(this.timeoutMs));
+    this.timer = setInterval(() => void this.check(), probeIntervalMs(this.timeoutMs));
     this.timer.unref(); // never what keeps a worker (or a test) alive
   }
 
@@ -67,11 +81,19 @@ export class Watchdog {
     this.timer = null;
   }
 
-  /** One probe (the timer's tick; tests call it directly). */
+  /** The timer's tick: looks at the host's side, and asks the guest when that makes it due. */
+  async check(): Promise<void> {
+    if (this.probing || this.target.gone()) return;
+    if (this.target.host && !this.target.excused() && !this.schedule.due(this.now(), this.target.host())) return;
+    await this.probe();
+  }
+
+  /** Asks the guest now (tests call it directly). */
   async probe(): Promise<void> {
     if (this.probing || this.target.gone()) return;
     if (this.target.excused()) {
       this.lastProgressAt = this.now(); // asked-for pauses and running actions are not hangs
+      this.schedule.reset();
       return;
     }
     this.probing = true;
@@ -82,6 +104,7 @@ export class Watchdog {
         this.lastTicks = ticks;
         this.lastProgressAt = this.now();
         this.reported = false;
+        this.schedule.asked(this.now(), true);
         return;
       }
       how = `the guest's CPU tick counters stayed at ${ticks} (no timer interrupts)`;
@@ -90,10 +113,17 @@ export class Watchdog {
     } finally {
       this.probing = false;
     }
+    this.schedule.asked(this.now(), false);
     const since = this.now() - this.lastProgressAt;
     if (since >= this.timeoutMs && !this.reported) {
       this.reported = true;
       this.target.hang(Math.round(since / 100) / 10, how);
     }
   }
+}
+
+/** Checks at the probe interval; a quiet guest is asked at most once per timeout. */
+function newSchedule(timeoutMs: number): ProbeSchedule {
+  const base = probeIntervalMs(timeoutMs);
+  return new ProbeSchedule(base, Math.max(base, timeoutMs));
 }

@@ -46,10 +46,13 @@ export class TestDaemon {
    * `env`: added to the daemon's environment (e.g. NOTIFY_SOCKET); `cgroups`: cgroup directories the
    * daemon process joins before it starts (as systemd puts a service's main process in the unit's).
    */
-  static async start(opts: { stateDir?: string; logLevel?: "trace" | "debug" | "info"; args?: string[]; ca?: Buffer; env?: Record<string, string>; cgroups?: string[] } = {}): Promise<TestDaemon> {
+  /** `node` takes Node's own options (e.g. --cpu-prof for a bench). */
+  static async start(
+    opts: { stateDir?: string; logLevel?: "trace" | "debug" | "info"; args?: string[]; ca?: Buffer; env?: Record<string, string>; cgroups?: string[]; node?: string[] } = {},
+  ): Promise<TestDaemon> {
     const stateDir = opts.stateDir ?? mkdtempSync("/tmp/umld-t-");
     const ids = (opts.args ?? []).includes("--guest-ids") ? [] : ["--guest-ids", testGuestIds(stateDir)];
-    const argv = [MAIN, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", opts.logLevel ?? "debug", ...ids, ...(opts.args ?? [])];
+    const argv = [...(opts.node ?? []), MAIN, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", opts.logLevel ?? "debug", ...ids, ...(opts.args ?? [])];
     const enter = (opts.cgroups ?? []).map((d) => `echo $$ > '${d}/cgroup.procs'`).join(" && ");
     const [cmd, args] = enter ? ["/bin/sh", ["-c", `${enter} && exec "$0" "$@"`, process.execPath, ...argv]] : [process.execPath, argv];
     const proc = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });

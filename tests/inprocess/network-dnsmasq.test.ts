@@ -66,6 +66,20 @@ describe("a network's dnsmasq across daemon starts", () => {
     assert.deepEqual(dnsmasqOf(d.stateDir), now, "a jailed one is re-adopted, not started again");
   });
 
+  it("a dnsmasq that died is started again by the daemon's watch, under the network's uid, and only once", async () => {
+    const [p] = dnsmasqOf(d.stateDir);
+    assert.ok(p);
+    process.kill(p.pid, "SIGKILL"); // what its address-space or file-size limit would do
+    for (let i = 0; i < 50 && alive(p.pid); i++) spawnSync("sleep", ["0.1"]);
+    d.services.instances.networks.reviveServices(); // the watch's tick (every 10 s)
+    const now = dnsmasqOf(d.stateDir);
+    assert.equal(now.length, 1, "one dnsmasq for the network again");
+    assert.notEqual(now[0]!.pid, p.pid);
+    assert.equal(now[0]!.uid, p.uid, "the network's own uid");
+    d.services.instances.networks.reviveServices();
+    assert.deepEqual(dnsmasqOf(d.stateDir), now, "a running one is left as it is");
+  });
+
   it("deleting the network leaves no process of its uid, and no file of its dnsmasq", async () => {
     const [p] = dnsmasqOf(d.stateDir);
     assert.ok(p);

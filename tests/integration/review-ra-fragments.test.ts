@@ -64,6 +64,8 @@ describe("review: a guest's router advertisement split into fragments", { skip: 
     ] as const) {
       inNs(NS.br, "ip", ["link", "add", tap, "type", "veth", "peer", "name", "eth0", "netns", ns]);
       inNs(NS.br, "ip", ["link", "set", tap, "master", "umlbr-01234567", "up"]);
+      // no address of the namespace's own: its kernel's neighbour discovery (hop limit 255) would be counted as the attacker's
+      inNs(ns, "sysctl", ["-q", "-w", "net.ipv6.conf.eth0.addr_gen_mode=1"]);
       inNs(ns, "ip", ["link", "set", "eth0", "address", mac, "up"]);
     }
     inNs(NS.br, "ip", ["link", "set", "umlbr-01234567", "up"]);

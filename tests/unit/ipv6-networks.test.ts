@@ -46,6 +46,11 @@ describe("IPv6 in a host network's table", () => {
     assert.ok(fwd.includes(`oifname "umlbr-01234567" ip6 daddr fd42:1:2:3::/64 accept`));
     assert.ok(fwd.indexOf(`oifname "umlbr-01234567" iifname "umlbr-*" drop`) < fwd.indexOf(`oifname "umlbr-01234567" ip6 daddr fd42:1:2:3::/64 accept`), "never from another network");
     assert.doesNotMatch(text, /masquerade/);
+    // into the bridge only the guests' SLAAC addresses: a scan of the /64 filled the host's neighbour table
+    const two = chain(firewallRules({ ...base, nat: false, routed: true, guestMacs: ["fe:18:0a:4d:00:02", "fe:18:0a:4d:00:03"] }), "forward");
+    assert.equal(two[1], `oifname "umlbr-01234567" ip6 daddr fd42:1:2:3::/64 ip6 daddr != { fd42:1:2:3:fc18:aff:fe4d:2, fd42:1:2:3:fc18:aff:fe4d:3 } drop`);
+    assert.ok(fwd.includes(`oifname "umlbr-01234567" ip6 daddr fd42:1:2:3::/64 drop`), "no guest: none");
+    assert.throws(() => firewallRules({ ...base, nat: true, guestMacs: ["fe:18:0a:4d:00:02 } accept"] }), /refusing MAC/);
   });
 
   it("NATed: out with NAT66, in only replies", () => {
@@ -65,7 +70,7 @@ describe("IPv6 in a host network's table", () => {
 
   it("the kernel's nft accepts them", { skip: nftCheckSkip() }, () => {
     for (const f of [
-      { ...base, nat: true },
+      { ...base, nat: true, guestMacs: ["fe:18:0a:4d:00:02"] },
       { ...base, nat: false, routed: true },
       { ...base, nat: false },
     ]) {

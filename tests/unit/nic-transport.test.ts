@@ -49,21 +49,29 @@ describe("segment guard: a bridge's layer-2 rules", () => {
       `iifname "umlt-0a1b2c3d4e" ether type { 8021q, 8021ad } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type arp arp saddr ip != { 0.0.0.0, 10.77.0.2 } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip ip saddr != { 0.0.0.0, 10.77.0.2 } drop`,
+      // no DHCP server's offer to a neighbour's client
+      `iifname "umlt-0a1b2c3d4e" ether type ip udp dport 68 drop`,
+      // an ARP probe only for its own address
+      `iifname "umlt-0a1b2c3d4e" ether type arp arp saddr ip 0.0.0.0 arp daddr ip != 10.77.0.2 drop`,
       // IPv6 only from its link-local address (EUI-64 of the MAC) or :: (DAD); no router advertisement; neighbour advertisements only for its own
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr != { ::, fe80::fc18:aff:fe4d:2 } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: meta l4proto != ipv6-icmp drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: icmpv6 type != { nd-neighbor-solicit, nd-router-solicit, mld-listener-report, mld2-listener-report } drop`,
+      `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit @th,64,128 != { 0xfe80000000000000fc180afffe4d0002 } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 hoplimit 255 exthdr frag exists drop`,
       `iifname "umlt-0a1b2c3d4e" icmpv6 type { nd-router-advert, nd-redirect } drop`,
+      `iifname "umlt-0a1b2c3d4e" ether type ip6 udp dport 546 drop`,
       `iifname "umlt-0a1b2c3d4e" icmpv6 type nd-neighbor-advert @th,64,128 != { 0xfe80000000000000fc180afffe4d0002 } drop`,
     ]);
     // with the network's prefix, its SLAAC address there is its own too
-    assert.deepEqual(chain(segmentRules(guard({ pinAddresses: true, prefix6: "fd42:1:2:3::/64" })), "ports").slice(5), [
+    assert.deepEqual(chain(segmentRules(guard({ pinAddresses: true, prefix6: "fd42:1:2:3::/64" })), "ports").slice(7), [
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr != { ::, fe80::fc18:aff:fe4d:2, fd42:1:2:3:fc18:aff:fe4d:2 } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: meta l4proto != ipv6-icmp drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: icmpv6 type != { nd-neighbor-solicit, nd-router-solicit, mld-listener-report, mld2-listener-report } drop`,
+      `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit @th,64,128 != { 0xfe80000000000000fc180afffe4d0002, 0xfd42000100020003fc180afffe4d0002 } drop`,
       `iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 hoplimit 255 exthdr frag exists drop`,
       `iifname "umlt-0a1b2c3d4e" icmpv6 type { nd-router-advert, nd-redirect } drop`,
+      `iifname "umlt-0a1b2c3d4e" ether type ip6 udp dport 546 drop`,
       `iifname "umlt-0a1b2c3d4e" icmpv6 type nd-neighbor-advert @th,64,128 != { 0xfe80000000000000fc180afffe4d0002, 0xfd42000100020003fc180afffe4d0002 } drop`,
     ]);
     // on an admin's bridge (the LAN) nothing but the pinned IPv4 and ARP leaves a port: no IPv6 from any source, no RA
@@ -73,6 +81,7 @@ describe("segment guard: a bridge's layer-2 rules", () => {
     assert.ok(lan6.includes(`iifname "umlt-0a1b2c3d4e" ether type != { ip, arp, ip6 } drop`));
     assert.ok(lan6.includes(`iifname "umlt-0a1b2c3d4e" ether type ip6 ip6 saddr != { ::, fe80::fc18:aff:fe4d:2, fd42:1:2:3:fc18:aff:fe4d:2 } drop`));
     assert.ok(lan6.includes(`iifname "umlt-0a1b2c3d4e" icmpv6 type { nd-router-advert, nd-redirect } drop`));
+    assert.ok(lan6.includes(`iifname "umlt-0a1b2c3d4e" ether type ip6 udp dport 546 drop`), "no DHCPv6 server's answer to the LAN's clients");
     assert.doesNotMatch(segmentRules(guard({ pinAddresses: true })), /ether type != /, "other host networks filter IPv6 at layer 3 (the host routes them)");
     // a port gets unicast only to its NIC's MAC, bridged (forward) or from the host (output): a guest that sets its TAP's MAC to a neighbour's gets none of its frames
     const toPort = `oifname "umlt-0a1b2c3d4e" ether daddr != fe:18:0a:4d:00:02 ether daddr & 01:00:00:00:00:00 == 00:00:00:00:00:00 drop`;
