@@ -241,6 +241,16 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
   const eventRetention = new Retention({ events: (b, k, n) => journal.prune(b, k, n) }, cfg.eventRetention ?? { days: 7, maxRows: 100_000 }, log);
   eventRetention.start();
   await app.ready();
+  if (cfg.fleet) {
+    // joined before any request is served: until then a create claims no name, a migration's stale copy could start, a revoked token could work
+    try {
+      services.fleet = await joinFleet(cfg.fleet, paths.root, services, gate);
+      autostart();
+    } catch (e) {
+      await app.close();
+      throw e;
+    }
+  }
 
   // the unix socket: same routes, no token (the file is mode 0600)
   if (existsSync(paths.socket)) unlinkSync(paths.socket);
@@ -261,16 +271,6 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = pino({ level:
     await app.listen({ host: cfg.listen.host, port: cfg.listen.port });
     const a = app.server.address() as AddressInfo;
     tcp = { host: a.address, port: a.port };
-  }
-  if (cfg.fleet) {
-    try {
-      services.fleet = await joinFleet(cfg.fleet, paths.root, services, gate);
-      autostart();
-    } catch (e) {
-      await new Promise<void>((r) => unixServer.close(() => r()));
-      await app.close();
-      throw e;
-    }
   }
   log.info({ tcp: tcp ? `${tcp.host}:${tcp.port}` : null, tls: Boolean(tls), socket: paths.socket, stateDir: paths.root, fleet: cfg.fleet?.hostName ?? null }, "umld listening");
 

@@ -47,8 +47,16 @@ export async function joinFleet(cfg: FleetConfig, stateDir: string, s: Services,
     release: (n) => fleet.release(n),
     before: (cmd) => {
       if (cmd.kind === "tenant.delete") directory.checkDelete(cmd.name, fleet.claims());
+      const instance = cmd.kind.startsWith("instance.") ? (cmd as { name?: string }).name : (cmd as { instance?: string }).instance;
+      if (typeof instance === "string") fleet.checkNotMoving(instance);
     },
     after: async (cmd, result) => {
+      if (cmd.kind === "instance.configure" && cmd.changes.maxMemoryMiB !== undefined) {
+        // the configure is done here; a claim left behind only under-counts until the next one
+        await fleet
+          .setMemory(cmd.name, s.instances.row(cmd.name).max_memory_mib)
+          .catch((e: unknown) => s.log.warn({ instance: cmd.name, err: (e as Error).message }, "fleet: the claim's boot size could not be updated"));
+      }
       if (cmd.kind === "tenant.create" || cmd.kind === "tenant.update" || cmd.kind === "tenant.delete") await directory.published(cmd.kind, cmd.name, null);
       if (cmd.kind === "token.create") await directory.published(cmd.kind, cmd.tenant, (result as { id: string }).id);
       if (cmd.kind === "token.revoke") await directory.published(cmd.kind, cmd.tenant, cmd.token);

@@ -103,10 +103,12 @@ export async function migrate(s: Services, m: FleetMember, name: string, to: str
   const id = randomBytes(8).toString("hex");
   await m.fleet.markMigrating(name, id, to);
   const op = s.operations.begin("instance.migrate", name);
+  let committed = false;
+  let wasRunning = false;
   const work = (async () => {
     const step = (done: number, total: number | null, what: string) => s.operations.progress(op.id, { done, total, unit: "bytes", step: what });
     const before = s.instances.get(name);
-    const wasRunning = before.pid !== null;
+    wasRunning = before.pid !== null;
     if (wasRunning) {
       step(0, null, "shutdown");
       await s.instances.act(name, "shutdown", { wait: true, timeoutS: o.timeoutS ?? 60 });
@@ -158,6 +160,7 @@ export async function migrate(s: Services, m: FleetMember, name: string, to: str
     await peer(m, to, "POST", "/fleet/v1/migrations/register", spec);
     await stall("registered");
     await m.fleet.commitMigration(name, id, to); // the commit point: the target owns it from here
+    committed = true;
     await stall("committed");
     await s.instances.delete(name, true);
     let started = false;
@@ -167,10 +170,19 @@ export async function migrate(s: Services, m: FleetMember, name: string, to: str
     }
     return { instance: name, from: m.fleet.name, to, imageCopied: needImage, bytes: sent, started };
   })();
-  const done = work.then(
-    (r) => s.operations.succeed(op.id, r),
-    (e) => s.operations.fail(op.id, e),
-  );
+  // a migration that failed before its commit leaves the instance here: a guest it shut down runs again
+  const restarted = work.catch(async (e: unknown) => {
+    m.fleet.migrationEnded(name);
+    if (wasRunning && !committed)
+      await s.instances.act(name, "start", { wait: false }).catch((err: unknown) => s.log.warn({ instance: name, err: (err as Error).message }, "migrate: the guest could not start again here"));
+    throw e;
+  });
+  const done = restarted
+    .finally(() => m.fleet.migrationEnded(name))
+    .then(
+      (r) => s.operations.succeed(op.id, r),
+      (e) => s.operations.fail(op.id, e),
+    );
   if (!o.wait) return { operation: op };
   await done;
   return { operation: s.operations.get(op.id) };

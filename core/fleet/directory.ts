@@ -83,7 +83,9 @@ export class TenantDirectory {
     try {
       this.tenants.delete(name);
     } catch (e) {
-      this.log.error({ tenant: name, err: (e as Error).message }, "fleet: a tenant deleted in the fleet still owns things on this host: kept here until they are deleted");
+      // the fleet deleted it: nobody acts as it any more, here either
+      this.tenants.endTokens(name);
+      this.log.error({ tenant: name, err: (e as Error).message }, "fleet: a tenant deleted in the fleet still owns things on this host: kept here (its tokens revoked) until they are deleted");
     }
   }
 

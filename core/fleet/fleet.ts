@@ -51,6 +51,10 @@ export class Fleet {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private joinedAt = nowIso();
+  /** this machine took the name of another, lost one: the names claimed under it are that machine's (its disks), never released here */
+  private tookOver = false;
+  /** instances this host is migrating away now: nothing else may change them (a write after the copy would be lost at the commit) */
+  private readonly moving = new Set<string>();
 
   constructor(
     readonly o: FleetOptions,
@@ -79,6 +83,7 @@ export class Fleet {
       const alive = Records.alive(await this.etcd.get(Keys.aliveOf(this.name)));
       if (alive) throw new Error(`another machine is up in the fleet as '${this.name}' (${alive.url}): choose another --host-name`);
       this.log.warn({ host: this.name, previous: rec.url }, "fleet: taking over the name of a lost host of another machine");
+      this.tookOver = true;
     }
     this.joinedAt = rec?.hostId === this.hostId ? rec.joinedAt : nowIso();
     const m: MemberRecord = { name: this.name, hostId: this.hostId, url: this.o.advertise, joinedAt: this.joinedAt };
@@ -185,7 +190,8 @@ export class Fleet {
   /**
    * At join: this host's instances claim their names (made before it joined,
    * or while etcd was away), and names claimed for this host that it no longer
-   * has (a delete whose release did not reach etcd) are released. A name
+   * has (a delete whose release did not reach etcd) are released, unless this
+   * machine took the name of another (those are the lost machine's). A name
    * another host holds is reported: two instances of one name, for the admin to rename.
    */
   async reconcileNames(local: readonly string[]): Promise<{ claimed: string[]; released: string[]; stale: string[]; conflicts: Array<{ name: string; host: string }> }> {
@@ -202,6 +208,7 @@ export class Fleet {
         else if (c?.host !== this.name) out.conflicts.push({ name, host: c?.host ?? "?" });
       }
     }
+    if (this.tookOver) return out;
     const { kvs } = await this.etcd.range(Keys.instances);
     for (const kv of kvs) {
       const name = kv.key.slice(Keys.instances.length);
@@ -241,10 +248,33 @@ export class Fleet {
       });
   }
 
-  /** A migration starts: the claim says where to (still this host's). */
-  async markMigrating(stored: string, id: string, to: string): Promise<void> {
+  /** An instance's boot size changed here: its claim says so, as the tenant's quota on the other hosts counts it. */
+  async setMemory(stored: string, memoryMiB: number): Promise<void> {
     const { kv, claim } = await this.ownClaim(stored);
-    await this.swapClaim(kv, { ...claim, migration: { id, to } });
+    if (claim.memoryMiB !== memoryMiB) await this.swapClaim(kv, { ...claim, memoryMiB });
+  }
+
+  /** Refuses a change to an instance this host is migrating away (instance_busy). */
+  checkNotMoving(stored: string): void {
+    if (this.moving.has(stored)) throw new UmldError("instance_busy", `'${stored}' is being migrated to another host: wait for the migration to end`, { name: stored, busy: "instance.migrate" });
+  }
+
+  /** A migration starts: the claim says where to (still this host's), and the instance is busy here until `migrationEnded`. */
+  async markMigrating(stored: string, id: string, to: string): Promise<void> {
+    this.checkNotMoving(stored);
+    this.moving.add(stored);
+    try {
+      const { kv, claim } = await this.ownClaim(stored);
+      await this.swapClaim(kv, { ...claim, migration: { id, to } });
+    } catch (e) {
+      this.moving.delete(stored);
+      throw e;
+    }
+  }
+
+  /** A migration this host ran ended (committed or not): the instance (if still here) takes changes again. */
+  migrationEnded(stored: string): void {
+    this.moving.delete(stored);
   }
 
   /** The commit point of a migration: the claim names the target, if nothing changed since this migration marked it. */

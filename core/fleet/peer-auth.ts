@@ -58,6 +58,8 @@ export class FleetAuthError extends Error {
 /** Signs and verifies fleet headers with the shared secret; remembers nonces for the skew window so nothing is accepted twice. */
 export class PeerAuth {
   private readonly seen = new Map<string, number>();
+  /** nonces seen before this process started are forgotten: nothing signed before it is accepted (hosts run NTP) */
+  private readonly since = Date.now();
 
   constructor(
     private readonly secret: Buffer,
@@ -104,6 +106,7 @@ export class PeerAuth {
     if (claim.v !== 1 || claim.to !== this.self) throw new FleetAuthError("fleet header is for another host");
     if (claim.method !== method.toUpperCase() || claim.path !== path) throw new FleetAuthError("fleet header is for another request");
     if (Math.abs(now - claim.at) > MAX_SKEW_MS) throw new FleetAuthError("fleet header too old (or the hosts' clocks differ)");
+    if (claim.at < this.since) throw new FleetAuthError("fleet header signed before this host started (a replay, or the hosts' clocks differ)");
     this.sweep(now);
     if (this.seen.has(claim.nonce)) throw new FleetAuthError("fleet header replayed");
     this.seen.set(claim.nonce, claim.at);

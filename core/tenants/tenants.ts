@@ -186,6 +186,14 @@ export class Tenants {
     return true;
   }
 
+  /** A tenant deleted in the fleet that still owns things here: kept for the admin, but its tokens end now. */
+  endTokens(name: string): void {
+    const t = this.row(name);
+    const at = nowIso();
+    for (const tok of this.repo.tokensOf(t.id)) if (!tok.revoked_at) this.repo.revoke(tok.id, at);
+    this.rightsEnded({ kind: "tenant-deleted", tenant: name });
+  }
+
   /** Takes a token another host made or revoked (its hash only: the secret is never stored anywhere). */
   importToken(row: Omit<TokenRow, "last_used_at">): void {
     const here = this.repo.token(row.id);

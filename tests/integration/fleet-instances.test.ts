@@ -101,6 +101,51 @@ describe("fleet: one namespace of instances, tenants and tokens across three hos
     assert.equal((await d("ia").api("DELETE", "/v1/instances/acme.web")).status, 200, "deleted through any host");
   });
 
+  it("a tenant deleted in the fleet loses its tokens on every host, also on one where it still owns a network (kept there for the admin)", async () => {
+    await d("ia")
+      .client()
+      .call("createTenant", { body: { name: "gone" } });
+    const tok = await d("ia")
+      .client()
+      .call("createToken", { params: { tenant: "gone" }, body: { name: "k", actions: ["read", "network"] } });
+    await until("the token on ib", async () => (await d("ib").api("GET", "/v1/networks", undefined, { token: tok.token })).status === 200);
+    const net = await d("ib").api("POST", "/v1/networks", { name: "lan", subnet: "10.93.0.0/24" }, { token: tok.token });
+    assert.equal(net.status, 201, JSON.stringify(net.body));
+    // ia holds nothing of it, and no instance of it is claimed in the fleet: ia deletes it
+    assert.equal((await d("ia").api("DELETE", "/v1/tenants/gone")).status, 200);
+    await until("the delete on ic", async () => (await d("ic").api("GET", "/v1/networks", undefined, { token: tok.token })).status === 401);
+    const onB = await d("ib").api("GET", "/v1/networks", undefined, { token: tok.token });
+    assert.equal(onB.status, 401, "the deleted tenant's token is dead on the host that keeps its network too");
+    assert.equal((await d("ib").api("POST", "/v1/networks", { name: "lan2", subnet: "10.92.0.0/24" }, { token: tok.token })).status, 401);
+    assert.equal((await d("ib").api("DELETE", "/v1/networks/gone.lan")).status, 200, "the admin deletes what it left");
+  });
+
+  it("a tenant's memory quota counts a boot size it raised after the create, on every host", async () => {
+    await d("ia")
+      .client()
+      .call("createTenant", { body: { name: "quo", quotas: { maxMemoryMiB: 128 } } });
+    const tok = await d("ia")
+      .client()
+      .call("createToken", { params: { tenant: "quo" }, body: { name: "k", actions: ["read", "create", "delete", "configure", "power"] } });
+    const as = { token: tok.token };
+    await until("the token on ib", async () => (await d("ib").api("GET", "/v1/instances", undefined, as)).status === 200);
+    const a = await d("ia").api("POST", "/v1/instances", { name: "a", memoryMiB: 32 }, as);
+    assert.equal(a.status, 201, JSON.stringify(a.body));
+    const home: string = (await d("ia").api("GET", "/v1/instances/a", undefined, as)).body.host;
+    assert.equal((await d("ib").api("PATCH", "/v1/instances/a", { maxMemoryMiB: 96 }, as)).status, 200);
+    // running, it makes its host the fullest: the next create is placed on another host
+    const started = await d("ic").api("PUT", "/v1/instances/a/state", { action: "start" }, as);
+    assert.equal(started.status, 200, JSON.stringify(started.body));
+    await until("a running on its host", async () => (await d(home).get("quo.a")).state === "running");
+    await until("its host's figures", async () => (await d("ia").client().call("listHosts")).hosts.every((h) => h.name !== home || (h.memory?.committedMiB ?? 0) >= 96));
+    const b = await d("ia").api("POST", "/v1/instances", { name: "b", memoryMiB: 64 }, as);
+    assert.equal(b.status, 409, `96 + 64 MiB is over the 128 MiB quota: ${JSON.stringify(b.body)}`);
+    assert.equal(b.body.error.code, "quota_exceeded");
+    assert.equal((await d(home).act("quo.a", "halt")).status, 200);
+    assert.equal((await d("ia").api("DELETE", "/v1/instances/quo.a")).status, 200);
+    assert.equal((await d("ia").api("DELETE", "/v1/tenants/quo")).status, 200);
+  });
+
   it("a tenant name made on one host is refused on another", async () => {
     const r = await d("ic").api("POST", "/v1/tenants", { name: "acme" });
     assert.equal(r.status, 409);

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { leaveNothingOf, REPO } from "../harness/daemon.js";
+import { freePort } from "../harness/etcd.js";
 import { TestFleet } from "../harness/fleet.js";
 
 const run = promisify(execFile);
@@ -89,6 +91,34 @@ describe("fleet membership: three umld hosts on one etcd", { timeout: 180_000 },
     );
     await fleet.restart("fc");
     await until("fc up again", async () => (await a.client().call("listHosts")).hosts.find((h) => h.name === "fc" && h.state === "up"));
+  });
+
+  it("a host answers no request before it has joined the fleet (names, stale copies and revocations are the fleet's first)", async () => {
+    const b = fleet.host("fb");
+    const stateDir = mkdtempSync("/tmp/umld-t-fz-");
+    const port = await freePort();
+    const first = Number(b.guestIds.split("-")[0]) + 5000;
+    const args = fleet.args({ name: "fz", port, guestIds: `${first}-${first + 4999}` });
+    const etcdPid = fleet.etcd.proc.pid!;
+    process.kill(etcdPid, "SIGSTOP"); // etcd hangs: the join waits for its timeouts
+    const proc = spawn(process.execPath, [`${REPO}dist/daemon/main.js`, "--state-dir", stateDir, "--log-level", "info", ...args], { stdio: "ignore" });
+    const answered: number[] = [];
+    try {
+      const end = Date.now() + 4000;
+      while (Date.now() < end) {
+        const token = existsSync(`${stateDir}/admin.token`) ? readFileSync(`${stateDir}/admin.token`, "utf8").trim() : "x";
+        const r = await fetch(`http://127.0.0.1:${port}/v1/instances`, { headers: { authorization: `Bearer ${token}` } }).catch(() => null);
+        if (r) answered.push(r.status);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      process.kill(etcdPid, "SIGCONT");
+      const exited = new Promise((r) => proc.once("exit", r));
+      proc.kill("SIGTERM");
+      await exited;
+      leaveNothingOf(stateDir);
+    }
+    assert.deepEqual(answered, [], "requests served while the fleet was not joined");
   });
 
   it("a second machine under a host name that is up is refused at start", async () => {

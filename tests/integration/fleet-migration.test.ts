@@ -131,17 +131,46 @@ describe("fleet cold migration: a guest's disk moves between hosts, a crash at a
       },
       120_000,
     );
-    assert.equal(failed.error.code, "host_unreachable");
+    assert.equal(failed.error.code, "host_unreachable", JSON.stringify(failed.error));
     assert.deepEqual(await holders("tgt"), ["mc"], "the source owns it");
+    await until("the guest running again on the source", async () => (await d("mc").get("tgt")).state === "running");
     await fleet.restart("mb");
     await d("mc").kill("SIGKILL");
     await fleet.restart("mc");
     const retry = await d("ma").api("POST", "/v1/instances/tgt/migrate", { host: "mb" });
     assert.equal(retry.body.operation?.status, "succeeded", JSON.stringify(retry.body));
     assert.deepEqual(await holders("tgt"), ["mb"]);
-    assert.equal((await d("ma").act("tgt", "start")).status, 200);
+    assert.equal(retry.body.operation.result.started, true, "it ran on the source again, so it runs on the target");
     assert.equal(await readData("mb", "tgt"), "target-died-3");
     assert.equal((await d("mb").act("tgt", "halt")).status, 200);
+  });
+
+  it("while a migration copies, the source refuses to start, change or migrate the instance again (a write there would be lost at the commit)", async () => {
+    await d("mc")
+      .client()
+      .call("createInstance", { body: { name: "busy", memoryMiB: 64, host: "mc" } });
+    await d("mc").kill("SIGKILL");
+    await fleet.restart("mc", [], { UMLD_FLEET_TEST_STALL: "copied" });
+    const r = await d("mc").api("POST", "/v1/instances/busy/migrate", { host: "mb", wait: false });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const opId = r.body.operation.id;
+    await until("the copy", async () => {
+      const op = (await d("mc").api("GET", `/v1/operations/${opId}`)).body;
+      return op.progress?.step === "copying" && op.progress.done === op.progress.total;
+    });
+    const start = await d("mc").act("busy", "start");
+    assert.equal(start.status, 409, JSON.stringify(start.body));
+    assert.equal(start.body.error.code, "instance_busy");
+    const viaPeer = await d("ma").act("busy", "start");
+    assert.equal(viaPeer.status, 409, "forwarded from another host, too");
+    const again = await d("mc").api("POST", "/v1/instances/busy/migrate", { host: "ma" });
+    assert.equal(again.status, 409, JSON.stringify(again.body));
+    assert.equal((await d("mc").get("busy")).state, "stopped");
+    await d("mc").kill("SIGKILL");
+    await fleet.restart("mc");
+    // the migration died with the source before its commit: the instance is mc's, and usable again
+    assert.deepEqual(await holders("busy"), ["mc"]);
+    assert.equal((await d("mc").api("DELETE", "/v1/instances/busy")).status, 200);
   });
 
   it("host drain empties a host; migrate is for admins only and refused toward a lost or unknown host", async () => {
