@@ -52,7 +52,13 @@ export class TenantDirectory {
       const there = r.succeeded ? null : parse<TenantRecord>(r.ranges[0]![0]!);
       if (there && there.id !== row.id) this.log.error({ tenant: t.name }, "fleet: a different tenant of this name exists in the fleet: its tokens do not work here (docs/fleet.md)");
     }
-    for (const tok of this.tenants.allTokens()) await this.etcd.txn([Cmp.absent(Keys.token(tok.id))], [Ops.put(Keys.token(tok.id), JSON.stringify(tokenRecord(tok)))]);
+    for (const tok of this.tenants.allTokens()) {
+      // absent there: made before this host joined; revoked here only (while etcd was away): the revocation goes out now
+      const there = this.mirror.get(Keys.token(tok.id));
+      const theirs = there ? parse<TokenRecord>(there) : null;
+      if (!there) await this.etcd.txn([Cmp.absent(Keys.token(tok.id))], [Ops.put(Keys.token(tok.id), JSON.stringify(tokenRecord(tok)))]);
+      else if (tok.revoked_at && theirs && !theirs.revoked_at) await this.etcd.put(Keys.token(tok.id), JSON.stringify(tokenRecord(tok)));
+    }
   }
 
   private tenantRecord(name: string): TenantRecord {
@@ -99,8 +105,17 @@ export class TenantDirectory {
           throw new UmldError("tenant_exists", `a tenant named '${name}' exists in the fleet`, { tenant: name });
         }
       } else if (kind === "tenant.update") await this.etcd.put(Keys.tenant(name), JSON.stringify(this.tenantRecord(name)));
-      else if (kind === "tenant.delete") await this.etcd.delete(Keys.tenant(name));
-      else if ((kind === "token.create" || kind === "token.revoke") && tokenId) {
+      else if (kind === "tenant.delete") {
+        // its tokens' records stay, revoked: a host that kept the tenant (it owned something there) or was away never brings one back
+        const id = ((k) => (k ? parse<TenantRecord>(k)?.id : undefined))(this.mirror.get(Keys.tenant(name)));
+        const at = new Date().toISOString();
+        for (const kv of this.mirror.values()) {
+          if (!kv.key.startsWith(Keys.tokens)) continue;
+          const tok = parse<TokenRecord>(kv);
+          if (tok && id && tok.tenant_id === id && !tok.revoked_at) await this.etcd.put(kv.key, JSON.stringify({ ...tok, revoked_at: at }));
+        }
+        await this.etcd.delete(Keys.tenant(name));
+      } else if ((kind === "token.create" || kind === "token.revoke") && tokenId) {
         const row = this.tenants.tokenRowOf(tokenId);
         if (row) await this.etcd.put(Keys.token(tokenId), JSON.stringify(tokenRecord(row)));
       }
