@@ -44,7 +44,7 @@ function forwardLines(f: FirewallSpec): { nat: string[]; accept: string[] } {
   const accept: string[] = [];
   for (const r of f.forwards ?? []) {
     if (r.protocol !== "tcp" && r.protocol !== "udp") throw new Error(`refusing protocol '${String(r.protocol)}'`);
-    const v6 = r.listenAddress !== null && r.listenAddress.includes(":");
+    const v6 = r.listenAddress?.includes(":") === true;
     const ok = v6 ? !!groupsOf(r.ip) && !!groupsOf(r.listenAddress!) : IPV4.test(r.ip) && (r.listenAddress === null || IPV4.test(r.listenAddress));
     if (!ok) throw new Error(`refusing forward address`);
     const to = v6

@@ -34,7 +34,7 @@ export interface ForwardSpec {
 }
 
 /** An IPv6 forward (its listen address is one, or "::") goes to the NIC's IPv6 address. */
-export const isForward6 = (listenAddress: string | null) => listenAddress !== null && listenAddress.includes(":");
+export const isForward6 = (listenAddress: string | null) => listenAddress?.includes(":") === true;
 
 /** The rule of a forward on a network with `prefix6` (an IPv6 forward's target is the NIC's address there). */
 export function ruleOf(f: ForwardTarget, prefix6: string | null | undefined): ForwardRule {
