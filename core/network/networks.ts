@@ -6,6 +6,7 @@ import type { NetworkRow, NetworksRepo, NicRow } from "../store/networks-repo.js
 import { nicAddress6, releaseForwarding6 } from "./ipv6.js";
 import { hostPrefixes6 } from "./ipv6-host.js";
 import type { GuestFilter } from "./guest-filter.js";
+import { GuestFilterSync } from "./guest-filter-sync.js";
 import type { HostLinks } from "./host-links.js";
 import { HostSide } from "./host-side.js";
 import { dnsName } from "./dns.js";
@@ -44,8 +45,8 @@ const SLOTS = Array.from({ length: 16 }, (_, i) => `eth${i}`);
  * network and stable, on the command line at every start, and hot-plugged with `config`.
  */
 export class Networks {
-  /** every guest uid the filter was given in this run */
-  private readonly seenUids = new Set<number>();
+  /** the guest filter kept to the database */
+  private readonly filter: GuestFilterSync;
   /** the networks' own daemons (dnsmasq) looked at again every 10 s */
   private watch: NodeJS.Timeout | null = null;
   private readonly host: HostSide;
@@ -58,10 +59,11 @@ export class Networks {
     private readonly links: HostLinks,
     private readonly log: Logger,
     /** absent: no filter (tests of the manager alone) */
-    private readonly guestFilter?: GuestFilter,
+    guestFilter?: GuestFilter,
     /** networks' own processes (dnsmasq): a host uid each, and the jail they run in */
     services?: { allocateUid(networkId: string): number; jail: DnsJail },
   ) {
+    this.filter = new GuestFilterSync(repo, instances, log, guestFilter);
     this.host = new HostSide({
       links,
       log,
@@ -83,7 +85,7 @@ export class Networks {
         if (had != null) return had;
         if (!services) throw new Error("networks' own processes need host ids");
         const uid = services.allocateUid(n.id);
-        this.filterOrFail(); // its answers leave by its own bridge only (the guest filter), from now on
+        this.filter.refreshOrFail(); // its answers leave by its own bridge only (the guest filter), from now on
         return uid;
       },
     });
@@ -107,7 +109,7 @@ export class Networks {
 
   /** At daemon start: every bridge, TAP, table and shaping made sure of (re-adoption). */
   start(): void {
-    this.refreshOrLog(); // guests do not start until it is in place (bootArgs asks again)
+    this.filter.refreshOrLog(); // guests do not start until it is in place (bootArgs asks again)
     for (const n of this.repo.all()) {
       try {
         this.host.ensureNetwork(n);
@@ -198,7 +200,7 @@ export class Networks {
       this.repo.deleteNic(instanceId, n.slot);
       this.guardOrLog(n.network_id);
     }
-    this.refreshOrLog();
+    this.filter.refreshOrLog();
   }
 
   /**
@@ -226,34 +228,6 @@ export class Networks {
     }
   }
 
-  /**
-   * The guest filter made to match the database: every guest uid is in the
-   * daemon's range (or seen once, for a guest of an older umld); those with a
-   * NIC on a user network may send over IP (slirp), and of them those on a
-   * network with hostAccess may reach the host. Keyed on uids: one per guest.
-   */
-  private refreshGuestFilter(): void {
-    if (!this.guestFilter) return;
-    const hostOk = new Set<number>();
-    const egressOk = new Set<number>();
-    for (const net of this.repo.all()) {
-      if (net.kind !== "user") continue;
-      for (const nic of this.repo.nicsOn(net.id)) {
-        const uid = this.instances.byId(nic.instance_id)?.host_uid;
-        if (uid === null || uid === undefined) continue;
-        egressOk.add(uid);
-        if (net.host_access === 1) hostOk.add(uid);
-      }
-    }
-    for (const i of this.instances.all()) if (i.host_uid !== null) this.seenUids.add(i.host_uid);
-    // a network's dnsmasq (its own uid, in the guests' range) answers on its own bridge and nowhere else
-    const services = this.repo
-      .all()
-      .filter((n) => n.kind === "host" && n.host_uid != null && n.host_if && (n.dns === 1 || n.ipv6))
-      .map((n) => ({ uid: n.host_uid!, bridge: n.host_if! }));
-    this.guestFilter.update(this.seenUids, hostOk, egressOk, services);
-  }
-
   /** What a guest's jail needs for its NICs: /dev/net/tun for a TAP, slirp and its libraries. */
   jailNeeds(instanceId: string): { tun: boolean; files: JailFile[] } {
     const kinds = new Set(this.repo.nicsOf(instanceId).map((n) => this.repo.byId(n.network_id)?.kind));
@@ -268,16 +242,8 @@ export class Networks {
 
   /** Command-line options for every NIC (a new process); their TAPs are made sure of. */
   bootArgs(instanceId: string): string[] {
-    this.filterOrFail(); // a guest never runs unfiltered: its uid may be new (another tenant's)
+    this.filter.refreshOrFail(); // a guest never runs unfiltered: its uid may be new (another tenant's)
     return this.repo.nicsOf(instanceId).map((n) => this.spec(n, true));
-  }
-
-  private filterOrFail(): void {
-    try {
-      this.refreshGuestFilter();
-    } catch (e) {
-      throw new UmldError("host_error", `cannot update the guest filter: ${(e as Error).message}`);
-    }
   }
 
   /** Why NICs migrating here could not keep their network, MAC and address (empty: they can). */
@@ -304,7 +270,7 @@ export class Networks {
     const ip = nic.ip;
     this.repo.insertNic(nic); // first: the unique indexes make two concurrent attaches take different addresses
     try {
-      if (net.kind === "user") this.filterOrFail();
+      if (net.kind === "user") this.filter.refreshOrFail();
       if (nic.host_if) {
         this.host.guard(net); // its port's rules first, then the port
         this.host.ensureNic(net, nic, true);
@@ -318,7 +284,7 @@ export class Networks {
       this.repo.deleteNic(row.id, slot);
       this.host.removeNic(nic);
       this.guardOrLog(net.id);
-      if (net.kind === "user") this.refreshOrLog();
+      if (net.kind === "user") this.filter.refreshOrLog();
       throw e instanceof UmldError ? e : new UmldError("host_error", `cannot add the NIC: ${(e as Error).message}`, { slot });
     }
     this.log.info({ instance: instanceName, network, slot, ip, live }, "NIC attached");
@@ -346,7 +312,7 @@ export class Networks {
     this.repo.deleteNic(row.id, slot);
     this.host.removeNic(nic);
     this.guardOrLog(nic.network_id);
-    if (kind === "user") this.filterOrFail(); // host access may end here
+    if (kind === "user") this.filter.refreshOrFail(); // host access may end here
     this.log.info({ instance: instanceName, slot }, "NIC detached");
     return { detached: slot };
   }
@@ -399,14 +365,6 @@ export class Networks {
       if (net) this.host.firewall(net); // a NIC's forwards went with it (ON DELETE CASCADE)
     } catch (e) {
       this.log.error({ network: net?.name, err: (e as Error).message }, "cannot update the network's bridge guard or table");
-    }
-  }
-
-  private refreshOrLog(): void {
-    try {
-      this.refreshGuestFilter();
-    } catch (e) {
-      this.log.error({ err: (e as Error).message }, "cannot update the guest filter");
     }
   }
 
